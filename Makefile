@@ -1,0 +1,29 @@
+# tf_hbd: every target creates/uses the local virtualenv .venv by itself.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: quickstart test test-all clean-venv
+
+$(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
+	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "tf_hbd needs Python 3.11 (TensorFlow 2.14); set PYTHON=/path/to/python3.11"'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip<25"
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,beam]'
+	touch $@
+
+# The main job on the embedded default data (scikit-image's photographs).
+quickstart: $(VENV)/.installed
+	$(PY) -m tf_hbd.quickstart
+
+# The test suite CI runs (heavy tests marked `slow` are left out).
+test: $(VENV)/.installed
+	$(PY) -m pytest -q -m "not slow" -n 2 --durations=15 $(PYTEST_ARGS)
+
+# Everything, including the slow tests.
+test-all: $(VENV)/.installed
+	$(PY) -m pytest -q -n 2 --durations=25 $(PYTEST_ARGS)
+
+clean-venv:
+	rm -rf $(VENV)
