@@ -87,7 +87,7 @@ def _check_codec(codec):
 
 def _jpeg_bytes(image: np.ndarray, quality: int) -> bytes:
   buf = io.BytesIO()
-  Image.fromarray(image, mode="L").save(
+  Image.fromarray(image).save(
       buf, format="JPEG", quality=int(quality), optimize=True)
   return buf.getvalue()
 
@@ -100,7 +100,7 @@ def _jp2_resolutions(shape) -> int:
 
 def _jp2_bytes(image: np.ndarray, ratio: float, mode: str = "rates") -> bytes:
   buf = io.BytesIO()
-  Image.fromarray(image, mode="L").save(
+  Image.fromarray(image).save(
       buf, format="JPEG2000", irreversible=True, quality_mode=mode,
       quality_layers=[float(ratio)], no_jp2=True,
       num_resolutions=_jp2_resolutions(image.shape))
