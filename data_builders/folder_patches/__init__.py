@@ -1,0 +1,1 @@
+"""folder_patches: patch blocks of any folder of images (--manual_dir)."""

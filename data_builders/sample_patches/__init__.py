@@ -1,0 +1,1 @@
+"""sample_patches: patch blocks of the photographs shipped with scikit-image."""
