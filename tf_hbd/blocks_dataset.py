@@ -518,6 +518,7 @@ class PatchBlocksBuilder(tfds.core.GeneratorBasedBuilder,
     self.info.metadata["images_per_split"] = {
         split: len(items) for split, items in split_items.items()}
     self.info.metadata["beam"] = self._use_beam
+    self.info.metadata["spec"] = dataclasses.asdict(self.builder_config.spec)
     return {split: self._generate_examples(items)
             for split, items in split_items.items()}
 

@@ -1,0 +1,216 @@
+"""Tests of tf_hbd.blocks_dataset (shared logic of the patch-block builders)."""
+
+import io
+import os
+import tarfile
+
+from absl.testing import parameterized
+import numpy as np
+from PIL import Image
+import tensorflow as tf
+
+from tf_hbd import blocks_dataset
+from tf_hbd import codecs
+from tf_hbd import errors
+from tf_hbd import patches
+from tf_hbd import sample_images
+
+
+def _png_bytes(arr):
+  buf = io.BytesIO()
+  Image.fromarray(arr).save(buf, format="PNG")
+  return buf.getvalue()
+
+
+class RateTest(tf.test.TestCase):
+
+  def test_rate_is_a_function_of_seed_and_id(self):
+    a = blocks_dataset.rate_for(0, "img/a.png")
+    self.assertEqual(a, blocks_dataset.rate_for(0, "img/a.png"))
+    self.assertNotEqual(a, blocks_dataset.rate_for(1, "img/a.png"))
+    self.assertNotEqual(a, blocks_dataset.rate_for(0, "img/b.png"))
+
+  def test_rates_are_uniform_in_range(self):
+    rates = np.array([blocks_dataset.rate_for(7, f"i{k}") for k in range(4000)])
+    self.assertGreaterEqual(rates.min(), 0.35)
+    self.assertLess(rates.max(), 1.02)
+    # Uniform on [0.35, 1.02]: mean 0.685, each tenth of the range ~10 %.
+    self.assertAllClose(rates.mean(), 0.685, atol=0.01)
+    hist, _ = np.histogram(rates, bins=10, range=(0.35, 1.02))
+    self.assertAllInRange(hist, 330, 470)
+
+  def test_custom_range(self):
+    rates = [blocks_dataset.rate_for(0, str(k), (0.2, 0.3)) for k in range(50)]
+    self.assertAllInRange(rates, 0.2, 0.3)
+
+  def test_hash_order_is_a_seeded_permutation(self):
+    names = [f"n{k}" for k in range(50)]
+    a = blocks_dataset.hash_order(names, 3)
+    self.assertCountEqual(a, names)
+    self.assertEqual(a, blocks_dataset.hash_order(reversed(names), 3))
+    self.assertNotEqual(a, blocks_dataset.hash_order(names, 4))
+    self.assertNotEqual(a, sorted(names))
+
+
+class SpecTest(parameterized.TestCase, tf.test.TestCase):
+
+  @parameterized.parameters(
+      dict(codec="png"), dict(strategy="zero"), dict(patch_size=0),
+      dict(patch_size=2.5), dict(bpp_range=(1.0, 0.5)),
+      dict(bpp_range=(0, 0.5)))
+  def test_invalid_specs(self, **kwargs):
+    with self.assertRaises(ValueError):
+      blocks_dataset.BlockSpec(**kwargs)
+
+  def test_config_accepts_json_lists(self):
+    config = blocks_dataset.BlocksConfig(name="x", bpp_range=[0.5, 0.6],
+                                         codec="jp2", patch_size=16)
+    self.assertEqual(config.bpp_range, (0.5, 0.6))
+    self.assertEqual(config.spec, blocks_dataset.BlockSpec(
+        codec="jp2", patch_size=16, bpp_range=(0.5, 0.6)))
+    with self.assertRaises(ValueError):
+      blocks_dataset.BlocksConfig(name="bad", codec="webp")
+
+  def test_default_configs(self):
+    configs = {c.name: c for c in blocks_dataset.default_configs()}
+    self.assertEqual(set(configs), {"jpeg", "jp2", "jp2_16"})
+    self.assertEqual((configs["jpeg"].codec, configs["jpeg"].patch_size),
+                     ("jpeg", 8))
+    self.assertEqual((configs["jp2"].codec, configs["jp2"].patch_size),
+                     ("jp2", 64))
+    self.assertEqual((configs["jp2_16"].codec, configs["jp2_16"].patch_size),
+                     ("jp2", 16))
+    for c in configs.values():
+      self.assertEqual(c.strategy, "paper")
+      self.assertEqual(c.bpp_range, (0.35, 1.02))
+
+
+class ReplicateTest(parameterized.TestCase, tf.test.TestCase):
+
+  @parameterized.parameters((5, 6), (3, 3), (2, 7), (1, 1), (1, 4), (9, 2))
+  def test_paper_to_replicate_is_exact(self, r, c):
+    d = 2
+    img = np.random.default_rng(r * 10 + c).integers(
+        0, 256, (r * d, c * d), dtype=np.uint8)
+    paper = patches.blocks_from_image(img, d, "paper")
+    want = patches.blocks_from_image(img, d, "replicate")
+    got_ctx, got_pos = blocks_dataset.paper_to_replicate(paper.context,
+                                                         paper.position)
+    np.testing.assert_array_equal(got_ctx, want.context)
+    np.testing.assert_array_equal(got_pos, want.position)
+    np.testing.assert_array_equal(paper.coords, want.coords)
+
+  def test_gather_table(self):
+    # Interior target (position 4): identity; corner 0: rows/cols clamped.
+    np.testing.assert_array_equal(blocks_dataset.REPLICATE_GATHER[4],
+                                  np.arange(9))
+    np.testing.assert_array_equal(blocks_dataset.REPLICATE_GATHER[0],
+                                  [0, 0, 1, 0, 0, 1, 3, 3, 4])
+
+
+class ImageToExamplesTest(tf.test.TestCase):
+
+  def test_prepare_image(self):
+    img = np.arange(60 * 100, dtype=np.uint32).reshape(60, 100).astype(
+        np.uint8)
+    sq = blocks_dataset.prepare_image(img, square=40)
+    self.assertEqual(sq.shape, (40, 40))
+    self.assertEqual(blocks_dataset.prepare_image(img, square=80).shape,
+                     (60, 60))  # crop, never upsample
+    np.testing.assert_array_equal(
+        blocks_dataset.prepare_image(img, square=80), img[:, 20:80])
+    self.assertEqual(blocks_dataset.prepare_image(img, max_side=50).shape,
+                     (30, 50))
+    self.assertIs(blocks_dataset.prepare_image(img).dtype, img.dtype)
+
+  def test_examples_of_an_image(self):
+    img = sample_images.load_sample("camera")[:50, :70]
+    spec = blocks_dataset.BlockSpec(codec="jpeg", patch_size=8, seed=5)
+    examples = list(blocks_dataset.examples_for_image("cam", img, spec))
+    self.assertLen(examples, 7 * 9)
+    keys = [k for k, _ in examples]
+    self.assertLen(set(keys), len(keys))
+    self.assertEqual(keys[0], "cam#0_0")
+    bpp = blocks_dataset.rate_for(5, "cam")
+    dec, enc = codecs.roundtrip(img, "jpeg", bpp=bpp)
+    for _, ex in examples:
+      self.assertAllClose(ex["bpp"], enc.bpp)
+      self.assertEqual(ex["codec_setting"], enc.setting)
+      self.assertLessEqual(ex["bpp"], bpp)
+    rebuilt = blocks_dataset.reassemble(ex for _, ex in examples)
+    original, decoded = rebuilt["cam"]
+    np.testing.assert_array_equal(original, img)
+    np.testing.assert_array_equal(decoded, dec)
+
+  def test_fixed_quality(self):
+    img = sample_images.load_sample("camera")[:32, :32]
+    spec = blocks_dataset.BlockSpec(codec="jpeg", patch_size=8, quality=30)
+    ex = next(blocks_dataset.examples_for_image("c", img, spec))[1]
+    self.assertEqual(ex["codec_setting"], 30)
+
+  def test_folder_and_tar_items(self):
+    root = self.get_temp_dir()
+    img = sample_images.load_sample("coins")[:24, :40]
+    os.makedirs(os.path.join(root, "imgs", "sub"))
+    for name in ("a.png", "sub/b.png"):
+      with open(os.path.join(root, "imgs", name), "wb") as f:
+        f.write(_png_bytes(img))
+    with open(os.path.join(root, "imgs", "notes.txt"), "w") as f:
+      f.write("x")
+    with open(os.path.join(root, "imgs", ".hidden.png"), "wb") as f:
+      f.write(b"")
+    items = blocks_dataset.list_folder_items(os.path.join(root, "imgs"), "p/",
+                                             square=16)
+    self.assertEqual([i.image_id for i in items], ["p/a.png", "p/sub/b.png"])
+    self.assertEqual(items[0].square, 16)
+    tar_path = os.path.join(root, "x.tar")
+    with tarfile.open(tar_path, "w") as tar:
+      tar.add(os.path.join(root, "imgs"), "imgs")
+    titems = blocks_dataset.list_tar_items(tar_path, "t/")
+    self.assertEqual([i.image_id for i in titems],
+                     ["t/imgs/a.png", "t/imgs/sub/b.png"])
+    self.assertEqual(blocks_dataset.read_item_bytes(titems[1]),
+                     blocks_dataset.read_item_bytes(items[1]))
+    spec = blocks_dataset.BlockSpec(patch_size=8)
+    from_tar = list(blocks_dataset.examples_for_item(titems[0], spec))
+    self.assertLen(from_tar, 3 * 5)
+
+  def test_truncated_member_and_bad_archive(self):
+    root = self.get_temp_dir()
+    path = os.path.join(root, "short.bin")
+    with open(path, "wb") as f:
+      f.write(b"0123456789")
+    item = blocks_dataset.ImageItem("m", path, 4, 20, 0)
+    with self.assertRaisesRegex(errors.ImageReadError, "truncated"):
+      blocks_dataset.read_item_bytes(item)
+    with self.assertRaisesRegex(blocks_dataset.ManualDataError,
+                                "not an uncompressed tar"):
+      blocks_dataset.list_tar_items(path)
+
+  def test_unreadable_image_raises_or_is_skipped(self):
+    path = os.path.join(self.get_temp_dir(), "broken.png")
+    with open(path, "wb") as f:
+      f.write(b"\x89PNG\r\n\x1a\n garbage")
+    item = blocks_dataset.ImageItem("broken.png", path, -1, -1, 0)
+    spec = blocks_dataset.BlockSpec()
+    with self.assertRaisesRegex(errors.ImageReadError, "broken.png"):
+      list(blocks_dataset.examples_for_item(item, spec))
+    self.assertEmpty(list(blocks_dataset.examples_for_item(
+        item, spec, skip_unreadable=True)))
+
+
+class FeaturesTest(tf.test.TestCase):
+
+  def test_features_encode_an_example(self):
+    img = sample_images.load_sample("camera")[:16, :16]
+    spec = blocks_dataset.BlockSpec(patch_size=8)
+    _, ex = next(blocks_dataset.examples_for_image("c", img, spec))
+    feats = blocks_dataset.features(8)
+    encoded = feats.encode_example(ex)
+    # Pixels are stored as raw bytes: 9*64 + 64 bytes, no int64 upcast.
+    self.assertLen(encoded["context"], 9 * 64)
+    self.assertLen(encoded["target"], 64)
+
+
+if __name__ == "__main__":
+  tf.test.main()
