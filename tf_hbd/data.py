@@ -240,7 +240,9 @@ def training_dataset(name_or_builder, split: str, batch_size: int, *,
     strategy: boundary strategy of the batches: None (as stored), "paper",
       or "replicate" (derived exactly from stored paper blocks).
     start_batch: resume after this many batches (see module docstring).
-    shuffle: False reads the shards in order without the buffer.
+    shuffle: False reads the shards one after the other, in order, without
+      the buffer (the order of `as_dataset(shuffle_files=False)` with
+      `interleave_cycle_length=1`).
     cycle_length: shard files read concurrently.
 
   Returns:
@@ -293,8 +295,8 @@ def training_dataset(name_or_builder, split: str, batch_size: int, *,
     f = files
     if shuffle and n_files > 1:
       f = f.shuffle(n_files, seed=_epoch_seed(seed_t, epoch, 1))
-    records = f.interleave(read_file, cycle_length=max(1, min(
-        cycle_length, n_files)), block_length=1,
+    cycle = max(1, min(cycle_length, n_files)) if shuffle else 1
+    records = f.interleave(read_file, cycle_length=cycle, block_length=1,
                            num_parallel_calls=_AUTOTUNE,
                            deterministic=deterministic)
     if shuffle_buffer > 1:

@@ -1,0 +1,279 @@
+"""Tests of tf_hbd.data (training pipeline, in-memory blocks, image loader)."""
+
+import os
+import shutil
+
+from absl.testing import parameterized
+import numpy as np
+from PIL import Image
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from data_builders.folder_patches import folder_patches_dataset_builder
+from tf_hbd import blocks_dataset
+from tf_hbd import data
+from tf_hbd import errors
+from tf_hbd import sample_images
+
+_FOLDER_DUMMY = os.path.join(os.path.dirname(os.path.dirname(__file__)),
+                             "data_builders", "folder_patches", "dummy_data")
+
+
+def _write_images(folder):
+  """Five 8-bit crops of sample photos + one 16-bit image."""
+  os.makedirs(os.path.join(folder, "deep"), exist_ok=True)
+  for k, name in enumerate(("camera", "coins", "moon", "brick", "grass")):
+    img = sample_images.load_sample(name)[:40 + 8 * k, :56]
+    Image.fromarray(img).save(os.path.join(folder, f"{name}.png"))
+  img16 = (sample_images.load_sample("page")[:40, :40].astype(np.uint16) * 257)
+  Image.fromarray(img16).save(os.path.join(folder, "deep", "page16.png"))
+
+
+class PipelineTest(parameterized.TestCase, tf.test.TestCase):
+  """On a folder_patches build (jpeg, d=8) of 6 images in 3 shards."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.root = os.path.join(tf.compat.v1.test.get_temp_dir(), "pipeline")
+    cls.images = os.path.join(cls.root, "images")
+    _write_images(cls.images)
+    cls.builder = folder_patches_dataset_builder.Builder(
+        data_dir=os.path.join(cls.root, "tfds"), config="jpeg")
+    cls.builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=cls.images,
+                                                     num_shards=3))
+    cls.records = list(tfds.as_numpy(cls.builder.as_dataset(
+        split="train", shuffle_files=False,
+        read_config=tfds.ReadConfig(interleave_cycle_length=1))))
+
+  def _first(self, ds, n):
+    return [{k: v.numpy() for k, v in b.items()} for b in ds.take(n)]
+
+  def test_split_has_three_shards_and_all_blocks(self):
+    self.assertEqual(data.dataset_size(self.builder)["shards"], 3)
+    # 40..72 x 56 images -> (5..9) x 7 patches, + 40x40 -> 5x5.
+    self.assertLen(self.records, sum(-(-(40 + 8 * k) // 8) * 7
+                                     for k in range(5)) + 25)
+
+  def test_batches_match_the_tfds_decoding(self):
+    ds = data.training_dataset(self.builder, "train", 10_000, shuffle=False,
+                               drop_remainder=False)
+    (batch,) = self._first(ds, 2)
+    self.assertEqual(batch["context"].dtype, np.float32)
+    self.assertEqual(batch["position"].dtype, np.int32)
+    self.assertAllClose(batch["context"],
+                        np.stack([r["context"] for r in self.records]) / 255.)
+    self.assertAllClose(batch["target"],
+                        np.stack([r["target"] for r in self.records]) / 255.)
+    self.assertAllEqual(batch["position"], [r["position"] for r in self.records])
+    self.assertAllInRange(batch["context"], 0.0, 1.0)
+
+  def test_load_by_name_and_by_directory(self):
+    by_name = data.training_dataset(
+        "folder_patches/jpeg", "train", 8, data_dir=os.path.join(
+            self.root, "tfds"), shuffle=False)
+    by_dir = data.training_dataset(str(self.builder.data_path), "train", 8,
+                                   shuffle=False)
+    a, b = self._first(by_name, 1)[0], self._first(by_dir, 1)[0]
+    self.assertAllEqual(a["context"], b["context"])
+    self.assertEqual(a["context"].shape, (8, 9, 8, 8))
+
+  def test_deterministic_mode_repeats_the_same_batches(self):
+    make = lambda seed: data.training_dataset(
+        self.builder, "train", 16, seed=seed, deterministic=True,
+        shuffle_buffer=64, repeat=True)
+    first, second = self._first(make(3), 4), self._first(make(3), 4)
+    other = self._first(make(4), 4)
+    for a, b in zip(first, second):
+      for k in a:
+        self.assertAllEqual(a[k], b[k])
+    self.assertNotAllClose(first[0]["context"], other[0]["context"])
+
+  def test_two_step_shuffle_permutes_each_epoch(self):
+    n = len(self.records)
+    ds = data.training_dataset(self.builder, "train", n, seed=1,
+                               deterministic=True, repeat=True,
+                               shuffle_buffer=32)
+    e0, e1 = self._first(ds, 2)
+    key = lambda b: sorted(map(bytes, (b["context"] * 255).round().astype(
+        np.uint8).reshape(n, -1)))
+    # Each epoch holds every block exactly once, in a different order.
+    self.assertEqual(key(e0), key(e1))
+    want = sorted(bytes(r["context"].reshape(-1)) for r in self.records)
+    self.assertEqual(key(e0), want)
+    self.assertNotAllClose(e0["context"], e1["context"])
+    unshuffled = self._first(data.training_dataset(
+        self.builder, "train", n, shuffle=False), 1)[0]
+    self.assertNotAllClose(e0["context"], unshuffled["context"])
+
+  @parameterized.parameters(0, 3, 11, 25)
+  def test_start_batch_resumes_exactly(self, start):
+    # 25 batches of 16 cross the end of the first epoch (~310 blocks).
+    make = lambda s: data.training_dataset(
+        self.builder, "train", 16, seed=9, deterministic=True, repeat=True,
+        shuffle_buffer=100, start_batch=s)
+    full = self._first(make(0), start + 3)[start:]
+    resumed = self._first(make(start), 3)
+    for a, b in zip(full, resumed):
+      for k in a:
+        self.assertAllEqual(a[k], b[k])
+
+  def test_one_epoch_without_repeat(self):
+    n = len(self.records)
+    batches = self._first(data.training_dataset(
+        self.builder, "train", 32, seed=0, drop_remainder=True), 100)
+    self.assertLen(batches, n // 32)
+    batches = self._first(data.training_dataset(
+        self.builder, "train", 32, seed=0, drop_remainder=False), 100)
+    self.assertEqual(sum(len(b["position"]) for b in batches), n)
+
+  def test_replicate_strategy_from_paper_records(self):
+    ds = data.training_dataset(self.builder, "train", 10_000, shuffle=False,
+                               drop_remainder=False, strategy="replicate")
+    (batch,) = self._first(ds, 1)
+    ctx, pos = blocks_dataset.paper_to_replicate(
+        np.stack([r["context"] for r in self.records]),
+        np.array([r["position"] for r in self.records]))
+    self.assertAllClose(batch["context"], ctx / 255.0)
+    self.assertAllEqual(batch["position"], pos)
+    self.assertAllEqual(np.unique(batch["position"]), [4])
+
+  def test_codec_filter(self):
+    bpps = np.array([r["bpp"] for r in self.records])
+    lo, hi = np.sort(np.unique(bpps))[[1, -2]]
+    ds = data.training_dataset(self.builder, "train", 1, shuffle=False,
+                               codec_filter=(lo, hi), drop_remainder=False)
+    self.assertEqual(sum(1 for _ in ds),
+                     int(np.sum((bpps >= lo) & (bpps <= hi))))
+    self.assertLess(sum(1 for _ in ds), len(bpps))
+    same = data.training_dataset(self.builder, "train", 8, codec_filter="jpeg")
+    self.assertEqual(next(iter(same))["context"].shape[0], 8)
+    with self.assertRaisesRegex(ValueError, "only 'jpeg'"):
+      data.training_dataset(self.builder, "train", 8, codec_filter="jp2")
+    resumed = self._first(data.training_dataset(
+        self.builder, "train", 4, seed=2, deterministic=True,
+        codec_filter=(lo, hi), start_batch=2), 1)[0]
+    full = self._first(data.training_dataset(
+        self.builder, "train", 4, seed=2, deterministic=True,
+        codec_filter=(lo, hi)), 3)[2]
+    self.assertAllEqual(resumed["context"], full["context"])
+
+  def test_slices_and_errors(self):
+    ds = data.training_dataset(self.builder, "train[:50%]", 1000,
+                               drop_remainder=False, shuffle=False)
+    self.assertEqual(len(next(iter(ds))["position"]),
+                     self.builder.info.splits["train[:50%]"].num_examples)
+    with self.assertRaisesRegex(FileNotFoundError, "tfds build data_builders"):
+      data.training_dataset("folder_patches/jp2", "train", 8,
+                            data_dir=os.path.join(self.root, "tfds"))
+    with self.assertRaisesRegex(ValueError, "batch_size"):
+      data.training_dataset(self.builder, "train", 0)
+
+  def test_in_memory_blocks_equal_the_built_records(self):
+    arrays = data.blocks_from_folder(self.images, "jpeg", patch_size=8)
+    self.assertLen(arrays, len(self.records))
+    by_key = {(r["image_id"].decode(), tuple(r["coords"])): r
+              for r in self.records}
+    for i in range(len(arrays)):
+      r = by_key[(arrays.image_ids[arrays.image_index[i]],
+                  tuple(arrays.coords[i]))]
+      self.assertAllEqual(arrays.context[i], r["context"])
+      self.assertAllEqual(arrays.target[i], r["target"])
+      self.assertEqual(arrays.position[i], r["position"])
+      self.assertEqual(arrays.bpp[i], r["bpp"])
+    self.assertIn("deep/page16.png", arrays.image_ids)
+
+
+class InMemoryTest(tf.test.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.arrays = data.blocks_from_images(
+        [(n, sample_images.load_sample(n)[:64, :64])
+         for n in ("camera", "coins")], "jp2", patch_size=16)
+
+  def test_arrays(self):
+    a = self.arrays
+    self.assertLen(a, 2 * 16)
+    self.assertEqual(a.context.shape, (32, 9, 16, 16))
+    self.assertEqual(a.context.dtype, np.uint8)
+    self.assertEqual(a.image_ids, ["camera", "coins"])
+    self.assertLessEqual(a.bpp.max(), 1.02)
+    self.assertGreater(a.nbytes, 32 * 10 * 256)
+
+  def test_to_dataset_is_deterministic_and_resumable(self):
+    ds = lambda **kw: [{k: v.numpy() for k, v in b.items()} for b in
+                       self.arrays.to_dataset(5, seed=1, repeat=True,
+                                              **kw).take(4)]
+    a, b = ds(), ds()
+    for x, y in zip(a, b):
+      self.assertAllEqual(x["context"], y["context"])
+    more = [{k: v.numpy() for k, v in b.items()} for b in
+            self.arrays.to_dataset(5, seed=1, repeat=True).take(12)]
+    resumed = ds(start_batch=8)
+    for x, y in zip(more[8:], resumed):
+      self.assertAllEqual(x["target"], y["target"])
+    self.assertEqual(a[0]["context"].dtype, np.float32)
+    self.assertEqual(a[0]["position"].dtype, np.int32)
+
+  def test_one_epoch_covers_all_blocks(self):
+    (batch,) = list(self.arrays.to_dataset(100, drop_remainder=False,
+                                           strategy="replicate"))
+    self.assertEqual(batch["context"].shape, (32, 9, 16, 16))
+    self.assertAllEqual(batch["position"], np.full(32, 4))
+    with self.assertRaises(ValueError):
+      data.BlockArrays(**{**self.arrays.__dict__, "strategy": "replicate"}
+                       ).to_dataset(4, strategy="paper")
+
+  def test_memory_limit(self):
+    with self.assertRaisesRegex(errors.ResourceLimitError, "GiB"):
+      data.blocks_from_folder(_FOLDER_DUMMY, max_bytes=1000)
+
+
+class LoadImagesTest(tf.test.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.folder = os.path.join(self.get_temp_dir(), "imgs")
+    shutil.rmtree(self.folder, ignore_errors=True)
+    _write_images(self.folder)
+
+  def test_folder_with_8_and_16_bit_images(self):
+    loaded = list(data.load_images(self.folder))
+    self.assertEqual([e.name for e in loaded],
+                     ["brick.png", "camera.png", "coins.png", "deep/page16.png",
+                      "grass.png", "moon.png"])
+    deep = loaded[3]
+    self.assertEqual(deep.bit_depth, 16)
+    self.assertEqual(deep.original.dtype, np.uint16)
+    self.assertEqual(deep.gray.dtype, np.uint8)
+    self.assertAllEqual(deep.gray, sample_images.load_sample("page")[:40, :40])
+    self.assertIsNone(deep.decoded)
+
+  def test_codec_round_trip_at_bpp_and_quality(self):
+    at_rate = list(data.load_images(os.path.join(self.folder, "c*.png"),
+                                    codec="jp2", bpp=2.0))
+    self.assertEqual([e.name for e in at_rate], ["camera.png", "coins.png"])
+    for e in at_rate:
+      self.assertLessEqual(e.encoded.bpp, 2.0)
+      self.assertTrue(e.encoded.met_target)
+      self.assertEqual(e.decoded.shape, e.gray.shape)
+    (q,) = data.load_images(os.path.join(self.folder, "moon.png"),
+                            codec="jpeg", quality=40)
+    self.assertEqual(q.encoded.setting, 40)
+
+  def test_max_side_limit_and_errors(self):
+    (small,) = data.load_images(self.folder, max_side=20, limit=1)
+    self.assertEqual(max(small.gray.shape), 20)
+    with self.assertRaises(ValueError):
+      next(data.load_images(self.folder, codec="jpeg"))
+    with self.assertRaises(ValueError):
+      next(data.load_images(self.folder, bpp=0.4))
+    with self.assertRaises(errors.ImageReadError):
+      next(data.load_images(os.path.join(self.folder, "none")))
+
+
+if __name__ == "__main__":
+  tf.test.main()
