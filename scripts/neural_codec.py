@@ -1,0 +1,62 @@
+"""Compresses an image with a shipped neural codec (GOOG, E2E), or decodes.
+
+  python scripts/neural_codec.py compress IN.png OUT.bin --codec=e2e --bpp=0.37
+  python scripts/neural_codec.py compress IN.png OUT.bin --codec=goog \
+      --iterations=3
+  python scripts/neural_codec.py decompress IN.bin OUT.png
+  python scripts/neural_codec.py list
+
+Colour input is converted to 8-bit gray. Exit status 1 with a one-line message
+for bad input (missing/corrupt image or bitstream, impossible option).
+"""
+
+import os
+import sys
+
+from absl import app
+from absl import flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("codec", "e2e", "Family (e2e, goog) or shipped model name.")
+flags.DEFINE_float("bpp", None, "Target bit rate (largest setting <= it).")
+flags.DEFINE_integer("iterations", None, "GOOG: number of iterations, 1..16.")
+
+_USAGE = ("usage: neural_codec.py compress IN OUT [--codec=..] [--bpp=..|"
+          "--iterations=..] | decompress IN OUT | list")
+
+
+def main(argv):
+  sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+  # pylint: disable=g-import-not-at-top
+  from tf_hbd import baselines
+  from tf_hbd import errors
+  from tf_hbd.baselines import files
+  # pylint: enable=g-import-not-at-top
+  args = list(argv[1:])
+  if args == ["list"]:
+    for name in baselines.available():
+      print(name)
+    return 0
+  if len(args) != 3 or args[0] not in ("compress", "decompress"):
+    print(_USAGE, file=sys.stderr)
+    return 2
+  command, src, dst = args
+  try:
+    if command == "compress":
+      info = files.compress_file(src, dst, FLAGS.codec, bpp=FLAGS.bpp,
+                                 iterations=FLAGS.iterations)
+      print(f"{dst}: {info['bytes']} bytes, {info['bpp']:.4f} bpp, model "
+            f"{info['model']}, {info['shape'][1]}x{info['shape'][0]}, "
+            f"PSNR {info['psnr']:.2f} dB")
+    else:
+      info = files.decompress_file(src, dst)
+      print(f"{dst}: {info['shape'][1]}x{info['shape'][0]} from model "
+            f"{info['model']}")
+  except errors.HbdError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  return 0
+
+
+if __name__ == "__main__":
+  app.run(main)

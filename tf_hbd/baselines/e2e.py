@@ -1,0 +1,318 @@
+"""E2E: end-to-end optimized image compression (Ballé et al. 2017), gray.
+
+> "End-to-end optimized image compression"
+> J. Ballé, V. Laparra, E. P. Simoncelli, ICLR 2017 (arXiv:1611.01704)
+
+One of the two neural codecs that the paper (Mali et al., section 4) compares
+the hybrid decoder with. Built from tensorflow-compression (TFC) layers, as in
+the original:
+
+* analysis transform g_a: three stages of `tfc.SignalConv2D` + GDN
+  (9x9 stride 4, 5x5 stride 2, 5x5 stride 2), one input channel;
+* synthesis transform g_s: the mirror image, inverse GDN + transposed
+  `SignalConv2D` (5x5 up 2, 5x5 up 2, 9x9 up 4), one output channel;
+* a `tfc.NoisyDeepFactorized` prior (one density per latent channel) in a
+  `tfc.ContinuousBatchedEntropyModel` with coding rank 3 (one range-coded
+  string per image);
+* loss = rate (bits per pixel) + lambda * MSE, MSE on the 0..255 scale;
+  additive uniform noise replaces rounding during training.
+
+Pixels enter as ``x / 255``. The latent tensor of an H x W image has shape
+``ceil(H / 16) x ceil(W / 16) x num_filters`` ("same" zero padding, so any
+image size works); the reconstruction is cropped back to H x W.
+
+The exported SavedModel (`export`) has three `tf.function`s with input
+signatures: ``compress(image uint8 (H, W, 1)) -> string``,
+``decompress(string, image_shape int32 (2,)) -> uint8 (H, W, 1)`` and
+``reconstruct(image) -> uint8 (H, W, 1)`` (the same quantized latents
+without range coding, i.e. what ``decompress(compress(image))`` must equal).
+`E2ECodec` wraps a SavedModel with the package's file format
+(`tf_hbd.baselines.container`): ``compress(gray uint8 (H, W)) -> bytes`` and
+``decompress(bytes) -> gray uint8 (H, W)``; bpp = 8 * len(bytes) / (H * W).
+
+Default width here is 64 filters instead of the paper's 128 (gray) / 192, so
+that training fits a CPU budget; see the shipped models' MODEL.md.
+"""
+
+import math
+import time
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_compression as tfc
+
+from tf_hbd import errors
+from tf_hbd.baselines import codec_base
+from tf_hbd.baselines import container
+from tf_hbd.baselines import training
+
+__all__ = ["E2EModel", "E2EExport", "E2ECodec", "latent_shape", "export",
+           "train", "FAMILY", "DOWNSAMPLING"]
+
+FAMILY = "e2e"
+DOWNSAMPLING = 16  # 4 * 2 * 2
+
+
+def latent_shape(image_shape):
+  """(h, w) of the latent tensor of an image of shape (H, W)."""
+  return tuple(int(math.ceil(int(s) / DOWNSAMPLING)) for s in image_shape[:2])
+
+
+def _analysis(num_filters):
+  stages = [(9, 4), (5, 2), (5, 2)]
+  layers = []
+  for i, (size, stride) in enumerate(stages):
+    layers.append(tfc.SignalConv2D(
+        num_filters, (size, size), name=f"conv_{i}", corr=True,
+        strides_down=stride, padding="same_zeros", use_bias=True,
+        activation=tfc.GDN(name=f"gdn_{i}")))
+  return tf.keras.Sequential(layers, name="analysis")
+
+
+def _synthesis(num_filters):
+  stages = [(5, 2, num_filters), (5, 2, num_filters), (9, 4, 1)]
+  layers = []
+  for i, (size, stride, filters) in enumerate(stages):
+    layers.append(tfc.GDN(name=f"igdn_{i}", inverse=True))
+    layers.append(tfc.SignalConv2D(
+        filters, (size, size), name=f"conv_{i}", corr=False,
+        strides_up=stride, padding="same_zeros", use_bias=True))
+  return tf.keras.Sequential(layers, name="synthesis")
+
+
+class E2EModel(tf.keras.Model):
+  """The trainable E2E model (transforms + prior); see the module docstring.
+
+  Attributes:
+    num_filters: channels of every hidden stage and of the latents.
+    lmbda: rate-distortion trade-off (loss = bpp + lmbda * MSE_255).
+    analysis, synthesis: the transforms (Keras models).
+    prior: the `tfc.NoisyDeepFactorized` density of the latents.
+  """
+
+  def __init__(self, num_filters: int = 64, lmbda: float = 0.01, **kwargs):
+    super().__init__(**kwargs)
+    self.num_filters = int(num_filters)
+    self.lmbda = float(lmbda)
+    self.analysis = _analysis(self.num_filters)
+    self.synthesis = _synthesis(self.num_filters)
+    self.prior = tfc.NoisyDeepFactorized(batch_shape=(self.num_filters,))
+    self.build((None, None, None, 1))
+
+  def build(self, input_shape):
+    self.analysis.build(input_shape)
+    self.synthesis.build((None, None, None, self.num_filters))
+    super().build(input_shape)
+
+  def call(self, images, training=False):
+    """Rate and distortion of a batch of uint8 images (B, H, W, 1).
+
+    Args:
+      images: uint8 or float (0..255) tensor (B, H, W, 1).
+      training: noise (True) or rounding (False) in place of quantization.
+
+    Returns:
+      dict of scalars: ``loss``, ``bpp`` (the entropy model's estimate),
+      ``mse`` (0..255 scale) and ``psnr``.
+    """
+    x = tf.cast(images, tf.float32) / 255.0
+    # Training perturbs with noise; evaluation here rounds to integers (the
+    # exported codec adds the prior's quantization offsets, see E2EExport).
+    entropy_model = tfc.ContinuousBatchedEntropyModel(
+        self.prior, coding_rank=3, compression=False, offset_heuristic=False)
+    y = self.analysis(x)
+    y_hat, bits = entropy_model(y, training=training)
+    x_hat = self.synthesis(y_hat)[:, :tf.shape(x)[1], :tf.shape(x)[2], :]
+    pixels = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), tf.float32)
+    bpp = tf.reduce_sum(bits) / pixels
+    mse = tf.reduce_mean(tf.math.squared_difference(x, x_hat)) * 255.0**2
+    return {"loss": bpp + self.lmbda * mse, "bpp": bpp, "mse": mse,
+            "psnr": 10.0 * tf.math.log(255.0**2 / mse) / math.log(10.0)}
+
+
+class E2EExport(tf.Module):
+  """The coding functions of a trained `E2EModel`, ready for SavedModel.
+
+  The entropy model is instantiated with ``compression=True``: its integer
+  range-coding tables are computed once from the prior and saved as
+  variables, so encoder and decoder share exactly the same tables.
+  """
+
+  def __init__(self, model: E2EModel):
+    super().__init__(name="e2e")
+    # The functions read the transforms' variables, tracked here; the Keras
+    # models themselves stay out of the SavedModel (see `Untracked`).
+    self.transform_weights = (list(model.analysis.variables) +
+                              list(model.synthesis.variables))
+    self._ref = codec_base.Untracked((model.analysis, model.synthesis))
+    self.entropy_model = tfc.ContinuousBatchedEntropyModel(
+        model.prior, coding_rank=3, compression=True)
+    self.num_filters = tf.Variable(model.num_filters, trainable=False,
+                                   name="num_filters")
+    self.lmbda = tf.Variable(model.lmbda, trainable=False, dtype=tf.float32,
+                             name="lmbda")
+
+  def _latents(self, image):
+    x = tf.cast(image, tf.float32)[None] / 255.0
+    y = self._ref.value[0](x)  # analysis
+    expected = (tf.shape(image)[:2] + DOWNSAMPLING - 1) // DOWNSAMPLING
+    tf.debugging.assert_equal(tf.shape(y)[1:3], expected,
+                              message="unexpected latent shape")
+    return y
+
+  def _synthesize(self, y_hat, image_shape):
+    x_hat = self._ref.value[1](y_hat)  # synthesis
+    x_hat = x_hat[0, :image_shape[0], :image_shape[1], :]
+    return tf.saturate_cast(tf.round(x_hat * 255.0), tf.uint8)
+
+  @tf.function(input_signature=[
+      tf.TensorSpec((None, None, 1), tf.uint8, name="image")])
+  def compress(self, image):
+    """Range-codes an image (H, W, 1) uint8 into one string."""
+    return self.entropy_model.compress(self._latents(image))[0]
+
+  @tf.function(input_signature=[
+      tf.TensorSpec((), tf.string, name="string"),
+      tf.TensorSpec((2,), tf.int32, name="image_shape")])
+  def decompress(self, string, image_shape):
+    """Decodes a string of `compress` back to uint8 (H, W, 1)."""
+    y_shape = (image_shape + DOWNSAMPLING - 1) // DOWNSAMPLING
+    y_hat = self.entropy_model.decompress(string[None], y_shape)
+    return self._synthesize(y_hat, image_shape)
+
+  @tf.function(input_signature=[
+      tf.TensorSpec((None, None, 1), tf.uint8, name="image")])
+  def reconstruct(self, image):
+    """The reconstruction from rounded latents, without range coding."""
+    y_hat = self.entropy_model.quantize(self._latents(image))
+    return self._synthesize(y_hat, tf.shape(image)[:2])
+
+
+def export(model: E2EModel, path: str):
+  """Writes the SavedModel of a trained model to `path`."""
+  module = E2EExport(model)
+  tf.saved_model.save(module, path, signatures={
+      "compress": module.compress, "decompress": module.decompress,
+      "reconstruct": module.reconstruct})
+  return path
+
+
+class E2ECodec(codec_base.NeuralCodec):
+  """A trained E2E model (SavedModel) as a codec of real files.
+
+  Files hold the range-coded latents and no codec parameters; the latent
+  shape follows from the image shape (`latent_shape`).
+  """
+
+  family = FAMILY
+
+  def __init__(self, path, name: str = None):
+    super().__init__(path, name)
+    self.num_filters = int(self.module.num_filters.numpy())
+    self.lmbda = float(self.module.lmbda.numpy())
+
+  def compress(self, image) -> bytes:
+    """Compresses a gray uint8 image (H, W) into a file's bytes."""
+    image = codec_base.check_gray(image)
+    string = self.module.compress(tf.constant(image[..., None])).numpy()
+    return container.pack(self.name, image.shape, b"", string)
+
+  def reconstruct(self, image) -> np.ndarray:
+    """What `decompress(compress(image))` gives, computed without coding."""
+    image = codec_base.check_gray(image)
+    return self.module.reconstruct(tf.constant(image[..., None])).numpy()[
+        ..., 0]
+
+  def decompress(self, data, name: str = "<bytes>") -> np.ndarray:
+    """Decodes a file's bytes to a gray uint8 image (H, W).
+
+    Raises:
+      BitstreamError: not an intact file of this model.
+    """
+    box = self.unpack(data, name)
+    if box.params:
+      raise errors.BitstreamError(f"{name}: unexpected codec parameters")
+    try:
+      out = self.module.decompress(
+          tf.constant(box.payload, tf.string),
+          tf.constant(box.shape, tf.int32)).numpy()
+    except tf.errors.InvalidArgumentError as e:
+      raise errors.BitstreamError(
+          f"{name}: range decoder rejected the payload "
+          f"({e.message.splitlines()[0]})") from e
+    return out[..., 0]
+
+
+def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
+          lmbda: float, num_filters: int = 64, patch_size: int = 128,
+          batch_size: int = 8, learning_rate: float = 3e-4,
+          clipnorm: float = 1.0,
+          max_steps: int = 1_000_000, max_seconds: float = None,
+          init_from: str = None, seed: int = 0, log_every: int = 50,
+          checkpoint_every_s: float = 120.0, max_images: int = None,
+          log=print) -> dict:
+  """Trains (or resumes) an E2E model and exports its SavedModel.
+
+  Args:
+    train_dir: folder of training images (gray; colour is converted).
+    checkpoint_dir: checkpoints and ``history.jsonl``; resumes from here.
+    export_dir: where the SavedModel goes at the end (None: no export).
+    lmbda: rate-distortion trade-off.
+    num_filters: width of the transforms.
+    patch_size: side of the random training crops.
+    batch_size: crops per step.
+    learning_rate: Adam's step size.
+    clipnorm: clip the global gradient norm to this (guards against the
+      occasional spike that drives GDN to NaN).
+    max_steps: total steps (over all restarts).
+    max_seconds: total training seconds (over all restarts), or None.
+    init_from: a checkpoint folder of another E2E run of the same width to
+      start from (a warm start, e.g. to move a trained model to another
+      lambda); ignored when resuming.
+    seed: seed of the crops and of the initialization.
+    log_every, checkpoint_every_s: progress and checkpoint intervals.
+    max_images: use only the first this-many training images.
+    log: where progress lines go.
+
+  Returns:
+    dict with the final ``step``, ``seconds`` and the last logged losses.
+  """
+  tf.random.set_seed(seed)
+  sampler = training.CropSampler(
+      training.load_training_images(train_dir, patch_size, max_images),
+      patch_size, seed)
+  model = E2EModel(num_filters=num_filters, lmbda=lmbda)
+  optimizer = tf.keras.optimizers.Adam(learning_rate=learning_rate,
+                                       global_clipnorm=clipnorm)
+  optimizer.build(model.trainable_variables)  # slots outside tf.function
+  resuming = tf.train.latest_checkpoint(checkpoint_dir) is not None
+  if init_from and not resuming:
+    source = tf.train.latest_checkpoint(init_from)
+    if source is None:
+      raise ValueError(f"no checkpoint in {init_from!r}")
+    tf.train.Checkpoint(model=model).restore(source).expect_partial()
+    log(f"warm start from {source}")
+
+  @tf.function(input_signature=[
+      tf.TensorSpec((batch_size, patch_size, patch_size, 1), tf.uint8)])
+  def step_fn(batch):
+    with tf.GradientTape() as tape:
+      values = model(batch, training=True)
+    variables = model.trainable_variables
+    grads = tape.gradient(values["loss"], variables)
+    optimizer.apply_gradients(zip(grads, variables))
+    return values
+
+  start = time.time()
+  state = training.train_loop(
+      step_fn, sampler, batch_size, checkpoint_dir,
+      {"model": model, "optimizer": optimizer}, max_steps=max_steps,
+      max_seconds=max_seconds, log_every=log_every,
+      checkpoint_every_s=checkpoint_every_s, log=log)
+  result = {"step": int(state.step.numpy()),
+            "seconds": float(state.seconds.numpy()),
+            "wall_this_run": time.time() - start}
+  if export_dir:
+    export(model, export_dir)
+    log(f"exported SavedModel to {export_dir}")
+  return result

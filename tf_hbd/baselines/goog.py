@@ -1,0 +1,477 @@
+"""GOOG: full-resolution image compression with recurrent networks, gray.
+
+> "Full Resolution Image Compression with Recurrent Neural Networks"
+> G. Toderici, D. Vincent, N. Johnston, S. J. Hwang, D. Minnen, J. Shor,
+> M. Covell, CVPR 2017 (arXiv:1608.05148)
+
+One of the two neural codecs that the paper (Mali et al., section 4) compares
+the hybrid decoder with. The architecture follows Toderici et al., Figure 1,
+with narrower layers (see `GoogConfig`; the paper's widths are
+64 / 256 / 512 / 512 and 512 / 512 / 512 / 256 / 128):
+
+* encoder E: a 3x3 stride-2 convolution, then three convolutional LSTMs whose
+  input convolution (3x3) has stride 2 and whose hidden convolution is 1x1;
+  an H x W input gives an (H/16) x (W/16) code grid;
+* binarizer B: 1x1 convolution to 32 channels, tanh, then sign. While
+  training, the sign is stochastic (+1 with probability (1 + x) / 2) and the
+  gradient passes straight through; at test time it is ``sign`` (0 -> +1).
+  32 bits per code position = 32 bits per 16 x 16 pixels = 1/8 bpp;
+* decoder D: a 1x1 convolution, four convolutional LSTMs (the first with a
+  2x2 input / 1x1 hidden kernel, the others 3x3 / 3x3), each followed by a
+  depth-to-space 2x upsampling, and a 1x1 convolution to one channel;
+* additive reconstruction over iterations t = 1..T: the encoder codes the
+  residual r_{t-1} = x - x^_{t-1}; x^_t = x^_{t-1} + D(B(E(r_{t-1}))); the
+  recurrent states carry over from one iteration to the next. The loss is the
+  mean over iterations of the mean absolute residual |r_t|.
+
+Pixels enter as ``x / 255 - 0.5``. An image of any size is padded (edge
+replication) to a multiple of 32 and the reconstruction is cropped back.
+
+The bitstream of k iterations is the raw packed bits of the first k code
+tensors (``k * Hp * Wp / 8`` bits for a padded Hp x Wp image), without
+entropy coding, inside the package's file format
+(`tf_hbd.baselines.container`; 1 parameter byte: k). Since the encoder runs
+the decoder in its loop, the first k iterations of a 16-iteration stream
+decode to exactly the encoder's k-iteration reconstruction, so one
+compression serves every rate.
+
+The exported SavedModel (`export`) has `tf.function`s with input signatures:
+``compress(image uint8 (H, W, 1), iterations int32) -> uint8 (k, bytes)``,
+``decompress(codes uint8 (k, bytes), image_shape int32 (2,)) -> uint8
+(H, W, 1)`` and ``reconstruct(image, iterations) -> uint8 (H, W, 1)``.
+"""
+
+import dataclasses
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from tf_hbd import errors
+from tf_hbd.baselines import codec_base
+from tf_hbd.baselines import container
+from tf_hbd.baselines import training
+
+__all__ = ["GoogConfig", "ConvLSTMCell", "GoogModel", "GoogExport",
+           "GoogCodec", "export", "train", "FAMILY", "BITS", "ALIGN",
+           "MAX_ITERATIONS", "padded_shape", "code_bytes"]
+
+FAMILY = "goog"
+BITS = 32  # bits per code position
+ALIGN = 32  # images are padded to a multiple of this
+CODE_STRIDE = 16  # pixels per code position along each axis
+MAX_ITERATIONS = 16
+
+
+def padded_shape(image_shape):
+  """(Hp, Wp): the image shape rounded up to a multiple of 32."""
+  return tuple(-(-int(s) // ALIGN) * ALIGN for s in image_shape[:2])
+
+
+def code_bytes(image_shape) -> int:
+  """Bytes of one iteration's packed code for an image of shape (H, W)."""
+  hp, wp = padded_shape(image_shape)
+  return (hp // CODE_STRIDE) * (wp // CODE_STRIDE) * BITS // 8
+
+
+@dataclasses.dataclass(frozen=True)
+class GoogConfig:
+  """Layer widths (Toderici et al.'s: 64, (256, 512, 512), 512,
+  (512, 512, 256, 128))."""
+  encoder_conv: int = 32
+  encoder_rnn: tuple = (48, 64, 64)
+  decoder_conv: int = 64
+  decoder_rnn: tuple = (64, 64, 32, 16)
+
+
+class ConvLSTMCell(tf.keras.layers.Layer):
+  """Convolutional LSTM with a (possibly strided) input convolution.
+
+  ``z = W_x * x + W_h * h``; ``i, f, o, g = split(z)``;
+  ``c' = sigmoid(f) c + sigmoid(i) tanh(g)``; ``h' = sigmoid(o) tanh(c')``
+  (Toderici et al. 2017, section 2.2). The forget-gate bias starts at 1.
+  """
+
+  def __init__(self, filters, kernel_size, hidden_kernel_size, strides=1,
+               **kwargs):
+    super().__init__(**kwargs)
+    self.filters = int(filters)
+    self.kernel_size = kernel_size
+    self.hidden_kernel_size = hidden_kernel_size
+    self.strides = strides
+    bias = np.zeros(4 * self.filters, np.float32)
+    bias[self.filters:2 * self.filters] = 1.0  # forget gate
+    self.input_conv = tf.keras.layers.Conv2D(
+        4 * self.filters, kernel_size, strides=strides, padding="same",
+        bias_initializer=tf.keras.initializers.Constant(bias), name="input")
+    self.hidden_conv = tf.keras.layers.Conv2D(
+        4 * self.filters, hidden_kernel_size, padding="same", use_bias=False,
+        name="hidden")
+
+  def build(self, input_shape):
+    self.input_conv.build(input_shape)
+    self.hidden_conv.build((None, None, None, self.filters))
+    super().build(input_shape)
+
+  def call(self, inputs, states):
+    h, c = states
+    z = self.input_conv(inputs) + self.hidden_conv(h)
+    i, f, o, g = tf.split(z, 4, axis=-1)
+    c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+    h = tf.sigmoid(o) * tf.tanh(c)
+    return h, (h, c)
+
+  def get_config(self):
+    return {**super().get_config(), "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "hidden_kernel_size": self.hidden_kernel_size,
+            "strides": self.strides}
+
+
+def _binarize(x, stochastic):
+  """Sign of x in {-1, +1}; stochastic rounding with straight-through grads."""
+  if stochastic:
+    prob_one = (1.0 + x) / 2.0
+    b = tf.where(tf.random.uniform(tf.shape(x)) < prob_one, 1.0, -1.0)
+  else:
+    b = tf.where(x >= 0.0, 1.0, -1.0)
+  return x + tf.stop_gradient(b - x)
+
+
+class GoogModel(tf.keras.Model):
+  """Encoder, binarizer and decoder of GOOG; see the module docstring."""
+
+  def __init__(self, config: GoogConfig = GoogConfig(), **kwargs):
+    super().__init__(**kwargs)
+    self.config = config
+    c = config
+    self.encoder_conv = tf.keras.layers.Conv2D(
+        c.encoder_conv, 3, strides=2, padding="same", name="e_conv")
+    self.encoder_rnns = [
+        ConvLSTMCell(n, 3, 1, strides=2, name=f"e_rnn_{i}")
+        for i, n in enumerate(c.encoder_rnn)]
+    self.binarizer = tf.keras.layers.Conv2D(BITS, 1, name="binarizer")
+    self.decoder_conv = tf.keras.layers.Conv2D(c.decoder_conv, 1,
+                                               name="d_conv")
+    self.decoder_rnns = [
+        ConvLSTMCell(n, 2 if i == 0 else 3, 1 if i == 0 else 3,
+                     name=f"d_rnn_{i}")
+        for i, n in enumerate(c.decoder_rnn)]
+    self.output_conv = tf.keras.layers.Conv2D(1, 1, name="d_out")
+    self._build()
+
+  def _build(self):
+    c = self.config
+    self.encoder_conv.build((None, None, None, 1))
+    channels = c.encoder_conv
+    for cell, n in zip(self.encoder_rnns, c.encoder_rnn):
+      cell.build((None, None, None, channels))
+      channels = n
+    self.binarizer.build((None, None, None, channels))
+    self.decoder_conv.build((None, None, None, BITS))
+    channels = c.decoder_conv
+    for cell, n in zip(self.decoder_rnns, c.decoder_rnn):
+      cell.build((None, None, None, channels))
+      channels = n // 4
+    self.output_conv.build((None, None, None, channels))
+    self.built = True
+
+  def initial_state(self, batch, height, width):
+    """Zero LSTM states for a batch of padded (height, width) images."""
+    def zeros(cells, strides):
+      return [(tf.zeros((batch, height // s, width // s, cell.filters)),) * 2
+              for cell, s in zip(cells, strides)]
+    return (zeros(self.encoder_rnns, (4, 8, 16)),
+            zeros(self.decoder_rnns, (16, 8, 4, 2)))
+
+  def encode_step(self, residual, states, stochastic=False):
+    """One iteration of E then B: (codes in {-1, +1} (B, h, w, 32), states)."""
+    x = self.encoder_conv(residual)
+    new_states = []
+    for cell, state in zip(self.encoder_rnns, states):
+      x, state = cell(x, state)
+      new_states.append(state)
+    return _binarize(tf.tanh(self.binarizer(x)), stochastic), new_states
+
+  def decode_step(self, codes, states):
+    """One iteration of D: (residual estimate (B, H, W, 1), states)."""
+    x = self.decoder_conv(codes)
+    new_states = []
+    for cell, state in zip(self.decoder_rnns, states):
+      x, state = cell(x, state)
+      new_states.append(state)
+      x = tf.nn.depth_to_space(x, 2)
+    return self.output_conv(x), new_states
+
+  def call(self, images, iterations=MAX_ITERATIONS, training=False):
+    """Training losses of a batch of uint8 images (B, H, W, 1), H, W % 32 == 0.
+
+    Returns:
+      dict of scalars: ``loss`` (mean over iterations of the mean |r_t|, in
+      [0, 1] pixel units) and ``psnr_<t>`` of the additive reconstruction
+      after t iterations (t = 1, 2, 4, 8, 16 where run).
+    """
+    x = tf.cast(images, tf.float32) / 255.0 - 0.5
+    shape = tf.shape(x)
+    enc_states, dec_states = self.initial_state(shape[0], shape[1], shape[2])
+    x_hat = tf.zeros_like(x)
+    residual = x
+    losses = []
+    out = {}
+    for t in range(1, iterations + 1):
+      codes, enc_states = self.encode_step(residual, enc_states,
+                                           stochastic=training)
+      delta, dec_states = self.decode_step(codes, dec_states)
+      x_hat = x_hat + delta
+      residual = x - x_hat
+      losses.append(tf.reduce_mean(tf.abs(residual)))
+      if t in (1, 2, 3, 4, 8, 16):
+        mse = tf.reduce_mean(tf.square(
+            tf.clip_by_value(x_hat, -0.5, 0.5) - x))
+        out[f"psnr_{t}"] = -10.0 * tf.math.log(mse) / np.log(10.0)
+    out["loss"] = tf.add_n(losses) / float(iterations)
+    return out
+
+
+def _pad_edge(image, height, width):
+  """Pads (H, W, C) to (height, width, C) by repeating the last row/column."""
+  h, w = tf.shape(image)[0], tf.shape(image)[1]
+  image = tf.concat([image, tf.repeat(image[-1:], height - h, axis=0)], 0)
+  return tf.concat([image, tf.repeat(image[:, -1:], width - w, axis=1)], 1)
+
+
+_BIT_WEIGHTS = tf.constant([128, 64, 32, 16, 8, 4, 2, 1], tf.int32)
+
+
+def _pack(codes):
+  """{-1, +1} codes (1, h, w, 32) -> uint8 (h * w * 4,), MSB first."""
+  bits = tf.reshape(tf.cast(codes > 0, tf.int32), (-1, 8))
+  return tf.cast(tf.reduce_sum(bits * _BIT_WEIGHTS, axis=1), tf.uint8)
+
+
+def _unpack(packed, h, w):
+  """Inverse of `_pack`."""
+  bits = tf.bitwise.right_shift(tf.cast(packed, tf.int32)[:, None],
+                                tf.constant([7, 6, 5, 4, 3, 2, 1, 0]))
+  bits = tf.bitwise.bitwise_and(bits, 1)
+  return tf.reshape(tf.cast(bits, tf.float32) * 2.0 - 1.0, (1, h, w, BITS))
+
+
+class GoogExport(tf.Module):
+  """The coding functions of a trained `GoogModel`, ready for SavedModel."""
+
+  def __init__(self, model: GoogModel):
+    super().__init__(name="goog")
+    # The functions read the model's variables, tracked here; the Keras
+    # model itself stays out of the SavedModel (see `Untracked`).
+    self.weights = list(model.variables)
+    self._ref = codec_base.Untracked(model)
+    c = model.config
+    self.widths = tf.Variable(
+        [c.encoder_conv, *c.encoder_rnn, c.decoder_conv, *c.decoder_rnn],
+        trainable=False, name="widths")
+
+  @property
+  def _model(self):
+    return self._ref.value
+
+  def _prepare(self, image):
+    shape = tf.shape(image)[:2]
+    padded = (shape + ALIGN - 1) // ALIGN * ALIGN
+    x = _pad_edge(tf.cast(image, tf.float32) / 255.0 - 0.5,
+                  padded[0], padded[1])[None]
+    return x, padded
+
+  def _to_image(self, x_hat, shape):
+    x_hat = (x_hat[0, :shape[0], :shape[1], :] + 0.5) * 255.0
+    return tf.saturate_cast(tf.round(x_hat), tf.uint8)
+
+  def _run_encoder(self, image, iterations):
+    x, padded = self._prepare(image)
+    enc_states, dec_states = self._model.initial_state(1, padded[0], padded[1])
+    x_hat = tf.zeros_like(x)
+    packed = tf.TensorArray(tf.uint8, size=iterations)
+    for t in tf.range(iterations):
+      codes, enc_states = self._model.encode_step(x - x_hat, enc_states)
+      delta, dec_states = self._model.decode_step(codes, dec_states)
+      x_hat = x_hat + delta
+      packed = packed.write(t, _pack(codes))
+    size = padded[0] // CODE_STRIDE * padded[1] // CODE_STRIDE * BITS // 8
+    return tf.reshape(packed.stack(), (iterations, size)), x_hat
+
+  @tf.function(input_signature=[
+      tf.TensorSpec((None, None, 1), tf.uint8, name="image"),
+      tf.TensorSpec((), tf.int32, name="iterations")])
+  def compress(self, image, iterations):
+    """Packed codes uint8 (iterations, bytes) of an image (H, W, 1)."""
+    return self._run_encoder(image, iterations)[0]
+
+  @tf.function(input_signature=[
+      tf.TensorSpec((None, None, 1), tf.uint8, name="image"),
+      tf.TensorSpec((), tf.int32, name="iterations")])
+  def reconstruct(self, image, iterations):
+    """The encoder's own reconstruction after `iterations` iterations."""
+    return self._to_image(self._run_encoder(image, iterations)[1],
+                          tf.shape(image)[:2])
+
+  @tf.function(input_signature=[
+      tf.TensorSpec((None, None), tf.uint8, name="codes"),
+      tf.TensorSpec((2,), tf.int32, name="image_shape")])
+  def decompress(self, codes, image_shape):
+    """Decodes packed codes (k, bytes) to a uint8 image (H, W, 1)."""
+    padded = (image_shape + ALIGN - 1) // ALIGN * ALIGN
+    h, w = padded[0] // CODE_STRIDE, padded[1] // CODE_STRIDE
+    tf.debugging.assert_equal(tf.shape(codes)[1], h * w * BITS // 8,
+                              message="code size does not match the shape")
+    _, dec_states = self._model.initial_state(1, padded[0], padded[1])
+    x_hat = tf.zeros((1, padded[0], padded[1], 1))
+    for t in tf.range(tf.shape(codes)[0]):
+      delta, dec_states = self._model.decode_step(_unpack(codes[t], h, w),
+                                                 dec_states)
+      x_hat = x_hat + delta
+    return self._to_image(x_hat, image_shape)
+
+
+def export(model: GoogModel, path: str):
+  """Writes the SavedModel of a trained model to `path`."""
+  module = GoogExport(model)
+  tf.saved_model.save(module, path, signatures={
+      "compress": module.compress, "decompress": module.decompress,
+      "reconstruct": module.reconstruct})
+  return path
+
+
+class GoogCodec(codec_base.NeuralCodec):
+  """A trained GOOG model (SavedModel) as a codec of real files.
+
+  Files carry one parameter byte, the number of iterations k (1..16), and
+  k packed code tensors.
+  """
+
+  family = FAMILY
+
+  @staticmethod
+  def _check_iterations(iterations):
+    if not 1 <= int(iterations) <= MAX_ITERATIONS:
+      raise errors.CodecError(f"iterations must be in 1..{MAX_ITERATIONS}, "
+                              f"got {iterations}")
+    return int(iterations)
+
+  @staticmethod
+  def bpp(image_shape, iterations, name_length: int) -> float:
+    """The bit rate of a file of `iterations` iterations (header included)."""
+    size = container.header_bytes("x" * name_length, b"\0") + (
+        iterations * code_bytes(image_shape))
+    return 8.0 * size / float(image_shape[0] * image_shape[1])
+
+  def codes(self, image, iterations=MAX_ITERATIONS) -> np.ndarray:
+    """Packed codes uint8 (iterations, bytes) of a gray image (H, W)."""
+    image = codec_base.check_gray(image)
+    return self.module.compress(
+        tf.constant(image[..., None]),
+        tf.constant(self._check_iterations(iterations), tf.int32)).numpy()
+
+  def pack(self, image_shape, codes, iterations=None) -> bytes:
+    """The file of the first `iterations` rows of `codes`."""
+    k = codes.shape[0] if iterations is None else self._check_iterations(
+        iterations)
+    if k > codes.shape[0]:
+      raise ValueError(f"only {codes.shape[0]} iterations were coded")
+    return container.pack(self.name, image_shape[:2], bytes([k]),
+                          np.ascontiguousarray(codes[:k]).tobytes())
+
+  def compress(self, image, iterations=MAX_ITERATIONS) -> bytes:
+    """Compresses a gray uint8 image (H, W) with `iterations` iterations."""
+    image = codec_base.check_gray(image)
+    return self.pack(image.shape, self.codes(image, iterations))
+
+  def reconstruct(self, image, iterations=MAX_ITERATIONS) -> np.ndarray:
+    """What `decompress(compress(image, iterations))` gives."""
+    image = codec_base.check_gray(image)
+    return self.module.reconstruct(
+        tf.constant(image[..., None]),
+        tf.constant(self._check_iterations(iterations), tf.int32)).numpy()[
+            ..., 0]
+
+  def decompress(self, data, name: str = "<bytes>") -> np.ndarray:
+    """Decodes a file's bytes to a gray uint8 image (H, W).
+
+    Raises:
+      BitstreamError: not an intact file of this model.
+    """
+    box = self.unpack(data, name)
+    if len(box.params) != 1 or not 1 <= box.params[0] <= MAX_ITERATIONS:
+      raise errors.BitstreamError(f"{name}: bad iteration count")
+    k = box.params[0]
+    per = code_bytes(box.shape)
+    if len(box.payload) != k * per:
+      raise errors.BitstreamError(
+          f"{name}: payload of {len(box.payload)} bytes, expected {k} x {per}")
+    codes = np.frombuffer(box.payload, np.uint8).reshape(k, per)
+    out = self.module.decompress(tf.constant(codes),
+                                  tf.constant(box.shape, tf.int32)).numpy()
+    return out[..., 0]
+
+
+def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
+          config: GoogConfig = GoogConfig(), patch_size: int = 32,
+          batch_size: int = 32, iterations: int = MAX_ITERATIONS,
+          learning_rate: float = 5e-4, max_steps: int = 1_000_000,
+          max_seconds: float = None, seed: int = 0, log_every: int = 50,
+          checkpoint_every_s: float = 120.0, max_images: int = None,
+          log=print) -> dict:
+  """Trains (or resumes) a GOOG model and exports its SavedModel.
+
+  Args:
+    train_dir: folder of training images (gray; colour is converted).
+    checkpoint_dir: checkpoints and ``history.jsonl``; resumes from here.
+    export_dir: where the SavedModel goes at the end (None: no export).
+    config: layer widths.
+    patch_size: side of the random training crops (a multiple of 32).
+    batch_size: crops per step.
+    iterations: iterations unrolled in training.
+    learning_rate: Adam's step size.
+    max_steps: total steps (over all restarts).
+    max_seconds: total training seconds (over all restarts), or None.
+    seed: seed of the crops, initialization and binarizer noise.
+    log_every, checkpoint_every_s: progress and checkpoint intervals.
+    max_images: use only the first this-many training images.
+    log: where progress lines go.
+
+  Returns:
+    dict with the final ``step`` and ``seconds``.
+  """
+  if patch_size % ALIGN:
+    raise ValueError(f"patch_size must be a multiple of {ALIGN}")
+  tf.random.set_seed(seed)
+  sampler = training.CropSampler(
+      training.load_training_images(train_dir, patch_size, max_images),
+      patch_size, seed)
+  model = GoogModel(config)
+  optimizer = tf.keras.optimizers.Adam(learning_rate=learning_rate,
+                                       global_clipnorm=1.0)
+  optimizer.build(model.trainable_variables)  # slots outside tf.function
+
+  @tf.function(input_signature=[
+      tf.TensorSpec((batch_size, patch_size, patch_size, 1), tf.uint8)])
+  def step_fn(batch):
+    with tf.GradientTape() as tape:
+      values = model(batch, iterations=iterations, training=True)
+    variables = model.trainable_variables
+    grads = tape.gradient(values["loss"], variables)
+    optimizer.apply_gradients(zip(grads, variables))
+    return values
+
+  start = time.time()
+  state = training.train_loop(
+      step_fn, sampler, batch_size, checkpoint_dir,
+      {"model": model, "optimizer": optimizer}, max_steps=max_steps,
+      max_seconds=max_seconds, log_every=log_every,
+      checkpoint_every_s=checkpoint_every_s, log=log)
+  result = {"step": int(state.step.numpy()),
+            "seconds": float(state.seconds.numpy()),
+            "wall_this_run": time.time() - start}
+  if export_dir:
+    export(model, export_dir)
+    log(f"exported SavedModel to {export_dir}")
+  return result

@@ -1,0 +1,164 @@
+"""Training machinery shared by the neural baselines (GOOG and E2E).
+
+Both baselines train on random square crops of gray training images (the
+decoder's training images: ``train400`` on a development machine, Places365 in
+the paper). This module holds what the two training scripts have in common:
+
+* `load_training_images` / `CropSampler`: the images held in memory and a
+  reproducible batch of random crops (with horizontal flips) for every step:
+  batch ``s`` depends only on ``(seed, s)``, so a resumed run sees exactly the
+  batches an uninterrupted run would have seen;
+* `train_loop`: a step- and time-boxed loop with progress logging, periodic
+  checkpoints (`tf.train.CheckpointManager`) and resume. Training time is kept
+  in the checkpoint, so a time budget (``max_seconds``) is a budget for the
+  whole run, across restarts.
+"""
+
+import json
+import os
+import time
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from tf_hbd import errors
+from tf_hbd import images
+
+__all__ = ["load_training_images", "CropSampler", "TrainState", "train_loop"]
+
+
+def load_training_images(folder: str, min_size: int,
+                         max_images: Optional[int] = None) -> list:
+  """Loads the gray training images of a folder (or glob) into memory.
+
+  Args:
+    folder: a folder or glob (see `tf_hbd.images.list_images`).
+    min_size: images whose shorter side is below this are skipped.
+    max_images: keep at most this many (sorted by file name).
+
+  Returns:
+    A list of uint8 arrays (H, W).
+
+  Raises:
+    ImageReadError: no usable image.
+  """
+  files = images.list_images(folder)
+  if max_images:
+    files = files[:max_images]
+  out = [images.load_image(f).gray for f in files]
+  out = [g for g in out if min(g.shape) >= min_size]
+  if not out:
+    raise errors.ImageReadError(
+        folder, f"no training image has a shorter side >= {min_size}")
+  return out
+
+
+class CropSampler:
+  """Random square crops of in-memory gray images, reproducible per step."""
+
+  def __init__(self, gray_images: Sequence[np.ndarray], patch_size: int,
+               seed: int = 0):
+    if patch_size < 1:
+      raise ValueError(f"patch_size must be positive, got {patch_size}")
+    self.images = [np.asarray(g, np.uint8) for g in gray_images
+                   if min(g.shape) >= patch_size]
+    if not self.images:
+      raise ValueError(f"no image is at least {patch_size} pixels on a side")
+    self.patch_size = int(patch_size)
+    self.seed = int(seed)
+
+  def batch(self, step: int, batch_size: int) -> np.ndarray:
+    """The batch of step `step`: uint8 array (batch_size, P, P, 1)."""
+    rng = np.random.default_rng([self.seed, int(step)])
+    p = self.patch_size
+    out = np.empty((batch_size, p, p, 1), np.uint8)
+    for b in range(batch_size):
+      img = self.images[rng.integers(len(self.images))]
+      r = rng.integers(img.shape[0] - p + 1)
+      c = rng.integers(img.shape[1] - p + 1)
+      crop = img[r:r + p, c:c + p]
+      if rng.integers(2):
+        crop = crop[:, ::-1]
+      out[b, :, :, 0] = crop
+    return out
+
+
+class TrainState(tf.Module):
+  """Step counter and accumulated training seconds, saved with checkpoints."""
+
+  def __init__(self):
+    super().__init__(name="train_state")
+    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    self.seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False,
+                               name="seconds")
+
+
+def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
+               checkpoint_dir: str, trackables: dict, *,
+               max_steps: int, max_seconds: Optional[float] = None,
+               log_every: int = 50, checkpoint_every_s: float = 120.0,
+               log: Callable[[str], None] = print) -> TrainState:
+  """Runs (or resumes) a training loop with checkpoints.
+
+  Args:
+    step_fn: called as ``step_fn(batch_uint8)``; returns a dict of scalar
+      tensors (losses) to log. It updates the model's variables.
+    sampler: yields the batches.
+    batch_size: crops per step.
+    checkpoint_dir: where checkpoints go; an existing checkpoint there is
+      restored first (resume).
+    trackables: objects to checkpoint (model, optimizer, ...).
+    max_steps: stop once this many steps were run in total.
+    max_seconds: stop once this much training time was spent in total (over
+      all restarts); None for no time limit.
+    log_every: steps between progress lines.
+    checkpoint_every_s: seconds between checkpoints.
+    log: where progress lines go.
+
+  Returns:
+    The `TrainState` (final step and seconds).
+  """
+  state = TrainState()
+  ckpt = tf.train.Checkpoint(state=state, **trackables)
+  manager = tf.train.CheckpointManager(ckpt, checkpoint_dir, max_to_keep=2)
+  if manager.latest_checkpoint:
+    ckpt.restore(manager.latest_checkpoint)
+    log(f"resumed from {manager.latest_checkpoint} at step "
+        f"{int(state.step.numpy())} ({state.seconds.numpy():.0f} s trained)")
+  history_path = os.path.join(checkpoint_dir, "history.jsonl")
+  tf.io.gfile.makedirs(checkpoint_dir)
+
+  def out_of_budget():
+    if int(state.step.numpy()) >= max_steps:
+      return True
+    return max_seconds is not None and state.seconds.numpy() >= max_seconds
+
+  last_ckpt = time.time()
+  sums, count = {}, 0
+  while not out_of_budget():
+    step = int(state.step.numpy())
+    t0 = time.time()
+    values = step_fn(tf.constant(sampler.batch(step, batch_size)))
+    values = {k: float(v) for k, v in values.items()}
+    state.seconds.assign_add(time.time() - t0)
+    state.step.assign_add(1)
+    for k, v in values.items():
+      sums[k] = sums.get(k, 0.0) + v
+    count += 1
+    step += 1
+    if not all(np.isfinite(v) for v in values.values()):
+      raise FloatingPointError(f"non-finite loss at step {step}: {values}")
+    if step % log_every == 0 or out_of_budget():
+      means = {k: v / count for k, v in sums.items()}
+      record = {"step": step, "seconds": round(float(state.seconds.numpy()), 1),
+                **{k: round(v, 6) for k, v in means.items()}}
+      log(" ".join(f"{k}={v}" for k, v in record.items()))
+      with tf.io.gfile.GFile(history_path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+      sums, count = {}, 0
+    if time.time() - last_ckpt >= checkpoint_every_s:
+      manager.save(checkpoint_number=step)
+      last_ckpt = time.time()
+  manager.save(checkpoint_number=int(state.step.numpy()))
+  return state
