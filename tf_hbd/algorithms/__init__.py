@@ -1,0 +1,27 @@
+"""Learning algorithms for the HBD decoder: BPTT, SAB, RTRL, UORO.
+
+Every algorithm implements `tf_hbd.algorithms.base.Algorithm` and is
+registered in `ALGORITHMS` (name -> class) by its module:
+
+* ``bptt`` (`bptt.BPTT`): unrolled episode, one tape (paper, section 2);
+* ``sab`` (`sab.SAB`): sparse attentive backtracking (Ke et al., 2018);
+* ``rtrl`` (`rtrl.RTRL`): real-time recurrent learning (Williams & Zipser
+  1989; paper eqs. 12-14);
+* ``uoro`` (`uoro.UORO`): unbiased online recurrent optimisation (Tallec &
+  Ollivier 2017; paper eqs. 15-16).
+
+``make_algorithm(name, decoder, **options)`` builds one.
+"""
+
+from tf_hbd.algorithms.base import ALGORITHMS
+from tf_hbd.algorithms.base import Algorithm
+from tf_hbd.algorithms.base import get_algorithm
+from tf_hbd.algorithms.base import make_algorithm
+from tf_hbd.algorithms.base import register_algorithm
+from tf_hbd.algorithms import bptt  # pylint: disable=unused-import
+from tf_hbd.algorithms import rtrl  # pylint: disable=unused-import
+from tf_hbd.algorithms import sab  # pylint: disable=unused-import
+from tf_hbd.algorithms import uoro  # pylint: disable=unused-import
+
+__all__ = ["ALGORITHMS", "Algorithm", "get_algorithm", "make_algorithm",
+           "register_algorithm"]
