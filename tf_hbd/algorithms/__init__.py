@@ -10,13 +10,15 @@ registered in `ALGORITHMS` (name -> class) by its module:
 * ``uoro`` (`uoro.UORO`): unbiased online recurrent optimisation (Tallec &
   Ollivier 2017; paper eqs. 15-16).
 
-``make_algorithm(name, decoder, **options)`` builds one.
+``make_algorithm(name, decoder, **options)`` builds one;
+``options_from_flags(name, flag_values)`` reads its options from flags.
 """
 
 from tf_hbd.algorithms.base import ALGORITHMS
 from tf_hbd.algorithms.base import Algorithm
 from tf_hbd.algorithms.base import get_algorithm
 from tf_hbd.algorithms.base import make_algorithm
+from tf_hbd.algorithms.base import options_from_flags
 from tf_hbd.algorithms.base import register_algorithm
 from tf_hbd.algorithms import bptt  # pylint: disable=unused-import
 from tf_hbd.algorithms import rtrl  # pylint: disable=unused-import
@@ -24,4 +26,4 @@ from tf_hbd.algorithms import sab  # pylint: disable=unused-import
 from tf_hbd.algorithms import uoro  # pylint: disable=unused-import
 
 __all__ = ["ALGORITHMS", "Algorithm", "get_algorithm", "make_algorithm",
-           "register_algorithm"]
+           "options_from_flags", "register_algorithm"]

@@ -39,6 +39,7 @@ __all__ = [
     "register_algorithm",
     "get_algorithm",
     "make_algorithm",
+    "options_from_flags",
     "output_state_indices",
 ]
 
@@ -84,6 +85,27 @@ def make_algorithm(name, decoder, **options):
   return get_algorithm(name)(decoder, **options)
 
 
+def options_from_flags(name, values):
+  """The options of algorithm `name` read from command-line flag values.
+
+  Args:
+    name: a key of `ALGORITHMS`.
+    values: flag name -> value (e.g. ``FLAGS.flag_values_dict()``); each
+      class maps its options to flags in ``FLAG_NAMES``. A flag value of 0
+      or "" for an option whose default is None means None.
+  """
+  cls = get_algorithm(name)
+  out = {}
+  for option, flag in cls.FLAG_NAMES.items():
+    if flag not in values:
+      continue
+    value = values[flag]
+    if cls.OPTIONS.get(option) is None and value in (0, "", None):
+      value = None
+    out[option] = value
+  return out
+
+
 def output_state_indices(cell):
   """Indices of the state tensors whose concatenation is the cell output s.
 
@@ -111,6 +133,7 @@ class Algorithm:
 
   name = None
   OPTIONS = {}  # option name -> default
+  FLAG_NAMES = {}  # option name -> the scripts' flag that sets it
 
   def __init__(self, decoder, K=None, alpha=losses.ALPHA,
                loss_form=losses.DEFAULT_FORM, **options):

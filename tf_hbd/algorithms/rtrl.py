@@ -142,6 +142,7 @@ class RTRL(base.Algorithm):
   """
 
   OPTIONS = {"accumulate": False, "max_gb": 4.0}
+  FLAG_NAMES = {"accumulate": "accumulate", "max_gb": "rtrl_max_gb"}
 
   def __init__(self, decoder, **kwargs):
     super().__init__(decoder, **kwargs)

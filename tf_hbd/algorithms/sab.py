@@ -319,6 +319,8 @@ class SAB(base_lib.Algorithm):
   OPTIONS = {"k_top": DEFAULTS["k_top"], "k_attn": DEFAULTS["k_attn"],
              "k_trunc": DEFAULTS["k_trunc"], "attn_units": None,
              "attn_seed": 0}
+  FLAG_NAMES = {"k_top": "k_top", "k_attn": "k_attn", "k_trunc": "k_trunc",
+                "attn_units": "sab_attn_units", "attn_seed": "seed"}
 
   def build_model(self, decoder):
     if isinstance(decoder, SABDecoder):

@@ -66,6 +66,8 @@ class UORO(base.Algorithm):
 
   OPTIONS = {"accumulate": False, "per_example": True, "epsilon": 1e-7,
              "seed": 0}
+  FLAG_NAMES = {"accumulate": "accumulate", "per_example": "uoro_per_example",
+                "epsilon": "uoro_epsilon", "seed": "seed"}
 
   def __init__(self, decoder, **kwargs):
     super().__init__(decoder, **kwargs)

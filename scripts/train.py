@@ -1,0 +1,178 @@
+"""Trains the HBD decoder with BPTT, SAB, RTRL or UORO.
+
+  python scripts/train.py --algo=bptt --model_dir=/tmp/hbd_bptt
+  python scripts/train.py --algo=uoro --units=64 --dataset=folder:../shared/data/train400 \
+      --val_images=../shared/data/bsd68 --val_quality=20 --model_dir=/tmp/hbd_uoro
+
+Progress lines, TensorBoard summaries (<model_dir>/tensorboard), the per-epoch
+log (<model_dir>/log.json, metrics.csv), checkpoints (rerun the same command
+to resume exactly) and the exported SavedModel (<model_dir>/export). See
+BUILD.md, "Training algorithms".
+"""
+
+import sys
+
+from absl import app
+from absl import flags
+import tensorflow as tf
+
+from tf_hbd import algorithms
+from tf_hbd import decoder as decoder_lib
+from tf_hbd import errors
+from tf_hbd import train_inputs
+from tf_hbd import training
+
+_ALGO = flags.DEFINE_enum("algo", "bptt", ["bptt", "sab", "rtrl", "uoro"],
+                          "Learning algorithm.")
+_CELL = flags.DEFINE_enum("cell", "lstm", ["lstm", "gru", "delta", "elman",
+                                           "mlp"], "State cell.")
+_UNITS = flags.DEFINE_integer("units", 512, "State size n (paper: 512).")
+_K = flags.DEFINE_integer("K", 4, "Refinement steps per episode (paper: 4).")
+_SNE = flags.DEFINE_bool("sne", False, "Sibling neural estimator (SNE-RNN).")
+_CODEC = flags.DEFINE_enum("codec", "jpeg", ["jpeg", "jp2"],
+                           "Codec of the training and validation data.")
+_PATCH_SIZE = flags.DEFINE_integer(
+    "patch_size", 0, "Patch side d for in-memory datasets (0: 8 for JPEG, "
+    "64 for JPEG 2000).")
+_DATASET = flags.DEFINE_string(
+    "dataset", "sample", "'sample' (embedded photos), 'folder:<path>', or a "
+    "prepared TFDS dataset name such as sample_patches/jpeg.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data directory.")
+_SPLIT = flags.DEFINE_string("split", "train", "TFDS split to train on.")
+_TRAIN_MAX_SIDE = flags.DEFINE_integer(
+    "train_max_side", 0, "Downsample in-memory training images to this "
+    "longer side (0: keep).")
+_TRAIN_LIMIT = flags.DEFINE_integer(
+    "train_limit", 0, "Use only the first N in-memory training images (0: "
+    "all).")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 256,
+                                   "Blocks per batch (paper: 256).")
+_OPTIMIZER = flags.DEFINE_enum("optimizer", "sgd", ["sgd", "momentum",
+                                                    "adam"],
+                               "Optimizer (paper: sgd).")
+_LR = flags.DEFINE_float("lr", 2e-4, "Initial step size (paper: 2e-4).")
+_MOMENTUM = flags.DEFINE_float("momentum", 0.9,
+                               "Momentum of --optimizer=momentum.")
+_LR_DECAY_POWER = flags.DEFINE_float(
+    "lr_decay_power", 2.0, "Power of the polynomial step-size decay.")
+_LR_END_FRACTION = flags.DEFINE_float(
+    "lr_end_fraction", 0.01, "Final step size as a fraction of --lr.")
+_CLIP_NORM = flags.DEFINE_float("clip_norm", 13.0,
+                                "Gradient global-norm clip (paper: 13).")
+_ALPHA = flags.DEFINE_float("alpha", 0.235, "MSE weight of the loss (eq. 17).")
+_LOSS_FORM = flags.DEFINE_enum("loss_form", "batch_mean",
+                               ["batch_mean", "paper"],
+                               "Loss normalisation (tf_hbd.losses).")
+_EPOCHS = flags.DEFINE_integer("epochs", 10, "Training epochs (paper: 260+).")
+_STEPS_PER_EPOCH = flags.DEFINE_integer(
+    "steps_per_epoch", 0, "Batches per epoch (0: one pass over the set).")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of weights, data order, signs.")
+_MODEL_DIR = flags.DEFINE_string("model_dir", None,
+                                 "Checkpoints, logs and the export.")
+_ACCUMULATE = flags.DEFINE_bool(
+    "accumulate", False, "RTRL/UORO: one update per batch from the K step "
+    "gradients instead of one per step (online).")
+_RTRL_MAX_GB = flags.DEFINE_float(
+    "rtrl_max_gb", 4.0, "RTRL refuses runs whose estimated peak memory "
+    "exceeds this many GiB.")
+_UORO_PER_EXAMPLE = flags.DEFINE_bool(
+    "uoro_per_example", True, "UORO: one estimate per example (else one for "
+    "the whole batch).")
+_UORO_EPSILON = flags.DEFINE_float("uoro_epsilon", 1e-7,
+                                   "UORO: epsilon of the rho ratios.")
+_K_TOP = flags.DEFINE_integer("k_top", 2, "SAB: memories kept (paper code "
+                              "default 10, for long sequences).")
+_K_ATTN = flags.DEFINE_integer("k_attn", 1, "SAB: store a memory every "
+                               "k_attn steps (paper code default 2).")
+_K_TRUNC = flags.DEFINE_integer("k_trunc", 2, "SAB: truncation chunk of the "
+                                "recurrent gradient (paper code default 10).")
+_SAB_ATTN_UNITS = flags.DEFINE_integer(
+    "sab_attn_units", 0, "SAB: hidden size of the score MLP (0: state size).")
+_VAL_IMAGES = flags.DEFINE_string(
+    "val_images", "", "Validation images (folder/glob); empty: the sample "
+    "photographs' validation split.")
+_VAL_QUALITY = flags.DEFINE_float(
+    "val_quality", 20, "Codec quality of the validation images (JPEG "
+    "quality; JP2 ratio).")
+_VAL_BPP = flags.DEFINE_float(
+    "val_bpp", 0, "Target bpp of the validation images instead of "
+    "--val_quality (0: use the quality).")
+_VAL_MAX_IMAGES = flags.DEFINE_integer("val_max_images", 0,
+                                       "Validate on at most N images (0: all).")
+_VAL_MAX_SIDE = flags.DEFINE_integer(
+    "val_max_side", 0, "Downsample validation images to this longer side "
+    "(0: full size).")
+_VAL_K = flags.DEFINE_integer("val_K", 0, "Refinement steps at validation "
+                              "(0: --K).")
+_LOG_EVERY = flags.DEFINE_integer("log_every", 50,
+                                  "Progress line every N batches.")
+_CHECKPOINT_EVERY = flags.DEFINE_integer(
+    "checkpoint_every", 200, "Also checkpoint every N batches (0: epoch ends "
+    "only).")
+_MAX_STEPS = flags.DEFINE_integer(
+    "max_steps", 0, "Stop (resumably) after N batches in total (0: none).")
+_DETERMINISTIC = flags.DEFINE_bool(
+    "deterministic", True, "Deterministic TF ops (exact resume).")
+_EXPORT = flags.DEFINE_bool("export", True,
+                            "Export the final SavedModel to <model_dir>/export.")
+flags.mark_flag_as_required("model_dir")
+
+
+def main(argv):
+  del argv
+  values = {f.name: f.value for f in
+            flags.FLAGS.get_key_flags_for_module(sys.modules[__name__])}
+  if _DETERMINISTIC.value:
+    tf.config.experimental.enable_op_determinism()
+  # Every random choice is seeded explicitly (weights, data order, UORO
+  # signs); the TF global seed stays unset (the data pipeline's per-epoch
+  # shuffle seeds are tensors, which a global seed does not accept).
+  stream = train_inputs.training_stream(
+      _DATASET.value, batch_size=_BATCH_SIZE.value, seed=_SEED.value,
+      codec=_CODEC.value, patch_size=_PATCH_SIZE.value or None,
+      split=_SPLIT.value, data_dir=_DATA_DIR.value,
+      max_side=_TRAIN_MAX_SIDE.value or None,
+      limit=_TRAIN_LIMIT.value or None)
+  print(f"training data: {stream.description}")
+  decoder = decoder_lib.build_decoder(
+      _CELL.value, units=_UNITS.value, patch_size=stream.patch_size,
+      K=_K.value, sne=_SNE.value, seed=_SEED.value)
+  algo = algorithms.make_algorithm(
+      _ALGO.value, decoder, K=_K.value, alpha=_ALPHA.value,
+      loss_form=_LOSS_FORM.value,
+      **algorithms.options_from_flags(_ALGO.value, values))
+  val = train_inputs.validation_images(
+      _VAL_IMAGES.value, codec=_CODEC.value,
+      quality=None if _VAL_BPP.value else _VAL_QUALITY.value,
+      bpp=_VAL_BPP.value or None, max_images=_VAL_MAX_IMAGES.value or None,
+      max_side=_VAL_MAX_SIDE.value or None)
+  validator = training.Validator(val, K=_VAL_K.value or _K.value)
+  print(f"validation: {len(val)} images, codec PSNR "
+        f"{validator.codec_psnr:.3f} dB")
+  steps = _STEPS_PER_EPOCH.value or max(1, stream.num_blocks
+                                        // _BATCH_SIZE.value)
+  config = training.TrainConfig(
+      model_dir=_MODEL_DIR.value, epochs=_EPOCHS.value, steps_per_epoch=steps,
+      batch_size=_BATCH_SIZE.value, optimizer=_OPTIMIZER.value, lr=_LR.value,
+      momentum=_MOMENTUM.value, lr_decay_power=_LR_DECAY_POWER.value,
+      lr_end_fraction=_LR_END_FRACTION.value, clip_norm=_CLIP_NORM.value,
+      log_every=_LOG_EVERY.value, checkpoint_every=_CHECKPOINT_EVERY.value,
+      max_steps=_MAX_STEPS.value, export=_EXPORT.value,
+      flags=values)
+  trainer = training.Trainer(algo, stream.batches, validator, config)
+  try:
+    log = trainer.run()
+  except (training.TrainingDivergedError, errors.ResourceLimitError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  if log is not None:
+    best = log["best"] or {}
+    print(f"finished: best validation PSNR {best.get('val_psnr')} dB at "
+          f"epoch {best.get('epoch')}, convergence epoch "
+          f"{log['convergence_epoch']}")
+  return 0
+
+
+
+if __name__ == "__main__":
+  app.run(main)
