@@ -1,0 +1,205 @@
+"""SavedModel export for serving, loading, and the shipped pretrained decoders.
+
+`export_serving(model, path, codec=...)` writes a SavedModel whose signatures
+run entirely in the TF graph (patching, blocks, the K steps and re-assembly:
+`tf_hbd.graph_refine`), so TF Serving or any `tf.saved_model.load` user needs
+no Python code of ours:
+
+| signature | inputs | outputs |
+|---|---|---|
+| ``serving_default`` = ``refine`` | ``image``: uint8, (H, W) or (H, W, 1) | ``refined``: uint8, same shape |
+| ``refine_k`` | ``image`` as above; ``K``: int32 scalar >= 1 | ``refined`` |
+| ``decode_and_refine`` (JPEG models) | ``jpeg``: string scalar, JPEG file bytes | ``refined``: uint8 (H, W, 1) |
+| ``refine_blocks`` | ``context`` (B, 9, d, d) float in [0, 1]; ``position`` (B,) int32; ``K`` int32 | ``reconstructions`` (B, K, d*d), ``refined`` (B, d*d) |
+
+``decode_and_refine`` decodes with `tf.io.decode_jpeg` (one channel, i.e. the
+JPEG's own luma; ``dct_method="INTEGER_ACCURATE"``, libjpeg's islow IDCT as
+Pillow uses). TF has no JPEG 2000 decoder, so JPEG 2000 models take decoded
+pixels through ``refine``. Images larger than
+`tf_hbd.graph_refine.DEFAULT_MAX_PIXELS` are refused with an
+InvalidArgumentError. Next to ``saved_model.pb`` the export holds
+``hbd_model.json`` (codec, patch size, boundary rule, K, cell, algorithm,
+label, provenance).
+"""
+
+import json
+import os
+from typing import Optional
+
+import numpy as np
+import tensorflow as tf
+
+from tf_hbd import errors
+from tf_hbd import graph_refine
+
+__all__ = ["export_serving", "ServedModel", "load", "load_pretrained",
+           "PRETRAINED", "pretrained_dir", "METADATA_FILE"]
+
+METADATA_FILE = "hbd_model.json"
+PRETRAINED = {"jpeg": "hbd-lstm-jpeg", "jp2": "hbd-lstm-jp2"}
+
+
+class _Serving(tf.Module):
+  """The exported module: the decoder plus graph-only signatures."""
+
+  def __init__(self, model, codec, batch_size, max_pixels):
+    super().__init__(name="hbd_serving")
+    self.model = model
+    self._codec = codec
+    self._batch = int(batch_size)
+    self._max_pixels = int(max_pixels)
+    self._d = int(model.patch_size)
+    self._boundary = str(model.boundary)
+    self._k = int(model.K)
+    dtype = model.compute_dtype
+
+    def model_fn(k):
+      def fn(context, position):
+        ctx = tf.cast(context, dtype)
+        return tf.cast(self.model.predict_last(ctx, position, k), tf.float32)
+      return fn
+
+    def run(image, k):
+      return graph_refine.refine_in_graph(
+          image, model_fn(k), self._d, self._boundary, self._batch,
+          self._max_pixels)
+
+    @tf.function(input_signature=[tf.TensorSpec(None, tf.uint8,
+                                                name="image")])
+    def refine(image):
+      return {"refined": run(image, tf.constant(self._k))}
+
+    @tf.function(input_signature=[
+        tf.TensorSpec(None, tf.uint8, name="image"),
+        tf.TensorSpec([], tf.int32, name="K")])
+    def refine_k(image, K):  # pylint: disable=invalid-name
+      tf.debugging.assert_positive(K, message="K must be >= 1")
+      return {"refined": run(image, K)}
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="jpeg")])
+    def decode_and_refine(jpeg):
+      image = tf.io.decode_jpeg(jpeg, channels=1,
+                                dct_method="INTEGER_ACCURATE")
+      return {"refined": run(image, tf.constant(self._k))}
+
+    self.refine = refine
+    self.refine_k = refine_k
+    self.decode_and_refine = decode_and_refine
+    self.refine_blocks = model.serving_function()
+
+  def signatures(self):
+    sigs = {"serving_default": self.refine, "refine": self.refine,
+            "refine_k": self.refine_k, "refine_blocks": self.refine_blocks}
+    if self._codec == "jpeg":
+      sigs["decode_and_refine"] = self.decode_and_refine
+    return sigs
+
+
+def export_serving(model, path: str, codec: str, metadata: Optional[dict] = None,
+                   batch_size: int = 4096,
+                   max_pixels: int = graph_refine.DEFAULT_MAX_PIXELS) -> str:
+  """Exports `model` (a decoder from `tf_hbd.decoder` or a SAB decoder).
+
+  Args:
+    model: the trained decoder (has patch_size, boundary, K, predict_last,
+      serving_function).
+    path: output directory (SavedModel).
+    codec: "jpeg" or "jp2", the codec whose output the model refines.
+    metadata: extra provenance stored in hbd_model.json (label, algorithm,
+      data, steps, ...).
+    batch_size: targets per model call inside the graph (bounds memory).
+    max_pixels: larger images are refused.
+
+  Returns:
+    `path`.
+  """
+  if codec not in ("jpeg", "jp2"):
+    raise ValueError(f"codec must be 'jpeg' or 'jp2', got {codec!r}")
+  model(model.dummy_inputs())
+  module = _Serving(model, codec, batch_size, max_pixels)
+  tf.saved_model.save(module, path, signatures=module.signatures())
+  meta = {"format": "tf_hbd-serving-1", "codec": codec,
+          "patch_size": int(model.patch_size), "boundary": str(model.boundary),
+          "K": int(model.K), "cell": getattr(model, "cell_type", None) or
+          getattr(getattr(model, "base", None), "cell_type", None),
+          "units": int(model.units), "model_class": type(model).__name__,
+          "signatures": sorted(module.signatures())}
+  meta.update(metadata or {})
+  with open(os.path.join(path, METADATA_FILE), "w") as f:
+    json.dump(meta, f, indent=1, sort_keys=True)
+  return path
+
+
+class ServedModel:
+  """A loaded export: `refine(gray uint8, K=None) -> uint8` and `metadata`."""
+
+  def __init__(self, path):
+    meta_path = os.path.join(path, METADATA_FILE)
+    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+      raise errors.HbdError(f"{path!r} is not a SavedModel directory (no "
+                            "saved_model.pb)")
+    if not os.path.isfile(meta_path):
+      raise errors.HbdError(f"{path!r} has no {METADATA_FILE}: not exported "
+                            "by tf_hbd.serving.export_serving")
+    with open(meta_path) as f:
+      self.metadata = json.load(f)
+    self.path = path
+    self._loaded = tf.saved_model.load(path)
+
+  @property
+  def codec(self):
+    return self.metadata["codec"]
+
+  def refine(self, image, K: Optional[int] = None) -> np.ndarray:
+    """Refines a decoded gray uint8 image (H, W) or (H, W, 1)."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+      raise errors.HbdError(f"refine expects uint8 pixels, got {image.dtype}")
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] != 1):
+      raise errors.HbdError(f"refine expects a gray image (H, W) or (H, W, 1),"
+                            f" got shape {image.shape}")
+    if image.size == 0:
+      raise errors.HbdError(f"refine got an empty image {image.shape}")
+    try:
+      if K is None:
+        out = self._loaded.signatures["refine"](image=tf.constant(image))
+      else:
+        out = self._loaded.signatures["refine_k"](
+            image=tf.constant(image), K=tf.constant(int(K), tf.int32))
+    except tf.errors.InvalidArgumentError as e:
+      raise errors.ResourceLimitError(e.message) from e
+    return out["refined"].numpy()
+
+  def decode_and_refine(self, jpeg_bytes: bytes) -> np.ndarray:
+    if "decode_and_refine" not in self._loaded.signatures:
+      raise errors.HbdError(f"model {self.path} ({self.codec}) has no "
+                            "decode_and_refine signature (JPEG models only)")
+    try:
+      out = self._loaded.signatures["decode_and_refine"](
+          jpeg=tf.constant(jpeg_bytes))
+    except tf.errors.InvalidArgumentError as e:
+      raise errors.BitstreamError(f"cannot decode JPEG: {e.message}") from e
+    return out["refined"].numpy()
+
+
+def load(path: str) -> ServedModel:
+  """Loads an export written by `export_serving`."""
+  return ServedModel(os.fspath(path))
+
+
+def pretrained_dir(codec: str) -> str:
+  if codec not in PRETRAINED:
+    raise errors.HbdError(f"no shipped model for codec {codec!r}; shipped: "
+                          f"{sorted(PRETRAINED)}")
+  return os.path.join(os.path.dirname(__file__), "pretrained",
+                      PRETRAINED[codec])
+
+
+def load_pretrained(codec: str) -> ServedModel:
+  """The decoder shipped in the package for `codec` ("jpeg" or "jp2")."""
+  path = pretrained_dir(codec)
+  if not os.path.isdir(path):
+    raise errors.HbdError(f"the shipped {codec} model is missing from this "
+                          f"installation ({path}); reinstall tf_hbd or pass "
+                          "--model DIR")
+  return load(path)
