@@ -42,6 +42,9 @@ __all__ = [
     "Benchmark", "BENCHMARKS", "System", "codec_system", "baseline_system",
     "decoder_system", "EvalImage", "load_eval_images", "evaluate",
     "summarize", "write_results", "table3_markdown", "METRICS",
+    "decoder_label", "LoadedDecoder", "load_trained_decoder",
+    "trained_decoder_system", "k_sweep_markdown", "convergence_markdown",
+    "figure1_curves", "CodecCache",
 ]
 
 METRICS = ("psnr", "ssim", "ms-ssim")
@@ -258,3 +261,132 @@ def table3_markdown(tables: Dict[str, Dict[str, list]],
                    f"{s['ssim'][0]:.4f} | {s['ms-ssim'][0]:.4f} |")
     lines.append("")
   return "\n".join(lines)
+
+
+# ---- trained decoders from model dirs ---------------------------------------
+
+_CODEC_TITLE = {"jpeg": "JPEG", "jp2": "JP2"}
+
+
+def decoder_label(cell: str, codec: str, algorithm: str, sne: bool = False):
+  """The paper's row label, e.g. ``LSTM-JP2-SAB`` or ``SNE-RNN-JPEG-BPTT``."""
+  head = "SNE-RNN" if sne else (cell or "rnn").upper()
+  return f"{head}-{_CODEC_TITLE.get(codec, codec.upper())}-{algorithm.upper()}"
+
+
+@dataclasses.dataclass
+class LoadedDecoder:
+  """A trained decoder found in a model dir or an export.
+
+  Attributes:
+    label: row label (``LSTM-JPEG-BPTT``...).
+    codec: the codec whose output it refines.
+    refine: callable(decoded uint8, K=None) -> uint8.
+    K: the trained number of refinement steps.
+    log: the training log (``log.json``) if there is one, else None.
+    path: where it was loaded from.
+  """
+  label: str
+  codec: str
+  refine: Callable
+  K: int
+  log: Optional[dict]
+  path: str
+
+
+def load_trained_decoder(spec: str) -> LoadedDecoder:
+  """Loads ``[LABEL=]PATH`` where PATH is a training model dir or an export.
+
+  A training model dir (``scripts/train.py --model_dir``) holds ``log.json``
+  and ``export/`` (the Keras SavedModel); a serving export
+  (`tf_hbd.serving.export_serving`) holds ``hbd_model.json``. With both, the
+  serving export ``<dir>/serving`` is used, so what is evaluated is what
+  ships.
+  """
+  label, _, path = spec.rpartition("=") if "=" in spec else ("", "", spec)
+  path = os.path.expanduser(path)
+  log = None
+  log_path = os.path.join(path, "log.json")
+  if os.path.isfile(log_path):
+    with open(log_path) as f:
+      log = json.load(f)
+  from tf_hbd import serving  # pylint: disable=g-import-not-at-top
+  for cand in (path, os.path.join(path, "serving")):
+    if os.path.isfile(os.path.join(cand, serving.METADATA_FILE)):
+      served = serving.load(cand)
+      meta = served.metadata
+      label = label or meta.get("label") or decoder_label(
+          meta.get("cell"), meta["codec"], meta.get("algorithm", "?"),
+          meta.get("sne", False))
+      return LoadedDecoder(label, meta["codec"],
+                           lambda img, K=None: served.refine(img, K=K),
+                           int(meta["K"]), log, cand)
+  export = os.path.join(path, "export")
+  if log is None or not os.path.isdir(export):
+    raise FileNotFoundError(
+        f"{path!r} is neither a tf_hbd serving export (hbd_model.json) nor a "
+        "finished training model dir (log.json + export/)")
+  from tf_hbd import algorithms  # pylint: disable=g-import-not-at-top,unused-import
+  from tf_hbd import decoder as decoder_lib  # pylint: disable=g-import-not-at-top
+  from tf_hbd import refine as refine_lib  # pylint: disable=g-import-not-at-top
+  model = decoder_lib.load_decoder(export)
+  flags_ = log.get("flags", {})
+  codec = flags_.get("codec", "jpeg")
+  label = label or decoder_label(flags_.get("cell", "lstm"), codec,
+                                 log.get("algorithm", "?"),
+                                 bool(flags_.get("sne", False)))
+  return LoadedDecoder(label, codec,
+                       lambda img, K=None: refine_lib.refine(img, model, K=K),
+                       int(model.K), log, export)
+
+
+def trained_decoder_system(dec: LoadedDecoder, K: Optional[int] = None,
+                           label: Optional[str] = None) -> System:
+  """A `System` for a loaded decoder, optionally at another K."""
+  name = label or (dec.label if K is None else f"{dec.label} K={K}")
+  return decoder_system(
+      name, None, dec.codec, K=K,
+      refine_fn=lambda img, _model, K=None: dec.refine(img, K=K),
+      description=f"HBD decoder from {dec.path} refining {dec.codec} "
+      f"(trained K={dec.K}, evaluated K={K or dec.K})")
+
+
+def k_sweep_markdown(results: Dict[str, list], labels: Sequence[str],
+                     ks: Sequence[int], codec_rows: Sequence[str] = ()) -> str:
+  """Table 1: PSNR as a function of K, one row per decoder."""
+  lines = ["| Model | " + " | ".join(f"K={k}" for k in ks) + " |",
+           "|---|" + "---|" * len(ks)]
+  for label in labels:
+    cells = []
+    for k in ks:
+      rows = results[f"{label} K={k}"]
+      cells.append(f"{summarize(rows)['psnr'][0]:.4f}")
+    lines.append(f"| {label} | " + " | ".join(cells) + " |")
+  for name in codec_rows:
+    p = summarize(results[name])["psnr"][0]
+    lines.append(f"| {name} | " + " | ".join(f"{p:.4f}" for _ in ks) + " |")
+  return "\n".join(lines) + "\n"
+
+
+def convergence_markdown(logs: Dict[str, dict]) -> str:
+  """The convergence-epoch table from training logs (Figure 1's companion)."""
+  lines = ["| Model | epochs run | best val PSNR (epoch) | convergence epoch |"
+           " codec val PSNR |", "|---|---|---|---|---|"]
+  for label, log in logs.items():
+    eps = log.get("epochs", [])
+    best = log.get("best") or {}
+    codec_psnr = next((e.get("codec_psnr") for e in eps
+                       if e.get("codec_psnr") is not None), None)
+    lines.append(
+        f"| {label} | {len(eps)} | "
+        f"{best.get('val_psnr', float('nan')):.4f} ({best.get('epoch', '-')}) "
+        f"| {log.get('convergence_epoch', '-')} | "
+        + (f"{codec_psnr:.4f}" if codec_psnr is not None else "-") + " |")
+  return "\n".join(lines) + "\n"
+
+
+def figure1_curves(logs: Dict[str, dict]) -> Dict[str, list]:
+  """{label: [(epoch, val_psnr), ...]} from training logs."""
+  return {label: [(e["epoch"], e["val_psnr"]) for e in log.get("epochs", [])
+                  if e.get("val_psnr") is not None]
+          for label, log in logs.items()}
