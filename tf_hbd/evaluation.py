@@ -96,8 +96,17 @@ class EvalImage:
 
 def load_eval_images(folder: str, max_side: Optional[int] = None,
                      limit: Optional[int] = None) -> List[EvalImage]:
-  """Loads every image of a folder/glob in gray (optionally downsampled)."""
-  files = images.list_images(folder)
+  """Loads every image of a folder/glob in gray (optionally downsampled).
+
+  ``sample:<split>`` selects a split of the embedded scikit-image photographs
+  (`tf_hbd.sample_images`), e.g. ``sample:test``.
+  """
+  if folder.startswith("sample:"):
+    from tf_hbd import sample_images  # pylint: disable=g-import-not-at-top
+    files = [sample_images.sample_path(n)
+             for n in sample_images.sample_names(folder[len("sample:"):])]
+  else:
+    files = images.list_images(folder)
   if limit:
     files = files[:limit]
   out = []

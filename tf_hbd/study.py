@@ -39,7 +39,8 @@ def parse_dataset(spec: str, bpp: Optional[float] = None,
                   max_side: Optional[int] = None) -> DatasetSpec:
   """``NAME=PATH`` or ``PATH``; a known NAME brings the paper's settings."""
   name, _, path = spec.rpartition("=") if "=" in spec else ("", "", spec)
-  name = name or os.path.basename(os.path.normpath(path)).lower()
+  name = name or os.path.basename(os.path.normpath(path)).lower().replace(
+      "sample:", "sample_")
   bench = evaluation.BENCHMARKS.get(name)
   return DatasetSpec(
       name, path,

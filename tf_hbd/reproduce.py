@@ -1,0 +1,231 @@
+"""The whole study at a named scale: data, training, baselines, evaluation.
+
+Scales (`SCALES`):
+
+* ``tiny``: CI-sized (minutes): the embedded sample photos, tiny decoders,
+  a few steps; checks that every piece runs end to end.
+* ``cpu``: this project's 2-core machine (about an hour): train on
+  ``train400``, validate on ``bsd68``, test on ``kodak`` (gray, 0.37 bpp).
+* ``paper``: the paper's setting (Places365 + RAISE TFDS builds, LSTM-512,
+  SGD 2e-4, batch 256, 260 epochs) for a GPU/cluster; needs the prepared TFDS
+  datasets (BUILD.md, "Datasets") and the benchmark folders.
+
+Each training run is ``scripts/train.py`` in its own process (resumable: a
+rerun skips finished runs and resumes unfinished ones from their
+checkpoints). Baselines GOOG and E2E are the models shipped in the package.
+Results go to ``results/<scale>/`` (tables, figures, JSON, and a README.md
+with the command, date, machine and timings).
+"""
+
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from tf_hbd import evaluation
+from tf_hbd import study
+
+__all__ = ["Scale", "SCALES", "plan_runs", "run_scale"]
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ALGORITHMS = ("bptt", "sab", "rtrl", "uoro")
+SNE_ALGORITHMS = ("bptt", "sab")
+
+
+@dataclasses.dataclass
+class Scale:
+  """Everything that differs between scales.
+
+  Attributes:
+    description: one line for the results README.
+    codecs: {codec: patch size}.
+    train_flags: flags of scripts/train.py shared by every run.
+    algo_flags: extra flags per algorithm (e.g. RTRL's smaller batch).
+    datasets: evaluation datasets as ``NAME=FOLDER`` specs.
+    eval_max_images, eval_max_side: evaluation limits (None: all / as is).
+    k_sweep: Table 1's K values.
+    rd_bpps: rates of the RD curves.
+    baselines: neural baseline rows.
+    sne: also train SNE-RNN with BPTT and SAB.
+  """
+  description: str
+  codecs: Dict[str, int]
+  train_flags: Dict[str, str]
+  algo_flags: Dict[str, Dict[str, str]]
+  datasets: List[str]
+  eval_max_images: Optional[int]
+  eval_max_side: Optional[int]
+  k_sweep: List[int]
+  rd_bpps: List[float]
+  baselines: Tuple[str, ...] = ("goog", "e2e")
+  sne: bool = True
+
+
+SHARED = os.path.join(os.path.dirname(REPO), "shared", "data")
+
+SCALES = {
+    "tiny": Scale(
+        description="CI smoke scale: embedded sample photos, 8-unit LSTMs, a "
+        "few batches per algorithm",
+        codecs={"jpeg": 8, "jp2": 16},
+        train_flags={"dataset": "sample", "units": "8", "K": "2",
+                     "batch_size": "16", "epochs": "2",
+                     "steps_per_epoch": "3", "train_limit": "2",
+                     "train_max_side": "96", "val_max_images": "1",
+                     "val_max_side": "64", "optimizer": "adam",
+                     "lr": "1e-3", "log_every": "1"},
+        algo_flags={},
+        datasets=["sample_test=sample:test"],
+        eval_max_images=2, eval_max_side=96, k_sweep=[1, 3],
+        rd_bpps=[0.3, 0.6], baselines=("goog", "e2e")),
+    "cpu": Scale(
+        description="2-core CPU scale: train400 (train), bsd68 (validation), "
+        "kodak gray (test); LSTM-32 decoders (RTRL fits), a few minutes each",
+        codecs={"jpeg": 8, "jp2": 16},
+        train_flags={"dataset": f"folder:{SHARED}/train400",
+                     "val_images": f"{SHARED}/bsd68", "val_max_images": "6",
+                     "val_bpp": "0.37", "units": "32", "K": "4",
+                     "batch_size": "256", "epochs": "6",
+                     "steps_per_epoch": "60", "optimizer": "adam",
+                     "lr": "2e-3", "log_every": "20"},
+        algo_flags={"rtrl": {"batch_size": "64", "steps_per_epoch": "60"}},
+        datasets=[f"kodak={SHARED}/kodak"],
+        eval_max_images=None, eval_max_side=None,
+        k_sweep=[1, 3, 5, 7, 9, 11],
+        rd_bpps=[0.2, 0.3, 0.37, 0.5, 0.7, 1.0]),
+    "paper": Scale(
+        description="the paper's scale: Places365 (+ RAISE) TFDS builds, "
+        "LSTM-512, SGD 2e-4 with polynomial decay, batch 256, clip 13, 260 "
+        "epochs; six benchmarks",
+        codecs={"jpeg": 8, "jp2": 64},
+        train_flags={"dataset": "places_patches/{codec}", "units": "512",
+                     "K": "4", "batch_size": "256", "epochs": "260",
+                     "optimizer": "sgd", "lr": "2e-4",
+                     "val_images": "{data}/places_val", "val_max_images":
+                     "200"},
+        algo_flags={},
+        datasets=["kodak={data}/kodak", "cb8={data}/cb8", "cb16={data}/cb16",
+                  "cb16linear={data}/cb16linear", "tecnick={data}/tecnick",
+                  "wikipedia={data}/wikipedia"],
+        eval_max_images=None, eval_max_side=None,
+        k_sweep=[1, 3, 5, 7, 9, 11],
+        rd_bpps=[0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0]),
+}
+
+
+def plan_runs(scale: Scale, algorithms: Sequence[str] = ALGORITHMS):
+  """[(label, flags)] of every training run of a scale."""
+  runs = []
+  for codec, d in scale.codecs.items():
+    combos = [(a, False) for a in algorithms]
+    if scale.sne:
+      combos += [(a, True) for a in SNE_ALGORITHMS if a in algorithms]
+    for algo, sne in combos:
+      fl = dict(scale.train_flags)
+      fl.update(scale.algo_flags.get(algo, {}))
+      fl.update({"algo": algo, "codec": codec, "patch_size": str(d),
+                 "sne": "true" if sne else "false"})
+      label = evaluation.decoder_label("lstm", codec, algo, sne)
+      runs.append((label, fl))
+  return runs
+
+
+def _format(value, data_root):
+  return value.replace("{data}", data_root)
+
+
+def _train(label, fl, model_dir, log_file, say):
+  done = os.path.join(model_dir, "log.json")
+  if os.path.isfile(done):
+    with open(done) as f:
+      if json.load(f).get("status") == "finished":
+        say(f"  {label}: finished earlier, kept ({model_dir})")
+        return 0.0
+  args = [sys.executable, os.path.join(REPO, "scripts", "train.py"),
+          f"--model_dir={model_dir}"]
+  args += [f"--{k}={v}" for k, v in sorted(fl.items())]
+  say(f"  {label}: " + " ".join(args[1:]))
+  t0 = time.time()
+  with open(log_file, "a") as log:
+    proc = subprocess.run(args, stdout=log, stderr=subprocess.STDOUT,
+                          check=False)
+  if proc.returncode != 0:
+    raise RuntimeError(f"training {label} failed (exit {proc.returncode}); "
+                       f"see {log_file}")
+  return time.time() - t0
+
+
+def run_scale(name: str, out_dir: str, work_dir: str,
+              data_root: str = SHARED, algorithms: Sequence[str] = ALGORITHMS,
+              command: str = "", say=print) -> Dict[str, str]:
+  """Trains every run of scale `name` and evaluates; returns artifacts."""
+  if name not in SCALES:
+    raise ValueError(f"unknown scale {name!r}; choose from {sorted(SCALES)}")
+  scale = SCALES[name]
+  os.makedirs(out_dir, exist_ok=True)
+  os.makedirs(work_dir, exist_ok=True)
+  t_start = time.time()
+  timings = {}
+  dirs = []
+  say(f"[reproduce:{name}] {scale.description}")
+  for label, fl in plan_runs(scale, algorithms):
+    fl = {k: _format(v, data_root).replace("{codec}", fl["codec"])
+          for k, v in fl.items()}
+    model_dir = os.path.join(work_dir, label)
+    timings[label] = _train(label, fl, model_dir,
+                            os.path.join(work_dir, label + ".log"), say)
+    dirs.append(f"{label}={model_dir}")
+  train_time = time.time() - t_start
+  datasets = [study.parse_dataset(_format(s, data_root),
+                                  max_side=scale.eval_max_side)
+              for s in scale.datasets]
+  t_eval = time.time()
+  artifacts = study.run(datasets, out_dir,
+                        systems=("jpeg", "jp2") + tuple(scale.baselines),
+                        decoders=dirs, k_sweep=scale.k_sweep,
+                        rd_bpps=scale.rd_bpps,
+                        max_images=scale.eval_max_images, verbose=True)
+  eval_time = time.time() - t_eval
+  _write_readme(out_dir, name, scale, command, timings, train_time, eval_time,
+                artifacts)
+  return artifacts
+
+
+def _machine():
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  return (f"{platform.node()}: {platform.platform()}, "
+          f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
+          f"TensorFlow {tf.__version__}, devices "
+          f"{[d.device_type for d in tf.config.list_physical_devices()]}")
+
+
+def _write_readme(out_dir, name, scale, command, timings, train_time,
+                  eval_time, artifacts):
+  lines = [f"# Reproduction at scale `{name}`", "",
+           f"{scale.description}.", "",
+           f"* command: `{command or 'python scripts/reproduce.py --scale=' + name}`",
+           f"* date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
+           f"* machine: {_machine()}",
+           f"* training: {train_time / 60:.1f} min in total; evaluation: "
+           f"{eval_time / 60:.1f} min", "",
+           "| run | training time (s) |", "|---|---|"]
+  lines += [f"| {k} | {v:.0f} |" for k, v in timings.items()]
+  lines += ["", "Shared flags of every training run: `" + " ".join(
+      f"--{k}={v}" for k, v in sorted(scale.train_flags.items())) + "`", ""]
+  for label, path in artifacts.items():
+    lines.append(f"* {label}: `{os.path.relpath(path, out_dir)}`")
+  for md in ("table3.md", "convergence.md"):
+    p = os.path.join(out_dir, md)
+    if os.path.exists(p):
+      with open(p) as f:
+        lines += ["", f.read()]
+  for fname in sorted(os.listdir(out_dir)):
+    if fname.startswith("table1_") and fname.endswith(".md"):
+      with open(os.path.join(out_dir, fname)) as f:
+        lines += ["", "## Table 1", "", f.read()]
+  with open(os.path.join(out_dir, "README.md"), "w") as f:
+    f.write("\n".join(lines) + "\n")
