@@ -459,7 +459,7 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
       values = model(batch, iterations=iterations, training=True)
     variables = model.trainable_variables
     grads = tape.gradient(values["loss"], variables)
-    optimizer.apply_gradients(zip(grads, variables))
+    training.guarded_update(optimizer, values["loss"], grads, variables)
     return values
 
   start = time.time()

@@ -25,7 +25,8 @@ import tensorflow as tf
 from tf_hbd import errors
 from tf_hbd import images
 
-__all__ = ["load_training_images", "CropSampler", "TrainState", "train_loop"]
+__all__ = ["load_training_images", "CropSampler", "TrainState", "train_loop",
+           "guarded_update"]
 
 
 def load_training_images(folder: str, min_size: int,
@@ -84,6 +85,25 @@ class CropSampler:
     return out
 
 
+def guarded_update(optimizer, loss, grads, variables):
+  """Applies the gradients only if the loss and every gradient are finite.
+
+  One bad batch (e.g. a likelihood that underflows) then costs one skipped
+  step instead of NaN weights. Call inside the `tf.function` of a step.
+
+  Returns:
+    A boolean tensor: whether the update was applied.
+  """
+  finite = tf.reduce_all([tf.math.is_finite(loss)] + [
+      tf.reduce_all(tf.math.is_finite(g)) for g in grads if g is not None])
+
+  def apply():
+    optimizer.apply_gradients(zip(grads, variables))
+    return tf.constant(True)
+
+  return tf.cond(finite, apply, lambda: tf.constant(False))
+
+
 class TrainState(tf.Module):
   """Step counter and accumulated training seconds, saved with checkpoints."""
 
@@ -98,12 +118,14 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
                checkpoint_dir: str, trackables: dict, *,
                max_steps: int, max_seconds: Optional[float] = None,
                log_every: int = 50, checkpoint_every_s: float = 120.0,
+               max_bad_steps: int = 10,
                log: Callable[[str], None] = print) -> TrainState:
   """Runs (or resumes) a training loop with checkpoints.
 
   Args:
     step_fn: called as ``step_fn(batch_uint8)``; returns a dict of scalar
-      tensors (losses) to log. It updates the model's variables.
+      tensors (losses) to log. It updates the model's variables, except when
+      the loss or a gradient is not finite (use `guarded_update`).
     sampler: yields the batches.
     batch_size: crops per step.
     checkpoint_dir: where checkpoints go; an existing checkpoint there is
@@ -114,6 +136,8 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
       all restarts); None for no time limit.
     log_every: steps between progress lines.
     checkpoint_every_s: seconds between checkpoints.
+    max_bad_steps: raise `FloatingPointError` after this many steps in a row
+      with a non-finite loss (each of which the step function skipped).
     log: where progress lines go.
 
   Returns:
@@ -135,7 +159,7 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
     return max_seconds is not None and state.seconds.numpy() >= max_seconds
 
   last_ckpt = time.time()
-  sums, count = {}, 0
+  sums, count, skipped, bad_in_a_row = {}, 0, 0, 0
   while not out_of_budget():
     step = int(state.step.numpy())
     t0 = time.time()
@@ -143,20 +167,28 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
     values = {k: float(v) for k, v in values.items()}
     state.seconds.assign_add(time.time() - t0)
     state.step.assign_add(1)
-    for k, v in values.items():
-      sums[k] = sums.get(k, 0.0) + v
-    count += 1
     step += 1
-    if not all(np.isfinite(v) for v in values.values()):
-      raise FloatingPointError(f"non-finite loss at step {step}: {values}")
+    if all(np.isfinite(v) for v in values.values()):
+      for k, v in values.items():
+        sums[k] = sums.get(k, 0.0) + v
+      count += 1
+      bad_in_a_row = 0
+    else:  # the step function skipped the update (see `guarded_update`)
+      skipped += 1
+      bad_in_a_row += 1
+      if bad_in_a_row >= max_bad_steps:
+        raise FloatingPointError(f"{bad_in_a_row} non-finite steps in a row "
+                                 f"at step {step}: {values}")
     if step % log_every == 0 or out_of_budget():
-      means = {k: v / count for k, v in sums.items()}
+      means = {k: v / max(count, 1) for k, v in sums.items()}
       record = {"step": step, "seconds": round(float(state.seconds.numpy()), 1),
                 **{k: round(v, 6) for k, v in means.items()}}
+      if skipped:
+        record["skipped"] = skipped
       log(" ".join(f"{k}={v}" for k, v in record.items()))
       with tf.io.gfile.GFile(history_path, "a") as f:
         f.write(json.dumps(record) + "\n")
-      sums, count = {}, 0
+      sums, count, skipped = {}, 0, 0
     if time.time() - last_ckpt >= checkpoint_every_s:
       manager.save(checkpoint_number=step)
       last_ckpt = time.time()

@@ -1,0 +1,154 @@
+"""Tests of tf_hbd.baselines.goog (on a small freshly built model)."""
+
+import os
+import tempfile
+
+from absl.testing import parameterized
+import numpy as np
+import tensorflow as tf
+
+from tf_hbd import errors
+from tf_hbd import sample_images
+from tf_hbd.baselines import container
+from tf_hbd.baselines import goog
+
+_SMALL = goog.GoogConfig(encoder_conv=8, encoder_rnn=(8, 12, 12),
+                         decoder_conv=12, decoder_rnn=(12, 12, 8, 8))
+
+
+def _model(seed=5):
+  tf.random.set_seed(seed)
+  return goog.GoogModel(_SMALL)
+
+
+class GoogModelTest(tf.test.TestCase, parameterized.TestCase):
+
+  def test_code_grid_is_32_bits_per_16x16_pixels(self):
+    model = _model()
+    enc, dec = model.initial_state(2, 64, 96)
+    codes, enc = model.encode_step(tf.zeros((2, 64, 96, 1)), enc)
+    self.assertEqual(tuple(codes.shape), (2, 4, 6, 32))
+    self.assertAllInSet(codes.numpy(), [-1.0, 1.0])
+    delta, _ = model.decode_step(codes, dec)
+    self.assertEqual(tuple(delta.shape), (2, 64, 96, 1))
+    self.assertEqual(goog.code_bytes((64, 96)), 4 * 6 * 32 // 8)
+    self.assertEqual(goog.padded_shape((33, 64)), (64, 64))
+
+  def test_deterministic_binarizer_is_sign(self):
+    x = tf.constant([-0.7, -1e-6, 0.0, 0.3])
+    self.assertAllEqual(goog._binarize(x, stochastic=False),
+                        [-1.0, -1.0, 1.0, 1.0])
+
+  def test_stochastic_binarizer_is_unbiased_and_straight_through(self):
+    tf.random.set_seed(0)
+    x = tf.fill((200_000,), 0.4)
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      b = goog._binarize(x, stochastic=True)
+      total = tf.reduce_sum(b * 3.0)
+    self.assertAllInSet(b.numpy(), [-1.0, 1.0])
+    self.assertNear(float(tf.reduce_mean(b)), 0.4, 0.01)
+    self.assertAllClose(tape.gradient(total, x), tf.fill((200_000,), 3.0))
+
+  def test_conv_lstm_cell(self):
+    cell = goog.ConvLSTMCell(6, 3, 1, strides=2)
+    cell.build((None, None, None, 4))
+    bias = cell.input_conv.bias.numpy()
+    self.assertAllEqual(bias[6:12], np.ones(6))
+    self.assertAllEqual(np.delete(bias, range(6, 12)), np.zeros(18))
+    h0 = tf.zeros((1, 5, 4, 6))
+    h, (h1, c1) = cell(tf.ones((1, 10, 8, 4)), (h0, h0))
+    self.assertEqual(tuple(h.shape), (1, 5, 4, 6))
+    self.assertAllEqual(h, h1)
+    self.assertAllLess(tf.abs(h), 1.0)
+
+  def test_losses_and_training(self):
+    model = _model()
+    opt = tf.keras.optimizers.Adam(3e-3)
+    images = tf.constant(np.tile(np.linspace(0, 255, 32, dtype=np.uint8),
+                                 (2, 32, 1))[..., None])
+    evaluate = lambda: model(images, iterations=4, training=False)
+    first = evaluate()
+    self.assertEqual(set(first), {"loss", "psnr_1", "psnr_2", "psnr_3",
+                                  "psnr_4"})
+    for _ in range(30):
+      with tf.GradientTape() as tape:
+        loss = model(images, iterations=4, training=True)["loss"]
+      variables = model.trainable_variables
+      opt.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    self.assertLess(float(evaluate()["loss"]), 0.9 * float(first["loss"]))
+
+
+class GoogCodecTest(tf.test.TestCase, parameterized.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.tmp = tempfile.mkdtemp()
+    path = os.path.join(cls.tmp, "goog-test")
+    goog.export(_model(), path)
+    cls.codec = goog.GoogCodec(path)
+    cls.photo = sample_images.load_sample("camera")[100:164, 200:296]
+
+  @parameterized.parameters(1, 3)
+  def test_round_trip_equals_reconstruction(self, k):
+    data = self.codec.compress(self.photo, k)
+    decoded = self.codec.decompress(data)
+    self.assertEqual(decoded.shape, self.photo.shape)
+    self.assertEqual(decoded.dtype, np.uint8)
+    np.testing.assert_array_equal(decoded,
+                                  self.codec.reconstruct(self.photo, k))
+    self.assertEqual(len(data), container.header_bytes("goog-test", b"k") +
+                     k * goog.code_bytes(self.photo.shape))
+    self.assertAlmostEqual(8 * len(data) / self.photo.size,
+                           self.codec.bpp(self.photo.shape, k, 9))
+    self.assertAlmostEqual(k / 8, 8 * k * goog.code_bytes(self.photo.shape)
+                           / self.photo.size)
+
+  def test_prefix_of_codes_decodes_like_fewer_iterations(self):
+    codes = self.codec.codes(self.photo, 5)
+    self.assertEqual(codes.shape, (5, goog.code_bytes(self.photo.shape)))
+    np.testing.assert_array_equal(codes[:2], self.codec.codes(self.photo, 2))
+    np.testing.assert_array_equal(
+        self.codec.decompress(self.codec.pack(self.photo.shape, codes, 2)),
+        self.codec.reconstruct(self.photo, 2))
+
+  @parameterized.parameters((1, 1), (33, 17), (31, 64), (5, 130))
+  def test_odd_sizes(self, h, w):
+    image = np.random.default_rng(h * w).integers(0, 256, (h, w), np.uint8)
+    data = self.codec.compress(image, 2)
+    decoded = self.codec.decompress(data)
+    self.assertEqual(decoded.shape, (h, w))
+    np.testing.assert_array_equal(decoded, self.codec.reconstruct(image, 2))
+
+  def test_truncated_and_corrupt_streams_raise(self):
+    data = self.codec.compress(self.photo, 2)
+    for n in (0, 3, 12, len(data) // 2, len(data) - 1):
+      with self.assertRaises(errors.BitstreamError):
+        self.codec.decompress(data[:n])
+    bad = bytearray(data)
+    bad[len(data) // 2] ^= 0x01
+    with self.assertRaises(errors.BitstreamError):
+      self.codec.decompress(bytes(bad))
+
+  @parameterized.parameters(b"", b"\x00", b"\x11", b"\x02\x02")
+  def test_bad_iteration_byte_raises(self, params):
+    size = goog.code_bytes((20, 20))
+    data = container.pack("goog-test", (20, 20), params, b"\0" * size)
+    with self.assertRaisesRegex(errors.BitstreamError, "iteration"):
+      self.codec.decompress(data)
+
+  def test_payload_size_mismatch_raises(self):
+    size = goog.code_bytes((20, 20))
+    data = container.pack("goog-test", (20, 20), b"\x02", b"\0" * size)
+    with self.assertRaisesRegex(errors.BitstreamError, "payload"):
+      self.codec.decompress(data)
+
+  @parameterized.parameters(0, 17)
+  def test_iterations_out_of_range(self, k):
+    with self.assertRaises(errors.CodecError):
+      self.codec.compress(self.photo, k)
+
+
+if __name__ == "__main__":
+  tf.test.main()

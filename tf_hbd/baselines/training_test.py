@@ -1,0 +1,162 @@
+"""Tests of tf_hbd.baselines.training and the resumable training functions."""
+
+import json
+import os
+import tempfile
+
+import numpy as np
+from PIL import Image
+import pytest
+import tensorflow as tf
+
+from tf_hbd import errors
+from tf_hbd.baselines import e2e
+from tf_hbd.baselines import goog
+from tf_hbd.baselines import training
+
+
+def _image_folder(n=3, size=(40, 52)):
+  folder = tempfile.mkdtemp()
+  rng = np.random.default_rng(0)
+  for i in range(n):
+    pixels = rng.integers(0, 256, size, np.uint8)
+    Image.fromarray(pixels).save(os.path.join(folder, f"img{i}.png"))
+  Image.fromarray(np.zeros((8, 8), np.uint8)).save(
+      os.path.join(folder, "tiny.png"))
+  return folder
+
+
+class CropSamplerTest(tf.test.TestCase):
+
+  def test_loading_skips_small_images(self):
+    folder = _image_folder()
+    self.assertLen(training.load_training_images(folder, 32), 3)
+    self.assertLen(training.load_training_images(folder, 8), 4)
+    self.assertLen(training.load_training_images(folder, 8, max_images=2), 2)
+    with self.assertRaises(errors.ImageReadError):
+      training.load_training_images(folder, 64)
+
+  def test_batches_are_crops_and_reproducible(self):
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 256, (40, 52), np.uint8) for _ in range(3)]
+    sampler = training.CropSampler(images, 16, seed=7)
+    batch = sampler.batch(5, 6)
+    self.assertEqual(batch.shape, (6, 16, 16, 1))
+    self.assertEqual(batch.dtype, np.uint8)
+    np.testing.assert_array_equal(batch, sampler.batch(5, 6))
+    np.testing.assert_array_equal(
+        batch, training.CropSampler(images, 16, seed=7).batch(5, 6))
+    self.assertFalse(np.array_equal(batch, sampler.batch(6, 6)))
+    self.assertFalse(np.array_equal(
+        batch, training.CropSampler(images, 16, seed=8).batch(5, 6)))
+
+    def is_crop(patch):
+      for img in images:
+        for cand in (img, img[:, ::-1]):
+          for r in range(cand.shape[0] - 15):
+            for c in range(cand.shape[1] - 15):
+              if np.array_equal(cand[r:r + 16, c:c + 16], patch):
+                return True
+      return False
+
+    self.assertTrue(all(is_crop(p[..., 0]) for p in batch))
+
+  def test_rejects_images_smaller_than_patches(self):
+    with self.assertRaises(ValueError):
+      training.CropSampler([np.zeros((8, 8), np.uint8)], 16)
+
+
+class GuardedUpdateTest(tf.test.TestCase):
+
+  def test_skips_non_finite_updates(self):
+    v = tf.Variable([1.0, 2.0])
+    opt = tf.keras.optimizers.SGD(0.5)
+    opt.build([v])
+
+    @tf.function
+    def update(loss, grad):
+      return training.guarded_update(opt, loss, [grad], [v])
+
+    self.assertTrue(update(tf.constant(1.0), tf.constant([1.0, 1.0])))
+    self.assertAllClose(v, [0.5, 1.5])
+    self.assertFalse(update(tf.constant(1.0), tf.constant([np.nan, 1.0])))
+    self.assertFalse(update(tf.constant(np.inf), tf.constant([1.0, 1.0])))
+    self.assertAllClose(v, [0.5, 1.5])
+
+  def test_loop_tolerates_isolated_bad_steps_but_not_a_run_of_them(self):
+    sampler = training.CropSampler([np.zeros((8, 8), np.uint8)], 4)
+    losses = iter([1.0, np.nan, 2.0, 3.0] + [np.nan] * 5)
+    lines = []
+    ckpt = os.path.join(tempfile.mkdtemp(), "ckpt")
+    step = lambda _: {"loss": tf.constant(next(losses))}
+    state = training.train_loop(step, sampler, 1, ckpt, {}, max_steps=4,
+                                log_every=2, log=lines.append)
+    self.assertEqual(int(state.step.numpy()), 4)
+    lines = [" ".join(w for w in line.split() if "seconds" not in w)
+             for line in lines]
+    self.assertEqual(lines, ["step=2 loss=1.0 skipped=1", "step=4 loss=2.5"])
+    with self.assertRaises(FloatingPointError):
+      training.train_loop(step, sampler, 1, ckpt, {}, max_steps=100,
+                          max_bad_steps=5, log=lambda _: None)
+
+
+class TrainAndResumeTest(tf.test.TestCase):
+
+  def test_goog_train_resume_and_history(self):
+    folder = _image_folder()
+    ckpt = os.path.join(tempfile.mkdtemp(), "ckpt")
+    kwargs = dict(train_dir=folder, checkpoint_dir=ckpt, export_dir=None,
+                  config=goog.GoogConfig(8, (8, 8, 8), 8, (8, 8, 8, 8)),
+                  batch_size=2, iterations=2, log_every=1)
+    first = goog.train(max_steps=2, log=lambda _: None, **kwargs)
+    self.assertEqual(first["step"], 2)
+    lines = []
+    second = goog.train(max_steps=3, log=lines.append, **kwargs)
+    self.assertEqual(second["step"], 3)
+    self.assertGreater(second["seconds"], first["seconds"])
+    self.assertIn("resumed", lines[0])
+    self.assertIn("at step 2", lines[0])
+    with open(os.path.join(ckpt, "history.jsonl")) as f:
+      history = [json.loads(line) for line in f]
+    self.assertEqual([h["step"] for h in history], [1, 2, 3])
+    self.assertTrue(all(np.isfinite(h["loss"]) for h in history))
+    self.assertIn("psnr_2", history[-1])
+
+  @pytest.mark.slow
+  def test_e2e_train_warm_start_and_export(self):
+    folder = _image_folder()
+    root = tempfile.mkdtemp()
+    kwargs = dict(train_dir=folder, lmbda=0.01, num_filters=8, patch_size=32,
+                  batch_size=2, log_every=1)
+    e2e.train(checkpoint_dir=os.path.join(root, "a"), export_dir=None,
+              max_steps=2, log=lambda _: None, **kwargs)
+    lines = []
+    export_dir = os.path.join(root, "e2e-run")
+    result = e2e.train(checkpoint_dir=os.path.join(root, "b"),
+                       export_dir=export_dir, max_steps=1,
+                       init_from=os.path.join(root, "a"), log=lines.append,
+                       **kwargs)
+    self.assertEqual(result["step"], 1)
+    self.assertIn("warm start", lines[0])
+    codec = e2e.E2ECodec(export_dir)
+    image = np.full((20, 30), 128, np.uint8)
+    self.assertEqual(codec.decompress(codec.compress(image)).shape, (20, 30))
+
+  def test_time_budget_stops_training(self):
+    folder = _image_folder()
+    ckpt = os.path.join(tempfile.mkdtemp(), "ckpt")
+    result = goog.train(
+        train_dir=folder, checkpoint_dir=ckpt, export_dir=None,
+        config=goog.GoogConfig(8, (8, 8, 8), 8, (8, 8, 8, 8)),
+        batch_size=2, iterations=2, max_steps=1000, max_seconds=0.0,
+        log=lambda _: None)
+    self.assertEqual(result["step"], 0)
+
+  def test_goog_rejects_unaligned_patches(self):
+    with self.assertRaises(ValueError):
+      goog.train(train_dir=_image_folder(), checkpoint_dir="/nonexistent",
+                 export_dir=None, patch_size=48)
+
+
+if __name__ == "__main__":
+  tf.test.main()
