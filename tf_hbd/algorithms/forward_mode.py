@@ -55,6 +55,11 @@ class StateSystem:
     self.num_params = int(sum(self.param_sizes))
     self.embed_dim = int(self.cell.input_size)
     self.dtype = tf.as_dtype(decoder.compute_dtype)
+    # Compiled once per shape and reused by every step and episode (the
+    # vectorised Jacobians are costly to trace).
+    self.jacobians = tf.function(self._jacobians, reduce_retracing=True)
+    self.param_vjp_per_example = tf.function(self._param_vjp_per_example,
+                                             reduce_retracing=True)
 
   @property
   def variables(self):
@@ -112,6 +117,11 @@ class StateSystem:
     del tape
     return z, s, dz, de
 
+  def _jacobians(self, e, z_prev):
+    """(z_k, s_k, dF/dz, dF/de, dF/dtheta) of one step, per example."""
+    z, s, dz, de = self.state_jacobians(e, z_prev)
+    return z, s, dz, de, self.param_jacobian(e, z_prev)
+
   def param_jacobian(self, e, z_prev):
     """dF/dtheta per example, (B, |z|, |theta|), without an unrolled graph.
 
@@ -130,7 +140,7 @@ class StateSystem:
 
     return tf.vectorized_map(one, (e, z_prev))
 
-  def param_vjp_per_example(self, e, z_prev, cotangent):
+  def _param_vjp_per_example(self, e, z_prev, cotangent):
     """nu^T dF/dtheta for every example: (B, |theta|)."""
     flat = self.flat_params()
 

@@ -214,8 +214,8 @@ class RTRL(base.Algorithm):
         embed_tape.watch(sysm.embed_variables)
         e = sysm.embed(batch)
       z_prev = z
-      z, s, dz, de = sysm.state_jacobians(e, z_prev)
-      jac = tf.linalg.matmul(dz, jac) + sysm.param_jacobian(e, z_prev)
+      z, s, dz, de, dtheta = sysm.jacobians(e, z_prev)
+      jac = tf.linalg.matmul(dz, jac) + dtheta
       jac_e = tf.linalg.matmul(dz, jac_e) + de                    # eq. 14
       step_loss, p, ds, dread = sysm.readout_grads(self, batch, s)
       dl_dz = sysm.output_cotangent(ds)
