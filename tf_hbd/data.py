@@ -106,12 +106,14 @@ def load_builder(name_or_builder, data_dir: Optional[str] = None):
 
 
 def _not_built(name, data_dir):
-  base = name.split("/")[0]
+  parts = name.split("/")
+  config = parts[1] if len(parts) > 1 else "jpeg"
+  if config not in {c.name for c in blocks_dataset.default_configs()}:
+    config = f"'{{\"name\": \"{config}\", ...}}'  (the JSON it was built with)"
+  where = f" --data_dir {data_dir}" if data_dir else ""
   return (f"dataset {name!r} is not prepared in "
           f"{data_dir or '~/tensorflow_datasets'}; build it first, e.g. "
-          f"`tfds build data_builders/{base} --config "
-          f"{name.split('/')[1] if '/' in name else 'jpeg'}"
-          f"{' --data_dir ' + str(data_dir) if data_dir else ''}` "
+          f"`tfds build data_builders/{parts[0]} --config {config}{where}` "
           "(see BUILD.md, section Datasets)")
 
 
