@@ -59,6 +59,7 @@ __all__ = [
     "dataset_size",
     "load_builder",
     "load_images",
+    "sample_dataset",
     "stored_spec",
     "to_training_batch",
     "training_dataset",
@@ -115,6 +116,28 @@ def _not_built(name, data_dir):
           f"{data_dir or '~/tensorflow_datasets'}; build it first, e.g. "
           f"`tfds build data_builders/{parts[0]} --config {config}{where}` "
           "(see BUILD.md, section Datasets)")
+
+
+def sample_dataset(config="jpeg", data_dir: Optional[str] = None):
+  """The embedded default `sample_patches/<config>`, built on first use.
+
+  The same as ``tfds build data_builders/sample_patches --config <config>``
+  (needs no download); later calls reuse the build.
+
+  Args:
+    config: a registered config name (``jpeg``, ``jp2``, ``jp2_16``) or a
+      `tf_hbd.blocks_dataset.BlocksConfig`.
+    data_dir: TFDS data directory (default ``~/tensorflow_datasets``).
+
+  Returns:
+    The prepared builder (pass it to `training_dataset`).
+  """
+  from data_builders.sample_patches import sample_patches_dataset_builder  # pylint: disable=g-import-not-at-top
+  builder = sample_patches_dataset_builder.Builder(data_dir=data_dir,
+                                                   config=config)
+  if not builder.is_prepared():
+    builder.download_and_prepare()
+  return builder
 
 
 def dataset_size(name_or_builder, split: str = "train",

@@ -185,6 +185,29 @@ class PipelineTest(parameterized.TestCase, tf.test.TestCase):
     self.assertIn("deep/page16.png", arrays.image_ids)
 
 
+class SampleDatasetTest(tf.test.TestCase):
+
+  def test_built_on_first_use_then_reused(self):
+    config = blocks_dataset.BlocksConfig(name="tiny", codec="jpeg",
+                                         patch_size=32, max_side=64)
+    data_dir = self.get_temp_dir()
+    builder = data.sample_dataset(config, data_dir=data_dir)
+    info = os.path.join(builder.data_path, "dataset_info.json")
+    stamp = os.path.getmtime(info)
+    self.assertEqual(
+        {s: builder.info.splits[s].num_examples
+         for s in ("train", "validation", "test")},
+        {s: sum(-(-min(64, h) // 32) * -(-min(64, w) // 32) for h, w in (
+            blocks_dataset.prepare_image(sample_images.load_sample(n),
+                                         max_side=64).shape
+            for n in sample_images.sample_names(s)))
+         for s in ("train", "validation", "test")})
+    again = data.sample_dataset(config, data_dir=data_dir)
+    self.assertEqual(os.path.getmtime(info), stamp)
+    batch = next(iter(data.training_dataset(again, "train", 4, seed=0)))
+    self.assertEqual(batch["context"].shape, (4, 9, 32, 32))
+
+
 class InMemoryTest(tf.test.TestCase):
 
   @classmethod
