@@ -9,11 +9,13 @@ batches are timed in one compiled function:
 * recurrence s (B, 512) @ V (512, 2048)        -- K times
 * readout    s (B, 512) @ U (512, 64)          -- once (inference keeps step K)
 
-The ratio refine / matmuls is the overhead of everything else (patching,
+The two are timed alternately (refine, matmuls, refine, ...) so that a
+shared machine's changing load hits both alike. The ratio refine / matmuls is
+the overhead of everything else (patching,
 gathering blocks, gate nonlinearities, uint8 conversion, assembly).
 
 Usage:
-  .venv/bin/python benchmarks/refine_speed.py [--image PATH] [--repeats 5]
+  .venv/bin/python benchmarks/refine_speed.py [--image PATH] [--repeats 9]
 """
 
 import argparse
@@ -49,14 +51,18 @@ def load(path):
   return np.clip(img, 0, 255).astype(np.uint8), "synthetic"
 
 
-def timed(fn, repeats):
-  fn()  # warm-up (tracing)
-  out = []
+def interleaved(fns, repeats):
+  """Times each fn `repeats` times, alternating them (fair under a shared,
+  fluctuating load); returns one list of seconds per fn."""
+  for fn in fns:
+    fn()  # warm-up (tracing)
+  out = [[] for _ in fns]
   for _ in range(repeats):
-    t = time.perf_counter()
-    fn()
-    out.append(time.perf_counter() - t)
-  return statistics.median(out), min(out)
+    for i, fn in enumerate(fns):
+      t = time.perf_counter()
+      fn()
+      out[i].append(time.perf_counter() - t)
+  return out
 
 
 def main(argv=None):
@@ -65,17 +71,13 @@ def main(argv=None):
   parser.add_argument("--units", type=int, default=512)
   parser.add_argument("--K", type=int, default=4)
   parser.add_argument("--batch_size", type=int, default=4096)
-  parser.add_argument("--repeats", type=int, default=5)
+  parser.add_argument("--repeats", type=int, default=9)
   args = parser.parse_args(argv)
 
   img, name = load(args.image)
   decoded, enc = codecs.roundtrip(img, "jpeg", quality=20)
   d, n, k = 8, args.units, args.K
   model = decoder.build_decoder(cell="lstm", units=n, patch_size=d, K=k)
-
-  refine_t = timed(lambda: refine.refine(decoded, model,
-                                         batch_size=args.batch_size),
-                   args.repeats)
 
   targets = (-(-img.shape[0] // d)) * (-(-img.shape[1] // d))
   sizes = [min(args.batch_size, targets - s)
@@ -103,7 +105,13 @@ def main(argv=None):
       out = products(x)
     return out[0].numpy()
 
-  mm_t = timed(all_products, args.repeats)
+  def run_refine():
+    return refine.refine(decoded, model, batch_size=args.batch_size)
+
+  refine_ts, mm_ts = interleaved([run_refine, all_products], args.repeats)
+  refine_t = statistics.median(refine_ts), min(refine_ts)
+  mm_t = statistics.median(mm_ts), min(mm_ts)
+  pair_ratio = statistics.median(a / b for a, b in zip(refine_ts, mm_ts))
   flops = 2 * targets * (9 * d * d * n + k * n * 4 * n + n * d * d)
   device = ("GPU " + tf.config.experimental.get_device_details(
       tf.config.list_physical_devices("GPU")[0]).get("device_name", "")
@@ -117,8 +125,9 @@ def main(argv=None):
   print(f"bare matmuls (same batches):  {mm_t[0]*1e3:9.1f} ms /"
         f" {mm_t[1]*1e3:9.1f} ms  ({flops/1e9:.1f} GFLOP, "
         f"{flops/mm_t[0]/1e9:.1f} GFLOP/s)")
-  print(f"ratio refine / matmuls: {refine_t[0]/mm_t[0]:.2f} (median), "
-        f"{refine_t[1]/mm_t[1]:.2f} (min)")
+  print(f"ratio refine / matmuls: {refine_t[0]/mm_t[0]:.2f} (medians), "
+        f"{refine_t[1]/mm_t[1]:.2f} (minima), {pair_ratio:.2f} (median of "
+        "back-to-back pairs)")
   return 0
 
 
