@@ -48,10 +48,11 @@ from tf_hbd.algorithms import forward_mode
 __all__ = ["RTRL", "rtrl_footprint", "largest_units", "cell_counts"]
 
 # Peak memory in units of one influence tensor (B x |z| x |theta|): the
-# influence J_{k-1}, the per-example dF/dtheta, the product dF/dz J and the
-# new J, plus the gradient buffers inside the vectorised Jacobian. Measured
-# (peak RSS, CPU, LSTM, float32) at 2.6-3.4 influence tensors; 5 leaves room.
-PEAK_INFLUENCE_COPIES = 5.0
+# influence J_{k-1}, the per-example dF/dtheta and the gradient pieces inside
+# its vectorised Jacobian, the product dF/dz J and the new J. Measured with
+# the peak RSS of one episode (CPU, LSTM, float32, K = 4; units 32-96, batch
+# 32-64): 6.4 to 8.5 influence tensors; 9 is the estimate.
+PEAK_INFLUENCE_COPIES = 9.0
 
 
 def cell_counts(cell, units=None):
@@ -172,16 +173,19 @@ class RTRL(base.Algorithm):
       units = largest_units(sysm.cell, batch_size, sysm.dtype.size, budget)
       per_ex = est["peak_bytes"] / batch_size
       max_batch = int(budget // per_ex)
+      batch_hint = (f"or keep the units and use batch size <= {max_batch}"
+                    if max_batch >= 1 else
+                    f"{sysm.cell.units} units do not fit even at batch size "
+                    f"1 ({per_ex / 2**30:.2f} GiB per example)")
+      name = getattr(sysm.cell, "cell_name", type(sysm.cell).__name__)
       raise errors.ResourceLimitError(
           f"RTRL would need about {est['peak_bytes'] / 2**30:.2f} GiB "
           f"(influence matrices dz/dtheta: {batch_size} examples x "
           f"{sysm.state_dim} x {sysm.num_params} {sysm.dtype.name}, "
           f"{est['per_example_bytes'] / 2**20:.1f} MiB per example) for a "
-          f"{getattr(sysm.cell, 'cell_type', type(sysm.cell).__name__)} "
-          f"cell with {sysm.cell.units} units at batch {batch_size}, above "
-          f"the budget max_gb={self.config['max_gb']:g}. The largest units "
-          f"that fit at this batch size: {units}; or keep the units and use "
-          f"batch size <= {max_batch}.")
+          f"{name} cell with {sysm.cell.units} units at batch {batch_size}, "
+          f"above the budget max_gb={self.config['max_gb']:g}. The largest "
+          f"units that fit at this batch size: {units}; {batch_hint}.")
     return est
 
   def run(self, batch, apply_gradients=None, keep_influence=False):

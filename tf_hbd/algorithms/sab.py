@@ -178,20 +178,29 @@ class SABDecoder(tf.keras.Model):
 
   # ---- SAB forward -------------------------------------------------------
 
-  def attend(self, h, memory, params=None):
+  def attend(self, h, memory, keys=None, params=None):
     """Sparse retrieval: (summary (B, n), weights (B, M)).
 
     Args:
       h: provisional state (B, n).
       memory: (B, M, n) stored states.
+      keys: (B, M, a) = memory W_m, if already computed (each memory's
+        projection is computed once, when it is stored).
       params: [W_q, W_m, b, v] (default: the variables).
     """
     wq, wm, b, v = self._attn_vars if params is None else params
-    hidden = tf.math.tanh(tf.matmul(h, wq)[:, None, :]
-                          + tf.einsum("bmn,na->bma", memory, wm) + b)
+    if keys is None:
+      keys = tf.einsum("bmn,na->bma", memory, wm)
+    hidden = tf.math.tanh(tf.matmul(h, wq)[:, None, :] + keys + b)
     scores = tf.einsum("bma,a->bm", hidden, v)
     weights = sparsify(scores, self.k_top)
     return tf.einsum("bm,bmn->bn", weights, memory), weights
+
+  def _store(self, memory, keys, s):
+    """Appends s (and its key s W_m) to the memory."""
+    return (tf.concat([memory, s[:, None, :]], axis=1),
+            tf.concat([keys, tf.matmul(s, self._attn_vars[1])[:, None, :]],
+                      axis=1))
 
   def _with_output(self, states, s):
     """The state tuple with its output entries replaced by s."""
@@ -201,15 +210,18 @@ class SABDecoder(tf.keras.Model):
     return tuple(states)
 
   def sab_step(self, k, e, states, memory, k_trunc=None):
-    """Refinement step k (1-based): (s_k, states_k, memory_k)."""
+    """Refinement step k (1-based): (s_k, states_k, memory_k).
+
+    ``memory`` is the pair (stored states (B, M, n), their keys (B, M, a)).
+    """
     if k_trunc is not None and k > 1 and (k - 1) % k_trunc == 0:
       states = tuple(tf.stop_gradient(t) for t in states)
     h, states = self.base.cell.step(e, states, self.base.step_variables)
-    summary, _ = self.attend(h, memory)
+    summary, _ = self.attend(h, *memory)
     s = h + summary
     states = self._with_output(states, s)
     if k % self.k_attn == 0:
-      memory = tf.concat([memory, s[:, None, :]], axis=1)
+      memory = self._store(*memory, s)
     return s, states, memory
 
   def unroll(self, context, position, K=None, last_only=False, k_trunc=None):
@@ -225,7 +237,9 @@ class SABDecoder(tf.keras.Model):
     states = tuple(self.base.initial_state(bsz))
     n = int(self.base.cell.output_size)
     s0 = tf.concat([states[i] for i in self._out_idx], axis=-1)
-    memory = s0[:, None, :]
+    dtype = self.compute_dtype
+    memory = self._store(tf.zeros([bsz, 0, n], dtype),
+                         tf.zeros([bsz, 0, self.attn_units], dtype), s0)
     if isinstance(K, (int, np.integer)):
       outs = []
       for k in range(1, int(K) + 1):
@@ -238,24 +252,26 @@ class SABDecoder(tf.keras.Model):
     pixels = self.base.patch_size ** 2
     out = tf.TensorArray(self.compute_dtype, size=K)
 
-    def body(k, states, memory, out):
+    def body(k, states, memory, keys, out):
       h, states = self.base.cell.step(e, states, self.base.step_variables)
-      summary, _ = self.attend(h, memory)
+      summary, _ = self.attend(h, memory, keys)
       s = h + summary
       states = self._with_output(states, s)
-      memory = tf.cond(
+      memory, keys = tf.cond(
           tf.equal(tf.math.floormod(k + 1, self.k_attn), 0),
-          lambda: tf.concat([memory, s[:, None, :]], axis=1),
-          lambda: memory)
-      return (k + 1, states, memory,
+          lambda: self._store(memory, keys, s),
+          lambda: (memory, keys))
+      return (k + 1, states, memory, keys,
               out.write(k, self.base.readout(s, context, position)))
 
-    _, _, _, out = tf.while_loop(
-        lambda k, *_: k < K, body, (tf.constant(0), states, memory, out),
+    _, _, _, _, out = tf.while_loop(
+        lambda k, *_: k < K, body,
+        (tf.constant(0), states) + tuple(memory) + (out,),
         shape_invariants=(tf.TensorShape([]),
                           tuple(tf.TensorShape([None, t.shape[-1]])
                                 for t in states),
                           tf.TensorShape([None, None, n]),
+                          tf.TensorShape([None, None, self.attn_units]),
                           tf.TensorShape(None)))
     recons = tf.transpose(out.stack(), [1, 0, 2])
     recons = tf.reshape(recons, [bsz, -1, pixels])
