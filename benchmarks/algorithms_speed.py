@@ -35,9 +35,10 @@ import numpy as np
 
 _UNITS = flags.DEFINE_list("units", ["32", "64", "128", "512"],
                            "State sizes to measure.")
-_ALGOS = flags.DEFINE_list("algos", ["bptt", "sab", "uoro", "uoro_joint",
-                                     "rtrl"], "Algorithms (uoro_joint: UORO "
-                           "with one estimate per batch).")
+_ALGOS = flags.DEFINE_list("algos", ["bptt", "sab", "uoro",
+                                     "uoro_per_example", "rtrl"],
+                           "Algorithms (uoro_per_example: UORO with one "
+                           "estimate per example).")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 256, "Blocks per batch.")
 _K = flags.DEFINE_integer("K", 4, "Refinement steps.")
 _STEPS = flags.DEFINE_integer("steps", 10, "Timed steps per configuration.")
@@ -55,7 +56,7 @@ def _make(name, units):
   import tf_hbd.algorithms  # pylint: disable=g-import-not-at-top,unused-import
   model = decoder.build_decoder("lstm", units=units, patch_size=8, K=_K.value,
                                 seed=0)
-  options = {"per_example": False} if name == "uoro_joint" else {}
+  options = {"per_example": True} if name == "uoro_per_example" else {}
   algo = base.make_algorithm(name.split("_")[0], model, **options)
   rng = np.random.default_rng(0)
   b = _BATCH_SIZE.value

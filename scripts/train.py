@@ -76,8 +76,8 @@ _RTRL_MAX_GB = flags.DEFINE_float(
     "rtrl_max_gb", 4.0, "RTRL refuses runs whose estimated peak memory "
     "exceeds this many GiB.")
 _UORO_PER_EXAMPLE = flags.DEFINE_bool(
-    "uoro_per_example", True, "UORO: one estimate per example (else one for "
-    "the whole batch).")
+    "uoro_per_example", False, "UORO: one estimate per example (lower "
+    "variance, slower) instead of one for the whole batch.")
 _UORO_EPSILON = flags.DEFINE_float("uoro_epsilon", 1e-7,
                                    "UORO: epsilon of the rho ratios.")
 _K_TOP = flags.DEFINE_integer("k_top", 2, "SAB: memories kept (paper code "

@@ -24,14 +24,19 @@ transformation parameters act only through e, so the estimate carries an
 e-part ``theta~^e`` and maps it to Theta_t with one VJP of ``embed``
 (unbiased, since that map is linear).
 
-Batches. Each example is its own recurrent system. ``per_example=True``
-(default) runs one UORO estimate per example (z~_b, theta~_b, rho's per
-example; the theta~ of all examples take B x |theta| numbers), the direct
-reading of the algorithm for a minibatch of independent sequences.
-``per_example=False`` treats the whole batch as one system with state
-[z_1..z_B] and shared parameters: one theta~ for all, one rho pair, the VJP
-an ordinary batch gradient. Both are unbiased; the joint form is cheaper but
-its variance does not shrink with B.
+Batches. Each example is its own recurrent system; two readings:
+
+* ``per_example=False`` (default): the whole batch is one system with state
+  [z_1..z_B] and shared parameters: one theta~ for the batch, one rho pair,
+  ``nu^T dF/dtheta`` an ordinary batch gradient (`tf.GradientTape`) and
+  ``dF/dz z~`` one JVP. This is the direct batched implementation and the
+  cheap one (a few forward/backward passes per step).
+* ``per_example=True``: one estimate per example (z~_b, theta~_b and the rho's
+  per example; theta~ then holds B x |theta| numbers and the VJP is a
+  per-example gradient, vectorised over the batch). Its variance shrinks with
+  B (B independent estimates are averaged) but it costs several times more.
+
+Both are unbiased (`uoro_test` checks both).
 
 Online vs offline as for RTRL: by default the step gradient is applied at
 every step (online, the paper's setting: the estimate then mixes parameter
@@ -59,12 +64,12 @@ class UORO(base.Algorithm):
 
   Options:
     accumulate: False (online, default) or True (one update per batch).
-    per_example: one estimate per example (default) or one for the batch.
+    per_example: one estimate per example, or one for the batch (default).
     epsilon: the small constant of the rho ratios.
     seed: seed of the random-sign generator (checkpointed with the run).
   """
 
-  OPTIONS = {"accumulate": False, "per_example": True, "epsilon": 1e-7,
+  OPTIONS = {"accumulate": False, "per_example": False, "epsilon": 1e-7,
              "seed": 0}
   FLAG_NAMES = {"accumulate": "accumulate", "per_example": "uoro_per_example",
                 "epsilon": "uoro_epsilon", "seed": "seed"}

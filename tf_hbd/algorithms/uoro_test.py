@@ -35,7 +35,8 @@ class UOROTest(tf.test.TestCase):
     Per-example UORO on n copies of one example: each copy draws its own
     signs, so the copies are n independent runs.
     """
-    algo = uoro.UORO(self.model, accumulate=True, seed=seed)
+    algo = uoro.UORO(self.model, accumulate=True, per_example=True,
+                     seed=seed)
     batch = {k: tf.repeat(v, n, axis=0) for k, v in self.one.items()}
     _, _, (z_t, th_t, th_e) = algo.run(batch, keep_estimate=True)
     theta = tf.concat([th_t, th_e], axis=-1)
@@ -60,7 +61,7 @@ class UOROTest(tf.test.TestCase):
     model = tu.small_decoder("gru", units=3, K=1)
     batch = tu.random_batch(batch_size=2, seed=5)
     exact = _exact_influence(model, batch)
-    algo = uoro.UORO(model, accumulate=True, seed=11)
+    algo = uoro.UORO(model, accumulate=True, per_example=True, seed=11)
     _, _, (z_t, th_t, th_e) = algo.run(batch, keep_estimate=True)
     est = np.einsum("bi,bp->bip", z_t.numpy(),
                     np.concatenate([th_t.numpy(), th_e.numpy()], -1))
