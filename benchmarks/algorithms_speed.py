@@ -5,16 +5,17 @@
 One training step = ``algo.train_step`` on one batch with an SGD update (so
 online RTRL/UORO make their K updates), compiled with `tf.function`, same
 cell (LSTM), batch, K and data for every algorithm; the time is the median of
-``--steps`` steps after two warm-up steps.
+``--steps`` steps after two warm-up steps, taken round-robin over the
+algorithms (one step of each in turn) so that a change of machine load hits
+them alike.
 
-Peak memory:
-* GPU: ``tf.config.experimental.get_memory_info`` peak during the timed
-  steps minus the memory in use before them (weights, optimizer, batch);
-* CPU (no allocator statistics): every configuration runs in its own
-  subprocess; a thread samples the process RSS every millisecond during the
-  timed steps and the peak above the RSS measured just before them is
-  reported (tracing memory excluded, freed large buffers returned to the OS
-  by the allocator, so the figure is the step's working set).
+Peak memory: TensorFlow's allocator statistics
+(``tf.config.experimental.get_memory_info``): the peak of the bytes in use
+during one step (measured for each algorithm alone) minus the bytes in use
+before it (weights, optimizer
+slots, the batch), i.e. the step's working set of tensors. On a CPU the
+script turns on TF's BFC allocator (``TF_CPU_ALLOCATOR_USE_BFC=true``), which
+keeps these statistics; Python objects and traced graphs are not counted.
 
 RTRL runs only where its own estimate (`tf_hbd.algorithms.rtrl`) fits
 ``--rtrl_max_gb``; otherwise the row gives the estimate. Results also go to
@@ -24,14 +25,14 @@ RTRL runs only where its own estimate (`tf_hbd.algorithms.rtrl`) fits
 import json
 import os
 import statistics
-import subprocess
-import sys
-import threading
 import time
 
-from absl import app
-from absl import flags
-import numpy as np
+# Allocator statistics on the CPU too (must be set before TF starts).
+os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags  # pylint: disable=g-import-not-at-top
+import numpy as np  # pylint: disable=g-import-not-at-top
 
 _UNITS = flags.DEFINE_list("units", ["32", "64", "128", "512"],
                            "State sizes to measure.")
@@ -45,8 +46,6 @@ _STEPS = flags.DEFINE_integer("steps", 10, "Timed steps per configuration.")
 _RTRL_MAX_GB = flags.DEFINE_float("rtrl_max_gb", 4.0,
                                   "Skip RTRL above this estimated peak.")
 _OUT = flags.DEFINE_string("out", "", "Write the results as JSON here.")
-_ONE = flags.DEFINE_string("one", "", "Internal: measure one 'algo:units' "
-                           "and print its JSON.")
 
 
 def _make(name, units):
@@ -58,94 +57,73 @@ def _make(name, units):
                                 seed=0)
   options = {"per_example": True} if name == "uoro_per_example" else {}
   algo = base.make_algorithm(name.split("_")[0], model, **options)
-  rng = np.random.default_rng(0)
-  b = _BATCH_SIZE.value
-  batch = {"context": tf.constant(rng.uniform(size=(b, 9, 8, 8)), tf.float32),
-           "position": tf.constant(rng.integers(0, 9, b), tf.int32),
-           "target": tf.constant(rng.uniform(size=(b, 8, 8)), tf.float32)}
-  return tf, algo, batch
-
-
-def measure(name, units):
-  """{'ms', 'peak_mib', ...} of one algorithm at one size (this process)."""
-  tf, algo, batch = _make(name, units)
-  if name == "rtrl":
-    est = algo.estimate(_BATCH_SIZE.value)
-    if est["peak_bytes"] > _RTRL_MAX_GB.value * 2**30:
-      return {"algo": name, "units": units, "skipped": True,
-              "estimate_gib": est["peak_bytes"] / 2**30}
   opt = tf.keras.optimizers.SGD(1e-4)
   opt.build(algo.variables)
 
   def apply(grads):
     opt.apply_gradients(zip(grads, algo.variables))
 
-  step = tf.function(lambda b: algo.train_step(b, apply)["loss"])
-  for _ in range(2):
-    step(batch).numpy()
-  gpu = bool(tf.config.list_logical_devices("GPU"))
-  times = []
-  if gpu:
-    tf.config.experimental.reset_memory_stats("GPU:0")
-    before = tf.config.experimental.get_memory_info("GPU:0")["current"]
-  else:
-    import psutil  # pylint: disable=g-import-not-at-top
-    proc = psutil.Process()
-    before = proc.memory_info().rss
-    peak = [before]
-    done = threading.Event()
+  return algo, tf.function(lambda b: algo.train_step(b, apply)["loss"])
 
-    def sample():
-      while not done.is_set():
-        peak[0] = max(peak[0], proc.memory_info().rss)
-        time.sleep(0.001)
 
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
+def _batch():
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  b = _BATCH_SIZE.value
+  return {"context": tf.constant(rng.uniform(size=(b, 9, 8, 8)), tf.float32),
+          "position": tf.constant(rng.integers(0, 9, b), tf.int32),
+          "target": tf.constant(rng.uniform(size=(b, 8, 8)), tf.float32)}
+
+
+def measure_units(units, names):
+  """Rows {'algo', 'units', 'ms', 'peak_mib', ...} for one state size.
+
+  Peak memory is measured for each algorithm alone; the step times are
+  taken round-robin (one step of each algorithm in turn, `--steps` rounds)
+  so that a change of machine load affects every algorithm alike.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  device = "GPU:0" if tf.config.list_logical_devices("GPU") else "CPU:0"
+  batch = _batch()
+  rows, steps = {}, {}
+  for name in names:
+    algo, step = _make(name, units)
+    row = {"algo": name, "units": units, "device": device}
+    if name == "rtrl":
+      est = algo.estimate(_BATCH_SIZE.value)["peak_bytes"] / 2**30
+      row["estimate_gib"] = est
+      if est > _RTRL_MAX_GB.value:
+        rows[name] = dict(row, skipped=True)
+        continue
+    try:
+      for _ in range(2):  # trace and warm up
+        step(batch).numpy()
+      tf.config.experimental.reset_memory_stats(device)
+      before = tf.config.experimental.get_memory_info(device)["current"]
+      step(batch).numpy()
+      used = tf.config.experimental.get_memory_info(device)["peak"] - before
+    except (tf.errors.ResourceExhaustedError, MemoryError) as e:
+      rows[name] = dict(row, error=str(e)[:200])
+      continue
+    rows[name] = dict(row, peak_mib=used / 2**20, times=[])
+    steps[name] = step
   for _ in range(_STEPS.value):
-    t0 = time.perf_counter()
-    step(batch).numpy()
-    times.append(time.perf_counter() - t0)
-  if gpu:
-    used = tf.config.experimental.get_memory_info("GPU:0")["peak"] - before
-  else:
-    done.set()
-    thread.join()
-    used = peak[0] - before
-  out = {"algo": name, "units": units, "ms": 1e3 * statistics.median(times),
-         "peak_mib": used / 2**20, "device": "GPU" if gpu else "CPU"}
-  if name == "rtrl":
-    out["estimate_gib"] = algo.estimate(_BATCH_SIZE.value)["peak_bytes"] / 2**30
-  return out
-
-
-def _isolated(name, units):
-  cmd = [sys.executable, os.path.abspath(__file__), f"--one={name}:{units}",
-         f"--batch_size={_BATCH_SIZE.value}", f"--K={_K.value}",
-         f"--steps={_STEPS.value}", f"--rtrl_max_gb={_RTRL_MAX_GB.value}"]
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-  env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-  proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
-                        check=False)
-  for line in proc.stdout.splitlines()[::-1]:
-    if line.startswith("{"):
-      return json.loads(line)
-  return {"algo": name, "units": units, "error": proc.stderr[-500:]}
+    for name, step in steps.items():
+      t0 = time.perf_counter()
+      step(batch).numpy()
+      rows[name]["times"].append(time.perf_counter() - t0)
+  for name in steps:
+    rows[name]["ms"] = 1e3 * statistics.median(rows[name].pop("times"))
+  return [rows[n] for n in names]
 
 
 def main(argv):
   del argv
-  if _ONE.value:
-    name, units = _ONE.value.split(":")
-    print(json.dumps(measure(name, int(units))))
-    return 0
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   gpu = bool(tf.config.list_physical_devices("GPU"))
   rows = []
   for units in (int(u) for u in _UNITS.value):
-    for name in _ALGOS.value:
-      row = measure(name, units) if gpu else _isolated(name, units)
+    for row in measure_units(units, _ALGOS.value):
       rows.append(row)
       print(json.dumps(row), flush=True)
   print(f"\nbatch {_BATCH_SIZE.value}, LSTM, K={_K.value}, device "

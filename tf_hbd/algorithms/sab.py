@@ -217,8 +217,13 @@ class SABDecoder(tf.keras.Model):
     if k_trunc is not None and k > 1 and (k - 1) % k_trunc == 0:
       states = tuple(tf.stop_gradient(t) for t in states)
     h, states = self.base.cell.step(e, states, self.base.step_variables)
-    summary, _ = self.attend(h, *memory)
-    s = h + summary
+    if k == 1:
+      # The memory holds only s_0 = 0: the summary is exactly zero, and so
+      # is its gradient; skip the attention.
+      s = h
+    else:
+      summary, _ = self.attend(h, *memory)
+      s = h + summary
     states = self._with_output(states, s)
     if k % self.k_attn == 0:
       memory = self._store(*memory, s)
