@@ -29,6 +29,9 @@ _CELL = flags.DEFINE_enum("cell", "lstm", ["lstm", "gru", "delta", "elman",
 _UNITS = flags.DEFINE_integer("units", 512, "State size n (paper: 512).")
 _K = flags.DEFINE_integer("K", 4, "Refinement steps per episode (paper: 4).")
 _SNE = flags.DEFINE_bool("sne", False, "Sibling neural estimator (SNE-RNN).")
+_CENTER = flags.DEFINE_bool("center_inputs", True, "Feed q - 0.5 to the "
+                            "transformation (optimisation aid; False: the "
+                            "paper's raw q).")
 _CODEC = flags.DEFINE_enum("codec", "jpeg", ["jpeg", "jp2"],
                            "Codec of the training and validation data.")
 _PATCH_SIZE = flags.DEFINE_integer(
@@ -136,7 +139,8 @@ def main(argv):
   print(f"training data: {stream.description}")
   decoder = decoder_lib.build_decoder(
       _CELL.value, units=_UNITS.value, patch_size=stream.patch_size,
-      K=_K.value, sne=_SNE.value, seed=_SEED.value)
+      K=_K.value, sne=_SNE.value, seed=_SEED.value,
+      center_inputs=_CENTER.value)
   algo = algorithms.make_algorithm(
       _ALGO.value, decoder, K=_K.value, alpha=_ALPHA.value,
       loss_form=_LOSS_FORM.value,

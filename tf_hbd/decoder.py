@@ -20,6 +20,13 @@ The bracketed terms are options; the paper's plain form has none of them:
   ``position``) is added to the output, so U s_k + c learns the correction.
   With U = 0 and c = 0 the output is exactly the decoded patch.
 * ``embed_bias`` (default False): b_e in the transformation function.
+* ``center_inputs`` (default False here, True in ``scripts/train.py``): the
+  transformation sees q - 0.5 instead of q. Mathematically this is only a
+  constant shift of e (a bias -0.5 W 1), but it changes optimisation a lot:
+  with all-positive inputs every W update moves e coherently and, with Adam,
+  quickly saturates the gates. Measured (JPEG 2000, d = 16, LSTM-128, Adam
+  1e-3, 1500 steps on 60 train400 images): loss / identity loss 0.983
+  centred vs 1.002 (stuck at the codec's output) uncentred.
 
 The K reconstructions are returned stacked, (B, K, d*d), unclipped, in [0, 1]
 pixel units; inference uses the last one. Defaults follow the paper (section
@@ -114,7 +121,7 @@ class HybridDecoder(tf.keras.Model):
                use_position=True, residual=True, embed_bias=False,
                boundary="paper", cell_options=None, seed=0,
                init_scale=cells_lib.INIT_SCALE, dtype="float32", name=None,
-               **kwargs):
+               center_inputs=False, **kwargs):
     dtype = _dtype_name(dtype)
     super().__init__(name=name, dtype=dtype, **kwargs)
     cells_lib.get_cell(cell)  # validates the name
@@ -133,6 +140,7 @@ class HybridDecoder(tf.keras.Model):
     self.use_position = bool(use_position)
     self.residual = bool(residual)
     self.embed_bias = bool(embed_bias)
+    self.center_inputs = bool(center_inputs)
     self.boundary = boundary
     self.cell_options = dict(cell_options or {})
     self.seed = seed
@@ -222,6 +230,8 @@ class HybridDecoder(tf.keras.Model):
     """One transformation function: e = W q (+ b_e) (+ P[position])."""
     params = list(params)
     x = tf.reshape(ctx, [-1, BLOCK_SIZE * self.pixels])
+    if self.center_inputs:
+      x = x - tf.constant(0.5, x.dtype)
     e = tf.matmul(x, params.pop(0))
     if self.embed_bias:
       e = e + params.pop(0)
@@ -401,6 +411,7 @@ class HybridDecoder(tf.keras.Model):
         "use_position": self.use_position,
         "residual": self.residual,
         "embed_bias": self.embed_bias,
+        "center_inputs": self.center_inputs,
         "boundary": self.boundary,
         "cell_options": dict(self.cell_options),
         "seed": self.seed,

@@ -338,3 +338,21 @@ class SerializationTest(tf.test.TestCase, parameterized.TestCase):
 
 if __name__ == "__main__":
   tf.test.main()
+
+
+class CenterInputsTest(tf.test.TestCase):
+
+  def test_centering_shifts_e_by_a_constant(self):
+    plain = decoder.build_decoder("elman", units=6, patch_size=2, K=1,
+                                  use_position=False, seed=1)
+    centred = decoder.build_decoder("elman", units=6, patch_size=2, K=1,
+                                    use_position=False, seed=1,
+                                    center_inputs=True)
+    ctx = tf.random.uniform([3, 9, 2, 2], seed=2)
+    pos = tf.constant([0, 4, 8])
+    w = plain.embed_variables[0]
+    want = plain.embed(ctx, pos) - 0.5 * tf.reduce_sum(w, axis=0)[None]
+    self.assertAllClose(centred.embed(ctx, pos), want, atol=1e-5)
+    self.assertTrue(centred.get_config()["center_inputs"])
+    again = decoder.HybridDecoder.from_config(centred.get_config())
+    self.assertTrue(again.center_inputs)
