@@ -10,6 +10,7 @@ to resume exactly) and the exported SavedModel (<model_dir>/export). See
 BUILD.md, "Training algorithms".
 """
 
+import os
 import sys
 
 from absl import app
@@ -19,6 +20,8 @@ import tensorflow as tf
 from tf_hbd import algorithms
 from tf_hbd import decoder as decoder_lib
 from tf_hbd import errors
+from tf_hbd import evaluation
+from tf_hbd import serving
 from tf_hbd import train_inputs
 from tf_hbd import training
 
@@ -169,6 +172,16 @@ def main(argv):
   except (training.TrainingDivergedError, errors.ResourceLimitError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
+  if log is not None and log.get("status") == "finished" and _EXPORT.value:
+    path = os.path.join(_MODEL_DIR.value, "serving")
+    serving.export_serving(trainer.model, path, _CODEC.value, metadata={
+        "label": evaluation.decoder_label(_CELL.value, _CODEC.value,
+                                          _ALGO.value, _SNE.value),
+        "algorithm": _ALGO.value, "sne": _SNE.value,
+        "training": {"flags": {k: str(v) for k, v in values.items()},
+                     "best": log.get("best"),
+                     "epochs": len(log.get("epochs", []))}})
+    print(f"exported the serving model (graph-only signatures) to {path}")
   if log is not None:
     best = log["best"] or {}
     print(f"finished: best validation PSNR {best.get('val_psnr')} dB at "
