@@ -2,7 +2,7 @@
 same bit rate (each image's achieved neural bpp), on gray images.
 
   python scripts/rd_baselines.py --images=../shared/data/kodak \
-      --goog_iterations=2,3,4 --out=runs/rd_baselines.json
+      --goog_iterations=2,3,4 --targets=0.37 --out=runs/rd_baselines.json
 """
 
 import json
@@ -17,6 +17,8 @@ flags.DEFINE_string("images", None, "Folder or glob of images.")
 flags.DEFINE_list("goog_iterations", ["2", "3", "4"],
                   "GOOG iteration counts (1/8 bpp each).")
 flags.DEFINE_list("e2e_models", None, "E2E models (default: all shipped).")
+flags.DEFINE_list("targets", ["0.37"],
+                  "Target bpp for encode_at_bpp rows (per image choice).")
 flags.DEFINE_list("classical", ["jpeg", "jp2"], "Codecs at the same bpp.")
 flags.DEFINE_integer("max_images", None, "Only the first this-many images.")
 flags.DEFINE_string("out", None, "JSON file of per-image records + summary.")
@@ -32,7 +34,7 @@ def main(argv):
   # pylint: enable=g-import-not-at-top
   files = images.list_images(FLAGS.images)[:FLAGS.max_images]
   neural = rd.settings([int(k) for k in FLAGS.goog_iterations],
-                       FLAGS.e2e_models)
+                       FLAGS.e2e_models, [float(t) for t in FLAGS.targets])
   records = rd.evaluate(files, neural, FLAGS.classical,
                         log=lambda line: print(line, flush=True))
   rows = rd.summarize(records)

@@ -11,6 +11,7 @@ import tempfile
 
 from absl.testing import parameterized
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tf_hbd import baselines
@@ -135,11 +136,14 @@ class RegistryTest(tf.test.TestCase, parameterized.TestCase):
         with self.assertRaises(errors.BitstreamError):
           baselines.decompress(bytes(bad), "f.bin")
 
+  @pytest.mark.slow
   def test_decoding_is_identical_in_two_processes(self):
+    # Slow (two fresh TensorFlow processes). Two interpreters decode the same files (run side by side); their
+    # output bytes must be equal to each other and to this process's.
     tmp = tempfile.mkdtemp()
     image = self.photo[:97, :131]  # odd size
     inputs = []
-    for name in ("goog", *baselines.available("e2e")):
+    for name in ("goog", baselines.available("e2e")[-1]):
       codec = baselines.load(name)
       data = (codec.compress(image, 3) if name == "goog" else
               codec.compress(image))
@@ -154,10 +158,13 @@ class RegistryTest(tf.test.TestCase, parameterized.TestCase):
               "  np.save(p + sys.argv[1] + '.npy', img)\n")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
            "PYTHONPATH": _ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    for tag in ("a", "b"):
-      subprocess.run([sys.executable, "-c", script, tag] +
-                     [p for p, _ in inputs], check=True, env=env, cwd=tmp,
-                     capture_output=True)
+    procs = [subprocess.Popen([sys.executable, "-c", script, tag] +
+                              [p for p, _ in inputs], env=env, cwd=tmp,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for tag in ("a", "b")]
+    for proc in procs:
+      _, err = proc.communicate(timeout=300)
+      self.assertEqual(proc.returncode, 0, err.decode()[-2000:])
     for path, here in inputs:
       a, b = np.load(path + "a.npy"), np.load(path + "b.npy")
       self.assertEqual(a.tobytes(), b.tobytes(), path)

@@ -18,19 +18,31 @@ from tf_hbd import codecs
 from tf_hbd import images
 from tf_hbd import metrics
 from tf_hbd.baselines import codec_base
+from tf_hbd.baselines import container
 
 __all__ = ["settings", "evaluate", "summarize", "markdown"]
 
 
 def settings(goog_iterations: Sequence[int] = (2, 3, 4),
-             e2e_models: Optional[Sequence[str]] = None) -> list:
-  """[(label, model name, GOOG iterations or None)] of the shipped models."""
+             e2e_models: Optional[Sequence[str]] = None,
+             targets: Sequence[float] = ()) -> list:
+  """Neural settings [(label, model or family, GOOG iterations, target)].
+
+  Fixed settings (every shipped GOOG model at each iteration count, each
+  E2E model) have target None; for each target bpp, each family is run with
+  `tf_hbd.baselines.encode_at_bpp` (largest setting not above the target,
+  chosen per image).
+  """
   out = []
   for name in baselines.available("goog"):
-    out += [(f"{name} k={k}", name, int(k)) for k in goog_iterations]
+    out += [(f"{name} k={k}", name, int(k), None) for k in goog_iterations]
   for name in (baselines.available("e2e") if e2e_models is None else
                e2e_models):
-    out.append((name, name, None))
+    out.append((name, name, None, None))
+  for target in targets:
+    for family in baselines.FAMILIES:
+      if baselines.available(family):
+        out.append((f"{family} @{target:g}", family, None, float(target)))
   return out
 
 
@@ -52,39 +64,48 @@ def evaluate(files: Sequence[str], neural: Sequence[tuple],
 
   Returns:
     list of dicts: ``image``, ``setting`` (the neural label), ``codec``
-    (the model name, or "jpeg"/"jp2"), ``bpp``, ``psnr``, ``ssim``,
-    ``ms-ssim``, and for neural rows ``encode_s``/``decode_s``.
+    ("goog", "e2e", "jpeg", "jp2"), ``bpp``, ``psnr``, ``ssim``,
+    ``ms-ssim``, and for neural rows ``model``, ``encode_s``, ``decode_s``
+    (and GOOG's ``iterations``).
   """
   records = []
   for path in files:
     gray = images.load_image(path).gray
-    goog_codes = {}
-    for label, name, iterations in neural:
-      codec = baselines.load(name)
+    goog_codes, classical_done = {}, {}
+    for label, name, iterations, target in neural:
       t0 = time.time()
-      if iterations is None:
+      if target is not None:
+        _, data, _ = baselines.encode_at_bpp(name, gray, target)
+        codec = baselines.load(baselines.model_of(data))
+      elif iterations is None:
+        codec = baselines.load(name)
         data = codec.compress(gray)
       else:
-        k_max = max(k for _, n, k in neural if n == name)
+        codec = baselines.load(name)
         if name not in goog_codes:
+          k_max = max(s[2] for s in neural if s[1] == name and s[2])
           goog_codes[name] = codec.codes(gray, k_max)
         data = codec.pack(gray.shape, goog_codes[name], iterations)
       t1 = time.time()
       decoded = codec.decompress(data, path)
       t2 = time.time()
       bpp = codec_base.bpp_of(data, gray.shape)
-      row = {"image": path, "setting": label, "codec": name, "bpp": bpp,
-             **_score(gray, decoded), "encode_s": t1 - t0,
-             "decode_s": t2 - t1}
+      row = {"image": path, "setting": label, "codec": codec.family,
+             "model": codec.name, "bpp": bpp, **_score(gray, decoded),
+             "encode_s": t1 - t0, "decode_s": t2 - t1}
+      if iterations is not None or codec.family == "goog":
+        row["iterations"] = container.unpack(data).params[0]
       records.append(row)
       for other in classical:
-        dec, enc = codecs.roundtrip(gray, other, bpp=bpp)
+        key = (other, len(data))  # same rate as an earlier row: same result
+        if key not in classical_done:
+          dec, enc = codecs.roundtrip(gray, other, bpp=bpp)
+          classical_done[key] = {"bpp": enc.bpp, **_score(gray, dec)}
         records.append({"image": path, "setting": label, "codec": other,
-                        "bpp": enc.bpp, **_score(gray, dec)})
+                        **classical_done[key]})
     log(f"{path}: " + ", ".join(
         f"{r['setting']}={r['bpp']:.3f}bpp/{r['psnr']:.2f}dB"
-        for r in records if r["image"] == path and r["codec"] not in
-        classical))
+        for r in records if r["image"] == path and "encode_s" in r))
   return records
 
 
@@ -99,9 +120,12 @@ def summarize(records: Sequence[dict]) -> list:
     sel = [r for r in records if r["setting"] == setting and
            r["codec"] == codec]
     row = {"setting": setting, "codec": codec, "images": len(sel)}
-    for k in ("bpp", "psnr", "ssim", "ms-ssim", "encode_s", "decode_s"):
+    for k in ("bpp", "psnr", "ssim", "ms-ssim", "encode_s", "decode_s",
+              "iterations"):
       if k in sel[0]:
         row[k] = float(np.mean([r[k] for r in sel]))
+    if "model" in sel[0]:
+      row["models"] = sorted({r["model"] for r in sel})
     rows.append(row)
   return rows
 
