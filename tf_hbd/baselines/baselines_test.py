@@ -138,8 +138,8 @@ class RegistryTest(tf.test.TestCase, parameterized.TestCase):
 
   @pytest.mark.slow
   def test_decoding_is_identical_in_two_processes(self):
-    # Slow (two fresh TensorFlow processes). Two interpreters decode the same files (run side by side); their
-    # output bytes must be equal to each other and to this process's.
+    # Slow: two fresh TensorFlow interpreters, run side by side, decode the
+    # same files; their output bytes must equal each other's and ours.
     tmp = tempfile.mkdtemp()
     image = self.photo[:97, :131]  # odd size
     inputs = []

@@ -263,7 +263,7 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
     batch_size: crops per step.
     learning_rate: Adam's step size.
     clipnorm: clip the global gradient norm to this (guards against the
-      occasional spike that drives GDN to NaN).
+      occasional spike that drives GDN to NaN); 0 or None: no clipping.
     max_steps: total steps (over all restarts).
     max_seconds: total training seconds (over all restarts), or None.
     init_from: a checkpoint folder of another E2E run of the same width to
@@ -283,7 +283,7 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
       patch_size, seed)
   model = E2EModel(num_filters=num_filters, lmbda=lmbda)
   optimizer = tf.keras.optimizers.Adam(learning_rate=learning_rate,
-                                       global_clipnorm=clipnorm)
+                                       global_clipnorm=clipnorm or None)
   optimizer.build(model.trainable_variables)  # slots outside tf.function
   resuming = tf.train.latest_checkpoint(checkpoint_dir) is not None
   if init_from and not resuming:

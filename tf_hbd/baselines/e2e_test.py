@@ -13,7 +13,7 @@ from tf_hbd.baselines import container
 from tf_hbd.baselines import e2e
 
 
-def _model(num_filters=16, lmbda=0.01, seed=3):
+def _model(num_filters=8, lmbda=0.01, seed=3):
   tf.random.set_seed(seed)
   return e2e.E2EModel(num_filters=num_filters, lmbda=lmbda)
 
@@ -24,7 +24,7 @@ class E2EModelTest(tf.test.TestCase, parameterized.TestCase):
     model = _model()
     x = tf.zeros((2, 37, 50, 1))
     y = model.analysis(x)
-    self.assertEqual(tuple(y.shape), (2, 3, 4, 16))
+    self.assertEqual(tuple(y.shape), (2, 3, 4, 8))
     self.assertEqual(e2e.latent_shape((37, 50)), (3, 4))
     self.assertEqual(tuple(model.synthesis(y).shape), (2, 48, 64, 1))
 
@@ -51,7 +51,7 @@ class E2EModelTest(tf.test.TestCase, parameterized.TestCase):
     self.assertGreater(v["mse"], 0.0)
 
   def test_training_step_lowers_the_loss(self):
-    model = _model(num_filters=8, lmbda=0.05)
+    model = _model(lmbda=0.05)
     opt = tf.keras.optimizers.Adam(1e-3)
     images = tf.constant(np.tile(np.linspace(0, 255, 32, dtype=np.uint8),
                                  (2, 32, 1))[..., None])
@@ -78,7 +78,7 @@ class E2ECodecTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_name_and_attributes(self):
     self.assertEqual(self.codec.name, "e2e-test")
-    self.assertEqual(self.codec.num_filters, 16)
+    self.assertEqual(self.codec.num_filters, 8)
     self.assertAlmostEqual(self.codec.lmbda, 0.01, places=6)
 
   def test_round_trip_equals_reconstruction(self):
