@@ -8,6 +8,11 @@ Progress lines, TensorBoard summaries (<model_dir>/tensorboard), the per-epoch
 log (<model_dir>/log.json, metrics.csv), checkpoints (rerun the same command
 to resume exactly) and the exported SavedModel (<model_dir>/export). See
 BUILD.md, "Training algorithms".
+
+Several GPUs or machines (BUILD.md, "Distributed training"): --strategy=
+mirrored (one machine) or multi_worker (one process per machine, cluster in
+TF_CONFIG; the same command on every worker, model_dir on shared storage);
+--batch_size is then the global batch, split across the replicas.
 """
 
 import os
@@ -19,6 +24,7 @@ import tensorflow as tf
 
 from tf_hbd import algorithms
 from tf_hbd import decoder as decoder_lib
+from tf_hbd import distributed
 from tf_hbd import errors
 from tf_hbd import evaluation
 from tf_hbd import serving
@@ -121,6 +127,21 @@ _DETERMINISTIC = flags.DEFINE_bool(
     "deterministic", True, "Deterministic TF ops (exact resume).")
 _EXPORT = flags.DEFINE_bool("export", True,
                             "Export the final SavedModel to <model_dir>/export.")
+_STRATEGY = flags.DEFINE_enum(
+    "strategy", "default", list(distributed.STRATEGIES),
+    "tf.distribute strategy: default (one device), mirrored (the GPUs of "
+    "this machine, or --devices), multi_worker (the cluster in TF_CONFIG).")
+_DEVICES = flags.DEFINE_list(
+    "devices", [], "mirrored: devices to use (empty: every GPU, else CPU).")
+_NUM_CPU_DEVICES = flags.DEFINE_integer(
+    "num_cpu_devices", 0, "Split the CPU into this many logical devices "
+    "(mirrored then uses them; for testing without GPUs).")
+_COMMUNICATION = flags.DEFINE_enum(
+    "communication", "auto", list(distributed.COMMUNICATIONS),
+    "multi_worker collectives: auto, ring (gRPC; CPUs) or nccl (GPUs).")
+_COLLECTIVE_TIMEOUT = flags.DEFINE_float(
+    "collective_timeout", 0, "multi_worker: abort a collective after this "
+    "many seconds (0: no limit).")
 flags.mark_flag_as_required("model_dir")
 
 
@@ -128,6 +149,18 @@ def main(argv):
   del argv
   values = {f.name: f.value for f in
             flags.FLAGS.get_key_flags_for_module(sys.modules[__name__])}
+  # First: a multi-worker strategy must exist before other TF calls.
+  strategy = distributed.make_strategy(
+      _STRATEGY.value, devices=_DEVICES.value,
+      num_cpu_devices=_NUM_CPU_DEVICES.value,
+      communication=_COMMUNICATION.value,
+      timeout_s=_COLLECTIVE_TIMEOUT.value)
+  chief = distributed.is_chief(strategy)
+  if _STRATEGY.value != "default":
+    task_type, task_id = distributed.worker_task(strategy)
+    print(f"strategy: {_STRATEGY.value}, {strategy.num_replicas_in_sync} "
+          f"replicas, task {task_type or 'local'}:{task_id}"
+          f"{' (chief)' if chief else ''}, global batch {_BATCH_SIZE.value}")
   if _DETERMINISTIC.value:
     tf.config.experimental.enable_op_determinism()
   # Every random choice is seeded explicitly (weights, data order, UORO
@@ -140,22 +173,25 @@ def main(argv):
       max_side=_TRAIN_MAX_SIDE.value or None,
       limit=_TRAIN_LIMIT.value or None)
   print(f"training data: {stream.description}")
-  decoder = decoder_lib.build_decoder(
-      _CELL.value, units=_UNITS.value, patch_size=stream.patch_size,
-      K=_K.value, sne=_SNE.value, seed=_SEED.value,
-      center_inputs=_CENTER.value)
-  algo = algorithms.make_algorithm(
-      _ALGO.value, decoder, K=_K.value, alpha=_ALPHA.value,
-      loss_form=_LOSS_FORM.value,
-      **algorithms.options_from_flags(_ALGO.value, values))
-  val = train_inputs.validation_images(
-      _VAL_IMAGES.value, codec=_CODEC.value,
-      quality=None if _VAL_BPP.value else _VAL_QUALITY.value,
-      bpp=_VAL_BPP.value or None, max_images=_VAL_MAX_IMAGES.value or None,
-      max_side=_VAL_MAX_SIDE.value or None)
-  validator = training.Validator(val, K=_VAL_K.value or _K.value)
-  print(f"validation: {len(val)} images, codec PSNR "
-        f"{validator.codec_psnr:.3f} dB")
+  with strategy.scope():  # variables mirrored on every replica
+    decoder = decoder_lib.build_decoder(
+        _CELL.value, units=_UNITS.value, patch_size=stream.patch_size,
+        K=_K.value, sne=_SNE.value, seed=_SEED.value,
+        center_inputs=_CENTER.value)
+    algo = algorithms.make_algorithm(
+        _ALGO.value, decoder, K=_K.value, alpha=_ALPHA.value,
+        loss_form=_LOSS_FORM.value,
+        **algorithms.options_from_flags(_ALGO.value, values))
+  validator = None
+  if chief:  # only the chief validates
+    val = train_inputs.validation_images(
+        _VAL_IMAGES.value, codec=_CODEC.value,
+        quality=None if _VAL_BPP.value else _VAL_QUALITY.value,
+        bpp=_VAL_BPP.value or None, max_images=_VAL_MAX_IMAGES.value or None,
+        max_side=_VAL_MAX_SIDE.value or None)
+    validator = training.Validator(val, K=_VAL_K.value or _K.value)
+    print(f"validation: {len(val)} images, codec PSNR "
+          f"{validator.codec_psnr:.3f} dB")
   steps = _STEPS_PER_EPOCH.value or max(1, stream.num_blocks
                                         // _BATCH_SIZE.value)
   config = training.TrainConfig(
@@ -166,13 +202,18 @@ def main(argv):
       log_every=_LOG_EVERY.value, checkpoint_every=_CHECKPOINT_EVERY.value,
       max_steps=_MAX_STEPS.value, export=_EXPORT.value,
       flags=values)
-  trainer = training.Trainer(algo, stream.batches, validator, config)
+  if _STRATEGY.value == "default":
+    trainer = training.Trainer(algo, stream.batches, validator, config)
+  else:
+    trainer = distributed.DistributedTrainer(algo, stream.batches, validator,
+                                             config, strategy)
   try:
     log = trainer.run()
   except (training.TrainingDivergedError, errors.ResourceLimitError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
-  if log is not None and log.get("status") == "finished" and _EXPORT.value:
+  if (log is not None and log.get("status") == "finished" and _EXPORT.value
+      and chief):
     path = os.path.join(_MODEL_DIR.value, "serving")
     serving.export_serving(trainer.model, path, _CODEC.value, metadata={
         "label": evaluation.decoder_label(_CELL.value, _CODEC.value,
@@ -182,7 +223,7 @@ def main(argv):
                      "best": log.get("best"),
                      "epochs": len(log.get("epochs", []))}})
     print(f"exported the serving model (graph-only signatures) to {path}")
-  if log is not None:
+  if log is not None and chief:
     best = log["best"] or {}
     print(f"finished: best validation PSNR {best.get('val_psnr')} dB at "
           f"epoch {best.get('epoch')}, convergence epoch "

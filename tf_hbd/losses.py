@@ -55,7 +55,8 @@ def _prepare(target, recons):
   return target, recons
 
 
-def distortion_terms(target, recons, alpha=ALPHA, form=DEFAULT_FORM):
+def distortion_terms(target, recons, alpha=ALPHA, form=DEFAULT_FORM,
+                     batch_size=None):
   """The K per-step terms of eq. 17; they sum to `distortion`.
 
   Args:
@@ -63,6 +64,10 @@ def distortion_terms(target, recons, alpha=ALPHA, form=DEFAULT_FORM):
     recons: (B, K, d*d) or (B, K, d, d) reconstructions p~_k^b.
     alpha: weight of the MSE term.
     form: "batch_mean" (default) or "paper" (see module docstring).
+    batch_size: the B of the 1/B normalisation (default: the batch's own
+      size). Data-parallel training passes the global batch size, so each
+      replica's loss over its share of the batch is its part of the global
+      loss and the replicas' losses (and gradients) sum to it, in either form.
 
   Returns:
     (K,) tensor: term k = (1 - alpha) MAE_k + alpha MSE_k with the 1/(2K)
@@ -73,7 +78,8 @@ def distortion_terms(target, recons, alpha=ALPHA, form=DEFAULT_FORM):
   target, recons = _prepare(target, recons)
   diff = recons - target
   dtype = recons.dtype
-  batch = tf.cast(tf.shape(recons)[0], dtype)
+  batch = tf.cast(tf.shape(recons)[0] if batch_size is None else batch_size,
+                  dtype)
   k = tf.cast(tf.shape(recons)[1], dtype)
   abs_k = tf.reduce_sum(tf.abs(diff), axis=[0, 2])      # sum_b sum_i, per k
   sq_k = tf.reduce_sum(tf.square(diff), axis=[0, 2])
@@ -86,12 +92,14 @@ def distortion_terms(target, recons, alpha=ALPHA, form=DEFAULT_FORM):
   return (1.0 - alpha) * mae + alpha * mse               # eq. 17
 
 
-def distortion(target, recons, alpha=ALPHA, form=DEFAULT_FORM):
+def distortion(target, recons, alpha=ALPHA, form=DEFAULT_FORM,
+               batch_size=None):
   """Eq. 17: (1 - alpha) D_MAE + alpha D_MSE over a K-step episode (scalar).
 
   See `distortion_terms` for the arguments.
   """
-  return tf.reduce_sum(distortion_terms(target, recons, alpha, form))
+  return tf.reduce_sum(distortion_terms(target, recons, alpha, form,
+                                        batch_size))
 
 
 @tf.keras.utils.register_keras_serializable(package="tf_hbd")

@@ -218,6 +218,9 @@ class Trainer:
     if c.epochs < 1 or c.steps_per_epoch < 1:
       raise ValueError("epochs and steps_per_epoch must be >= 1")
     os.makedirs(c.model_dir, exist_ok=True)
+    # The batch one replica trains on (`tf_hbd.distributed` splits
+    # c.batch_size across replicas); what the algorithm's resources scale with.
+    self.replica_batch_size = c.batch_size
     total_updates = c.epochs * c.steps_per_epoch * algo.updates_per_batch
     self.schedule = learning_rate_schedule(c.lr, total_updates,
                                            c.lr_decay_power,
@@ -327,7 +330,7 @@ class Trainer:
       tf_hbd.errors.ResourceLimitError: the algorithm cannot fit (RTRL).
     """
     c = self.config
-    est = self.algo.check_resources(c.batch_size)
+    est = self.algo.check_resources(self.replica_batch_size)
     if est:
       self.print(f"{self.algo.name}: estimated peak memory "
                  f"{est['peak_bytes'] / 2**30:.2f} GiB, about "

@@ -151,6 +151,11 @@ class Algorithm:
     self.loss_form = loss_form
     if loss_form not in losses.FORMS:
       raise ValueError(f"unknown loss form {loss_form!r}")
+    # Data-parallel training (`tf_hbd.distributed`) sets this to the global
+    # batch size: every loss is then normalised by it, so the replicas'
+    # losses and gradients over their shares of a batch sum to those of the
+    # whole batch. None: the batch's own size (one replica).
+    self.global_batch_size = None
     self.model = self.build_model(decoder)
 
   # ---- hooks -------------------------------------------------------------
@@ -187,18 +192,31 @@ class Algorithm:
 
   def episode_loss(self, target, recons):
     """Eq. 17 over the whole episode (B, K, d*d)."""
-    return losses.distortion(target, recons, self.alpha, self.loss_form)
+    return losses.distortion(target, recons, self.alpha, self.loss_form,
+                             self.global_batch_size)
 
   def step_loss(self, target, p_k):
     """l_k, the step-k term of the episode loss (the K terms sum to it)."""
     per_step = losses.distortion(target, p_k[:, None], self.alpha,
-                                 self.loss_form)
+                                 self.loss_form, self.global_batch_size)
     return per_step / tf.cast(self.K, per_step.dtype)
 
   def last_step_distortion(self, target, p_last):
     """Eq. 17 of the last reconstruction alone (comparable across K)."""
     return losses.distortion(target, p_last[:, None], self.alpha,
-                             self.loss_form)
+                             self.loss_form, self.global_batch_size)
+
+  def replica_sum(self, x):
+    """x summed over the replicas of the current `tf.distribute` strategy.
+
+    For quantities an algorithm needs over the whole global batch inside a
+    step (e.g. batched UORO's norms); x itself with one replica or outside
+    a replica context. Every replica must call it at the same point.
+    """
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+      return x
+    return ctx.all_reduce(tf.distribute.ReduceOp.SUM, x)
 
   def train_step(self, batch, apply_gradients: Callable) -> Dict[str,
                                                                  tf.Tensor]:

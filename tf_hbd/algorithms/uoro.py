@@ -42,6 +42,22 @@ Online vs offline as for RTRL: by default the step gradient is applied at
 every step (online, the paper's setting: the estimate then mixes parameter
 values, the usual online approximation); ``accumulate=True`` sums the K
 steps into one update.
+
+Data-parallel training (`tf_hbd.distributed`; each replica holds a share of
+the global batch). The signs: a batch that carries ``example_id`` (global
+batch n, row i -> n * B + i, added by the distributed input) draws them
+without state, row i of one stateless draw over the whole global batch
+seeded by (seed, n, step), so an example's signs do not depend on the replica
+that holds it and any split of the batch reproduces the one-replica run.
+Without ``example_id`` they come from the checkpointed generator. The state
+z, z~ and the per-example parts (theta~^e, and theta~ with
+``per_example=True``) stay on the replica of their examples. Per-example UORO
+needs nothing else across replicas: its step gradients are sums over
+examples, which the training loop all-reduces. Batched UORO's single
+estimate spans the global batch, so at every step it also sums, across
+replicas, its parameter-sized increment ``nu^T dF/dtheta`` and four squared
+norms (one packed all-reduce) and the scalar ``c`` (`Algorithm.replica_sum`;
+identities with one replica); its theta~ is then the same on every replica.
 """
 
 import tensorflow as tf
@@ -90,9 +106,30 @@ class UORO(base.Algorithm):
   def checkpoint_items(self):
     return {"uoro_generator": self.generator}
 
-  def signs(self, shape, dtype):
-    """Independent random signs +-1."""
-    bits = self.generator.uniform(shape, 0, 2, dtype=tf.int32)
+  def signs(self, shape, dtype, example_id=None, step=0):
+    """Independent random signs +-1, (B, |z|).
+
+    Args:
+      shape: (B, |z|).
+      dtype: of the signs.
+      example_id: None (signs from the generator) or (B,) int64 global
+        example indices n * G + i of one global batch n of G =
+        `global_batch_size` examples (the batch's size when None): row i of
+        a stateless draw (G, |z|) seeded by (seed, n * K + step).
+      step: refinement step (0-based), with `example_id`.
+    """
+    if example_id is None:
+      bits = self.generator.uniform(shape, 0, 2, dtype=tf.int32)
+    else:
+      example_id = tf.cast(example_id, tf.int64)
+      rows = tf.cast(self.global_batch_size or shape[0], tf.int64)
+      n = example_id[0] // rows
+      seed = tf.stack([tf.constant(int(self.config["seed"]), tf.int64),
+                       n * self.K + step])
+      full = tf.random.stateless_uniform(
+          tf.stack([rows, tf.cast(shape[1], tf.int64)]), seed, 0, 2,
+          dtype=tf.int32)
+      bits = tf.gather(full, example_id - n * rows)
     return tf.cast(2 * bits - 1, dtype)
 
   def _vjp(self, e, z_prev, nu):
@@ -140,7 +177,7 @@ class UORO(base.Algorithm):
     step_grads = []
     loss = 0.0
     p = None
-    for _ in range(self.K):
+    for k in range(self.K):
       with tf.GradientTape(watch_accessed_variables=False) as embed_tape:
         embed_tape.watch(sysm.embed_variables)
         e = sysm.embed(batch)
@@ -148,14 +185,27 @@ class UORO(base.Algorithm):
       with tf.autodiff.ForwardAccumulator(z_prev, z_t) as acc:
         z, s = sysm.step(e, z_prev)
       jvp = acc.jvp(z)                                     # dF/dz z~
-      nu = self.signs(tf.shape(z), sysm.dtype)
+      nu = self.signs(tf.shape(z), sysm.dtype, batch.get("example_id"), k)
       v_theta, v_e = self._vjp(e, z_prev, nu)              # nu^T dF/dtheta
-      th_norm = tf.sqrt(tf.square(_norm(th_t, per_example))
-                        + tf.square(_norm(th_e, per_example)))
-      v_norm = tf.sqrt(tf.square(_norm(v_theta, per_example))
-                       + tf.square(_norm(v_e, per_example)))
-      rho0 = tf.sqrt((th_norm + eps) / (_norm(jvp, per_example) + eps))
-      rho1 = tf.sqrt((v_norm + eps) / (_norm(nu, per_example) + eps))
+      if per_example:
+        th_norm = tf.sqrt(tf.square(_norm(th_t, per_example))
+                          + tf.square(_norm(th_e, per_example)))
+        v_norm = tf.sqrt(tf.square(_norm(v_theta, per_example))
+                         + tf.square(_norm(v_e, per_example)))
+        jvp_norm = _norm(jvp, per_example)
+        nu_norm = _norm(nu, per_example)
+      else:
+        # One system over the global batch: sum its replica-local parts.
+        sq = lambda x: tf.reduce_sum(tf.square(x))
+        packed = self.replica_sum(tf.concat(
+            [v_theta, tf.stack([sq(th_e), sq(v_e), sq(jvp), sq(nu)])], 0))
+        v_theta, sums = packed[:-4], packed[-4:]
+        th_norm = tf.sqrt(sq(th_t) + sums[0])
+        v_norm = tf.sqrt(sq(v_theta) + sums[1])
+        jvp_norm = tf.sqrt(sums[2])
+        nu_norm = tf.sqrt(sums[3])
+      rho0 = tf.sqrt((th_norm + eps) / (jvp_norm + eps))
+      rho1 = tf.sqrt((v_norm + eps) / (nu_norm + eps))
       if per_example:
         rho0, rho1 = rho0[:, None], rho1[:, None]
       z_t = rho0 * jvp + rho1 * nu                                 # eq. 15
@@ -165,10 +215,13 @@ class UORO(base.Algorithm):
       c = tf.reduce_sum(sysm.output_cotangent(ds) * z_t, axis=-1)  # (B,)
       if per_example:
         g_flat = tf.linalg.matvec(th_t, c, transpose_a=True)
+        g_e = c[:, None] * th_e
       else:
-        c = tf.reduce_sum(c)
-        g_flat = c * th_t
-      g_e = (c[:, None] if per_example else c) * th_e
+        c_local = tf.reduce_sum(c)
+        # This replica's part of (sum_b c_b) theta~: the training loop sums
+        # the step gradients over the replicas.
+        g_flat = c_local * th_t
+        g_e = self.replica_sum(c_local) * th_e
       g_embed = embed_tape.gradient(e, sysm.embed_variables,
                                     output_gradients=g_e)
       grads = list(g_embed) + sysm.unflat_params(g_flat) + list(dread)
