@@ -1,0 +1,55 @@
+"""Export a trained decoder as a serving SavedModel (graph-only signatures).
+
+  python scripts/export.py --model_dir=runs/bptt --out=exports/hbd-jpeg
+
+Reads <model_dir>/export (written by scripts/train.py) and <model_dir>/log.json
+(codec, algorithm, flags) and writes a SavedModel with the signatures
+documented in BUILD.md ("Serving"): refine, refine_k, decode_and_refine
+(JPEG), refine_blocks, plus hbd_model.json.
+"""
+
+import json
+import os
+
+from absl import app
+from absl import flags
+
+from tf_hbd import algorithms  # pylint: disable=unused-import (registers SAB)
+from tf_hbd import decoder as decoder_lib
+from tf_hbd import evaluation
+from tf_hbd import serving
+
+_MODEL_DIR = flags.DEFINE_string("model_dir", None, "Training model dir.")
+_OUT = flags.DEFINE_string("out", None, "Output SavedModel directory.")
+_BATCH = flags.DEFINE_integer("batch_size", 4096, "Targets per model call "
+                              "inside the graph (bounds memory).")
+_NOTE = flags.DEFINE_string("note", "", "Free text stored in hbd_model.json.")
+flags.mark_flags_as_required(["model_dir", "out"])
+
+
+def main(argv):
+  del argv
+  with open(os.path.join(_MODEL_DIR.value, "log.json")) as f:
+    log = json.load(f)
+  fl = log.get("flags", {})
+  model = decoder_lib.load_decoder(os.path.join(_MODEL_DIR.value, "export"))
+  codec = fl.get("codec", "jpeg")
+  sne = str(fl.get("sne", False)).lower() == "true"
+  meta = {"label": evaluation.decoder_label(fl.get("cell", "lstm"), codec,
+                                            log["algorithm"], sne),
+          "algorithm": log["algorithm"], "sne": sne,
+          "training": {"flags": {k: str(v) for k, v in fl.items()},
+                       "best": log.get("best"),
+                       "epochs": len(log.get("epochs", [])),
+                       "wall_time_s": (log["epochs"][-1].get("time_s")
+                                       if log.get("epochs") else None)}}
+  if _NOTE.value:
+    meta["note"] = _NOTE.value
+  serving.export_serving(model, _OUT.value, codec, metadata=meta,
+                         batch_size=_BATCH.value)
+  print(f"exported {meta['label']} to {_OUT.value}")
+  return 0
+
+
+if __name__ == "__main__":
+  app.run(main)
