@@ -15,6 +15,7 @@ from absl import app
 from absl import flags
 
 from tf_hbd import algorithms  # pylint: disable=unused-import (registers SAB)
+from tf_hbd import calibration
 from tf_hbd import decoder as decoder_lib
 from tf_hbd import evaluation
 from tf_hbd import serving
@@ -24,6 +25,13 @@ _OUT = flags.DEFINE_string("out", None, "Output SavedModel directory.")
 _BATCH = flags.DEFINE_integer("batch_size", 4096, "Targets per model call "
                               "inside the graph (bounds memory).")
 _NOTE = flags.DEFINE_string("note", "", "Free text stored in hbd_model.json.")
+_CAL_IMAGES = flags.DEFINE_string(
+    "calibrate_images", "", "Validation images on which to fit the residual "
+    "correction scale (tf_hbd.calibration); empty: no calibration.")
+_CAL_BPP = flags.DEFINE_float("calibrate_bpp", 0.37, "Codec rate of the "
+                              "calibration images.")
+_CAL_MAX = flags.DEFINE_integer("calibrate_max_images", 8, "At most N "
+                                "calibration images.")
 flags.mark_flags_as_required(["model_dir", "out"])
 
 
@@ -45,6 +53,17 @@ def main(argv):
                                        if log.get("epochs") else None)}}
   if _NOTE.value:
     meta["note"] = _NOTE.value
+  if _CAL_IMAGES.value:
+    imgs = [im.gray for im in evaluation.load_eval_images(
+        _CAL_IMAGES.value, limit=_CAL_MAX.value)]
+    gamma = calibration.fit_correction_scale(model, imgs, codec,
+                                             bpp=_CAL_BPP.value)
+    calibration.apply_correction_scale(model, gamma)
+    meta["calibration"] = {"gamma": gamma, "images": _CAL_IMAGES.value,
+                           "max_images": _CAL_MAX.value,
+                           "bpp": _CAL_BPP.value}
+    print(f"correction scale gamma = {gamma:.4f} (fitted on "
+          f"{len(imgs)} images of {_CAL_IMAGES.value})")
   serving.export_serving(model, _OUT.value, codec, metadata=meta,
                          batch_size=_BATCH.value)
   print(f"exported {meta['label']} to {_OUT.value}")
