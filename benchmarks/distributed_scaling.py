@@ -21,6 +21,7 @@ the distributed engine and its collectives, not the speed-up of two machines.
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -72,7 +73,7 @@ def _worker():
     algo = algorithms.make_algorithm(_ALGO.value, model)
   total = _WARMUP.value + _STEPS.value
   config = training.TrainConfig(
-      model_dir=tempfile.mkdtemp(prefix="hbd_scaling_"), epochs=1,
+      model_dir=os.path.splitext(_WORKER.value)[0] + "_model", epochs=1,
       steps_per_epoch=total, batch_size=_BATCH_SIZE.value, log_every=1,
       export=False, optimizer="sgd", lr=2e-4)
   lines = []
@@ -163,14 +164,17 @@ def main(argv):
     return
   tmp = tempfile.mkdtemp(prefix="hbd_scaling_")
   rows = []
-  for algo in _ALGOS.value:
-    for strategy, workers in (("default", 1), ("multi_worker", 1),
-                              ("multi_worker", 2)):
-      row = _configuration(algo, strategy, workers, tmp)
-      rows.append(row)
-      print(f"{algo:5s} {strategy:12s} workers={workers} "
-            f"{row['steps_per_s']:.3f} steps/s "
-            f"({row['blocks_per_s']:.0f} blocks/s)", flush=True)
+  try:
+    for algo in _ALGOS.value:
+      for strategy, workers in (("default", 1), ("multi_worker", 1),
+                                ("multi_worker", 2)):
+        row = _configuration(algo, strategy, workers, tmp)
+        rows.append(row)
+        print(f"{algo:5s} {strategy:12s} workers={workers} "
+              f"{row['steps_per_s']:.3f} steps/s "
+              f"({row['blocks_per_s']:.0f} blocks/s)", flush=True)
+  finally:
+    shutil.rmtree(tmp, ignore_errors=True)
   with open("/proc/loadavg") as f:
     load = f.read().split()[:3]
   info = {"units": _UNITS.value, "K": _K.value,
