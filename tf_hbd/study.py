@@ -24,7 +24,8 @@ from typing import Dict, List, Optional, Sequence
 from tf_hbd import evaluation
 from tf_hbd import plots
 
-__all__ = ["DatasetSpec", "parse_dataset", "run"]
+__all__ = ["DatasetSpec", "parse_dataset", "run", "write_figure1",
+           "load_logs"]
 
 
 class DatasetSpec:
@@ -136,19 +137,39 @@ def run(datasets: Sequence[DatasetSpec], out_dir: str,
   artifacts["table3"] = path
   logs = {d.label: d.log for d in loaded if d.log and d.log.get("epochs")}
   if logs:
-    curves = evaluation.figure1_curves(logs)
-    codec_psnr = {}
-    for label, log in logs.items():
-      for e in log["epochs"]:
-        if e.get("codec_psnr") is not None:
-          codec_psnr.setdefault(f"codec ({label.split('-')[1]})",
-                                e["codec_psnr"])
-          break
-    artifacts["figure1"] = plots.plot_curves(
-        curves, os.path.join(out_dir, "figure1.png"),
-        title="Validation PSNR per epoch", baseline=codec_psnr)
-    path = os.path.join(out_dir, "convergence.md")
-    with open(path, "w") as f:
-      f.write(evaluation.convergence_markdown(logs))
-    artifacts["convergence"] = path
+    artifacts.update(write_figure1(logs, out_dir))
   return artifacts
+
+
+def load_logs(model_dirs: Sequence[str]) -> Dict[str, dict]:
+  """{label: log.json} of training model dirs given as ``[LABEL=]DIR``."""
+  logs = {}
+  for spec in model_dirs:
+    label, _, path = spec.rpartition("=") if "=" in spec else ("", "", spec)
+    with open(os.path.join(path, "log.json")) as f:
+      log = json.load(f)
+    fl = log.get("flags", {})
+    label = label or evaluation.decoder_label(
+        fl.get("cell", "lstm"), fl.get("codec", "jpeg"), log["algorithm"],
+        str(fl.get("sne", False)).lower() == "true")
+    logs[label] = log
+  return logs
+
+
+def write_figure1(logs: Dict[str, dict], out_dir: str) -> Dict[str, str]:
+  """Figure 1 (validation PSNR per epoch) and the convergence table."""
+  curves = evaluation.figure1_curves(logs)
+  codec_psnr = {}
+  for log in logs.values():
+    codec = str(log.get("flags", {}).get("codec", "codec")).upper()
+    for e in log["epochs"]:
+      if e.get("codec_psnr") is not None:
+        codec_psnr.setdefault(f"{codec} alone", e["codec_psnr"])
+        break
+  png = plots.plot_curves(curves, os.path.join(out_dir, "figure1.png"),
+                          title="Validation PSNR per epoch",
+                          baseline=codec_psnr)
+  path = os.path.join(out_dir, "convergence.md")
+  with open(path, "w") as f:
+    f.write(evaluation.convergence_markdown(logs))
+  return {"figure1": png, "convergence": path}
