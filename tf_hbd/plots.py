@@ -20,14 +20,16 @@ def plot_rd(result_files: Sequence[str], out_png: str,
   """PSNR / MS-SSIM against bpp, one line per result JSON file."""
   fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4.5))
   axes = [axes] if len(metrics) == 1 else axes
-  for path in result_files:
+  colours = plt.get_cmap("tab20").colors
+  for n, path in enumerate(result_files):
     with open(path) as f:
       doc = json.load(f)
     res = doc["results"]
     order = sorted(range(len(res["bpp"])), key=lambda i: res["bpp"][i])
     for ax, m in zip(axes, metrics):
       ax.plot([res["bpp"][i] for i in order], [res[m][i] for i in order],
-              marker="o", label=doc["name"])
+              marker="osd^v<>"[n % 7], color=colours[n % len(colours)],
+              linestyle="-" if n < len(colours) else "--", label=doc["name"])
   for ax, m in zip(axes, metrics):
     ax.set_xlabel("bits per pixel")
     ax.set_ylabel({"psnr": "PSNR (dB)", "ms-ssim": "MS-SSIM",
@@ -48,9 +50,10 @@ def plot_curves(curves: Dict[str, Sequence], out_png: str,
                 title: str = "", baseline: Dict[str, float] = None):
   """Line plot of {label: [(x, y), ...]} with optional horizontal baselines."""
   fig, ax = plt.subplots(figsize=(6.5, 4.5))
-  for label, pts in curves.items():
+  colours = plt.get_cmap("tab20").colors
+  for n, (label, pts) in enumerate(curves.items()):
     xs, ys = zip(*pts) if pts else ((), ())
-    ax.plot(xs, ys, marker=".", label=label)
+    ax.plot(xs, ys, marker=".", color=colours[n % len(colours)], label=label)
   for label, y in (baseline or {}).items():
     ax.axhline(y, linestyle="--", color="gray", linewidth=1)
     ax.text(ax.get_xlim()[0], y, " " + label, va="bottom", fontsize=8,
