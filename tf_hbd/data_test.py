@@ -72,9 +72,9 @@ class PipelineTest(parameterized.TestCase, tf.test.TestCase):
   def test_load_by_name_and_by_directory(self):
     by_name = data.training_dataset(
         "folder_patches/jpeg", "train", 8, data_dir=os.path.join(
-            self.root, "tfds"), shuffle=False)
+            self.root, "tfds"), shuffle=False, deterministic=True)
     by_dir = data.training_dataset(str(self.builder.data_path), "train", 8,
-                                   shuffle=False)
+                                   shuffle=False, deterministic=True)
     a, b = self._first(by_name, 1)[0], self._first(by_dir, 1)[0]
     self.assertAllEqual(a["context"], b["context"])
     self.assertEqual(a["context"].shape, (8, 9, 8, 8))
