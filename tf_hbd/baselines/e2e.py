@@ -35,7 +35,6 @@ that training fits a CPU budget; see the shipped models' MODEL.md.
 """
 
 import math
-import time
 
 import numpy as np
 import tensorflow as tf
@@ -293,26 +292,8 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
     tf.train.Checkpoint(model=model).restore(source).expect_partial()
     log(f"warm start from {source}")
 
-  @tf.function(input_signature=[
-      tf.TensorSpec((batch_size, patch_size, patch_size, 1), tf.uint8)])
-  def step_fn(batch):
-    with tf.GradientTape() as tape:
-      values = model(batch, training=True)
-    variables = model.trainable_variables
-    grads = tape.gradient(values["loss"], variables)
-    training.guarded_update(optimizer, values["loss"], grads, variables)
-    return values
-
-  start = time.time()
-  state = training.train_loop(
-      step_fn, sampler, batch_size, checkpoint_dir,
-      {"model": model, "optimizer": optimizer}, max_steps=max_steps,
+  return training.fit(
+      model, optimizer, sampler, batch_size, patch_size, checkpoint_dir,
+      export_fn=export, export_dir=export_dir, max_steps=max_steps,
       max_seconds=max_seconds, log_every=log_every,
       checkpoint_every_s=checkpoint_every_s, log=log)
-  result = {"step": int(state.step.numpy()),
-            "seconds": float(state.seconds.numpy()),
-            "wall_this_run": time.time() - start}
-  if export_dir:
-    export(model, export_dir)
-    log(f"exported SavedModel to {export_dir}")
-  return result

@@ -42,7 +42,6 @@ The exported SavedModel (`export`) has `tf.function`s with input signatures:
 """
 
 import dataclasses
-import time
 
 import numpy as np
 import tensorflow as tf
@@ -452,26 +451,9 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
                                        global_clipnorm=1.0)
   optimizer.build(model.trainable_variables)  # slots outside tf.function
 
-  @tf.function(input_signature=[
-      tf.TensorSpec((batch_size, patch_size, patch_size, 1), tf.uint8)])
-  def step_fn(batch):
-    with tf.GradientTape() as tape:
-      values = model(batch, iterations=iterations, training=True)
-    variables = model.trainable_variables
-    grads = tape.gradient(values["loss"], variables)
-    training.guarded_update(optimizer, values["loss"], grads, variables)
-    return values
-
-  start = time.time()
-  state = training.train_loop(
-      step_fn, sampler, batch_size, checkpoint_dir,
-      {"model": model, "optimizer": optimizer}, max_steps=max_steps,
+  return training.fit(
+      model, optimizer, sampler, batch_size, patch_size, checkpoint_dir,
+      export_fn=export, export_dir=export_dir,
+      call_kwargs={"iterations": iterations}, max_steps=max_steps,
       max_seconds=max_seconds, log_every=log_every,
       checkpoint_every_s=checkpoint_every_s, log=log)
-  result = {"step": int(state.step.numpy()),
-            "seconds": float(state.seconds.numpy()),
-            "wall_this_run": time.time() - start}
-  if export_dir:
-    export(model, export_dir)
-    log(f"exported SavedModel to {export_dir}")
-  return result

@@ -26,6 +26,7 @@ from tf_hbd import errors
 from tf_hbd import images
 
 __all__ = ["load_training_images", "CropSampler", "TrainState", "train_loop",
+           "fit",
            "guarded_update"]
 
 
@@ -194,3 +195,45 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
       last_ckpt = time.time()
   manager.save(checkpoint_number=int(state.step.numpy()))
   return state
+
+
+def fit(model, optimizer, sampler: CropSampler, batch_size: int,
+        patch_size: int, checkpoint_dir: str, *, export_fn: Callable = None,
+        export_dir: Optional[str] = None, call_kwargs: Optional[dict] = None,
+        max_steps: int = 0, max_seconds: Optional[float] = None,
+        log_every: int = 100, checkpoint_every_s: float = 60.0,
+        log: Callable = print) -> dict:
+  """The training run shared by the neural codecs: one compiled step
+  (``model(batch, training=True, **call_kwargs)["loss"]`` minimised with
+  `guarded_update`), `train_loop` (checkpoints, resume, budget) and the
+  optional export.
+
+  Returns:
+    dict with the final ``step``, ``seconds`` (over all restarts) and
+    ``wall_this_run``.
+  """
+  call_kwargs = dict(call_kwargs or {})
+
+  @tf.function(input_signature=[
+      tf.TensorSpec((batch_size, patch_size, patch_size, 1), tf.uint8)])
+  def step_fn(batch):
+    with tf.GradientTape() as tape:
+      values = model(batch, training=True, **call_kwargs)
+    variables = model.trainable_variables
+    grads = tape.gradient(values["loss"], variables)
+    guarded_update(optimizer, values["loss"], grads, variables)
+    return values
+
+  start = time.time()
+  state = train_loop(
+      step_fn, sampler, batch_size, checkpoint_dir,
+      {"model": model, "optimizer": optimizer}, max_steps=max_steps,
+      max_seconds=max_seconds, log_every=log_every,
+      checkpoint_every_s=checkpoint_every_s, log=log)
+  result = {"step": int(state.step.numpy()),
+            "seconds": float(state.seconds.numpy()),
+            "wall_this_run": time.time() - start}
+  if export_dir:
+    export_fn(model, export_dir)
+    log(f"exported SavedModel to {export_dir}")
+  return result
