@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from tf_hbd.algorithms import base
 
-__all__ = ["StateSystem"]
+__all__ = ["StateSystem", "StepGradients"]
 
 
 class StateSystem:
@@ -163,3 +163,36 @@ class StateSystem:
       loss = algo.step_loss(batch["target"], p)
     ds, *dread = tape.gradient(loss, [s] + self.readout_variables)
     return loss, p, ds, dread
+
+
+class StepGradients:
+  """The per-step gradients of an online episode (RTRL, UORO).
+
+  Online (the paper's setting) each step's gradients are applied as soon as
+  they are known; otherwise they are summed and applied once by `finish`.
+  Either way every step's list is kept in `steps` (the proofs compare them).
+
+  Args:
+    online: apply at every step instead of once per episode.
+    apply_gradients: callable(list of gradients) or None (only compute).
+  """
+
+  def __init__(self, online, apply_gradients):
+    self.online = bool(online)
+    self.apply_gradients = apply_gradients
+    self.steps = []
+    self._total = None
+
+  def add(self, grads):
+    grads = list(grads)
+    self.steps.append(grads)
+    if self.online and self.apply_gradients is not None:
+      self.apply_gradients(grads)
+    else:
+      self._total = grads if self._total is None else [
+          a + b for a, b in zip(self._total, grads)]
+
+  def finish(self):
+    if not self.online and self.apply_gradients is not None:
+      self.apply_gradients(self._total)
+    return self.steps

@@ -208,9 +208,8 @@ class RTRL(base.Algorithm):
     z = sysm.concat_states(self.model.initial_state(bsz))
     jac = tf.zeros([bsz, sysm.state_dim, sysm.num_params], sysm.dtype)
     jac_e = tf.zeros([bsz, sysm.state_dim, sysm.embed_dim], sysm.dtype)
-    online = not self.config["accumulate"]
-    total = None
-    step_grads = []
+    sink = forward_mode.StepGradients(not self.config["accumulate"],
+                                      apply_gradients)
     loss = 0.0
     p = None
     for _ in range(self.K):
@@ -227,16 +226,9 @@ class RTRL(base.Algorithm):
       g_e = tf.einsum("bi,bie->be", dl_dz, jac_e)
       g_embed = embed_tape.gradient(e, sysm.embed_variables,
                                     output_gradients=g_e)
-      grads = list(g_embed) + sysm.unflat_params(g_flat) + list(dread)
-      step_grads.append(grads)
+      sink.add(list(g_embed) + sysm.unflat_params(g_flat) + list(dread))
       loss += step_loss
-      if online and apply_gradients is not None:
-        apply_gradients(grads)
-      else:
-        total = grads if total is None else [a + b for a, b in
-                                             zip(total, grads)]
-    if not online and apply_gradients is not None:
-      apply_gradients(total)
+    step_grads = sink.finish()
     metrics = {"loss": loss,
                "loss_last": self.last_step_distortion(batch["target"], p)}
     if keep_influence:

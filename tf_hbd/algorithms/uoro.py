@@ -172,9 +172,8 @@ class UORO(base.Algorithm):
     th_shape = [bsz, sysm.num_params] if per_example else [sysm.num_params]
     th_t = tf.zeros(th_shape, sysm.dtype)
     th_e = tf.zeros([bsz, sysm.embed_dim], sysm.dtype)
-    online = not self.config["accumulate"]
-    total = None
-    step_grads = []
+    sink = forward_mode.StepGradients(not self.config["accumulate"],
+                                      apply_gradients)
     loss = 0.0
     p = None
     for k in range(self.K):
@@ -224,16 +223,9 @@ class UORO(base.Algorithm):
         g_e = self.replica_sum(c_local) * th_e
       g_embed = embed_tape.gradient(e, sysm.embed_variables,
                                     output_gradients=g_e)
-      grads = list(g_embed) + sysm.unflat_params(g_flat) + list(dread)
-      step_grads.append(grads)
+      sink.add(list(g_embed) + sysm.unflat_params(g_flat) + list(dread))
       loss += step_loss
-      if online and apply_gradients is not None:
-        apply_gradients(grads)
-      else:
-        total = grads if total is None else [a + b for a, b in
-                                             zip(total, grads)]
-    if not online and apply_gradients is not None:
-      apply_gradients(total)
+    step_grads = sink.finish()
     metrics = {"loss": loss,
                "loss_last": self.last_step_distortion(batch["target"], p)}
     if keep_estimate:
