@@ -41,6 +41,17 @@ _SNE = flags.DEFINE_bool("sne", False, "Sibling neural estimator (SNE-RNN).")
 _CENTER = flags.DEFINE_bool("center_inputs", True, "Feed q - 0.5 to the "
                             "transformation (optimisation aid; False: the "
                             "paper's raw q).")
+_BOUNDARY = flags.DEFINE_enum(
+    "boundary", "paper", ["paper", "replicate"], "Block boundary rule of the "
+    "decoder and of recompress: data (paper: the paper's rule).")
+_TIED = flags.DEFINE_bool("tied", True, "LSTM/GRU: one e shared by the gates "
+                          "(paper); False: a transformation per gate.")
+_SETTING_INPUT = flags.DEFINE_bool(
+    "setting_input", False, "Tell the decoder the codec setting read from "
+    "the bitstream (tf_hbd.codec_setting; needs recompress: data).")
+_PRECISION = flags.DEFINE_enum(
+    "precision", "float32", ["float32", "bfloat16"], "Matrix products in "
+    "this dtype (bfloat16: mixed precision, float32 weights/state/loss).")
 _CODEC = flags.DEFINE_enum("codec", "jpeg", ["jpeg", "jp2"],
                            "Codec of the training and validation data.")
 _PATCH_SIZE = flags.DEFINE_integer(
@@ -67,6 +78,25 @@ _MOMENTUM = flags.DEFINE_float("momentum", 0.9,
                                "Momentum of --optimizer=momentum.")
 _LR_DECAY_POWER = flags.DEFINE_float(
     "lr_decay_power", 2.0, "Power of the polynomial step-size decay.")
+_LR_SCHEDULE = flags.DEFINE_enum(
+    "lr_schedule", "polynomial", ["polynomial", "cosine"], "Step-size "
+    "schedule (paper: polynomial; cosine: warm-up then cosine decay).")
+_WARMUP = flags.DEFINE_integer("warmup", 0, "Warm-up updates of the cosine "
+                               "schedule.")
+_EMA = flags.DEFINE_float("ema", 0.0, "Decay of the weight average used for "
+                          "validation and export (0: off; e.g. 0.999).")
+_EXPORT_BEST = flags.DEFINE_bool(
+    "export_best", False, "Export the best validation epoch's model so far "
+    "to <model_dir>/best.")
+_CROP = flags.DEFINE_integer("crop", 176, "recompress: crop side (0: whole "
+                             "images).")
+_SYNTHETIC = flags.DEFINE_float("synthetic_fraction", 0.1, "recompress: "
+                                "synthetic images per real crop.")
+_TONE = flags.DEFINE_float("tone_fraction", 0.1, "recompress: share of crops "
+                           "squeezed into a dark or bright range.")
+_VAL_SETTINGS = flags.DEFINE_list(
+    "val_settings", [], "Validate at several JPEG qualities / JP2 bpps "
+    "(e.g. 10,20,30); overrides --val_quality/--val_bpp.")
 _LR_END_FRACTION = flags.DEFINE_float(
     "lr_end_fraction", 0.01, "Final step size as a fraction of --lr.")
 _CLIP_NORM = flags.DEFINE_float("clip_norm", 13.0,
@@ -171,13 +201,25 @@ def main(argv):
       codec=_CODEC.value, patch_size=_PATCH_SIZE.value or None,
       split=_SPLIT.value, data_dir=_DATA_DIR.value,
       max_side=_TRAIN_MAX_SIDE.value or None,
-      limit=_TRAIN_LIMIT.value or None)
+      limit=_TRAIN_LIMIT.value or None,
+      recompress_config={"crop": _CROP.value, "strategy": _BOUNDARY.value,
+                         "synthetic_fraction": _SYNTHETIC.value,
+                         "tone_fraction": _TONE.value})
   print(f"training data: {stream.description}")
+  if _SETTING_INPUT.value and not stream.setting_size:
+    print("error: --setting_input needs a dataset that carries the codec "
+          "setting (--dataset=recompress:...)", file=sys.stderr)
+    return 2
+  options = {"tied": _TIED.value} if _CELL.value in ("lstm", "gru") else {}
   with strategy.scope():  # variables mirrored on every replica
     decoder = decoder_lib.build_decoder(
         _CELL.value, units=_UNITS.value, patch_size=stream.patch_size,
         K=_K.value, sne=_SNE.value, seed=_SEED.value,
-        center_inputs=_CENTER.value)
+        center_inputs=_CENTER.value, boundary=_BOUNDARY.value,
+        cell_options=options,
+        setting_size=stream.setting_size if _SETTING_INPUT.value else 0,
+        matmul_dtype=(None if _PRECISION.value == "float32"
+                      else _PRECISION.value))
     algo = algorithms.make_algorithm(
         _ALGO.value, decoder, K=_K.value, alpha=_ALPHA.value,
         loss_form=_LOSS_FORM.value,
@@ -188,7 +230,8 @@ def main(argv):
         _VAL_IMAGES.value, codec=_CODEC.value,
         quality=None if _VAL_BPP.value else _VAL_QUALITY.value,
         bpp=_VAL_BPP.value or None, max_images=_VAL_MAX_IMAGES.value or None,
-        max_side=_VAL_MAX_SIDE.value or None)
+        max_side=_VAL_MAX_SIDE.value or None,
+        settings=[float(v) for v in _VAL_SETTINGS.value])
     validator = training.Validator(val, K=_VAL_K.value or _K.value)
     print(f"validation: {len(val)} images, codec PSNR "
           f"{validator.codec_psnr:.3f} dB")
@@ -199,6 +242,8 @@ def main(argv):
       batch_size=_BATCH_SIZE.value, optimizer=_OPTIMIZER.value, lr=_LR.value,
       momentum=_MOMENTUM.value, lr_decay_power=_LR_DECAY_POWER.value,
       lr_end_fraction=_LR_END_FRACTION.value, clip_norm=_CLIP_NORM.value,
+      lr_schedule=_LR_SCHEDULE.value, warmup=_WARMUP.value, ema=_EMA.value,
+      export_best=_EXPORT_BEST.value,
       log_every=_LOG_EVERY.value, checkpoint_every=_CHECKPOINT_EVERY.value,
       max_steps=_MAX_STEPS.value, export=_EXPORT.value,
       flags=values)
@@ -215,13 +260,14 @@ def main(argv):
   if (log is not None and log.get("status") == "finished" and _EXPORT.value
       and chief):
     path = os.path.join(_MODEL_DIR.value, "serving")
-    serving.export_serving(trainer.model, path, _CODEC.value, metadata={
-        "label": evaluation.decoder_label(_CELL.value, _CODEC.value,
-                                          _ALGO.value, _SNE.value),
-        "algorithm": _ALGO.value, "sne": _SNE.value,
-        "training": {"flags": {k: str(v) for k, v in values.items()},
-                     "best": log.get("best"),
-                     "epochs": len(log.get("epochs", []))}})
+    with trainer.averaged():
+      serving.export_serving(trainer.model, path, _CODEC.value, metadata={
+          "label": evaluation.decoder_label(_CELL.value, _CODEC.value,
+                                            _ALGO.value, _SNE.value),
+          "algorithm": _ALGO.value, "sne": _SNE.value,
+          "training": {"flags": {k: str(v) for k, v in values.items()},
+                       "best": log.get("best"),
+                       "epochs": len(log.get("epochs", []))}})
     print(f"exported the serving model (graph-only signatures) to {path}")
   if log is not None and chief:
     best = log["best"] or {}

@@ -86,6 +86,16 @@ ACTIVATIONS = {
 CELLS = {}
 
 
+def matmul(a, b, dtype=None):
+  """a @ b; with `dtype` (e.g. "bfloat16") both factors are cast to it and
+  the product is cast back to a's dtype (mixed precision: the weights, the
+  state and the nonlinearities stay in a's dtype)."""
+  if dtype is None:
+    return tf.matmul(a, b)
+  out_dtype = a.dtype
+  return tf.cast(tf.matmul(tf.cast(a, dtype), tf.cast(b, dtype)), out_dtype)
+
+
 def register_cell(name):
   """Class decorator: registers a cell in `CELLS` and with Keras."""
 
@@ -150,14 +160,18 @@ class StateCell(tf.keras.layers.Layer):
     seed: base seed of the weight initialisation (None: unseeded).
     init_scale: half-width of the uniform initialisation.
     dtype: weight and compute dtype ("float32" or "float64").
+    matmul_dtype: dtype of the recurrent matrix products (None: ``dtype``;
+      "bfloat16" for mixed precision on CPUs/accelerators that have it).
   """
 
   state_names = ("s",)
   input_slices = 1  # how many n-sized slices the cell input holds
 
   def __init__(self, units=512, seed=0, init_scale=INIT_SCALE, dtype=None,
-               **kwargs):
+               matmul_dtype=None, **kwargs):
     super().__init__(dtype=dtype, **kwargs)
+    self.matmul_dtype = (None if matmul_dtype is None
+                         else tf.as_dtype(matmul_dtype).name)
     if int(units) != units or units < 1:
       raise ValueError(f"units must be a positive integer, got {units}")
     self.units = int(units)
@@ -242,7 +256,8 @@ class StateCell(tf.keras.layers.Layer):
   def get_config(self):
     config = super().get_config()
     config.update({"units": self.units, "seed": self.seed,
-                   "init_scale": self.init_scale})
+                   "init_scale": self.init_scale,
+                   "matmul_dtype": self.matmul_dtype})
     return config
 
 
@@ -263,7 +278,7 @@ class DeltaRNNCell(StateCell):
   def step(self, e, states, params):
     e, (s_prev,), (v, b, b_r, alpha, beta1, beta2) = self._prepare(
         e, states, params)
-    vs = tf.matmul(s_prev, v)
+    vs = matmul(s_prev, v, self.matmul_dtype)
     d1 = alpha * vs * e                                 # eq. 1
     d2 = beta1 * vs + beta2 * e                         # eq. 1
     s_tilde = tf.math.tanh(d1 + d2 + b)                 # eq. 2
@@ -295,7 +310,8 @@ class ElmanCell(StateCell):
 
   def step(self, e, states, params):
     e, (s_prev,), (v, b) = self._prepare(e, states, params)
-    s = ACTIVATIONS[self.activation](e + tf.matmul(s_prev, v) + b)  # eq. 4
+    s = ACTIVATIONS[self.activation](
+        e + matmul(s_prev, v, self.matmul_dtype) + b)  # eq. 4
     return s, (s,)
 
   def get_config(self):
@@ -330,7 +346,7 @@ class LSTMCell(StateCell):
 
   def step(self, e, states, params):
     e, (s_prev, c_prev), (v, b) = self._prepare(e, states, params)
-    pre = tf.matmul(s_prev, v) + b  # [V_g s + b_g] for g = f, i, c, o
+    pre = matmul(s_prev, v, self.matmul_dtype) + b  # [V_g s + b_g] for g = f, i, c, o
     if self.tied:
       pre = pre + tf.tile(e, [1, 4])
     else:
@@ -374,11 +390,12 @@ class GRUCell(StateCell):
   def step(self, e, states, params):
     e, (s_prev,), (v_zr, b_zr, v_s, b_s) = self._prepare(e, states, params)
     e_z, e_r, e_s = (e, e, e) if self.tied else tf.split(e, 3, axis=-1)
-    pre = tf.matmul(s_prev, v_zr) + b_zr
+    pre = matmul(s_prev, v_zr, self.matmul_dtype) + b_zr
     pz, pr = tf.split(pre, 2, axis=-1)
     z = tf.math.sigmoid(e_z + pz)                                      # eq. 8
     r = tf.math.sigmoid(e_r + pr)                                      # eq. 8
-    s_tilde = tf.math.tanh(e_s + tf.matmul(r * s_prev, v_s) + b_s)     # eq. 9
+    s_tilde = tf.math.tanh(
+        e_s + matmul(r * s_prev, v_s, self.matmul_dtype) + b_s)  # eq. 9
     s = z * s_tilde + (1.0 - z) * s_prev                               # eq. 9
     return s, (s,)
 

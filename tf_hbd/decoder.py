@@ -115,13 +115,18 @@ class HybridDecoder(tf.keras.Model):
     seed: base seed of the initialisation (None: unseeded).
     init_scale: weights ~ U(-init_scale, init_scale).
     dtype: "float32" or "float64", for every weight and the computation.
+    setting_size: length S of the codec-setting input (0: none), see
+      `tf_hbd.codec_setting`; its matrix starts at zero.
+    matmul_dtype: dtype of the matrix products (None: ``dtype``;
+      "bfloat16": bfloat16 products, float32 weights, state and loss).
   """
 
   def __init__(self, cell="lstm", units=512, patch_size=8, K=4,
                use_position=True, residual=True, embed_bias=False,
                boundary="paper", cell_options=None, seed=0,
                init_scale=cells_lib.INIT_SCALE, dtype="float32", name=None,
-               center_inputs=False, **kwargs):
+               center_inputs=False, setting_size=0, matmul_dtype=None,
+               **kwargs):
     dtype = _dtype_name(dtype)
     super().__init__(name=name, dtype=dtype, **kwargs)
     cells_lib.get_cell(cell)  # validates the name
@@ -141,6 +146,11 @@ class HybridDecoder(tf.keras.Model):
     self.residual = bool(residual)
     self.embed_bias = bool(embed_bias)
     self.center_inputs = bool(center_inputs)
+    if int(setting_size) != setting_size or setting_size < 0:
+      raise ValueError(f"setting_size must be >= 0, got {setting_size}")
+    self.setting_size = int(setting_size)
+    self.matmul_dtype = (None if matmul_dtype in (None, dtype)
+                         else tf.as_dtype(matmul_dtype).name)
     self.boundary = boundary
     self.cell_options = dict(cell_options or {})
     self.seed = seed
@@ -161,7 +171,7 @@ class HybridDecoder(tf.keras.Model):
     cls = cells_lib.get_cell(self.cell_type)
     return cls(units=self.units, seed=cells_lib.derive_seed(self.seed, 100),
                init_scale=self.init_scale, dtype=self._dtype_str,
-               **self.cell_options)
+               matmul_dtype=self.matmul_dtype, **self.cell_options)
 
   def _embed_weights(self, tag, salt):
     """W (9 d^2, m) [, b_e (m,)] [, P (9, m)] for one transformation fn."""
@@ -176,6 +186,9 @@ class HybridDecoder(tf.keras.Model):
       out.append(self.add_weight(name=f"P{tag}", shape=(BLOCK_SIZE, m),
                                  initializer=_uniform(self.init_scale,
                                                       self.seed, salt + 1)))
+    if self.setting_size:
+      out.append(self.add_weight(name=f"S{tag}", shape=(self.setting_size, m),
+                                 initializer="zeros"))
     return out
 
   def _readout_weights(self, tag, salt):
@@ -198,7 +211,7 @@ class HybridDecoder(tf.keras.Model):
 
   @property
   def embed_variables(self):
-    """Theta_t: [W, (b_e), (P)] in the order `embed` expects."""
+    """Theta_t: [W, (b_e), (P), (S)] in the order `embed` expects."""
     return list(self._embed_vars)
 
   @property
@@ -226,31 +239,50 @@ class HybridDecoder(tf.keras.Model):
   def _position(position):
     return tf.cast(tf.reshape(position, [-1]), tf.int32)
 
-  def _transform(self, ctx, position, params):
-    """One transformation function: e = W q (+ b_e) (+ P[position])."""
+  def _setting(self, setting):
+    """(B, S) codec setting in the compute dtype; None without one."""
+    if not self.setting_size:
+      return None
+    if setting is None:
+      raise ValueError(f"this decoder takes a codec setting of length "
+                       f"{self.setting_size} (tf_hbd.codec_setting); none "
+                       "was given")
+    setting = tf.cast(setting, self.compute_dtype)
+    return tf.reshape(setting, [-1, self.setting_size])
+
+  def _mm(self, a, b):
+    """a @ b, in ``matmul_dtype`` when set (result in the compute dtype)."""
+    return cells_lib.matmul(a, b, self.matmul_dtype)
+
+  def _transform(self, ctx, position, params, setting=None):
+    """One transformation function: e = W q (+ b_e) (+ P[position])
+    (+ S setting)."""
     params = list(params)
     x = tf.reshape(ctx, [-1, BLOCK_SIZE * self.pixels])
     if self.center_inputs:
       x = x - tf.constant(0.5, x.dtype)
-    e = tf.matmul(x, params.pop(0))
+    e = self._mm(x, params.pop(0))
     if self.embed_bias:
       e = e + params.pop(0)
     if self.use_position:
       onehot = tf.one_hot(position, BLOCK_SIZE, dtype=e.dtype)
       e = e + tf.matmul(onehot, params.pop(0))
+    if self.setting_size:
+      e = e + tf.matmul(setting, params.pop(0))
     assert not params, "too many embed params"
     return e
 
-  def _embed(self, ctx, position, params):
-    return self._transform(ctx, position, params)
+  def _embed(self, ctx, position, params, setting=None):
+    return self._transform(ctx, position, params, setting)
 
-  def embed(self, context, position, params=None):
+  def embed(self, context, position, params=None, setting=None):
     """Transformation function e(q_1..q_9; Theta_t) (section 2).
 
     Args:
       context: (B, 9, d, d) or (B, 9, d*d), decoded patches in [0, 1].
       position: (B,) int, the target's index in the block.
       params: tensors ordered as `embed_variables` (default: the variables).
+      setting: (B, S) codec setting (decoders with ``setting_size`` > 0).
 
     Returns:
       e, (B, cell.input_size).
@@ -258,7 +290,7 @@ class HybridDecoder(tf.keras.Model):
     params = self.embed_variables if params is None else list(params)
     self._check_count("embed", params, self._embed_vars)
     return self._embed(self._context(context), self._position(position),
-                       params)
+                       params, self._setting(setting))
 
   @staticmethod
   def _own_patch(ctx, position):
@@ -266,7 +298,7 @@ class HybridDecoder(tf.keras.Model):
 
   def _readout(self, s, ctx, position, params):
     u, c = params
-    p = tf.matmul(s, u) + c
+    p = self._mm(s, u) + c
     if self.residual:
       p = p + self._own_patch(ctx, position)
     return p
@@ -305,7 +337,7 @@ class HybridDecoder(tf.keras.Model):
 
   def unroll(self, context, position, K=None, embed_params=None,
              step_params=None, readout_params=None, states=None,
-             last_only=False):
+             last_only=False, setting=None):
     """Runs k = 1..K refinement steps.
 
     Args:
@@ -315,6 +347,7 @@ class HybridDecoder(tf.keras.Model):
       embed_params, step_params, readout_params: explicit parameters.
       states: initial state tuple (default zeros).
       last_only: return only the K-th reconstruction (B, d*d).
+      setting: (B, S) codec setting (decoders with ``setting_size`` > 0).
 
     Returns:
       (B, K, d*d) reconstructions, or (B, d*d) with ``last_only``.
@@ -326,7 +359,7 @@ class HybridDecoder(tf.keras.Model):
     K = self.K if K is None else K
     ctx = self._context(context)
     position = self._position(position)
-    e = self._embed(ctx, position, ep)
+    e = self._embed(ctx, position, ep, self._setting(setting))
     if states is None:
       states = self.initial_state(tf.shape(ctx)[0])
     states = tuple(states)
@@ -373,31 +406,36 @@ class HybridDecoder(tf.keras.Model):
   @staticmethod
   def _unpack(inputs):
     if isinstance(inputs, dict):
-      return inputs["context"], inputs["position"]
-    context, position = inputs
-    return context, position
+      return inputs["context"], inputs["position"], inputs.get("setting")
+    context, position, *setting = inputs
+    return context, position, (setting[0] if setting else None)
 
   def call(self, inputs, K=None, training=False):
-    """{'context': (B, 9, d, d), 'position': (B,)} -> (B, K, d*d)."""
+    """{'context': (B, 9, d, d), 'position': (B,)[, 'setting': (B, S)]}
+    -> (B, K, d*d)."""
     del training  # no dropout or normalisation: same in training/inference
-    context, position = self._unpack(inputs)
-    return self.unroll(context, position, K)
+    context, position, setting = self._unpack(inputs)
+    return self.unroll(context, position, K, setting=setting)
 
-  def predict_last(self, context, position, K=None):
+  def predict_last(self, context, position, K=None, setting=None):
     """The K-th reconstruction only (what inference uses), (B, d*d)."""
-    return self.unroll(context, position, K, last_only=True)
+    return self.unroll(context, position, K, last_only=True, setting=setting)
 
   def serving_function(self):
-    """A `tf.function` with input signature (context, position, K)."""
+    """A `tf.function` with input signature (context, position, K[,
+    setting])."""
     d = self.patch_size
+    spec = [tf.TensorSpec([None, BLOCK_SIZE, d, d], self.compute_dtype,
+                          name="context"),
+            tf.TensorSpec([None], tf.int32, name="position"),
+            tf.TensorSpec([], tf.int32, name="K")]
+    if self.setting_size:
+      spec.append(tf.TensorSpec([None, self.setting_size], self.compute_dtype,
+                                name="setting"))
 
-    @tf.function(input_signature=[
-        tf.TensorSpec([None, BLOCK_SIZE, d, d], self.compute_dtype,
-                      name="context"),
-        tf.TensorSpec([None], tf.int32, name="position"),
-        tf.TensorSpec([], tf.int32, name="K")])
-    def serve(context, position, K):
-      recons = self.unroll(context, position, K)
+    @tf.function(input_signature=spec)
+    def serve(context, position, K, setting=None):
+      recons = self.unroll(context, position, K, setting=setting)
       return {"reconstructions": recons, "refined": recons[:, -1]}
 
     return serve
@@ -412,6 +450,8 @@ class HybridDecoder(tf.keras.Model):
         "residual": self.residual,
         "embed_bias": self.embed_bias,
         "center_inputs": self.center_inputs,
+        "setting_size": self.setting_size,
+        "matmul_dtype": self.matmul_dtype,
         "boundary": self.boundary,
         "cell_options": dict(self.cell_options),
         "seed": self.seed,
@@ -428,9 +468,13 @@ class HybridDecoder(tf.keras.Model):
   def dummy_inputs(self, batch_size=1):
     """Zero inputs of the right shapes (builds/traces the model)."""
     d = self.patch_size
-    return {"context": tf.zeros([batch_size, BLOCK_SIZE, d, d],
-                                self.compute_dtype),
-            "position": tf.fill([batch_size], BLOCK_SIZE // 2)}
+    out = {"context": tf.zeros([batch_size, BLOCK_SIZE, d, d],
+                               self.compute_dtype),
+           "position": tf.fill([batch_size], BLOCK_SIZE // 2)}
+    if self.setting_size:
+      out["setting"] = tf.zeros([batch_size, self.setting_size],
+                                self.compute_dtype)
+    return out
 
 
 @tf.keras.utils.register_keras_serializable(package="tf_hbd")
@@ -584,18 +628,20 @@ class SiblingDecoder(HybridDecoder):
     dtype = self.compute_dtype
     return tf.cast(j <= pos, dtype), tf.cast(j >= pos, dtype)
 
-  def _embed(self, ctx, position, params):
+  def _embed(self, ctx, position, params, setting=None):
     half = len(self._embed_a)
     mask_a, mask_b = self.sibling_masks(position)
-    e_a = self._transform(ctx * mask_a[..., None], position, params[:half])
-    e_b = self._transform(ctx * mask_b[..., None], position, params[half:])
+    e_a = self._transform(ctx * mask_a[..., None], position, params[:half],
+                          setting)
+    e_b = self._transform(ctx * mask_b[..., None], position, params[half:],
+                          setting)
     return tf.concat([e_a, e_b], axis=-1)
 
   def _sibling_outputs(self, s, ctx, position, params):
     u_a, c_a, u_b, c_b, _ = params
     s_a, s_b = tf.split(s, 2, axis=-1)
-    p_a = tf.matmul(s_a, u_a) + c_a
-    p_b = tf.matmul(s_b, u_b) + c_b
+    p_a = self._mm(s_a, u_a) + c_a
+    p_b = self._mm(s_b, u_b) + c_b
     if self.residual:
       own = self._own_patch(ctx, position)
       p_a, p_b = p_a + own, p_b + own

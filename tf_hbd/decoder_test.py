@@ -356,3 +356,65 @@ class CenterInputsTest(tf.test.TestCase):
     self.assertTrue(centred.get_config()["center_inputs"])
     again = decoder.HybridDecoder.from_config(centred.get_config())
     self.assertTrue(again.center_inputs)
+
+
+class SettingAndPrecisionTest(tf.test.TestCase):
+  """The codec-setting input and bfloat16 matrix products."""
+
+  def test_setting_input_starts_inert_and_then_acts_through_e(self):
+    m = small(setting_size=3)
+    x = inputs()
+    setting = np.random.default_rng(1).uniform(0, 1, (5, 3)).astype(
+        np.float32)
+    plain = small()
+    for a, b in zip(plain.param_variables, [v for v in m.param_variables
+                                            if "S" not in v.name.split("/")[
+                                                -1][:1]]):
+      b.assign(a)
+    # S starts at zero: the output is the plain decoder's.
+    self.assertAllClose(m(dict(x, setting=setting), K=2), plain(x, K=2))
+    s_var = m.embed_variables[-1]
+    self.assertEqual(s_var.shape, (3, m.embed_size))
+    s_var.assign(np.ones(s_var.shape, np.float32))
+    moved = m(dict(x, setting=setting), K=2)
+    self.assertGreater(float(tf.reduce_max(tf.abs(moved - plain(x, K=2)))),
+                       1e-3)
+    # e gains exactly setting @ S.
+    e0 = plain.embed(x["context"], x["position"])
+    e1 = m.embed(x["context"], x["position"], setting=setting)
+    self.assertAllClose(e1 - e0, setting @ s_var.numpy(), atol=1e-5)
+
+  def test_setting_required_and_serialised(self):
+    m = small(setting_size=2)
+    with self.assertRaisesRegex(ValueError, "codec setting of length 2"):
+      m(inputs(), K=1)
+    self.assertEqual(m.get_config()["setting_size"], 2)
+    clone = decoder.HybridDecoder.from_config(m.get_config())
+    self.assertEqual(clone.setting_size, 2)
+    x = inputs()
+    x["setting"] = np.zeros((5, 2), np.float32)
+    path = os.path.join(self.get_temp_dir(), "m")
+    decoder.export_saved_model(m, path)
+    loaded = decoder.load_decoder(path)
+    self.assertAllClose(loaded(x, K=2), m(x, K=2))
+    sig = tf.saved_model.load(path).signatures["serving_default"]
+    out = sig(context=tf.constant(x["context"]),
+              position=tf.constant(x["position"]), K=tf.constant(2),
+              setting=tf.constant(x["setting"]))
+    self.assertAllClose(out["reconstructions"], m(x, K=2))
+
+  def test_bfloat16_products_stay_close_to_float32(self):
+    for cell in ("lstm", "gru", "delta", "elman"):
+      m32 = small(cell=cell)
+      randomize(m32, scale=0.1)
+      m16 = small(cell=cell, matmul_dtype="bfloat16")
+      for a, b in zip(m32.param_variables, m16.param_variables):
+        b.assign(a)
+      x = inputs()
+      out32, out16 = m32(x, K=3), m16(x, K=3)
+      self.assertEqual(out16.dtype, tf.float32)
+      err = float(tf.reduce_max(tf.abs(out32 - out16)))
+      self.assertLess(err, 0.05, cell)
+      self.assertGreater(err, 0.0, cell)  # really computed in bfloat16
+      self.assertEqual(m16.get_config()["matmul_dtype"], "bfloat16")
+      self.assertEqual(m16.cell.get_config()["matmul_dtype"], "bfloat16")

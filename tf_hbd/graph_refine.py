@@ -17,7 +17,7 @@ the limit.
 import tensorflow as tf
 
 __all__ = ["pad_to_grid", "block_index_tensors", "refine_in_graph",
-           "DEFAULT_MAX_PIXELS"]
+           "jpeg_setting_in_graph", "DEFAULT_MAX_PIXELS"]
 
 DEFAULT_MAX_PIXELS = 120_000_000  # ~ 11000 x 11000; about 1 GB of float32
 
@@ -121,3 +121,38 @@ def refine_in_graph(image, model_fn, patch_size, strategy, batch_size=4096,
   full = full[:h, :w]
   result = tf.cast(tf.clip_by_value(tf.round(full * 255.0), 0, 255), tf.uint8)
   return tf.reshape(result, in_shape)
+
+
+def jpeg_setting_in_graph(jpeg):
+  """`tf_hbd.codec_setting.features` of a JPEG file's bytes, with TF ops.
+
+  Walks the marker segments to the first DQT segment and reads its first
+  table (libjpeg and Pillow write table 0 first), 8- or 16-bit.
+
+  Args:
+    jpeg: string scalar, the file.
+
+  Returns:
+    (64,) float32, ``log(q) / log(255)``.
+  """
+  b = tf.cast(tf.io.decode_raw(jpeg, tf.uint8), tf.int32)
+  n = tf.size(b)
+
+  def is_dqt(pos):
+    return tf.logical_and(tf.equal(b[pos], 0xFF), tf.equal(b[pos + 1], 0xDB))
+
+  def cond(pos):
+    return tf.logical_and(pos + 4 < n, tf.logical_not(is_dqt(pos)))
+
+  def body(pos):
+    return pos + 2 + b[pos + 2] * 256 + b[pos + 3]
+
+  pos, = tf.while_loop(cond, lambda p: (body(p),), (tf.constant(2),))
+  tf.debugging.assert_less(pos + 4, n, message="JPEG has no DQT segment")
+  precision = b[pos + 4] // 16
+  start = pos + 5
+  table = tf.cond(
+      tf.equal(precision, 0), lambda: b[start:start + 64],
+      lambda: b[start:start + 128:2] * 256 + b[start + 1:start + 128:2])
+  table = tf.clip_by_value(tf.cast(table, tf.float32), 1.0, 255.0)
+  return tf.math.log(table) / tf.math.log(255.0)

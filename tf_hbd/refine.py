@@ -38,8 +38,12 @@ _PREDICTORS = weakref.WeakKeyDictionary()
 
 
 def predictor(model, K=None):
-  """A compiled ``(context uint8 (B, 9, d, d), position (B,)) -> uint8
-  (B, d, d)`` for `model` at K steps (cached per model and K)."""
+  """A compiled ``(context uint8 (B, 9, d, d), position (B,), setting (S,))
+  -> uint8 (B, d, d)`` for `model` at K steps (cached per model and K).
+
+  ``setting`` is the image's codec setting (`tf_hbd.codec_setting`), shared
+  by every block; a (0,) vector for models without one.
+  """
   K = int(model.K if K is None else K)
   if K < 1:
     raise ValueError(f"K must be >= 1, got {K}")
@@ -50,12 +54,17 @@ def predictor(model, K=None):
   dtype = model.compute_dtype
   model_ref = weakref.ref(model)  # the cache must not keep the model alive
 
+  size = int(getattr(model, "setting_size", 0))
+
   @tf.function(input_signature=[
       tf.TensorSpec([None, 9, d, d], tf.uint8),
-      tf.TensorSpec([None], tf.int32)])
-  def run(context, position):
+      tf.TensorSpec([None], tf.int32),
+      tf.TensorSpec([size], tf.float32)])
+  def run(context, position, setting):
     ctx = tf.cast(context, dtype) / tf.constant(255.0, dtype)
-    p = model_ref().predict_last(ctx, position, K)
+    setting = (tf.tile(setting[None], [tf.shape(ctx)[0], 1]) if size
+               else None)
+    p = model_ref().predict_last(ctx, position, K, setting=setting)
     p = tf.clip_by_value(tf.round(p * 255.0), 0.0, 255.0)
     return tf.reshape(tf.cast(p, tf.uint8), [-1, d, d])
 
@@ -74,10 +83,26 @@ def _check_image(decoded):
   return decoded
 
 
-def refine_blocks(grid, model, K=None, batch_size=4096, strategy=None):
+def _setting_vector(model, setting):
+  size = int(getattr(model, "setting_size", 0))
+  if not size:
+    return np.zeros([0], np.float32)
+  if setting is None:
+    raise ValueError(f"this model takes the codec setting of the image "
+                     f"({size} values, tf_hbd.codec_setting.features)")
+  setting = np.asarray(setting, np.float32).reshape(-1)
+  if setting.size != size:
+    raise ValueError(f"setting has {setting.size} values, the model takes "
+                     f"{size}")
+  return setting
+
+
+def refine_blocks(grid, model, K=None, batch_size=4096, strategy=None,
+                  setting=None):
   """Refines every patch of a `patches.PatchGrid`; returns (N, d, d) uint8.
 
   Targets are in row-major grid order (as `patches.assemble` expects).
+  `setting`: the image's codec setting (models with ``setting_size``).
   """
   if batch_size < 1:
     raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -91,17 +116,19 @@ def refine_blocks(grid, model, K=None, batch_size=4096, strategy=None):
   r, c = grid.grid_shape
   out = np.empty((r * c, d, d), np.uint8)
   run = predictor(model, K)
+  setting = _setting_vector(model, setting)
   band_rows = max(1, batch_size // c)
   for r0 in range(0, r, band_rows):
     band_end = min(r, r0 + band_rows) * c
     for start in range(r0 * c, band_end, batch_size):
       stop = min(band_end, start + batch_size)
       context = grid.patches[rows[start:stop], cols[start:stop]]
-      out[start:stop] = run(context, position[start:stop]).numpy()
+      out[start:stop] = run(context, position[start:stop], setting).numpy()
   return out
 
 
-def refine(decoded, model, K=None, batch_size=4096, strategy=None):
+def refine(decoded, model, K=None, batch_size=4096, strategy=None,
+           setting=None):
   """Refines a decoded image with a trained HBD.
 
   Args:
@@ -112,11 +139,13 @@ def refine(decoded, model, K=None, batch_size=4096, strategy=None):
     K: refinement steps at inference (default ``model.K``).
     batch_size: blocks per model call (bounds memory, see module docstring).
     strategy: override the model's boundary strategy.
+    setting: the codec setting of the image (`tf_hbd.codec_setting`), for
+      models built with ``setting_size`` > 0.
 
   Returns:
     uint8 (H, W), the refined image.
   """
   decoded = _check_image(decoded)
   grid = patches_lib.to_patches(decoded, model.patch_size)
-  refined = refine_blocks(grid, model, K, batch_size, strategy)
+  refined = refine_blocks(grid, model, K, batch_size, strategy, setting)
   return patches_lib.assemble(refined, grid.grid_shape, grid.image_shape)

@@ -29,6 +29,7 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
+from tf_hbd import codec_setting
 from tf_hbd import errors
 from tf_hbd import graph_refine
 
@@ -51,36 +52,44 @@ class _Serving(tf.Module):
     self._d = int(model.patch_size)
     self._boundary = str(model.boundary)
     self._k = int(model.K)
+    self.setting_size = size = int(getattr(model, "setting_size", 0))
     dtype = model.compute_dtype
 
-    def model_fn(k):
+    def model_fn(k, setting):
       def fn(context, position):
         ctx = tf.cast(context, dtype)
-        return tf.cast(self.model.predict_last(ctx, position, k), tf.float32)
+        st = (None if setting is None else
+              tf.tile(tf.cast(setting, dtype)[None], [tf.shape(ctx)[0], 1]))
+        return tf.cast(self.model.predict_last(ctx, position, k, setting=st),
+                       tf.float32)
       return fn
 
-    def run(image, k):
+    def run(image, k, setting=None):
       return graph_refine.refine_in_graph(
-          image, model_fn(k), self._d, self._boundary, self._batch,
+          image, model_fn(k, setting), self._d, self._boundary, self._batch,
           self._max_pixels)
 
-    @tf.function(input_signature=[tf.TensorSpec(None, tf.uint8,
-                                                name="image")])
-    def refine(image):
-      return {"refined": run(image, tf.constant(self._k))}
+    image_spec = tf.TensorSpec(None, tf.uint8, name="image")
+    k_spec = tf.TensorSpec([], tf.int32, name="K")
+    setting_spec = ([tf.TensorSpec([size], tf.float32, name="setting")]
+                    if size else [])
 
-    @tf.function(input_signature=[
-        tf.TensorSpec(None, tf.uint8, name="image"),
-        tf.TensorSpec([], tf.int32, name="K")])
-    def refine_k(image, K):  # pylint: disable=invalid-name
+    @tf.function(input_signature=[image_spec] + setting_spec)
+    def refine(image, setting=None):
+      return {"refined": run(image, tf.constant(self._k), setting)}
+
+    @tf.function(input_signature=[image_spec, k_spec] + setting_spec)
+    def refine_k(image, K, setting=None):  # pylint: disable=invalid-name
       tf.debugging.assert_positive(K, message="K must be >= 1")
-      return {"refined": run(image, K)}
+      return {"refined": run(image, K, setting)}
 
     @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="jpeg")])
     def decode_and_refine(jpeg):
       image = tf.io.decode_jpeg(jpeg, channels=1,
                                 dct_method="INTEGER_ACCURATE")
-      return {"refined": run(image, tf.constant(self._k))}
+      setting = (graph_refine.jpeg_setting_in_graph(jpeg) if size
+                 else None)
+      return {"refined": run(image, tf.constant(self._k), setting)}
 
     self.refine = refine
     self.refine_k = refine_k
@@ -123,6 +132,7 @@ def export_serving(model, path: str, codec: str, metadata: Optional[dict] = None
           "K": int(model.K), "cell": getattr(model, "cell_type", None) or
           getattr(getattr(model, "base", None), "cell_type", None),
           "units": int(model.units), "model_class": type(model).__name__,
+          "setting_size": module.setting_size,
           "signatures": sorted(module.signatures())}
   meta.update(metadata or {})
   with open(os.path.join(path, METADATA_FILE), "w") as f:
@@ -150,8 +160,19 @@ class ServedModel:
   def codec(self):
     return self.metadata["codec"]
 
-  def refine(self, image, K: Optional[int] = None) -> np.ndarray:
-    """Refines a decoded gray uint8 image (H, W) or (H, W, 1)."""
+  @property
+  def setting_size(self) -> int:
+    """Length of the codec setting the model takes (0: none)."""
+    return int(self.metadata.get("setting_size", 0))
+
+  def refine(self, image, K: Optional[int] = None, setting=None,
+             source: Optional[str] = None) -> np.ndarray:
+    """Refines a decoded gray uint8 image (H, W) or (H, W, 1).
+
+    Models that take the codec setting (`setting_size` > 0) need either
+    `setting` (`tf_hbd.codec_setting.features`) or `source`, the path of
+    the JPEG / JPEG 2000 file the image was decoded from.
+    """
     image = np.asarray(image)
     if image.dtype != np.uint8:
       raise errors.HbdError(f"refine expects uint8 pixels, got {image.dtype}")
@@ -160,12 +181,22 @@ class ServedModel:
                             f" got shape {image.shape}")
     if image.size == 0:
       raise errors.HbdError(f"refine got an empty image {image.shape}")
+    kwargs = {"image": tf.constant(image)}
+    if self.setting_size:
+      if setting is None:
+        if source is None:
+          raise errors.HbdError(f"model {self.path} takes the codec setting "
+                                "of the image: pass setting= or source=")
+        with open(source, "rb") as f:
+          setting = codec_setting.features(f.read(), self.codec,
+                                           image.shape[:2], name=source)
+      kwargs["setting"] = tf.constant(np.asarray(setting, np.float32))
     try:
       if K is None:
-        out = self._loaded.signatures["refine"](image=tf.constant(image))
+        out = self._loaded.signatures["refine"](**kwargs)
       else:
         out = self._loaded.signatures["refine_k"](
-            image=tf.constant(image), K=tf.constant(int(K), tf.int32))
+            K=tf.constant(int(K), tf.int32), **kwargs)
     except tf.errors.InvalidArgumentError as e:
       raise errors.ResourceLimitError(e.message) from e
     return out["refined"].numpy()

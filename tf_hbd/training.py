@@ -34,11 +34,13 @@ time; and the convergence epoch: the first epoch whose validation PSNR is
 within ``convergence_tol_db`` (default 0.05 dB) of the best.
 """
 
+import contextlib
 import csv
 import dataclasses
 import json
 import math
 import os
+import shutil
 import time
 from typing import Callable, Iterable, List, Optional
 
@@ -52,6 +54,8 @@ from tf_hbd import refine as refine_lib
 
 __all__ = [
     "OPTIMIZERS",
+    "SCHEDULES",
+    "WeightAverage",
     "TrainConfig",
     "Trainer",
     "TrainingDivergedError",
@@ -73,8 +77,26 @@ class TrainingDivergedError(errors.HbdError):
   """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-def learning_rate_schedule(lr, total_updates, power=2.0, end_fraction=0.01):
-  """Polynomial decay of the step size over `total_updates` updates."""
+SCHEDULES = ("polynomial", "cosine")
+
+
+def learning_rate_schedule(lr, total_updates, power=2.0, end_fraction=0.01,
+                           kind="polynomial", warmup=0):
+  """The step size over `total_updates` updates.
+
+  ``polynomial`` (the paper): decay with `power` from `lr` to
+  ``end_fraction * lr``. ``cosine``: a linear warm-up from 0 to `lr` over
+  `warmup` updates, then a cosine decay to ``end_fraction * lr``.
+  """
+  if kind == "cosine":
+    warmup = int(min(max(0, warmup), max(0, total_updates - 1)))
+    return tf.keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup else float(lr),
+        decay_steps=max(1, int(total_updates) - warmup),
+        alpha=float(end_fraction), warmup_target=float(lr) if warmup else None,
+        warmup_steps=warmup)
+  if kind != "polynomial":
+    raise ValueError(f"unknown schedule {kind!r}; choose from {SCHEDULES}")
   return tf.keras.optimizers.schedules.PolynomialDecay(
       initial_learning_rate=float(lr),
       decay_steps=max(1, int(total_updates)),
@@ -104,12 +126,59 @@ def convergence_epoch(psnrs, tol_db=0.05):
   return None
 
 
+class WeightAverage(tf.Module):
+  """An exponential moving average of variables (Polyak averaging).
+
+  ``update()`` after every optimizer step: avg <- decay avg + (1 - decay) v,
+  with the decay ramped as ``min(decay, (1 + n) / (10 + n))`` over the first
+  updates so early weights fade fast. ``swapped()`` is a context manager
+  that puts the averages into the variables (for validation and export) and
+  restores the trained values after.
+  """
+
+  def __init__(self, variables, decay):
+    super().__init__(name="weight_average")
+    self.decay = float(decay)
+    self._vars = list(variables)
+    self.averages = [tf.Variable(v, trainable=False, name="avg")
+                     for v in self._vars]
+    self.count = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+  def update(self):
+    n = tf.cast(self.count, tf.float32)
+    decay = tf.minimum(self.decay, (1.0 + n) / (10.0 + n))
+    for a, v in zip(self.averages, self._vars):
+      a.assign(tf.cast(decay, a.dtype) * a
+               + tf.cast(1.0 - decay, a.dtype) * v)
+    self.count.assign_add(1)
+
+  class _Swap:
+    def __init__(self, owner):
+      self.owner = owner
+      self.saved = None
+
+    def __enter__(self):
+      self.saved = [tf.identity(v) for v in self.owner._vars]  # pylint: disable=protected-access
+      for a, v in zip(self.owner.averages, self.owner._vars):  # pylint: disable=protected-access
+        v.assign(a)
+
+    def __exit__(self, *exc):
+      for s, v in zip(self.saved, self.owner._vars):  # pylint: disable=protected-access
+        v.assign(s)
+      return False
+
+  def swapped(self):
+    return WeightAverage._Swap(self)
+
+
 @dataclasses.dataclass
 class ValImage:
-  """A validation image: its original and the codec's reconstruction."""
+  """A validation image: its original, the codec's reconstruction and the
+  codec setting read from its bitstream (`tf_hbd.codec_setting`)."""
   name: str
   original: np.ndarray
   decoded: np.ndarray
+  setting: Optional[np.ndarray] = None
 
 
 class Validator:
@@ -139,7 +208,8 @@ class Validator:
     psnrs = []
     for im in self.images:
       refined = refine_lib.refine(im.decoded, model, K=self.K,
-                                  batch_size=self.batch_size)
+                                  batch_size=self.batch_size,
+                                  setting=im.setting)
       psnrs.append(metrics_lib.psnr(im.original, refined))
     val = float(np.mean(psnrs))
     return {"val_psnr": val, "codec_psnr": self.codec_psnr,
@@ -156,8 +226,12 @@ class TrainConfig:
     epochs: training epochs.
     steps_per_epoch: batches per epoch.
     batch_size: blocks per batch (for throughput figures).
-    optimizer, lr, momentum, lr_decay_power, lr_end_fraction, clip_norm:
-      see `make_optimizer` / `learning_rate_schedule`.
+    optimizer, lr, momentum, lr_decay_power, lr_end_fraction, clip_norm,
+      lr_schedule, warmup: see `make_optimizer` / `learning_rate_schedule`.
+    ema: decay of the weight average used for validation and export (0:
+      the trained weights themselves).
+    export_best: export the model (averaged weights) of the best
+      validation epoch so far to ``<model_dir>/best`` (decoder SavedModel).
     log_every: progress line and summaries every this many batches.
     checkpoint_every: also checkpoint every this many batches (0: only at
       epoch ends).
@@ -178,6 +252,10 @@ class TrainConfig:
   lr_decay_power: float = 2.0
   lr_end_fraction: float = 0.01
   clip_norm: float = 13.0
+  lr_schedule: str = "polynomial"
+  warmup: int = 0
+  ema: float = 0.0
+  export_best: bool = False
   log_every: int = 50
   checkpoint_every: int = 0
   max_to_keep: int = 3
@@ -224,9 +302,13 @@ class Trainer:
     total_updates = c.epochs * c.steps_per_epoch * algo.updates_per_batch
     self.schedule = learning_rate_schedule(c.lr, total_updates,
                                            c.lr_decay_power,
-                                           c.lr_end_fraction)
+                                           c.lr_end_fraction, c.lr_schedule,
+                                           c.warmup)
     self.optimizer = make_optimizer(c.optimizer, self.schedule, c.momentum)
     self.optimizer.build(algo.variables)
+    self.average = (WeightAverage(self.model.trainable_variables, c.ema)
+                    if c.ema else None)
+    extra = {"average": self.average} if self.average else {}
     self.batches_done = tf.Variable(0, dtype=tf.int64, trainable=False,
                                     name="batches_done")
     self.epoch_loss = tf.Variable(0.0, dtype=tf.float64, trainable=False,
@@ -240,7 +322,7 @@ class Trainer:
         model=self.model, optimizer=self.optimizer,
         batches_done=self.batches_done, epoch_loss=self.epoch_loss,
         epoch_loss_last=self.epoch_loss_last, train_time=self.train_time,
-        **algo.checkpoint_items())
+        **algo.checkpoint_items(), **extra)
     self.manager = tf.train.CheckpointManager(
         self.checkpoint, os.path.join(c.model_dir, "checkpoints"),
         max_to_keep=c.max_to_keep)
@@ -259,6 +341,8 @@ class Trainer:
     if self.config.clip_norm and self.config.clip_norm > 0:
       grads, _ = tf.clip_by_global_norm(grads, self.config.clip_norm)
     self.optimizer.apply_gradients(zip(grads, self.algo.variables))
+    if self.average is not None:
+      self.average.update()
 
   def _train_step(self, batch):
     out = self.algo.train_step(batch, self._apply)
@@ -316,10 +400,17 @@ class Trainer:
 
   # ---- the loop --------------------------------------------------------
 
+  def averaged(self):
+    """Context manager: the model holds its averaged weights inside."""
+    if self.average is None:
+      return contextlib.nullcontext()
+    return self.average.swapped()
+
   def _validate(self):
     if self.validator is None:
       return {"val_psnr": None, "codec_psnr": None, "val_gain_db": None}
-    return self.validator(self.model)
+    with self.averaged():
+      return self.validator(self.model)
 
   def run(self):
     """Trains (or resumes) to the end; returns the final log dict.
@@ -444,6 +535,17 @@ class Trainer:
         tf.summary.scalar("epoch/codec_psnr", v["codec_psnr"])
         tf.summary.scalar("epoch/val_gain_db", v["val_gain_db"])
     self.writer.flush()
+    best = max((r["val_psnr"] for r in self.history
+                if r["val_psnr"] is not None), default=None)
+    if (c.export_best and v["val_psnr"] is not None
+        and v["val_psnr"] >= best):
+      path = os.path.join(c.model_dir, "best")
+      with self.averaged():
+        decoder_lib.export_saved_model(self.model, path + ".tmp")
+      if os.path.isdir(path):
+        shutil.rmtree(path)
+      os.replace(path + ".tmp", path)
+      self.print(f"exported the best model so far (epoch {epoch}) to {path}")
     self._write_log("running")
     self._save()
 
@@ -452,7 +554,8 @@ class Trainer:
     extra = {}
     if c.export:
       path = os.path.join(c.model_dir, "export")
-      decoder_lib.export_saved_model(self.model, path)
+      with self.averaged():
+        decoder_lib.export_saved_model(self.model, path)
       extra["export"] = path
       self.print(f"exported the final model to {path}")
     return self._write_log("finished", extra)

@@ -160,3 +160,48 @@ class TrainerTest(tf.test.TestCase, parameterized.TestCase):
 
 if __name__ == "__main__":
   tf.test.main()
+
+
+class ScheduleAndAverageTest(tf.test.TestCase):
+
+  def test_cosine_schedule_warms_up_then_decays(self):
+    s = training.learning_rate_schedule(1e-3, 110, end_fraction=0.02,
+                                        kind="cosine", warmup=10)
+    lr = [float(s(i)) for i in (0, 5, 10, 60, 110)]
+    self.assertAllClose(lr, [0.0, 5e-4, 1e-3, 0.51e-3, 2e-5], rtol=1e-3,
+                        atol=1e-9)
+    with self.assertRaisesRegex(ValueError, "unknown schedule"):
+      training.learning_rate_schedule(1e-3, 10, kind="step")
+
+  def test_weight_average(self):
+    v = tf.Variable([0.0, 0.0])
+    avg = training.WeightAverage([v], decay=0.5)
+    for value in ([2.0, 4.0], [4.0, 8.0]):
+      v.assign(value)
+      avg.update()
+    # decay ramps: min(0.5, 1/10) = 0.1 then min(0.5, 2/11).
+    first = 0.1 * 0.0 + 0.9 * 2.0
+    second = (2 / 11) * first + (9 / 11) * 4.0
+    self.assertAllClose(avg.averages[0], [second, 2 * second])
+    with avg.swapped():
+      self.assertAllClose(v, [second, 2 * second])
+    self.assertAllClose(v, [4.0, 8.0])
+
+  def test_trainer_validates_and_exports_the_average(self):
+    d = self.get_temp_dir()
+    t = _trainer(os.path.join(d, "ema"), ema=0.9, export_best=True,
+                 lr_schedule="cosine", warmup=2, epochs=1)
+    t.run()  # one epoch: the best export holds the final average
+    best = decoder_lib.load_decoder(os.path.join(d, "ema", "best"))
+    trained = [v.numpy() for v in t.model.trainable_variables]
+    with t.averaged():
+      averaged = [v.numpy() for v in t.model.trainable_variables]
+    for a, b in zip(averaged, best.trainable_variables):
+      self.assertAllClose(a, b.numpy())
+    self.assertNotAllClose(trained[0], averaged[0])
+    # Resuming restores the average too.
+    t2 = _trainer(os.path.join(d, "ema"), ema=0.9, export_best=True,
+                  lr_schedule="cosine", warmup=2, epochs=1)
+    t2._restore()  # pylint: disable=protected-access
+    for a, b in zip(t.average.averages, t2.average.averages):
+      self.assertAllClose(a, b)

@@ -22,7 +22,8 @@ class BPTT(base.Algorithm):
 
   def gradients(self, batch):
     """(grads aligned with `variables`, metrics) of the episode loss."""
-    inputs = {"context": batch["context"], "position": batch["position"]}
+    inputs = {k: batch[k] for k in ("context", "position", "setting")
+              if k in batch}
     with tf.GradientTape() as tape:
       recons = self.model(inputs, K=self.K, training=True)
       loss = self.episode_loss(batch["target"], recons)

@@ -96,8 +96,9 @@ class StateSystem:
   # ---- the pieces of eqs. 12-14 ------------------------------------------
 
   def embed(self, batch):
-    """e = embed(context, position) with the current variables."""
-    return self.decoder.embed(batch["context"], batch["position"])
+    """e = embed(context, position[, setting]) with the current variables."""
+    return self.decoder.embed(batch["context"], batch["position"],
+                              setting=batch.get("setting"))
 
   def step(self, e, z_prev, params=None):
     """z_k and s_k from F(e, z_{k-1}; theta) (params: unflat tensors)."""

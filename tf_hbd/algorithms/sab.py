@@ -167,8 +167,8 @@ class SABDecoder(tf.keras.Model):
     """[W_q, W_m, b, v] of the score MLP."""
     return list(self._attn_vars)
 
-  def embed(self, context, position, params=None):
-    return self.base.embed(context, position, params)
+  def embed(self, context, position, params=None, setting=None):
+    return self.base.embed(context, position, params, setting=setting)
 
   def readout(self, s, context, position, params=None):
     return self.base.readout(s, context, position, params)
@@ -229,7 +229,8 @@ class SABDecoder(tf.keras.Model):
       memory = self._store(*memory, s)
     return s, states, memory
 
-  def unroll(self, context, position, K=None, last_only=False, k_trunc=None):
+  def unroll(self, context, position, K=None, last_only=False, k_trunc=None,
+             setting=None):
     """Runs the K SAB steps: (B, K, d*d), or (B, d*d) with ``last_only``.
 
     ``k_trunc`` (training only) cuts the recurrent gradient between chunks
@@ -237,7 +238,7 @@ class SABDecoder(tf.keras.Model):
     (serving) runs a `tf.while_loop`.
     """
     K = self.K if K is None else K
-    e = self.base.embed(context, position)
+    e = self.base.embed(context, position, setting=setting)
     bsz = tf.shape(e)[0]
     states = tuple(self.base.initial_state(bsz))
     n = int(self.base.cell.output_size)
@@ -287,15 +288,13 @@ class SABDecoder(tf.keras.Model):
   def call(self, inputs, K=None, training=False, k_trunc=None):
     """{'context', 'position'} -> (B, K, d*d) (k_trunc: see `unroll`)."""
     del training
-    if isinstance(inputs, dict):
-      context, position = inputs["context"], inputs["position"]
-    else:
-      context, position = inputs
-    return self.unroll(context, position, K, k_trunc=k_trunc)
+    context, position, setting = self.base._unpack(inputs)  # pylint: disable=protected-access
+    return self.unroll(context, position, K, k_trunc=k_trunc,
+                       setting=setting)
 
-  def predict_last(self, context, position, K=None):
+  def predict_last(self, context, position, K=None, setting=None):
     """The K-th reconstruction (B, d*d), what `tf_hbd.refine` uses."""
-    return self.unroll(context, position, K, last_only=True)
+    return self.unroll(context, position, K, last_only=True, setting=setting)
 
   def dummy_inputs(self, batch_size=1):
     return self.base.dummy_inputs(batch_size)
@@ -358,7 +357,8 @@ class SAB(base_lib.Algorithm):
       raise ValueError(f"k_trunc must be >= 1, got {k_trunc}")
     with tf.GradientTape() as tape:
       recons = self.model.unroll(batch["context"], batch["position"], self.K,
-                                 k_trunc=int(k_trunc))
+                                 k_trunc=int(k_trunc),
+                                 setting=batch.get("setting"))
       loss = self.episode_loss(batch["target"], recons)
     grads = tape.gradient(loss, self.variables)
     metrics = {"loss": loss,
