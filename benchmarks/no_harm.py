@@ -39,16 +39,26 @@ def _photos(folder, limit=None):
 
 def _report(codec, rows, sets):
   print(f"\n== {codec}: {len(rows)} image x setting pairs")
-  print("worst image per setting (PSNR change refined - decoded):")
+  fmt = lambda p: "exact" if p >= 999 else f"{p:.2f}"
+  print("worst non-flat image per setting (PSNR refined - decoded):")
   for setting, r in sorted(no_harm.worst(rows).items()):
     print(f"  {setting:>5g}: {r.delta_db:+8.3f} dB  {r.image} "
-          f"({r.psnr_decoded:.2f} -> {r.psnr_refined:.2f} dB, "
+          f"({fmt(r.psnr_decoded)} -> {fmt(r.psnr_refined)} dB, "
           f"{r.bpp:.3f} bpp)")
-  print("flat images (max |refined - level|) per setting:")
+  print("flat images: max |refined - decoded level| over settings, and the "
+        "worst flat image per setting:")
   for level in FLAT_REPORT:
-    devs = [r.flat_deviation for r in rows if r.flat_value == level]
-    print(f"  level {level:3d}: max deviation {max(devs)} over "
-          f"{len(devs)} settings")
+    devs = [r.flat_deviation for r in rows
+            if r.image == f"flat-{level}" and r.flat_value >= 0]
+    if devs:
+      print(f"  flat-{level}: max deviation {max(devs)} over {len(devs)} "
+            "settings")
+  for setting in sorted({r.setting for r in rows}):
+    flats = [r for r in rows if r.setting == setting and r.flat_value >= 0]
+    if flats:
+      r = max(flats, key=lambda r: r.flat_deviation)
+      print(f"  {setting:>5g}: {r.image} (decoded {r.flat_value}) moved by "
+            f"up to {r.flat_deviation}")
   for name in sets:
     print(f"mean gain on {name}:")
     for setting in sorted({r.setting for r in rows}):

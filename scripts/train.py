@@ -97,6 +97,10 @@ _TONE = flags.DEFINE_float("tone_fraction", 0.1, "recompress: share of crops "
 _VAL_SETTINGS = flags.DEFINE_list(
     "val_settings", [], "Validate at several JPEG qualities / JP2 bpps "
     "(e.g. 10,20,30); overrides --val_quality/--val_bpp.")
+_INIT_FROM = flags.DEFINE_string(
+    "init_from", "", "Start from the weights of this decoder export (a "
+    "run's best/ or export/, or a shipped serving model) when the model dir "
+    "has no checkpoint yet.")
 _LR_END_FRACTION = flags.DEFINE_float(
     "lr_end_fraction", 0.01, "Final step size as a fraction of --lr.")
 _CLIP_NORM = flags.DEFINE_float("clip_norm", 13.0,
@@ -247,6 +251,11 @@ def main(argv):
       log_every=_LOG_EVERY.value, checkpoint_every=_CHECKPOINT_EVERY.value,
       max_steps=_MAX_STEPS.value, export=_EXPORT.value,
       flags=values)
+  if _INIT_FROM.value and not tf.train.latest_checkpoint(
+      os.path.join(_MODEL_DIR.value, "checkpoints")):
+    copied, kept = decoder_lib.warm_start(decoder, _INIT_FROM.value)
+    print(f"warm start from {_INIT_FROM.value}: {len(copied)} variables "
+          f"copied{', kept at init: ' + ', '.join(kept) if kept else ''}")
   if _STRATEGY.value == "default":
     trainer = training.Trainer(algo, stream.batches, validator, config)
   else:

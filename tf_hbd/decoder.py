@@ -84,6 +84,7 @@ __all__ = [
     "export_saved_model",
     "load_decoder",
     "param_counts",
+    "warm_start",
 ]
 
 BLOCK_SIZE = 9  # patches per block (3 x 3)
@@ -707,3 +708,42 @@ def export_saved_model(model, path):
 def load_decoder(path):
   """Loads a decoder saved by `export_saved_model` as its Python class."""
   return tf.keras.models.load_model(path, compile=False)
+
+
+def _short_name(variable):
+  return variable.name.split("/")[-1].split(":")[0]
+
+
+def warm_start(model, path):
+  """Copies the weights of a saved decoder into `model`, by name and shape.
+
+  `path` is any decoder export: a decoder SavedModel (`export_saved_model`,
+  e.g. a training run's ``best/`` or ``export/``) or a serving export
+  (`tf_hbd.serving.export_serving`, e.g. a shipped model). Variables of
+  `model` that the source lacks (a new option such as the setting matrix
+  ``S``, which starts at zero) keep their initial values.
+
+  Returns:
+    (copied names, names kept at their initial values).
+
+  Raises:
+    ValueError: a variable exists in both with different shapes.
+  """
+  loaded = tf.saved_model.load(path)
+  source = getattr(loaded, "model", loaded)
+  by_name = {_short_name(v): v for v in source.variables}
+  copied, kept = [], []
+  for v in model.trainable_variables:
+    name = _short_name(v)
+    src = by_name.get(name)
+    if src is None:
+      kept.append(name)
+      continue
+    if tuple(src.shape) != tuple(v.shape):
+      raise ValueError(f"{path}: variable {name} has shape {src.shape}, the "
+                       f"model needs {v.shape}")
+    v.assign(tf.cast(src, v.dtype))
+    copied.append(name)
+  if not copied:
+    raise ValueError(f"{path}: no variable matches the model")
+  return copied, kept

@@ -418,3 +418,22 @@ class SettingAndPrecisionTest(tf.test.TestCase):
       self.assertGreater(err, 0.0, cell)  # really computed in bfloat16
       self.assertEqual(m16.get_config()["matmul_dtype"], "bfloat16")
       self.assertEqual(m16.cell.get_config()["matmul_dtype"], "bfloat16")
+
+
+class WarmStartTest(tf.test.TestCase):
+
+  def test_copies_by_name_and_keeps_new_variables(self):
+    src = small()
+    randomize(src, seed=3)
+    path = os.path.join(self.get_temp_dir(), "src")
+    decoder.export_saved_model(src, path)
+    dst = small(setting_size=4, seed=9)
+    copied, kept = decoder.warm_start(dst, path)
+    self.assertIn("S", kept)
+    self.assertEqual(sorted(copied), sorted(
+        decoder._short_name(v) for v in src.trainable_variables))  # pylint: disable=protected-access
+    x = inputs()
+    x["setting"] = np.ones((5, 4), np.float32)
+    self.assertAllClose(dst(x, K=2), src(x, K=2))  # S is still zero
+    with self.assertRaisesRegex(ValueError, "has shape"):
+      decoder.warm_start(small(units=UNITS + 1), path)

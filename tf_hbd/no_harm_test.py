@@ -57,6 +57,9 @@ def test_tolerance_edge():
   flat = no_harm.Row("x", 10, 0.5, 1000.0, 1000.0, flat_value=0,
                      flat_deviation=2)
   assert not flat.ok
+  flat = no_harm.Row("x", 10, 0.5, 1000.0, 48.0, flat_value=0,
+                     flat_deviation=1)
+  assert flat.ok  # flat images are judged by their deviation
 
 
 @pytest.mark.parametrize("codec,setting", [("jp2", 0.5)])
