@@ -32,6 +32,7 @@ import tensorflow as tf
 from tf_hbd import codec_setting
 from tf_hbd import errors
 from tf_hbd import graph_refine
+from tf_hbd import jpeg_constraint
 
 __all__ = ["export_serving", "ServedModel", "load", "load_pretrained",
            "PRETRAINED", "pretrained_dir", "METADATA_FILE"]
@@ -43,7 +44,7 @@ PRETRAINED = {"jpeg": "hbd-lstm-jpeg", "jp2": "hbd-lstm-jp2"}
 class _Serving(tf.Module):
   """The exported module: the decoder plus graph-only signatures."""
 
-  def __init__(self, model, codec, batch_size, max_pixels):
+  def __init__(self, model, codec, batch_size, max_pixels, project):
     super().__init__(name="hbd_serving")
     self.model = model
     self._codec = codec
@@ -64,10 +65,19 @@ class _Serving(tf.Module):
                        tf.float32)
       return fn
 
+    self.project = bool(project and codec == "jpeg" and size)
+
     def run(image, k, setting=None):
-      return graph_refine.refine_in_graph(
+      out = graph_refine.refine_in_graph(
           image, model_fn(k, setting), self._d, self._boundary, self._batch,
           self._max_pixels)
+      if self.project:  # JPEG quantization constraint (jpeg_constraint)
+        flat_in = tf.reshape(image, tf.shape(image)[:2])
+        flat_out = tf.reshape(out, tf.shape(image)[:2])
+        table = jpeg_constraint.table_from_setting(setting)
+        out = tf.reshape(jpeg_constraint.project(flat_out, flat_in, table),
+                         tf.shape(image))
+      return out
 
     image_spec = tf.TensorSpec(None, tf.uint8, name="image")
     k_spec = tf.TensorSpec([], tf.int32, name="K")
@@ -106,7 +116,8 @@ class _Serving(tf.Module):
 
 def export_serving(model, path: str, codec: str, metadata: Optional[dict] = None,
                    batch_size: int = 4096,
-                   max_pixels: int = graph_refine.DEFAULT_MAX_PIXELS) -> str:
+                   max_pixels: int = graph_refine.DEFAULT_MAX_PIXELS,
+                   project: bool = True) -> str:
   """Exports `model` (a decoder from `tf_hbd.decoder` or a SAB decoder).
 
   Args:
@@ -118,6 +129,8 @@ def export_serving(model, path: str, codec: str, metadata: Optional[dict] = None
       data, steps, ...).
     batch_size: targets per model call inside the graph (bounds memory).
     max_pixels: larger images are refused.
+    project: JPEG models that take the codec setting project their output
+      onto the quantization constraint (`tf_hbd.jpeg_constraint`).
 
   Returns:
     `path`.
@@ -125,7 +138,7 @@ def export_serving(model, path: str, codec: str, metadata: Optional[dict] = None
   if codec not in ("jpeg", "jp2"):
     raise ValueError(f"codec must be 'jpeg' or 'jp2', got {codec!r}")
   model(model.dummy_inputs())
-  module = _Serving(model, codec, batch_size, max_pixels)
+  module = _Serving(model, codec, batch_size, max_pixels, project)
   tf.saved_model.save(module, path, signatures=module.signatures())
   meta = {"format": "tf_hbd-serving-1", "codec": codec,
           "patch_size": int(model.patch_size), "boundary": str(model.boundary),
@@ -133,6 +146,7 @@ def export_serving(model, path: str, codec: str, metadata: Optional[dict] = None
           getattr(getattr(model, "base", None), "cell_type", None),
           "units": int(model.units), "model_class": type(model).__name__,
           "setting_size": module.setting_size,
+          "jpeg_projection": module.project,
           "signatures": sorted(module.signatures())}
   meta.update(metadata or {})
   with open(os.path.join(path, METADATA_FILE), "w") as f:
@@ -166,13 +180,20 @@ class ServedModel:
     return int(self.metadata.get("setting_size", 0))
 
   def refine(self, image, K: Optional[int] = None, setting=None,
-             source: Optional[str] = None) -> np.ndarray:
+             source: Optional[str] = None,
+             ensemble: bool = False) -> np.ndarray:
     """Refines a decoded gray uint8 image (H, W) or (H, W, 1).
 
     Models that take the codec setting (`setting_size` > 0) need either
     `setting` (`tf_hbd.codec_setting.features`) or `source`, the path of
     the JPEG / JPEG 2000 file the image was decoded from.
+
+    ``ensemble``: geometric self-ensemble -- the mean of the refinements of
+    the 8 flips / transposes of the image (padded to the block grid so that
+    every symmetry keeps it), 8 times the work.
     """
+    if ensemble:
+      return self._ensemble(image, K, setting, source)
     image = np.asarray(image)
     if image.dtype != np.uint8:
       raise errors.HbdError(f"refine expects uint8 pixels, got {image.dtype}")
@@ -200,6 +221,32 @@ class ServedModel:
     except tf.errors.InvalidArgumentError as e:
       raise errors.ResourceLimitError(e.message) from e
     return out["refined"].numpy()
+
+  def _ensemble(self, image, K, setting, source):
+    image = np.asarray(image)
+    shape = image.shape
+    gray = image.reshape(shape[:2])
+    if self.setting_size and setting is None:
+      if source is None:
+        raise errors.HbdError(f"model {self.path} takes the codec setting "
+                              "of the image: pass setting= or source=")
+      with open(source, "rb") as f:
+        setting = codec_setting.features(f.read(), self.codec, shape[:2],
+                                         name=source)
+    d = int(self.metadata.get("patch_size", 8))
+    h, w = gray.shape
+    padded = np.pad(gray, ((0, (-h) % d), (0, (-w) % d)), mode="edge")
+    total = np.zeros(padded.shape, np.float64)
+    for k in jpeg_constraint.DIHEDRAL:
+      st = setting
+      if setting is not None and self.codec == "jpeg" and (
+          (k & 1) ^ ((k >> 2) & 1)):
+        st = jpeg_constraint.transpose_setting(setting)
+      t = np.ascontiguousarray(jpeg_constraint.dihedral(padded, k))
+      out = self.refine(t, K, setting=st)
+      total += jpeg_constraint.undo_dihedral(out, k)
+    out = np.clip(np.round(total / 8.0), 0, 255).astype(np.uint8)
+    return out[:h, :w].reshape(shape)
 
   def decode_and_refine(self, jpeg_bytes: bytes) -> np.ndarray:
     if "decode_and_refine" not in self._loaded.signatures:

@@ -111,3 +111,81 @@ class ServingTest(tf.test.TestCase):
 
 if __name__ == "__main__":
   tf.test.main()
+
+
+class SettingServingTest(tf.test.TestCase):
+  """Exports of decoders that take the codec setting (JPEG: + projection)."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    from tf_hbd import codec_setting  # pylint: disable=g-import-not-at-top
+    from tf_hbd import codecs  # pylint: disable=g-import-not-at-top
+    model = decoder_lib.build_decoder("lstm", units=16, patch_size=8, K=2,
+                                      seed=3, setting_size=64,
+                                      boundary="replicate")
+    model(model.dummy_inputs())
+    rng = np.random.default_rng(0)
+    for v in model.readout_variables + model.embed_variables[-1:]:
+      v.assign(rng.normal(0, 0.05, v.shape).astype(np.float32))
+    cls.model = model
+    tmp = tf.compat.v1.test.get_temp_dir()
+    cls.dir = os.path.join(tmp, "export_setting")
+    serving.export_serving(model, cls.dir, "jpeg", batch_size=64)
+    cls.raw_dir = os.path.join(tmp, "export_setting_raw")
+    serving.export_serving(model, cls.raw_dir, "jpeg", batch_size=64,
+                           project=False)
+    img = sample_images.load_sample("camera")[100:181, 200:299]
+    cls.original = img
+    cls.decoded, enc = codecs.roundtrip(img, "jpeg", quality=20)
+    cls.jpeg = enc.data
+    cls.setting = codec_setting.features(enc.data, "jpeg")
+
+  def test_metadata_and_setting_required(self):
+    m = serving.load(self.dir)
+    self.assertEqual(m.setting_size, 64)
+    self.assertTrue(m.metadata["jpeg_projection"])
+    with self.assertRaisesRegex(errors.HbdError, "codec setting"):
+      m.refine(self.decoded)
+
+  def test_raw_export_matches_python_refine_and_projection_is_applied(self):
+    from tf_hbd import jpeg_constraint as jc  # pylint: disable=g-import-not-at-top
+    raw = serving.load(self.raw_dir).refine(self.decoded,
+                                            setting=self.setting)
+    python_path = refine_lib.refine(self.decoded, self.model, batch_size=64,
+                                    setting=self.setting)
+    self.assertLessEqual(np.abs(raw.astype(int) - python_path).max(), 1)
+    projected = serving.load(self.dir).refine(self.decoded,
+                                              setting=self.setting)
+    expect = jc.project(raw, self.decoded,
+                        jc.table_from_setting(self.setting)).numpy()
+    self.assertLessEqual(np.abs(projected.astype(int) - expect).max(), 1)
+    self.assertGreater(np.abs(raw.astype(int) - projected).max(), 0)
+
+  def test_source_file_and_decode_and_refine_read_the_table(self):
+    m = serving.load(self.dir)
+    path = os.path.join(self.get_temp_dir(), "x.jpg")
+    with open(path, "wb") as f:
+      f.write(self.jpeg)
+    a = m.refine(self.decoded, source=path)
+    b = m.refine(self.decoded, setting=self.setting)
+    self.assertAllEqual(a, b)
+    c = m.decode_and_refine(self.jpeg)[..., 0]
+    self.assertLessEqual(np.abs(c.astype(int) - b).max(), 1)
+
+  def test_ensemble_is_the_mean_of_the_symmetries(self):
+    from tf_hbd import jpeg_constraint as jc  # pylint: disable=g-import-not-at-top
+    m = serving.load(self.raw_dir)
+    out = m.refine(self.decoded, setting=self.setting, ensemble=True)
+    self.assertEqual(out.shape, self.decoded.shape)
+    h, w = self.decoded.shape
+    padded = np.pad(self.decoded, ((0, (-h) % 8), (0, (-w) % 8)),
+                    mode="edge")
+    total = np.zeros(padded.shape)
+    for k in jc.DIHEDRAL:
+      st = (jc.transpose_setting(self.setting) if (k & 1) ^ ((k >> 2) & 1)
+            else self.setting)
+      total += jc.undo_dihedral(m.refine(np.ascontiguousarray(
+          jc.dihedral(padded, k)), setting=st), k)
+    expect = np.clip(np.round(total / 8), 0, 255)[:h, :w]
+    self.assertAllEqual(out, expect)
