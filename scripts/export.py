@@ -25,6 +25,13 @@ _OUT = flags.DEFINE_string("out", None, "Output SavedModel directory.")
 _BATCH = flags.DEFINE_integer("batch_size", 4096, "Targets per model call "
                               "inside the graph (bounds memory).")
 _NOTE = flags.DEFINE_string("note", "", "Free text stored in hbd_model.json.")
+_SOURCE = flags.DEFINE_enum(
+    "source", "export", ["export", "best"], "Which decoder of the model dir: "
+    "the final export/ or best/ (the best validation epoch so far, averaged "
+    "weights; exportable while training runs).")
+_PROJECT = flags.DEFINE_bool(
+    "project", True, "JPEG models with the setting input: project the output "
+    "onto the quantization constraint (tf_hbd.jpeg_constraint).")
 _CAL_IMAGES = flags.DEFINE_string(
     "calibrate_images", "", "Validation images on which to fit the residual "
     "correction scale (tf_hbd.calibration); empty: no calibration.")
@@ -40,7 +47,8 @@ def main(argv):
   with open(os.path.join(_MODEL_DIR.value, "log.json")) as f:
     log = json.load(f)
   fl = log.get("flags", {})
-  model = decoder_lib.load_decoder(os.path.join(_MODEL_DIR.value, "export"))
+  model = decoder_lib.load_decoder(os.path.join(_MODEL_DIR.value,
+                                                _SOURCE.value))
   codec = fl.get("codec", "jpeg")
   sne = str(fl.get("sne", False)).lower() == "true"
   meta = {"label": evaluation.decoder_label(fl.get("cell", "lstm"), codec,
@@ -49,6 +57,7 @@ def main(argv):
           "training": {"flags": {k: str(v) for k, v in fl.items()},
                        "best": log.get("best"),
                        "epochs": len(log.get("epochs", [])),
+                       "source": _SOURCE.value,
                        "wall_time_s": (log["epochs"][-1].get("time_s")
                                        if log.get("epochs") else None)}}
   if _NOTE.value:
@@ -65,7 +74,7 @@ def main(argv):
     print(f"correction scale gamma = {gamma:.4f} (fitted on "
           f"{len(imgs)} images of {_CAL_IMAGES.value})")
   serving.export_serving(model, _OUT.value, codec, metadata=meta,
-                         batch_size=_BATCH.value)
+                         batch_size=_BATCH.value, project=_PROJECT.value)
   print(f"exported {meta['label']} to {_OUT.value}")
   return 0
 

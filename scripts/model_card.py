@@ -25,17 +25,19 @@ _KODAK = flags.DEFINE_string("kodak", "../shared/data/kodak", "Kodak folder.")
 _BSD68 = flags.DEFINE_string("bsd68", "../shared/data/bsd68", "BSD68 folder.")
 _OUT = flags.DEFINE_string("out", "", "JSON output (optional).")
 _MAX = flags.DEFINE_integer("max_images", 0, "At most N images per set.")
+_ENSEMBLE = flags.DEFINE_bool("ensemble", False, "Also measure the "
+                              "geometric self-ensemble (8x the time).")
 flags.mark_flag_as_required("model")
 
 
-def _measure(dec, imgs, setting):
+def _measure(dec, imgs, setting, ensemble=False):
   rows = []
   t0 = time.time()
   for img in imgs:
     kind, value = setting
     enc = codecs.encode(img.gray, dec.codec, **{kind: value})
     decoded = codecs.decode(enc)
-    refined = dec.refine(decoded)
+    refined = dec.refine(decoded, encoded=enc, ensemble=ensemble)
     rows.append({"image": img.name, "bpp": enc.bpp,
                  "codec_psnr": metrics.psnr(img.gray, decoded),
                  "psnr": metrics.psnr(img.gray, refined)})
@@ -53,7 +55,7 @@ def main(argv):
     sets += [("BSD68", _BSD68.value, ("bpp", b)) for b in (0.25, 0.37, 0.5)]
   cache = {}
   out = {"model": dec.path, "label": dec.label, "codec": dec.codec,
-         "results": []}
+         "ensemble": _ENSEMBLE.value, "results": []}
   print(f"{dec.label} ({dec.path})\n")
   print("| set | setting | images | mean bpp | codec PSNR | decoder PSNR | "
         "gain (dB) | s/image |")
@@ -61,7 +63,7 @@ def main(argv):
   for title, folder, setting in sets:
     if folder not in cache:
       cache[folder] = evaluation.load_eval_images(folder, limit=limit)
-    rows, spi = _measure(dec, cache[folder], setting)
+    rows, spi = _measure(dec, cache[folder], setting, _ENSEMBLE.value)
     mean = lambda k: float(np.mean([r[k] for r in rows]))
     res = {"set": title, "setting": f"{setting[0]}={setting[1]}",
            "images": len(rows), "bpp": mean("bpp"),

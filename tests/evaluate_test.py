@@ -95,8 +95,9 @@ class EvaluateScriptTest(tf.test.TestCase):
   def test_k_sweep_calls_the_model_with_each_k(self):
     seen = []
 
-    def refine(img, K=None):
+    def refine(img, K=None, encoded=None):
       seen.append(K)
+      assert encoded.codec == "jpeg"  # the bitstream reaches the decoder
       return img
 
     dec = evaluation.LoadedDecoder("SPY-JPEG", "jpeg", refine, 4, None, "-")

@@ -34,6 +34,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from tf_hbd import codec_setting
 from tf_hbd import codecs
 from tf_hbd import images
 from tf_hbd import metrics
@@ -138,10 +139,18 @@ class CodecCache:
     self._store = {}
 
   def roundtrip(self, key, image, codec, bpp):
+    """(decoded, achieved bpp)."""
+    return self._get(key, image, codec, bpp)[:2]
+
+  def encoded(self, key, image, codec, bpp) -> codecs.Encoded:
+    """The bitstream behind `roundtrip` (for the codec setting)."""
+    return self._get(key, image, codec, bpp)[2]
+
+  def _get(self, key, image, codec, bpp):
     k = (key, codec, float(bpp))
     if k not in self._store:
       dec, enc = codecs.roundtrip(image, codec, bpp=bpp)
-      self._store[k] = (dec, enc.bpp)
+      self._store[k] = (dec, enc.bpp, enc)
     return self._store[k]
 
 
@@ -174,11 +183,16 @@ def decoder_system(label: str, model, codec: str, K: Optional[int] = None,
   """A trained decoder refining `codec` output at the target rate."""
   if refine_fn is None:
     from tf_hbd import refine as refine_lib  # pylint: disable=g-import-not-at-top
-    refine_fn = refine_lib.refine
+
+    def refine_fn(decoded, model, K=None, encoded=None):
+      setting = (codec_setting.features(encoded.data, codec, decoded.shape)
+                 if getattr(model, "setting_size", 0) else None)
+      return refine_lib.refine(decoded, model, K=K, setting=setting)
 
   def run(image, bpp, cache, key):
     decoded, achieved = cache.roundtrip(key, image, codec, bpp)
-    return refine_fn(decoded, model, K=K), achieved
+    return refine_fn(decoded, model, K=K,
+                     encoded=cache.encoded(key, image, codec, bpp)), achieved
 
   desc = description or f"HBD decoder refining {codec} (K={K or 'trained'})"
   return System(label, desc, run)
@@ -290,7 +304,10 @@ class LoadedDecoder:
   Attributes:
     label: row label (``LSTM-JPEG-BPTT``...).
     codec: the codec whose output it refines.
-    refine: callable(decoded uint8, K=None) -> uint8.
+    refine: callable(decoded uint8, K=None, encoded=None, ensemble=False)
+      -> uint8; the `tf_hbd.codecs.Encoded` bitstream gives the codec
+      setting to decoders that take it; ``ensemble``: geometric
+      self-ensemble (serving exports).
     K: the trained number of refinement steps.
     log: the training log (``log.json``) if there is one, else None.
     path: where it was loaded from.
@@ -327,9 +344,16 @@ def load_trained_decoder(spec: str) -> LoadedDecoder:
       label = label or meta.get("label") or decoder_label(
           meta.get("cell"), meta["codec"], meta.get("algorithm", "?"),
           meta.get("sne", False))
-      return LoadedDecoder(label, meta["codec"],
-                           lambda img, K=None: served.refine(img, K=K),
-                           int(meta["K"]), log, cand)
+      codec = meta["codec"]
+
+      def served_refine(img, K=None, encoded=None, ensemble=False,
+                        served=served, codec=codec):
+        setting = (codec_setting.features(encoded.data, codec, img.shape)
+                   if served.setting_size and encoded is not None else None)
+        return served.refine(img, K=K, setting=setting, ensemble=ensemble)
+
+      return LoadedDecoder(label, codec, served_refine, int(meta["K"]), log,
+                           cand)
   export = os.path.join(path, "export")
   if log is None or not os.path.isdir(export):
     raise FileNotFoundError(
@@ -344,9 +368,16 @@ def load_trained_decoder(spec: str) -> LoadedDecoder:
   label = label or decoder_label(flags_.get("cell", "lstm"), codec,
                                  log.get("algorithm", "?"),
                                  bool(flags_.get("sne", False)))
-  return LoadedDecoder(label, codec,
-                       lambda img, K=None: refine_lib.refine(img, model, K=K),
-                       int(model.K), log, export)
+
+  def model_refine(img, K=None, encoded=None, ensemble=False):
+    if ensemble:
+      raise ValueError("the self-ensemble needs a serving export")
+    setting = (codec_setting.features(encoded.data, codec, img.shape)
+               if getattr(model, "setting_size", 0) and encoded is not None
+               else None)
+    return refine_lib.refine(img, model, K=K, setting=setting)
+
+  return LoadedDecoder(label, codec, model_refine, int(model.K), log, export)
 
 
 def trained_decoder_system(dec: LoadedDecoder, K: Optional[int] = None,
@@ -355,7 +386,8 @@ def trained_decoder_system(dec: LoadedDecoder, K: Optional[int] = None,
   name = label or (dec.label if K is None else f"{dec.label} K={K}")
   return decoder_system(
       name, None, dec.codec, K=K,
-      refine_fn=lambda img, _model, K=None: dec.refine(img, K=K),
+      refine_fn=lambda img, _model, K=None, encoded=None: dec.refine(
+          img, K=K, encoded=encoded),
       description=f"HBD decoder from {dec.path} refining {dec.codec} "
       f"(trained K={dec.K}, evaluated K={K or dec.K})")
 
