@@ -501,6 +501,7 @@ def _tile_batches(builder, split, batch_size, *, d, strategy, predicate,
         10 * d * d + 4))))
   if not shuffle:
     shuffle_buffer = 0
+    deterministic = True  # the records' order, as documented
   if seed is None:  # a fresh order every run, still distinct per epoch
     seed = secrets.randbits(62)
   seed_t = tf.constant(int(seed), tf.int64)
