@@ -332,7 +332,7 @@ def training_dataset(name_or_builder, split: str, batch_size: int, *,
     batch_size: blocks per batch.
     data_dir: TFDS data directory.
     shuffle_buffer: blocks in the shuffle buffer (step 2); None sizes it to
-      about 256 MiB of records (at most 65536 blocks); 0 disables it.
+      about 256 MiB of blocks (at most 65536); 0 disables it.
     seed: seeds both shuffles (None: a fresh order every run).
     deterministic: reproducible order (ordered parallelism); needs a seed for
       the same order across runs.
