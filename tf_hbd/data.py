@@ -8,12 +8,12 @@ Three sources:
 
 * `training_dataset`: a prepared TFDS patch-block dataset (``sample_patches``,
   ``folder_patches``, ``places_patches``; see BUILD.md). The records are read
-  straight from the TFRecord shards and parsed a whole batch at a time
-  (`tf.io.parse_example` + `tf.io.decode_raw`), which is several times faster
-  than decoding example by example. A record (version 2) is a tile of an
-  image; its blocks are cut by `tf_hbd.blocks_dataset.tile_blocks` (a
-  gather) in a parallel map, then enter the shuffle buffer one by one.
-  Version 1 builds (one record per block) are still read.
+  straight from the TFRecord shards. A record (version 2) is a tile of an
+  image: it is parsed and its blocks are cut by
+  `tf_hbd.blocks_dataset.tile_blocks` (one gather) in a parallel map, then
+  the blocks enter the shuffle buffer one by one. Version 1 builds (one
+  record per block) are still read, parsed a whole batch at a time
+  (`tf.io.parse_example` + `tf.io.decode_raw`).
 * `blocks_from_folder` / `blocks_from_images`: the same examples built in
   memory (NumPy) with the builders' code, no TFDS build needed; `BlockArrays.
   to_dataset` batches them the same way.
