@@ -8,6 +8,7 @@ from absl.testing import parameterized
 import numpy as np
 from PIL import Image
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
 from tf_hbd import blocks_dataset
 from tf_hbd import codecs
@@ -57,7 +58,7 @@ class SpecTest(parameterized.TestCase, tf.test.TestCase):
   @parameterized.parameters(
       dict(codec="png"), dict(strategy="zero"), dict(patch_size=0),
       dict(patch_size=2.5), dict(bpp_range=(1.0, 0.5)),
-      dict(bpp_range=(0, 0.5)))
+      dict(bpp_range=(0, 0.5)), dict(tile=-1), dict(tile=1.5))
   def test_invalid_specs(self, **kwargs):
     with self.assertRaises(ValueError):
       blocks_dataset.BlockSpec(**kwargs)
@@ -108,6 +109,87 @@ class ReplicateTest(parameterized.TestCase, tf.test.TestCase):
                                   [0, 0, 1, 0, 0, 1, 3, 3, 4])
 
 
+class TileTest(parameterized.TestCase, tf.test.TestCase):
+  """Tile records cut on read give exactly `patches.make_blocks`' blocks."""
+
+  def _cut_all(self, dec, org, tile, strategy):
+    r, c, d, _ = dec.shape
+    got = {}
+    for b in blocks_dataset.tile_bounds((r, c), tile):
+      r0, c0, tr, tc = b.tile
+      a0, b0, wr, wc = b.window
+      ctx, pos, tgt, coords = blocks_dataset.tile_blocks(
+          b.tile, b.window, (r, c),
+          dec[a0:a0 + wr, b0:b0 + wc].reshape(-1, d, d),
+          org[r0:r0 + tr, c0:c0 + tc].reshape(-1, d, d), strategy)
+      for i, rc in enumerate(coords.numpy()):
+        self.assertNotIn(tuple(rc), got)  # every target in one tile only
+        got[tuple(rc)] = (ctx[i].numpy(), int(pos[i]), tgt[i].numpy())
+    return got
+
+  @parameterized.product(
+      grid=[(1, 1), (1, 6), (2, 2), (2, 9), (3, 3), (5, 7), (17, 33)],
+      tile=[1, 2, 3, 5, 16], strategy=["paper", "replicate"])
+  def test_tiles_give_make_blocks_index_for_index(self, grid, tile, strategy):
+    r, c = grid
+    d = 2
+    rng = np.random.default_rng(r * 100 + c)
+    dec = rng.integers(0, 256, (r, c, d, d), dtype=np.uint8)
+    org = rng.integers(0, 256, (r, c, d, d), dtype=np.uint8)
+    want = patches.make_blocks(patches.PatchGrid(dec, (r * d, c * d)),
+                               strategy,
+                               patches.PatchGrid(org, (r * d, c * d)))
+    got = self._cut_all(dec, org, tile, strategy)
+    self.assertLen(got, r * c)
+    for i, rc in enumerate(want.coords):
+      ctx, pos, tgt = got[tuple(rc)]
+      np.testing.assert_array_equal(ctx, want.context[i], err_msg=str(rc))
+      self.assertEqual(pos, want.position[i])
+      np.testing.assert_array_equal(tgt, want.target[i])
+
+  def test_tile_bounds(self):
+    self.assertEqual(blocks_dataset.tile_side(8), 16)
+    self.assertEqual(blocks_dataset.tile_side(16), 8)
+    self.assertEqual(blocks_dataset.tile_side(64), 8)
+    self.assertEqual(blocks_dataset.tile_side(8, 5), 5)
+    bounds = blocks_dataset.tile_bounds((25, 4), 8)
+    # 25 rows -> 4 near-equal parts (6, 6, 6, 7), not 8 + 8 + 8 + 1.
+    self.assertEqual([b.tile for b in bounds],
+                     [(0, 0, 6, 4), (6, 0, 6, 4), (12, 0, 6, 4),
+                      (18, 0, 7, 4)])
+    # The window is the tile plus a one-patch halo, clamped to the grid; at a
+    # border the paper block reaches one patch further in.
+    self.assertEqual(bounds[0].window, (0, 0, 7, 4))
+    self.assertEqual(bounds[1].window, (5, 0, 8, 4))
+    self.assertEqual(bounds[3].window, (17, 0, 8, 4))
+    (one,) = blocks_dataset.tile_bounds((1, 1), 8)
+    self.assertEqual(one, ((0, 0, 1, 1), (0, 0, 1, 1)))
+    # A one-row tile at the top: its paper blocks use rows 0..2.
+    self.assertEqual(blocks_dataset.tile_bounds((5, 1), 1)[0].window,
+                     (0, 0, 3, 1))
+
+  @parameterized.parameters(("jpeg", 8), ("jp2", 64))
+  def test_bytes_per_block_at_paper_scale(self, codec, d):
+    # A 512 x 512 Places365 image, serialized as TFDS writes it: at most
+    # 1.5 x the 2 d^2 pixel bytes of a block (decoded + original).
+    img = np.asarray(Image.fromarray(sample_images.load_sample(
+        "camera")).resize((512, 512)))
+    spec = blocks_dataset.BlockSpec(codec=codec, patch_size=d, quality=20)
+    image_id = "places365/data_large/a/abbey/00000001.jpg"
+    examples = [ex for _, ex in blocks_dataset.examples_for_image(
+        image_id, img, spec)]
+    feats = blocks_dataset.features(d)
+    serializer = tfds.core.example_serializer.ExampleSerializer(
+        feats.get_serialized_info())
+    size = sum(len(serializer.serialize_example(feats.encode_example(ex)))
+               + 16 for ex in examples)  # + TFRecord framing
+    blocks = sum(int(ex["tile"][2] * ex["tile"][3]) for ex in examples)
+    self.assertEqual(blocks, (512 // d) ** 2)
+    self.assertLessEqual(size / blocks, 1.5 * 2 * d * d)
+    # Each original patch is stored exactly once.
+    self.assertEqual(sum(ex["original"].shape[0] for ex in examples), blocks)
+
+
 class ImageToExamplesTest(tf.test.TestCase):
 
   def test_prepare_image(self):
@@ -125,12 +207,16 @@ class ImageToExamplesTest(tf.test.TestCase):
 
   def test_examples_of_an_image(self):
     img = sample_images.load_sample("camera")[:50, :70]
-    spec = blocks_dataset.BlockSpec(codec="jpeg", patch_size=8, seed=5)
+    spec = blocks_dataset.BlockSpec(codec="jpeg", patch_size=8, seed=5,
+                                    tile=4)
     examples = list(blocks_dataset.examples_for_image("cam", img, spec))
-    self.assertLen(examples, 7 * 9)
+    # a 7 x 9 grid in tiles of at most 4 x 4: rows 3 + 4, cols 3 + 3 + 3
+    self.assertLen(examples, 2 * 3)
     keys = [k for k, _ in examples]
     self.assertLen(set(keys), len(keys))
-    self.assertEqual(keys[0], "cam#0_0")
+    self.assertEqual(keys[:3], ["cam#0_0", "cam#0_3", "cam#0_6"])
+    self.assertEqual(sum(ex["original"].shape[0] for _, ex in examples),
+                     7 * 9)
     bpp = blocks_dataset.rate_for(5, "cam")
     dec, enc = codecs.roundtrip(img, "jpeg", bpp=bpp)
     for _, ex in examples:
@@ -173,7 +259,8 @@ class ImageToExamplesTest(tf.test.TestCase):
                      blocks_dataset.read_item_bytes(items[1]))
     spec = blocks_dataset.BlockSpec(patch_size=8)
     from_tar = list(blocks_dataset.examples_for_item(titems[0], spec))
-    self.assertLen(from_tar, 3 * 5)
+    self.assertLen(from_tar, 1)  # a 3 x 5 grid is one tile
+    self.assertEqual(list(from_tar[0][1]["tile"]), [0, 0, 3, 5])
 
   def test_truncated_member_and_bad_archive(self):
     root = self.get_temp_dir()
@@ -202,14 +289,25 @@ class ImageToExamplesTest(tf.test.TestCase):
 class FeaturesTest(tf.test.TestCase):
 
   def test_features_encode_an_example(self):
-    img = sample_images.load_sample("camera")[:16, :16]
+    img = sample_images.load_sample("camera")[:16, :24]
     spec = blocks_dataset.BlockSpec(patch_size=8)
     _, ex = next(blocks_dataset.examples_for_image("c", img, spec))
     feats = blocks_dataset.features(8)
     encoded = feats.encode_example(ex)
-    # Pixels are stored as raw bytes: 9*64 + 64 bytes, no int64 upcast.
-    self.assertLen(encoded["context"], 9 * 64)
-    self.assertLen(encoded["target"], 64)
+    # Pixels are stored as raw bytes (no int64 upcast), each patch once.
+    self.assertLen(encoded["decoded"], 6 * 64)
+    self.assertLen(encoded["original"], 6 * 64)
+
+  def test_reassemble_version_1_records(self):
+    img = sample_images.load_sample("camera")[:20, :28]
+    blocks = patches.blocks_from_image(img // 2, 8, original=img)
+    rebuilt = blocks_dataset.reassemble(
+        {"image_id": b"c", "context": blocks.context[i],
+         "target": blocks.target[i], "position": blocks.position[i],
+         "coords": blocks.coords[i], "grid_shape": blocks.grid_shape,
+         "image_shape": blocks.image_shape} for i in range(len(blocks)))
+    np.testing.assert_array_equal(rebuilt["c"][0], img)
+    np.testing.assert_array_equal(rebuilt["c"][1], img // 2)
 
 
 if __name__ == "__main__":

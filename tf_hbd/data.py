@@ -8,9 +8,12 @@ Three sources:
 
 * `training_dataset`: a prepared TFDS patch-block dataset (``sample_patches``,
   ``folder_patches``, ``places_patches``; see BUILD.md). The records are read
-  straight from the TFRecord shards and parsed a whole batch at a time
-  (`tf.io.parse_example` + `tf.io.decode_raw`), which is several times faster
-  than decoding example by example.
+  straight from the TFRecord shards. A record (version 2) is a tile of an
+  image: it is parsed and its blocks are cut by
+  `tf_hbd.blocks_dataset.tile_blocks` (one gather) in a parallel map, then
+  the blocks enter the shuffle buffer one by one. Version 1 builds (one
+  record per block) are still read, parsed a whole batch at a time
+  (`tf.io.parse_example` + `tf.io.decode_raw`).
 * `blocks_from_folder` / `blocks_from_images`: the same examples built in
   memory (NumPy) with the builders' code, no TFDS build needed; `BlockArrays.
   to_dataset` batches them the same way.
@@ -19,7 +22,7 @@ Three sources:
 
 Shuffling is the paper's two-step scheme: (1) the shard files are shuffled
 and read interleaved, (2) the blocks go through a shuffle buffer. (TFDS
-already wrote the blocks of a split in a hashed, image-mixing order.)
+already wrote the records of a split in a hashed, image-mixing order.)
 
 Determinism and exact resume. With ``deterministic=True`` and a ``seed``, the
 stream is a fixed function of (dataset, split, seed, batch_size): epoch ``e``
@@ -28,16 +31,18 @@ parallel stage keeps its order, and epochs follow each other (with
 ``repeat=True`` a batch may span two epochs). To resume after ``n`` batches,
 build the same dataset with ``start_batch=n``: the pipeline jumps to epoch
 ``n * batch_size // N`` (N = blocks in the split) and skips the remaining
-``n * batch_size % N`` records of that epoch before they are parsed, so
-resuming costs reading at most one epoch of raw records, never replaying
-earlier epochs. (The shuffle buffer makes reading the start of the epoch
-unavoidable.) The TF global seed (`tf.random.set_seed`) also enters the
-shuffles; keep it the same, or unset, across the runs.
+``n * batch_size % N`` blocks of that epoch before they are batched and
+converted (version 1: records, before they are parsed), so resuming costs
+reading at most one epoch, never replaying earlier epochs. (The shuffle
+buffer makes reading the start of the epoch unavoidable.) The TF global seed
+(`tf.random.set_seed`) also enters the shuffles; keep it the same, or unset,
+across the runs.
 """
 
 import collections
 import dataclasses
 import json
+import logging
 import os
 import secrets
 from typing import Callable, Iterable, Iterator, Optional, Sequence, Tuple, Union
@@ -50,6 +55,7 @@ from tf_hbd import blocks_dataset
 from tf_hbd import codecs
 from tf_hbd import errors
 from tf_hbd import images
+from tf_hbd import patches
 
 __all__ = [
     "BlockArrays",
@@ -57,9 +63,11 @@ __all__ = [
     "blocks_from_folder",
     "blocks_from_images",
     "dataset_size",
+    "is_tile_dataset",
     "load_builder",
     "load_images",
     "sample_dataset",
+    "split_blocks",
     "stored_spec",
     "to_training_batch",
     "training_dataset",
@@ -81,6 +89,8 @@ def load_builder(name_or_builder, data_dir: Optional[str] = None):
       ``~/tensorflow_datasets``); or the directory of a prepared dataset
       (``.../sample_patches/jpeg/1.0.0``, the one holding
       ``dataset_info.json``), which also works for custom config names.
+      A name whose current version is not built, but an older one is, loads
+      the older one (with a warning saying how to rebuild).
     data_dir: TFDS data directory for a name.
 
   Raises:
@@ -99,11 +109,39 @@ def load_builder(name_or_builder, data_dir: Optional[str] = None):
       except tfds.core.registered.DatasetNotFoundError as e:
         raise FileNotFoundError(_not_built(spec, data_dir)) from e
   if not builder.is_prepared():
-    raise FileNotFoundError(_not_built(builder.info.full_name, data_dir))
-  if "context" not in builder.info.features:
+    older = _older_build(builder)
+    if older is None:
+      raise FileNotFoundError(_not_built(builder.info.full_name, data_dir))
+    logging.warning(
+        "%s is not built; reading the older build %s (version %s). Rebuild "
+        "it for the current records: %s", builder.info.full_name, older,
+        older.rsplit("/", 1)[-1], _not_built(builder.info.full_name,
+                                             data_dir).split("; ", 1)[1])
+    builder = tfds.builder_from_directory(older)
+  features = builder.info.features
+  if "context" not in features and "decoded" not in features:
     raise ValueError(f"{builder.info.full_name} is not a patch-block dataset "
-                     "(no 'context' feature)")
+                     "(neither 'decoded' tiles nor 'context' blocks)")
   return builder
+
+
+def _older_build(builder) -> Optional[str]:
+  """The directory of the newest other prepared version, or None."""
+  parent = os.path.dirname(str(builder.data_dir).rstrip("/"))
+  if not tf.io.gfile.isdir(parent):
+    return None
+  versions = []
+  for name in tf.io.gfile.listdir(parent):
+    name = name.rstrip("/")
+    if (tfds.core.Version.is_valid(name) and tf.io.gfile.exists(
+        tf.io.gfile.join(parent, name, "dataset_info.json"))):
+      versions.append(tfds.core.Version(name))
+  return tf.io.gfile.join(parent, str(max(versions))) if versions else None
+
+
+def is_tile_dataset(builder) -> bool:
+  """True for version 2 tile records, False for version 1 block records."""
+  return "decoded" in builder.info.features
 
 
 def _not_built(name, data_dir):
@@ -142,16 +180,60 @@ def sample_dataset(config="jpeg", data_dir: Optional[str] = None):
 
 def dataset_size(name_or_builder, split: str = "train",
                  data_dir: Optional[str] = None) -> dict:
-  """Blocks, bytes and bytes per stored block of a prepared split."""
+  """Blocks, records, bytes and bytes per block of a prepared split."""
   builder = load_builder(name_or_builder, data_dir)
   info = builder.info.splits[split]
-  return {"blocks": int(info.num_examples), "bytes": int(info.num_bytes),
-          "bytes_per_block": info.num_bytes / max(1, info.num_examples),
+  blocks = split_blocks(builder, split)
+  return {"blocks": blocks, "records": int(info.num_examples),
+          "bytes": int(info.num_bytes),
+          "bytes_per_block": info.num_bytes / max(1, blocks),
           "shards": len(info.file_instructions)}
 
 
 def _patch_size(builder) -> int:
-  return int(builder.info.features["target"].shape[-1])
+  feature = "original" if is_tile_dataset(builder) else "target"
+  return int(builder.info.features[feature].shape[-1])
+
+
+def _metadata(builder) -> dict:
+  path = tf.io.gfile.join(str(builder.data_path), "metadata.json")
+  if tf.io.gfile.exists(path):
+    with tf.io.gfile.GFile(path) as f:
+      return json.load(f)
+  return {}
+
+
+def _file_lists(builder, split):
+  instructions = builder.info.splits[split].file_instructions
+  paths = [str(fi.filename) for fi in instructions]  # full paths
+  skips = [int(fi.skip) for fi in instructions]
+  takes = [int(fi.take) if fi.take is not None and fi.take >= 0 else -1
+           for fi in instructions]
+  return paths, skips, takes
+
+
+def split_blocks(builder, split: str) -> int:
+  """Blocks in a split (TFDS slicing allowed) of a prepared dataset.
+
+  Version 1: its records. Version 2: ``blocks_per_split`` of the metadata
+  for a whole split; for a slice (or a build without the count) the tile
+  sizes of its records are summed (one pass over them).
+  """
+  if not is_tile_dataset(builder):
+    return int(builder.info.splits[split].num_examples)
+  counts = _metadata(builder).get("blocks_per_split") or {}
+  if split in counts:
+    return int(counts[split])
+  paths, skips, takes = _file_lists(builder, split)
+  spec = {"tile": tf.io.FixedLenFeature([4], tf.int64)}
+  ds = tf.data.Dataset.from_tensor_slices(
+      (tf.constant(paths), tf.constant(skips, tf.int64),
+       tf.constant(takes, tf.int64)))
+  ds = ds.flat_map(lambda p, s, t: tf.data.TFRecordDataset(p).skip(s).take(t))
+  ds = ds.batch(4096).map(lambda r: tf.reduce_sum(
+      tf.reduce_prod(tf.io.parse_example(r, spec)["tile"][:, 2:], axis=1)),
+                          num_parallel_calls=_AUTOTUNE)
+  return int(ds.reduce(tf.constant(0, tf.int64), lambda a, b: a + b))
 
 
 def stored_spec(builder) -> dict:
@@ -160,12 +242,9 @@ def stored_spec(builder) -> dict:
   Read from the dataset's metadata.json (written by every patch-block
   builder), so it also works for read-only builders and custom configs.
   """
-  path = tf.io.gfile.join(str(builder.data_path), "metadata.json")
-  if tf.io.gfile.exists(path):
-    with tf.io.gfile.GFile(path) as f:
-      spec = json.load(f).get("spec")
-    if spec:
-      return spec
+  spec = _metadata(builder).get("spec")
+  if spec:
+    return spec
   config = builder.builder_config
   if isinstance(config, blocks_dataset.BlocksConfig):
     return dataclasses.asdict(config.spec)
@@ -253,7 +332,7 @@ def training_dataset(name_or_builder, split: str, batch_size: int, *,
     batch_size: blocks per batch.
     data_dir: TFDS data directory.
     shuffle_buffer: blocks in the shuffle buffer (step 2); None sizes it to
-      about 256 MiB of records (at most 65536 blocks); 0 disables it.
+      about 256 MiB of blocks (at most 65536); 0 disables it.
     seed: seeds both shuffles (None: a fresh order every run).
     deterministic: reproducible order (ordered parallelism); needs a seed for
       the same order across runs.
@@ -262,8 +341,9 @@ def training_dataset(name_or_builder, split: str, batch_size: int, *,
     codec_filter: None; a codec name (must be the dataset's); a (min_bpp,
       max_bpp) range; or fn(bpp, codec_setting) -> bool tensor, applied per
       block.
-    strategy: boundary strategy of the batches: None (as stored), "paper",
-      or "replicate" (derived exactly from stored paper blocks).
+    strategy: boundary strategy of the batches: None (the config's),
+      "paper", or "replicate" (tile records serve both; from version 1 paper
+      blocks, replicate blocks are derived exactly).
     start_batch: resume after this many batches (see module docstring).
     shuffle: False reads the shards one after the other, in order, without
       the buffer (the order of `as_dataset(shuffle_files=False)` with
@@ -282,19 +362,24 @@ def training_dataset(name_or_builder, split: str, batch_size: int, *,
   built = stored_spec(builder)
   stored = built["strategy"]
   strategy = strategy or stored
+  if strategy not in patches.BOUNDARY_STRATEGIES:
+    raise ValueError(f"unknown boundary strategy {strategy!r}")
+  predicate = _codec_predicate(codec_filter, built["codec"])
+  if is_tile_dataset(builder):
+    return _tile_batches(
+        builder, split, batch_size, d=d, strategy=strategy,
+        predicate=predicate, shuffle_buffer=shuffle_buffer, seed=seed,
+        deterministic=deterministic, repeat=repeat,
+        drop_remainder=drop_remainder, start_batch=start_batch,
+        shuffle=shuffle, cycle_length=cycle_length)
   if strategy != stored and not (stored == "paper" and
                                  strategy == "replicate"):
     raise ValueError(f"{builder.info.full_name} stores {stored!r} blocks; "
                      f"{strategy!r} blocks cannot be derived from them")
   convert = "replicate" if strategy != stored else "paper"
-  predicate = _codec_predicate(codec_filter, built["codec"])
 
   info = builder.info.splits[split]
-  instructions = info.file_instructions
-  paths = [str(fi.filename) for fi in instructions]  # full paths
-  skips = [int(fi.skip) for fi in instructions]
-  takes = [int(fi.take) if fi.take is not None and fi.take >= 0 else -1
-           for fi in instructions]
+  paths, skips, takes = _file_lists(builder, split)
   num_blocks = int(info.num_examples)
   if shuffle_buffer is None:
     per_block = builder.info.splits[split.split("[")[0]].num_bytes / max(
@@ -376,6 +461,100 @@ def training_dataset(name_or_builder, split: str, batch_size: int, *,
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     ds = ds.map(convert_batch, num_parallel_calls=_AUTOTUNE,
                 deterministic=deterministic)
+  options = tf.data.Options()
+  options.deterministic = bool(deterministic)
+  ds = ds.with_options(options)
+  return ds.prefetch(_AUTOTUNE)
+
+
+def _epoch_records(files, n_files, seed_t, epoch, shuffle, cycle_length,
+                   deterministic):
+  """Step 1 of the shuffle: the records of one epoch, files shuffled."""
+  def read_file(path, skip, take):
+    return tf.data.TFRecordDataset(path, buffer_size=1 << 20).skip(skip).take(
+        take)
+  if shuffle and n_files > 1:
+    files = files.shuffle(n_files, seed=_epoch_seed(seed_t, epoch, 1))
+  cycle = max(1, min(cycle_length, n_files)) if shuffle else 1
+  return files.interleave(read_file, cycle_length=cycle, block_length=1,
+                          num_parallel_calls=_AUTOTUNE,
+                          deterministic=deterministic)
+
+
+def _tile_spec():
+  raw = tf.io.FixedLenFeature([], tf.string)
+  return {"decoded": raw, "original": raw,
+          "tile": tf.io.FixedLenFeature([4], tf.int64),
+          "window": tf.io.FixedLenFeature([4], tf.int64),
+          "grid_shape": tf.io.FixedLenFeature([2], tf.int64),
+          "bpp": tf.io.FixedLenFeature([], tf.float32),
+          "codec_setting": tf.io.FixedLenFeature([], tf.float32)}
+
+
+def _tile_batches(builder, split, batch_size, *, d, strategy, predicate,
+                  shuffle_buffer, seed, deterministic, repeat, drop_remainder,
+                  start_batch, shuffle, cycle_length):
+  """`training_dataset` on tile records (version 2)."""
+  paths, skips, takes = _file_lists(builder, split)
+  if shuffle_buffer is None:  # about 256 MiB of cut uint8 blocks
+    shuffle_buffer = int(min(1 << 16, max(1024, _SHUFFLE_BYTES // (
+        10 * d * d + 4))))
+  if not shuffle:
+    shuffle_buffer = 0
+    deterministic = True  # the records' order, as documented
+  if seed is None:  # a fresh order every run, still distinct per epoch
+    seed = secrets.randbits(62)
+  seed_t = tf.constant(int(seed), tf.int64)
+  files = tf.data.Dataset.from_tensor_slices(
+      (tf.constant(paths), tf.constant(skips, tf.int64),
+       tf.constant(takes, tf.int64)))
+  spec = _tile_spec()
+
+  def parse(serialized):
+    return tf.io.parse_single_example(serialized, spec)
+
+  def cut(ex):
+    decoded = tf.reshape(tf.io.decode_raw(ex["decoded"], tf.uint8),
+                         [-1, d, d])
+    original = tf.reshape(tf.io.decode_raw(ex["original"], tf.uint8),
+                          [-1, d, d])
+    context, position, target, _ = blocks_dataset.tile_blocks(
+        ex["tile"], ex["window"], ex["grid_shape"], decoded, original,
+        strategy)
+    return context, position, target
+
+  def one_epoch(epoch):
+    records = _epoch_records(files, len(paths), seed_t, epoch, shuffle,
+                             cycle_length, deterministic)
+    if predicate is None:
+      tiles = records.map(lambda r: cut(parse(r)),
+                          num_parallel_calls=_AUTOTUNE,
+                          deterministic=deterministic)
+    else:
+      tiles = records.map(parse, num_parallel_calls=_AUTOTUNE,
+                          deterministic=deterministic)
+      tiles = tiles.filter(lambda ex: tf.reshape(
+          predicate(ex["bpp"], ex["codec_setting"]), []))
+      tiles = tiles.map(cut, num_parallel_calls=_AUTOTUNE,
+                        deterministic=deterministic)
+    blocks = tiles.unbatch()
+    if shuffle_buffer > 1:
+      blocks = blocks.shuffle(shuffle_buffer,
+                              seed=_epoch_seed(seed_t, epoch, 2),
+                              reshuffle_each_iteration=False)
+    return blocks
+
+  first_epoch, offset = 0, start_batch * batch_size
+  if offset and predicate is None:  # else: the filtered epoch length is unknown
+    first_epoch, offset = divmod(offset, split_blocks(builder, split))
+  last_epoch = (1 << 62) if repeat else 1
+  ds = tf.data.Dataset.range(first_epoch, max(first_epoch, last_epoch))
+  ds = ds.flat_map(one_epoch)
+  if offset:
+    ds = ds.skip(offset)
+  ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+  ds = ds.map(lambda c, p, t: to_training_batch(c, p, t),
+              num_parallel_calls=_AUTOTUNE, deterministic=deterministic)
   options = tf.data.Options()
   options.deterministic = bool(deterministic)
   ds = ds.with_options(options)

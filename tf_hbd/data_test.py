@@ -19,6 +19,19 @@ _FOLDER_DUMMY = os.path.join(os.path.dirname(os.path.dirname(__file__)),
                              "data_builders", "folder_patches", "dummy_data")
 
 
+_V1_BUILD = os.path.join(os.path.dirname(__file__), "testdata", "v1_build")
+
+
+def _v1_images():
+  return [("camera.png", sample_images.load_sample("camera")[:24, :40]),
+          ("coins.png", sample_images.load_sample("coins")[:40, :32])]
+
+
+def _u8(x):
+  """[0, 1] floats of uint8 pixels -> the pixels."""
+  return (np.asarray(x) * 255).round().astype(np.uint8)
+
+
 def _write_images(folder):
   """Five 8-bit crops of sample photos + one 16-bit image."""
   os.makedirs(os.path.join(folder, "deep"), exist_ok=True)
@@ -30,7 +43,12 @@ def _write_images(folder):
 
 
 class PipelineTest(parameterized.TestCase, tf.test.TestCase):
-  """On a folder_patches build (jpeg, d=8) of 6 images in 3 shards."""
+  """On folder_patches builds of 6 images (jpeg, d=8) in 3 shards.
+
+  `builder` is the registered ``jpeg`` config (one tile per image here);
+  `tiled` cuts the grids into tiles of at most 3 x 3 patches, so blocks are
+  cut from many small records with halos.
+  """
 
   @classmethod
   def setUpClass(cls):
@@ -38,36 +56,86 @@ class PipelineTest(parameterized.TestCase, tf.test.TestCase):
     cls.root = os.path.join(tf.compat.v1.test.get_temp_dir(), "pipeline")
     cls.images = os.path.join(cls.root, "images")
     _write_images(cls.images)
+    download = tfds.download.DownloadConfig(manual_dir=cls.images,
+                                            num_shards=3)
     cls.builder = folder_patches_dataset_builder.Builder(
         data_dir=os.path.join(cls.root, "tfds"), config="jpeg")
-    cls.builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=cls.images,
-                                                     num_shards=3))
-    cls.records = list(tfds.as_numpy(cls.builder.as_dataset(
+    cls.builder.download_and_prepare(download_config=download)
+    cls.tiled = folder_patches_dataset_builder.Builder(
+        data_dir=os.path.join(cls.root, "tfds"),
+        config=blocks_dataset.BlocksConfig(name="jpeg_tile3", tile=3))
+    cls.tiled.download_and_prepare(download_config=download)
+    cls.records = list(tfds.as_numpy(cls.tiled.as_dataset(
         split="train", shuffle_files=False,
         read_config=tfds.ReadConfig(interleave_cycle_length=1))))
+    cls.arrays = {s: data.blocks_from_folder(cls.images, "jpeg", patch_size=8,
+                                             strategy=s)
+                  for s in ("paper", "replicate")}
+    cls.num_blocks = len(cls.arrays["paper"])
 
   def _first(self, ds, n):
     return [{k: v.numpy() for k, v in b.items()} for b in ds.take(n)]
 
-  def test_split_has_three_shards_and_all_blocks(self):
-    self.assertEqual(data.dataset_size(self.builder)["shards"], 3)
-    # 40..72 x 56 images -> (5..9) x 7 patches, + 40x40 -> 5x5.
-    self.assertLen(self.records, sum(-(-(40 + 8 * k) // 8) * 7
-                                     for k in range(5)) + 25)
+  def _expected(self, strategy):
+    """make_blocks' blocks in record order, row-major within each tile."""
+    a = self.arrays[strategy]
+    index = {(a.image_ids[a.image_index[i]], tuple(a.coords[i])): i
+             for i in range(len(a))}
+    order = []
+    for r in self.records:
+      r0, c0, tr, tc = r["tile"]
+      for i in range(r0, r0 + tr):
+        for j in range(c0, c0 + tc):
+          order.append(index[(r["image_id"].decode(), (i, j))])
+    return a.context[order], a.position[order], a.target[order]
 
-  def test_batches_match_the_tfds_decoding(self):
-    ds = data.training_dataset(self.builder, "train", 10_000, shuffle=False,
-                               drop_remainder=False)
-    (batch,) = self._first(ds, 2)
-    self.assertEqual(batch["context"].dtype, np.float32)
-    self.assertEqual(batch["position"].dtype, np.int32)
-    self.assertAllClose(batch["context"],
-                        np.stack([r["context"] for r in self.records]) / 255.)
-    self.assertAllClose(batch["target"],
-                        np.stack([r["target"] for r in self.records]) / 255.)
-    self.assertAllEqual(batch["position"], [r["position"] for r in self.records])
-    self.assertAllInRange(batch["context"], 0.0, 1.0)
+  @staticmethod
+  def _keys(batch):
+    n = len(batch["position"])
+    ctx = _u8(batch["context"]).reshape(n, -1)
+    return sorted(bytes(c) + bytes([p]) for c, p in zip(ctx,
+                                                         batch["position"]))
+
+  def test_split_size(self):
+    # 40..72 x 56 images -> (5..9) x 7 patches, + 40x40 -> 5x5.
+    blocks = sum(-(-(40 + 8 * k) // 8) * 7 for k in range(5)) + 25
+    self.assertEqual(self.num_blocks, blocks)
+    size = data.dataset_size(self.builder)
+    self.assertEqual((size["shards"], size["blocks"], size["records"]),
+                     (3, blocks, 6))
+    tiled = data.dataset_size(self.tiled)
+    self.assertEqual(tiled["blocks"], blocks)
+    self.assertEqual(tiled["records"], len(self.records))
+    # rows 5..9 -> 2, 2, 3, 3, 3 tiles; 7 cols -> 3 tiles; 5 x 5 -> 2 x 2
+    self.assertLen(self.records, (2 + 2 + 3 + 3 + 3) * 3 + 4)
+    self.assertLess(size["bytes_per_block"], 1.5 * 2 * 64 + 100)
+    # A slice is counted from its records.
+    half = self.tiled.info.splits["train[:50%]"].num_examples
+    self.assertEqual(data.split_blocks(self.tiled, "train[:50%]"),
+                     sum(int(r["tile"][2] * r["tile"][3])
+                         for r in self.records[:half]))
+
+  @parameterized.parameters("paper", "replicate")
+  def test_batches_are_make_blocks_index_for_index(self, strategy):
+    for builder in (self.tiled, self.builder):
+      ds = data.training_dataset(builder, "train", 10_000, shuffle=False,
+                                 drop_remainder=False, strategy=strategy)
+      (batch,) = self._first(ds, 2)
+      self.assertEqual(batch["context"].dtype, np.float32)
+      self.assertEqual(batch["position"].dtype, np.int32)
+      self.assertAllInRange(batch["context"], 0.0, 1.0)
+      if builder is self.tiled:
+        context, position, target = self._expected(strategy)
+        self.assertAllEqual(_u8(batch["context"]), context)
+        self.assertAllEqual(_u8(batch["target"]), target)
+        self.assertAllClose(batch["context"], context / 255.0, atol=1e-7)
+        self.assertAllEqual(batch["position"], position)
+      else:
+        a = self.arrays[strategy]
+        self.assertEqual(self._keys(batch), self._keys(
+            {"context": a.context / 255.0, "position": a.position}))
+    if strategy == "replicate":
+      self.assertAllEqual(np.unique(batch["position"]), [4])
 
   def test_load_by_name_and_by_directory(self):
     by_name = data.training_dataset(
@@ -81,7 +149,7 @@ class PipelineTest(parameterized.TestCase, tf.test.TestCase):
 
   def test_deterministic_mode_repeats_the_same_batches(self):
     make = lambda seed: data.training_dataset(
-        self.builder, "train", 16, seed=seed, deterministic=True,
+        self.tiled, "train", 16, seed=seed, deterministic=True,
         shuffle_buffer=64, repeat=True)
     first, second = self._first(make(3), 4), self._first(make(3), 4)
     other = self._first(make(4), 4)
@@ -91,98 +159,126 @@ class PipelineTest(parameterized.TestCase, tf.test.TestCase):
     self.assertNotAllClose(first[0]["context"], other[0]["context"])
 
   def test_two_step_shuffle_permutes_each_epoch(self):
-    n = len(self.records)
-    ds = data.training_dataset(self.builder, "train", n, seed=1,
+    n = self.num_blocks
+    ds = data.training_dataset(self.tiled, "train", n, seed=1,
                                deterministic=True, repeat=True,
                                shuffle_buffer=32)
     e0, e1 = self._first(ds, 2)
-    key = lambda b: sorted(map(bytes, (b["context"] * 255).round().astype(
-        np.uint8).reshape(n, -1)))
     # Each epoch holds every block exactly once, in a different order.
-    self.assertEqual(key(e0), key(e1))
-    want = sorted(bytes(r["context"].reshape(-1)) for r in self.records)
-    self.assertEqual(key(e0), want)
+    self.assertEqual(self._keys(e0), self._keys(e1))
+    a = self.arrays["paper"]
+    self.assertEqual(self._keys(e0), self._keys(
+        {"context": a.context / 255.0, "position": a.position}))
     self.assertNotAllClose(e0["context"], e1["context"])
     unshuffled = self._first(data.training_dataset(
-        self.builder, "train", n, shuffle=False), 1)[0]
+        self.tiled, "train", n, shuffle=False), 1)[0]
     self.assertNotAllClose(e0["context"], unshuffled["context"])
 
   @parameterized.parameters(0, 3, 11, 25)
   def test_start_batch_resumes_exactly(self, start):
-    # 25 batches of 16 cross the end of the first epoch (~310 blocks).
-    make = lambda s: data.training_dataset(
-        self.builder, "train", 16, seed=9, deterministic=True, repeat=True,
-        shuffle_buffer=100, start_batch=s)
-    full = self._first(make(0), start + 3)[start:]
-    resumed = self._first(make(start), 3)
-    for a, b in zip(full, resumed):
-      for k in a:
-        self.assertAllEqual(a[k], b[k])
+    # 25 batches of 16 cross the end of the first epoch (270 blocks).
+    for parallel in (False, True):  # deterministic, also if parallel reads
+      make = lambda s: data.training_dataset(
+          self.tiled, "train", 16, seed=9, deterministic=True, repeat=True,
+          shuffle_buffer=100, start_batch=s, cycle_length=3 if parallel else 1)
+      full = self._first(make(0), start + 3)[start:]
+      resumed = self._first(make(start), 3)
+      for a, b in zip(full, resumed):
+        for k in a:
+          self.assertAllEqual(a[k], b[k])
 
   def test_one_epoch_without_repeat(self):
-    n = len(self.records)
+    n = self.num_blocks
     batches = self._first(data.training_dataset(
-        self.builder, "train", 32, seed=0, drop_remainder=True), 100)
+        self.tiled, "train", 32, seed=0, drop_remainder=True), 100)
     self.assertLen(batches, n // 32)
     batches = self._first(data.training_dataset(
-        self.builder, "train", 32, seed=0, drop_remainder=False), 100)
+        self.tiled, "train", 32, seed=0, drop_remainder=False), 100)
     self.assertEqual(sum(len(b["position"]) for b in batches), n)
 
-  def test_replicate_strategy_from_paper_records(self):
-    ds = data.training_dataset(self.builder, "train", 10_000, shuffle=False,
-                               drop_remainder=False, strategy="replicate")
-    (batch,) = self._first(ds, 1)
-    ctx, pos = blocks_dataset.paper_to_replicate(
-        np.stack([r["context"] for r in self.records]),
-        np.array([r["position"] for r in self.records]))
-    self.assertAllClose(batch["context"], ctx / 255.0)
-    self.assertAllEqual(batch["position"], pos)
-    self.assertAllEqual(np.unique(batch["position"]), [4])
-
   def test_codec_filter(self):
-    bpps = np.array([r["bpp"] for r in self.records])
+    a = self.arrays["paper"]
+    bpps = a.bpp
     lo, hi = np.sort(np.unique(bpps))[[1, -2]]
-    ds = data.training_dataset(self.builder, "train", 1, shuffle=False,
+    ds = data.training_dataset(self.tiled, "train", 1, shuffle=False,
                                codec_filter=(lo, hi), drop_remainder=False)
     self.assertEqual(sum(1 for _ in ds),
                      int(np.sum((bpps >= lo) & (bpps <= hi))))
     self.assertLess(sum(1 for _ in ds), len(bpps))
-    same = data.training_dataset(self.builder, "train", 8, codec_filter="jpeg")
+    same = data.training_dataset(self.tiled, "train", 8, codec_filter="jpeg")
     self.assertEqual(next(iter(same))["context"].shape[0], 8)
     with self.assertRaisesRegex(ValueError, "only 'jpeg'"):
-      data.training_dataset(self.builder, "train", 8, codec_filter="jp2")
+      data.training_dataset(self.tiled, "train", 8, codec_filter="jp2")
     resumed = self._first(data.training_dataset(
-        self.builder, "train", 4, seed=2, deterministic=True,
+        self.tiled, "train", 4, seed=2, deterministic=True,
         codec_filter=(lo, hi), start_batch=2), 1)[0]
     full = self._first(data.training_dataset(
-        self.builder, "train", 4, seed=2, deterministic=True,
+        self.tiled, "train", 4, seed=2, deterministic=True,
         codec_filter=(lo, hi)), 3)[2]
     self.assertAllEqual(resumed["context"], full["context"])
 
   def test_slices_and_errors(self):
-    ds = data.training_dataset(self.builder, "train[:50%]", 1000,
+    ds = data.training_dataset(self.tiled, "train[:50%]", 1000,
                                drop_remainder=False, shuffle=False)
     self.assertEqual(len(next(iter(ds))["position"]),
-                     self.builder.info.splits["train[:50%]"].num_examples)
+                     data.split_blocks(self.tiled, "train[:50%]"))
     with self.assertRaisesRegex(FileNotFoundError, "tfds build data_builders"):
       data.training_dataset("folder_patches/jp2", "train", 8,
                             data_dir=os.path.join(self.root, "tfds"))
     with self.assertRaisesRegex(ValueError, "batch_size"):
       data.training_dataset(self.builder, "train", 0)
+    with self.assertRaisesRegex(ValueError, "boundary strategy"):
+      data.training_dataset(self.builder, "train", 8, strategy="zero")
 
-  def test_in_memory_blocks_equal_the_built_records(self):
-    arrays = data.blocks_from_folder(self.images, "jpeg", patch_size=8)
-    self.assertLen(arrays, len(self.records))
-    by_key = {(r["image_id"].decode(), tuple(r["coords"])): r
-              for r in self.records}
-    for i in range(len(arrays)):
-      r = by_key[(arrays.image_ids[arrays.image_index[i]],
-                  tuple(arrays.coords[i]))]
-      self.assertAllEqual(arrays.context[i], r["context"])
-      self.assertAllEqual(arrays.target[i], r["target"])
-      self.assertEqual(arrays.position[i], r["position"])
-      self.assertEqual(arrays.bpp[i], r["bpp"])
-    self.assertIn("deep/page16.png", arrays.image_ids)
+  def test_records_reassemble_the_images(self):
+    rebuilt = blocks_dataset.reassemble(self.records)
+    a = self.arrays["paper"]
+    for k, image_id in enumerate(a.image_ids):
+      original, _ = rebuilt[image_id]
+      target = a.target[a.image_index == k]
+      self.assertAllEqual(original[:8, :8], target[0])
+
+
+class Version1Test(tf.test.TestCase):
+  """Builds of the 1.0.0 builders (one record per block) are still read.
+
+  tf_hbd/testdata/v1_build was written by the 1.0.0 folder_patches builder
+  (jpeg) from two crops of the sample photographs, named like `_v1_images`.
+  """
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.data_dir = os.path.join(tf.compat.v1.test.get_temp_dir(), "v1")
+    shutil.copytree(_V1_BUILD, cls.data_dir, dirs_exist_ok=True)
+    cls.arrays = data.blocks_from_images(_v1_images(), "jpeg", patch_size=8)
+
+  def test_read_by_directory_equals_the_current_blocks(self):
+    path = os.path.join(self.data_dir, "folder_patches", "jpeg", "1.0.0")
+    builder = data.load_builder(path)
+    self.assertFalse(data.is_tile_dataset(builder))
+    self.assertEqual(data.dataset_size(builder)["blocks"], len(self.arrays))
+    (batch,) = list(data.training_dataset(builder, "train", 1000,
+                                          shuffle=False,
+                                          drop_remainder=False))
+    got = sorted(bytes((batch["context"][i].numpy() * 255).round().astype(
+        np.uint8)) + bytes([int(batch["position"][i])])
+                 for i in range(len(self.arrays)))
+    want = sorted(bytes(self.arrays.context[i]) +
+                  bytes([self.arrays.position[i]])
+                  for i in range(len(self.arrays)))
+    self.assertEqual(got, want)
+
+  def test_by_name_falls_back_to_the_old_build_with_a_warning(self):
+    with self.assertLogs(level="WARNING") as logs:
+      builder = data.load_builder("folder_patches/jpeg",
+                                  data_dir=self.data_dir)
+    self.assertEqual(str(builder.version), "1.0.0")
+    self.assertTrue(any("tfds build data_builders/folder_patches" in line
+                        for line in logs.output), logs.output)
+    batch = next(iter(data.training_dataset(builder, "train", 8, seed=0,
+                                            strategy="replicate")))
+    self.assertAllEqual(batch["position"], np.full(8, 4))
 
 
 class SampleDatasetTest(tf.test.TestCase):
@@ -195,7 +291,7 @@ class SampleDatasetTest(tf.test.TestCase):
     info = os.path.join(builder.data_path, "dataset_info.json")
     stamp = os.path.getmtime(info)
     self.assertEqual(
-        {s: builder.info.splits[s].num_examples
+        {s: data.dataset_size(builder, s)["blocks"]
          for s in ("train", "validation", "test")},
         {s: sum(-(-min(64, h) // 32) * -(-min(64, w) // 32) for h, w in (
             blocks_dataset.prepare_image(sample_images.load_sample(n),

@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from data_builders import testing
 from data_builders.folder_patches import folder_patches_dataset_builder
 from tf_hbd import blocks_dataset
 from tf_hbd import images
@@ -15,24 +16,37 @@ Builder = folder_patches_dataset_builder.Builder
 _DUMMY = os.path.join(os.path.dirname(__file__), "dummy_data")
 
 
-class JpegTest(tfds.testing.DatasetBuilderTestCase):
+class JpegTest(testing.BlocksBuilderTestCase):
   """dummy_data: train/{a.png 30x40, c.jpg 33x17 RGB, sub/b.png 20x28 16-bit},
-  validation/d.png 24x24."""
+  validation/d.png 24x24; each image is one tile record."""
   DATASET_CLASS = Builder
   BUILDER_CONFIG_NAMES_TO_TEST = ["jpeg"]
-  SPLITS = {"train": 20 + 15 + 12, "validation": 9}
+  SPLITS = {"train": 3, "validation": 1}
+  BLOCKS = {"train": 20 + 15 + 12, "validation": 9}
 
 
-class Jp2Test(tfds.testing.DatasetBuilderTestCase):
+class Jp2Test(testing.BlocksBuilderTestCase):
   DATASET_CLASS = Builder
   BUILDER_CONFIG_NAMES_TO_TEST = ["jp2"]
   SPLITS = {"train": 3, "validation": 1}
+  BLOCKS = {"train": 3, "validation": 1}
 
 
-class Jp2SmallTest(tfds.testing.DatasetBuilderTestCase):
+class Jp2SmallTest(testing.BlocksBuilderTestCase):
   DATASET_CLASS = Builder
   BUILDER_CONFIG_NAMES_TO_TEST = ["jp2_16"]
+  SPLITS = {"train": 3, "validation": 1}
+  BLOCKS = {"train": 6 + 6 + 4, "validation": 4}
+
+
+class TiledJpegTest(testing.BlocksBuilderTestCase):
+  """A custom config with tiles of at most 2 x 2 patches: many records."""
+  DATASET_CLASS = Builder
+  BUILDER_CONFIG_NAMES_TO_TEST = [blocks_dataset.BlocksConfig(name="jpeg_t2",
+                                                              tile=2)]
+  # a 4x5 grid -> 2 x 3 tiles, 5x3 -> 3 x 2, 3x4 -> 2 x 2; 3x3 -> 2 x 2
   SPLITS = {"train": 6 + 6 + 4, "validation": 4}
+  BLOCKS = {"train": 20 + 15 + 12, "validation": 9}
 
 
 def _build(data_dir, manual_dir, config="jpeg", **kwargs):
@@ -56,7 +70,8 @@ class FolderLayoutTest(tf.test.TestCase):
     builder = _build(self.get_temp_dir(), os.path.join(_DUMMY, "validation"),
                      config=config)
     self.assertEqual(dict(builder.info.splits.items()).keys(), {"validation"})
-    self.assertEqual(builder.info.splits["validation"].num_examples, 9)
+    self.assertEqual(builder.info.metadata["blocks_per_split"],
+                     {"validation": 9})
 
   def test_records_reassemble_to_their_images(self):
     builder = _build(self.get_temp_dir(), _DUMMY)
@@ -107,7 +122,7 @@ class FolderLayoutTest(tf.test.TestCase):
       _build(data_dir, os.path.join(_DUMMY, "validation"))
     other = _build(os.path.join(data_dir, "other"),
                    os.path.join(_DUMMY, "validation"))
-    self.assertEqual(other.info.splits["train"].num_examples, 9)
+    self.assertEqual(other.info.metadata["blocks_per_split"], {"train": 9})
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ two JPEGs of 40x56 and 48x40 -> 40x40 after the square crop), places365/
 val_large.tar (the archive, two JPEGs -> 40x40), raise/ (three TIFFs that
 crop to 48x48; one is held out for validation). Images smaller than the
 configured side are not upsampled, so the blocks per image are
-ceil(40/d)^2 (Places) and ceil(48/d)^2 (RAISE).
+ceil(40/d)^2 (Places) and ceil(48/d)^2 (RAISE), each image one tile record.
 """
 
 import collections
@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from data_builders import testing
 from data_builders.places_patches import places_patches_dataset_builder
 from tf_hbd import blocks_dataset
 
@@ -25,22 +26,28 @@ PlacesConfig = places_patches_dataset_builder.PlacesConfig
 _DUMMY = os.path.join(os.path.dirname(__file__), "dummy_data")
 
 
-class JpegTest(tfds.testing.DatasetBuilderTestCase):
+_IMAGES = {"train": 4, "validation": 3}
+
+
+class JpegTest(testing.BlocksBuilderTestCase):
   DATASET_CLASS = Builder
   BUILDER_CONFIG_NAMES_TO_TEST = ["jpeg"]
-  SPLITS = {"train": 2 * 25 + 2 * 36, "validation": 2 * 25 + 36}
+  SPLITS = _IMAGES
+  BLOCKS = {"train": 2 * 25 + 2 * 36, "validation": 2 * 25 + 36}
 
 
-class Jp2Test(tfds.testing.DatasetBuilderTestCase):
+class Jp2Test(testing.BlocksBuilderTestCase):
   DATASET_CLASS = Builder
   BUILDER_CONFIG_NAMES_TO_TEST = ["jp2"]
-  SPLITS = {"train": 4, "validation": 3}
+  SPLITS = _IMAGES
+  BLOCKS = {"train": 4, "validation": 3}
 
 
-class Jp2SmallTest(tfds.testing.DatasetBuilderTestCase):
+class Jp2SmallTest(testing.BlocksBuilderTestCase):
   DATASET_CLASS = Builder
   BUILDER_CONFIG_NAMES_TO_TEST = ["jp2_16"]
-  SPLITS = {"train": 2 * 9 + 2 * 9, "validation": 3 * 9}
+  SPLITS = _IMAGES
+  BLOCKS = {"train": 2 * 9 + 2 * 9, "validation": 3 * 9}
 
 
 def _build(data_dir, manual_dir, config="jpeg"):
@@ -52,7 +59,7 @@ def _build(data_dir, manual_dir, config="jpeg"):
 
 def _examples(builder, split):
   return sorted(tfds.as_numpy(builder.as_dataset(split=split)),
-                key=lambda e: (e["image_id"], tuple(e["coords"])))
+                key=lambda e: (e["image_id"], tuple(e["tile"])))
 
 
 class PlacesLayoutTest(tf.test.TestCase):
@@ -110,7 +117,8 @@ class PlacesLayoutTest(tf.test.TestCase):
     shutil.copytree(os.path.join(_DUMMY, "places365"),
                     os.path.join(manual, "places365"))
     builder = _build(self.get_temp_dir(), manual)
-    self.assertEqual(builder.info.splits["train"].num_examples, 2 * 25)
+    self.assertEqual(builder.info.metadata["blocks_per_split"],
+                     {"train": 2 * 25, "validation": 2 * 25})
     self.assertEqual(builder.info.metadata["sources"]["raise"], 0)
 
   def test_missing_manual_dir_names_expected_layout(self):
