@@ -94,6 +94,9 @@ _SYNTHETIC = flags.DEFINE_float("synthetic_fraction", 0.1, "recompress: "
                                 "synthetic images per real crop.")
 _TONE = flags.DEFINE_float("tone_fraction", 0.1, "recompress: share of crops "
                            "squeezed into a dark or bright range.")
+_QUALITIES = flags.DEFINE_string(
+    "jpeg_qualities", "", "recompress: JPEG quality mixture PROB:LOW-HIGH,... "
+    "(empty: tf_hbd.recompress.QUALITY_MIXTURE).")
 _VAL_SETTINGS = flags.DEFINE_list(
     "val_settings", [], "Validate at several JPEG qualities / JP2 bpps "
     "(e.g. 10,20,30); overrides --val_quality/--val_bpp.")
@@ -179,6 +182,16 @@ _COLLECTIVE_TIMEOUT = flags.DEFINE_float(
 flags.mark_flag_as_required("model_dir")
 
 
+def _recompress_config():
+  from tf_hbd import recompress  # pylint: disable=g-import-not-at-top
+  config = {"crop": _CROP.value, "strategy": _BOUNDARY.value,
+            "synthetic_fraction": _SYNTHETIC.value,
+            "tone_fraction": _TONE.value}
+  if _QUALITIES.value:
+    config["quality_mixture"] = recompress.parse_mixture(_QUALITIES.value)
+  return config
+
+
 def main(argv):
   del argv
   values = {f.name: f.value for f in
@@ -206,9 +219,7 @@ def main(argv):
       split=_SPLIT.value, data_dir=_DATA_DIR.value,
       max_side=_TRAIN_MAX_SIDE.value or None,
       limit=_TRAIN_LIMIT.value or None,
-      recompress_config={"crop": _CROP.value, "strategy": _BOUNDARY.value,
-                         "synthetic_fraction": _SYNTHETIC.value,
-                         "tone_fraction": _TONE.value})
+      recompress_config=_recompress_config())
   print(f"training data: {stream.description}")
   if _SETTING_INPUT.value and not stream.setting_size:
     print("error: --setting_input needs a dataset that carries the codec "

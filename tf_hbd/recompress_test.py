@@ -124,3 +124,11 @@ def test_bad_inputs():
     recompress.RecompressStream([np.zeros((8, 8), np.uint8)],
                                 recompress.RecompressConfig(
                                     patch_size=8, synthetic_fraction=0), 4)
+
+
+def test_parse_mixture():
+  assert recompress.parse_mixture("0.6:5-40,0.4:41-100") == (
+      (0.6, 5, 40), (0.4, 41, 100))
+  for bad in ("", "0.5:40-5", "x", "0.5:0-10", "0:5-9"):
+    with pytest.raises(ValueError):
+      recompress.parse_mixture(bad)
