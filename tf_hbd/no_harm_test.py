@@ -60,6 +60,11 @@ def test_tolerance_edge():
   flat = no_harm.Row("x", 10, 0.5, 1000.0, 48.0, flat_value=0,
                      flat_deviation=1)
   assert flat.ok  # flat images are judged by their deviation
+  shifted = no_harm.Row("x", 5, 0.1, 30.0, 31.0, flat_value=250,
+                        flat_deviation=4, decoded_deviation=6)
+  assert shifted.ok  # the codec moved it by 6; the refinement less
+  shifted.flat_deviation = 7
+  assert not shifted.ok
 
 
 @pytest.mark.parametrize("codec,setting", [("jp2", 0.5)])
