@@ -10,11 +10,15 @@ estimate closer to the original in L2 (before rounding to 8 bits).
 
 We do not re-parse the entropy-coded data: the dequantized coefficients are
 estimated from the decoded pixels, Z = DCT(decoded - 128), which differs
-from them by the decoder's rounding (about 0.3 per coefficient, more where
-pixels were clipped at 0 or 255). The interval used is therefore
-``[Z - q / 2 - slack, Z + q / 2 + slack]`` (``slack`` = 1 by default).
-Partial blocks at the right and bottom edges are padded by edge
-replication, as JPEG encoders pad.
+from them by the decoder's rounding (about 0.3 per coefficient). Where no
+decoded pixel of the block sits at 0 or 255, the dequantized value is
+recovered as ``round(Z / q) q`` and the interval is ``round(Z / q) q +-
+(q / 2 + slack)`` (slack 0.5: measured on BSD68 and the stress set, the
+original lies inside for all but 0.4 % of coefficients even at quality 95
+and 100, by at most 0.6-1.7). Where the decoder clipped pixels at 0 or 255,
+rounding no longer recovers q-multiples; there the interval is centred at Z
+and widened by ``clipped_slack`` (1). Partial blocks at the right and
+bottom edges are padded by edge replication, as JPEG encoders pad.
 
 **Symmetries.** Flips and transposes of an image whose sides are multiples
 of 8 map the JPEG block grid onto itself; a flip only changes the sign of
@@ -85,14 +89,15 @@ def _pad8(x):
   return tf.concat([x, tf.repeat(x[:, -1:], pw, axis=1)], axis=1)
 
 
-def project(refined, decoded, table, slack=1.0):
+def project(refined, decoded, table, slack=0.5, clipped_slack=1.0):
   """Projects a refined image onto the decoded image's quantization box.
 
   Args:
     refined: (H, W) estimate, pixel units (uint8 or float).
     decoded: (H, W) uint8, the JPEG decoder's output.
     table: (8, 8) quantization steps in natural order (`table_from_setting`).
-    slack: widening of each interval for the decoder's rounding.
+    slack: widening of each interval (blocks without clipped pixels).
+    clipped_slack: widening around Z in blocks with pixels at 0 or 255.
 
   Returns:
     (H, W) uint8, the projected estimate rounded to 8 bits.
@@ -103,8 +108,13 @@ def project(refined, decoded, table, slack=1.0):
   z = _blocks(_pad8(tf.cast(decoded, tf.float32)) - 128.0)
   yc = c @ y @ tf.transpose(c)
   zc = c @ z @ tf.transpose(c)
-  half = tf.cast(table, tf.float32) / 2.0 + float(slack)
-  yc = tf.clip_by_value(yc, zc - half, zc + half)
+  q = tf.cast(table, tf.float32)
+  clipped = tf.reduce_any(tf.logical_or(tf.equal(z, -128.0),
+                                        tf.equal(z, 127.0)), axis=[2, 3],
+                          keepdims=True)
+  centre = tf.where(clipped, zc, tf.round(zc / q) * q)
+  half = q / 2.0 + tf.where(clipped, float(clipped_slack), float(slack))
+  yc = tf.clip_by_value(yc, centre - half, centre + half)
   out = _unblocks(tf.transpose(c) @ yc @ c) + 128.0
   out = tf.clip_by_value(tf.round(out[:h, :w]), 0.0, 255.0)
   return tf.cast(out, tf.uint8)
