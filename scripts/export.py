@@ -39,6 +39,9 @@ _CAL_BPP = flags.DEFINE_float("calibrate_bpp", 0.37, "Codec rate of the "
                               "calibration images.")
 _CAL_MAX = flags.DEFINE_integer("calibrate_max_images", 8, "At most N "
                                 "calibration images.")
+_GUARD = flags.DEFINE_bool(
+    "flat_guard", True, "Keep the decoded patch where a block is constant "
+    "(tf_hbd.guards).")
 flags.mark_flags_as_required(["model_dir", "out"])
 
 
@@ -74,7 +77,8 @@ def main(argv):
     print(f"correction scale gamma = {gamma:.4f} (fitted on "
           f"{len(imgs)} images of {_CAL_IMAGES.value})")
   serving.export_serving(model, _OUT.value, codec, metadata=meta,
-                         batch_size=_BATCH.value, project=_PROJECT.value)
+                         batch_size=_BATCH.value, project=_PROJECT.value,
+                         guard=_GUARD.value)
   print(f"exported {meta['label']} to {_OUT.value}")
   return 0
 

@@ -30,6 +30,7 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
+from tf_hbd import guards
 from tf_hbd import patches as patches_lib
 
 __all__ = ["refine", "refine_blocks", "predictor"]
@@ -37,19 +38,20 @@ __all__ = ["refine", "refine_blocks", "predictor"]
 _PREDICTORS = weakref.WeakKeyDictionary()
 
 
-def predictor(model, K=None):
+def predictor(model, K=None, guard=True):
   """A compiled ``(context uint8 (B, 9, d, d), position (B,), setting (S,))
   -> uint8 (B, d, d)`` for `model` at K steps (cached per model and K).
 
   ``setting`` is the image's codec setting (`tf_hbd.codec_setting`), shared
-  by every block; a (0,) vector for models without one.
+  by every block; a (0,) vector for models without one. ``guard``: keep the
+  decoded patch where the block is constant (`tf_hbd.guards`).
   """
   K = int(model.K if K is None else K)
   if K < 1:
     raise ValueError(f"K must be >= 1, got {K}")
   cache = _PREDICTORS.setdefault(model, {})
-  if K in cache:
-    return cache[K]
+  if (K, guard) in cache:
+    return cache[(K, guard)]
   d = int(model.patch_size)
   dtype = model.compute_dtype
   model_ref = weakref.ref(model)  # the cache must not keep the model alive
@@ -65,10 +67,12 @@ def predictor(model, K=None):
     setting = (tf.tile(setting[None], [tf.shape(ctx)[0], 1]) if size
                else None)
     p = model_ref().predict_last(ctx, position, K, setting=setting)
+    if guard:
+      p = guards.keep_flat_context(ctx, position, p)
     p = tf.clip_by_value(tf.round(p * 255.0), 0.0, 255.0)
     return tf.reshape(tf.cast(p, tf.uint8), [-1, d, d])
 
-  cache[K] = run
+  cache[(K, guard)] = run
   return run
 
 
@@ -98,7 +102,7 @@ def _setting_vector(model, setting):
 
 
 def refine_blocks(grid, model, K=None, batch_size=4096, strategy=None,
-                  setting=None):
+                  setting=None, guard=True):
   """Refines every patch of a `patches.PatchGrid`; returns (N, d, d) uint8.
 
   Targets are in row-major grid order (as `patches.assemble` expects).
@@ -115,7 +119,7 @@ def refine_blocks(grid, model, K=None, batch_size=4096, strategy=None,
                                                       strategy)
   r, c = grid.grid_shape
   out = np.empty((r * c, d, d), np.uint8)
-  run = predictor(model, K)
+  run = predictor(model, K, guard)
   setting = _setting_vector(model, setting)
   band_rows = max(1, batch_size // c)
   for r0 in range(0, r, band_rows):
@@ -128,7 +132,7 @@ def refine_blocks(grid, model, K=None, batch_size=4096, strategy=None,
 
 
 def refine(decoded, model, K=None, batch_size=4096, strategy=None,
-           setting=None):
+           setting=None, guard=True):
   """Refines a decoded image with a trained HBD.
 
   Args:
@@ -141,11 +145,14 @@ def refine(decoded, model, K=None, batch_size=4096, strategy=None,
     strategy: override the model's boundary strategy.
     setting: the codec setting of the image (`tf_hbd.codec_setting`), for
       models built with ``setting_size`` > 0.
+    guard: keep the decoded patch where the block is constant
+      (`tf_hbd.guards.keep_flat_context`).
 
   Returns:
     uint8 (H, W), the refined image.
   """
   decoded = _check_image(decoded)
   grid = patches_lib.to_patches(decoded, model.patch_size)
-  refined = refine_blocks(grid, model, K, batch_size, strategy, setting)
+  refined = refine_blocks(grid, model, K, batch_size, strategy, setting,
+                          guard)
   return patches_lib.assemble(refined, grid.grid_shape, grid.image_shape)

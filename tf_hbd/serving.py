@@ -32,6 +32,7 @@ import tensorflow as tf
 from tf_hbd import codec_setting
 from tf_hbd import errors
 from tf_hbd import graph_refine
+from tf_hbd import guards
 from tf_hbd import jpeg_constraint
 
 __all__ = ["export_serving", "ServedModel", "load", "load_pretrained",
@@ -44,7 +45,7 @@ PRETRAINED = {"jpeg": "hbd-lstm-jpeg", "jp2": "hbd-lstm-jp2"}
 class _Serving(tf.Module):
   """The exported module: the decoder plus graph-only signatures."""
 
-  def __init__(self, model, codec, batch_size, max_pixels, project):
+  def __init__(self, model, codec, batch_size, max_pixels, project, guard):
     super().__init__(name="hbd_serving")
     self.model = model
     self._codec = codec
@@ -61,11 +62,16 @@ class _Serving(tf.Module):
         ctx = tf.cast(context, dtype)
         st = (None if setting is None else
               tf.tile(tf.cast(setting, dtype)[None], [tf.shape(ctx)[0], 1]))
-        return tf.cast(self.model.predict_last(ctx, position, k, setting=st),
-                       tf.float32)
+        p = tf.cast(self.model.predict_last(ctx, position, k, setting=st),
+                    tf.float32)
+        if guard:  # keep constant blocks (tf_hbd.guards)
+          p = guards.keep_flat_context(tf.cast(context, tf.float32),
+                                       position, p)
+        return p
       return fn
 
     self.project = bool(project and codec == "jpeg" and size)
+    self.guard = bool(guard)
 
     def run(image, k, setting=None):
       out = graph_refine.refine_in_graph(
@@ -117,7 +123,7 @@ class _Serving(tf.Module):
 def export_serving(model, path: str, codec: str, metadata: Optional[dict] = None,
                    batch_size: int = 4096,
                    max_pixels: int = graph_refine.DEFAULT_MAX_PIXELS,
-                   project: bool = True) -> str:
+                   project: bool = True, guard: bool = True) -> str:
   """Exports `model` (a decoder from `tf_hbd.decoder` or a SAB decoder).
 
   Args:
@@ -131,6 +137,8 @@ def export_serving(model, path: str, codec: str, metadata: Optional[dict] = None
     max_pixels: larger images are refused.
     project: JPEG models that take the codec setting project their output
       onto the quantization constraint (`tf_hbd.jpeg_constraint`).
+    guard: keep the decoded patch where a block is constant
+      (`tf_hbd.guards`).
 
   Returns:
     `path`.
@@ -138,7 +146,7 @@ def export_serving(model, path: str, codec: str, metadata: Optional[dict] = None
   if codec not in ("jpeg", "jp2"):
     raise ValueError(f"codec must be 'jpeg' or 'jp2', got {codec!r}")
   model(model.dummy_inputs())
-  module = _Serving(model, codec, batch_size, max_pixels, project)
+  module = _Serving(model, codec, batch_size, max_pixels, project, guard)
   tf.saved_model.save(module, path, signatures=module.signatures())
   meta = {"format": "tf_hbd-serving-1", "codec": codec,
           "patch_size": int(model.patch_size), "boundary": str(model.boundary),
@@ -147,6 +155,7 @@ def export_serving(model, path: str, codec: str, metadata: Optional[dict] = None
           "units": int(model.units), "model_class": type(model).__name__,
           "setting_size": module.setting_size,
           "jpeg_projection": module.project,
+          "flat_guard": module.guard,
           "signatures": sorted(module.signatures())}
   meta.update(metadata or {})
   with open(os.path.join(path, METADATA_FILE), "w") as f:
