@@ -42,6 +42,13 @@ _CAL_MAX = flags.DEFINE_integer("calibrate_max_images", 8, "At most N "
 _GUARD = flags.DEFINE_bool(
     "flat_guard", True, "Keep the decoded patch where a block is constant "
     "(tf_hbd.guards).")
+_JPEG_MIN_NOISE = flags.DEFINE_float(
+    "jpeg_min_noise", 0.0, "Return JPEG images as decoded when the table's "
+    "RMS quantization noise is below this many gray levels (0: never; "
+    "tf_hbd.guards.passthrough).")
+_JP2_MAX_BPP = flags.DEFINE_float(
+    "jp2_max_bpp", 0.0, "Return JPEG 2000 images as decoded at or above this "
+    "rate (0: never).")
 flags.mark_flags_as_required(["model_dir", "out"])
 
 
@@ -78,7 +85,9 @@ def main(argv):
           f"{len(imgs)} images of {_CAL_IMAGES.value})")
   serving.export_serving(model, _OUT.value, codec, metadata=meta,
                          batch_size=_BATCH.value, project=_PROJECT.value,
-                         guard=_GUARD.value)
+                         guard=_GUARD.value, passthrough={
+                             "jpeg_min_noise": _JPEG_MIN_NOISE.value,
+                             "jp2_max_bpp": _JP2_MAX_BPP.value})
   print(f"exported {meta['label']} to {_OUT.value}")
   return 0
 

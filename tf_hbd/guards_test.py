@@ -38,3 +38,21 @@ def test_refine_keeps_flat_images_exactly():
   img = rng.integers(0, 256, (12, 16)).astype(np.uint8)
   np.testing.assert_array_equal(refine.refine(img, m),
                                 refine.refine(img, m, guard=False))
+
+
+def test_passthrough_thresholds():
+  from tf_hbd import codec_setting  # pylint: disable=g-import-not-at-top
+  from tf_hbd import codecs  # pylint: disable=g-import-not-at-top
+  img = np.random.default_rng(0).integers(0, 256, (16, 16)).astype(np.uint8)
+  feats = {q: codec_setting.features(
+      codecs.encode_at_quality(img, "jpeg", q).data, "jpeg")
+           for q in (50, 90, 95)}
+  noise = {q: float(guards.jpeg_noise_rms(f)) for q, f in feats.items()}
+  assert 3.7 < noise[90] < 4.0 and 1.8 < noise[95] < 2.1
+  assert noise[50] > noise[90] > noise[95]
+  assert bool(guards.passthrough("jpeg", feats[95], jpeg_min_noise=3.0))
+  assert not bool(guards.passthrough("jpeg", feats[90], jpeg_min_noise=3.0))
+  assert not bool(guards.passthrough("jpeg", feats[95]))  # 0: never
+  jp2 = codec_setting.features_from_bpp(1.5)
+  assert bool(guards.passthrough("jp2", jp2, jp2_max_bpp=1.5))
+  assert not bool(guards.passthrough("jp2", jp2, jp2_max_bpp=1.6))

@@ -45,7 +45,8 @@ PRETRAINED = {"jpeg": "hbd-lstm-jpeg", "jp2": "hbd-lstm-jp2"}
 class _Serving(tf.Module):
   """The exported module: the decoder plus graph-only signatures."""
 
-  def __init__(self, model, codec, batch_size, max_pixels, project, guard):
+  def __init__(self, model, codec, batch_size, max_pixels, project, guard,
+               passthrough):
     super().__init__(name="hbd_serving")
     self.model = model
     self._codec = codec
@@ -72,8 +73,17 @@ class _Serving(tf.Module):
 
     self.project = bool(project and codec == "jpeg" and size)
     self.guard = bool(guard)
+    self.passthrough = dict(passthrough or {}) if size else {}
 
     def run(image, k, setting=None):
+      if self.passthrough:  # settings finer than the model's error floor
+        return tf.cond(
+            guards.passthrough(codec, setting, **self.passthrough),
+            lambda: tf.identity(image), lambda: refine_and_project(
+                image, k, setting))
+      return refine_and_project(image, k, setting)
+
+    def refine_and_project(image, k, setting):
       out = graph_refine.refine_in_graph(
           image, model_fn(k, setting), self._d, self._boundary, self._batch,
           self._max_pixels)
@@ -123,7 +133,8 @@ class _Serving(tf.Module):
 def export_serving(model, path: str, codec: str, metadata: Optional[dict] = None,
                    batch_size: int = 4096,
                    max_pixels: int = graph_refine.DEFAULT_MAX_PIXELS,
-                   project: bool = True, guard: bool = True) -> str:
+                   project: bool = True, guard: bool = True,
+                   passthrough: Optional[dict] = None) -> str:
   """Exports `model` (a decoder from `tf_hbd.decoder` or a SAB decoder).
 
   Args:
@@ -139,6 +150,8 @@ def export_serving(model, path: str, codec: str, metadata: Optional[dict] = None
       onto the quantization constraint (`tf_hbd.jpeg_constraint`).
     guard: keep the decoded patch where a block is constant
       (`tf_hbd.guards`).
+    passthrough: `tf_hbd.guards.passthrough` thresholds
+      (``jpeg_min_noise``, ``jp2_max_bpp``) for models with the setting.
 
   Returns:
     `path`.
@@ -146,7 +159,8 @@ def export_serving(model, path: str, codec: str, metadata: Optional[dict] = None
   if codec not in ("jpeg", "jp2"):
     raise ValueError(f"codec must be 'jpeg' or 'jp2', got {codec!r}")
   model(model.dummy_inputs())
-  module = _Serving(model, codec, batch_size, max_pixels, project, guard)
+  module = _Serving(model, codec, batch_size, max_pixels, project, guard,
+                    passthrough)
   tf.saved_model.save(module, path, signatures=module.signatures())
   meta = {"format": "tf_hbd-serving-1", "codec": codec,
           "patch_size": int(model.patch_size), "boundary": str(model.boundary),
@@ -156,6 +170,7 @@ def export_serving(model, path: str, codec: str, metadata: Optional[dict] = None
           "setting_size": module.setting_size,
           "jpeg_projection": module.project,
           "flat_guard": module.guard,
+          "passthrough": module.passthrough,
           "signatures": sorted(module.signatures())}
   meta.update(metadata or {})
   with open(os.path.join(path, METADATA_FILE), "w") as f:

@@ -189,3 +189,18 @@ class SettingServingTest(tf.test.TestCase):
           jc.dihedral(padded, k)), setting=st), k)
     expect = np.clip(np.round(total / 8), 0, 255)[:h, :w]
     self.assertAllEqual(out, expect)
+
+
+  def test_passthrough_returns_fine_jpegs_as_decoded(self):
+    from tf_hbd import codec_setting  # pylint: disable=g-import-not-at-top
+    from tf_hbd import codecs  # pylint: disable=g-import-not-at-top
+    path = os.path.join(self.get_temp_dir(), "pass")
+    serving.export_serving(self.model, path, "jpeg", batch_size=64,
+                           passthrough={"jpeg_min_noise": 3.0})
+    m = serving.load(path)
+    self.assertEqual(m.metadata["passthrough"], {"jpeg_min_noise": 3.0})
+    fine, enc = codecs.roundtrip(self.original, "jpeg", quality=95)
+    out = m.refine(fine, setting=codec_setting.features(enc.data, "jpeg"))
+    self.assertAllEqual(out, fine)
+    coarse = m.refine(self.decoded, setting=self.setting)  # quality 20
+    self.assertGreater(np.abs(coarse.astype(int) - self.decoded).max(), 0)
