@@ -25,6 +25,9 @@ _KODAK = flags.DEFINE_string("kodak", "../shared/data/kodak", "Kodak folder.")
 _BSD68 = flags.DEFINE_string("bsd68", "../shared/data/bsd68", "BSD68 folder.")
 _OUT = flags.DEFINE_string("out", "", "JSON output (optional).")
 _MAX = flags.DEFINE_integer("max_images", 0, "At most N images per set.")
+_LOG = flags.DEFINE_string(
+    "log", "", "Also print the learning curve (validation gain against "
+    "training hours) from this training log.json.")
 _ENSEMBLE = flags.DEFINE_bool("ensemble", False, "Also measure the "
                               "geometric self-ensemble (8x the time).")
 flags.mark_flag_as_required("model")
@@ -44,8 +47,26 @@ def _measure(dec, imgs, setting, ensemble=False):
   return rows, (time.time() - t0) / max(1, len(imgs))
 
 
+def learning_curve(log_path):
+  """Markdown rows: epoch, batches, blocks, training hours, validation gain."""
+  with open(log_path) as f:
+    log = json.load(f)
+  lines = ["| epoch | batches | blocks (M) | training hours | validation PSNR"
+           " | codec PSNR | gain (dB) |", "|---|---|---|---|---|---|---|"]
+  for row in log.get("epochs", []):
+    lines.append(
+        f"| {row['epoch']} | {row['step']} | "
+        f"{row['step'] * log['batch_size'] / 1e6:.2f} | "
+        f"{row['time_s'] / 3600:.2f} | {row['val_psnr']:.3f} | "
+        f"{row['codec_psnr']:.3f} | {row['val_gain_db']:+.3f} |")
+  return "\n".join(lines)
+
+
 def main(argv):
   del argv
+  if _LOG.value:
+    print("Learning curve (" + _LOG.value + "):\n")
+    print(learning_curve(_LOG.value) + "\n")
   dec = evaluation.load_trained_decoder(_MODEL.value)
   limit = _MAX.value or None
   sets = [("Kodak (gray)", _KODAK.value, ("bpp", 0.37))]
