@@ -3,8 +3,10 @@
 For each registered config (jpeg d=8, jp2_16 d=16, jp2 d=64) this times the
 whole per-image work of a build on one core (CPU seconds of this process):
 read and decode the image file, centre-crop and resize it to the paper's side,
-compress it at its rate, cut the tile records and serialize them with TFDS's
-own serializer. Stand-ins for the paper's images: sample photographs (brick,
+compress it at its rate (JPEG 2000 configs: one encode, as built since
+version 2.1.0; ``--rate_search`` measures them with the rate search of 2.0.0,
+~9 encodes), cut the tile records and serialize them with TFDS's own
+serializer. Stand-ins for the paper's images: sample photographs (brick,
 grass, gravel, moon) resized to 683 x 512 JPEG files for Places365 (a
 "large" Places image, cropped and resized to 512 x 512), and the retina
 photograph resized to a 2400 x 1600 TIFF for RAISE (cropped to 1600 x 1600).
@@ -12,13 +14,14 @@ It also measures the bytes per block (serialized records + 16 bytes of
 TFRecord framing, Places-length image ids) and extrapolates to the paper's
 178,000 + 7,168 training and 20,000 + 1,000 validation images.
 
-  .venv/bin/python benchmarks/paper_scale.py [--configs jpeg,jp2_16,jp2] [--json r.json]
+  .venv/bin/python benchmarks/paper_scale.py [--configs jpeg,jp2_16,jp2] [--rate_search] [--json r.json]
 
 TFDS's own write (a hash-ordered shuffle through temporary files) is not
 included; it is I/O bound.
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -57,9 +60,11 @@ def _items(work):
   return places, raise_
 
 
-def measure(items, config):
+def measure(items, config, rate_search=False):
   """CPU seconds per image, bytes and blocks per image of `items`."""
   spec = config.spec
+  if rate_search and spec.codec == "jp2":
+    spec = dataclasses.replace(spec, rate_search=True)
   feats = blocks_dataset.features(spec.patch_size)
   serializer = tfds.core.example_serializer.ExampleSerializer(
       feats.get_serialized_info())
@@ -78,6 +83,8 @@ def measure(items, config):
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--configs", default="jpeg,jp2_16,jp2")
+  parser.add_argument("--rate_search", action="store_true",
+                      help="JPEG 2000 with the rate search (version 2.0.0)")
   parser.add_argument("--json", default=None)
   args = parser.parse_args(argv)
   configs = {c.name: c for c in blocks_dataset.default_configs()}
@@ -87,7 +94,8 @@ def main(argv=None):
     places, raise_ = _items(work)
     for name in args.configs.split(","):
       config = configs[name]
-      p, r = measure(places, config), measure(raise_, config)
+      p = measure(places, config, args.rate_search)
+      r = measure(raise_, config, args.rate_search)
       row = {"places": p, "raise": r}
       for split, (n_p, n_r) in PAPER.items():
         blocks = n_p * p["blocks_per_image"] + n_r * r["blocks_per_image"]

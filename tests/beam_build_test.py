@@ -94,8 +94,10 @@ class BeamCliTest(BeamBuildTest):
 
   def test_beam_multiprocessing_build_equals_plain_build(self):
     root = self.get_temp_dir()
-    config = ('{"name": "beam_check", "codec": "jpeg", "patch_size": 16, '
-              '"max_side": 96, "tile": 3}')
+    # JPEG 2000 in one encode per image (the registered jp2 configs' path),
+    # given as JSON as a user would.
+    config = ('{"name": "beam_check", "codec": "jp2", "patch_size": 16, '
+              '"max_side": 96, "tile": 3, "rate_search": false}')
     tfds_cli = os.path.join(os.path.dirname(sys.executable), "tfds")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     base = [tfds_cli, "build", "data_builders/sample_patches", "--config",
@@ -107,8 +109,10 @@ class BeamCliTest(BeamBuildTest):
         + ",".join(f[2:] for f in _BEAM_FLAGS)],
                    check=True, cwd=_REPO, env=env, capture_output=True)
     load = lambda d: tfds.builder_from_directory(
-        os.path.join(root, d, "sample_patches", "beam_check", "2.0.0"))
+        os.path.join(root, d, "sample_patches", "beam_check",
+                     str(blocks_dataset.PatchBlocksBuilder.VERSION)))
     self.assertSameBuild(load("plain"), load("beam"))
+    self.assertFalse(_metadata(load("plain"))["spec"]["rate_search"])
 
 
 if __name__ == "__main__":

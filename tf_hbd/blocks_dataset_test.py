@@ -58,7 +58,8 @@ class SpecTest(parameterized.TestCase, tf.test.TestCase):
   @parameterized.parameters(
       dict(codec="png"), dict(strategy="zero"), dict(patch_size=0),
       dict(patch_size=2.5), dict(bpp_range=(1.0, 0.5)),
-      dict(bpp_range=(0, 0.5)), dict(tile=-1), dict(tile=1.5))
+      dict(bpp_range=(0, 0.5)), dict(tile=-1), dict(tile=1.5),
+      dict(rate_search=False), dict(codec="jp2", rate_search="no"))
   def test_invalid_specs(self, **kwargs):
     with self.assertRaises(ValueError):
       blocks_dataset.BlockSpec(**kwargs)
@@ -84,6 +85,33 @@ class SpecTest(parameterized.TestCase, tf.test.TestCase):
     for c in configs.values():
       self.assertEqual(c.strategy, "paper")
       self.assertEqual(c.bpp_range, (0.35, 1.02))
+      # JPEG 2000: one encode per image since 2.1.0; JPEG searches.
+      self.assertEqual(c.spec.rate_search, c.codec == "jpeg")
+    # A custom config keeps the meaning it had before the field existed.
+    self.assertTrue(blocks_dataset.BlocksConfig(name="x", codec="jp2")
+                    .spec.rate_search)
+    self.assertFalse(blocks_dataset.BlocksConfig(
+        name="x", codec="jp2", rate_search=False).spec.rate_search)
+
+  def test_jp2_once_or_searched(self):
+    img = sample_images.load_sample("coins")[:72, :88]
+    rate = blocks_dataset.rate_for(0, "coins")
+    streams = []
+    for search, encode in ((True, codecs.encode_at_bpp),
+                           (False, codecs.encode_once_at_bpp)):
+      spec = blocks_dataset.BlockSpec(codec="jp2", patch_size=8,
+                                      rate_search=search)
+      blocks, enc = blocks_dataset.image_blocks("coins", img, spec)
+      want = encode(img, "jp2", rate)
+      self.assertEqual(enc.data, want.data)
+      np.testing.assert_array_equal(
+          blocks.context[:, 4], patches.blocks_from_image(
+              codecs.decode(want), 8, "paper").context[:, 4])
+      (_, example), *_ = blocks_dataset.examples_for_image("coins", img, spec)
+      self.assertEqual(example["bpp"], np.float32(want.bpp))
+      self.assertEqual(example["codec_setting"], np.float32(want.setting))
+      streams.append(enc.data)
+    self.assertNotEqual(streams[0], streams[1])  # here the search moved
 
 
 class ReplicateTest(parameterized.TestCase, tf.test.TestCase):

@@ -15,7 +15,8 @@ always ``bpp = 8 * len(bytes) / (H * W)``.
   JPEG 2000 codestream (``.j2k``, no JP2 box wrapper: the boxes add ~85 bytes
   that carry no image data). OpenJPEG's rate control can overshoot, so the
   ratio is corrected by a search until the achieved bpp is at most the target
-  (in practice it lands 0-2 % below it). A quality setting for jp2 is a
+  (in practice it lands 0-2 % below it); `encode_once_at_bpp` skips the
+  search (one encode at 8/target). A quality setting for jp2 is a
   compression ratio (``quality_mode="rates"``) or, with ``jp2_mode="dB"``, a
   PSNR target.
 
@@ -33,7 +34,7 @@ from PIL import Image
 from tf_hbd import errors
 
 __all__ = ["Encoded", "CODECS", "encode", "decode", "encode_at_bpp",
-           "encode_at_quality", "roundtrip"]
+           "encode_at_quality", "encode_once_at_bpp", "roundtrip"]
 
 CODECS = ("jpeg", "jp2")
 _JP2_TOLERANCE = 0.0  # achieved bpp may exceed the target by this fraction
@@ -191,6 +192,30 @@ def encode_at_bpp(image, codec: str, bpp: float) -> Encoded:
       else:
         bad = mid
   return Encoded(codec, enc2(ok), image.shape, ok, bpp)
+
+
+def encode_once_at_bpp(image, codec: str, bpp: float) -> Encoded:
+  """JPEG 2000 in one encode at compression ratio 8 / `bpp`, no search.
+
+  OpenJPEG's rate control then decides the achieved rate, which lands near
+  `bpp` but may exceed it (`Encoded.met_target` tells; `Encoded.bpp` is the
+  real rate). One encode instead of `encode_at_bpp`'s ~9, for data where the
+  rate is itself a random draw (training sets) and an exact target does not
+  matter. It is the first step of `encode_at_bpp`'s search.
+
+  Raises:
+    CodecError: `codec` is not "jp2" (libjpeg has no rate control), or `bpp`
+      is not a positive number.
+  """
+  _check_codec(codec)
+  if codec != "jp2":
+    raise errors.CodecError("a single encode at a target rate needs the jp2 "
+                            f"codec (JPEG has no rate control), got {codec!r}")
+  image = _check_image(image)
+  if not bpp > 0 or not math.isfinite(bpp):
+    raise errors.CodecError(f"target bpp must be a positive number, got {bpp}")
+  ratio = 8.0 / bpp
+  return Encoded(codec, _jp2_bytes(image, ratio), image.shape, ratio, bpp)
 
 
 def encode(image, codec: str, *, quality: Optional[float] = None,

@@ -71,6 +71,24 @@ class CodecsTest(tf.test.TestCase, parameterized.TestCase):
         self.assertGreater(enc.bpp, target * 0.95)
         self.assertEqual(codecs.decode(enc).shape, img.shape)
 
+  def test_jp2_once_is_one_encode_at_ratio_8_over_target(self):
+    for img in _gray_images(3):
+      for target in (0.35, 0.8):
+        enc = codecs.encode_once_at_bpp(img, "jp2", target)
+        fixed = codecs.encode(img, "jp2", quality=8 / target)
+        self.assertEqual(enc.data, fixed.data)
+        self.assertEqual((enc.setting, enc.target_bpp), (8 / target, target))
+        # OpenJPEG's rate control alone lands near the target.
+        self.assertBetween(enc.bpp / target, 0.9, 1.02)
+        self.assertEqual(enc.met_target, enc.bpp <= target)
+        self.assertEqual(codecs.decode(enc).shape, img.shape)
+
+  @parameterized.parameters(("jpeg", 0.5), ("jp2", 0.0), ("jp2", float("nan")),
+                            ("png", 0.5))
+  def test_jp2_once_rejects(self, codec, bpp):
+    with self.assertRaises(errors.CodecError):
+      codecs.encode_once_at_bpp(self.photo, codec, bpp)
+
   @parameterized.parameters((7, 7), (9, 13), (1, 1), (513, 31))
   def test_odd_sizes(self, h, w):
     img = np.random.default_rng(h).integers(0, 256, (h, w), dtype=np.uint8)

@@ -652,7 +652,8 @@ def blocks_from_images(named_images: Iterable[Tuple[str, np.ndarray]],
                        quality: Optional[float] = None, patch_size: int = 8,
                        strategy: str = "paper", seed: int = 0,
                        max_side: Optional[int] = None,
-                       square: int = 0) -> BlockArrays:
+                       square: int = 0,
+                       rate_search: bool = True) -> BlockArrays:
   """Blocks of in-memory gray images, exactly as the TFDS builders make them.
 
   Args:
@@ -663,11 +664,14 @@ def blocks_from_images(named_images: Iterable[Tuple[str, np.ndarray]],
     patch_size, strategy, seed, max_side: see `tf_hbd.blocks_dataset.
       BlockSpec`.
     square: centre-crop to a square of at most this side (0: keep).
+    rate_search: see `tf_hbd.blocks_dataset.BlockSpec`; False (jp2 only)
+      gives the blocks of the registered ``jp2``/``jp2_16`` configs (one
+      encode per image); the default True searches the rate.
   """
   spec = blocks_dataset.BlockSpec(codec=codec, patch_size=patch_size,
                                   strategy=strategy, bpp_range=bpp_range,
                                   quality=quality, seed=seed,
-                                  max_side=max_side)
+                                  max_side=max_side, rate_search=rate_search)
   parts = collections.defaultdict(list)
   ids = []
   for image_id, gray in named_images:
@@ -694,7 +698,8 @@ def blocks_from_folder(folder: str, codec: str = "jpeg", *,
                        strategy: str = "paper", seed: int = 0,
                        max_side: Optional[int] = None, square: int = 0,
                        limit: Optional[int] = None,
-                       max_bytes: int = 4 << 30) -> BlockArrays:
+                       max_bytes: int = 4 << 30,
+                       rate_search: bool = True) -> BlockArrays:
   """Blocks of every image of a folder (recursive) or glob, in memory.
 
   Gives the same blocks as ``tfds build data_builders/folder_patches`` with
@@ -735,7 +740,7 @@ def blocks_from_folder(folder: str, codec: str = "jpeg", *,
   return blocks_from_images(named(), codec, bpp_range=bpp_range,
                             quality=quality, patch_size=patch_size,
                             strategy=strategy, seed=seed, max_side=max_side,
-                            square=square)
+                            square=square, rate_search=rate_search)
 
 
 # ------------------------------------------------------------ whole images

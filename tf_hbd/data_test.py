@@ -1,5 +1,6 @@
 """Tests of tf_hbd.data (training pipeline, in-memory blocks, image loader)."""
 
+import json
 import os
 import shutil
 
@@ -19,12 +20,127 @@ _FOLDER_DUMMY = os.path.join(os.path.dirname(os.path.dirname(__file__)),
                              "data_builders", "folder_patches", "dummy_data")
 
 
-_V1_BUILD = os.path.join(os.path.dirname(__file__), "testdata", "v1_build")
-
-
 def _v1_images():
   return [("camera.png", sample_images.load_sample("camera")[:24, :40]),
           ("coins.png", sample_images.load_sample("coins")[:40, :32])]
+
+
+# The version 1.0.0 record schema of the block builders (d = 8): name,
+# dtype, shape (None: text), stored as raw bytes, description.
+_V1_FEATURES = (
+    ("bpp", "float32", (), False, "achieved rate of the whole image"),
+    ("codec_setting", "float32", (), False,
+     "JPEG quality or JP2 compression ratio"),
+    ("context", "uint8", (9, 8, 8), True,
+     "decoded patches of the block, row-major"),
+    ("coords", "int32", (2,), False,
+     "(row, col) of the target in the patch grid"),
+    ("grid_shape", "int32", (2,), False, "(rows, cols) of the patch grid"),
+    ("image_id", None, None, False, "source image identifier"),
+    ("image_shape", "int32", (2,), False,
+     "(height, width) of the coded image"),
+    ("position", "int32", (), False, "index 0..8 of the target in the block"),
+    ("target", "uint8", (8, 8), True, "original (uncompressed) target patch"),
+)
+_TFDS_FEATURES = "tensorflow_datasets.core.features."
+
+
+def _v1_features_json():
+  """features.json of a 1.0.0 build (the TFDS FeaturesDict of the schema)."""
+  out = {}
+  for name, dtype, shape, raw, description in _V1_FEATURES:
+    if dtype is None:
+      out[name] = {"description": description,
+                   "pythonClassName": _TFDS_FEATURES + "text_feature.Text",
+                   "text": {}}
+      continue
+    dims = {"dimensions": [str(n) for n in shape]} if shape else {}
+    out[name] = {
+        "description": description,
+        "pythonClassName": _TFDS_FEATURES + "tensor_feature.Tensor",
+        "tensor": {"dtype": dtype, "encoding": "bytes" if raw else "none",
+                   "shape": dims}}
+  return {"featuresDict": {"features": out},
+          "pythonClassName": _TFDS_FEATURES + "features_dict.FeaturesDict"}
+
+
+def _v1_example(blocks, i, image_id, enc):
+  """Block i of an image as the 1.0.0 builders serialized it."""
+  ints = lambda v: tf.train.Feature(int64_list=tf.train.Int64List(
+      value=np.ravel(v).tolist()))
+  floats = lambda v: tf.train.Feature(float_list=tf.train.FloatList(
+      value=[float(np.float32(v))]))
+  raw = lambda v: tf.train.Feature(bytes_list=tf.train.BytesList(
+      value=[np.ascontiguousarray(v, np.uint8).tobytes()]))
+  return tf.train.Example(features=tf.train.Features(feature={
+      "context": raw(blocks.context[i]),
+      "target": raw(blocks.target[i]),
+      "position": ints(blocks.position[i]),
+      "bpp": floats(enc.bpp),
+      "codec_setting": floats(enc.setting),
+      "image_id": tf.train.Feature(bytes_list=tf.train.BytesList(
+          value=[image_id.encode()])),
+      "coords": ints(blocks.coords[i]),
+      "grid_shape": ints(blocks.grid_shape),
+      "image_shape": ints(blocks.image_shape),
+  })).SerializeToString()
+
+
+def _write_v1_build(data_dir, named_images):
+  """Writes a version 1.0.0 `folder_patches/jpeg` build into `data_dir`.
+
+  What the 1.0.0 builder wrote (one shard, minus TFDS's record shuffle): one
+  tf.train.Example per 3 x 3 block (d = 8, paper blocks, the rate of
+  `blocks_dataset.rate_for`) and the TFDS metadata files.
+
+  Returns:
+    The version directory (``.../folder_patches/jpeg/1.0.0``).
+  """
+  spec = {"codec": "jpeg", "patch_size": 8, "strategy": "paper",
+          "bpp_range": list(blocks_dataset.DEFAULT_BPP_RANGE),
+          "quality": None, "seed": 0, "max_side": None}
+  block_spec = blocks_dataset.BlockSpec(**spec)
+  root = os.path.join(data_dir, "folder_patches")
+  path = os.path.join(root, "jpeg", "1.0.0")
+  os.makedirs(os.path.join(root, ".config"), exist_ok=True)
+  os.makedirs(path, exist_ok=True)
+  n = size = 0
+  with tf.io.TFRecordWriter(os.path.join(
+      path, "folder_patches-train.tfrecord-00000-of-00001")) as writer:
+    for image_id, gray in named_images:
+      blocks, enc = blocks_dataset.image_blocks(
+          image_id, blocks_dataset.prepare_image(gray), block_spec)
+      for i in range(len(blocks)):
+        record = _v1_example(blocks, i, image_id, enc)
+        writer.write(record)
+        n, size = n + 1, size + len(record)
+  info = {
+      "configDescription": "JPEG, 8x8 patches (paper), paper blocks, "
+                           "0.35-1.02 bpp per image.",
+      "configName": "jpeg",
+      "description": "Patch blocks of any folder of images (version 1.0.0 "
+                     "test build).",
+      "fileFormat": "tfrecord",
+      "moduleName": "data_builders.folder_patches."
+                    "folder_patches_dataset_builder",
+      "name": "folder_patches",
+      "releaseNotes": {"1.0.0": "Initial release."},
+      "splits": [{"filepathTemplate":
+                      "{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}",
+                  "name": "train", "numBytes": str(size),
+                  "shardLengths": [str(n)]}],
+      "version": "1.0.0"}
+  metadata = {"source": os.path.join(data_dir, "images"),
+              "images_per_split": {"train": len(named_images)},
+              "beam": False, "spec": spec}
+  for name, content in (("dataset_info.json", info),
+                        ("features.json", _v1_features_json()),
+                        ("metadata.json", metadata)):
+    with open(os.path.join(path, name), "w") as f:
+      json.dump(content, f, indent=2)
+  with open(os.path.join(root, ".config", "metadata.json"), "w") as f:
+    json.dump({"default_config_name": "jpeg"}, f)
+  return path
 
 
 def _u8(x):
@@ -242,29 +358,46 @@ class PipelineTest(parameterized.TestCase, tf.test.TestCase):
 class Version1Test(tf.test.TestCase):
   """Builds of the 1.0.0 builders (one record per block) are still read.
 
-  tf_hbd/testdata/v1_build was written by the 1.0.0 folder_patches builder
-  (jpeg) from two crops of the sample photographs, named like `_v1_images`.
+  The build is written by `_write_v1_build` from two crops of the sample
+  photographs: its records equal, byte for byte, those of the 1.0.0
+  folder_patches builder on the same crops (checked once against a build of
+  that builder, which the repository does not keep).
   """
 
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
     cls.data_dir = os.path.join(tf.compat.v1.test.get_temp_dir(), "v1")
-    shutil.copytree(_V1_BUILD, cls.data_dir, dirs_exist_ok=True)
+    shutil.rmtree(cls.data_dir, ignore_errors=True)
+    cls.path = _write_v1_build(cls.data_dir, _v1_images())
     cls.arrays = data.blocks_from_images(_v1_images(), "jpeg", patch_size=8)
 
+  def test_written_like_the_1_0_0_builder(self):
+    # Record count and bytes of the 1.0.0 builder's shard of these crops:
+    # the sizes fix the wire format (field set, types, raw byte encodings).
+    builder = data.load_builder(self.path)
+    info = builder.info.splits["train"]
+    self.assertEqual((info.num_examples, info.num_bytes), (35, 29170))
+    files = [str(fi.filename) for fi in info.file_instructions]
+    records = list(tf.data.TFRecordDataset(files).as_numpy_iterator())
+    self.assertEqual(sum(map(len, records)), 29170)
+    self.assertEqual(sorted(builder.info.features.keys()),
+                     [f[0] for f in _V1_FEATURES])
+    self.assertEqual(data.stored_spec(builder)["codec"], "jpeg")
+
   def test_read_by_directory_equals_the_current_blocks(self):
-    path = os.path.join(self.data_dir, "folder_patches", "jpeg", "1.0.0")
-    builder = data.load_builder(path)
+    builder = data.load_builder(self.path)
     self.assertFalse(data.is_tile_dataset(builder))
     self.assertEqual(data.dataset_size(builder)["blocks"], len(self.arrays))
     (batch,) = list(data.training_dataset(builder, "train", 1000,
                                           shuffle=False,
                                           drop_remainder=False))
-    got = sorted(bytes((batch["context"][i].numpy() * 255).round().astype(
-        np.uint8)) + bytes([int(batch["position"][i])])
+    got = sorted(bytes(_u8(batch["context"][i])) +
+                 bytes(_u8(batch["target"][i])) +
+                 bytes([int(batch["position"][i])])
                  for i in range(len(self.arrays)))
     want = sorted(bytes(self.arrays.context[i]) +
+                  bytes(self.arrays.target[i]) +
                   bytes([self.arrays.position[i]])
                   for i in range(len(self.arrays)))
     self.assertEqual(got, want)
