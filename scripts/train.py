@@ -90,6 +90,12 @@ _RTRL_MAX_GB = flags.DEFINE_float(
 _UORO_PER_EXAMPLE = flags.DEFINE_bool(
     "uoro_per_example", False, "UORO: one estimate per example (lower "
     "variance, slower) instead of one for the whole batch.")
+_UORO_FORM = flags.DEFINE_enum(
+    "uoro_form", "published", ["published", "post_update"],
+    "UORO gradient: 'published' (Tallec & Ollivier 2017, Algorithm 1: the "
+    "previous estimate carried one exact step plus the exact immediate "
+    "term) or 'post_update' (the rank-one estimate after the fresh signs; "
+    "higher variance).")
 _UORO_EPSILON = flags.DEFINE_float("uoro_epsilon", 1e-7,
                                    "UORO: epsilon of the rho ratios.")
 _K_TOP = flags.DEFINE_integer("k_top", 2, "SAB: memories kept (paper code "
