@@ -31,7 +31,8 @@ from tf_hbd import serving
 from tf_hbd import train_inputs
 from tf_hbd import training
 
-_ALGO = flags.DEFINE_enum("algo", "bptt", ["bptt", "sab", "rtrl", "uoro"],
+_ALGO = flags.DEFINE_enum("algo", "bptt", ["bptt", "sab", "rtrl", "uoro",
+                                          "snap1"],
                           "Learning algorithm.")
 _CELL = flags.DEFINE_enum("cell", "lstm", ["lstm", "gru", "delta", "elman",
                                            "mlp"], "State cell.")
@@ -82,7 +83,7 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of weights, data order, signs.")
 _MODEL_DIR = flags.DEFINE_string("model_dir", None,
                                  "Checkpoints, logs and the export.")
 _ACCUMULATE = flags.DEFINE_bool(
-    "accumulate", False, "RTRL/UORO: one update per batch from the K step "
+    "accumulate", False, "RTRL/UORO/SnAp-1: one update per batch from the K step "
     "gradients instead of one per step (online).")
 _RTRL_MAX_GB = flags.DEFINE_float(
     "rtrl_max_gb", 4.0, "RTRL refuses runs whose estimated peak memory "

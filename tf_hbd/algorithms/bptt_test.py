@@ -47,7 +47,8 @@ class BPTTTest(tf.test.TestCase):
 class RegistryTest(tf.test.TestCase):
 
   def test_registry(self):
-    self.assertEqual(set(base.ALGORITHMS), {"bptt", "sab", "rtrl", "uoro"})
+    self.assertEqual(set(base.ALGORITHMS), {"bptt", "sab", "rtrl", "uoro",
+                                             "snap1"})
     with self.assertRaisesRegex(ValueError, "unknown algorithm"):
       base.get_algorithm("bpt")
     with self.assertRaisesRegex(ValueError, "unknown options"):
