@@ -99,6 +99,10 @@ _UORO_FORM = flags.DEFINE_enum(
     "higher variance).")
 _UORO_EPSILON = flags.DEFINE_float("uoro_epsilon", 1e-7,
                                    "UORO: epsilon of the rho ratios.")
+_SAB_READOUT = flags.DEFINE_enum(
+    "sab_readout", "state", ["state", "reference"],
+    "SAB: the reconstruction reads s_k = h_k + summary_k ('state') or, as "
+    "the SAB reference code, [s_k; summary_k] ('reference').")
 _K_TOP = flags.DEFINE_integer("k_top", 2, "SAB: memories kept (paper code "
                               "default 10, for long sequences).")
 _K_ATTN = flags.DEFINE_integer("k_attn", 1, "SAB: store a memory every "
