@@ -261,19 +261,35 @@ def local_step(cell, e, states, params):
   return fn(cell, e, states, params)
 
 
-def _propagate(a, m):
-  """A (B, C, C, n) applied unit-wise to M (B, C, m), m a multiple of n."""
+def _split_units(m, n):
+  """M (B, T, C, m) -> C tensors (B, T, m // n, n): column g n + u at [g, u]."""
   shape = tf.shape(m)
+  m5 = tf.reshape(m, [shape[0], shape[1], m.shape[2], -1, n])
+  return [m5[:, :, c] for c in range(m.shape[2])]
+
+
+def _propagate(a, m):
+  """A (B, C, C, n) applied unit-wise to M (B, T, C, m), m a multiple of n.
+
+  ``out[b, t, c, g n + u] = sum_d A[b, c, d, u] M[b, t, d, g n + u]``
+  (broadcast products: the C x C blocks are tiny, a matmul would not pay).
+  """
   n = tf.shape(a)[-1]
-  m4 = tf.reshape(m, [shape[0], shape[1], -1, n])
-  return tf.reshape(tf.einsum("bcdn,bdgn->bcgn", a, m4), shape)
+  parts = _split_units(m, n)
+  c_dim = len(parts)
+  out = [tf.add_n([a[:, c, d][:, None, None, :] * parts[d]
+                   for d in range(c_dim)]) for c in range(c_dim)]
+  return tf.reshape(tf.stack(out, axis=2), tf.shape(m))
 
 
 def _contract(dl, m):
-  """dl (B, C, n) with M (B, C, m): sum_c dl[c, unit(col)] M[c, col]."""
+  """dl (B, C, n) with M (B, T, C, m): sum_c dl[c, unit(col)] M[c, col],
+  (B, T, m)."""
+  parts = _split_units(m, tf.shape(dl)[-1])
+  out = tf.add_n([dl[:, c][:, None, None, :] * p
+                  for c, p in enumerate(parts)])
   shape = tf.shape(m)
-  m4 = tf.reshape(m, [shape[0], shape[1], -1, tf.shape(dl)[-1]])
-  return tf.reshape(tf.einsum("bcn,bcgn->bgn", dl, m4), [shape[0], -1])
+  return tf.reshape(out, [shape[0], shape[1], -1])
 
 
 def snap_footprint(system, batch_size, K, itemsize):
@@ -345,8 +361,10 @@ class SnAp1(base.Algorithm):
     batch = dict(batch)
     batch["context"] = tf.cast(batch["context"], sysm.dtype)
     states = tuple(self.model.initial_state(tf.shape(batch["context"])[0]))
-    history = None   # per step variable: [(x_t, M_t)] or the influence J~
-    infl_e = None    # per e part: J~^e (B, C, m_e)
+    # Per step variable: (X (B, t, n_in), M (B, t, C, m)), the inputs and
+    # coefficients of steps 1..t, or (None, J~ (B, 1, C, m)) for a vector.
+    history = None
+    infl_e = None    # per e part: J~^e (B, 1, C, m_e)
     sink = forward_mode.StepGradients(not self.config["accumulate"],
                                       apply_gradients)
     loss = 0.0
@@ -358,19 +376,20 @@ class SnAp1(base.Algorithm):
       loc = local_step(cell, e, states, sysm.step_variables)
       amats = [a for _, a in loc.groups]
       if history is None:
-        history = [[(x, g)] if x is not None else g
+        history = [(None if x is None else x[:, None], g[:, None])
                    for _, g, x in loc.params]
-        infl_e = [g for _, g in loc.e_parts]
+        infl_e = [g[:, None] for _, g in loc.e_parts]
       else:
         new = []
-        for old, (grp, g, x) in zip(history, loc.params):
+        for (xs, ms), (grp, g, x) in zip(history, loc.params):
+          ms = _propagate(amats[grp], ms)
           if x is None:
-            new.append(_propagate(amats[grp], old) + g)
+            new.append((None, ms + g[:, None]))
           else:
-            new.append([(xt, _propagate(amats[grp], mt)) for xt, mt in old]
-                       + [(x, g)])
+            new.append((tf.concat([xs, x[:, None]], axis=1),
+                        tf.concat([ms, g[:, None]], axis=1)))
         history = new
-        infl_e = [_propagate(amats[grp], j) + g
+        infl_e = [_propagate(amats[grp], j) + g[:, None]
                   for j, (grp, g) in zip(infl_e, loc.e_parts)]
       states = tuple(loc.states)
       step_loss, p, ds, dread = sysm.readout_grads(self, batch, loc.s)
@@ -378,14 +397,16 @@ class SnAp1(base.Algorithm):
       dl = [tf.stack([dl_parts[i] for i in idx], axis=1)
             for idx, _ in loc.groups]                     # (B, C, n) each
       g_params = []
-      for hist, (grp, _, x) in zip(history, loc.params):
-        if x is None:
-          g_params.append(tf.reduce_sum(_contract(dl[grp], hist), axis=0))
+      for (xs, ms), (grp, _, _) in zip(history, loc.params):
+        q = _contract(dl[grp], ms)                        # (B, t, m)
+        if xs is None:
+          g_params.append(tf.reduce_sum(q, axis=[0, 1]))
         else:
-          xs = tf.concat([xt for xt, _ in hist], axis=0)
-          qs = tf.concat([_contract(dl[grp], mt) for _, mt in hist], axis=0)
-          g_params.append(tf.matmul(xs, qs, transpose_a=True))
-      g_e = tf.concat([_contract(dl[grp], j)
+          # sum over examples and steps t of x_t^T q_t: one matmul.
+          g_params.append(tf.matmul(
+              tf.reshape(xs, [-1, tf.shape(xs)[-1]]),
+              tf.reshape(q, [-1, tf.shape(q)[-1]]), transpose_a=True))
+      g_e = tf.concat([_contract(dl[grp], j)[:, 0]
                        for j, (grp, _) in zip(infl_e, loc.e_parts)], axis=-1)
       g_embed = embed_tape.gradient(e, sysm.embed_variables,
                                     output_gradients=g_e)
