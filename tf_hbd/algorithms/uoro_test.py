@@ -340,6 +340,11 @@ class UOROTest(tf.test.TestCase):
     uoro.UORO(self.model, accumulate=True).train_step(batch, offline)
     self.assertLen(offline.calls, 1)
 
+  def test_unknown_form_is_refused(self):
+    with self.assertRaisesRegex(ValueError, "unknown form 'pre'"):
+      uoro.UORO(self.model, form="pre")
+    self.assertEqual(uoro.UORO(self.model).config["form"], "published")
+
   def test_signs_resume_from_checkpoint(self):
     algo = uoro.UORO(self.model, seed=5)
     algo.signs([4], tf.float64)
