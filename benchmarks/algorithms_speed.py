@@ -3,7 +3,7 @@
   python benchmarks/algorithms_speed.py --units=32,64,128,512 --batch_size=256
 
 One training step = ``algo.train_step`` on one batch with an SGD update (so
-online RTRL/UORO make their K updates), compiled with `tf.function`, same
+online RTRL/UORO/SnAp-1 make their K updates), compiled with `tf.function`, same
 cell (LSTM), batch, K and data for every algorithm; the time is the median of
 ``--steps`` steps after two warm-up steps, taken round-robin over the
 algorithms (one step of each in turn) so that a change of machine load hits
@@ -37,9 +37,10 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 _UNITS = flags.DEFINE_list("units", ["32", "64", "128", "512"],
                            "State sizes to measure.")
 _ALGOS = flags.DEFINE_list("algos", ["bptt", "sab", "uoro",
-                                     "uoro_per_example", "rtrl"],
+                                     "uoro_per_example", "snap1", "rtrl"],
                            "Algorithms (uoro_per_example: UORO with one "
-                           "estimate per example).")
+                           "estimate per example; uoro_post_update: UORO's "
+                           "post_update gradient form).")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 256, "Blocks per batch.")
 _K = flags.DEFINE_integer("K", 4, "Refinement steps.")
 _STEPS = flags.DEFINE_integer("steps", 10, "Timed steps per configuration.")
@@ -55,7 +56,8 @@ def _make(name, units):
   import tf_hbd.algorithms  # pylint: disable=g-import-not-at-top,unused-import
   model = decoder.build_decoder("lstm", units=units, patch_size=8, K=_K.value,
                                 seed=0)
-  options = {"per_example": True} if name == "uoro_per_example" else {}
+  options = {"uoro_per_example": {"per_example": True},
+             "uoro_post_update": {"form": "post_update"}}.get(name, {})
   algo = base.make_algorithm(name.split("_")[0], model, **options)
   opt = tf.keras.optimizers.SGD(1e-4)
   opt.build(algo.variables)

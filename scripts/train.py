@@ -31,7 +31,8 @@ from tf_hbd import serving
 from tf_hbd import train_inputs
 from tf_hbd import training
 
-_ALGO = flags.DEFINE_enum("algo", "bptt", ["bptt", "sab", "rtrl", "uoro"],
+_ALGO = flags.DEFINE_enum("algo", "bptt", ["bptt", "sab", "rtrl", "uoro",
+                                          "snap1"],
                           "Learning algorithm.")
 _CELL = flags.DEFINE_enum("cell", "lstm", ["lstm", "gru", "delta", "elman",
                                            "mlp"], "State cell.")
@@ -119,7 +120,7 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of weights, data order, signs.")
 _MODEL_DIR = flags.DEFINE_string("model_dir", None,
                                  "Checkpoints, logs and the export.")
 _ACCUMULATE = flags.DEFINE_bool(
-    "accumulate", False, "RTRL/UORO: one update per batch from the K step "
+    "accumulate", False, "RTRL/UORO/SnAp-1: one update per batch from the K step "
     "gradients instead of one per step (online).")
 _RTRL_MAX_GB = flags.DEFINE_float(
     "rtrl_max_gb", 4.0, "RTRL refuses runs whose estimated peak memory "
@@ -127,8 +128,18 @@ _RTRL_MAX_GB = flags.DEFINE_float(
 _UORO_PER_EXAMPLE = flags.DEFINE_bool(
     "uoro_per_example", False, "UORO: one estimate per example (lower "
     "variance, slower) instead of one for the whole batch.")
+_UORO_FORM = flags.DEFINE_enum(
+    "uoro_form", "published", ["published", "post_update"],
+    "UORO gradient: 'published' (Tallec & Ollivier 2017, Algorithm 1: the "
+    "previous estimate carried one exact step plus the exact immediate "
+    "term) or 'post_update' (the rank-one estimate after the fresh signs; "
+    "higher variance).")
 _UORO_EPSILON = flags.DEFINE_float("uoro_epsilon", 1e-7,
                                    "UORO: epsilon of the rho ratios.")
+_SAB_READOUT = flags.DEFINE_enum(
+    "sab_readout", "state", ["state", "reference"],
+    "SAB: the reconstruction reads s_k = h_k + summary_k ('state') or, as "
+    "the SAB reference code, [s_k; summary_k] ('reference').")
 _K_TOP = flags.DEFINE_integer("k_top", 2, "SAB: memories kept (paper code "
                               "default 10, for long sequences).")
 _K_ATTN = flags.DEFINE_integer("k_attn", 1, "SAB: store a memory every "

@@ -8,7 +8,7 @@ cluster: the same global batch of 32 and data order on one replica). The
 chief's final checkpoint must equal the single process's to float tolerance.
 BPTT is interrupted after 2 of 4 batches (--max_steps) and resumed by both
 workers from the chief's checkpoint; UORO (online, batched estimate) runs
-straight through. Every process is killed in `finally` if still running.
+straight through, and so does SnAp-1. Every process is killed in `finally` if still running.
 """
 
 import json
@@ -156,6 +156,14 @@ class MultiWorkerTest(tf.test.TestCase):
     two = self.create_tempdir().full_path
     self._run_phase([(args, single, 1), (args, two, 2)])
     self._compare(single, two, "uoro")
+
+  @pytest.mark.slow
+  def test_snap1_two_workers_equal_one_process(self):
+    args = ["--algo=snap1", *_ARGS]
+    single = self.create_tempdir().full_path
+    two = self.create_tempdir().full_path
+    self._run_phase([(args, single, 1), (args, two, 2)])
+    self._compare(single, two, "snap1")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,9 @@ _ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 _TOLERANCE = 1e-6
 _ALGOS = {"bptt": ("bptt", {}), "sab": ("sab", {}), "rtrl": ("rtrl", {}),
           "uoro": ("uoro", {}),
-          "uoro_per_example": ("uoro", {"per_example": True})}
+          "uoro_per_example": ("uoro", {"per_example": True}),
+          "uoro_post_update": ("uoro", {"form": "post_update"}),
+          "snap1": ("snap1", {})}
 
 
 def _arrays():
@@ -214,16 +216,17 @@ class MirroredEqualityTest(tf.test.TestCase):
       self.assertLess(r["max_diff"], _TOLERANCE, msg=name)
       self.assertAllClose(r["loss_two"], r["loss_one"], rtol=1e-6, msg=name)
 
-  def test_two_replicas_equal_one_bptt_and_uoro(self):
-    results = _run_child(["bptt", "uoro"])
-    self._check(results, ["bptt", "uoro"])
+  def test_two_replicas_equal_one_bptt_uoro_and_snap1(self):
+    names = ["bptt", "uoro", "snap1"]
+    results = _run_child(names)
+    self._check(results, names)
     self.assertLess(results["bptt"]["max_diff_plain"], _TOLERANCE)
     self.assertAllClose(results["bptt"]["loss_plain"],
                         results["bptt"]["loss_one"], rtol=1e-6)
 
   @pytest.mark.slow
-  def test_two_replicas_equal_one_sab_rtrl_per_example_uoro(self):
-    names = ["sab", "rtrl", "uoro_per_example"]
+  def test_two_replicas_equal_one_sab_rtrl_other_uoro(self):
+    names = ["sab", "rtrl", "uoro_per_example", "uoro_post_update"]
     self._check(_run_child(names), names)
 
 

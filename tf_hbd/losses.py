@@ -88,7 +88,10 @@ def distortion_terms(target, recons, alpha=ALPHA, form=DEFAULT_FORM,
     mae = abs_k / (2.0 * k)                              # eq. 18 as printed
   else:
     mae = abs_k / (2.0 * batch * k)                      # eq. 18 / B
-  alpha = tf.cast(alpha, dtype)
+  # A Python number becomes a constant of the working dtype directly
+  # (tf.cast(0.235, float64) would go through float32: 0.23499999940...).
+  alpha = (tf.cast(alpha, dtype) if tf.is_tensor(alpha)
+           else tf.constant(alpha, dtype))
   return (1.0 - alpha) * mae + alpha * mse               # eq. 17
 
 

@@ -91,7 +91,7 @@ class DistortionTest(tf.test.TestCase, parameterized.TestCase):
     g = tape.gradient(loss, r).numpy()
     diff = recons - target[:, None]
     want = (0.765 * np.sign(diff) + 0.235 * 2 * diff) / (2 * 6 * 4)
-    self.assertAllClose(g, want, rtol=1e-10)
+    self.assertAllClose(g, want, rtol=1e-13, atol=0)
 
   def test_keras_loss(self):
     target, recons = data()

@@ -1,4 +1,4 @@
-"""Learning algorithms for the HBD decoder: BPTT, SAB, RTRL, UORO.
+"""Learning algorithms for the HBD decoder: BPTT, SAB, RTRL, UORO, SnAp-1.
 
 Every algorithm implements `tf_hbd.algorithms.base.Algorithm` and is
 registered in `ALGORITHMS` (name -> class) by its module:
@@ -8,7 +8,9 @@ registered in `ALGORITHMS` (name -> class) by its module:
 * ``rtrl`` (`rtrl.RTRL`): real-time recurrent learning (Williams & Zipser
   1989; paper eqs. 12-14);
 * ``uoro`` (`uoro.UORO`): unbiased online recurrent optimisation (Tallec &
-  Ollivier 2017; paper eqs. 15-16).
+  Ollivier 2017; paper eqs. 15-16);
+* ``snap1`` (`snap.SnAp1`): the sparse one-step approximation of RTRL
+  (Menick et al., ICLR 2021).
 
 ``make_algorithm(name, decoder, **options)`` builds one;
 ``options_from_flags(name, flag_values)`` reads its options from flags.
@@ -23,6 +25,7 @@ from tf_hbd.algorithms.base import register_algorithm
 from tf_hbd.algorithms import bptt  # pylint: disable=unused-import
 from tf_hbd.algorithms import rtrl  # pylint: disable=unused-import
 from tf_hbd.algorithms import sab  # pylint: disable=unused-import
+from tf_hbd.algorithms import snap  # pylint: disable=unused-import
 from tf_hbd.algorithms import uoro  # pylint: disable=unused-import
 
 __all__ = ["ALGORITHMS", "Algorithm", "get_algorithm", "make_algorithm",

@@ -47,7 +47,8 @@ class BPTTTest(tf.test.TestCase):
 class RegistryTest(tf.test.TestCase):
 
   def test_registry(self):
-    self.assertEqual(set(base.ALGORITHMS), {"bptt", "sab", "rtrl", "uoro"})
+    self.assertEqual(set(base.ALGORITHMS), {"bptt", "sab", "rtrl", "uoro",
+                                             "snap1"})
     with self.assertRaisesRegex(ValueError, "unknown algorithm"):
       base.get_algorithm("bpt")
     with self.assertRaisesRegex(ValueError, "unknown options"):
@@ -56,7 +57,8 @@ class RegistryTest(tf.test.TestCase):
   def test_options_from_flags(self):
     flags = {"k_top": 3, "k_attn": 1, "k_trunc": 2, "sab_attn_units": 0,
              "seed": 5, "accumulate": True, "rtrl_max_gb": 1.5,
-             "uoro_per_example": False, "uoro_epsilon": 1e-6}
+             "uoro_per_example": False, "uoro_epsilon": 1e-6,
+             "uoro_form": "post_update"}
     self.assertEqual(base.options_from_flags("sab", flags),
                      {"k_top": 3, "k_attn": 1, "k_trunc": 2,
                       "attn_units": None, "attn_seed": 5})
@@ -64,7 +66,7 @@ class RegistryTest(tf.test.TestCase):
                      {"accumulate": True, "max_gb": 1.5})
     self.assertEqual(base.options_from_flags("uoro", flags),
                      {"accumulate": True, "per_example": False,
-                      "epsilon": 1e-6, "seed": 5})
+                      "epsilon": 1e-6, "seed": 5, "form": "post_update"})
     self.assertEqual(base.options_from_flags("bptt", flags), {})
     for name in base.ALGORITHMS:  # every option can be built from flags
       algo = base.make_algorithm(name, tu.small_decoder(),

@@ -26,7 +26,7 @@ class LearningTest(tf.test.TestCase, parameterized.TestCase):
     cls.identity = float(losses.distortion(cls.batch["target"],
                                            tf.repeat(own[:, None], 4, 1)))
 
-  @parameterized.parameters("bptt", "sab", "rtrl", "uoro")
+  @parameterized.parameters("bptt", "sab", "rtrl", "uoro", "snap1")
   def test_loss_drops_below_identity(self, name):
     model = decoder_lib.build_decoder("lstm", units=8, patch_size=8, K=4,
                                       seed=0)

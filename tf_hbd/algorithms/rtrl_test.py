@@ -34,7 +34,7 @@ class RTRLTest(tf.test.TestCase, parameterized.TestCase):
     self.assertLen(rec.calls, 1)
     err = tu.rel_error(tu.by_variable(model.trainable_variables, g_bptt),
                        tu.by_variable(algo.variables, rec.calls[0]))
-    self.assertLessEqual(err, 1e-6)
+    self.assertLessEqual(err, 1e-12)
     self.assertAllClose(metrics["loss"], m_bptt["loss"], rtol=1e-12)
 
   @parameterized.named_parameters(CELLS[0])
@@ -55,7 +55,7 @@ class RTRLTest(tf.test.TestCase, parameterized.TestCase):
       expected = tape.gradient(l_k, model.trainable_variables)
       err = tu.rel_error(tu.by_variable(model.trainable_variables, expected),
                          tu.by_variable(algo.variables, rec.calls[k]))
-      self.assertLessEqual(err, 1e-6, msg=f"step {k + 1}")
+      self.assertLessEqual(err, 1e-12, msg=f"step {k + 1}")
 
   def test_online_updates_inside_the_episode(self):
     model = tu.small_decoder("lstm", K=3)

@@ -42,6 +42,12 @@ Where we follow the paper rather than the reference code
 * truncation: the reference detaches the input of step i when
   ``i % truncate_length == 0`` (first chunk one step shorter); we cut between
   chunks of exactly k_trunc steps, so k_trunc >= K means no truncation.
+* readout: the reference's output layer reads the concatenation [s_k;
+  summary_k] (``fc`` on 2n inputs, s_k = h^_k + summary_k); ours reads s_k
+  alone (the decoder's own readout, so a SAB model reconstructs like the
+  others). ``readout="reference"`` (flag ``--sab_readout=reference``) gives
+  the reference's: the base readout plus ``summary_k U_attn``, which is
+  ``fc([s_k; summary_k])`` with fc = [U; U_attn];
 * As in the reference, s_0 (zeros) is the first memory: attending to it
   shrinks the summary (a learned "attend to nothing").
 
@@ -110,17 +116,27 @@ class SABDecoder(tf.keras.Model):
     k_attn: a state is stored in the memory every k_attn steps.
     attn_units: hidden size of the score MLP (default: the state size).
     seed: seed of the attention weights (U(-init_scale, init_scale)).
+    readout: what the reconstruction reads: "state" (default, ours:
+      ``readout(s_k)`` with ``s_k = h^_k + summary_k``) or "reference" (the
+      SAB reference code's output layer on ``[s_k; summary_k]``: the base
+      readout plus ``summary_k U_attn``, U_attn (n, d*d) a new weight).
   """
 
+  READOUTS = ("state", "reference")
+
   def __init__(self, base, k_top=DEFAULTS["k_top"], k_attn=DEFAULTS["k_attn"],
-               attn_units=None, seed=0, name=None, **kwargs):
+               attn_units=None, seed=0, readout="state", name=None, **kwargs):
     if isinstance(base, dict):
       base = tf.keras.utils.deserialize_keras_object(base)
     super().__init__(name=name, dtype=base.dtype_policy.name, **kwargs)
     if int(k_top) < 1 or int(k_attn) < 1:
       raise ValueError(f"k_top and k_attn must be >= 1, got {k_top}, "
                        f"{k_attn}")
+    if readout not in self.READOUTS:
+      raise ValueError(f"unknown SAB readout {readout!r}; choose from "
+                       f"{self.READOUTS}")
     self.base = base
+    self.readout_mode = readout
     self.k_top = int(k_top)
     self.k_attn = int(k_attn)
     self.seed = seed
@@ -139,6 +155,11 @@ class SABDecoder(tf.keras.Model):
           self.add_weight(name="attn_b", shape=(a,), initializer="zeros"),
           self.add_weight(name="attn_v", shape=(a,), initializer=init(2)),
       ]
+      self._summary_readout = []
+      if readout == "reference":
+        pixels = int(base.patch_size) ** 2
+        self._summary_readout.append(self.add_weight(
+            name="attn_U", shape=(n, pixels), initializer=init(3)))
 
   # ---- the decoder interface (delegated) ---------------------------------
 
@@ -176,6 +197,13 @@ class SABDecoder(tf.keras.Model):
   def initial_state(self, batch_size):
     return self.base.initial_state(batch_size)
 
+  def _read(self, s, summary, context, position):
+    """The reconstruction of one step (see ``readout`` in the class doc)."""
+    p = self.base.readout(s, context, position)
+    if self._summary_readout and summary is not None:
+      p = p + tf.matmul(summary, self._summary_readout[0])
+    return p
+
   # ---- SAB forward -------------------------------------------------------
 
   def attend(self, h, memory, keys=None, params=None):
@@ -210,13 +238,16 @@ class SABDecoder(tf.keras.Model):
     return tuple(states)
 
   def sab_step(self, k, e, states, memory, k_trunc=None):
-    """Refinement step k (1-based): (s_k, states_k, memory_k).
+    """Refinement step k (1-based): (s_k, states_k, memory_k, summary_k).
+
+    summary_k is None at step 1 (the memory holds only s_0 = 0).
 
     ``memory`` is the pair (stored states (B, M, n), their keys (B, M, a)).
     """
     if k_trunc is not None and k > 1 and (k - 1) % k_trunc == 0:
       states = tuple(tf.stop_gradient(t) for t in states)
     h, states = self.base.cell.step(e, states, self.base.step_variables)
+    summary = None
     if k == 1:
       # The memory holds only s_0 = 0: the summary is exactly zero, and so
       # is its gradient; skip the attention.
@@ -227,7 +258,7 @@ class SABDecoder(tf.keras.Model):
     states = self._with_output(states, s)
     if k % self.k_attn == 0:
       memory = self._store(*memory, s)
-    return s, states, memory
+    return s, states, memory, summary
 
   def unroll(self, context, position, K=None, last_only=False, k_trunc=None,
              setting=None):
@@ -249,9 +280,10 @@ class SABDecoder(tf.keras.Model):
     if isinstance(K, (int, np.integer)):
       outs = []
       for k in range(1, int(K) + 1):
-        s, states, memory = self.sab_step(k, e, states, memory, k_trunc)
+        s, states, memory, summary = self.sab_step(k, e, states, memory,
+                                                   k_trunc)
         if not last_only or k == K:
-          outs.append(self.base.readout(s, context, position))
+          outs.append(self._read(s, summary, context, position))
       return outs[-1] if last_only else tf.stack(outs, axis=1)
     K = tf.cast(K, tf.int32)
     tf.debugging.assert_positive(K, message="K must be >= 1")
@@ -268,7 +300,7 @@ class SABDecoder(tf.keras.Model):
           lambda: self._store(memory, keys, s),
           lambda: (memory, keys))
       return (k + 1, states, memory, keys,
-              out.write(k, self.base.readout(s, context, position)))
+              out.write(k, self._read(s, summary, context, position)))
 
     _, _, _, _, out = tf.while_loop(
         lambda k, *_: k < K, body,
@@ -317,7 +349,7 @@ class SABDecoder(tf.keras.Model):
     return {"base": tf.keras.utils.serialize_keras_object(self.base),
             "k_top": self.k_top, "k_attn": self.k_attn,
             "attn_units": self.attn_units, "seed": self.seed,
-            "name": self.name}
+            "readout": self.readout_mode, "name": self.name}
 
   @classmethod
   def from_config(cls, config, custom_objects=None):
@@ -334,13 +366,15 @@ class SAB(base_lib.Algorithm):
     k_trunc: truncation chunk of the recurrent gradient.
     attn_units: hidden size of the score MLP (None: state size).
     attn_seed: seed of the attention weights.
+    readout: "state" (default) or "reference" (`SABDecoder`).
   """
 
   OPTIONS = {"k_top": DEFAULTS["k_top"], "k_attn": DEFAULTS["k_attn"],
              "k_trunc": DEFAULTS["k_trunc"], "attn_units": None,
-             "attn_seed": 0}
+             "attn_seed": 0, "readout": "state"}
   FLAG_NAMES = {"k_top": "k_top", "k_attn": "k_attn", "k_trunc": "k_trunc",
-                "attn_units": "sab_attn_units", "attn_seed": "seed"}
+                "attn_units": "sab_attn_units", "attn_seed": "seed",
+                "readout": "sab_readout"}
 
   def build_model(self, decoder):
     if isinstance(decoder, SABDecoder):
@@ -348,7 +382,8 @@ class SAB(base_lib.Algorithm):
     return SABDecoder(decoder, k_top=self.config["k_top"],
                       k_attn=self.config["k_attn"],
                       attn_units=self.config["attn_units"],
-                      seed=self.config["attn_seed"])
+                      seed=self.config["attn_seed"],
+                      readout=self.config["readout"])
 
   def gradients(self, batch):
     """(grads aligned with `variables`, metrics) of the truncated loss."""

@@ -181,6 +181,41 @@ class SABTest(tf.test.TestCase, parameterized.TestCase):
       outs.append(s @ uu + cc + own)
     self.assertAllClose(model(batch, K=4), np.stack(outs, 1), rtol=1e-10)
 
+  def test_reference_readout_reads_state_and_summary(self):
+    # The reference code's fc([s_k; summary_k]): our base readout plus
+    # summary_k U_attn; the state path is unchanged.
+    base = tu.small_decoder("lstm", units=3, K=4)
+    plain = sab.SABDecoder(base, k_top=2, k_attn=1)
+    ref = sab.SABDecoder(base, k_top=2, k_attn=1, readout="reference")
+    batch = tu.random_batch()
+    ctx, pos = batch["context"], batch["position"]
+    e = base.embed(ctx, pos)
+    states = tuple(base.initial_state(3))
+    memory = ref._store(tf.zeros([3, 0, 3], tf.float64),  # pylint: disable=protected-access
+                        tf.zeros([3, 0, 3], tf.float64),
+                        tf.zeros([3, 3], tf.float64))
+    (u_attn,) = [v for v in ref.trainable_variables if "attn_U" in v.name]
+    outs = []
+    for k in range(1, 5):
+      h, _ = base.cell.step(e, states, base.step_variables)
+      s, states, memory, summary = ref.sab_step(k, e, states, memory)
+      if k == 1:
+        self.assertIsNone(summary)
+        summary = tf.zeros_like(s)
+      self.assertAllClose(s, h + summary, rtol=1e-12)
+      outs.append(base.readout(s, ctx, pos) + summary @ u_attn)
+    self.assertAllClose(ref(batch, K=4), tf.stack(outs, 1), rtol=1e-12)
+    served = ref.serving_function()(ctx, pos, tf.constant(4))
+    self.assertAllClose(served["reconstructions"], ref(batch, K=4),
+                        rtol=1e-12)
+    self.assertNotAllClose(plain(batch, K=4), ref(batch, K=4))
+    again = sab.SABDecoder.from_config(ref.get_config())
+    self.assertEqual(again.readout_mode, "reference")
+    algo = sab.SAB(base, readout="reference")
+    self.assertIn(u_attn.shape, [v.shape for v in algo.variables])
+    with self.assertRaisesRegex(ValueError, "unknown SAB readout"):
+      sab.SABDecoder(base, readout="concat")
+
   @parameterized.parameters(4, 7)
   def test_no_truncation_is_plain_autodiff(self, k_trunc):
     model = _sab_model(K=4)

@@ -14,10 +14,27 @@ state entry, drawn afresh at every step) and ``z~_0 = 0, theta~_0 = 0``::
 rho0 = 1). ``dF/dz z~`` is a Jacobian-vector product
 (`tf.autodiff.ForwardAccumulator`), ``nu^T dF/dtheta`` a vector-Jacobian
 product (`tf.GradientTape`); nothing is unrolled and no Jacobian is formed.
-The step gradient is ``dl_k/dtheta ~= (dl_k/dz_k . z~_k) theta~_k`` plus the
-direct readout gradient. The estimate is unbiased because E[nu nu^T] = I and
-rho1 is even in nu (so the cross terms vanish); `uoro_test` checks it against
-RTRL's exact influence.
+The estimate is unbiased because E[nu nu^T] = I and rho1 is even in nu (so
+the cross terms vanish); `uoro_test` checks it against RTRL's exact influence.
+
+Gradient forms (option ``form``):
+
+* ``"published"`` (**default**; Tallec & Ollivier 2017, Algorithm 1, and the
+  seed paper's eq. 13 with the estimate plugged in): the previous estimate
+  propagated one exact step plus the exact immediate term, formed *before*
+  the estimate is updated with the fresh signs::
+
+      g_k = (dl_k/dz_k . dF/dz z~_{k-1}) theta~_{k-1} + dl_k/dz_k dF/dtheta
+
+  The second term is one ordinary vector-Jacobian product of the step (the
+  cotangent dl_k/dz_k), so only the older part of the influence is noisy.
+* ``"post_update"`` (the project's earlier form): ``g_k = (dl_k/dz_k .
+  z~_k) theta~_k`` with the estimate already updated, so the immediate term
+  also goes through the rank-one product and its fresh signs. Equally
+  unbiased, but its variance is much larger (`uoro_test` computes both
+  variances exactly by enumerating every sign sequence on a tiny decoder).
+
+Both add the direct readout gradient.
 
 "theta" here is (Theta_s, e): as in RTRL (`tf_hbd.algorithms.rtrl`), the
 transformation parameters act only through e, so the estimate carries an
@@ -83,15 +100,22 @@ class UORO(base.Algorithm):
     per_example: one estimate per example, or one for the batch (default).
     epsilon: the small constant of the rho ratios.
     seed: seed of the random-sign generator (checkpointed with the run).
+    form: the gradient form, "published" (default) or "post_update" (see
+      the module docstring).
   """
 
   OPTIONS = {"accumulate": False, "per_example": False, "epsilon": 1e-7,
-             "seed": 0}
+             "seed": 0, "form": "published"}
   FLAG_NAMES = {"accumulate": "accumulate", "per_example": "uoro_per_example",
-                "epsilon": "uoro_epsilon", "seed": "seed"}
+                "epsilon": "uoro_epsilon", "seed": "seed",
+                "form": "uoro_form"}
+  FORMS = ("published", "post_update")
 
   def __init__(self, decoder, **kwargs):
     super().__init__(decoder, **kwargs)
+    if self.config["form"] not in self.FORMS:
+      raise ValueError(f"uoro: unknown form {self.config['form']!r}; choose "
+                       f"from {self.FORMS}")
     self.system = forward_mode.StateSystem(self.model)
     self.generator = tf.random.Generator.from_seed(int(self.config["seed"]))
 
@@ -149,6 +173,28 @@ class UORO(base.Algorithm):
     v_e, v_theta = tape.gradient(z, [e, flat], output_gradients=nu)
     return v_theta, v_e
 
+  def _rank_one_gradient(self, dl_dz, z_t, th_t, th_e):
+    """(dl/dz . z~) theta~ as (theta_s part, e part (B, |e|))."""
+    c = tf.reduce_sum(dl_dz * z_t, axis=-1)                       # (B,)
+    if self.config["per_example"]:
+      return tf.linalg.matvec(th_t, c, transpose_a=True), c[:, None] * th_e
+    c_local = tf.reduce_sum(c)
+    # This replica's part of (sum_b c_b) theta~: the training loop sums the
+    # step gradients over the replicas. The e-part belongs to this replica's
+    # examples and needs the global c.
+    return c_local * th_t, self.replica_sum(c_local) * th_e
+
+  def _immediate(self, e, z_prev, dl_dz):
+    """The exact immediate term dl_k/dz_k dF/d(theta_s, e): (|theta|,),
+    (B, |e|) (this replica's examples; the loop sums over replicas)."""
+    sysm = self.system
+    flat = sysm.flat_params()
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+      tape.watch([e, flat])
+      z, _ = sysm.step(e, z_prev, sysm.unflat_params(flat))
+    g_e, g_theta = tape.gradient(z, [e, flat], output_gradients=dl_dz)
+    return g_theta, g_e
+
   def run(self, batch, apply_gradients=None, keep_estimate=False):
     """One K-step episode of UORO.
 
@@ -163,6 +209,7 @@ class UORO(base.Algorithm):
     """
     sysm = self.system
     per_example = bool(self.config["per_example"])
+    published = self.config["form"] == "published"
     eps = tf.constant(self.config["epsilon"], sysm.dtype)
     batch = dict(batch)
     batch["context"] = tf.cast(batch["context"], sysm.dtype)
@@ -207,20 +254,21 @@ class UORO(base.Algorithm):
       rho1 = tf.sqrt((v_norm + eps) / (nu_norm + eps))
       if per_example:
         rho0, rho1 = rho0[:, None], rho1[:, None]
+      step_loss, p, ds, dread = sysm.readout_grads(self, batch, s)
+      dl_dz = sysm.output_cotangent(ds)
+      if published:
+        # Algorithm 1 of Tallec & Ollivier: the old estimate carried one
+        # exact step (dF/dz z~_{k-1} = jvp, theta~_{k-1}) and the exact
+        # immediate term, before the fresh signs enter.
+        g_flat, g_e = self._rank_one_gradient(dl_dz, jvp, th_t, th_e)
+        imm_theta, imm_e = self._immediate(e, z_prev, dl_dz)
+        g_flat = g_flat + imm_theta
+        g_e = g_e + imm_e
       z_t = rho0 * jvp + rho1 * nu                                 # eq. 15
       th_t = th_t / rho0 + v_theta / rho1
       th_e = th_e / rho0 + v_e / rho1
-      step_loss, p, ds, dread = sysm.readout_grads(self, batch, s)
-      c = tf.reduce_sum(sysm.output_cotangent(ds) * z_t, axis=-1)  # (B,)
-      if per_example:
-        g_flat = tf.linalg.matvec(th_t, c, transpose_a=True)
-        g_e = c[:, None] * th_e
-      else:
-        c_local = tf.reduce_sum(c)
-        # This replica's part of (sum_b c_b) theta~: the training loop sums
-        # the step gradients over the replicas.
-        g_flat = c_local * th_t
-        g_e = self.replica_sum(c_local) * th_e
+      if not published:
+        g_flat, g_e = self._rank_one_gradient(dl_dz, z_t, th_t, th_e)
       g_embed = embed_tape.gradient(e, sysm.embed_variables,
                                     output_gradients=g_e)
       sink.add(list(g_embed) + sysm.unflat_params(g_flat) + list(dread))
