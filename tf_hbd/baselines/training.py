@@ -335,7 +335,8 @@ def restore_latest_intact(ckpt: tf.train.Checkpoint,
     try:
       ckpt.restore(path).assert_existing_objects_matched()
       return path
-    except (tf.errors.OpError, ValueError, AssertionError) as e:
+    except (tf.errors.OpError, ValueError, AssertionError, IndexError,
+            RuntimeError) as e:
       log(f"checkpoint {path} is damaged ({type(e).__name__}: "
           f"{str(e).splitlines()[0][:120]}); trying an older one")
   if candidates:
