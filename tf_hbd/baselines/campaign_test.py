@@ -6,6 +6,7 @@ import tempfile
 
 import numpy as np
 from PIL import Image
+import pytest
 import tensorflow as tf
 
 from tf_hbd import baselines
@@ -55,8 +56,49 @@ class PlanTest(tf.test.TestCase):
       self.assertEqual(baselines.family_of(r.name), r.family)
 
 
+class StatusTest(tf.test.TestCase):
+
+  def test_states_and_skipping_without_training(self):
+    root = tempfile.mkdtemp()
+    run = campaign.Run("e2e-l0.5", "e2e", minutes=1.0, max_steps=100,
+                       lmbda=0.5)
+    self.assertEqual(campaign.run_status(root, run)["state"], "new")
+    ckpt = os.path.join(root, run.name, "ckpt")
+    os.makedirs(ckpt)
+    with open(os.path.join(ckpt, "checkpoint"), "w") as f:
+      f.write("x")
+    self.assertEqual(campaign.run_status(root, run)["state"], "partial")
+    status = os.path.join(root, run.name, "status.json")
+    with open(status, "w") as f:
+      json.dump({"step": 10, "seconds": 30.0}, f)
+    self.assertEqual(campaign.run_status(root, run)["state"], "partial")
+    with open(status, "w") as f:
+      json.dump({"step": 10, "seconds": 60.0}, f)  # time budget spent
+    self.assertEqual(campaign.run_status(root, run)["state"], "trained")
+    model = os.path.join(root, run.name, "model", run.name)
+    os.makedirs(model)
+    open(os.path.join(model, "saved_model.pb"), "wb").close()
+    done = campaign.run_status(root, run)
+    self.assertEqual((done["state"], done["step"]), ("done", 10))
+    longer = campaign.Run("e2e-l0.5", "e2e", minutes=2.0, max_steps=100,
+                          lmbda=0.5)
+    self.assertEqual(campaign.run_status(root, longer)["state"], "partial")
+    fewer_steps = campaign.Run("e2e-l0.5", "e2e", minutes=2.0, max_steps=10,
+                               lmbda=0.5)
+    self.assertEqual(campaign.run_status(root, fewer_steps)["state"], "done")
+    with open(status, "w") as f:
+      f.write('{"step": 1')  # torn: as if never finished
+    self.assertEqual(campaign.run_status(root, run)["state"], "partial")
+    lines = []
+    out = campaign.run_campaign([run, longer], root, "/data/train400", None,
+                                dry_run=True, log=lines.append)
+    self.assertEqual(out, [("e2e-l0.5", "partial", None)] * 2)
+    self.assertLen(lines, 2)
+
+
 class CampaignTest(tf.test.TestCase):
 
+  @pytest.mark.slow
   def test_trains_skips_extends_and_warm_starts(self):
     root = tempfile.mkdtemp()
     train_dir, val_dir = _folder("train400"), _folder("val", 1, seed=1)
