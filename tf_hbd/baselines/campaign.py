@@ -138,6 +138,8 @@ def run_status(root: str, run: Run) -> dict:
                             or status.get("step", 0) >= run.max_steps)
   exported = os.path.isfile(os.path.join(p["model"], "saved_model.pb"))
   has_ckpt = os.path.isfile(os.path.join(p["ckpt"], "checkpoint"))
+  if has_ckpt and not spent:
+    status = {**status, **_checkpoint_progress(p["ckpt"])}
   if spent and exported:
     state = "done"
   elif spent:
@@ -147,6 +149,19 @@ def run_status(root: str, run: Run) -> dict:
   else:
     state = "new"
   return {"state": state, **status}
+
+
+def _checkpoint_progress(ckpt_dir) -> dict:
+  """``step`` and ``seconds`` of the newest checkpoint ({} if unreadable)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  try:
+    path = tf.train.latest_checkpoint(ckpt_dir)
+    return {"step": int(tf.train.load_variable(
+                path, "state/step/.ATTRIBUTES/VARIABLE_VALUE")),
+            "seconds": float(tf.train.load_variable(
+                path, "state/seconds/.ATTRIBUTES/VARIABLE_VALUE"))}
+  except (tf.errors.OpError, ValueError, TypeError):
+    return {}
 
 
 def _export_atomically(export_fn, model, target):
