@@ -235,9 +235,9 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
   state = TrainState()
   ckpt = tf.train.Checkpoint(state=state, **trackables)
   manager = tf.train.CheckpointManager(ckpt, checkpoint_dir, max_to_keep=3)
-  restore_latest_intact(ckpt, manager, log)
-  if manager.latest_checkpoint:
-    log(f"resumed from {manager.latest_checkpoint} at step "
+  restored = restore_latest_intact(ckpt, manager, log)
+  if restored:
+    log(f"resumed from {restored} at step "
         f"{int(state.step.numpy())} ({state.seconds.numpy():.0f} s trained)")
   history_path = os.path.join(checkpoint_dir, "history.jsonl")
   curve_path = os.path.join(checkpoint_dir, "curve.jsonl")

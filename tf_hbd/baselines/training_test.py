@@ -191,7 +191,7 @@ class LoopTest(tf.test.TestCase):
                                 {"v": v}, max_steps=6,
                                 **dict(kwargs, log=lines.append))
     self.assertIn("damaged", lines[0])
-    self.assertIn("at step 3", lines[1])
+    self.assertIn("ckpt-3 at step 3", lines[1])
     self.assertEqual(int(state.step.numpy()), 6)
     self.assertEqual(float(v.numpy()), 6.0)
     # nothing readable at all: a one-line error, the files are kept
