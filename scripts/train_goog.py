@@ -33,6 +33,9 @@ flags.DEFINE_integer("seed", 0, "Seed of crops, initialization, noise.")
 flags.DEFINE_integer("log_every", 50, "Steps between progress lines.")
 flags.DEFINE_float("checkpoint_every_s", 120, "Seconds between checkpoints.")
 flags.DEFINE_integer("max_images", None, "Use only this many images.")
+flags.DEFINE_string("sample_split", None,
+                    "Also train on this split of the sample photographs "
+                    "(e.g. train); kodak / bsd68 folders are then refused.")
 flags.mark_flags_as_required(["train_dir", "checkpoint_dir"])
 
 
@@ -55,7 +58,7 @@ def main(argv):
       60.0 * FLAGS.max_minutes,
       seed=FLAGS.seed, log_every=FLAGS.log_every,
       checkpoint_every_s=FLAGS.checkpoint_every_s,
-      max_images=FLAGS.max_images,
+      max_images=FLAGS.max_images, sample_split=FLAGS.sample_split,
       log=lambda line: print(line, flush=True))
   print(f"done: {result}", flush=True)
   return 0

@@ -141,8 +141,11 @@ def encode_at_bpp(name: str, image, target_bpp: float):
   """Encodes at the largest rate that does not exceed `target_bpp`.
 
   * GOOG: the number of iterations (each adds 1/8 bpp);
-  * E2E: among the shipped E2E models (or the one named), the one whose file
-    is largest without exceeding the target.
+  * E2E: among the shipped E2E models (or the one named) whose file does not
+    exceed the target, the one with the highest PSNR on this image (ties:
+    the smaller file). With a monotone family this is the largest file
+    under the target; unlike "largest", it never picks a model that a
+    cheaper one beats.
 
   When no setting meets the target, the smallest one is used (its bpp then
   exceeds the target; callers compare `bpp` with the target).
@@ -176,8 +179,17 @@ def encode_at_bpp(name: str, image, target_bpp: float):
     sizes = [len(f) for f in files]
     fitting = [i for i, s in enumerate(sizes)
                if codec_base.bpp_of(files[i], image.shape) <= target_bpp]
-    pick = (max(fitting, key=lambda i: sizes[i]) if fitting else
-            min(range(len(files)), key=lambda i: sizes[i]))
+    if len(fitting) > 1:
+      # The best model under the target: highest PSNR on this image (what
+      # its file decodes to, `reconstruct`), ties to the smaller file.
+      from tf_hbd import metrics  # pylint: disable=g-import-not-at-top
+      quality = {i: metrics.psnr(image, load(names[i]).reconstruct(image))
+                 for i in fitting}
+      pick = max(fitting, key=lambda i: (quality[i], -sizes[i]))
+    elif fitting:
+      pick = fitting[0]
+    else:
+      pick = min(range(len(files)), key=lambda i: sizes[i])
     codec, data = load(names[pick]), files[pick]
   return (codec.decompress(data), data,
           codec_base.bpp_of(data, image.shape))

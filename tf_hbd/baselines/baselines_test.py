@@ -98,18 +98,27 @@ class RegistryTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(container.unpack(data).params, b"\x01")
     self.assertGreater(bpp, 0.05)
 
-  def test_e2e_encode_at_bpp_picks_largest_model_under_target(self):
-    rates = {n: codec_base.bpp_of(baselines.load(n).compress(self.photo),
-                                  self.photo.shape)
-             for n in baselines.available("e2e")}
+  def test_e2e_encode_at_bpp_picks_best_model_under_target(self):
+    rates, quality = {}, {}
+    for n in baselines.available("e2e"):
+      data = baselines.load(n).compress(self.photo)
+      rates[n] = codec_base.bpp_of(data, self.photo.shape)
+      quality[n] = metrics.psnr(self.photo, baselines.decompress(data))
     ordered = sorted(rates.values())
     for target in [ordered[0] - 1e-3] + [r + 1e-4 for r in ordered]:
       decoded, data, bpp = baselines.encode_at_bpp("e2e", self.photo, target)
-      fitting = [r for r in ordered if r <= target]
-      self.assertAlmostEqual(bpp, max(fitting) if fitting else ordered[0])
-      self.assertEqual(baselines.model_of(data),
-                       [n for n, r in rates.items() if r == bpp][0])
+      fitting = [n for n in rates if rates[n] <= target]
+      if fitting:
+        expected = max(fitting, key=lambda n: (quality[n], -rates[n]))
+      else:
+        expected = min(rates, key=rates.get)
+      self.assertEqual(baselines.model_of(data), expected)
+      self.assertAlmostEqual(bpp, rates[expected])
       np.testing.assert_array_equal(decoded, baselines.decompress(data))
+    # Above every rate the pick is the best model, not the largest file
+    # (among the shipped models, the largest one is not the best).
+    _, data, _ = baselines.encode_at_bpp("e2e", self.photo, 10.0)
+    self.assertEqual(baselines.model_of(data), max(quality, key=quality.get))
 
   def test_encode_at_bpp_rejects_bad_targets(self):
     for target in (0.0, -1.0, float("nan"), float("inf")):

@@ -46,7 +46,8 @@ from tf_hbd.baselines import container
 from tf_hbd.baselines import training
 
 __all__ = ["E2EModel", "E2EExport", "E2ECodec", "latent_shape", "export",
-           "train", "FAMILY", "DOWNSAMPLING"]
+           "train", "float32_twin", "validation_metrics", "FAMILY", "DOWNSAMPLING",
+           "COMPUTE_DTYPES"]
 
 FAMILY = "e2e"
 DOWNSAMPLING = 16  # 4 * 2 * 2
@@ -57,44 +58,68 @@ def latent_shape(image_shape):
   return tuple(int(math.ceil(int(s) / DOWNSAMPLING)) for s in image_shape[:2])
 
 
-def _analysis(num_filters):
+COMPUTE_DTYPES = ("float32", "bfloat16")
+
+
+def _policy(compute_dtype):
+  if compute_dtype not in COMPUTE_DTYPES:
+    raise ValueError(f"compute_dtype must be one of {COMPUTE_DTYPES}, got "
+                     f"{compute_dtype!r}")
+  return tf.keras.mixed_precision.Policy(
+      "float32" if compute_dtype == "float32" else "mixed_bfloat16")
+
+
+def _analysis(num_filters, compute_dtype="float32"):
   stages = [(9, 4), (5, 2), (5, 2)]
   layers = []
+  policy = _policy(compute_dtype)
   for i, (size, stride) in enumerate(stages):
     layers.append(tfc.SignalConv2D(
         num_filters, (size, size), name=f"conv_{i}", corr=True,
         strides_down=stride, padding="same_zeros", use_bias=True,
-        activation=tfc.GDN(name=f"gdn_{i}")))
+        activation=tfc.GDN(name=f"gdn_{i}", dtype=policy), dtype=policy))
   return tf.keras.Sequential(layers, name="analysis")
 
 
-def _synthesis(num_filters):
+def _synthesis(num_filters, compute_dtype="float32"):
   stages = [(5, 2, num_filters), (5, 2, num_filters), (9, 4, 1)]
   layers = []
+  policy = _policy(compute_dtype)
   for i, (size, stride, filters) in enumerate(stages):
-    layers.append(tfc.GDN(name=f"igdn_{i}", inverse=True))
+    layers.append(tfc.GDN(name=f"igdn_{i}", inverse=True, dtype=policy))
     layers.append(tfc.SignalConv2D(
         filters, (size, size), name=f"conv_{i}", corr=False,
-        strides_up=stride, padding="same_zeros", use_bias=True))
+        strides_up=stride, padding="same_zeros", use_bias=True,
+        dtype=policy))
   return tf.keras.Sequential(layers, name="synthesis")
 
 
 class E2EModel(tf.keras.Model):
   """The trainable E2E model (transforms + prior); see the module docstring.
 
+  The transforms may compute in bfloat16 (``compute_dtype="bfloat16"``,
+  Keras' ``mixed_bfloat16`` policy: float32 variables, bfloat16 products) to
+  speed up training; the latents enter the entropy model, and the
+  reconstruction the loss, in float32. `export` always writes a float32
+  codec (the same variables), so files do not depend on this choice.
+
   Attributes:
     num_filters: channels of every hidden stage and of the latents.
     lmbda: rate-distortion trade-off (loss = bpp + lmbda * MSE_255).
+    transform_dtype: "float32" or "bfloat16" (compute dtype of the
+      transforms).
     analysis, synthesis: the transforms (Keras models).
     prior: the `tfc.NoisyDeepFactorized` density of the latents.
   """
 
-  def __init__(self, num_filters: int = 64, lmbda: float = 0.01, **kwargs):
+  def __init__(self, num_filters: int = 64, lmbda: float = 0.01,
+               compute_dtype: str = "float32", **kwargs):
     super().__init__(**kwargs)
     self.num_filters = int(num_filters)
     self.lmbda = float(lmbda)
-    self.analysis = _analysis(self.num_filters)
-    self.synthesis = _synthesis(self.num_filters)
+    self.transform_dtype = str(compute_dtype)
+    self.analysis = _analysis(self.num_filters, self.transform_dtype)
+    self.synthesis = _synthesis(self.num_filters, self.transform_dtype)
     self.prior = tfc.NoisyDeepFactorized(batch_shape=(self.num_filters,))
     self.build((None, None, None, 1))
 
@@ -102,6 +127,15 @@ class E2EModel(tf.keras.Model):
     self.analysis.build(input_shape)
     self.synthesis.build((None, None, None, self.num_filters))
     super().build(input_shape)
+
+  def entropy_model(self):
+    """The training-time entropy model of the prior (no range coder).
+
+    Its `quantize` rounds like the exported codec's (`E2EExport`): to the
+    integers shifted by the prior's quantization offsets.
+    """
+    return tfc.ContinuousBatchedEntropyModel(
+        self.prior, coding_rank=3, compression=False, offset_heuristic=True)
 
   def call(self, images, training=False):
     """Rate and distortion of a batch of uint8 images (B, H, W, 1).
@@ -115,13 +149,15 @@ class E2EModel(tf.keras.Model):
       ``mse`` (0..255 scale) and ``psnr``.
     """
     x = tf.cast(images, tf.float32) / 255.0
-    # Training perturbs with noise; evaluation here rounds to integers (the
-    # exported codec adds the prior's quantization offsets, see E2EExport).
-    entropy_model = tfc.ContinuousBatchedEntropyModel(
-        self.prior, coding_rank=3, compression=False, offset_heuristic=False)
-    y = self.analysis(x)
+    # Training perturbs with uniform noise; evaluation rounds to the integer
+    # grid shifted by the prior's quantization offsets (its medians), exactly
+    # as the exported range coder does (`E2EExport`, TFC's default
+    # offset heuristic), so eval PSNR and rate are those of the codec.
+    entropy_model = self.entropy_model()
+    y = tf.cast(self.analysis(x), tf.float32)
     y_hat, bits = entropy_model(y, training=training)
-    x_hat = self.synthesis(y_hat)[:, :tf.shape(x)[1], :tf.shape(x)[2], :]
+    x_hat = tf.cast(self.synthesis(y_hat), tf.float32)
+    x_hat = x_hat[:, :tf.shape(x)[1], :tf.shape(x)[2], :]
     pixels = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), tf.float32)
     bpp = tf.reduce_sum(bits) / pixels
     mse = tf.reduce_mean(tf.math.squared_difference(x, x_hat)) * 255.0**2
@@ -187,13 +223,41 @@ class E2EExport(tf.Module):
     return self._synthesize(y_hat, tf.shape(image)[:2])
 
 
+def float32_twin(model: E2EModel) -> E2EModel:
+  """`model` itself if it computes in float32, else a float32 copy of it."""
+  if model.transform_dtype == "float32":
+    return model
+  twin = E2EModel(num_filters=model.num_filters, lmbda=model.lmbda)
+  twin.set_weights(model.get_weights())
+  return twin
+
+
 def export(model: E2EModel, path: str):
-  """Writes the SavedModel of a trained model to `path`."""
-  module = E2EExport(model)
+  """Writes the SavedModel of a trained model to `path` (always float32)."""
+  module = E2EExport(float32_twin(model))
   tf.saved_model.save(module, path, signatures={
       "compress": module.compress, "decompress": module.decompress,
       "reconstruct": module.reconstruct})
   return path
+
+
+def validation_metrics(model: E2EModel, gray_images, name: str = "e2e-val"
+                       ) -> dict:
+  """The codec's real rate and quality on gray images, and JPEG's there.
+
+  The model is range coded as `export` would write it (a file of model name
+  `name`, header included); the reconstruction is `E2EExport.reconstruct`
+  (what decoding the file gives). See `training.score_at_rate`.
+  """
+  module = E2EExport(float32_twin(model))
+  pairs = []
+  for gray in gray_images:
+    image = tf.constant(np.asarray(gray, np.uint8)[..., None])
+    string = module.compress(image).numpy()
+    data = container.pack(name, gray.shape, b"", string)
+    decoded = module.reconstruct(image).numpy()[..., 0]
+    pairs.append((gray, decoded, codec_base.bpp_of(data, gray.shape)))
+  return training.score_at_rate(pairs)
 
 
 class E2ECodec(codec_base.NeuralCodec):
@@ -249,6 +313,8 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
           max_steps: int = 1_000_000, max_seconds: float = None,
           init_from: str = None, seed: int = 0, log_every: int = 50,
           checkpoint_every_s: float = 120.0, max_images: int = None,
+          compute_dtype: str = "float32", sample_split: str = None,
+          validation_images=None, eval_every: int = 0,
           log=print) -> dict:
   """Trains (or resumes) an E2E model and exports its SavedModel.
 
@@ -271,16 +337,29 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
     seed: seed of the crops and of the initialization.
     log_every, checkpoint_every_s: progress and checkpoint intervals.
     max_images: use only the first this-many training images.
+    compute_dtype: "float32" or "bfloat16" (the transforms; see `E2EModel`).
+    sample_split: also train on this split of `tf_hbd.sample_images`
+      (e.g. "train"; see `training.load_campaign_images`); None: only
+      `train_dir`, which may then be any folder.
+    validation_images: gray images for the learning curve
+      (`validation_metrics` every `eval_every` steps and at the end, into
+      ``curve.jsonl``); None: no curve.
+    eval_every: steps between validations (0: only at the end).
     log: where progress lines go.
 
   Returns:
     dict with the final ``step``, ``seconds`` and the last logged losses.
   """
   tf.random.set_seed(seed)
-  sampler = training.CropSampler(
-      training.load_training_images(train_dir, patch_size, max_images),
-      patch_size, seed)
-  model = E2EModel(num_filters=num_filters, lmbda=lmbda)
+  if sample_split:
+    train_images = training.load_campaign_images(
+        train_dir, patch_size, max_images, sample_split)
+  else:
+    train_images = training.load_training_images(train_dir, patch_size,
+                                                 max_images)
+  sampler = training.CropSampler(train_images, patch_size, seed)
+  model = E2EModel(num_filters=num_filters, lmbda=lmbda,
+                   compute_dtype=compute_dtype)
   optimizer = tf.keras.optimizers.Adam(learning_rate=learning_rate,
                                        global_clipnorm=clipnorm or None)
   optimizer.build(model.trainable_variables)  # slots outside tf.function
@@ -296,4 +375,7 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
       model, optimizer, sampler, batch_size, patch_size, checkpoint_dir,
       export_fn=export, export_dir=export_dir, max_steps=max_steps,
       max_seconds=max_seconds, log_every=log_every,
-      checkpoint_every_s=checkpoint_every_s, log=log)
+      checkpoint_every_s=checkpoint_every_s,
+      evaluate=None if validation_images is None else
+      lambda: validation_metrics(model, validation_images),
+      eval_every=eval_every, log=log)

@@ -65,6 +65,67 @@ class E2EModelTest(tf.test.TestCase, parameterized.TestCase):
     self.assertLess(float(loss), 0.8 * first)
 
 
+  def test_evaluation_quantizes_like_the_exported_codec(self):
+    model = _model()
+    rng = np.random.default_rng(5)
+    for v in model.prior.variables:  # a prior whose medians are not 0
+      v.assign(v + rng.normal(0.0, 0.5, v.shape).astype(np.float32))
+    y = tf.constant(rng.normal(0.0, 3.0, (1, 3, 4, 8)), tf.float32)
+    exported = e2e.E2EExport(model).entropy_model
+    offsets = exported.quantization_offset.numpy()
+    self.assertGreater(np.abs(offsets).max(), 0.01)  # the test can fail
+    self.assertAllEqual(model.entropy_model().quantize(y),
+                        exported.quantize(y))
+    self.assertNotAllEqual(tf.round(y), exported.quantize(y))
+    # Rate and distortion in evaluation use those latents.
+    images = tf.constant(rng.integers(0, 256, (1, 48, 64, 1)), tf.uint8)
+    v = model(images, training=False)
+    x = tf.cast(images, tf.float32) / 255.0
+    y_hat = exported.quantize(model.analysis(x))
+    x_hat = model.synthesis(y_hat)
+    mse = tf.reduce_mean(tf.square(x - x_hat)) * 255.0**2
+    self.assertAllClose(v["mse"], mse, rtol=1e-5)
+
+  def test_bfloat16_transforms(self):
+    model = _model()
+    fast = e2e.E2EModel(num_filters=8, lmbda=0.01, compute_dtype="bfloat16")
+    fast.set_weights(model.get_weights())
+    self.assertEqual(fast.analysis.layers[0].compute_dtype, "bfloat16")
+    self.assertTrue(all(v.dtype == tf.float32 for v in fast.variables))
+    images = tf.constant(np.random.default_rng(0).integers(
+        0, 256, (2, 32, 48, 1)), tf.uint8)
+    slow_v, fast_v = model(images, training=False), fast(images,
+                                                        training=False)
+    for k in ("bpp", "mse", "loss", "psnr"):
+      self.assertEqual(fast_v[k].dtype, tf.float32)
+    self.assertAllClose(fast_v["mse"], slow_v["mse"], rtol=0.05)
+    twin = e2e.float32_twin(fast)
+    self.assertIs(e2e.float32_twin(model), model)
+    self.assertEqual(twin.analysis.layers[0].compute_dtype, "float32")
+    for a, b in zip(twin.get_weights(), model.get_weights()):
+      np.testing.assert_array_equal(a, b)
+    with self.assertRaises(ValueError):
+      e2e.E2EModel(num_filters=8, compute_dtype="float16")
+
+  def test_validation_metrics_use_real_files(self):
+    model = _model()
+    gray = [sample_images.load_sample("camera")[:64, :96]]
+    m = e2e.validation_metrics(model, gray, name="e2e-val")
+    codec_path = os.path.join(tempfile.mkdtemp(), "e2e-val")
+    e2e.export(model, codec_path)
+    codec = e2e.E2ECodec(codec_path)
+    data = codec.compress(gray[0])
+    self.assertAlmostEqual(m["bpp"], 8.0 * len(data) / gray[0].size,
+                           places=4)
+    decoded = codec.decompress(data)
+    from tf_hbd import metrics  # pylint: disable=g-import-not-at-top
+    self.assertAlmostEqual(m["psnr"], metrics.psnr(gray[0], decoded),
+                           places=3)
+    self.assertAlmostEqual(m["vs_jpeg_db"], m["psnr"] - m["jpeg_psnr"],
+                           places=3)
+    self.assertGreater(m["jpeg_psnr"], 0.0)
+
+
 class E2ECodecTest(tf.test.TestCase, parameterized.TestCase):
 
   @classmethod

@@ -53,7 +53,8 @@ from tf_hbd.baselines import training
 
 __all__ = ["GoogConfig", "ConvLSTMCell", "GoogModel", "GoogExport",
            "GoogCodec", "export", "train", "FAMILY", "BITS", "ALIGN",
-           "MAX_ITERATIONS", "padded_shape", "code_bytes"]
+           "MAX_ITERATIONS", "padded_shape", "code_bytes",
+           "iteration_reconstructions", "validation_metrics"]
 
 FAMILY = "goog"
 BITS = 32  # bits per code position
@@ -340,6 +341,64 @@ def export(model: GoogModel, path: str):
   return path
 
 
+def iteration_reconstructions(model: GoogModel, image,
+                              iterations: int = MAX_ITERATIONS) -> np.ndarray:
+  """The decoded image after each of 1..`iterations` iterations, in one pass.
+
+  The same computation as `GoogExport.reconstruct` (and hence as decoding
+  the first k iterations of a file) for every k at once.
+
+  Args:
+    model: a (possibly training) `GoogModel`.
+    image: gray uint8 (H, W).
+    iterations: how many iterations to run.
+
+  Returns:
+    uint8 array (iterations, H, W).
+  """
+  module = GoogExport(model)
+  image = tf.constant(np.asarray(image, np.uint8)[..., None])
+  x, padded = module._prepare(image)  # pylint: disable=protected-access
+  enc_states, dec_states = model.initial_state(1, padded[0], padded[1])
+  x_hat = tf.zeros_like(x)
+  out = []
+  for _ in range(iterations):
+    codes, enc_states = model.encode_step(x - x_hat, enc_states)
+    delta, dec_states = model.decode_step(codes, dec_states)
+    x_hat = x_hat + delta
+    out.append(module._to_image(x_hat, tf.shape(image)[:2])  # pylint: disable=protected-access
+               .numpy()[..., 0])
+  return np.stack(out)
+
+
+def validation_metrics(model: GoogModel, gray_images,
+                       name: str = "goog-val",
+                       iterations: int = MAX_ITERATIONS,
+                       compare_at: int = 3) -> dict:
+  """PSNR after every iteration, and the full comparison with JPEG at k =
+  `compare_at` iterations (3: 0.375 bpp plus the header), on gray images.
+
+  Rates are those of the real files of a model called `name` (header
+  included; `GoogCodec.bpp`).
+
+  Returns:
+    dict: ``psnr_<k>`` for k = 1..iterations (means over images) and, from
+    `training.score_at_rate` at k = compare_at, ``bpp``, ``psnr``,
+    ``ms_ssim``, ``jpeg_bpp``, ``jpeg_psnr``, ``vs_jpeg_db``.
+  """
+  from tf_hbd import metrics  # pylint: disable=g-import-not-at-top
+  per_k = np.zeros(iterations)
+  pairs = []
+  for gray in gray_images:
+    recs = iteration_reconstructions(model, gray, iterations)
+    per_k += [metrics.psnr(gray, r) for r in recs]
+    pairs.append((gray, recs[compare_at - 1],
+                   GoogCodec.bpp(gray.shape, compare_at, len(name))))
+  out = {f"psnr_{k + 1}": round(float(v) / len(gray_images), 4)
+         for k, v in enumerate(per_k)}
+  return {**training.score_at_rate(pairs), **out}
+
+
 class GoogCodec(codec_base.NeuralCodec):
   """A trained GOOG model (SavedModel) as a codec of real files.
 
@@ -418,7 +477,8 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
           learning_rate: float = 5e-4, max_steps: int = 1_000_000,
           max_seconds: float = None, seed: int = 0, log_every: int = 50,
           checkpoint_every_s: float = 120.0, max_images: int = None,
-          log=print) -> dict:
+          sample_split: str = None, validation_images=None,
+          eval_every: int = 0, log=print) -> dict:
   """Trains (or resumes) a GOOG model and exports its SavedModel.
 
   Args:
@@ -435,6 +495,12 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
     seed: seed of the crops, initialization and binarizer noise.
     log_every, checkpoint_every_s: progress and checkpoint intervals.
     max_images: use only the first this-many training images.
+    sample_split: also train on this split of `tf_hbd.sample_images`
+      (see `training.load_campaign_images`); None: only `train_dir`.
+    validation_images: gray images for the learning curve
+      (`validation_metrics` every `eval_every` steps and at the end, into
+      ``curve.jsonl``); None: no curve.
+    eval_every: steps between validations (0: only at the end).
     log: where progress lines go.
 
   Returns:
@@ -443,9 +509,13 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
   if patch_size % ALIGN:
     raise ValueError(f"patch_size must be a multiple of {ALIGN}")
   tf.random.set_seed(seed)
-  sampler = training.CropSampler(
-      training.load_training_images(train_dir, patch_size, max_images),
-      patch_size, seed)
+  if sample_split:
+    train_images = training.load_campaign_images(
+        train_dir, patch_size, max_images, sample_split)
+  else:
+    train_images = training.load_training_images(train_dir, patch_size,
+                                                 max_images)
+  sampler = training.CropSampler(train_images, patch_size, seed)
   model = GoogModel(config)
   optimizer = tf.keras.optimizers.Adam(learning_rate=learning_rate,
                                        global_clipnorm=1.0)
@@ -456,4 +526,7 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
       export_fn=export, export_dir=export_dir,
       call_kwargs={"iterations": iterations}, max_steps=max_steps,
       max_seconds=max_seconds, log_every=log_every,
-      checkpoint_every_s=checkpoint_every_s, log=log)
+      checkpoint_every_s=checkpoint_every_s,
+      evaluate=None if validation_images is None else
+      lambda: validation_metrics(model, validation_images),
+      eval_every=eval_every, log=log)

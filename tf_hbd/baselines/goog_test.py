@@ -105,6 +105,27 @@ class GoogCodecTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAlmostEqual(k / 8, 8 * k * goog.code_bytes(self.photo.shape)
                            / self.photo.size)
 
+  def test_iteration_reconstructions_and_validation_metrics(self):
+    model = _model(seed=9)
+    path = os.path.join(self.tmp, "goog-val")
+    goog.export(model, path)
+    codec = goog.GoogCodec(path)
+    image = self.photo[:40, :70]
+    recs = goog.iteration_reconstructions(model, image, 4)
+    self.assertEqual(recs.shape, (4,) + image.shape)
+    for k in (1, 2, 4):
+      np.testing.assert_array_equal(
+          recs[k - 1], codec.decompress(codec.compress(image, k)))
+    m = goog.validation_metrics(model, [image], name="goog-val",
+                                iterations=4, compare_at=2)
+    from tf_hbd import metrics  # pylint: disable=g-import-not-at-top
+    for k in range(1, 5):
+      self.assertAlmostEqual(m[f"psnr_{k}"], metrics.psnr(image, recs[k - 1]),
+                             places=3)
+    self.assertAlmostEqual(m["psnr"], m["psnr_2"], places=3)
+    self.assertAlmostEqual(
+        m["bpp"], 8 * len(codec.compress(image, 2)) / image.size, places=4)
+
   def test_prefix_of_codes_decodes_like_fewer_iterations(self):
     codes = self.codec.codes(self.photo, 5)
     self.assertEqual(codes.shape, (5, goog.code_bytes(self.photo.shape)))

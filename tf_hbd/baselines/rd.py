@@ -20,7 +20,8 @@ from tf_hbd import metrics
 from tf_hbd.baselines import codec_base
 from tf_hbd.baselines import container
 
-__all__ = ["settings", "evaluate", "summarize", "markdown"]
+__all__ = ["settings", "evaluate", "summarize", "markdown", "side_by_side",
+           "at_rate", "at_rate_markdown"]
 
 
 def settings(goog_iterations: Sequence[int] = (2, 3, 4),
@@ -137,4 +138,93 @@ def markdown(rows: Sequence[dict]) -> str:
   for r in rows:
     lines.append(f"| {r['setting']} | {r['codec']} | {r['bpp']:.4f} | "
                  f"{r['psnr']:.3f} | {r['ssim']:.4f} | {r['ms-ssim']:.4f} |")
+  return "\n".join(lines)
+
+
+def side_by_side(rows: Sequence[dict]) -> str:
+  """One line per neural setting with JPEG and JPEG 2000 at its rate.
+
+  Columns: setting, bpp, PSNR, MS-SSIM of the neural codec, then bpp / PSNR
+  / MS-SSIM of each classical codec encoded at each image's neural rate
+  (the closing-note table of issue 13).
+  """
+  by_setting = {}
+  for r in rows:
+    by_setting.setdefault(r["setting"], {})[r["codec"]] = r
+  classical = [c for c in ("jpeg", "jp2")
+               if any(c in v for v in by_setting.values())]
+  head = "| setting | bpp | PSNR (dB) | MS-SSIM |" + "".join(
+      f" {c.upper()} bpp / PSNR / MS-SSIM |" for c in classical)
+  lines = [head, "|---" * (4 + len(classical)) + "|"]
+  for setting, codecs_ in by_setting.items():
+    mine = [v for k, v in codecs_.items() if k not in ("jpeg", "jp2")]
+    if not mine:
+      continue
+    m = mine[0]
+    line = (f"| {setting} | {m['bpp']:.4f} | {m['psnr']:.2f} | "
+            f"{m['ms-ssim']:.4f} |")
+    for c in classical:
+      o = codecs_.get(c)
+      line += (f" {o['bpp']:.4f} / {o['psnr']:.2f} / {o['ms-ssim']:.4f} |"
+               if o else " - |")
+    lines.append(line)
+  return "\n".join(lines)
+
+
+def at_rate(rows: Sequence[dict], bpp: float = 0.37) -> list:
+  """PSNR / MS-SSIM of each codec at `bpp`, interpolated along its curve.
+
+  For each neural family, the curve is its fixed settings (every E2E model,
+  every GOOG iteration count; target rows are left out), sorted by rate,
+  kept only while PSNR increases (a dominated point is not a setting anyone
+  would use); JPEG and JPEG 2000 use all their rows. Linear interpolation in
+  bpp; None outside the measured range.
+
+  Returns:
+    list of dicts: ``codec``, ``psnr``, ``ms-ssim``, ``points`` (settings on
+    the curve), ``monotone`` (whether PSNR increased at every rate step of
+    all its settings), and for neural codecs ``vs_jpeg_db`` and
+    ``vs_jp2_db``.
+  """
+  fixed = [r for r in rows if "@" not in r["setting"]]
+  curves = {}
+  for r in fixed:
+    curves.setdefault(r["codec"], []).append(r)
+  out = {}
+  for codec, pts in curves.items():
+    pts = sorted(pts, key=lambda r: r["bpp"])
+    monotone = all(b["psnr"] > a["psnr"] for a, b in zip(pts, pts[1:]))
+    hull = []
+    for r in pts:
+      if not hull or r["psnr"] > hull[-1]["psnr"]:
+        hull.append(r)
+    xs = [r["bpp"] for r in hull]
+    res = {"codec": codec, "points": len(hull), "monotone": monotone}
+    for k in ("psnr", "ms-ssim"):
+      res[k] = (float(np.interp(bpp, xs, [r[k] for r in hull]))
+                if xs and xs[0] <= bpp <= xs[-1] else None)
+    out[codec] = res
+  for codec, res in out.items():
+    if codec in ("jpeg", "jp2"):
+      continue
+    for ref in ("jpeg", "jp2"):
+      theirs = out.get(ref, {}).get("psnr")
+      res[f"vs_{ref}_db"] = (None if theirs is None or res["psnr"] is None
+                             else res["psnr"] - theirs)
+  return list(out.values())
+
+
+def at_rate_markdown(summary: Sequence[dict], bpp: float = 0.37) -> str:
+  """`at_rate` as a markdown table."""
+  def fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+  lines = [f"| codec | PSNR at {bpp:g} bpp | MS-SSIM | vs JPEG (dB) | "
+           "vs JPEG 2000 (dB) | PSNR rises with rate |",
+           "|---|---|---|---|---|---|"]
+  for r in summary:
+    lines.append(
+        f"| {r['codec']} | {fmt(r['psnr'], '.2f')} | "
+        f"{fmt(r['ms-ssim'], '.4f')} | {fmt(r.get('vs_jpeg_db'), '+.2f')} | "
+        f"{fmt(r.get('vs_jp2_db'), '+.2f')} | "
+        f"{'yes' if r['monotone'] else 'no'} |")
   return "\n".join(lines)

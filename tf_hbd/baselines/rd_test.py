@@ -60,5 +60,50 @@ class RdTest(tf.test.TestCase):
     self.assertTrue(np.isfinite([r["psnr"] for r in rows]).all())
 
 
+def _row(setting, codec, bpp, psnr, ms=0.9):
+  return {"setting": setting, "codec": codec, "bpp": bpp, "psnr": psnr,
+          "ssim": 0.8, "ms-ssim": ms}
+
+
+class TablesTest(tf.test.TestCase):
+
+  ROWS = [_row("e2e-a", "e2e", 0.2, 27.0), _row("e2e-a", "jpeg", 0.19, 26.0),
+          _row("e2e-a", "jp2", 0.2, 28.0),
+          _row("e2e-b", "e2e", 0.5, 30.0), _row("e2e-b", "jpeg", 0.49, 29.0),
+          _row("e2e-b", "jp2", 0.5, 31.0),
+          _row("e2e-c", "e2e", 0.6, 29.0),  # dominated
+          _row("e2e @0.37", "e2e", 0.36, 1.0),  # a target row: not a point
+          _row("goog k=1", "goog", 0.13, 22.0),
+          _row("goog k=2", "goog", 0.26, 23.0)]
+
+  def test_at_rate_interpolates_the_increasing_curve(self):
+    out = {r["codec"]: r for r in rd.at_rate(self.ROWS, 0.37)}
+    e2e = out["e2e"]
+    self.assertAlmostEqual(e2e["psnr"], 27.0 + 3.0 * (0.17 / 0.3))
+    self.assertEqual(e2e["points"], 2)
+    self.assertFalse(e2e["monotone"])
+    jpeg = 26.0 + 3.0 * (0.18 / 0.3)
+    self.assertAlmostEqual(out["jpeg"]["psnr"], jpeg)
+    self.assertAlmostEqual(e2e["vs_jpeg_db"], e2e["psnr"] - jpeg)
+    self.assertAlmostEqual(e2e["vs_jp2_db"],
+                           e2e["psnr"] - (28.0 + 3.0 * (0.17 / 0.3)))
+    self.assertIsNone(out["goog"]["psnr"])  # 0.37 is beyond its rates
+    self.assertIsNone(out["goog"]["vs_jpeg_db"])
+    self.assertTrue(out["goog"]["monotone"])
+    table = rd.at_rate_markdown(list(out.values()), 0.37)
+    self.assertIn("| goog | - | - | - | - | yes |", table)
+    self.assertIn(f"| e2e | {e2e['psnr']:.2f} |", table)
+
+  def test_side_by_side(self):
+    table = rd.side_by_side(self.ROWS).splitlines()
+    self.assertEqual(table[0], "| setting | bpp | PSNR (dB) | MS-SSIM | "
+                     "JPEG bpp / PSNR / MS-SSIM | JP2 bpp / PSNR / MS-SSIM |")
+    self.assertEqual(table[2], "| e2e-a | 0.2000 | 27.00 | 0.9000 | "
+                     "0.1900 / 26.00 / 0.9000 | 0.2000 / 28.00 / 0.9000 |")
+    self.assertLen(table, 2 + 6)
+    self.assertEqual(table[-1], "| goog k=2 | 0.2600 | 23.00 | 0.9000 | - "
+                     "| - |")
+
+
 if __name__ == "__main__":
   tf.test.main()

@@ -26,7 +26,10 @@ from tf_hbd import errors
 from tf_hbd import images
 
 __all__ = ["load_training_images", "CropSampler", "TrainState", "train_loop",
-           "fit",
+           "fit", "make_step_fn", "time_steps", "read_jsonl",
+           "restore_latest_intact", "load_campaign_images",
+           "check_training_folder", "HELD_OUT", "load_validation_images",
+           "score_at_rate",
            "guarded_update"]
 
 
@@ -54,6 +57,81 @@ def load_training_images(folder: str, min_size: int,
     raise errors.ImageReadError(
         folder, f"no training image has a shorter side >= {min_size}")
   return out
+
+
+# Folder names that hold validation / test images: never train on them.
+HELD_OUT = ("kodak", "bsd68")
+
+
+def check_training_folder(folder: str) -> str:
+  """`folder`, or `ValueError` if it names a held-out set (kodak, bsd68)."""
+  parts = os.path.normpath(os.fspath(folder)).lower().split(os.sep)
+  for held_out in HELD_OUT:
+    if any(held_out in part for part in parts):
+      raise ValueError(f"{folder}: {held_out} is a validation/test set; "
+                       f"train on train400 (and the sample photographs)")
+  return folder
+
+
+def load_campaign_images(folder: str, min_size: int,
+                         max_images: Optional[int] = None,
+                         sample_split: Optional[str] = "train") -> list:
+  """The baselines' training images: a folder plus the sample photographs.
+
+  Args:
+    folder: the training folder (``train400``); a held-out set (kodak,
+      bsd68) is refused.
+    min_size: images whose shorter side is below this are skipped.
+    max_images: at most this many images from `folder`.
+    sample_split: also add this split of `tf_hbd.sample_images` (the
+      scikit-image photographs; "train" is disjoint from every evaluation
+      set); None: the folder only.
+
+  Returns:
+    A list of uint8 arrays (H, W).
+  """
+  from tf_hbd import sample_images  # pylint: disable=g-import-not-at-top
+  out = load_training_images(check_training_folder(folder), min_size,
+                             max_images)
+  if sample_split:
+    extra = [sample_images.load_sample(n)
+             for n in sample_images.sample_names(sample_split)]
+    out += [g for g in extra if min(g.shape) >= min_size]
+  return out
+
+
+def load_validation_images(folder: str, max_images: int = 8) -> list:
+  """The first `max_images` gray images of a validation folder (bsd68)."""
+  files = images.list_images(folder)[:max_images]
+  if not files:
+    raise errors.ImageReadError(folder, "no validation image")
+  return [images.load_image(f).gray for f in files]
+
+
+def score_at_rate(pairs: Sequence[tuple]) -> dict:
+  """Means over images of a codec's quality and of JPEG's at the same rate.
+
+  Args:
+    pairs: ``(reference, decoded, bpp)`` per image (gray uint8; bpp of the
+      real file, header included).
+
+  Returns:
+    dict: ``bpp``, ``psnr``, ``ms_ssim`` (means), ``jpeg_bpp``,
+    ``jpeg_psnr`` (JPEG at the largest quality whose file is not above each
+    image's bpp) and ``vs_jpeg_db`` = psnr - jpeg_psnr.
+  """
+  from tf_hbd import codecs  # pylint: disable=g-import-not-at-top
+  from tf_hbd import metrics  # pylint: disable=g-import-not-at-top
+  rows = []
+  for reference, decoded, bpp in pairs:
+    jpeg, enc = codecs.roundtrip(reference, "jpeg", bpp=bpp)
+    rows.append((bpp, metrics.psnr(reference, decoded),
+                 metrics.ms_ssim(reference, decoded), enc.bpp,
+                 metrics.psnr(reference, jpeg)))
+  m = np.mean(np.asarray(rows, np.float64), axis=0)
+  return {"bpp": round(m[0], 5), "psnr": round(m[1], 4),
+          "ms_ssim": round(m[2], 5), "jpeg_bpp": round(m[3], 5),
+          "jpeg_psnr": round(m[4], 4), "vs_jpeg_db": round(m[1] - m[4], 4)}
 
 
 class CropSampler:
@@ -120,6 +198,8 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
                max_steps: int, max_seconds: Optional[float] = None,
                log_every: int = 50, checkpoint_every_s: float = 120.0,
                max_bad_steps: int = 10,
+               evaluate: Optional[Callable[[], dict]] = None,
+               eval_every: int = 0,
                log: Callable[[str], None] = print) -> TrainState:
   """Runs (or resumes) a training loop with checkpoints.
 
@@ -139,6 +219,14 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
     checkpoint_every_s: seconds between checkpoints.
     max_bad_steps: raise `FloatingPointError` after this many steps in a row
       with a non-finite loss (each of which the step function skipped).
+    evaluate: optional; called every `eval_every` steps and at the end
+      (when its step was not evaluated yet) as ``evaluate()``, returns a
+      dict of numbers (validation metrics), written with ``step``,
+      ``seconds`` and ``hours`` (training time) to ``curve.jsonl`` in
+      `checkpoint_dir` (the learning curve); a checkpoint follows every
+      evaluation, so a resumed run never evaluates a step twice. Its time
+      does not count as training time.
+    eval_every: steps between evaluations (0: only at the end).
     log: where progress lines go.
 
   Returns:
@@ -146,13 +234,25 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
   """
   state = TrainState()
   ckpt = tf.train.Checkpoint(state=state, **trackables)
-  manager = tf.train.CheckpointManager(ckpt, checkpoint_dir, max_to_keep=2)
-  if manager.latest_checkpoint:
-    ckpt.restore(manager.latest_checkpoint)
-    log(f"resumed from {manager.latest_checkpoint} at step "
+  manager = tf.train.CheckpointManager(ckpt, checkpoint_dir, max_to_keep=3)
+  restored = restore_latest_intact(ckpt, manager, log)
+  if restored:
+    log(f"resumed from {restored} at step "
         f"{int(state.step.numpy())} ({state.seconds.numpy():.0f} s trained)")
   history_path = os.path.join(checkpoint_dir, "history.jsonl")
+  curve_path = os.path.join(checkpoint_dir, "curve.jsonl")
   tf.io.gfile.makedirs(checkpoint_dir)
+  evaluated = {r["step"] for r in read_jsonl(curve_path)}
+
+  def run_evaluation(step):
+    record = {"step": step,
+              "seconds": round(float(state.seconds.numpy()), 1),
+              "hours": round(float(state.seconds.numpy()) / 3600.0, 4),
+              **evaluate()}
+    log("eval " + " ".join(f"{k}={v}" for k, v in record.items()))
+    with tf.io.gfile.GFile(curve_path, "a") as f:
+      f.write(json.dumps(record) + "\n")
+    evaluated.add(step)
 
   def out_of_budget():
     if int(state.step.numpy()) >= max_steps:
@@ -190,27 +290,67 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
       with tf.io.gfile.GFile(history_path, "a") as f:
         f.write(json.dumps(record) + "\n")
       sums, count, skipped = {}, 0, 0
-    if time.time() - last_ckpt >= checkpoint_every_s:
+    due = evaluate is not None and eval_every and step % eval_every == 0
+    if due:
+      run_evaluation(step)
+    if due or time.time() - last_ckpt >= checkpoint_every_s:
       manager.save(checkpoint_number=step)
       last_ckpt = time.time()
-  manager.save(checkpoint_number=int(state.step.numpy()))
+  step = int(state.step.numpy())
+  if evaluate is not None and step not in evaluated:
+    run_evaluation(step)
+  manager.save(checkpoint_number=step)
   return state
 
 
-def fit(model, optimizer, sampler: CropSampler, batch_size: int,
-        patch_size: int, checkpoint_dir: str, *, export_fn: Callable = None,
-        export_dir: Optional[str] = None, call_kwargs: Optional[dict] = None,
-        max_steps: int = 0, max_seconds: Optional[float] = None,
-        log_every: int = 100, checkpoint_every_s: float = 60.0,
-        log: Callable = print) -> dict:
-  """The training run shared by the neural codecs: one compiled step
-  (``model(batch, training=True, **call_kwargs)["loss"]`` minimised with
-  `guarded_update`), `train_loop` (checkpoints, resume, budget) and the
-  optional export.
+def read_jsonl(path: str) -> list:
+  """The records of a ``.jsonl`` file ([] if missing); a torn last line
+  (a run killed while writing) is ignored."""
+  if not tf.io.gfile.exists(path):
+    return []
+  out = []
+  with tf.io.gfile.GFile(path) as f:
+    for line in f:
+      try:
+        out.append(json.loads(line))
+      except json.JSONDecodeError:
+        continue
+  return out
+
+
+def restore_latest_intact(ckpt: tf.train.Checkpoint,
+                          manager: tf.train.CheckpointManager,
+                          log: Callable[[str], None] = print):
+  """Restores the newest checkpoint that reads back; older ones are tried
+  when the newest is damaged (e.g. a run killed while writing it).
 
   Returns:
-    dict with the final ``step``, ``seconds`` (over all restarts) and
-    ``wall_this_run``.
+    The restored checkpoint's path, or None (nothing to restore).
+
+  Raises:
+    ValueError: checkpoints exist but none of them can be read.
+  """
+  candidates = list(reversed(manager.checkpoints))
+  for path in candidates:
+    try:
+      ckpt.restore(path).assert_existing_objects_matched()
+      return path
+    except (tf.errors.OpError, ValueError, AssertionError, IndexError,
+            RuntimeError) as e:
+      log(f"checkpoint {path} is damaged ({type(e).__name__}: "
+          f"{str(e).splitlines()[0][:120]}); trying an older one")
+  if candidates:
+    raise ValueError(f"{manager.directory}: no readable checkpoint among "
+                     f"{candidates}; delete the folder to start again")
+  return None
+
+
+def make_step_fn(model, optimizer, batch_size: int, patch_size: int,
+                 call_kwargs: Optional[dict] = None) -> Callable:
+  """The compiled training step of `fit`: ``step_fn(uint8 batch) -> dict``.
+
+  It minimises ``model(batch, training=True, **call_kwargs)["loss"]`` with
+  `guarded_update`.
   """
   call_kwargs = dict(call_kwargs or {})
 
@@ -224,12 +364,62 @@ def fit(model, optimizer, sampler: CropSampler, batch_size: int,
     guarded_update(optimizer, values["loss"], grads, variables)
     return values
 
+  return step_fn
+
+
+def time_steps(step_fn: Callable, sampler: CropSampler, batch_size: int,
+               steps: int = 5, warmup: int = 2) -> dict:
+  """Seconds per training step of `step_fn` (after `warmup` steps).
+
+  Used to choose widths and dtypes and to predict hours per model. The
+  steps do update the model (use a throw-away one).
+
+  Returns:
+    dict: ``s_per_step`` (median of `steps` timed steps), ``min``, ``max``,
+    ``compile_s`` (the first, tracing step).
+  """
+  t0 = time.time()
+  step_fn(tf.constant(sampler.batch(0, batch_size)))
+  compile_s = time.time() - t0
+  for i in range(1, warmup):
+    step_fn(tf.constant(sampler.batch(i, batch_size)))
+  times = []
+  for i in range(steps):
+    batch = tf.constant(sampler.batch(warmup + i, batch_size))
+    t0 = time.time()
+    values = step_fn(batch)
+    float(values["loss"])  # waits for the step
+    times.append(time.time() - t0)
+  return {"s_per_step": float(np.median(times)), "min": float(min(times)),
+          "max": float(max(times)), "compile_s": compile_s}
+
+
+def fit(model, optimizer, sampler: CropSampler, batch_size: int,
+        patch_size: int, checkpoint_dir: str, *, export_fn: Callable = None,
+        export_dir: Optional[str] = None, call_kwargs: Optional[dict] = None,
+        max_steps: int = 0, max_seconds: Optional[float] = None,
+        log_every: int = 100, checkpoint_every_s: float = 60.0,
+        evaluate: Optional[Callable[[], dict]] = None, eval_every: int = 0,
+        log: Callable = print) -> dict:
+  """The training run shared by the neural codecs: one compiled step
+  (``model(batch, training=True, **call_kwargs)["loss"]`` minimised with
+  `guarded_update`), `train_loop` (checkpoints, resume, budget) and the
+  optional export. `evaluate` / `eval_every`: the learning curve, see
+  `train_loop`.
+
+  Returns:
+    dict with the final ``step``, ``seconds`` (over all restarts) and
+    ``wall_this_run``.
+  """
+  step_fn = make_step_fn(model, optimizer, batch_size, patch_size,
+                         call_kwargs)
   start = time.time()
   state = train_loop(
       step_fn, sampler, batch_size, checkpoint_dir,
       {"model": model, "optimizer": optimizer}, max_steps=max_steps,
       max_seconds=max_seconds, log_every=log_every,
-      checkpoint_every_s=checkpoint_every_s, log=log)
+      checkpoint_every_s=checkpoint_every_s, evaluate=evaluate,
+      eval_every=eval_every, log=log)
   result = {"step": int(state.step.numpy()),
             "seconds": float(state.seconds.numpy()),
             "wall_this_run": time.time() - start}

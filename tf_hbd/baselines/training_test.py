@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from tf_hbd import errors
+from tf_hbd import sample_images
 from tf_hbd.baselines import e2e
 from tf_hbd.baselines import goog
 from tf_hbd.baselines import training
@@ -98,6 +99,120 @@ class GuardedUpdateTest(tf.test.TestCase):
     with self.assertRaises(FloatingPointError):
       training.train_loop(step, sampler, 1, ckpt, {}, max_steps=100,
                           max_bad_steps=5, log=lambda _: None)
+
+
+class CampaignDataTest(tf.test.TestCase):
+
+  def test_held_out_sets_are_refused(self):
+    for folder in ("../shared/data/kodak", "/x/BSD68/", "/d/kodak24"):
+      with self.assertRaisesRegex(ValueError, "validation/test"):
+        training.check_training_folder(folder)
+    self.assertEqual(training.check_training_folder("/d/train400"),
+                     "/d/train400")
+    with self.assertRaises(ValueError):
+      training.load_campaign_images("/nonexistent/bsd68", 8)
+
+  def test_sample_photographs_are_added(self):
+    folder = _image_folder()
+    plain = training.load_campaign_images(folder, 32, sample_split=None)
+    both = training.load_campaign_images(folder, 32)
+    self.assertLen(plain, 3)
+    names = sample_images.sample_names("train")
+    self.assertLen(both, 3 + len(names))
+    np.testing.assert_array_equal(both[3],
+                                  sample_images.load_sample(names[0]))
+
+  def test_score_at_rate(self):
+    gray = sample_images.load_sample("camera")[:64, :64]
+    noisy = np.clip(gray.astype(int) + 3, 0, 255).astype(np.uint8)
+    m = training.score_at_rate([(gray, noisy, 2.0), (gray, gray, 1.0)])
+    self.assertAlmostEqual(m["bpp"], 1.5)
+    # identical images have infinite PSNR; one noisy image keeps it finite
+    m = training.score_at_rate([(gray, noisy, 2.0)])
+    self.assertAlmostEqual(m["psnr"], 20 * np.log10(255 / 3), places=3)
+    self.assertLessEqual(m["jpeg_bpp"], 2.0)
+    self.assertAlmostEqual(m["vs_jpeg_db"], m["psnr"] - m["jpeg_psnr"],
+                           places=3)
+
+
+class LoopTest(tf.test.TestCase):
+
+  def _counting_step(self, v, fail_at=None):
+    def step(_):
+      if fail_at is not None and int(v.numpy()) == fail_at:
+        raise KeyboardInterrupt("killed")
+      v.assign_add(1.0)
+      return {"loss": tf.constant(1.0)}
+    return step
+
+  def test_curve_and_resume_after_a_kill(self):
+    sampler = training.CropSampler([np.zeros((8, 8), np.uint8)], 4)
+    ckpt = os.path.join(tempfile.mkdtemp(), "ckpt")
+    v = tf.Variable(0.0)
+    evaluate = lambda: {"value": float(v.numpy())}
+    kwargs = dict(evaluate=evaluate, eval_every=2, log=lambda _: None,
+                  checkpoint_every_s=1e9)
+    with self.assertRaises(KeyboardInterrupt):  # dies during step 6
+      training.train_loop(self._counting_step(v, fail_at=5), sampler, 1,
+                          ckpt, {"v": v}, max_steps=10, **kwargs)
+    v.assign(-100.0)  # what the dead process had in memory is lost
+    lines = []
+    state = training.train_loop(self._counting_step(v), sampler, 1, ckpt,
+                                {"v": v}, max_steps=7,
+                                **dict(kwargs, log=lines.append))
+    self.assertIn("at step 4", lines[0])  # the checkpoint after eval 4
+    self.assertEqual(int(state.step.numpy()), 7)
+    self.assertEqual(float(v.numpy()), 7.0)
+    curve = training.read_jsonl(os.path.join(ckpt, "curve.jsonl"))
+    self.assertEqual([(r["step"], r["value"]) for r in curve],
+                     [(2, 2.0), (4, 4.0), (6, 6.0), (7, 7.0)])
+    self.assertTrue(all(r["hours"] == round(r["seconds"] / 3600, 4)
+                        for r in curve))
+    # A finished run evaluated at its last step does not evaluate again.
+    training.train_loop(self._counting_step(v), sampler, 1, ckpt, {"v": v},
+                        max_steps=7, **kwargs)
+    self.assertLen(training.read_jsonl(os.path.join(ckpt, "curve.jsonl")), 4)
+
+  def test_damaged_checkpoint_falls_back_to_an_older_one(self):
+    sampler = training.CropSampler([np.zeros((8, 8), np.uint8)], 4)
+    ckpt = os.path.join(tempfile.mkdtemp(), "ckpt")
+    v = tf.Variable(0.0)
+    kwargs = dict(evaluate=lambda: {}, eval_every=3, log=lambda _: None)
+    training.train_loop(self._counting_step(v), sampler, 1, ckpt, {"v": v},
+                        max_steps=6, **kwargs)
+    newest = tf.train.latest_checkpoint(ckpt)
+    self.assertTrue(newest.endswith("-6"))
+    for f in tf.io.gfile.glob(newest + ".data*"):
+      with open(f, "r+b") as fh:
+        fh.truncate(1)
+    lines = []
+    v.assign(0.0)
+    state = training.train_loop(self._counting_step(v), sampler, 1, ckpt,
+                                {"v": v}, max_steps=6,
+                                **dict(kwargs, log=lines.append))
+    self.assertIn("damaged", lines[0])
+    self.assertIn("ckpt-3 at step 3", lines[1])
+    self.assertEqual(int(state.step.numpy()), 6)
+    self.assertEqual(float(v.numpy()), 6.0)
+    # nothing readable at all: a one-line error, the files are kept
+    for f in tf.io.gfile.glob(os.path.join(ckpt, "ckpt-*.data*")):
+      with open(f, "r+b") as fh:
+        fh.truncate(1)
+    with self.assertRaisesRegex(ValueError, "no readable checkpoint"):
+      training.train_loop(self._counting_step(v), sampler, 1, ckpt, {"v": v},
+                          max_steps=9, **kwargs)
+
+  def test_time_steps(self):
+    sampler = training.CropSampler([np.zeros((8, 8), np.uint8)], 4)
+    calls = []
+    def step(batch):
+      calls.append(batch.shape)
+      return {"loss": tf.constant(0.0)}
+    r = training.time_steps(step, sampler, 2, steps=3, warmup=2)
+    self.assertLen(calls, 5)
+    self.assertEqual(calls[0], (2, 4, 4, 1))
+    self.assertLessEqual(r["min"], r["s_per_step"])
+    self.assertLessEqual(r["s_per_step"], r["max"])
 
 
 class TrainAndResumeTest(tf.test.TestCase):
