@@ -9,6 +9,12 @@ bring the paper's target rate and preprocessing (tf_hbd.evaluation.BENCHMARKS);
 any other folder is evaluated at --bpp (default 0.37).
 """
 
+
+from tf_hbd import quiet  # first: TF's log lines off unless --verbose
+
+quiet.quiet_tensorflow(quiet.verbose_in_argv())
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app
 from absl import flags
 
@@ -32,11 +38,14 @@ _MAX_IMAGES = flags.DEFINE_integer("max_images", 0, "At most N images per "
 _MAX_SIDE = flags.DEFINE_integer("max_side", 0, "Downsample so the longer "
                                  "side is <= N (0: benchmark default).")
 _OUT_DIR = flags.DEFINE_string("out_dir", "results/latest", "Output folder.")
+_VERBOSE = flags.DEFINE_bool("verbose", False, "Show TensorFlow's own log "
+                              "lines.")
 flags.mark_flag_as_required("datasets")
 
 
 def main(argv):
   del argv
+  quiet.quiet_tensorflow(_VERBOSE.value)
   datasets = [study.parse_dataset(s, _BPP.value, _MAX_SIDE.value)
               for s in _DATASETS.value]
   artifacts = study.run(
