@@ -121,8 +121,10 @@ def _open_header(path, data, codec, max_pixels):
                                 f"({type(e).__name__}: {e})") from e
   w, h = img.size
   if w * h == 0:
+    img.close()
     raise errors.ImageReadError(path, f"the header claims {w}x{h} pixels")
   if max_pixels and w * h > max_pixels:
+    img.close()
     raise errors.ResourceLimitError(
         f"{path}: the header claims {w}x{h} = {w * h} pixels, over the limit "
         f"of {max_pixels} pixels; not decoded (split or downscale the image)")
