@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 from PIL import Image
+import pytest
 import tensorflow as tf
 
 from tf_hbd import quickstart
@@ -14,6 +15,7 @@ from tf_hbd import quickstart
 
 class QuickstartTest(tf.test.TestCase):
 
+  @pytest.mark.slow  # about 1.5 min of CPU
   def test_main_job_runs_and_writes_everything_it_announces(self):
     out = self.create_tempdir().full_path
     stdout = io.StringIO()
