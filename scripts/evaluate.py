@@ -9,9 +9,17 @@ bring the paper's target rate and preprocessing (tf_hbd.evaluation.BENCHMARKS);
 any other folder is evaluated at --bpp (default 0.37).
 """
 
+import sys
+
+from tf_hbd import quiet  # first: TF's log lines off unless --verbose
+
+quiet.quiet_tensorflow(quiet.verbose_in_argv())
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app
 from absl import flags
 
+from tf_hbd import errors
 from tf_hbd import study
 
 _DATASETS = flags.DEFINE_list(
@@ -32,18 +40,28 @@ _MAX_IMAGES = flags.DEFINE_integer("max_images", 0, "At most N images per "
 _MAX_SIDE = flags.DEFINE_integer("max_side", 0, "Downsample so the longer "
                                  "side is <= N (0: benchmark default).")
 _OUT_DIR = flags.DEFINE_string("out_dir", "results/latest", "Output folder.")
+_VERBOSE = flags.DEFINE_bool("verbose", False, "Show TensorFlow's own log "
+                              "lines.")
 flags.mark_flag_as_required("datasets")
 
 
 def main(argv):
   del argv
-  datasets = [study.parse_dataset(s, _BPP.value, _MAX_SIDE.value)
-              for s in _DATASETS.value]
-  artifacts = study.run(
-      datasets, _OUT_DIR.value, systems=_SYSTEMS.value,
-      decoders=_DECODERS.value, k_sweep=[int(k) for k in _K_SWEEP.value],
-      rd_bpps=[float(b) for b in _RD_BPPS.value],
-      max_images=_MAX_IMAGES.value or None)
+  quiet.quiet_tensorflow(_VERBOSE.value)
+  try:
+    datasets = [study.parse_dataset(s, _BPP.value, _MAX_SIDE.value)
+                for s in _DATASETS.value]
+    artifacts = study.run(
+        datasets, _OUT_DIR.value, systems=_SYSTEMS.value,
+        decoders=_DECODERS.value, k_sweep=[int(k) for k in _K_SWEEP.value],
+        rd_bpps=[float(b) for b in _RD_BPPS.value],
+        max_images=_MAX_IMAGES.value or None)
+  except (errors.HbdError, FileNotFoundError) as e:
+    print(f"evaluate.py: error: {e}", file=sys.stderr)
+    return 1
+  except KeyboardInterrupt:
+    print("evaluate.py: interrupted", file=sys.stderr)
+    return 130
   for name, path in artifacts.items():
     print(f"wrote {name}: {path}")
   return 0

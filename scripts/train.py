@@ -18,6 +18,11 @@ TF_CONFIG; the same command on every worker, model_dir on shared storage);
 import os
 import sys
 
+from tf_hbd import quiet  # first: TF's log lines off unless --verbose
+
+quiet.quiet_tensorflow(quiet.verbose_in_argv())
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app
 from absl import flags
 import tensorflow as tf
@@ -27,6 +32,7 @@ from tf_hbd import decoder as decoder_lib
 from tf_hbd import distributed
 from tf_hbd import errors
 from tf_hbd import evaluation
+from tf_hbd import flag_checks
 from tf_hbd import serving
 from tf_hbd import train_inputs
 from tf_hbd import training
@@ -190,6 +196,8 @@ _COMMUNICATION = flags.DEFINE_enum(
 _COLLECTIVE_TIMEOUT = flags.DEFINE_float(
     "collective_timeout", 0, "multi_worker: abort a collective after this "
     "many seconds (0: no limit).")
+_VERBOSE = flags.DEFINE_bool("verbose", False, "Show TensorFlow's own log "
+                              "lines.")
 flags.mark_flag_as_required("model_dir")
 
 
@@ -204,6 +212,17 @@ def _recompress_config():
 
 
 def main(argv):
+  """Checks the flags before any data is built; one-line errors, exit codes
+  (tf_hbd.flag_checks)."""
+  quiet.quiet_tensorflow(_VERBOSE.value)
+  values = {f.name: f.value for f in
+            flags.FLAGS.get_key_flags_for_module(sys.modules[__name__])}
+  return flag_checks.guarded_main(
+      _train, argv, values, resume_hint=f"; rerun the same command to "
+      f"resume from the last checkpoint in {_MODEL_DIR.value}/checkpoints")
+
+
+def _train(argv):
   del argv
   values = {f.name: f.value for f in
             flags.FLAGS.get_key_flags_for_module(sys.modules[__name__])}

@@ -1,11 +1,20 @@
 """End-to-end tests of the `hbd` command line with the shipped decoders."""
 
+import contextlib
 import glob
 import io
 import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+from unittest import mock
 
 import numpy as np
 from PIL import Image
+from PIL import ImageFile
+from PIL import ImageOps
 import tensorflow as tf
 
 from tf_hbd import cli
@@ -15,6 +24,7 @@ from tf_hbd import metrics
 from tf_hbd import sample_images
 from tf_hbd import serving
 
+_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
 
 
@@ -137,6 +147,215 @@ class CliTest(tf.test.TestCase):
           os.path.join(serving.pretrained_dir(codec), "**"), recursive=True)
                  if os.path.isfile(f))
       self.assertLess(size, 10 * 2**20)
+
+
+  # ---- bad input and faults: one line, the documented exit code, nothing
+  # lost (issue 16).
+
+  def _main(self, *argv):
+    """cli.main with stderr captured: (exit code, stderr lines)."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+      code = cli.main(list(argv))
+    return code, err.getvalue().strip().splitlines()
+
+  def test_two_inputs_with_one_name_are_refused_before_writing(self):
+    data = self._jpeg(self.gray[:40, :40])
+    os.makedirs(os.path.join(self.dir, "a"))
+    os.makedirs(os.path.join(self.dir, "b"))
+    a = self._write("a/x.jpg", data)
+    b = self._write("b/x.jpg", data)
+    code, err = self._main("enhance", a, b, "-o", self.out, "--force")
+    self.assertEqual(code, cli.EXIT_USAGE)
+    self.assertEqual(err, [f"hbd: error: {a} and {b} would both be written "
+                           f"to {self.out}/x.png; enhance them in separate "
+                           "runs with different -o folders"])
+    self.assertFalse(os.path.exists(self.out))
+    code, err = self._main("enhance", a, a, "-o", self.out)
+    self.assertEqual(code, cli.EXIT_USAGE)
+    self.assertIn("(the same file given twice)", err[0])
+
+  def test_an_output_never_overwrites_an_input(self):
+    data = self._jpeg(self.gray[:40, :40])
+    path = self._write("photo.png", data)  # a JPEG named .png
+    code, err = self._main("enhance", path, "-o", self.dir, "--force")
+    self.assertEqual(code, cli.EXIT_USAGE)
+    self.assertEqual(err, [f"hbd: error: the output of {path} would "
+                           f"overwrite the input {path}; choose another -o "
+                           "folder or a --suffix"])
+    with open(path, "rb") as f:
+      self.assertEqual(f.read(), data)
+    # Another input of the same run is protected too.
+    other = self._write("x.jpg", data)
+    clash = self._write("x.png", data)
+    code, _ = self._main("enhance", other, clash, "-o", self.dir, "--force",
+                         "--suffix", "")
+    self.assertEqual(code, cli.EXIT_USAGE)
+    with open(clash, "rb") as f:
+      self.assertEqual(f.read(), data)
+    self.assertEqual(self._main("enhance", path, "-o", self.dir, "--suffix",
+                                "_hbd")[0], 0)
+    self.assertTrue(os.path.isfile(os.path.join(self.dir, "photo_hbd.png")))
+
+  def _claiming(self, width, height):
+    """A small real JPEG whose frame header claims width x height."""
+    data = bytearray(self._jpeg(self.gray[:16, :16]))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = (height.to_bytes(2, "big") +
+                             width.to_bytes(2, "big"))
+    return bytes(data)
+
+  def test_size_limit_is_enforced_from_the_header_before_decoding(self):
+    big = self._write("big.jpg", self._claiming(12000, 12000))
+    huge = self._write("huge.jpg", self._claiming(60000, 60000))
+    with mock.patch.object(ImageFile.ImageFile, "load",
+                           side_effect=AssertionError("pixels decoded")):
+      code, err = self._main("enhance", big, huge, "-o", self.out)
+      self.assertEqual(code, cli.EXIT_FAILED)
+      self.assertRegex(err[0], r"^\[1/2\] .*big.jpg: error: .*big.jpg: the "
+                       r"header claims 12000x12000 = 144000000 pixels, over "
+                       r"the limit of 120000000 pixels; not decoded")
+      self.assertRegex(err[1], r"^\[2/2\] .*huge.jpg: error: .*60000x60000")
+      code, err = self._main("info", huge)
+      self.assertEqual(code, cli.EXIT_FAILED)
+      self.assertLen(err, 1)
+      self.assertRegex(err[0], r"huge.jpg: error: .*60000x60000 = "
+                       r"3600000000 pixels, over the limit")
+    self.assertFalse(os.listdir(self.out))
+    # The limit is the exported graphs' limit.
+    from tf_hbd import graph_refine  # pylint: disable=g-import-not-at-top
+    self.assertEqual(cli.MAX_PIXELS, graph_refine.DEFAULT_MAX_PIXELS)
+
+  def test_info_reports_truncated_and_corrupt_files(self):
+    full = self._jpeg(self.gray)
+    truncated = self._write("truncated.jpg", full[:len(full) // 2])
+    corrupt = bytearray(full)
+    sos = corrupt.index(b"\xff\xda")
+    corrupt[sos + 2:sos + 4] = b"\x00\x01"  # an impossible scan header
+    bad = self._write("corrupt.jpg", bytes(corrupt))
+    for path in (truncated, bad):
+      code, err = self._main("info", path)
+      self.assertEqual(code, cli.EXIT_FAILED, msg=path)
+      self.assertLen(err, 1)
+      self.assertRegex(err[0], "^" + re.escape(path) + r": error: cannot "
+                       r"read image .*corrupt or truncated jpeg file")
+    code, err = self._main("info", self.dir)
+    self.assertEqual(code, cli.EXIT_FAILED)
+    self.assertEqual(err, [f"{self.dir}: error: cannot read image "
+                           f"'{self.dir}': is a directory, not an image file "
+                           "(pass the files, e.g. DIR/*.jpg)"])
+    code, err = self._main("enhance", self.dir, "-o", self.out)
+    self.assertEqual(code, cli.EXIT_FAILED)
+    self.assertIn("is a directory", err[0])
+
+  def test_exif_orientation_is_applied_to_the_output(self):
+    crop = self.gray[:48, :80]
+    plain = self._write("plain.jpg", self._jpeg(crop))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape, shown rotated 90 degrees clockwise
+    buf = io.BytesIO()
+    Image.fromarray(crop).save(buf, format="JPEG", quality=20, exif=exif)
+    rotated = self._write("rotated.jpg", buf.getvalue())
+    self.assertEqual(cli.file_info(rotated)["orientation"], 6)
+    self.assertEqual(self._main("enhance", plain, rotated, "-o", self.out)[0],
+                     0)
+    got_plain = np.asarray(Image.open(os.path.join(self.out, "plain.png")))
+    got = Image.open(os.path.join(self.out, "rotated.png"))
+    shown = np.asarray(ImageOps.exif_transpose(Image.open(rotated)))
+    self.assertEqual(np.asarray(got).shape, shown.shape)  # (80, 48)
+    # Refined in the stored orientation (the JPEG block grid), then turned.
+    self.assertAllEqual(np.asarray(got), np.rot90(got_plain, k=-1))
+    self.assertEqual(got.getexif().get(0x0112), None)
+
+  def test_rgba_jp2_keeps_its_alpha(self):
+    rgba = np.concatenate([self.rgb[:64, :64],
+                           np.tile(np.arange(64, dtype=np.uint8)[None, :, None]
+                                   * 4, (64, 1, 1))], axis=-1)
+    buf = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buf, format="JPEG2000",
+                                       quality_mode="rates",
+                                       quality_layers=[20])
+    path = self._write("alpha.jp2", buf.getvalue())
+    self.assertEqual(self._main("enhance", path, "-o", self.out)[0], 0)
+    got = Image.open(os.path.join(self.out, "alpha.png"))
+    self.assertEqual(got.mode, "RGBA")
+    decoded_alpha = np.asarray(Image.open(path).getchannel("A"))
+    self.assertAllEqual(np.asarray(got.getchannel("A")), decoded_alpha)
+
+  def test_outputs_get_normal_permissions(self):
+    path = self._write("p.jpg", self._jpeg(self.gray[:16, :16]))
+    old = os.umask(0o022)
+    try:
+      self.assertEqual(self._main("enhance", path, "-o", self.out)[0], 0)
+      os.umask(0o027)
+      self.assertEqual(self._main("enhance", path, "-o", self.out,
+                                  "--suffix", "_b")[0], 0)
+    finally:
+      os.umask(old)
+    mode = lambda name: stat.S_IMODE(os.stat(os.path.join(self.out,
+                                                          name)).st_mode)
+    self.assertEqual(mode("p.png"), 0o644)
+    self.assertEqual(mode("p_b.png"), 0o640)
+
+  def test_model_for_the_other_codec_is_refused(self):
+    path = self._write("q.jpg", self._jpeg(self.gray[:32, :32]))
+    jp2_model = serving.pretrained_dir("jp2")
+    code, err = self._main("enhance", path, "-o", self.out, "--model",
+                           jp2_model)
+    self.assertEqual(code, cli.EXIT_FAILED)
+    self.assertEqual(err[0], f"[1/1] {path}: error: --model {jp2_model} was "
+                     "trained for jp2 files, this is a jpeg file; use a jpeg "
+                     "model or leave out --model")
+    self.assertFalse(os.listdir(self.out))
+    code, err = self._main("enhance", path, "-o", self.out, "--model",
+                           os.path.join(self.dir, "no_model"))
+    self.assertEqual(code, cli.EXIT_USAGE)
+    self.assertEqual(err, [f"hbd: error: --model {self.dir}/no_model: no "
+                           "such directory"])
+
+  def test_unusable_output_folder_and_bad_k_are_usage_errors(self):
+    path = self._write("q.jpg", self._jpeg(self.gray[:16, :16]))
+    a_file = self._write("a_file", b"x")
+    cases = [
+        (["-o", a_file], f"hbd: error: -o {a_file} is a file, not a folder; "
+         "give a folder (it is created if missing)"),
+        (["-o", ""], "hbd: error: -o is empty; give an output folder"),
+        (["-o", os.path.join(a_file, "sub")], f"hbd: error: -o "
+         f"{a_file}/sub: cannot create the folder (Not a directory)"),
+        (["-o", self.out, "--K", "1000"], "hbd: error: --K must be between 1 "
+         "and 32 (got 1000); the shipped models are trained with K=4"),
+    ]
+    for extra, message in cases:
+      code, err = self._main("enhance", path, *extra)
+      self.assertEqual((code, err), (cli.EXIT_USAGE, [message]))
+    if os.geteuid() != 0:  # root writes anywhere
+      locked = os.path.join(self.dir, "locked")
+      os.mkdir(locked, 0o500)
+      code, err = self._main("enhance", path, "-o", locked)
+      self.assertEqual(code, cli.EXIT_USAGE)
+      self.assertIn("folder is not writable", err[0])
+
+  def test_ctrl_c_quiet_one_line_exit_130_no_partial_file(self):
+    data = self._jpeg(self.gray)
+    paths = [self._write(f"img{i:02d}.jpg", data) for i in range(30)]
+    env = dict(os.environ)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # hbd is quiet by itself
+    env["PYTHONPATH"] = _ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tf_hbd.cli", "enhance", *paths, "-o",
+         self.out], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    first = child.stdout.readline()
+    self.assertRegex(first, r"^\[1/30\] .*img00.jpg \(jpeg, 320x256\) -> ")
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=120)
+    self.assertEqual(child.returncode, cli.EXIT_INTERRUPTED, msg=err)
+    self.assertEqual(err.strip().splitlines(), [
+        "hbd: interrupted; the outputs reported above are complete, no "
+        "partial file is left"])
+    for name in os.listdir(self.out):  # complete PNGs only
+      self.assertRegex(name, r"^img\d\d\.png$")
+      Image.open(os.path.join(self.out, name)).load()
 
 
 if __name__ == "__main__":

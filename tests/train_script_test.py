@@ -8,8 +8,11 @@ import subprocess
 import sys
 import time
 
+from PIL import Image
 import pytest
 import tensorflow as tf
+
+from tf_hbd import sample_images
 
 _ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 _SCRIPT = os.path.join(_ROOT, "scripts", "train.py")
@@ -20,7 +23,8 @@ _TINY = ["--units=4", "--K=2", "--batch_size=32", "--train_limit=1",
 
 
 def _env():
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+  env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+  env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # train.py is quiet by itself
   env["PYTHONPATH"] = _ROOT + os.pathsep + env.get("PYTHONPATH", "")
   return env
 
@@ -66,6 +70,76 @@ class TrainScriptTest(tf.test.TestCase):
     self.assertRegex(proc.stderr, r"RTRL would need about [\d.]+ GiB .*512 "
                                   r"units at batch 256.*largest units that "
                                   r"fit at this batch size: \d+")
+
+  def test_bad_flags_are_refused_before_any_data_is_built(self):
+    model_dir = self.create_tempdir().full_path
+    for args, message in [
+        (["--units=0"], "--units=0: must be at least 1"),
+        (["--dataset=folder:/no/such/dir"],
+         "--dataset=folder:/no/such/dir: no such file or folder"),
+        (["--model_dir="], "--model_dir is empty")]:
+      proc = _run([f"--model_dir={model_dir}", *args])
+      self.assertEqual(proc.returncode, 2, msg=proc.stderr)
+      self.assertEqual(proc.stderr.strip().splitlines(),
+                       [f"train.py: error: {message}" + (
+                           "; give the folder for checkpoints, logs and the "
+                           "export" if "model_dir" in message else "")])
+      self.assertNotIn("training data:", proc.stdout)
+
+  def test_corrupt_training_image_is_skipped_with_a_warning(self):
+    folder = self.create_tempdir().full_path
+    photo = os.path.join(folder, "photo.png")
+    Image.fromarray(sample_images.load_sample("camera")[:96, :96]).save(photo)
+    with open(photo, "rb") as f:
+      head = f.read(400)
+    with open(os.path.join(folder, "truncated.png"), "wb") as f:
+      f.write(head)
+    with open(os.path.join(folder, "text.png"), "w") as f:
+      f.write("not an image\n")
+    model_dir = self.create_tempdir().full_path
+    proc = _run([f"--model_dir={model_dir}", f"--dataset=folder:{folder}",
+                 *_TINY, "--train_limit=0", "--epochs=1", "--export=false"])
+    self.assertEqual(proc.returncode, 0, msg=proc.stderr[-3000:])
+    self.assertIn("(1 images, jpeg", proc.stdout)
+    warnings = [l for l in proc.stderr.splitlines() if l.startswith(
+        "warning: skipping the unreadable training image")]
+    self.assertLen(warnings, 2, msg=proc.stderr)
+    self.assertNotIn("Traceback", proc.stderr)
+
+  def test_ctrl_c_stops_with_one_line_and_exit_130(self):
+    model_dir = self.create_tempdir().full_path
+    child = subprocess.Popen(
+        [sys.executable, _SCRIPT, f"--model_dir={model_dir}", *_TINY,
+         "--steps_per_epoch=400", "--log_every=1", "--export=false"],
+        cwd=_ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    for line in child.stdout:  # interrupt once training is under way
+      if "step 2/400" in line:
+        break
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=120)
+    self.assertEqual(child.returncode, 130, msg=err[-3000:])
+    self.assertNotIn("Traceback", err)
+    self.assertRegex(err.strip().splitlines()[-1],
+                     r"^train.py: interrupted; rerun the same command to "
+                     r"resume from the last checkpoint in .*/checkpoints$")
+
+  def test_quiet_by_default_verbose_shows_tensorflow_logs(self):
+    model_dir = self.create_tempdir().full_path
+    env = _env()
+    quiet_run = subprocess.run(
+        [sys.executable, _SCRIPT, f"--model_dir={model_dir}", *_TINY,
+         "--epochs=1", "--steps_per_epoch=2"], cwd=_ROOT, env=env,
+        capture_output=True, text=True, timeout=300)
+    self.assertEqual(quiet_run.returncode, 0, msg=quiet_run.stderr[-3000:])
+    self.assertEqual(quiet_run.stderr.strip(), "")
+    self.assertIn("epoch 1/1 step 2/2", quiet_run.stdout)
+    verbose = subprocess.run(
+        [sys.executable, _SCRIPT, f"--model_dir={model_dir}x", "--units=0",
+         "--verbose"], cwd=_ROOT, env=env, capture_output=True, text=True,
+        timeout=300)
+    self.assertEqual(verbose.returncode, 2)
+    self.assertRegex(verbose.stderr, r"tensorflow/")  # TF's C++ log lines
 
   @pytest.mark.slow
   def test_kill_9_then_rerun_ends_with_identical_weights(self):

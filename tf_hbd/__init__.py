@@ -12,7 +12,10 @@ model, SNE, eq. 17-19), `algorithms` (BPTT, SAB, RTRL, UORO), `training` /
 `distributed` (the training loop, tf.distribute), `refine` / `graph_refine`
 / `serving` / `calibration` (whole-image refinement and export), `baselines`
 (GOOG, E2E), `metrics` / `evaluation` / `study` / `reproduce` / `plots` (the
-paper's tables and figures), `cli` (`hbd`).
+paper's tables and figures), `golden` (pinned figures of the shipped
+models), `cli` (`hbd`); `checkpoints` (resume from the newest intact
+checkpoint), `flag_checks` (train.py's flags and exit codes) and `quiet`
+(TensorFlow's log lines off unless --verbose) serve the entry points.
 """
 
 __version__ = "0.1.0"

@@ -658,10 +658,12 @@ def manual_root(dl_manager, expected: str):
   try:
     root = dl_manager.manual_dir
   except AssertionError as e:  # TFDS: missing or empty manual dir
+    # `from None`: TFDS's message is already in ours; no chained traceback
+    # repeating it.
     raise ManualDataError(
         f"{e}\nPass the data with `tfds build ... --manual_dir DIR` "
         f"(or download_config=tfds.download.DownloadConfig(manual_dir=DIR))."
-        f"\nExpected layout:\n{expected}") from e
+        f"\nExpected layout:\n{expected}") from None
   return root
 
 

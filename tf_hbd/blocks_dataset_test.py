@@ -2,6 +2,7 @@
 
 import io
 import os
+import traceback
 import tarfile
 
 from absl.testing import parameterized
@@ -301,6 +302,24 @@ class ImageToExamplesTest(tf.test.TestCase):
     with self.assertRaisesRegex(blocks_dataset.ManualDataError,
                                 "not an uncompressed tar"):
       blocks_dataset.list_tar_items(path)
+
+  def test_missing_manual_dir_is_reported_once_without_chaining(self):
+
+    class NoManualDir:
+
+      @property
+      def manual_dir(self):
+        raise AssertionError("Manual directory /m/places does not exist.")
+
+    with self.assertRaises(blocks_dataset.ManualDataError) as cm:
+      blocks_dataset.manual_root(NoManualDir(), "places365/train/*.jpg")
+    err = cm.exception
+    self.assertIsNone(err.__cause__)
+    self.assertTrue(err.__suppress_context__)  # no "During handling..." copy
+    text = "".join(traceback.format_exception(err))
+    self.assertEqual(text.count("/m/places does not exist"), 1)
+    self.assertIn("--manual_dir DIR", text)
+    self.assertIn("places365/train/*.jpg", text)
 
   def test_unreadable_image_raises_or_is_skipped(self):
     path = os.path.join(self.get_temp_dir(), "broken.png")

@@ -45,6 +45,7 @@ import json
 import logging
 import os
 import secrets
+import sys
 from typing import Callable, Iterable, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -692,6 +693,10 @@ def blocks_from_images(named_images: Iterable[Tuple[str, np.ndarray]],
                      image_ids=ids, strategy=strategy)
 
 
+def _warn(message: str) -> None:
+  print(message, file=sys.stderr, flush=True)
+
+
 def blocks_from_folder(folder: str, codec: str = "jpeg", *,
                        bpp_range=blocks_dataset.DEFAULT_BPP_RANGE,
                        quality: Optional[float] = None, patch_size: int = 8,
@@ -699,7 +704,8 @@ def blocks_from_folder(folder: str, codec: str = "jpeg", *,
                        max_side: Optional[int] = None, square: int = 0,
                        limit: Optional[int] = None,
                        max_bytes: int = 4 << 30,
-                       rate_search: bool = True) -> BlockArrays:
+                       rate_search: bool = True,
+                       on_skip: Callable[[str], None] = _warn) -> BlockArrays:
   """Blocks of every image of a folder (recursive) or glob, in memory.
 
   Gives the same blocks as ``tfds build data_builders/folder_patches`` with
@@ -711,6 +717,9 @@ def blocks_from_folder(folder: str, codec: str = "jpeg", *,
     limit: use only the first `limit` images (sorted by path).
     max_bytes: refuse (`ResourceLimitError`) when the blocks would need more
       memory than this (estimated from the image headers first).
+    on_skip: called with a one-line warning for every unreadable image,
+      which is skipped (default: printed to stderr); none readable raises
+      `ImageReadError`.
     Other args: as `blocks_from_images`.
   """
   from PIL import Image  # pylint: disable=g-import-not-at-top
@@ -719,10 +728,18 @@ def blocks_from_folder(folder: str, codec: str = "jpeg", *,
     files = files[:limit]
   base = folder if os.path.isdir(folder) else None
   estimate = 0
+  readable = []
   for f in files:
-    with Image.open(f) as img:
-      estimate += _estimate_blocks((img.height, img.width), square, max_side,
-                                   patch_size)
+    try:
+      with Image.open(f) as img:
+        estimate += _estimate_blocks((img.height, img.width), square,
+                                     max_side, patch_size)
+      readable.append(f)
+    except (OSError, SyntaxError, ValueError, EOFError,
+            Image.DecompressionBombError) as e:
+      on_skip(f"warning: skipping the unreadable training image {f} "
+              f"({type(e).__name__}: {e})")
+  files = readable
   need = estimate * (10 * patch_size * patch_size + 24)
   if need > max_bytes:
     raise errors.ResourceLimitError(
@@ -735,8 +752,16 @@ def blocks_from_folder(folder: str, codec: str = "jpeg", *,
     for f in files:
       name = (os.path.relpath(f, base).replace(os.sep, "/") if base else
               os.path.basename(f))
-      yield name, images.load_image(f).gray
+      try:
+        gray = images.load_image(f).gray
+      except errors.ImageReadError as e:  # header fine, pixels corrupt
+        on_skip(f"warning: skipping the unreadable training image {f} "
+                f"({e.reason})")
+        continue
+      yield name, gray
 
+  if not files:
+    raise errors.ImageReadError(folder, "no readable training image")
   return blocks_from_images(named(), codec, bpp_range=bpp_range,
                             quality=quality, patch_size=patch_size,
                             strategy=strategy, seed=seed, max_side=max_side,

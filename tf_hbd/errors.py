@@ -11,6 +11,7 @@ __all__ = [
     "CodecError",
     "BitstreamError",
     "ResourceLimitError",
+    "UsageError",
 ]
 
 
@@ -37,3 +38,7 @@ class BitstreamError(CodecError):
 
 class ResourceLimitError(HbdError):
   """A request would exceed a memory/size budget; the message has the estimate."""
+
+
+class UsageError(HbdError):
+  """A command-line flag or argument is invalid (exit code 2)."""

@@ -34,7 +34,11 @@ def main(argv=None):
   p.add_argument("--minutes", type=float, default=2.0,
                  help="training budget in minutes (approximate)")
   p.add_argument("--units", type=int, default=128, help="LSTM state size")
+  p.add_argument("--verbose", action="store_true",
+                 help="show TensorFlow's own log lines")
   args = p.parse_args(argv)
+  from tf_hbd import quiet  # pylint: disable=g-import-not-at-top
+  quiet.quiet_tensorflow(args.verbose)  # before TensorFlow is imported
   out = os.path.abspath(args.out)
   os.makedirs(out, exist_ok=True)
   t0 = time.time()
@@ -63,7 +67,7 @@ def main(argv=None):
          f"--data_dir={data_dir}", "--batch_size=128", "--optimizer=adam",
          "--lr=1e-3", "--epochs=10", f"--steps_per_epoch={steps}",
          "--val_max_images=2", "--val_bpp=0.37", f"--log_every={steps}",
-         f"--model_dir={model_dir}"]
+         f"--model_dir={model_dir}"] + (["--verbose"] if args.verbose else [])
   print("   " + " ".join(cmd[1:]), flush=True)
   subprocess.run(cmd, check=True)
 
@@ -80,7 +84,8 @@ def main(argv=None):
     f.write(enc.data)
   enhanced = os.path.join(out, "enhanced")
   code = cli.main(["enhance", jpg, "-o", enhanced, "--force", "--model",
-                   os.path.join(model_dir, "serving")])
+                   os.path.join(model_dir, "serving")]
+                  + (["--verbose"] if args.verbose else []))
   if code != 0:
     raise SystemExit(code)
 

@@ -47,6 +47,7 @@ from typing import Callable, Iterable, List, Optional
 import numpy as np
 import tensorflow as tf
 
+from tf_hbd import checkpoints as checkpoints_lib
 from tf_hbd import decoder as decoder_lib
 from tf_hbd import errors
 from tf_hbd import metrics as metrics_lib
@@ -351,9 +352,15 @@ class Trainer:
   # ---- state -----------------------------------------------------------
 
   def _restore(self):
-    latest = self.manager.latest_checkpoint
+    # The newest checkpoint that reads back; never batch 0 over intact files.
+    latest, repaired = checkpoints_lib.restore_newest_intact(
+        self.checkpoint, self.manager.directory,
+        self.manager.latest_checkpoint, log=self.print)
+    if repaired:  # the state file was rewritten: re-read it
+      self.manager = tf.train.CheckpointManager(
+          self.checkpoint, self.manager.directory,
+          max_to_keep=self.config.max_to_keep)
     if latest:
-      self.checkpoint.restore(latest).assert_existing_objects_matched()
       self.print(f"resumed from {latest} at batch "
                  f"{int(self.batches_done.numpy())}")
     if os.path.exists(self.log_path):

@@ -322,14 +322,32 @@ class UOROTest(tf.test.TestCase):
     algo = uoro.UORO(model, accumulate=True, per_example=False, seed=0)
     run = tf.function(lambda b: algo.run(b, keep_estimate=True)[2])
     total = np.zeros_like(exact)
+    total_sq = np.zeros_like(exact)
     draws = 1500
     for _ in range(draws):
       z_t, th_t, th_e = (t.numpy() for t in run(batch))
-      total[..., :n_th] += np.einsum("bi,p->bip", z_t, th_t)
+      one = np.empty_like(exact)
+      one[..., :n_th] = np.einsum("bi,p->bip", z_t, th_t)
       # The e-part belongs to each example's own e (cross terms are zero in
       # the exact influence and average out).
-      total[..., n_th:] += np.einsum("bi,bp->bip", z_t, th_e)
-    self.assertLess(_rel(total / draws, exact), 0.25)
+      one[..., n_th:] = np.einsum("bi,bp->bip", z_t, th_e)
+      total += one
+      total_sq += one * one
+    # Unbiased: the mean is off the exact influence by sampling error only.
+    # Each entry's z-score (mean - exact) / standard error is then ~N(0, 1):
+    # their mean square is ~1 and none is far out. (A fixed relative bound
+    # such as "within 25 %" would pass a biased estimator.)
+    mean = total / draws
+    se = np.sqrt(np.maximum(total_sq / draws - mean**2, 0.0) / (draws - 1))
+    noisy = se > 1e-12 * np.abs(exact).max()
+    self.assertAllClose(mean[~noisy], exact[~noisy], atol=1e-12)
+    z = (mean[noisy] - exact[noisy]) / se[noisy]
+    self.assertGreater(z.size, 10)
+    self.assertLess(float(np.mean(z**2)), 2.0)
+    self.assertLess(float(np.max(np.abs(z))), 5.5)
+    # The same statistic exposes a 10 % bias.
+    z_biased = (1.1 * mean[noisy] - exact[noisy]) / se[noisy]
+    self.assertGreater(float(np.mean(z_biased**2)), 2.0)
 
   def test_online_updates_every_step_and_accumulate_once(self):
     batch = tu.random_batch(seed=8)

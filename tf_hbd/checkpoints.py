@@ -1,0 +1,115 @@
+"""Resuming from the newest *intact* checkpoint.
+
+`tf.train.CheckpointManager` trusts its state file (``checkpoints/
+checkpoint``): when that file is garbled it silently starts from scratch (and
+later overwrites the intact ``ckpt-*`` files), and a damaged data or index
+file ends in a raw error. `restore_newest_intact` instead tries the state
+file's latest checkpoint, then every ``ckpt-N`` on disk from the newest down,
+says which ones it skipped and why, repairs the state file, and refuses to
+start from scratch over checkpoint files none of which can be read.
+"""
+
+import os
+import re
+from typing import Callable, List, Optional, Tuple
+
+import tensorflow as tf
+
+from tf_hbd import errors
+
+__all__ = ["CheckpointError", "restore_newest_intact", "checkpoints_on_disk"]
+
+_STATE_FILE = "checkpoint"
+
+
+class CheckpointError(errors.HbdError):
+  """Checkpoint files exist but none of them can be restored."""
+
+
+def checkpoints_on_disk(directory: str, name: str = "ckpt") -> List[str]:
+  """Prefixes ``<directory>/<name>-N`` that have an index file, oldest first."""
+  if not os.path.isdir(directory):
+    return []
+  pattern = re.compile(re.escape(name) + r"-(\d+)\.index$")
+  found = []
+  for entry in os.listdir(directory):
+    m = pattern.match(entry)
+    if m:
+      found.append((int(m.group(1)), os.path.join(directory, entry[:-6])))
+  return [p for _, p in sorted(found)]
+
+
+def _first_line(e: BaseException) -> str:
+  text = str(e).strip()
+  return text.splitlines()[0][:300] if text else ""
+
+
+def restore_newest_intact(checkpoint: tf.train.Checkpoint, directory: str,
+                          latest: Optional[str],
+                          log: Callable[[str], None] = print,
+                          name: str = "ckpt",
+                          repair_state: bool = True
+                          ) -> Tuple[Optional[str], bool]:
+  """Restores the newest checkpoint that reads back completely.
+
+  Args:
+    checkpoint: the object graph to restore into.
+    directory: the checkpoint folder (a `CheckpointManager`'s directory).
+    latest: the manager's ``latest_checkpoint`` (None when its state file is
+      missing or unreadable).
+    log: where the one-line notes go.
+    name: the manager's checkpoint name.
+    repair_state: rewrite the state file to list only the intact
+      checkpoints up to the restored one, when it was unreadable or named a
+      damaged checkpoint (the caller should then rebuild its manager).
+
+  Returns:
+    (restored prefix or None when the folder holds no checkpoint, whether the
+    state file was rewritten).
+
+  Raises:
+    CheckpointError: checkpoint files exist, but none can be restored.
+  """
+  on_disk = checkpoints_on_disk(directory, name)
+  state_path = os.path.join(directory, _STATE_FILE)
+  if latest is None and on_disk and os.path.exists(state_path):
+    log(f"warning: the checkpoint state file {state_path} is unreadable; "
+        f"looking for the newest intact one of {len(on_disk)} checkpoints")
+  order = ([latest] if latest else []) + [
+      p for p in reversed(on_disk) if not latest or
+      os.path.abspath(p) != os.path.abspath(latest)]
+  skipped = []
+  for prefix in order:
+    try:
+      checkpoint.restore(prefix).assert_existing_objects_matched()
+    # Any failure means "not intact": TF reports damage as OpErrors, but
+    # also as IndexError, ValueError or AssertionError (object mismatch).
+    except Exception as e:  # pylint: disable=broad-except
+      skipped.append(prefix)
+      log(f"warning: checkpoint {prefix} is damaged or incomplete "
+          f"({type(e).__name__}: {_first_line(e)}); trying an older one")
+      continue
+    repaired = False
+    if skipped or latest is None:
+      if skipped:
+        log(f"falling back to {prefix}, the newest intact checkpoint")
+      if repair_state:
+        keep = [p for p in on_disk if p not in skipped and
+                _number(p) <= _number(prefix)]
+        if prefix not in keep:
+          keep.append(prefix)
+        tf.compat.v1.train.update_checkpoint_state(
+            directory, prefix, all_model_checkpoint_paths=keep)
+        repaired = True
+    return prefix, repaired
+  if order:
+    raise CheckpointError(
+        f"none of the {len(order)} checkpoints in {directory} can be read "
+        f"(newest: {order[0]}); move that folder away to start again from "
+        "batch 0, or restore it from a backup")
+  return None, False
+
+
+def _number(prefix: str) -> int:
+  m = re.search(r"-(\d+)$", prefix)
+  return int(m.group(1)) if m else -1
