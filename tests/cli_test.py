@@ -70,6 +70,19 @@ class CliTest(tf.test.TestCase):
     self.assertGreater(metrics.psnr(self.gray, got),
                        metrics.psnr(self.gray, decoded))
 
+  def test_enhance_ensemble_is_the_served_ensemble(self):
+    data = self._jpeg(self.gray[:64, :96])
+    path = self._write("small.jpg", data)
+    self.assertEqual(cli.main(["enhance", path, "-o", self.out,
+                               "--ensemble"]), 0)
+    got = np.asarray(Image.open(os.path.join(self.out, "small.png")))
+    decoded = codecs.decode(data)
+    expect = serving.load_pretrained("jpeg").refine(decoded, source=path,
+                                                    ensemble=True)
+    self.assertAllEqual(got, expect)
+    plain = serving.load_pretrained("jpeg").refine(decoded, source=path)
+    self.assertGreater(np.abs(plain.astype(int) - got).max(), 0)
+
   def test_enhance_colour_jpeg_refines_luma_keeps_size(self):
     data = self._jpeg(self.rgb)
     path = self._write("colour.jpg", data)

@@ -348,7 +348,8 @@ def _enhance(args):
             f"this is a {dec.codec} file; use a {dec.codec} model or leave "
             "out --model")
       model = _load_model(args, dec.codec, models)
-      refined = model.refine(dec.luma, K=args.K)
+      refined = model.refine(dec.luma, K=args.K, source=path,
+                             ensemble=args.ensemble)
       _atomic_save_png(_output_image(refined, dec), out_path)
       print(f"[{i}/{n}] {path} ({dec.codec}, {dec.luma.shape[1]}x"
             f"{dec.luma.shape[0]}) -> {out_path} in "
@@ -400,6 +401,9 @@ def _parser():
   e.add_argument("--K", type=int, default=None,
                  help=f"refinement steps, 1..{MAX_K} (default: the model's "
                  "trained K)")
+  e.add_argument("--ensemble", action="store_true",
+                 help="geometric self-ensemble: average the refinements of "
+                 "the 8 flips/transposes (8x slower, slightly better)")
   e.add_argument("--suffix", default="", help="added to output file names")
   e.add_argument("--force", action="store_true",
                  help="overwrite existing outputs")
