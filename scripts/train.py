@@ -104,6 +104,9 @@ _TONE = flags.DEFINE_float("tone_fraction", 0.1, "recompress: share of crops "
 _QUALITIES = flags.DEFINE_string(
     "jpeg_qualities", "", "recompress: JPEG quality mixture PROB:LOW-HIGH,... "
     "(empty: tf_hbd.recompress.QUALITY_MIXTURE).")
+_JP2_BPP = flags.DEFINE_string(
+    "jp2_bpp", "", "recompress: JPEG 2000 rate range LOW-HIGH in bpp, drawn "
+    "log-uniform (empty: 0.1-2).")
 _VAL_SETTINGS = flags.DEFINE_list(
     "val_settings", [], "Validate at several JPEG qualities / JP2 bpps "
     "(e.g. 10,20,30); overrides --val_quality/--val_bpp.")
@@ -208,6 +211,8 @@ def _recompress_config():
             "tone_fraction": _TONE.value}
   if _QUALITIES.value:
     config["quality_mixture"] = recompress.parse_mixture(_QUALITIES.value)
+  if _JP2_BPP.value:
+    config["bpp_range"] = recompress.parse_bpp_range(_JP2_BPP.value)
   return config
 
 

@@ -42,7 +42,7 @@ from tf_hbd import patches as patches_lib
 from tf_hbd import synthetic
 
 __all__ = ["RecompressConfig", "RecompressStream", "QUALITY_MIXTURE",
-           "parse_mixture"]
+           "parse_mixture", "parse_bpp_range"]
 
 # JPEG quality: (probability, low, high) components, uniform integers within;
 # most weight where artifacts are strong, a quarter in the middle, and a
@@ -97,6 +97,19 @@ def parse_mixture(spec: str):
   if not out:
     raise ValueError("empty quality mixture")
   return tuple(out)
+
+
+def parse_bpp_range(spec: str):
+  """"0.15-1" -> (0.15, 1.0): a JPEG 2000 rate range in bpp (log-uniform)."""
+  try:
+    lo, hi = (float(x) for x in spec.split("-"))
+  except ValueError as e:
+    raise ValueError(f"bad JPEG 2000 rate range {spec!r}; expected "
+                     "LOW-HIGH in bpp, e.g. 0.15-1") from e
+  if not 0 < lo <= hi <= 8:
+    raise ValueError(f"bad JPEG 2000 rate range {spec!r}; need "
+                     "0 < LOW <= HIGH <= 8 bpp")
+  return (lo, hi)
 
 
 def _crops_per_image(shape, crop, max_crops):
