@@ -90,6 +90,15 @@ def validate_train_flags(values: Mapping[str, object]) -> None:
   data_dir = values.get("data_dir")
   if data_dir and "://" not in data_dir and not os.path.isdir(data_dir):
     raise errors.UsageError(f"--data_dir={data_dir}: no such folder")
+  for name, parser in (("jpeg_qualities", "parse_mixture"),
+                       ("jp2_bpp", "parse_bpp_range")):
+    spec = values.get(name)
+    if spec:
+      from tf_hbd import recompress  # pylint: disable=g-import-not-at-top
+      try:
+        getattr(recompress, parser)(spec)
+      except ValueError as e:
+        raise errors.UsageError(f"--{name}={spec}: {e}") from None
 
 
 def guarded_main(fn: Callable[[list], int], argv, values: Mapping[str,

@@ -43,6 +43,11 @@ class ValidateTrainFlagsTest(parameterized.TestCase):
       ({"val_images": "/no/such/dir"},
        r"^--val_images=/no/such/dir: no such file or folder$"),
       ({"data_dir": "/no/such/dir"}, r"^--data_dir=/no/such/dir: no such"),
+      ({"jp2_bpp": "1-0.5"}, r"^--jp2_bpp=1-0.5: bad JPEG 2000 rate range"),
+      ({"jp2_bpp": "0.3"}, r"^--jp2_bpp=0.3: bad JPEG 2000 rate range .*"
+                           r"LOW-HIGH"),
+      ({"jpeg_qualities": "0.5:40-5"},
+       r"^--jpeg_qualities=0.5:40-5: bad quality mixture component"),
   )
   def test_bad_value_names_the_flag(self, over, pattern):
     with self.assertRaisesRegex(errors.UsageError, pattern):

@@ -132,3 +132,34 @@ def test_parse_mixture():
   for bad in ("", "0.5:40-5", "x", "0.5:0-10", "0:5-9"):
     with pytest.raises(ValueError):
       recompress.parse_mixture(bad)
+
+
+def test_parse_bpp_range():
+  assert recompress.parse_bpp_range("0.15-1") == (0.15, 1.0)
+  assert recompress.parse_bpp_range("0.37-0.37") == (0.37, 0.37)
+  for bad in ("", "0.3", "0-1", "1-0.5", "a-b", "0.1-9", "0.1-0.2-0.3"):
+    with pytest.raises(ValueError, match="JPEG 2000 rate range"):
+      recompress.parse_bpp_range(bad)
+
+
+def test_jp2_rates_follow_the_range():
+  # The drawn rate reaches the codec: the achieved rate (what the setting
+  # reports) of every image lies near its range, and two disjoint ranges
+  # give disjoint settings.
+  rng = np.random.default_rng(3)
+  images = [np.clip(128 + 50 * np.sin(np.arange(96) / (2 + i))[None]
+                    + rng.normal(0, 20, (96, 96)), 0, 255).astype(np.uint8)
+            for i in range(4)]
+
+  def rates(lo, hi):
+    cfg = recompress.RecompressConfig(codec="jp2", patch_size=8, crop=0,
+                                      bpp_range=(lo, hi),
+                                      synthetic_fraction=0.0,
+                                      tone_fraction=0.0)
+    s = recompress.RecompressStream(images, cfg, batch_size=16, seed=1)
+    feats = np.unique(s.epoch_arrays(0)["setting"][:, 0].astype(np.float64))
+    return 2.0 ** (4.0 * feats)  # codec_setting: log2(bpp) / 4
+
+  low, high = rates(0.3, 0.4), rates(1.5, 2.0)
+  assert np.all((low > 0.3 * 0.9) & (low < 0.4 * 1.1)), low
+  assert np.all((high > 1.5 * 0.9) & (high < 2.0 * 1.1)), high
