@@ -49,6 +49,10 @@ _JPEG_MIN_NOISE = flags.DEFINE_float(
 _JP2_MAX_BPP = flags.DEFINE_float(
     "jp2_max_bpp", 0.0, "Return JPEG 2000 images as decoded at or above this "
     "rate (0: never).")
+_JPEG_MIN_CODED = flags.DEFINE_float(
+    "jpeg_min_coded_noise", 0.0, "Return JPEG images as decoded when the "
+    "quantization noise of their nonzero DCT coefficients is below this RMS "
+    "in gray levels (0: never; tf_hbd.guards.jpeg_coded_noise_rms).")
 flags.mark_flags_as_required(["model_dir", "out"])
 
 
@@ -87,7 +91,8 @@ def main(argv):
                          batch_size=_BATCH.value, project=_PROJECT.value,
                          guard=_GUARD.value, passthrough={
                              "jpeg_min_noise": _JPEG_MIN_NOISE.value,
-                             "jp2_max_bpp": _JP2_MAX_BPP.value})
+                             "jp2_max_bpp": _JP2_MAX_BPP.value,
+                             "jpeg_min_coded_noise": _JPEG_MIN_CODED.value})
   print(f"exported {meta['label']} to {_OUT.value}")
   return 0
 

@@ -56,3 +56,39 @@ def test_passthrough_thresholds():
   jp2 = codec_setting.features_from_bpp(1.5)
   assert bool(guards.passthrough("jp2", jp2, jp2_max_bpp=1.5))
   assert not bool(guards.passthrough("jp2", jp2, jp2_max_bpp=1.6))
+
+
+
+def test_jpeg_coded_noise_rms_and_passthrough():
+  from tf_hbd import codec_setting  # pylint: disable=g-import-not-at-top
+  from tf_hbd import codecs  # pylint: disable=g-import-not-at-top
+  from tf_hbd import jpeg_constraint  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(4)
+  yy, xx = np.mgrid[0:40, 0:44]
+  ramp = np.round(40 + 2.5 * xx + 0.5 * yy).astype(np.uint8)
+  noisy = rng.integers(0, 256, (40, 44)).astype(np.uint8)
+  for img in (ramp, noisy):
+    dec, enc = codecs.roundtrip(img, "jpeg", quality=80)
+    st = codec_setting.features(enc.data, "jpeg")
+    got = float(guards.jpeg_coded_noise_rms(tf.constant(dec), st))
+    # Independent float64 computation: per-block DCT by the matrix, edge pad.
+    q = jpeg_constraint.table_from_setting(st).numpy().astype(np.float64)
+    c = jpeg_constraint.dct_matrix().astype(np.float64)
+    x = np.pad(dec.astype(np.float64), ((0, (-40) % 8), (0, (-44) % 8)),
+               mode="edge") - 128.0
+    total, count = 0.0, 0
+    for i in range(0, x.shape[0], 8):
+      for j in range(0, x.shape[1], 8):
+        k = np.round(c @ x[i:i + 8, j:j + 8] @ c.T / q)
+        total += np.sum((k != 0) * q ** 2 / 12.0)
+        count += 64
+    np.testing.assert_allclose(got, np.sqrt(total / count), rtol=1e-4)
+    if img is ramp:
+      assert got < 0.6
+      assert bool(guards.passthrough("jpeg", st, jpeg_min_coded_noise=0.6,
+                                     decoded=tf.constant(dec)))
+    else:
+      assert got > 2.0
+      assert not bool(guards.passthrough(
+          "jpeg", st, jpeg_min_coded_noise=0.6, decoded=tf.constant(dec)))
+  assert not bool(guards.passthrough("jpeg", st))  # every threshold 0: never

@@ -30,7 +30,7 @@ setting vector (`tf_hbd.codec_setting`, zig-zag order).
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["ZIGZAG", "table_from_setting", "transpose_setting", "project",
+__all__ = ["ZIGZAG", "dct_matrix", "blocks", "pad8", "table_from_setting", "transpose_setting", "project",
            "dihedral", "undo_dihedral", "DIHEDRAL"]
 
 # Natural (row-major) index of the i-th coefficient in JPEG zig-zag order.
@@ -87,6 +87,15 @@ def _pad8(x):
   ph, pw = (-h) % 8, (-w) % 8
   x = tf.concat([x, tf.repeat(x[-1:], ph, axis=0)], axis=0)
   return tf.concat([x, tf.repeat(x[:, -1:], pw, axis=1)], axis=1)
+
+
+def dct_matrix():
+  """The orthonormal 8 x 8 DCT-II matrix (2-D DCT of x: c @ x @ c.T)."""
+  return _C.copy()
+
+
+blocks = _blocks
+pad8 = _pad8
 
 
 def project(refined, decoded, table, slack=0.5, clipped_slack=1.0):

@@ -78,7 +78,8 @@ class _Serving(tf.Module):
     def run(image, k, setting=None):
       if self.passthrough:  # settings finer than the model's error floor
         return tf.cond(
-            guards.passthrough(codec, setting, **self.passthrough),
+            guards.passthrough(codec, setting, decoded=image,
+                               **self.passthrough),
             lambda: tf.identity(image), lambda: refine_and_project(
                 image, k, setting))
       return refine_and_project(image, k, setting)
@@ -151,7 +152,8 @@ def export_serving(model, path: str, codec: str, metadata: Optional[dict] = None
     guard: keep the decoded patch where a block is constant
       (`tf_hbd.guards`).
     passthrough: `tf_hbd.guards.passthrough` thresholds
-      (``jpeg_min_noise``, ``jp2_max_bpp``) for models with the setting.
+      (``jpeg_min_noise``, ``jp2_max_bpp``, ``jpeg_min_coded_noise``) for
+      models with the setting.
 
   Returns:
     `path`.
