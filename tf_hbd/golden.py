@@ -20,6 +20,7 @@ from typing import Dict
 
 import numpy as np
 
+from tf_hbd import codec_setting
 from tf_hbd import codecs
 from tf_hbd import metrics
 from tf_hbd import sample_images
@@ -64,7 +65,9 @@ def compute() -> Dict[str, Dict[str, float]]:
       enc = codecs.encode(img, codec, bpp=TARGET_BPP)
       decoded = codecs.decode(enc)
       out[f"{name}/{codec}"] = _entry(img, decoded, len(enc.data))
-      refined = decoders[codec].refine(decoded)
+      setting = (codec_setting.features(enc.data, codec, decoded.shape)
+                 if decoders[codec].setting_size else None)
+      refined = decoders[codec].refine(decoded, setting=setting)
       out[f"{name}/{serving.PRETRAINED[codec]}"] = _entry(img, refined,
                                                           len(enc.data))
     for model in baselines.available():
