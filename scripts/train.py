@@ -27,15 +27,15 @@ from absl import app
 from absl import flags
 import tensorflow as tf
 
-from tf_hbd import algorithms
-from tf_hbd import decoder as decoder_lib
-from tf_hbd import distributed
+from tf_hbd.training import algorithms
+from tf_hbd.model import decoder as decoder_lib
+from tf_hbd.training import distributed
 from tf_hbd import errors
-from tf_hbd import evaluation
-from tf_hbd import flag_checks
-from tf_hbd import serving
-from tf_hbd import train_inputs
-from tf_hbd import training
+from tf_hbd.evaluation import systems as evaluation
+from tf_hbd.training import flag_checks
+from tf_hbd.inference import serving
+from tf_hbd.data import train_inputs
+from tf_hbd.training import trainer as training
 
 _ALGO = flags.DEFINE_enum("algo", "bptt", ["bptt", "sab", "rtrl", "uoro",
                                           "snap1"],
@@ -55,7 +55,7 @@ _TIED = flags.DEFINE_bool("tied", True, "LSTM/GRU: one e shared by the gates "
                           "(paper); False: a transformation per gate.")
 _SETTING_INPUT = flags.DEFINE_bool(
     "setting_input", False, "Tell the decoder the codec setting read from "
-    "the bitstream (tf_hbd.codec_setting; needs recompress: data).")
+    "the bitstream (tf_hbd.codecs.codec_setting; needs recompress: data).")
 _PRECISION = flags.DEFINE_enum(
     "precision", "float32", ["float32", "bfloat16"], "Matrix products in "
     "this dtype (bfloat16: mixed precision, float32 weights/state/loss).")
@@ -103,7 +103,7 @@ _TONE = flags.DEFINE_float("tone_fraction", 0.1, "recompress: share of crops "
                            "squeezed into a dark or bright range.")
 _QUALITIES = flags.DEFINE_string(
     "jpeg_qualities", "", "recompress: JPEG quality mixture PROB:LOW-HIGH,... "
-    "(empty: tf_hbd.recompress.QUALITY_MIXTURE).")
+    "(empty: tf_hbd.data.recompress.QUALITY_MIXTURE).")
 _VAL_SETTINGS = flags.DEFINE_list(
     "val_settings", [], "Validate at several JPEG qualities / JP2 bpps "
     "(e.g. 10,20,30); overrides --val_quality/--val_bpp.")
@@ -118,7 +118,7 @@ _CLIP_NORM = flags.DEFINE_float("clip_norm", 13.0,
 _ALPHA = flags.DEFINE_float("alpha", 0.235, "MSE weight of the loss (eq. 17).")
 _LOSS_FORM = flags.DEFINE_enum("loss_form", "batch_mean",
                                ["batch_mean", "paper"],
-                               "Loss normalisation (tf_hbd.losses).")
+                               "Loss normalisation (tf_hbd.model.losses).")
 _EPOCHS = flags.DEFINE_integer("epochs", 10, "Training epochs (paper: 260+).")
 _STEPS_PER_EPOCH = flags.DEFINE_integer(
     "steps_per_epoch", 0, "Batches per epoch (0: one pass over the set).")
@@ -202,7 +202,7 @@ flags.mark_flag_as_required("model_dir")
 
 
 def _recompress_config():
-  from tf_hbd import recompress  # pylint: disable=g-import-not-at-top
+  from tf_hbd.data import recompress  # pylint: disable=g-import-not-at-top
   config = {"crop": _CROP.value, "strategy": _BOUNDARY.value,
             "synthetic_fraction": _SYNTHETIC.value,
             "tone_fraction": _TONE.value}
@@ -213,7 +213,7 @@ def _recompress_config():
 
 def main(argv):
   """Checks the flags before any data is built; one-line errors, exit codes
-  (tf_hbd.flag_checks)."""
+  (tf_hbd.training.flag_checks)."""
   quiet.quiet_tensorflow(_VERBOSE.value)
   values = {f.name: f.value for f in
             flags.FLAGS.get_key_flags_for_module(sys.modules[__name__])}

@@ -9,10 +9,10 @@ import numpy as np
 from PIL import Image
 import tensorflow as tf
 
-from tf_hbd import decoder as decoder_lib
-from tf_hbd import evaluation
-from tf_hbd import sample_images
-from tf_hbd import serving
+from tf_hbd.model import decoder as decoder_lib
+from tf_hbd.evaluation import systems as evaluation
+from tf_hbd.data import sample_images
+from tf_hbd.inference import serving
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

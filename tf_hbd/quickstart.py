@@ -43,11 +43,11 @@ def main(argv=None):
   os.makedirs(out, exist_ok=True)
   t0 = time.time()
 
-  from tf_hbd import cli  # pylint: disable=g-import-not-at-top
-  from tf_hbd import codecs  # pylint: disable=g-import-not-at-top
-  from tf_hbd import data  # pylint: disable=g-import-not-at-top
-  from tf_hbd import sample_images  # pylint: disable=g-import-not-at-top
-  from tf_hbd import study  # pylint: disable=g-import-not-at-top
+  from tf_hbd.inference import cli  # pylint: disable=g-import-not-at-top
+  from tf_hbd.codecs import legacy as codecs  # pylint: disable=g-import-not-at-top
+  from tf_hbd.data import pipelines as data  # pylint: disable=g-import-not-at-top
+  from tf_hbd.data import sample_images  # pylint: disable=g-import-not-at-top
+  from tf_hbd.evaluation import study  # pylint: disable=g-import-not-at-top
 
   _step(1, "Building the sample patch-block TFRecords (sample_patches/jpeg)")
   data_dir = os.path.join(out, "tensorflow_datasets")

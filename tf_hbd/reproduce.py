@@ -26,8 +26,8 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from tf_hbd import evaluation
-from tf_hbd import study
+from tf_hbd.evaluation import systems as evaluation
+from tf_hbd.evaluation import study
 
 __all__ = ["Scale", "SCALES", "plan_runs", "run_scale"]
 

@@ -182,7 +182,7 @@ def encode_at_bpp(name: str, image, target_bpp: float):
     if len(fitting) > 1:
       # The best model under the target: highest PSNR on this image (what
       # its file decodes to, `reconstruct`), ties to the smaller file.
-      from tf_hbd import metrics  # pylint: disable=g-import-not-at-top
+      from tf_hbd.evaluation import metrics  # pylint: disable=g-import-not-at-top
       quality = {i: metrics.psnr(image, load(names[i]).reconstruct(image))
                  for i in fitting}
       pick = max(fitting, key=lambda i: (quality[i], -sizes[i]))

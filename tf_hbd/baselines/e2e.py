@@ -338,7 +338,7 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
     log_every, checkpoint_every_s: progress and checkpoint intervals.
     max_images: use only the first this-many training images.
     compute_dtype: "float32" or "bfloat16" (the transforms; see `E2EModel`).
-    sample_split: also train on this split of `tf_hbd.sample_images`
+    sample_split: also train on this split of `tf_hbd.data.sample_images`
       (e.g. "train"; see `training.load_campaign_images`); None: only
       `train_dir`, which may then be any folder.
     validation_images: gray images for the learning curve

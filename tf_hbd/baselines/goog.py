@@ -386,7 +386,7 @@ def validation_metrics(model: GoogModel, gray_images,
     `training.score_at_rate` at k = compare_at, ``bpp``, ``psnr``,
     ``ms_ssim``, ``jpeg_bpp``, ``jpeg_psnr``, ``vs_jpeg_db``.
   """
-  from tf_hbd import metrics  # pylint: disable=g-import-not-at-top
+  from tf_hbd.evaluation import metrics  # pylint: disable=g-import-not-at-top
   per_k = np.zeros(iterations)
   pairs = []
   for gray in gray_images:
@@ -495,7 +495,7 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
     seed: seed of the crops, initialization and binarizer noise.
     log_every, checkpoint_every_s: progress and checkpoint intervals.
     max_images: use only the first this-many training images.
-    sample_split: also train on this split of `tf_hbd.sample_images`
+    sample_split: also train on this split of `tf_hbd.data.sample_images`
       (see `training.load_campaign_images`); None: only `train_dir`.
     validation_images: gray images for the learning curve
       (`validation_metrics` every `eval_every` steps and at the end, into
