@@ -1,8 +1,10 @@
-"""Trains the HBD decoder with BPTT, SAB, RTRL or UORO.
+"""Trains the HBD decoder with BPTT, SAB, RTRL or UORO: the training entry point.
 
-  python scripts/train.py --algo=bptt --model_dir=/tmp/hbd_bptt
-  python scripts/train.py --algo=uoro --units=64 --dataset=folder:../shared/data/train400 \
+  python -m tf_hbd.training --algo=bptt --model_dir=/tmp/hbd_bptt
+  hbd-train --algo=uoro --units=64 --dataset=folder:../shared/data/train400 \
       --val_images=../shared/data/bsd68 --val_quality=20 --model_dir=/tmp/hbd_uoro
+
+(``python scripts/train.py ...`` in a checkout is the same program.)
 
 Progress lines, TensorBoard summaries (<model_dir>/tensorboard), the per-epoch
 log (<model_dir>/log.json, metrics.csv), checkpoints (rerun the same command
@@ -36,6 +38,8 @@ from tf_hbd.training import flag_checks
 from tf_hbd.inference import serving
 from tf_hbd.data import train_inputs
 from tf_hbd.training import trainer as training
+
+__all__ = ["main", "run"]
 
 _ALGO = flags.DEFINE_enum("algo", "bptt", ["bptt", "sab", "rtrl", "uoro",
                                           "snap1"],
@@ -326,6 +330,13 @@ def _train(argv):
           f"{log['convergence_epoch']}")
   return 0
 
+
+def run(argv=None):
+  """Entry point of ``hbd-train``, ``python -m tf_hbd.training`` and
+  ``scripts/train.py``: parses the flags (``--help`` lists them), exits."""
+  for flag in flags.FLAGS.get_key_flags_for_module(__name__):
+    flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+  app.run(main, argv)
 
 
 if __name__ == "__main__":

@@ -220,7 +220,7 @@ class Validator:
 
 @dataclasses.dataclass
 class TrainConfig:
-  """Settings of a run (see `scripts/train.py` for their flags).
+  """Settings of a run (see `tf_hbd.training.main` for their flags).
 
   Attributes:
     model_dir: checkpoints, logs, TensorBoard summaries and the export.
