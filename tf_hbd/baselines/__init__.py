@@ -162,7 +162,8 @@ def encode_at_bpp(name: str, image, target_bpp: float):
   if not target_bpp > 0 or not math.isfinite(target_bpp):
     raise errors.CodecError(f"target bpp must be a positive number, got "
                             f"{target_bpp}")
-  image = codec_base.check_gray(image)
+  from tf_hbd.codecs import images  # pylint: disable=g-import-not-at-top
+  image = images.check_gray(image, errors.CodecError)
   family = family_of(name)
   if family == "goog":
     names = [name] if name in available() else available("goog")

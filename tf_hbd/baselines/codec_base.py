@@ -16,7 +16,7 @@ import tensorflow_compression as tfc  # registers TFC's ops for SavedModels
 from tf_hbd import errors
 from tf_hbd.baselines import container
 
-__all__ = ["NeuralCodec", "Untracked", "check_gray", "bpp_of"]
+__all__ = ["NeuralCodec", "Untracked", "bpp_of"]
 
 del tfc
 
@@ -33,19 +33,6 @@ class Untracked:
 
   def __init__(self, value):
     self.value = value
-
-
-def check_gray(image) -> np.ndarray:
-  """A contiguous uint8 (H, W) array, or `CodecError`."""
-  image = np.asarray(image)
-  if image.ndim == 3 and image.shape[-1] == 1:
-    image = image[..., 0]
-  if image.ndim != 2 or image.size == 0:
-    raise errors.CodecError(f"expected a non-empty 2-D gray image, got shape "
-                            f"{image.shape}")
-  if image.dtype != np.uint8:
-    raise errors.CodecError(f"expected uint8 pixels, got {image.dtype}")
-  return np.ascontiguousarray(image)
 
 
 def bpp_of(data: bytes, shape) -> float:

@@ -44,6 +44,7 @@ from tf_hbd import errors
 from tf_hbd.baselines import codec_base
 from tf_hbd.baselines import container
 from tf_hbd.baselines import training
+from tf_hbd.codecs import images
 
 __all__ = ["E2EModel", "E2EExport", "E2ECodec", "latent_shape", "export",
            "train", "float32_twin", "validation_metrics", "FAMILY", "DOWNSAMPLING",
@@ -276,13 +277,13 @@ class E2ECodec(codec_base.NeuralCodec):
 
   def compress(self, image) -> bytes:
     """Compresses a gray uint8 image (H, W) into a file's bytes."""
-    image = codec_base.check_gray(image)
+    image = images.check_gray(image, errors.CodecError)
     string = self.module.compress(tf.constant(image[..., None])).numpy()
     return container.pack(self.name, image.shape, b"", string)
 
   def reconstruct(self, image) -> np.ndarray:
     """What `decompress(compress(image))` gives, computed without coding."""
-    image = codec_base.check_gray(image)
+    image = images.check_gray(image, errors.CodecError)
     return self.module.reconstruct(tf.constant(image[..., None])).numpy()[
         ..., 0]
 

@@ -50,6 +50,7 @@ from tf_hbd import errors
 from tf_hbd.baselines import codec_base
 from tf_hbd.baselines import container
 from tf_hbd.baselines import training
+from tf_hbd.codecs import images
 
 __all__ = ["GoogConfig", "ConvLSTMCell", "GoogModel", "GoogExport",
            "GoogCodec", "export", "train", "FAMILY", "BITS", "ALIGN",
@@ -424,7 +425,7 @@ class GoogCodec(codec_base.NeuralCodec):
 
   def codes(self, image, iterations=MAX_ITERATIONS) -> np.ndarray:
     """Packed codes uint8 (iterations, bytes) of a gray image (H, W)."""
-    image = codec_base.check_gray(image)
+    image = images.check_gray(image, errors.CodecError)
     return self.module.compress(
         tf.constant(image[..., None]),
         tf.constant(self._check_iterations(iterations), tf.int32)).numpy()
@@ -440,12 +441,12 @@ class GoogCodec(codec_base.NeuralCodec):
 
   def compress(self, image, iterations=MAX_ITERATIONS) -> bytes:
     """Compresses a gray uint8 image (H, W) with `iterations` iterations."""
-    image = codec_base.check_gray(image)
+    image = images.check_gray(image, errors.CodecError)
     return self.pack(image.shape, self.codes(image, iterations))
 
   def reconstruct(self, image, iterations=MAX_ITERATIONS) -> np.ndarray:
     """What `decompress(compress(image, iterations))` gives."""
-    image = codec_base.check_gray(image)
+    image = images.check_gray(image, errors.CodecError)
     return self.module.reconstruct(
         tf.constant(image[..., None]),
         tf.constant(self._check_iterations(iterations), tf.int32)).numpy()[

@@ -33,6 +33,7 @@ __all__ = [
     "list_images",
     "IMAGE_EXTENSIONS",
     "maybe_resize_max",
+    "check_gray",
 ]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm", ".pnm",
@@ -175,3 +176,28 @@ def maybe_resize_max(gray: np.ndarray, size: Optional[int]) -> np.ndarray:
   scale = size / max(h, w)
   new = (max(1, round(w * scale)), max(1, round(h * scale)))
   return np.asarray(Image.fromarray(gray).resize(new, Image.LANCZOS))
+
+
+def check_gray(image, error=errors.HbdError) -> np.ndarray:
+  """The one check of tf_hbd's working representation: gray uint8 (H, W).
+
+  Args:
+    image: array-like, (H, W) or (H, W, 1).
+    error: the `errors.HbdError` subclass to raise (e.g. `errors.CodecError`
+      in the codecs).
+
+  Returns:
+    A C-contiguous uint8 (H, W) array (the input itself when it already is).
+
+  Raises:
+    error: not 2-D gray, empty, or not uint8.
+  """
+  image = np.asarray(image)
+  if image.ndim == 3 and image.shape[-1] == 1:
+    image = image[..., 0]
+  if image.ndim != 2 or image.size == 0:
+    raise error(f"expected a non-empty 2-D gray image (H, W) or (H, W, 1), "
+                f"got shape {image.shape}")
+  if image.dtype != np.uint8:
+    raise error(f"expected uint8 pixels, got {image.dtype}")
+  return np.ascontiguousarray(image)

@@ -114,6 +114,20 @@ class ImagesTest(tf.test.TestCase):
     self.assertEqual(images.maybe_resize_max(img, 100).shape, (100, 50))
     self.assertIs(images.maybe_resize_max(img, 400), img)
 
+  def test_check_gray(self):
+    img = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    self.assertIs(images.check_gray(img), img)
+    got = images.check_gray(img[:, :, None])
+    self.assertEqual(got.shape, (3, 4))
+    self.assertTrue(got.flags["C_CONTIGUOUS"])
+    self.assertTrue(images.check_gray(img[:, ::2]).flags["C_CONTIGUOUS"])
+    for bad in (np.zeros((3, 4, 3), np.uint8), np.zeros((0, 4), np.uint8),
+                np.zeros((4,), np.uint8), img.astype(np.float32)):
+      with self.assertRaises(errors.HbdError):
+        images.check_gray(bad)
+      with self.assertRaises(errors.CodecError):
+        images.check_gray(bad, errors.CodecError)
+
 
 if __name__ == "__main__":
   tf.test.main()

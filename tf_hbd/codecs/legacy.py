@@ -32,6 +32,7 @@ import numpy as np
 from PIL import Image
 
 from tf_hbd import errors
+from tf_hbd.codecs import images
 
 __all__ = ["Encoded", "CODECS", "encode", "decode", "encode_at_bpp",
            "encode_at_quality", "encode_once_at_bpp", "roundtrip"]
@@ -67,20 +68,6 @@ class Encoded:
         1 + _JP2_TOLERANCE) + 1e-12
 
 
-def _check_image(image) -> np.ndarray:
-  image = np.asarray(image)
-  if image.ndim == 3 and image.shape[-1] == 1:
-    image = image[..., 0]
-  if image.ndim != 2:
-    raise errors.CodecError(
-        f"expected a 2-D gray image (H, W), got shape {image.shape}")
-  if image.shape[0] == 0 or image.shape[1] == 0:
-    raise errors.CodecError(f"cannot encode an empty image {image.shape}")
-  if image.dtype != np.uint8:
-    raise errors.CodecError(f"expected uint8 pixels, got {image.dtype}")
-  return np.ascontiguousarray(image)
-
-
 def _check_codec(codec):
   if codec not in CODECS:
     raise errors.CodecError(f"unknown codec {codec!r}; choose from {CODECS}")
@@ -112,7 +99,7 @@ def encode_at_quality(image, codec: str, quality: float,
                       jp2_mode: str = "rates") -> Encoded:
   """Encodes at a fixed setting: JPEG quality 1..100, or JP2 ratio/dB."""
   _check_codec(codec)
-  image = _check_image(image)
+  image = images.check_gray(image, errors.CodecError)
   if codec == "jpeg":
     q = int(quality)
     if not 1 <= q <= 100:
@@ -128,7 +115,7 @@ def encode_at_quality(image, codec: str, quality: float,
 def encode_at_bpp(image, codec: str, bpp: float) -> Encoded:
   """Encodes at the highest setting whose achieved rate is <= `bpp`."""
   _check_codec(codec)
-  image = _check_image(image)
+  image = images.check_gray(image, errors.CodecError)
   if not bpp > 0 or not math.isfinite(bpp):
     raise errors.CodecError(f"target bpp must be a positive number, got {bpp}")
   pixels = float(image.shape[0] * image.shape[1])
@@ -211,7 +198,7 @@ def encode_once_at_bpp(image, codec: str, bpp: float) -> Encoded:
   if codec != "jp2":
     raise errors.CodecError("a single encode at a target rate needs the jp2 "
                             f"codec (JPEG has no rate control), got {codec!r}")
-  image = _check_image(image)
+  image = images.check_gray(image, errors.CodecError)
   if not bpp > 0 or not math.isfinite(bpp):
     raise errors.CodecError(f"target bpp must be a positive number, got {bpp}")
   ratio = 8.0 / bpp

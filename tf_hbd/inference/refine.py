@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_hbd.inference import guards
+from tf_hbd.codecs import images
 from tf_hbd.codecs import patches as patches_lib
 
 __all__ = ["refine", "refine_blocks", "predictor"]
@@ -74,17 +75,6 @@ def predictor(model, K=None, guard=True):
 
   cache[(K, guard)] = run
   return run
-
-
-def _check_image(decoded):
-  decoded = np.asarray(decoded)
-  if decoded.ndim == 3 and decoded.shape[-1] == 1:
-    decoded = decoded[..., 0]
-  if decoded.ndim != 2:
-    raise ValueError(f"expected a 2-D gray image, got shape {decoded.shape}")
-  if decoded.dtype != np.uint8:
-    raise ValueError(f"expected a uint8 image, got {decoded.dtype}")
-  return decoded
 
 
 def _setting_vector(model, setting):
@@ -151,7 +141,7 @@ def refine(decoded, model, K=None, batch_size=4096, strategy=None,
   Returns:
     uint8 (H, W), the refined image.
   """
-  decoded = _check_image(decoded)
+  decoded = images.check_gray(decoded)
   grid = patches_lib.to_patches(decoded, model.patch_size)
   refined = refine_blocks(grid, model, K, batch_size, strategy, setting,
                           guard)

@@ -31,6 +31,7 @@ import tensorflow as tf
 
 from tf_hbd.codecs import codec_setting
 from tf_hbd import errors
+from tf_hbd.codecs import images
 from tf_hbd.inference import graph_refine
 from tf_hbd.inference import guards
 from tf_hbd.codecs import jpeg_constraint
@@ -219,13 +220,7 @@ class ServedModel:
     if ensemble:
       return self._ensemble(image, K, setting, source)
     image = np.asarray(image)
-    if image.dtype != np.uint8:
-      raise errors.HbdError(f"refine expects uint8 pixels, got {image.dtype}")
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] != 1):
-      raise errors.HbdError(f"refine expects a gray image (H, W) or (H, W, 1),"
-                            f" got shape {image.shape}")
-    if image.size == 0:
-      raise errors.HbdError(f"refine got an empty image {image.shape}")
+    images.check_gray(image)  # the graph takes (H, W) or (H, W, 1) as given
     kwargs = {"image": tf.constant(image)}
     if self.setting_size:
       if setting is None:
