@@ -39,7 +39,7 @@ class DatasetSpec:
 def parse_dataset(spec: str, bpp: Optional[float] = None,
                   max_side: Optional[int] = None) -> DatasetSpec:
   """``NAME=PATH`` or ``PATH``; a known NAME brings the paper's settings."""
-  name, _, path = spec.rpartition("=") if "=" in spec else ("", "", spec)
+  name, path = evaluation.split_label(spec)
   name = name or os.path.basename(os.path.normpath(path)).lower().replace(
       "sample:", "sample_")
   bench = evaluation.BENCHMARKS.get(name)
@@ -145,7 +145,7 @@ def load_logs(model_dirs: Sequence[str]) -> Dict[str, dict]:
   """{label: log.json} of training model dirs given as ``[LABEL=]DIR``."""
   logs = {}
   for spec in model_dirs:
-    label, _, path = spec.rpartition("=") if "=" in spec else ("", "", spec)
+    label, path = evaluation.split_label(spec)
     with open(os.path.join(path, "log.json")) as f:
       log = json.load(f)
     fl = log.get("flags", {})

@@ -45,7 +45,7 @@ __all__ = [
     "summarize", "write_results", "table3_markdown", "METRICS",
     "decoder_label", "LoadedDecoder", "load_trained_decoder",
     "trained_decoder_system", "k_sweep_markdown", "convergence_markdown",
-    "figure1_curves", "CodecCache",
+    "figure1_curves", "CodecCache", "split_label",
 ]
 
 METRICS = ("psnr", "ssim", "ms-ssim")
@@ -291,6 +291,12 @@ def table3_markdown(tables: Dict[str, Dict[str, list]],
 _CODEC_TITLE = {"jpeg": "JPEG", "jp2": "JP2"}
 
 
+def split_label(spec: str):
+  """``[LABEL=]PATH`` -> (LABEL or "", PATH); the last "=" separates them."""
+  label, _, path = spec.rpartition("=")
+  return label, path
+
+
 def decoder_label(cell: str, codec: str, algorithm: str, sne: bool = False):
   """The paper's row label, e.g. ``LSTM-JP2-SAB`` or ``SNE-RNN-JPEG-BPTT``."""
   head = "SNE-RNN" if sne else (cell or "rnn").upper()
@@ -329,7 +335,7 @@ def load_trained_decoder(spec: str) -> LoadedDecoder:
   serving export ``<dir>/serving`` is used, so what is evaluated is what
   ships.
   """
-  label, _, path = spec.rpartition("=") if "=" in spec else ("", "", spec)
+  label, path = split_label(spec)
   path = os.path.expanduser(path)
   log = None
   log_path = os.path.join(path, "log.json")
