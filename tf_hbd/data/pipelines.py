@@ -775,29 +775,32 @@ class EvalImage:
   """An image for evaluation.
 
   Attributes:
-    name: path relative to the folder (file name for a glob).
+    name: path relative to the folder (file name for a glob or a list).
     gray: uint8 (H, W) working image (16-bit sources divided by 257).
-    original: the samples as read (uint8 or uint16; may have channels).
+    original: the samples as read (uint8 or uint16; may have channels), or
+      None for an image made in memory.
     bit_depth: 8 or 16.
     decoded: the codec's reconstruction of `gray` (uint8) or None.
     encoded: the `tf_hbd.codecs.legacy.Encoded` stream or None.
   """
   name: str
   gray: np.ndarray
-  original: np.ndarray
-  bit_depth: int
+  original: Optional[np.ndarray] = None
+  bit_depth: int = 8
   decoded: Optional[np.ndarray] = None
   encoded: Optional[codecs.Encoded] = None
 
 
-def load_images(folder_or_glob: str, *, codec: Optional[str] = None,
+def load_images(folder_or_glob: Union[str, Sequence[str]], *,
+                codec: Optional[str] = None,
                 bpp: Optional[float] = None, quality: Optional[float] = None,
                 max_side: Optional[int] = None,
                 limit: Optional[int] = None) -> Iterator[EvalImage]:
   """Yields the images of a folder (recursive), a glob or one file, sorted.
 
   Args:
-    folder_or_glob: where the images are (8- or 16-bit, any Pillow format).
+    folder_or_glob: where the images are (8- or 16-bit, any Pillow format),
+      or a list of image files.
     codec: if given, each image is also compressed and decoded with it, at
       the target `bpp` or the fixed `quality` (exactly one of them).
     max_side: downsample (Lanczos) so that the longer side is at most this.
@@ -810,11 +813,14 @@ def load_images(folder_or_glob: str, *, codec: Optional[str] = None,
     raise ValueError("with a codec, give exactly one of bpp= or quality=")
   if codec is None and (bpp is not None or quality is not None):
     raise ValueError("bpp=/quality= need a codec")
-  files = images.list_images(folder_or_glob)
+  if isinstance(folder_or_glob, (list, tuple)):
+    files, base = list(folder_or_glob), None
+  else:
+    files = images.list_images(folder_or_glob)
+    spec = os.fspath(folder_or_glob)
+    base = spec if os.path.isdir(spec) else None
   if limit is not None:
     files = files[:limit]
-  spec = os.fspath(folder_or_glob)
-  base = spec if os.path.isdir(spec) else None
   for f in files:
     loaded = images.load_image(f)
     gray = images.maybe_resize_max(loaded.gray, max_side)

@@ -37,11 +37,12 @@ import numpy as np
 from tf_hbd.codecs import codec_setting
 from tf_hbd.codecs import legacy as codecs
 from tf_hbd.codecs import images
+from tf_hbd.data import pipelines
 from tf_hbd.evaluation import metrics
 
 __all__ = [
     "Benchmark", "BENCHMARKS", "System", "codec_system", "baseline_system",
-    "decoder_system", "EvalImage", "load_eval_images", "evaluate",
+    "decoder_system", "load_eval_images", "evaluate",
     "summarize", "write_results", "table3_markdown", "METRICS",
     "decoder_label", "LoadedDecoder", "load_trained_decoder",
     "trained_decoder_system", "k_sweep_markdown", "convergence_markdown",
@@ -89,32 +90,25 @@ BENCHMARKS = {
 }
 
 
-@dataclasses.dataclass
-class EvalImage:
-  name: str
-  gray: np.ndarray
-
-
 def load_eval_images(folder: str, max_side: Optional[int] = None,
-                     limit: Optional[int] = None) -> List[EvalImage]:
+                     limit: Optional[int] = None
+                     ) -> List[pipelines.EvalImage]:
   """Loads every image of a folder/glob in gray (optionally downsampled).
 
+  `tf_hbd.data.pipelines.load_images` with the evaluation's conventions:
   ``sample:<split>`` selects a split of the embedded scikit-image photographs
-  (`tf_hbd.data.sample_images`), e.g. ``sample:test``.
+  (`tf_hbd.data.sample_images`), e.g. ``sample:test``; images are named by
+  their file name without extension; ``limit`` 0 or None means all.
   """
+  source = folder
   if folder.startswith("sample:"):
     from tf_hbd.data import sample_images  # pylint: disable=g-import-not-at-top
-    files = [sample_images.sample_path(n)
-             for n in sample_images.sample_names(folder[len("sample:"):])]
-  else:
-    files = images.list_images(folder)
-  if limit:
-    files = files[:limit]
-  out = []
-  for f in files:
-    gray = images.maybe_resize_max(images.load_image(f).gray, max_side)
-    out.append(EvalImage(os.path.splitext(os.path.basename(f))[0], gray))
-  return out
+    source = [sample_images.sample_path(n)
+              for n in sample_images.sample_names(folder[len("sample:"):])]
+  return [dataclasses.replace(
+      im, name=os.path.splitext(os.path.basename(im.name))[0])
+          for im in pipelines.load_images(source, max_side=max_side,
+                                          limit=limit or None)]
 
 
 @dataclasses.dataclass
@@ -198,8 +192,9 @@ def decoder_system(label: str, model, codec: str, K: Optional[int] = None,
   return System(label, desc, run)
 
 
-def evaluate(eval_images: Sequence[EvalImage], systems: Sequence[System],
-             bpps: Sequence[float], progress: Optional[Callable] = None,
+def evaluate(eval_images: Sequence[pipelines.EvalImage],
+             systems: Sequence[System], bpps: Sequence[float],
+             progress: Optional[Callable] = None,
              cache: Optional[CodecCache] = None) -> Dict[str, list]:
   """Runs every system on every image at every target rate.
 

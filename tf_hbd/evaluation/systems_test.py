@@ -1,6 +1,9 @@
 """Tests of tf_hbd.evaluation.systems' spec parsing (the rest: tests/)."""
 
+import os
+
 from absl.testing import absltest
+import numpy as np
 
 from tf_hbd.evaluation import study
 from tf_hbd.evaluation import systems
@@ -21,6 +24,20 @@ class SplitLabelTest(absltest.TestCase):
     spec = study.parse_dataset("/data/Kodak/")
     self.assertEqual((spec.name, spec.path), ("kodak", "/data/Kodak/"))
     self.assertEqual(spec.bpp, systems.BENCHMARKS["kodak"].bpp)
+
+
+class LoadEvalImagesTest(absltest.TestCase):
+
+  def test_sample_split_named_by_stem(self):
+    from tf_hbd.data import sample_images  # pylint: disable=g-import-not-at-top
+    (im,) = systems.load_eval_images("sample:test", max_side=32, limit=1)
+    first = sample_images.sample_names("test")[0]
+    self.assertEqual(im.name, os.path.splitext(os.path.basename(
+        sample_images.sample_path(first)))[0])
+    self.assertEqual(im.gray.dtype, np.uint8)
+    self.assertLessEqual(max(im.gray.shape), 32)
+    self.assertEqual(len(systems.load_eval_images("sample:test", limit=0)),
+                     len(sample_images.sample_names("test")))
 
 
 if __name__ == "__main__":
