@@ -71,6 +71,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_hbd.model import cells as cells_lib
+from tf_hbd.model import decoder as decoder_lib
 from tf_hbd.training.algorithms import base as base_lib
 
 __all__ = ["SAB", "SABDecoder", "sparsify", "REFERENCE_SETTINGS",
@@ -182,6 +183,10 @@ class SABDecoder(tf.keras.Model):
   @property
   def units(self):
     return self.base.units
+
+  @property
+  def setting_size(self):
+    return self.base.setting_size
 
   @property
   def attention_variables(self):
@@ -324,26 +329,14 @@ class SABDecoder(tf.keras.Model):
     return self.unroll(context, position, K, k_trunc=k_trunc,
                        setting=setting)
 
-  def predict_last(self, context, position, K=None, setting=None):
-    """The K-th reconstruction (B, d*d), what `tf_hbd.inference.refine` uses."""
-    return self.unroll(context, position, K, last_only=True, setting=setting)
+  # The decoder's own, written against `unroll` (SAB's above), `patch_size`,
+  # `setting_size` and `compute_dtype`: (B, d*d) of the K-th step, and the
+  # serving `tf.function` (context, position, K[, setting]).
+  predict_last = decoder_lib.HybridDecoder.predict_last
+  serving_function = decoder_lib.HybridDecoder.serving_function
 
   def dummy_inputs(self, batch_size=1):
     return self.base.dummy_inputs(batch_size)
-
-  def serving_function(self):
-    """A `tf.function` (context, position, K) -> {reconstructions, refined}."""
-    d = self.patch_size
-
-    @tf.function(input_signature=[
-        tf.TensorSpec([None, 9, d, d], self.compute_dtype, name="context"),
-        tf.TensorSpec([None], tf.int32, name="position"),
-        tf.TensorSpec([], tf.int32, name="K")])
-    def serve(context, position, K):
-      recons = self.unroll(context, position, K)
-      return {"reconstructions": recons, "refined": recons[:, -1]}
-
-    return serve
 
   def get_config(self):
     return {"base": tf.keras.utils.serialize_keras_object(self.base),

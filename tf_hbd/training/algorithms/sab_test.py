@@ -258,6 +258,21 @@ class SABTest(tf.test.TestCase, parameterized.TestCase):
     plain = model.base(batch, K=3)
     self.assertNotAllClose(plain, model(batch, K=3))
 
+  def test_serving_function_passes_the_codec_setting(self):
+    base = tu.small_decoder("lstm", units=3, K=3, setting_size=2)
+    model = sab.SABDecoder(base, k_top=2, k_attn=1, seed=1)
+    batch = tu.random_batch(batch_size=4, d=2)
+    setting = tf.constant(np.random.default_rng(0).uniform(size=(4, 2)),
+                          tf.float64)
+    served = model.serving_function()(batch["context"], batch["position"],
+                                      tf.constant(3), setting)
+    want = model.unroll(batch["context"], batch["position"], 3,
+                        setting=setting)
+    self.assertAllClose(served["reconstructions"], want, rtol=1e-12)
+    self.assertAllClose(
+        model.predict_last(batch["context"], batch["position"], 3, setting),
+        want[:, -1], rtol=1e-12)
+
   def test_refine_and_export_use_sab(self):
     base = decoder_lib.build_decoder("lstm", units=4, patch_size=8, K=3,
                                      seed=2)
