@@ -16,16 +16,24 @@ __all__ = ["BPTT"]
 
 @base.register_algorithm("bptt")
 class BPTT(base.Algorithm):
-  """Full BPTT over the K-step episode (no options)."""
+  """Full BPTT over the K-step episode (no options).
+
+  Subclasses that differentiate another episode (SAB: truncated, with
+  attention) override `reconstructions` only.
+  """
 
   OPTIONS = {}
 
-  def gradients(self, batch):
-    """(grads aligned with `variables`, metrics) of the episode loss."""
+  def reconstructions(self, batch):
+    """(B, K, d*d): the episode whose loss is differentiated."""
     inputs = {k: batch[k] for k in ("context", "position", "setting")
               if k in batch}
+    return self.model(inputs, K=self.K, training=True)
+
+  def gradients(self, batch):
+    """(grads aligned with `variables`, metrics) of the episode loss."""
     with tf.GradientTape() as tape:
-      recons = self.model(inputs, K=self.K, training=True)
+      recons = self.reconstructions(batch)
       loss = self.episode_loss(batch["target"], recons)
     grads = tape.gradient(loss, self.variables)
     metrics = {"loss": loss,

@@ -73,6 +73,7 @@ import tensorflow as tf
 from tf_hbd.model import cells as cells_lib
 from tf_hbd.model import decoder as decoder_lib
 from tf_hbd.training.algorithms import base as base_lib
+from tf_hbd.training.algorithms import bptt
 
 __all__ = ["SAB", "SABDecoder", "sparsify", "REFERENCE_SETTINGS",
            "DEFAULTS"]
@@ -351,8 +352,10 @@ class SABDecoder(tf.keras.Model):
 
 
 @base_lib.register_algorithm("sab")
-class SAB(base_lib.Algorithm):
+class SAB(bptt.BPTT):
   """Truncated backprop with sparse replay through the SAB attention.
+
+  BPTT's gradient step over SAB's episode (`reconstructions`).
 
   Options:
     k_top, k_attn: the model's sparsifier and memory period (`SABDecoder`).
@@ -378,23 +381,11 @@ class SAB(base_lib.Algorithm):
                       seed=self.config["attn_seed"],
                       readout=self.config["readout"])
 
-  def gradients(self, batch):
-    """(grads aligned with `variables`, metrics) of the truncated loss."""
+  def reconstructions(self, batch):
+    """(B, K, d*d) with the recurrent gradient cut every k_trunc steps."""
     k_trunc = self.config["k_trunc"]
     if int(k_trunc) < 1:
       raise ValueError(f"k_trunc must be >= 1, got {k_trunc}")
-    with tf.GradientTape() as tape:
-      recons = self.model.unroll(batch["context"], batch["position"], self.K,
-                                 k_trunc=int(k_trunc),
-                                 setting=batch.get("setting"))
-      loss = self.episode_loss(batch["target"], recons)
-    grads = tape.gradient(loss, self.variables)
-    metrics = {"loss": loss,
-               "loss_last": self.last_step_distortion(batch["target"],
-                                                      recons[:, -1])}
-    return grads, metrics
-
-  def train_step(self, batch, apply_gradients):
-    grads, metrics = self.gradients(batch)
-    apply_gradients(grads)
-    return metrics
+    return self.model.unroll(batch["context"], batch["position"], self.K,
+                             k_trunc=int(k_trunc),
+                             setting=batch.get("setting"))
