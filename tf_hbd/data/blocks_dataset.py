@@ -155,25 +155,8 @@ class BlockSpec:
     object.__setattr__(self, "bpp_range", (lo, hi))
 
 
-@dataclasses.dataclass(eq=False)
-class BlocksConfig(tfds.core.BuilderConfig):
-  """TFDS builder config of a patch-block dataset.
-
-  The fields are those of `BlockSpec` plus `split`, which only the
-  `folder_patches` builder reads (the split that a flat folder of images
-  becomes). Values given as JSON on the command line
-  (``--config '{"name": ..., ...}'``) are accepted: lists become tuples.
-  """
-  codec: str = "jpeg"
-  patch_size: int = 8
-  strategy: str = "paper"
-  bpp_range: Tuple[float, float] = DEFAULT_BPP_RANGE
-  quality: Optional[float] = None
-  seed: int = 0
-  max_side: Optional[int] = None
-  tile: int = 0
-  rate_search: bool = True
-  split: str = "train"
+class _BlocksConfigMethods:
+  """What `BlocksConfig` adds to its fields."""
 
   def __post_init__(self):
     self.bpp_range = tuple(float(v) for v in self.bpp_range)
@@ -181,11 +164,34 @@ class BlocksConfig(tfds.core.BuilderConfig):
 
   @property
   def spec(self) -> BlockSpec:
-    return BlockSpec(codec=self.codec, patch_size=int(self.patch_size),
-                     strategy=self.strategy, bpp_range=self.bpp_range,
-                     quality=self.quality, seed=int(self.seed),
-                     max_side=self.max_side, tile=int(self.tile),
-                     rate_search=self.rate_search)
+    """The `BlockSpec` these fields describe."""
+    values = {f.name: getattr(self, f.name)
+              for f in dataclasses.fields(BlockSpec)}
+    for name in ("patch_size", "seed", "tile"):
+      values[name] = int(values[name])
+    return BlockSpec(**values)
+
+
+# TFDS builder config of a patch-block dataset: `BlockSpec`'s fields (names,
+# types, defaults: one list, BlockSpec's) plus ``split``, which only the
+# `folder_patches` builder reads (the split that a flat folder of images
+# becomes). A TFDS config must subclass `tfds.core.BuilderConfig` (a mutable
+# dataclass) and BlockSpec is frozen, so the class is made from BlockSpec's
+# field list rather than inherited from it.
+BlocksConfig = dataclasses.make_dataclass(
+    "BlocksConfig",
+    [(f.name, f.type, dataclasses.field(default=f.default))
+     for f in dataclasses.fields(BlockSpec)]
+    + [("split", str, dataclasses.field(default="train"))],
+    bases=(_BlocksConfigMethods, tfds.core.BuilderConfig), eq=False)
+BlocksConfig.__module__ = __name__
+BlocksConfig.__doc__ = """TFDS builder config of a patch-block dataset.
+
+  The fields are those of `BlockSpec` plus `split` (the split that a flat
+  folder of images becomes; `folder_patches` only); ``spec`` is the
+  `BlockSpec`. Values given as JSON on the command line
+  (``--config '{"name": ..., ...}'``) are accepted: lists become tuples.
+  """
 
 
 _ONCE = " (one encode at ratio 8/rate)"
