@@ -16,7 +16,10 @@ import tensorflow_compression as tfc  # registers TFC's ops for SavedModels
 from tf_hbd import errors
 from tf_hbd.baselines import container
 
-__all__ = ["NeuralCodec", "Untracked", "bpp_of"]
+__all__ = ["NeuralCodec", "Untracked", "bpp_of", "save_module", "SIGNATURES"]
+
+# The signatures of every baseline's SavedModel (what `NeuralCodec` calls).
+SIGNATURES = ("compress", "decompress", "reconstruct")
 
 del tfc
 
@@ -33,6 +36,14 @@ class Untracked:
 
   def __init__(self, value):
     self.value = value
+
+
+def save_module(module: tf.Module, path: str) -> str:
+  """Writes a baseline's export module (with the `SIGNATURES` methods) as a
+  SavedModel at `path`; returns `path`."""
+  tf.saved_model.save(module, path, signatures={
+      name: getattr(module, name) for name in SIGNATURES})
+  return path
 
 
 def bpp_of(data: bytes, shape) -> float:

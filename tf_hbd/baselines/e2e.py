@@ -236,10 +236,7 @@ def float32_twin(model: E2EModel) -> E2EModel:
 def export(model: E2EModel, path: str):
   """Writes the SavedModel of a trained model to `path` (always float32)."""
   module = E2EExport(float32_twin(model))
-  tf.saved_model.save(module, path, signatures={
-      "compress": module.compress, "decompress": module.decompress,
-      "reconstruct": module.reconstruct})
-  return path
+  return codec_base.save_module(module, path)
 
 
 def validation_metrics(model: E2EModel, gray_images, name: str = "e2e-val"
@@ -352,13 +349,8 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
     dict with the final ``step``, ``seconds`` and the last logged losses.
   """
   tf.random.set_seed(seed)
-  if sample_split:
-    train_images = training.load_campaign_images(
-        train_dir, patch_size, max_images, sample_split)
-  else:
-    train_images = training.load_training_images(train_dir, patch_size,
-                                                 max_images)
-  sampler = training.CropSampler(train_images, patch_size, seed)
+  sampler = training.crop_sampler(train_dir, patch_size, max_images,
+                                  sample_split, seed)
   model = E2EModel(num_filters=num_filters, lmbda=lmbda,
                    compute_dtype=compute_dtype)
   optimizer = tf.keras.optimizers.Adam(learning_rate=learning_rate,

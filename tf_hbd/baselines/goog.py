@@ -336,10 +336,7 @@ class GoogExport(tf.Module):
 def export(model: GoogModel, path: str):
   """Writes the SavedModel of a trained model to `path`."""
   module = GoogExport(model)
-  tf.saved_model.save(module, path, signatures={
-      "compress": module.compress, "decompress": module.decompress,
-      "reconstruct": module.reconstruct})
-  return path
+  return codec_base.save_module(module, path)
 
 
 def iteration_reconstructions(model: GoogModel, image,
@@ -510,13 +507,8 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
   if patch_size % ALIGN:
     raise ValueError(f"patch_size must be a multiple of {ALIGN}")
   tf.random.set_seed(seed)
-  if sample_split:
-    train_images = training.load_campaign_images(
-        train_dir, patch_size, max_images, sample_split)
-  else:
-    train_images = training.load_training_images(train_dir, patch_size,
-                                                 max_images)
-  sampler = training.CropSampler(train_images, patch_size, seed)
+  sampler = training.crop_sampler(train_dir, patch_size, max_images,
+                                  sample_split, seed)
   model = GoogModel(config)
   optimizer = tf.keras.optimizers.Adam(learning_rate=learning_rate,
                                        global_clipnorm=1.0)

@@ -29,7 +29,7 @@ __all__ = ["load_training_images", "CropSampler", "TrainState", "train_loop",
            "fit", "make_step_fn", "time_steps", "read_jsonl",
            "restore_latest_intact", "load_campaign_images",
            "check_training_folder", "HELD_OUT", "load_validation_images",
-           "score_at_rate",
+           "score_at_rate", "crop_sampler",
            "guarded_update"]
 
 
@@ -98,6 +98,21 @@ def load_campaign_images(folder: str, min_size: int,
              for n in sample_images.sample_names(sample_split)]
     out += [g for g in extra if min(g.shape) >= min_size]
   return out
+
+
+def crop_sampler(train_dir: str, patch_size: int,
+                 max_images: Optional[int] = None,
+                 sample_split: Optional[str] = None,
+                 seed: int = 0) -> "CropSampler":
+  """The training crops of a baseline run: the images of `train_dir` (plus
+  the sample photographs' `sample_split`, `load_campaign_images`; without it
+  any folder, `load_training_images`) at least `patch_size` on a side."""
+  if sample_split:
+    images = load_campaign_images(train_dir, patch_size, max_images,
+                                  sample_split)
+  else:
+    images = load_training_images(train_dir, patch_size, max_images)
+  return CropSampler(images, patch_size, seed)
 
 
 def load_validation_images(folder: str, max_images: int = 8) -> list:
