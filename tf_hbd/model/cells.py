@@ -287,15 +287,9 @@ class DeltaRNNCell(StateCell):
     return s, (s,)
 
 
-@register_cell("elman")
-class ElmanCell(StateCell):
-  """Elman RNN state function, eq. 4: s_k = phi_s(e + V s_{k-1} + b).
-
-  Args:
-    activation: phi_s, "tanh" (default), "sigmoid" or "relu".
-
-  step_variables: [V (n, n), b (n,)].
-  """
+class _ActivationCell(StateCell):
+  """A cell with an activation phi_s (Elman, MLP): the ``activation``
+  argument, its check and its config entry."""
 
   def __init__(self, units=512, activation="tanh", **kwargs):
     if activation not in ACTIVATIONS:
@@ -303,6 +297,40 @@ class ElmanCell(StateCell):
                        f"{sorted(ACTIVATIONS)}")
     self.activation = activation
     super().__init__(units=units, **kwargs)
+
+  def get_config(self):
+    config = super().get_config()
+    config["activation"] = self.activation
+    return config
+
+
+class _GatedCell(StateCell):
+  """A cell whose GATES gates share e (``tied``, the paper) or each read
+  their own slice of it (the input then holds GATES * units entries, the
+  untied input matrices living in the transformation function)."""
+
+  GATES = 1
+
+  def __init__(self, units=512, tied=True, **kwargs):
+    self.tied = bool(tied)
+    self.input_slices = 1 if self.tied else self.GATES
+    super().__init__(units=units, **kwargs)
+
+  def get_config(self):
+    config = super().get_config()
+    config["tied"] = self.tied
+    return config
+
+
+@register_cell("elman")
+class ElmanCell(_ActivationCell):
+  """Elman RNN state function, eq. 4: s_k = phi_s(e + V s_{k-1} + b).
+
+  Args:
+    activation: phi_s, "tanh" (default), "sigmoid" or "relu".
+
+  step_variables: [V (n, n), b (n,)].
+  """
 
   def _weight_specs(self):
     n = self.units
@@ -314,14 +342,9 @@ class ElmanCell(StateCell):
         e + matmul(s_prev, v, self.matmul_dtype) + b)  # eq. 4
     return s, (s,)
 
-  def get_config(self):
-    config = super().get_config()
-    config["activation"] = self.activation
-    return config
-
 
 @register_cell("lstm")
-class LSTMCell(StateCell):
+class LSTMCell(_GatedCell):
   """LSTM state function without peepholes, eqs. 5-7.
 
   Args:
@@ -335,10 +358,7 @@ class LSTMCell(StateCell):
 
   state_names = ("s", "c")
 
-  def __init__(self, units=512, tied=True, **kwargs):
-    self.tied = bool(tied)
-    self.input_slices = 1 if self.tied else 4
-    super().__init__(units=units, **kwargs)
+  GATES = 4
 
   def _weight_specs(self):
     n = self.units
@@ -360,14 +380,9 @@ class LSTMCell(StateCell):
     s = o * tf.math.tanh(c)               # eq. 7
     return s, (s, c)
 
-  def get_config(self):
-    config = super().get_config()
-    config["tied"] = self.tied
-    return config
-
 
 @register_cell("gru")
-class GRUCell(StateCell):
+class GRUCell(_GatedCell):
   """GRU state function, eqs. 8-9.
 
   Args:
@@ -377,10 +392,7 @@ class GRUCell(StateCell):
   step_variables: [V_zr (n, 2n) = [V_z V_r], b_zr (2n,), V_s (n, n), b_s (n,)].
   """
 
-  def __init__(self, units=512, tied=True, **kwargs):
-    self.tied = bool(tied)
-    self.input_slices = 1 if self.tied else 3
-    super().__init__(units=units, **kwargs)
+  GATES = 3
 
   def _weight_specs(self):
     n = self.units
@@ -399,14 +411,9 @@ class GRUCell(StateCell):
     s = z * s_tilde + (1.0 - z) * s_prev                               # eq. 9
     return s, (s,)
 
-  def get_config(self):
-    config = super().get_config()
-    config["tied"] = self.tied
-    return config
-
 
 @register_cell("mlp")
-class MLPCell(StateCell):
+class MLPCell(_ActivationCell):
   """Stateless MLP state function, eq. 10: s_k = phi_s(e + b).
 
   The state tuple ``(s,)`` only carries the last output; `step` ignores it,
@@ -418,13 +425,6 @@ class MLPCell(StateCell):
   step_variables: [b (n,)].
   """
 
-  def __init__(self, units=512, activation="tanh", **kwargs):
-    if activation not in ACTIVATIONS:
-      raise ValueError(f"unknown activation {activation!r}; choose from "
-                       f"{sorted(ACTIVATIONS)}")
-    self.activation = activation
-    super().__init__(units=units, **kwargs)
-
   def _weight_specs(self):
     return [("b", (self.units,), "zeros")]
 
@@ -432,8 +432,3 @@ class MLPCell(StateCell):
     e, _, (b,) = self._prepare(e, states, params)
     s = ACTIVATIONS[self.activation](e + b)  # eq. 10
     return s, (s,)
-
-  def get_config(self):
-    config = super().get_config()
-    config["activation"] = self.activation
-    return config
