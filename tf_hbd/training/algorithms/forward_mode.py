@@ -1,4 +1,4 @@
-"""Pieces shared by the forward-mode algorithms (RTRL, UORO).
+"""Pieces shared by the forward-mode algorithms (RTRL, UORO, SnAp-1).
 
 Both see the decoder as the paper's state/output system (section 2, eqs.
 12-14) with the state function ``z_k = F(e, z_{k-1}; Theta_s)`` of the cell
@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from tf_hbd.training.algorithms import base
 
-__all__ = ["StateSystem", "StepGradients"]
+__all__ = ["StateSystem", "StepGradients", "ForwardModeAlgorithm"]
 
 
 class StateSystem:
@@ -197,3 +197,39 @@ class StepGradients:
     if not self.online and self.apply_gradients is not None:
       self.apply_gradients(self._total)
     return self.steps
+
+
+class ForwardModeAlgorithm(base.Algorithm):
+  """What the forward-mode algorithms (RTRL, UORO, SnAp-1) share.
+
+  The model seen as a `StateSystem` (``self.system``) whose flat parameter
+  order is `variables`; one update per step online, or one per batch with
+  the option ``accumulate``; `train_step` runs one episode with `run`, which
+  a subclass implements: ``run(batch, apply_gradients) -> (metrics, ...)``.
+  """
+
+  def __init__(self, decoder, **kwargs):
+    super().__init__(decoder, **kwargs)
+    self.system = StateSystem(self.model)
+
+  @property
+  def variables(self):
+    return self.system.variables
+
+  @property
+  def updates_per_batch(self):
+    return 1 if self.config["accumulate"] else self.K
+
+  def start_episode(self, batch, apply_gradients):
+    """(batch with ``context`` in the system's dtype, the `StepGradients`
+    that collects, and applies, the episode's per-step gradients)."""
+    batch = dict(batch)
+    batch["context"] = tf.cast(batch["context"], self.system.dtype)
+    return batch, StepGradients(not self.config["accumulate"],
+                                apply_gradients)
+
+  def run(self, batch, apply_gradients=None):
+    raise NotImplementedError
+
+  def train_step(self, batch, apply_gradients):
+    return self.run(batch, apply_gradients)[0]

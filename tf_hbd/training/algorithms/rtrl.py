@@ -133,7 +133,7 @@ def largest_units(cell, batch_size, itemsize, budget_bytes):
 
 
 @base.register_algorithm("rtrl")
-class RTRL(base.Algorithm):
+class RTRL(forward_mode.ForwardModeAlgorithm):
   """Exact forward-mode gradients (influence matrices), online or offline.
 
   Options:
@@ -144,18 +144,6 @@ class RTRL(base.Algorithm):
 
   OPTIONS = {"accumulate": False, "max_gb": 4.0}
   FLAG_NAMES = {"accumulate": "accumulate", "max_gb": "rtrl_max_gb"}
-
-  def __init__(self, decoder, **kwargs):
-    super().__init__(decoder, **kwargs)
-    self.system = forward_mode.StateSystem(self.model)
-
-  @property
-  def variables(self):
-    return self.system.variables
-
-  @property
-  def updates_per_batch(self):
-    return 1 if self.config["accumulate"] else self.K
 
   def estimate(self, batch_size):
     """Memory/time estimate for one batch (see `rtrl_footprint`)."""
@@ -202,14 +190,11 @@ class RTRL(base.Algorithm):
       per-step gradient lists, each aligned with `variables`.
     """
     sysm = self.system
-    batch = dict(batch)
-    batch["context"] = tf.cast(batch["context"], sysm.dtype)
+    batch, sink = self.start_episode(batch, apply_gradients)
     bsz = tf.shape(batch["context"])[0]
     z = sysm.concat_states(self.model.initial_state(bsz))
     jac = tf.zeros([bsz, sysm.state_dim, sysm.num_params], sysm.dtype)
     jac_e = tf.zeros([bsz, sysm.state_dim, sysm.embed_dim], sysm.dtype)
-    sink = forward_mode.StepGradients(not self.config["accumulate"],
-                                      apply_gradients)
     loss = 0.0
     p = None
     for _ in range(self.K):
@@ -234,6 +219,3 @@ class RTRL(base.Algorithm):
     if keep_influence:
       return metrics, step_grads, (jac, jac_e)
     return metrics, step_grads
-
-  def train_step(self, batch, apply_gradients):
-    return self.run(batch, apply_gradients)[0]

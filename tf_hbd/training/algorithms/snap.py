@@ -312,7 +312,7 @@ def snap_footprint(system, batch_size, K, itemsize):
 
 
 @base.register_algorithm("snap1")
-class SnAp1(base.Algorithm):
+class SnAp1(forward_mode.ForwardModeAlgorithm):
   """SnAp-1 approximate RTRL, online or offline (see module docstring).
 
   Options:
@@ -325,18 +325,9 @@ class SnAp1(base.Algorithm):
 
   def __init__(self, decoder, **kwargs):
     super().__init__(decoder, **kwargs)
-    self.system = forward_mode.StateSystem(self.model)
     if type(self.system.cell) not in _LOCAL:
       raise ValueError(f"snap1: no per-unit derivatives for "
                        f"{type(self.system.cell).__name__}")
-
-  @property
-  def variables(self):
-    return self.system.variables
-
-  @property
-  def updates_per_batch(self):
-    return 1 if self.config["accumulate"] else self.K
 
   def estimate(self, batch_size):
     """{'influence_bytes': ...} of one K-step episode."""
@@ -358,15 +349,12 @@ class SnAp1(base.Algorithm):
     """
     sysm = self.system
     cell = sysm.cell
-    batch = dict(batch)
-    batch["context"] = tf.cast(batch["context"], sysm.dtype)
+    batch, sink = self.start_episode(batch, apply_gradients)
     states = tuple(self.model.initial_state(tf.shape(batch["context"])[0]))
     # Per step variable: (X (B, t, n_in), M (B, t, C, m)), the inputs and
     # coefficients of steps 1..t, or (None, J~ (B, 1, C, m)) for a vector.
     history = None
     infl_e = None    # per e part: J~^e (B, 1, C, m_e)
-    sink = forward_mode.StepGradients(not self.config["accumulate"],
-                                      apply_gradients)
     loss = 0.0
     p = None
     for _ in range(self.K):
@@ -418,6 +406,3 @@ class SnAp1(base.Algorithm):
     metrics = {"loss": loss,
                "loss_last": self.last_step_distortion(batch["target"], p)}
     return metrics, step_grads
-
-  def train_step(self, batch, apply_gradients):
-    return self.run(batch, apply_gradients)[0]

@@ -92,7 +92,7 @@ def _norm(x, per_example):
 
 
 @base.register_algorithm("uoro")
-class UORO(base.Algorithm):
+class UORO(forward_mode.ForwardModeAlgorithm):
   """Rank-one unbiased influence estimates, online or offline.
 
   Options:
@@ -116,16 +116,7 @@ class UORO(base.Algorithm):
     if self.config["form"] not in self.FORMS:
       raise ValueError(f"uoro: unknown form {self.config['form']!r}; choose "
                        f"from {self.FORMS}")
-    self.system = forward_mode.StateSystem(self.model)
     self.generator = tf.random.Generator.from_seed(int(self.config["seed"]))
-
-  @property
-  def variables(self):
-    return self.system.variables
-
-  @property
-  def updates_per_batch(self):
-    return 1 if self.config["accumulate"] else self.K
 
   def checkpoint_items(self):
     return {"uoro_generator": self.generator}
@@ -211,16 +202,13 @@ class UORO(base.Algorithm):
     per_example = bool(self.config["per_example"])
     published = self.config["form"] == "published"
     eps = tf.constant(self.config["epsilon"], sysm.dtype)
-    batch = dict(batch)
-    batch["context"] = tf.cast(batch["context"], sysm.dtype)
+    batch, sink = self.start_episode(batch, apply_gradients)
     bsz = tf.shape(batch["context"])[0]
     z = sysm.concat_states(self.model.initial_state(bsz))
     z_t = tf.zeros_like(z)
     th_shape = [bsz, sysm.num_params] if per_example else [sysm.num_params]
     th_t = tf.zeros(th_shape, sysm.dtype)
     th_e = tf.zeros([bsz, sysm.embed_dim], sysm.dtype)
-    sink = forward_mode.StepGradients(not self.config["accumulate"],
-                                      apply_gradients)
     loss = 0.0
     p = None
     for k in range(self.K):
@@ -279,6 +267,3 @@ class UORO(base.Algorithm):
     if keep_estimate:
       return metrics, step_grads, (z_t, th_t, th_e)
     return metrics, step_grads
-
-  def train_step(self, batch, apply_gradients):
-    return self.run(batch, apply_gradients)[0]
