@@ -17,7 +17,7 @@ slots, the batch), i.e. the step's working set of tensors. On a CPU the
 script turns on TF's BFC allocator (``TF_CPU_ALLOCATOR_USE_BFC=true``), which
 keeps these statistics; Python objects and traced graphs are not counted.
 
-RTRL runs only where its own estimate (`tf_hbd.algorithms.rtrl`) fits
+RTRL runs only where its own estimate (`tf_hbd.training.algorithms.rtrl`) fits
 ``--rtrl_max_gb``; otherwise the row gives the estimate. Results also go to
 ``--out`` (JSON).
 """
@@ -51,9 +51,9 @@ _OUT = flags.DEFINE_string("out", "", "Write the results as JSON here.")
 
 def _make(name, units):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from tf_hbd import decoder  # pylint: disable=g-import-not-at-top
-  from tf_hbd.algorithms import base  # pylint: disable=g-import-not-at-top
-  import tf_hbd.algorithms  # pylint: disable=g-import-not-at-top,unused-import
+  from tf_hbd.model import decoder  # pylint: disable=g-import-not-at-top
+  from tf_hbd.training.algorithms import base  # pylint: disable=g-import-not-at-top
+  import tf_hbd.training.algorithms  # pylint: disable=g-import-not-at-top,unused-import
   model = decoder.build_decoder("lstm", units=units, patch_size=8, K=_K.value,
                                 seed=0)
   options = {"uoro_per_example": {"per_example": True},

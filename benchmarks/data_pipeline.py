@@ -12,11 +12,11 @@ In one run, on the machine it runs on:
     serializer and written to a TFRecord file, what the 1.0.0 builders did,
     minus TFDS's shuffle; JPEG 2000 with their rate search, ~9 encodes per
     image) for the speed-up and size ratios;
-(b) **pipeline**: `tf_hbd.data.training_dataset` over that build (batch 256,
+(b) **pipeline**: `tf_hbd.data.pipelines.training_dataset` over that build (batch 256,
     two-step shuffle, repeat): blocks delivered per second, in the default
     (parallel, non-deterministic) and in the deterministic mode;
 (c) **training**: blocks consumed per second by one BPTT training step of an
-    LSTM-512 HBD with K=4 and batch 256 (`tf_hbd.algorithms` BPTT + SGD with
+    LSTM-512 HBD with K=4 and batch 256 (`tf_hbd.training.algorithms` BPTT + SGD with
     gradient clipping, compiled with tf.function) on a fixed batch, on the
     default device (a GPU if TensorFlow sees one). If the decoder or the
     algorithms cannot be imported, a plain matmul workload of the same size
@@ -46,9 +46,9 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
-from tf_hbd import blocks_dataset  # pylint: disable=g-import-not-at-top
-from tf_hbd import data  # pylint: disable=g-import-not-at-top
-from tf_hbd import images as images_lib  # pylint: disable=g-import-not-at-top
+from tf_hbd.data import blocks_dataset  # pylint: disable=g-import-not-at-top
+from tf_hbd.data import pipelines as data  # pylint: disable=g-import-not-at-top
+from tf_hbd.codecs import images as images_lib  # pylint: disable=g-import-not-at-top
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -162,8 +162,8 @@ def pipeline_rate(builder_or_name, batch_size, batches, deterministic,
 
 
 def _bptt_step(units, K, patch_size):
-  from tf_hbd import algorithms  # pylint: disable=g-import-not-at-top
-  from tf_hbd import decoder as decoder_lib  # pylint: disable=g-import-not-at-top
+  from tf_hbd.training import algorithms  # pylint: disable=g-import-not-at-top
+  from tf_hbd.model import decoder as decoder_lib  # pylint: disable=g-import-not-at-top
   model = decoder_lib.build_decoder("lstm", units=units, patch_size=patch_size,
                                     K=K)
   algo = algorithms.make_algorithm("bptt", model)

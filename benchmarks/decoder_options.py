@@ -2,7 +2,7 @@
 
 Trains small LSTM decoders briefly with BPTT (Adam, eq. 17 in its batch-mean
 form, gradient norm clipped to 13 as in the paper) on JPEG blocks of
-``train400`` and reports the validation PSNR of `tf_hbd.refine` on a few
+``train400`` and reports the validation PSNR of `tf_hbd.inference.refine` on a few
 ``bsd68`` images next to the PSNR of the JPEG input. Every configuration
 sees the same data in the same order for the same wall-clock budget.
 
@@ -13,7 +13,7 @@ so the position input is a constant).
 
 This is a smoke-scale measurement (minutes of CPU, a 128-unit LSTM), not a
 reproduction of the paper's training; the real training algorithms live in
-`tf_hbd.algorithms`.
+`tf_hbd.training.algorithms`.
 
 Usage (nice'd, in the background, from the repository root):
   nice -n 19 .venv/bin/python benchmarks/decoder_options.py \
@@ -34,13 +34,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
-from tf_hbd import codecs  # pylint: disable=g-import-not-at-top
-from tf_hbd import decoder
-from tf_hbd import images
-from tf_hbd import losses
-from tf_hbd import metrics
-from tf_hbd import patches
-from tf_hbd import refine
+from tf_hbd.codecs import legacy as codecs  # pylint: disable=g-import-not-at-top
+from tf_hbd.model import decoder
+from tf_hbd.codecs import images
+from tf_hbd.model import losses
+from tf_hbd.evaluation import metrics
+from tf_hbd.codecs import patches
+from tf_hbd.inference import refine
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                     "shared", "data")

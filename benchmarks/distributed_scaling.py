@@ -8,7 +8,7 @@ For each algorithm, in one run: the plain one-process trainer
 cluster, the same code path as several), and two worker processes on this
 machine talking over loopback (TF_CONFIG, ring collectives). The global batch
 is the same in all three (strong scaling: two workers each train half of it).
-Each process runs `tf_hbd.distributed.DistributedTrainer` (or the plain
+Each process runs `tf_hbd.training.distributed.DistributedTrainer` (or the plain
 `Trainer`) on the sample photographs and reports the time of every step from
 its progress lines; the figure is the median step after ``--warmup`` steps
 (tracing), as global batches per second, read from the chief.
@@ -56,11 +56,11 @@ def _worker():
   """Trains warmup + steps batches; writes the per-step times (s)."""
   # pylint: disable=g-import-not-at-top
   import tensorflow as tf
-  from tf_hbd import algorithms
-  from tf_hbd import decoder as decoder_lib
-  from tf_hbd import distributed
-  from tf_hbd import train_inputs
-  from tf_hbd import training
+  from tf_hbd.training import algorithms
+  from tf_hbd.model import decoder as decoder_lib
+  from tf_hbd.training import distributed
+  from tf_hbd.data import train_inputs
+  from tf_hbd.training import trainer as training
   strategy = distributed.make_strategy(_STRATEGY.value,
                                        communication="ring")
   stream = train_inputs.training_stream(

@@ -6,9 +6,9 @@ is there; else scikit-image's astronaut, resized to 768 x 512. Each of
 --runs runs is a fresh process doing what `hbd enhance IN -o OUT --force`
 does, timed from outside (interpreter start to exit) and split inside:
 
-* import:      ``import tf_hbd.cli`` and the modules `enhance` loads
-               (tf_hbd.serving, i.e. TensorFlow);
-* model load:  `tf_hbd.serving.load_pretrained("jpeg")` (the SavedModel);
+* import:      ``import tf_hbd.inference.cli`` and the modules `enhance` loads
+               (tf_hbd.inference.serving, i.e. TensorFlow);
+* model load:  `tf_hbd.inference.serving.load_pretrained("jpeg")` (the SavedModel);
 * refine:      the model call on the image (the first call of the process,
                as a user meets it);
 * rest:        interpreter start and exit, decoding the JPEG, writing the
@@ -48,7 +48,7 @@ def make_input(image_path, out_dir):
       img = img.transpose(Image.Transpose.ROTATE_90)
     source = os.path.basename(image_path)
   else:
-    from tf_hbd import sample_images  # pylint: disable=g-import-not-at-top
+    from tf_hbd.data import sample_images  # pylint: disable=g-import-not-at-top
     img = Image.fromarray(sample_images.load_sample("astronaut"))
     source = "scikit-image astronaut"
   img = img.resize((768, 512), Image.LANCZOS) if img.size != (768, 512) \
@@ -61,8 +61,8 @@ def make_input(image_path, out_dir):
 def child_enhance(jpg, out_dir):
   """One `hbd enhance` as a user runs it, with its parts timed."""
   t0 = time.perf_counter()
-  from tf_hbd import cli  # pylint: disable=g-import-not-at-top
-  from tf_hbd import serving  # pylint: disable=g-import-not-at-top
+  from tf_hbd.inference import cli  # pylint: disable=g-import-not-at-top
+  from tf_hbd.inference import serving  # pylint: disable=g-import-not-at-top
   t_import = time.perf_counter() - t0
   times = {"load": 0.0, "refine": 0.0}
   load, refine = serving.load_pretrained, serving.ServedModel.refine
@@ -107,8 +107,8 @@ def child_ratio(jpg, repeats):
   """Warm refine vs the bare matrix products, alternating."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from tf_hbd import codecs  # pylint: disable=g-import-not-at-top
-  from tf_hbd import serving  # pylint: disable=g-import-not-at-top
+  from tf_hbd.codecs import legacy as codecs  # pylint: disable=g-import-not-at-top
+  from tf_hbd.inference import serving  # pylint: disable=g-import-not-at-top
   with open(jpg, "rb") as f:
     decoded = codecs.decode(f.read())
   model = serving.load_pretrained("jpeg")

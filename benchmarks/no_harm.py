@@ -1,10 +1,10 @@
 """Do-no-harm check of the shipped decoders (or any exported decoder).
 
-Every image of the stress set (`tf_hbd.stress_set`) and, where present, every
+Every image of the stress set (`tf_hbd.data.stress_set`) and, where present, every
 Kodak and BSD68 image is compressed at every setting (JPEG quality 5..95,
 JPEG 2000 0.1..2 bpp), refined, and compared with its decoded input. Prints
 the worst image per setting, the flat-image responses, the mean gain per
-photo set, and every violation of the contract (`tf_hbd.no_harm`).
+photo set, and every violation of the contract (`tf_hbd.evaluation.no_harm`).
 
   .venv/bin/python benchmarks/no_harm.py                    # both codecs
   .venv/bin/python benchmarks/no_harm.py --codec=jpeg --model=DIR \
@@ -22,10 +22,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # pylint: disable=g-import-not-at-top
 
-from tf_hbd import data as data_lib  # pylint: disable=g-import-not-at-top
-from tf_hbd import no_harm
-from tf_hbd import serving
-from tf_hbd import stress_set
+from tf_hbd.data import pipelines as data_lib  # pylint: disable=g-import-not-at-top
+from tf_hbd.evaluation import no_harm
+from tf_hbd.inference import serving
+from tf_hbd.data import stress_set
 
 SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                       "shared", "data")

@@ -33,8 +33,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from PIL import Image  # pylint: disable=g-import-not-at-top
 import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
-from tf_hbd import blocks_dataset  # pylint: disable=g-import-not-at-top
-from tf_hbd import sample_images  # pylint: disable=g-import-not-at-top
+from tf_hbd.data import blocks_dataset  # pylint: disable=g-import-not-at-top
+from tf_hbd.data import sample_images  # pylint: disable=g-import-not-at-top
 
 PAPER = {  # images per split and source: (Places365 at 512, RAISE at 1600)
     "train": (178_000, 7_168),

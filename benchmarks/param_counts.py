@@ -13,7 +13,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tf_hbd import decoder  # pylint: disable=g-import-not-at-top
+from tf_hbd.model import decoder  # pylint: disable=g-import-not-at-top
 
 VARIANTS = [
     ("lstm", {}, False), ("lstm (untied)", {"tied": False}, False),

@@ -1,4 +1,4 @@
-"""Times `tf_hbd.refine.refine` against the bare matrix products it needs.
+"""Times `tf_hbd.inference.refine.refine` against the bare matrix products it needs.
 
 A 768 x 512 gray image (Kodak kodim01 by default, JPEG at quality 20) is
 refined by an LSTM-512 decoder with d = 8 and K = 4 (untrained: the speed does
@@ -29,10 +29,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
-from tf_hbd import codecs  # pylint: disable=g-import-not-at-top
-from tf_hbd import decoder
-from tf_hbd import images
-from tf_hbd import refine
+from tf_hbd.codecs import legacy as codecs  # pylint: disable=g-import-not-at-top
+from tf_hbd.model import decoder
+from tf_hbd.codecs import images
+from tf_hbd.inference import refine
 
 DEFAULT_IMAGE = os.path.join(os.path.dirname(__file__), "..", "..", "shared",
                              "data", "kodak", "kodim01.png")

@@ -1,7 +1,7 @@
 """The project's train step as a fraction of the bare matrix-product roofline.
 
 For each learning algorithm and precision, one compiled training step of the
-real code (`tf_hbd.algorithms` + the `tf_hbd.training.Trainer` update: clip,
+real code (`tf_hbd.training.algorithms` + the `tf_hbd.training.trainer.Trainer` update: clip,
 Adam) on a batch of real-shaped blocks is timed, and in the same process the
 bare matrix products that step cannot avoid are timed in one compiled
 function in the same dtype:
@@ -30,9 +30,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
-from tf_hbd import algorithms  # pylint: disable=g-import-not-at-top
-from tf_hbd import decoder as decoder_lib
-from tf_hbd import training
+from tf_hbd.training import algorithms  # pylint: disable=g-import-not-at-top
+from tf_hbd.model import decoder as decoder_lib
+from tf_hbd.training import trainer as training
 
 
 def _batch(b, d, setting, rng):

@@ -7,9 +7,9 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from tf_hbd import codecs
-from tf_hbd import images
-from tf_hbd import metrics
+from tf_hbd.codecs import legacy as codecs
+from tf_hbd.codecs import images
+from tf_hbd.evaluation import metrics
 
 _IMAGES = flags.DEFINE_string("images", None, "Folder or glob of images.")
 _BPP = flags.DEFINE_float("bpp", 0.37, "Target bits per pixel.")

@@ -5,7 +5,7 @@
       --rd_bpps 0.2,0.3,0.4,0.5,0.6,0.8,1.0 --out_dir results/mine
 
 Known dataset names (kodak, cb8, cb16, cb16linear, tecnick, wikipedia, bsd68)
-bring the paper's target rate and preprocessing (tf_hbd.evaluation.BENCHMARKS);
+bring the paper's target rate and preprocessing (tf_hbd.evaluation.systems.BENCHMARKS);
 any other folder is evaluated at --bpp (default 0.37).
 """
 
@@ -20,7 +20,7 @@ from absl import app
 from absl import flags
 
 from tf_hbd import errors
-from tf_hbd import study
+from tf_hbd.evaluation import study
 
 _DATASETS = flags.DEFINE_list(
     "datasets", None, "Datasets as NAME=FOLDER (or FOLDER); NAME may be a "

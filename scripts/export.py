@@ -14,11 +14,11 @@ import os
 from absl import app
 from absl import flags
 
-from tf_hbd import algorithms  # pylint: disable=unused-import (registers SAB)
-from tf_hbd import calibration
-from tf_hbd import decoder as decoder_lib
-from tf_hbd import evaluation
-from tf_hbd import serving
+from tf_hbd.training import algorithms  # pylint: disable=unused-import (registers SAB)
+from tf_hbd.training import calibration
+from tf_hbd.model import decoder as decoder_lib
+from tf_hbd.evaluation import systems as evaluation
+from tf_hbd.inference import serving
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "Training model dir.")
 _OUT = flags.DEFINE_string("out", None, "Output SavedModel directory.")
@@ -31,28 +31,28 @@ _SOURCE = flags.DEFINE_enum(
     "weights; exportable while training runs).")
 _PROJECT = flags.DEFINE_bool(
     "project", True, "JPEG models with the setting input: project the output "
-    "onto the quantization constraint (tf_hbd.jpeg_constraint).")
+    "onto the quantization constraint (tf_hbd.codecs.jpeg_constraint).")
 _CAL_IMAGES = flags.DEFINE_string(
     "calibrate_images", "", "Validation images on which to fit the residual "
-    "correction scale (tf_hbd.calibration); empty: no calibration.")
+    "correction scale (tf_hbd.training.calibration); empty: no calibration.")
 _CAL_BPP = flags.DEFINE_float("calibrate_bpp", 0.37, "Codec rate of the "
                               "calibration images.")
 _CAL_MAX = flags.DEFINE_integer("calibrate_max_images", 8, "At most N "
                                 "calibration images.")
 _GUARD = flags.DEFINE_bool(
     "flat_guard", True, "Keep the decoded patch where a block is constant "
-    "(tf_hbd.guards).")
+    "(tf_hbd.inference.guards).")
 _JPEG_MIN_NOISE = flags.DEFINE_float(
     "jpeg_min_noise", 0.0, "Return JPEG images as decoded when the table's "
     "RMS quantization noise is below this many gray levels (0: never; "
-    "tf_hbd.guards.passthrough).")
+    "tf_hbd.inference.guards.passthrough).")
 _JP2_MAX_BPP = flags.DEFINE_float(
     "jp2_max_bpp", 0.0, "Return JPEG 2000 images as decoded at or above this "
     "rate (0: never).")
 _JPEG_MIN_CODED = flags.DEFINE_float(
     "jpeg_min_coded_noise", 0.0, "Return JPEG images as decoded when the "
     "quantization noise of their nonzero DCT coefficients is below this RMS "
-    "in gray levels (0: never; tf_hbd.guards.jpeg_coded_noise_rms).")
+    "in gray levels (0: never; tf_hbd.inference.guards.jpeg_coded_noise_rms).")
 flags.mark_flags_as_required(["model_dir", "out"])
 
 

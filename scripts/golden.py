@@ -1,4 +1,4 @@
-"""Checks or regenerates the golden PSNR / bpp figures (tf_hbd.golden).
+"""Checks or regenerates the golden PSNR / bpp figures (tf_hbd.evaluation.golden).
 
   python scripts/golden.py            # compare with tests/golden.json
   python scripts/golden.py --write    # regenerate it (after replacing a
@@ -26,7 +26,7 @@ def main(argv=None):
   args = parser.parse_args(argv)
   from tf_hbd import quiet  # pylint: disable=g-import-not-at-top
   quiet.quiet_tensorflow(args.verbose)
-  from tf_hbd import golden  # pylint: disable=g-import-not-at-top
+  from tf_hbd.evaluation import golden  # pylint: disable=g-import-not-at-top
   got = golden.compute()
   if args.write:
     with open(args.file, "w") as f:

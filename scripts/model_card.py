@@ -16,9 +16,9 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from tf_hbd import codecs
-from tf_hbd import evaluation
-from tf_hbd import metrics
+from tf_hbd.codecs import legacy as codecs
+from tf_hbd.evaluation import systems as evaluation
+from tf_hbd.evaluation import metrics
 
 _MODEL = flags.DEFINE_string("model", None, "Serving export or model dir.")
 _KODAK = flags.DEFINE_string("kodak", "../shared/data/kodak", "Kodak folder.")

@@ -8,7 +8,7 @@ Reads each training run's log.json; no model is loaded.
 from absl import app
 from absl import flags
 
-from tf_hbd import study
+from tf_hbd.evaluation import study
 
 _DIRS = flags.DEFINE_list("model_dirs", None, "Training model dirs, "
                           "[LABEL=]DIR.")

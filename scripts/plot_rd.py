@@ -6,7 +6,7 @@
 from absl import app
 from absl import flags
 
-from tf_hbd import plots
+from tf_hbd.evaluation import plots
 
 _OUT = flags.DEFINE_string("out", "rd.png", "Output PNG.")
 _TITLE = flags.DEFINE_string("title", "", "Figure title.")

@@ -35,7 +35,7 @@ def main(argv):
   del argv
   sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
   # pylint: disable=g-import-not-at-top
-  from tf_hbd import images
+  from tf_hbd.codecs import images
   from tf_hbd.baselines import rd
   # pylint: enable=g-import-not-at-top
   files = images.list_images(FLAGS.images)[:FLAGS.max_images]

@@ -20,7 +20,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from data_builders.sample_patches import sample_patches_dataset_builder
-from tf_hbd import blocks_dataset
+from tf_hbd.data import blocks_dataset
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _BEAM_FLAGS = ["--direct_running_mode=multi_processing",

@@ -17,12 +17,12 @@ from PIL import ImageFile
 from PIL import ImageOps
 import tensorflow as tf
 
-from tf_hbd import cli
-from tf_hbd import codecs
-from tf_hbd import images
-from tf_hbd import metrics
-from tf_hbd import sample_images
-from tf_hbd import serving
+from tf_hbd.inference import cli
+from tf_hbd.codecs import legacy as codecs
+from tf_hbd.codecs import images
+from tf_hbd.evaluation import metrics
+from tf_hbd.data import sample_images
+from tf_hbd.inference import serving
 
 _ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
@@ -236,7 +236,7 @@ class CliTest(tf.test.TestCase):
                        r"3600000000 pixels, over the limit")
     self.assertFalse(os.listdir(self.out))
     # The limit is the exported graphs' limit.
-    from tf_hbd import graph_refine  # pylint: disable=g-import-not-at-top
+    from tf_hbd.inference import graph_refine  # pylint: disable=g-import-not-at-top
     self.assertEqual(cli.MAX_PIXELS, graph_refine.DEFAULT_MAX_PIXELS)
 
   def test_info_reports_truncated_and_corrupt_files(self):
@@ -355,7 +355,7 @@ class CliTest(tf.test.TestCase):
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # hbd is quiet by itself
     env["PYTHONPATH"] = _ROOT + os.pathsep + env.get("PYTHONPATH", "")
     child = subprocess.Popen(
-        [sys.executable, "-m", "tf_hbd.cli", "enhance", *paths, "-o",
+        [sys.executable, "-m", "tf_hbd.inference.cli", "enhance", *paths, "-o",
          self.out], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True)
     first = child.stdout.readline()

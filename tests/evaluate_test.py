@@ -9,10 +9,11 @@ import numpy as np
 from PIL import Image
 import tensorflow as tf
 
-from tf_hbd import decoder as decoder_lib
-from tf_hbd import evaluation
-from tf_hbd import sample_images
-from tf_hbd import serving
+from tf_hbd.data import pipelines as data
+from tf_hbd.model import decoder as decoder_lib
+from tf_hbd.evaluation import systems as evaluation
+from tf_hbd.data import sample_images
+from tf_hbd.inference import serving
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -102,7 +103,7 @@ class EvaluateScriptTest(tf.test.TestCase):
 
     dec = evaluation.LoadedDecoder("SPY-JPEG", "jpeg", refine, 4, None, "-")
     gray = sample_images.load_sample("camera")[:64, :64]
-    imgs = [evaluation.EvalImage("a", gray)]
+    imgs = [data.EvalImage("a", gray)]
     systems = [evaluation.trained_decoder_system(dec, K=k) for k in (1, 3, 5)]
     res = evaluation.evaluate(imgs, systems, [0.5])
     self.assertEqual(seen, [1, 3, 5])

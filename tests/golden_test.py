@@ -8,7 +8,7 @@ import os
 
 import tensorflow as tf
 
-from tf_hbd import golden
+from tf_hbd.evaluation import golden
 
 GOLDEN_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                            "golden.json")

@@ -13,8 +13,8 @@ from PIL import Image
 import tensorflow as tf
 
 from tf_hbd import baselines
-from tf_hbd import images
-from tf_hbd import sample_images
+from tf_hbd.codecs import images
+from tf_hbd.data import sample_images
 
 _SCRIPT = os.path.join(os.path.dirname(__file__), "..", "scripts",
                        "neural_codec.py")

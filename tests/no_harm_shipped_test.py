@@ -9,9 +9,9 @@ that a regression in a shipped model, a guard or a codec fails CI.
 
 import pytest
 
-from tf_hbd import no_harm
-from tf_hbd import serving
-from tf_hbd import stress_set
+from tf_hbd.evaluation import no_harm
+from tf_hbd.inference import serving
+from tf_hbd.data import stress_set
 
 SUBSET = ("flat-0", "flat-1", "flat-128", "flat-255", "gradient-0",
           "gradient-1", "lines-0", "text-dark-on-light-0",

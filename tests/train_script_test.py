@@ -12,7 +12,7 @@ from PIL import Image
 import pytest
 import tensorflow as tf
 
-from tf_hbd import sample_images
+from tf_hbd.data import sample_images
 
 _ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 _SCRIPT = os.path.join(_ROOT, "scripts", "train.py")

@@ -4,18 +4,30 @@ Reproduces and extends Mali, Ororbia, Kifer, Giles, "An Empirical Analysis of
 Recurrent Learning Algorithms in Neural Lossy Image Compression Systems".
 
 Data flows one way: image -> codec -> patches/blocks -> model -> refined
-image -> metrics. Modules, in that order: `images` (reading, gray
-conversion), `codecs` (JPEG / JPEG 2000 at a quality or a target bpp),
-`patches` (patch grids and 3x3 blocks), `blocks_dataset` / `data` (patch-block
-TFRecords and input pipelines), `cells` / `decoder` / `losses` (the HBD
-model, SNE, eq. 17-19), `algorithms` (BPTT, SAB, RTRL, UORO), `training` /
-`distributed` (the training loop, tf.distribute), `refine` / `graph_refine`
-/ `serving` / `calibration` (whole-image refinement and export), `baselines`
-(GOOG, E2E), `metrics` / `evaluation` / `study` / `reproduce` / `plots` (the
-paper's tables and figures), `golden` (pinned figures of the shipped
-models), `cli` (`hbd`); `checkpoints` (resume from the newest intact
-checkpoint), `flag_checks` (train.py's flags and exit codes) and `quiet`
-(TensorFlow's log lines off unless --verbose) serve the entry points.
+image -> metrics. The subpackages, in that order:
+
+* `tf_hbd.codecs`: `images` (reading, gray conversion), `legacy` (JPEG /
+  JPEG 2000 at a quality or a target bpp), `codec_setting`,
+  `jpeg_constraint`, `patches` (patch grids and 3x3 blocks);
+* `tf_hbd.data`: `blocks_dataset` (the patch-block datasets' shared logic),
+  `pipelines` (input pipelines, image folders), `recompress`, `train_inputs`,
+  `sample_images`, `synthetic`, `stress_set`;
+* `tf_hbd.model`: `cells`, `decoder`, `losses` (the HBD model, SNE,
+  eqs. 17-19);
+* `tf_hbd.training`: `algorithms` (BPTT, SAB, RTRL, UORO, SnAp-1), `trainer`
+  (the training loop), `distributed` (tf.distribute), `checkpoints` (resume
+  from the newest intact checkpoint), `calibration`, `flag_checks`
+  (train.py's flags and exit codes);
+* `tf_hbd.inference`: `refine` / `graph_refine` / `serving` (whole-image
+  refinement and export), `guards`, `cli` (`hbd`, also ``python -m tf_hbd``);
+* `tf_hbd.evaluation`: `metrics`, `systems` (codecs, baselines and decoders
+  on image folders), `study` (the paper's tables and figures), `plots`,
+  `no_harm`, `golden` (pinned figures of the shipped models);
+* `tf_hbd.baselines`: the neural baseline codecs GOOG and E2E.
+
+At the top: `errors` (exception types), `quiet` (TensorFlow's log lines off
+unless --verbose), `quickstart` and `reproduce` (the quick start and the whole
+study at a named scale). Shipped decoders live in ``tf_hbd/pretrained/``.
 """
 
 __version__ = "0.1.0"

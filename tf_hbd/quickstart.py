@@ -6,7 +6,7 @@ machine, with no data beyond what pip installed, it:
 1. builds the sample patch-block TFRecords (`sample_patches/jpeg`, TFDS) from
    the ``train`` split of the photographs that scikit-image ships;
 2. trains a small LSTM decoder with BPTT on them for about two minutes
-   (``scripts/train.py``; validation on the ``validation`` split);
+   (``python -m tf_hbd.training``; validation on the ``validation`` split);
 3. evaluates it against JPEG at 0.37 bpp on the held-out ``test`` split
    (PSNR / SSIM / MS-SSIM, JSON and a Markdown table);
 4. runs ``hbd enhance`` on one held-out JPEG with the trained model;
@@ -20,8 +20,6 @@ import os
 import subprocess
 import sys
 import time
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _step(n, text):
@@ -43,11 +41,11 @@ def main(argv=None):
   os.makedirs(out, exist_ok=True)
   t0 = time.time()
 
-  from tf_hbd import cli  # pylint: disable=g-import-not-at-top
-  from tf_hbd import codecs  # pylint: disable=g-import-not-at-top
-  from tf_hbd import data  # pylint: disable=g-import-not-at-top
-  from tf_hbd import sample_images  # pylint: disable=g-import-not-at-top
-  from tf_hbd import study  # pylint: disable=g-import-not-at-top
+  from tf_hbd.inference import cli  # pylint: disable=g-import-not-at-top
+  from tf_hbd.codecs import legacy as codecs  # pylint: disable=g-import-not-at-top
+  from tf_hbd.data import pipelines as data  # pylint: disable=g-import-not-at-top
+  from tf_hbd.data import sample_images  # pylint: disable=g-import-not-at-top
+  from tf_hbd.evaluation import study  # pylint: disable=g-import-not-at-top
 
   _step(1, "Building the sample patch-block TFRecords (sample_patches/jpeg)")
   data_dir = os.path.join(out, "tensorflow_datasets")
@@ -61,7 +59,7 @@ def main(argv=None):
   model_dir = os.path.join(out, "model")
   # ~25 batches/s of 128 blocks for LSTM-128 on 2 cores, 10 epochs.
   steps = max(20, int(args.minutes * 60 * 20 / 10))
-  cmd = [sys.executable, os.path.join(REPO, "scripts", "train.py"),
+  cmd = [sys.executable, "-m", "tf_hbd.training",
          "--algo=bptt", "--cell=lstm", f"--units={args.units}", "--K=4",
          "--codec=jpeg", "--dataset=sample_patches/jpeg",
          f"--data_dir={data_dir}", "--batch_size=128", "--optimizer=adam",

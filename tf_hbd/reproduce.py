@@ -10,13 +10,19 @@ Scales (`SCALES`):
   SGD 2e-4, batch 256, 260 epochs) for a GPU/cluster; needs the prepared TFDS
   datasets (BUILD.md, "Datasets") and the benchmark folders.
 
-Each training run is ``scripts/train.py`` in its own process (resumable: a
+Each training run is ``python -m tf_hbd.training`` in its own process
+(resumable: a
 rerun skips finished runs and resumes unfinished ones from their
 checkpoints). Baselines GOOG and E2E are the models shipped in the package.
 Results go to ``results/<scale>/`` (tables, figures, JSON, and a README.md
 with the command, date, machine and timings).
+
+Run with ``python -m tf_hbd.reproduce --scale=tiny`` (or ``hbd-reproduce``,
+or ``python scripts/reproduce.py`` in a checkout); the evaluation sets are
+read from ``--data_root`` (default: `DEFAULT_DATA_ROOT`).
 """
 
+import argparse
 import dataclasses
 import json
 import os
@@ -26,12 +32,11 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from tf_hbd import evaluation
-from tf_hbd import study
+from tf_hbd.evaluation import systems as evaluation
+from tf_hbd.evaluation import study
 
-__all__ = ["Scale", "SCALES", "plan_runs", "run_scale"]
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+__all__ = ["Scale", "SCALES", "DEFAULT_DATA_ROOT", "plan_runs", "run_scale",
+           "main"]
 ALGORITHMS = ("bptt", "sab", "rtrl", "uoro")
 SNE_ALGORITHMS = ("bptt", "sab")
 
@@ -65,7 +70,11 @@ class Scale:
   sne: bool = True
 
 
-SHARED = os.path.join(os.path.dirname(REPO), "shared", "data")
+# Folder of the evaluation sets (kodak, bsd68, train400, ...): $TF_HBD_DATA,
+# else ../shared/data from the working directory (this project's layout when
+# run from the repository root). "{data}" in a scale's values stands for it.
+DEFAULT_DATA_ROOT = os.environ.get("TF_HBD_DATA",
+                                   os.path.join("..", "shared", "data"))
 
 SCALES = {
     "tiny": Scale(
@@ -87,14 +96,14 @@ SCALES = {
         "kodak gray (test); LSTM-32 decoders (so that RTRL fits), Adam 1e-3, "
         "5 epochs of 40 batches of 256 blocks per run",
         codecs={"jpeg": 8, "jp2": 16},
-        train_flags={"dataset": f"folder:{SHARED}/train400",
-                     "val_images": f"{SHARED}/bsd68", "val_max_images": "4",
+        train_flags={"dataset": "folder:{data}/train400",
+                     "val_images": "{data}/bsd68", "val_max_images": "4",
                      "val_bpp": "0.37", "units": "32", "K": "4",
                      "batch_size": "256", "epochs": "5",
                      "steps_per_epoch": "40", "optimizer": "adam",
                      "lr": "1e-3", "log_every": "20"},
         algo_flags={"rtrl": {"batch_size": "64", "steps_per_epoch": "160"}},
-        datasets=[f"kodak={SHARED}/kodak"],
+        datasets=["kodak={data}/kodak"],
         eval_max_images=None, eval_max_side=None,
         k_sweep=[1, 3, 5, 7, 9, 11],
         rd_bpps=[0.25, 0.37, 0.6, 1.0]),
@@ -146,8 +155,7 @@ def _train(label, fl, model_dir, log_file, say):
       if json.load(f).get("status") == "finished":
         say(f"  {label}: finished earlier, kept ({model_dir})")
         return 0.0
-  args = [sys.executable, os.path.join(REPO, "scripts", "train.py"),
-          f"--model_dir={model_dir}"]
+  args = [sys.executable, "-m", "tf_hbd.training", f"--model_dir={model_dir}"]
   args += [f"--{k}={v}" for k, v in sorted(fl.items())]
   say(f"  {label}: " + " ".join(args[1:]))
   t0 = time.time()
@@ -161,7 +169,7 @@ def _train(label, fl, model_dir, log_file, say):
 
 
 def run_scale(name: str, out_dir: str, work_dir: str,
-              data_root: str = SHARED, algorithms: Sequence[str] = ALGORITHMS,
+              data_root: str = DEFAULT_DATA_ROOT, algorithms: Sequence[str] = ALGORITHMS,
               command: str = "", say=print) -> Dict[str, str]:
   """Trains every run of scale `name` and evaluates; returns artifacts."""
   if name not in SCALES:
@@ -230,3 +238,30 @@ def _write_readme(out_dir, name, scale, command, timings, train_time,
         lines += ["", "## Table 1", "", f.read()]
   with open(os.path.join(out_dir, "README.md"), "w") as f:
     f.write("\n".join(lines) + "\n")
+
+
+def main(argv=None) -> int:
+  """``python -m tf_hbd.reproduce``: the whole study at one scale."""
+  p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+  p.add_argument("--scale", default="tiny", choices=sorted(SCALES),
+                 help="which scale to run")
+  p.add_argument("--out_dir", default="",
+                 help="results folder (default results/<scale>)")
+  p.add_argument("--work_dir", default="",
+                 help="training runs (default runs/reproduce/<scale>)")
+  p.add_argument("--data_root", default=DEFAULT_DATA_ROOT,
+                 help="folder holding the evaluation sets (kodak, bsd68, "
+                 "train400, ...); default: $TF_HBD_DATA or ../shared/data")
+  p.add_argument("--algorithms", default=",".join(ALGORITHMS),
+                 help="learning algorithms to train (comma-separated)")
+  args = p.parse_args(argv)
+  algos = [a for a in args.algorithms.split(",") if a]
+  run_scale(args.scale, args.out_dir or f"results/{args.scale}",
+            args.work_dir or f"runs/reproduce/{args.scale}", args.data_root,
+            algorithms=algos,
+            command="python " + " ".join(sys.argv))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main(sys.argv[1:]))

@@ -19,8 +19,8 @@ import json
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from tf_hbd import blocks_dataset
-from tf_hbd import images
+from tf_hbd.data import blocks_dataset
+from tf_hbd.codecs import images
 
 _SPLIT_DIRS = ("train", "validation", "test")
 

@@ -9,8 +9,8 @@ import tensorflow_datasets as tfds
 
 from data_builders import testing
 from data_builders.folder_patches import folder_patches_dataset_builder
-from tf_hbd import blocks_dataset
-from tf_hbd import images
+from tf_hbd.data import blocks_dataset
+from tf_hbd.codecs import images
 
 Builder = folder_patches_dataset_builder.Builder
 _DUMMY = os.path.join(os.path.dirname(__file__), "dummy_data")

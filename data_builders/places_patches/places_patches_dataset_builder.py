@@ -19,7 +19,7 @@ import dataclasses
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from tf_hbd import blocks_dataset
+from tf_hbd.data import blocks_dataset
 
 _TRAIN_DIRS = ("data_large", "data_256")
 _TRAIN_TARS = ("train_large_places365standard.tar",

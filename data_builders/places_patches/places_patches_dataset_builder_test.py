@@ -19,7 +19,7 @@ import tensorflow_datasets as tfds
 
 from data_builders import testing
 from data_builders.places_patches import places_patches_dataset_builder
-from tf_hbd import blocks_dataset
+from tf_hbd.data import blocks_dataset
 
 Builder = places_patches_dataset_builder.Builder
 PlacesConfig = places_patches_dataset_builder.PlacesConfig

@@ -1,14 +1,14 @@
 """sample_patches: the embedded default training data of tf_hbd.
 
 The real photographs that scikit-image ships inside its wheel (no download),
-split as fixed in `tf_hbd.sample_images.SPLITS`, turned into patch blocks by
-`tf_hbd.blocks_dataset` (the same code as the Places365 and folder builders).
+split as fixed in `tf_hbd.data.sample_images.SPLITS`, turned into patch blocks by
+`tf_hbd.data.blocks_dataset` (the same code as the Places365 and folder builders).
 """
 
 import tensorflow as tf
 
-from tf_hbd import blocks_dataset
-from tf_hbd import sample_images
+from tf_hbd.data import blocks_dataset
+from tf_hbd.data import sample_images
 
 
 class Builder(blocks_dataset.PatchBlocksBuilder):

@@ -11,7 +11,7 @@ two neural codecs:
 Both are real codecs: `compress` returns the bytes of a file (format in
 `tf_hbd.baselines.container`) and `decompress` reads them back; the bit rate
 is ``8 * len(bytes) / pixels``, header included. Small models trained by
-``scripts/train_e2e.py`` and ``scripts/train_goog.py`` ship in
+``scripts/train_baseline.py --family=e2e|goog`` ship in
 ``tf_hbd/baselines/pretrained/<name>/`` (a SavedModel and a MODEL.md with
 the data, steps, time and rate-distortion point), so that evaluation runs
 offline:
@@ -162,7 +162,8 @@ def encode_at_bpp(name: str, image, target_bpp: float):
   if not target_bpp > 0 or not math.isfinite(target_bpp):
     raise errors.CodecError(f"target bpp must be a positive number, got "
                             f"{target_bpp}")
-  image = codec_base.check_gray(image)
+  from tf_hbd.codecs import images  # pylint: disable=g-import-not-at-top
+  image = images.check_gray(image, errors.CodecError)
   family = family_of(name)
   if family == "goog":
     names = [name] if name in available() else available("goog")
@@ -182,7 +183,7 @@ def encode_at_bpp(name: str, image, target_bpp: float):
     if len(fitting) > 1:
       # The best model under the target: highest PSNR on this image (what
       # its file decodes to, `reconstruct`), ties to the smaller file.
-      from tf_hbd import metrics  # pylint: disable=g-import-not-at-top
+      from tf_hbd.evaluation import metrics  # pylint: disable=g-import-not-at-top
       quality = {i: metrics.psnr(image, load(names[i]).reconstruct(image))
                  for i in fitting}
       pick = max(fitting, key=lambda i: (quality[i], -sizes[i]))

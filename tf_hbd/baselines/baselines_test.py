@@ -16,8 +16,8 @@ import tensorflow as tf
 
 from tf_hbd import baselines
 from tf_hbd import errors
-from tf_hbd import metrics
-from tf_hbd import sample_images
+from tf_hbd.evaluation import metrics
+from tf_hbd.data import sample_images
 from tf_hbd.baselines import codec_base
 from tf_hbd.baselines import container
 from tf_hbd.baselines import goog

@@ -16,7 +16,10 @@ import tensorflow_compression as tfc  # registers TFC's ops for SavedModels
 from tf_hbd import errors
 from tf_hbd.baselines import container
 
-__all__ = ["NeuralCodec", "Untracked", "check_gray", "bpp_of"]
+__all__ = ["NeuralCodec", "Untracked", "bpp_of", "save_module", "SIGNATURES"]
+
+# The signatures of every baseline's SavedModel (what `NeuralCodec` calls).
+SIGNATURES = ("compress", "decompress", "reconstruct")
 
 del tfc
 
@@ -35,17 +38,12 @@ class Untracked:
     self.value = value
 
 
-def check_gray(image) -> np.ndarray:
-  """A contiguous uint8 (H, W) array, or `CodecError`."""
-  image = np.asarray(image)
-  if image.ndim == 3 and image.shape[-1] == 1:
-    image = image[..., 0]
-  if image.ndim != 2 or image.size == 0:
-    raise errors.CodecError(f"expected a non-empty 2-D gray image, got shape "
-                            f"{image.shape}")
-  if image.dtype != np.uint8:
-    raise errors.CodecError(f"expected uint8 pixels, got {image.dtype}")
-  return np.ascontiguousarray(image)
+def save_module(module: tf.Module, path: str) -> str:
+  """Writes a baseline's export module (with the `SIGNATURES` methods) as a
+  SavedModel at `path`; returns `path`."""
+  tf.saved_model.save(module, path, signatures={
+      name: getattr(module, name) for name in SIGNATURES})
+  return path
 
 
 def bpp_of(data: bytes, shape) -> float:

@@ -44,6 +44,7 @@ from tf_hbd import errors
 from tf_hbd.baselines import codec_base
 from tf_hbd.baselines import container
 from tf_hbd.baselines import training
+from tf_hbd.codecs import images
 
 __all__ = ["E2EModel", "E2EExport", "E2ECodec", "latent_shape", "export",
            "train", "float32_twin", "validation_metrics", "FAMILY", "DOWNSAMPLING",
@@ -235,10 +236,7 @@ def float32_twin(model: E2EModel) -> E2EModel:
 def export(model: E2EModel, path: str):
   """Writes the SavedModel of a trained model to `path` (always float32)."""
   module = E2EExport(float32_twin(model))
-  tf.saved_model.save(module, path, signatures={
-      "compress": module.compress, "decompress": module.decompress,
-      "reconstruct": module.reconstruct})
-  return path
+  return codec_base.save_module(module, path)
 
 
 def validation_metrics(model: E2EModel, gray_images, name: str = "e2e-val"
@@ -276,13 +274,13 @@ class E2ECodec(codec_base.NeuralCodec):
 
   def compress(self, image) -> bytes:
     """Compresses a gray uint8 image (H, W) into a file's bytes."""
-    image = codec_base.check_gray(image)
+    image = images.check_gray(image, errors.CodecError)
     string = self.module.compress(tf.constant(image[..., None])).numpy()
     return container.pack(self.name, image.shape, b"", string)
 
   def reconstruct(self, image) -> np.ndarray:
     """What `decompress(compress(image))` gives, computed without coding."""
-    image = codec_base.check_gray(image)
+    image = images.check_gray(image, errors.CodecError)
     return self.module.reconstruct(tf.constant(image[..., None])).numpy()[
         ..., 0]
 
@@ -338,7 +336,7 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
     log_every, checkpoint_every_s: progress and checkpoint intervals.
     max_images: use only the first this-many training images.
     compute_dtype: "float32" or "bfloat16" (the transforms; see `E2EModel`).
-    sample_split: also train on this split of `tf_hbd.sample_images`
+    sample_split: also train on this split of `tf_hbd.data.sample_images`
       (e.g. "train"; see `training.load_campaign_images`); None: only
       `train_dir`, which may then be any folder.
     validation_images: gray images for the learning curve
@@ -351,13 +349,8 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
     dict with the final ``step``, ``seconds`` and the last logged losses.
   """
   tf.random.set_seed(seed)
-  if sample_split:
-    train_images = training.load_campaign_images(
-        train_dir, patch_size, max_images, sample_split)
-  else:
-    train_images = training.load_training_images(train_dir, patch_size,
-                                                 max_images)
-  sampler = training.CropSampler(train_images, patch_size, seed)
+  sampler = training.crop_sampler(train_dir, patch_size, max_images,
+                                  sample_split, seed)
   model = E2EModel(num_filters=num_filters, lmbda=lmbda,
                    compute_dtype=compute_dtype)
   optimizer = tf.keras.optimizers.Adam(learning_rate=learning_rate,

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_hbd import errors
-from tf_hbd import sample_images
+from tf_hbd.data import sample_images
 from tf_hbd.baselines import container
 from tf_hbd.baselines import e2e
 
@@ -118,7 +118,7 @@ class E2EModelTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAlmostEqual(m["bpp"], 8.0 * len(data) / gray[0].size,
                            places=4)
     decoded = codec.decompress(data)
-    from tf_hbd import metrics  # pylint: disable=g-import-not-at-top
+    from tf_hbd.evaluation import metrics  # pylint: disable=g-import-not-at-top
     self.assertAlmostEqual(m["psnr"], metrics.psnr(gray[0], decoded),
                            places=3)
     self.assertAlmostEqual(m["vs_jpeg_db"], m["psnr"] - m["jpeg_psnr"],

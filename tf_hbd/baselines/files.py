@@ -1,6 +1,6 @@
 """Compressing image files to neural-codec files and back (the CLI's logic).
 
-``compress_file`` reads any image (`tf_hbd.images.load_image`: colour becomes
+``compress_file`` reads any image (`tf_hbd.codecs.images.load_image`: colour becomes
 8-bit gray) and writes the bytes of a shipped GOOG or E2E model;
 ``decompress_file`` reads such a file and writes the decoded gray PNG. The
 model that wrote a file is named in its header, so decompression needs no
@@ -14,8 +14,8 @@ from PIL import Image
 
 from tf_hbd import baselines
 from tf_hbd import errors
-from tf_hbd import images
-from tf_hbd import metrics
+from tf_hbd.codecs import images
+from tf_hbd.evaluation import metrics
 from tf_hbd.baselines import codec_base
 
 __all__ = ["compress_file", "decompress_file"]

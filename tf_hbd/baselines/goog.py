@@ -50,6 +50,7 @@ from tf_hbd import errors
 from tf_hbd.baselines import codec_base
 from tf_hbd.baselines import container
 from tf_hbd.baselines import training
+from tf_hbd.codecs import images
 
 __all__ = ["GoogConfig", "ConvLSTMCell", "GoogModel", "GoogExport",
            "GoogCodec", "export", "train", "FAMILY", "BITS", "ALIGN",
@@ -335,10 +336,7 @@ class GoogExport(tf.Module):
 def export(model: GoogModel, path: str):
   """Writes the SavedModel of a trained model to `path`."""
   module = GoogExport(model)
-  tf.saved_model.save(module, path, signatures={
-      "compress": module.compress, "decompress": module.decompress,
-      "reconstruct": module.reconstruct})
-  return path
+  return codec_base.save_module(module, path)
 
 
 def iteration_reconstructions(model: GoogModel, image,
@@ -386,7 +384,7 @@ def validation_metrics(model: GoogModel, gray_images,
     `training.score_at_rate` at k = compare_at, ``bpp``, ``psnr``,
     ``ms_ssim``, ``jpeg_bpp``, ``jpeg_psnr``, ``vs_jpeg_db``.
   """
-  from tf_hbd import metrics  # pylint: disable=g-import-not-at-top
+  from tf_hbd.evaluation import metrics  # pylint: disable=g-import-not-at-top
   per_k = np.zeros(iterations)
   pairs = []
   for gray in gray_images:
@@ -424,7 +422,7 @@ class GoogCodec(codec_base.NeuralCodec):
 
   def codes(self, image, iterations=MAX_ITERATIONS) -> np.ndarray:
     """Packed codes uint8 (iterations, bytes) of a gray image (H, W)."""
-    image = codec_base.check_gray(image)
+    image = images.check_gray(image, errors.CodecError)
     return self.module.compress(
         tf.constant(image[..., None]),
         tf.constant(self._check_iterations(iterations), tf.int32)).numpy()
@@ -440,12 +438,12 @@ class GoogCodec(codec_base.NeuralCodec):
 
   def compress(self, image, iterations=MAX_ITERATIONS) -> bytes:
     """Compresses a gray uint8 image (H, W) with `iterations` iterations."""
-    image = codec_base.check_gray(image)
+    image = images.check_gray(image, errors.CodecError)
     return self.pack(image.shape, self.codes(image, iterations))
 
   def reconstruct(self, image, iterations=MAX_ITERATIONS) -> np.ndarray:
     """What `decompress(compress(image, iterations))` gives."""
-    image = codec_base.check_gray(image)
+    image = images.check_gray(image, errors.CodecError)
     return self.module.reconstruct(
         tf.constant(image[..., None]),
         tf.constant(self._check_iterations(iterations), tf.int32)).numpy()[
@@ -495,7 +493,7 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
     seed: seed of the crops, initialization and binarizer noise.
     log_every, checkpoint_every_s: progress and checkpoint intervals.
     max_images: use only the first this-many training images.
-    sample_split: also train on this split of `tf_hbd.sample_images`
+    sample_split: also train on this split of `tf_hbd.data.sample_images`
       (see `training.load_campaign_images`); None: only `train_dir`.
     validation_images: gray images for the learning curve
       (`validation_metrics` every `eval_every` steps and at the end, into
@@ -509,13 +507,8 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
   if patch_size % ALIGN:
     raise ValueError(f"patch_size must be a multiple of {ALIGN}")
   tf.random.set_seed(seed)
-  if sample_split:
-    train_images = training.load_campaign_images(
-        train_dir, patch_size, max_images, sample_split)
-  else:
-    train_images = training.load_training_images(train_dir, patch_size,
-                                                 max_images)
-  sampler = training.CropSampler(train_images, patch_size, seed)
+  sampler = training.crop_sampler(train_dir, patch_size, max_images,
+                                  sample_split, seed)
   model = GoogModel(config)
   optimizer = tf.keras.optimizers.Adam(learning_rate=learning_rate,
                                        global_clipnorm=1.0)

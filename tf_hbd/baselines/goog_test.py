@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_hbd import errors
-from tf_hbd import sample_images
+from tf_hbd.data import sample_images
 from tf_hbd.baselines import container
 from tf_hbd.baselines import goog
 
@@ -118,7 +118,7 @@ class GoogCodecTest(tf.test.TestCase, parameterized.TestCase):
           recs[k - 1], codec.decompress(codec.compress(image, k)))
     m = goog.validation_metrics(model, [image], name="goog-val",
                                 iterations=4, compare_at=2)
-    from tf_hbd import metrics  # pylint: disable=g-import-not-at-top
+    from tf_hbd.evaluation import metrics  # pylint: disable=g-import-not-at-top
     for k in range(1, 5):
       self.assertAlmostEqual(m[f"psnr_{k}"], metrics.psnr(image, recs[k - 1]),
                              places=3)

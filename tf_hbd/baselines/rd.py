@@ -2,9 +2,9 @@
 
 For every image and every neural setting (a GOOG iteration count, an E2E
 model), the neural file is written and decoded for real; JPEG and JPEG 2000
-are then encoded with `tf_hbd.codecs.encode` at that image's achieved neural
+are then encoded with `tf_hbd.codecs.legacy.encode` at that image's achieved neural
 bit rate (highest quality whose bpp does not exceed it), so each row compares
-the codecs at (almost) the same rate. Metrics: `tf_hbd.metrics.all_metrics`
+the codecs at (almost) the same rate. Metrics: `tf_hbd.evaluation.metrics.all_metrics`
 (8-bit, full image). Used by ``scripts/rd_baselines.py``.
 """
 
@@ -14,9 +14,9 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from tf_hbd import baselines
-from tf_hbd import codecs
-from tf_hbd import images
-from tf_hbd import metrics
+from tf_hbd.codecs import legacy as codecs
+from tf_hbd.codecs import images
+from tf_hbd.evaluation import metrics
 from tf_hbd.baselines import codec_base
 from tf_hbd.baselines import container
 

@@ -8,8 +8,8 @@ from PIL import Image
 import tensorflow as tf
 
 from tf_hbd import baselines
-from tf_hbd import metrics
-from tf_hbd import sample_images
+from tf_hbd.evaluation import metrics
+from tf_hbd.data import sample_images
 from tf_hbd.baselines import rd
 
 

@@ -23,13 +23,13 @@ import numpy as np
 import tensorflow as tf
 
 from tf_hbd import errors
-from tf_hbd import images
+from tf_hbd.codecs import images
 
 __all__ = ["load_training_images", "CropSampler", "TrainState", "train_loop",
            "fit", "make_step_fn", "time_steps", "read_jsonl",
            "restore_latest_intact", "load_campaign_images",
            "check_training_folder", "HELD_OUT", "load_validation_images",
-           "score_at_rate",
+           "score_at_rate", "crop_sampler",
            "guarded_update"]
 
 
@@ -38,7 +38,7 @@ def load_training_images(folder: str, min_size: int,
   """Loads the gray training images of a folder (or glob) into memory.
 
   Args:
-    folder: a folder or glob (see `tf_hbd.images.list_images`).
+    folder: a folder or glob (see `tf_hbd.codecs.images.list_images`).
     min_size: images whose shorter side is below this are skipped.
     max_images: keep at most this many (sorted by file name).
 
@@ -83,14 +83,14 @@ def load_campaign_images(folder: str, min_size: int,
       bsd68) is refused.
     min_size: images whose shorter side is below this are skipped.
     max_images: at most this many images from `folder`.
-    sample_split: also add this split of `tf_hbd.sample_images` (the
+    sample_split: also add this split of `tf_hbd.data.sample_images` (the
       scikit-image photographs; "train" is disjoint from every evaluation
       set); None: the folder only.
 
   Returns:
     A list of uint8 arrays (H, W).
   """
-  from tf_hbd import sample_images  # pylint: disable=g-import-not-at-top
+  from tf_hbd.data import sample_images  # pylint: disable=g-import-not-at-top
   out = load_training_images(check_training_folder(folder), min_size,
                              max_images)
   if sample_split:
@@ -98,6 +98,21 @@ def load_campaign_images(folder: str, min_size: int,
              for n in sample_images.sample_names(sample_split)]
     out += [g for g in extra if min(g.shape) >= min_size]
   return out
+
+
+def crop_sampler(train_dir: str, patch_size: int,
+                 max_images: Optional[int] = None,
+                 sample_split: Optional[str] = None,
+                 seed: int = 0) -> "CropSampler":
+  """The training crops of a baseline run: the images of `train_dir` (plus
+  the sample photographs' `sample_split`, `load_campaign_images`; without it
+  any folder, `load_training_images`) at least `patch_size` on a side."""
+  if sample_split:
+    images = load_campaign_images(train_dir, patch_size, max_images,
+                                  sample_split)
+  else:
+    images = load_training_images(train_dir, patch_size, max_images)
+  return CropSampler(images, patch_size, seed)
 
 
 def load_validation_images(folder: str, max_images: int = 8) -> list:
@@ -120,8 +135,8 @@ def score_at_rate(pairs: Sequence[tuple]) -> dict:
     ``jpeg_psnr`` (JPEG at the largest quality whose file is not above each
     image's bpp) and ``vs_jpeg_db`` = psnr - jpeg_psnr.
   """
-  from tf_hbd import codecs  # pylint: disable=g-import-not-at-top
-  from tf_hbd import metrics  # pylint: disable=g-import-not-at-top
+  from tf_hbd.codecs import legacy as codecs  # pylint: disable=g-import-not-at-top
+  from tf_hbd.evaluation import metrics  # pylint: disable=g-import-not-at-top
   rows = []
   for reference, decoded, bpp in pairs:
     jpeg, enc = codecs.roundtrip(reference, "jpeg", bpp=bpp)

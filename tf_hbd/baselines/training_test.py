@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from tf_hbd import errors
-from tf_hbd import sample_images
+from tf_hbd.data import sample_images
 from tf_hbd.baselines import e2e
 from tf_hbd.baselines import goog
 from tf_hbd.baselines import training

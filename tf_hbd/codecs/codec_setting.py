@@ -1,0 +1,106 @@
+"""The codec setting a decoder is told: what the bitstream says about its noise.
+
+One decoder serves every rate of its codec, so it is told how coarsely the
+image was coded, read from the bitstream itself (never from the original):
+
+* JPEG: the luma quantization table (table 0: 64 steps, in the file's
+  zig-zag order, read from the first DQT segment that defines it) as
+  ``log(q) / log(255)`` -- 0 for step 1 (near lossless), 1 for step 255.
+  Any encoder's table works, not only the IJG quality scaling.
+  `tf_hbd.inference.graph_refine.jpeg_setting_in_graph` reads it the same way in a
+  TF graph.
+* JPEG 2000: the achieved rate, ``log2(bpp) / 4`` (one value; the
+  codestream's size over the pixel count).
+
+`features(data, codec)` gives the vector for one bitstream; decoders built
+with ``setting_size=SIZE[codec]`` take it as their ``setting`` input
+(`tf_hbd.model.decoder.HybridDecoder`).
+"""
+
+import math
+
+import numpy as np
+
+from tf_hbd import errors
+
+__all__ = ["SIZE", "features", "jpeg_luma_table", "features_from_table",
+           "features_from_bpp"]
+
+SIZE = {"jpeg": 64, "jp2": 1}
+
+
+def jpeg_luma_table(data: bytes, name: str = "<bytes>") -> np.ndarray:
+  """Quantization table 0 of a JPEG file, (64,) int, in file order.
+
+  Walks the marker segments from SOI to the first scan; only the file's own
+  segments are read (an EXIF thumbnail's tables sit inside APP1 and are
+  skipped with it).
+
+  Raises:
+    BitstreamError: not a JPEG, a damaged header, or no table 0.
+  """
+  data = bytes(data)
+  if data[:2] != b"\xff\xd8":
+    raise errors.BitstreamError(f"{name}: not a JPEG file")
+  pos = 2
+  while pos + 4 <= len(data):
+    if data[pos] != 0xFF:
+      break
+    marker = data[pos + 1]
+    if marker == 0xFF:  # fill byte
+      pos += 1
+      continue
+    if marker == 0xDA:  # start of scan: no table 0 before it
+      break
+    length = int.from_bytes(data[pos + 2:pos + 4], "big")
+    seg = data[pos + 4:pos + 2 + length]
+    if marker == 0xDB:
+      i = 0
+      while i < len(seg):
+        precision, table_id = seg[i] >> 4, seg[i] & 15
+        size = 128 if precision else 64
+        raw = seg[i + 1:i + 1 + size]
+        if len(raw) < size:
+          break
+        if table_id == 0:
+          table = (np.frombuffer(raw, ">u2") if precision
+                   else np.frombuffer(raw, np.uint8)).astype(np.int64)
+          if table.min() < 1:
+            break
+          return table
+        i += 1 + size
+    pos += 2 + length
+  raise errors.BitstreamError(f"{name}: no JPEG luma quantization table "
+                              "(damaged header?)")
+
+
+def features_from_table(table) -> np.ndarray:
+  """(64,) float32 setting of a JPEG luma quantization table."""
+  table = np.clip(np.asarray(table, np.float64).reshape(64), 1, 255)
+  return (np.log(table) / math.log(255.0)).astype(np.float32)
+
+
+def features_from_bpp(bpp: float) -> np.ndarray:
+  """(1,) float32 setting of a JPEG 2000 codestream at `bpp`."""
+  if not bpp > 0:
+    raise ValueError(f"bpp must be > 0, got {bpp}")
+  return np.array([math.log2(bpp) / 4.0], np.float32)
+
+
+def features(data: bytes, codec: str, shape=None,
+             name: str = "<bytes>") -> np.ndarray:
+  """The setting vector of one bitstream.
+
+  Args:
+    data: the file's bytes (JPEG) or codestream (JPEG 2000).
+    codec: "jpeg" or "jp2".
+    shape: (H, W) of the image (JPEG 2000 only: for the rate).
+    name: for error messages.
+  """
+  if codec == "jpeg":
+    return features_from_table(jpeg_luma_table(data, name))
+  if codec == "jp2":
+    if shape is None:
+      raise ValueError("JPEG 2000 settings need the image shape")
+    return features_from_bpp(8.0 * len(data) / float(shape[0] * shape[1]))
+  raise ValueError(f"unknown codec {codec!r}")

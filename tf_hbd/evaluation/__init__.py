@@ -1,0 +1,12 @@
+"""Measuring codecs, baselines and decoders: the paper's tables and figures.
+
+* `metrics`: PSNR, SSIM, MS-SSIM with one convention;
+* `systems`: codecs, neural baselines and trained decoders evaluated on image
+  folders;
+* `study`: Table 3, Table 1, Figure 1 and the RD curves in one call;
+* `plots`: the figures;
+* `no_harm`: the do-no-harm check;
+* `golden`: pinned figures of the shipped models.
+
+Import the modules themselves; this package imports nothing.
+"""

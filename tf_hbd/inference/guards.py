@@ -1,0 +1,118 @@
+"""Inference guards: where the decoder cannot know better, keep the codec's
+output.
+
+`passthrough`: at settings so fine that the codec's error is below the
+decoder's own error floor the image is returned as decoded. The codec
+setting (`tf_hbd.codecs.codec_setting`) says how fine: for JPEG the RMS
+quantization noise of the luma table, ``sqrt(mean(q^2) / 12)`` gray levels
+(IJG quality 90: 3.9, 95: 1.9, 100: 0.3); for JPEG 2000 the rate.
+Thresholds are chosen per shipped model from `benchmarks/no_harm.py`
+(recorded in its hbd_model.json and MODEL.md).
+
+`keep_flat_context`: a block whose 9 decoded patches are all one constant
+level carries no information about any structure the codec removed; the
+decoder's output there can only add a pattern of its own (a flat image would
+come out tiled with the same 8 x 8 texture). Such targets keep their decoded
+patch. Measured effect: `benchmarks/no_harm.py` (flat images, text and
+graphics backgrounds) and BUILD.md, "Do no harm".
+
+`jpeg_coded_noise_rms`: the passthrough for one image's content. The table
+alone bounds the codec's error from above; what the file actually coded is
+sharper: every DCT coefficient quantized to a nonzero level carries an error
+of about ``q^2 / 12``, so the RMS over the image's coefficients of that term
+says how much quantization noise the image carries. Smooth near-lossless
+content (synthetic gradients at JPEG quality 70-80: 0.3-0.5 gray levels,
+decoded at 50-53 dB) sits far below any photograph (>= 1.1 at quality 80 on
+Kodak and BSD68); there, the decoder's sub-level corrections were the only
+harm it did, so such images are returned as decoded (``jpeg_min_coded_noise``
+of `passthrough`).
+
+The guards act on the blocks the model sees, so `tf_hbd.inference.refine` (Python
+path, also used for validation) and the serving graph (`tf_hbd.inference.serving`)
+apply it identically.
+"""
+
+import tensorflow as tf
+
+__all__ = ["keep_flat_context", "jpeg_noise_rms",
+           "jpeg_coded_noise_rms", "passthrough"]
+
+
+def keep_flat_context(context, position, prediction):
+  """The prediction, with the decoded patch where the context is constant.
+
+  Args:
+    context: (B, 9, d, d) decoded blocks (any dtype, any scale).
+    position: (B,) int, the target's index in the block.
+    prediction: (B, d*d) or (B, d, d) model output, same scale as context.
+
+  Returns:
+    `prediction` with rows replaced by the decoded target patch where all
+    9 * d * d context values are equal.
+  """
+  b = tf.shape(context)[0]
+  flat_ctx = tf.reshape(context, [b, -1])
+  flat = tf.equal(tf.reduce_max(flat_ctx, axis=1),
+                  tf.reduce_min(flat_ctx, axis=1))
+  own = tf.gather(context, tf.cast(position, tf.int32), axis=1, batch_dims=1)
+  own = tf.reshape(tf.cast(own, prediction.dtype), tf.shape(prediction))
+  return tf.where(tf.reshape(flat, [-1] + [1] * (len(prediction.shape) - 1)),
+                  own, prediction)
+
+
+def jpeg_noise_rms(setting):
+  """RMS quantization noise (gray levels) of a JPEG setting vector (64,)."""
+  steps = tf.round(tf.exp(tf.cast(setting, tf.float32) * tf.math.log(255.0)))
+  return tf.sqrt(tf.reduce_mean(tf.square(steps)) / 12.0)
+
+
+def jpeg_coded_noise_rms(decoded, setting):
+  """RMS of q^2/12 over the nonzero quantized DCT coefficients (gray levels).
+
+  Args:
+    decoded: (H, W) or (H, W, 1) uint8, the JPEG decoder's output.
+    setting: its (64,) setting vector (`tf_hbd.codecs.codec_setting.features`).
+
+  Returns:
+    float32 scalar: ``sqrt(mean(nonzero * q^2 / 12))`` over every
+    coefficient of every 8 x 8 block (edge-replicated to the grid).
+  """
+  from tf_hbd.codecs import jpeg_constraint  # pylint: disable=g-import-not-at-top
+  x = tf.cast(decoded, tf.float32)
+  x = tf.reshape(x, tf.shape(x)[:2])
+  q = jpeg_constraint.table_from_setting(tf.reshape(setting, [-1]))
+  c = tf.constant(jpeg_constraint.dct_matrix(), tf.float32)
+  z = jpeg_constraint.blocks(jpeg_constraint.pad8(x) - 128.0)
+  k = tf.round((c @ z @ tf.transpose(c)) / q)
+  noise = tf.where(tf.not_equal(k, 0.0), tf.square(q) / 12.0, 0.0)
+  return tf.sqrt(tf.reduce_mean(noise))
+
+
+def passthrough(codec, setting, jpeg_min_noise=0.0, jp2_max_bpp=0.0,
+                jpeg_min_coded_noise=0.0, decoded=None):
+  """True (a bool tensor) where the image should be returned as decoded.
+
+  Args:
+    codec: "jpeg" or "jp2".
+    setting: the image's setting vector (`tf_hbd.codecs.codec_setting.features`).
+    jpeg_min_noise: JPEG: pass through below this table RMS noise (0: never).
+    jp2_max_bpp: JPEG 2000: pass through at or above this rate (0: never).
+    jpeg_min_coded_noise: JPEG: pass through when `jpeg_coded_noise_rms` of
+      `decoded` is below this (0: never).
+    decoded: the decoded image (needed for ``jpeg_min_coded_noise``).
+  """
+  setting = tf.cast(tf.reshape(setting, [-1]), tf.float32)
+  if codec == "jpeg" and (jpeg_min_noise > 0 or jpeg_min_coded_noise > 0):
+    out = tf.constant(False)
+    if jpeg_min_noise > 0:
+      out = jpeg_noise_rms(setting) < float(jpeg_min_noise)
+    if jpeg_min_coded_noise > 0:
+      if decoded is None:
+        raise ValueError("jpeg_min_coded_noise needs the decoded image")
+      out = tf.logical_or(out, jpeg_coded_noise_rms(decoded, setting) <
+                          float(jpeg_min_coded_noise))
+    return out
+  if codec == "jp2" and jp2_max_bpp > 0:
+    bpp = tf.pow(2.0, 4.0 * setting[0])  # codec_setting: log2(bpp) / 4
+    return bpp >= float(jp2_max_bpp) * (1.0 - 1e-6)
+  return tf.constant(False)

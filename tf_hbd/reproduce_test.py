@@ -1,0 +1,43 @@
+"""Tests of tf_hbd.reproduce that need no training: plans, data root, command."""
+
+import os
+import subprocess
+import sys
+from unittest import mock
+
+from absl.testing import absltest
+
+from tf_hbd import reproduce
+
+
+class ReproducePlanTest(absltest.TestCase):
+
+  def test_data_root_is_a_parameter_not_a_repo_path(self):
+    for name, scale in reproduce.SCALES.items():
+      text = repr((scale.train_flags, scale.algo_flags, scale.datasets))
+      self.assertNotIn("shared", text, name)
+    runs = dict(reproduce.plan_runs(reproduce.SCALES["cpu"], ("bptt",)))
+    flags = runs["LSTM-JPEG-BPTT"]
+    self.assertEqual(reproduce._format(flags["dataset"], "/d"),
+                     "folder:/d/train400")
+    self.assertEqual(reproduce._format(flags["val_images"], "/d"), "/d/bsd68")
+
+  def test_training_runs_the_library_entry_point(self):
+    out = self.create_tempdir().full_path
+    done = mock.Mock(returncode=0)
+    with mock.patch.object(subprocess, "run", return_value=done) as run:
+      reproduce._train("X", {"algo": "bptt"}, os.path.join(out, "m"),
+                       os.path.join(out, "log"), say=lambda _: None)
+    args = run.call_args[0][0]
+    self.assertEqual(args[:3], [sys.executable, "-m", "tf_hbd.training"])
+    self.assertIn("--algo=bptt", args)
+    self.assertFalse(any("scripts" in a for a in args), args)
+
+  def test_unknown_scale_is_refused_by_the_parser(self):
+    with self.assertRaises(SystemExit) as e, mock.patch("sys.stderr"):
+      reproduce.main(["--scale=huge"])
+    self.assertEqual(e.exception.code, 2)
+
+
+if __name__ == "__main__":
+  absltest.main()

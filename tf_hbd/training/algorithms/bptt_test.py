@@ -1,0 +1,84 @@
+"""Tests of BPTT (against finite differences) and of the algorithm registry."""
+
+import numpy as np
+import tensorflow as tf
+
+from tf_hbd.model import losses
+from tf_hbd.training.algorithms import base
+from tf_hbd.training.algorithms import bptt
+from tf_hbd.training.algorithms import testing_utils as tu
+import tf_hbd.training.algorithms  # pylint: disable=unused-import  (fills ALGORITHMS)
+
+
+class BPTTTest(tf.test.TestCase):
+
+  def test_gradient_matches_central_differences(self):
+    model = tu.small_decoder("lstm", units=3, K=3)
+    batch = tu.random_batch(seed=9)
+    algo = bptt.BPTT(model)
+    rec = tu.Recorder()
+    metrics = algo.train_step(batch, rec)
+    self.assertLen(rec.calls, 1)
+
+    def loss():
+      return float(losses.distortion(batch["target"], model(batch, K=3)))
+
+    self.assertAllClose(metrics["loss"], loss(), rtol=1e-12)
+    rng = np.random.default_rng(0)
+    h = 1e-6
+    for var, grad in zip(algo.variables, rec.calls[0]):
+      flat = var.numpy().ravel()
+      for i in rng.choice(flat.size, size=min(3, flat.size), replace=False):
+        orig = flat[i]
+        for sign in (1, -1):
+          flat[i] = orig + sign * h
+          var.assign(flat.reshape(var.shape))
+          if sign == 1:
+            up = loss()
+          else:
+            down = loss()
+        flat[i] = orig
+        var.assign(flat.reshape(var.shape))
+        numeric = (up - down) / (2 * h)
+        self.assertAllClose(grad.ravel()[i], numeric, rtol=1e-5, atol=1e-8,
+                            msg=f"{var.name}[{i}]")
+
+
+class RegistryTest(tf.test.TestCase):
+
+  def test_registry(self):
+    self.assertEqual(set(base.ALGORITHMS), {"bptt", "sab", "rtrl", "uoro",
+                                             "snap1"})
+    with self.assertRaisesRegex(ValueError, "unknown algorithm"):
+      base.get_algorithm("bpt")
+    with self.assertRaisesRegex(ValueError, "unknown options"):
+      base.make_algorithm("rtrl", tu.small_decoder(), k_top=3)
+
+  def test_options_from_flags(self):
+    flags = {"k_top": 3, "k_attn": 1, "k_trunc": 2, "sab_attn_units": 0,
+             "seed": 5, "accumulate": True, "rtrl_max_gb": 1.5,
+             "uoro_per_example": False, "uoro_epsilon": 1e-6,
+             "uoro_form": "post_update"}
+    self.assertEqual(base.options_from_flags("sab", flags),
+                     {"k_top": 3, "k_attn": 1, "k_trunc": 2,
+                      "attn_units": None, "attn_seed": 5})
+    self.assertEqual(base.options_from_flags("rtrl", flags),
+                     {"accumulate": True, "max_gb": 1.5})
+    self.assertEqual(base.options_from_flags("uoro", flags),
+                     {"accumulate": True, "per_example": False,
+                      "epsilon": 1e-6, "seed": 5, "form": "post_update"})
+    self.assertEqual(base.options_from_flags("bptt", flags), {})
+    for name in base.ALGORITHMS:  # every option can be built from flags
+      algo = base.make_algorithm(name, tu.small_decoder(),
+                                 **base.options_from_flags(name, flags))
+      self.assertEqual(algo.name, name)
+
+  def test_output_state_indices(self):
+    self.assertEqual(base.output_state_indices(
+        tu.small_decoder("lstm").cell), [0])
+    self.assertEqual(base.output_state_indices(
+        tu.small_decoder("lstm", sne=True).cell), [0, 2])
+
+
+if __name__ == "__main__":
+  tf.test.main()

@@ -1,0 +1,113 @@
+"""Resuming from the newest intact checkpoint (garbled state file, damaged
+data or index files), through the real training loop."""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tf_hbd.training import checkpoints
+from tf_hbd.codecs import legacy as codecs
+from tf_hbd.data import pipelines as data
+from tf_hbd.model import decoder as decoder_lib
+from tf_hbd.data import sample_images
+from tf_hbd.training import trainer as training
+from tf_hbd.training.algorithms import base
+
+
+def _photo(size=40):
+  return np.ascontiguousarray(sample_images.load_sample("camera")[
+      100:100 + size, 150:150 + size])
+
+
+def _trainer(model_dir, lines=None, **kwargs):
+  arrays = data.blocks_from_images([("camera", _photo())], "jpeg", quality=15)
+  batches = lambda start: arrays.to_dataset(16, seed=3, repeat=True,
+                                            start_batch=start)
+  img = _photo(32)
+  decoded, _ = codecs.roundtrip(img, "jpeg", quality=15)
+  validator = training.Validator([training.ValImage("crop", img, decoded)])
+  model = decoder_lib.build_decoder("lstm", units=4, patch_size=8, K=2,
+                                    seed=1)
+  config = dict(model_dir=model_dir, epochs=2, steps_per_epoch=4,
+                batch_size=16, optimizer="momentum", lr=0.05,
+                checkpoint_every=1, log_every=0, export=False)
+  config.update(kwargs)
+  printer = (lambda *a: None) if lines is None else lines.append
+  return training.Trainer(base.make_algorithm("bptt", model), batches,
+                          validator, training.TrainConfig(**config),
+                          printer=printer)
+
+
+class CheckpointFallbackTest(tf.test.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.full_dir = tf.compat.v1.test.get_temp_dir() + "/full"
+    cls.full = _trainer(cls.full_dir)
+    cls.full.run()
+
+  def _interrupted(self):
+    """A run stopped at batch 6 (checkpoints 4, 5, 6 kept)."""
+    model_dir = self.create_tempdir().full_path
+    _trainer(model_dir, max_steps=6).run()
+    ckpt_dir = os.path.join(model_dir, "checkpoints")
+    self.assertEqual([os.path.basename(p) for p in
+                      checkpoints.checkpoints_on_disk(ckpt_dir)],
+                     ["ckpt-4", "ckpt-5", "ckpt-6"])
+    return model_dir, ckpt_dir
+
+  def _resume_and_compare(self, model_dir):
+    lines = []
+    resumed = _trainer(model_dir, lines)
+    resumed.run()
+    self.assertEqual(int(resumed.batches_done.numpy()), 8)
+    for a, b in zip(self.full.algo.variables, resumed.algo.variables):
+      self.assertAllEqual(a, b, msg=a.name)
+    return "\n".join(str(x) for x in lines)
+
+  def test_garbled_state_file_resumes_from_the_newest_checkpoint(self):
+    model_dir, ckpt_dir = self._interrupted()
+    with open(os.path.join(ckpt_dir, "checkpoint"), "w") as f:
+      f.write("model_checkpoint_path: \"ckpt-6\x00\x01 garbage {{{\n")
+    out = self._resume_and_compare(model_dir)
+    self.assertRegex(out, r"state file .*checkpoint is unreadable")
+    self.assertRegex(out, r"resumed from .*ckpt-6 at batch 6")
+    self.assertEqual(tf.train.latest_checkpoint(ckpt_dir),
+                     os.path.join(ckpt_dir, "ckpt-8"))
+
+  def test_damaged_data_file_falls_back_to_the_previous_checkpoint(self):
+    model_dir, ckpt_dir = self._interrupted()
+    data_file = os.path.join(ckpt_dir, "ckpt-6.data-00000-of-00001")
+    size = os.path.getsize(data_file)
+    with open(data_file, "r+b") as f:
+      f.truncate(size // 2)
+    out = self._resume_and_compare(model_dir)
+    self.assertRegex(out, r"checkpoint .*ckpt-6 is damaged")
+    self.assertRegex(out, r"falling back to .*ckpt-5")
+    self.assertRegex(out, r"resumed from .*ckpt-5 at batch 5")
+
+  def test_damaged_index_file_falls_back_to_the_previous_checkpoint(self):
+    model_dir, ckpt_dir = self._interrupted()
+    with open(os.path.join(ckpt_dir, "ckpt-6.index"), "wb") as f:
+      f.write(os.urandom(64))
+    out = self._resume_and_compare(model_dir)
+    self.assertRegex(out, r"checkpoint .*ckpt-6 is damaged")
+    self.assertRegex(out, r"resumed from .*ckpt-5 at batch 5")
+
+  def test_no_intact_checkpoint_refuses_to_start_over(self):
+    model_dir, ckpt_dir = self._interrupted()
+    for p in checkpoints.checkpoints_on_disk(ckpt_dir):
+      with open(p + ".index", "wb") as f:
+        f.write(b"\x00" * 40)
+    before = sorted(os.listdir(ckpt_dir))
+    with self.assertRaisesRegex(checkpoints.CheckpointError,
+                                r"none of the 3 checkpoints .* can be read"
+                                r".*move that folder away"):
+      _trainer(model_dir).run()
+    self.assertEqual(sorted(os.listdir(ckpt_dir)), before)
+
+
+if __name__ == "__main__":
+  tf.test.main()

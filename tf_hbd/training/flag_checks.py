@@ -1,0 +1,133 @@
+"""Flag checks and exit codes of the training script (`scripts/train.py`).
+
+`validate_train_flags` checks every flag value *before* any data is built
+(a bad flag used to surface minutes later, as a traceback); `guarded_main`
+turns the errors a user can cause into one line on stderr and an exit code:
+
+| code | meaning |
+|---|---|
+| 0 | finished, or stopped at ``--max_steps`` (rerun to continue) |
+| 1 | training failed: non-finite loss, resource limit (RTRL), unreadable data, no intact checkpoint |
+| 2 | usage: a bad flag value, a missing dataset / validation folder / data_dir |
+| 130 | interrupted (Ctrl-C); rerun the same command to resume from the last checkpoint |
+"""
+
+import os
+import sys
+from typing import Callable, Mapping
+
+from tf_hbd import errors
+
+__all__ = ["validate_train_flags", "guarded_main", "EXIT_OK", "EXIT_FAILED",
+           "EXIT_USAGE", "EXIT_INTERRUPTED", "MAX_K"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+MAX_K = 64  # refinement steps per episode; memory and time grow with K
+
+# flag name -> smallest allowed value (ints and floats alike).
+_AT_LEAST_1 = ("units", "K", "batch_size", "epochs", "k_top", "k_attn",
+               "k_trunc")
+_AT_LEAST_0 = ("patch_size", "train_max_side", "train_limit",
+               "steps_per_epoch", "max_steps", "checkpoint_every",
+               "val_max_images", "val_max_side", "val_K", "log_every",
+               "sab_attn_units", "num_cpu_devices", "seed", "clip_norm",
+               "alpha", "val_bpp", "collective_timeout", "lr_end_fraction",
+               "lr_decay_power", "momentum")
+_POSITIVE = ("lr", "rtrl_max_gb", "uoro_epsilon", "val_quality")
+
+
+def _folder_with_images(flag, value, spec):
+  from tf_hbd.codecs import images  # pylint: disable=g-import-not-at-top
+  try:
+    images.list_images(spec)
+  except errors.ImageReadError as e:
+    raise errors.UsageError(f"--{flag}={value}: {e.reason}") from None
+
+
+def validate_train_flags(values: Mapping[str, object]) -> None:
+  """Checks train.py's flag values (only the flags present in `values`).
+
+  Args:
+    values: flag name -> value.
+
+  Raises:
+    UsageError: the first bad value, naming the flag and what is allowed.
+  """
+  for name in _AT_LEAST_1:
+    v = values.get(name)
+    if v is not None and v < 1:
+      raise errors.UsageError(f"--{name}={v}: must be at least 1")
+  for name in _AT_LEAST_0:
+    v = values.get(name)
+    if v is not None and v < 0:
+      raise errors.UsageError(f"--{name}={v}: must be 0 or more")
+  for name in _POSITIVE:
+    v = values.get(name)
+    if v is not None and not v > 0:
+      raise errors.UsageError(f"--{name}={v}: must be positive")
+  for name in ("K", "val_K"):
+    v = values.get(name)
+    if v is not None and v > MAX_K:
+      raise errors.UsageError(f"--{name}={v}: at most {MAX_K} refinement "
+                              "steps (the paper uses 4)")
+  if values.get("momentum") is not None and values["momentum"] >= 1:
+    raise errors.UsageError(f"--momentum={values['momentum']}: must be below "
+                            "1")
+  if "model_dir" in values:
+    model_dir = values["model_dir"]
+    if not model_dir or not str(model_dir).strip():
+      raise errors.UsageError("--model_dir is empty; give the folder for "
+                              "checkpoints, logs and the export")
+    if os.path.exists(model_dir) and not os.path.isdir(model_dir):
+      raise errors.UsageError(f"--model_dir={model_dir} is a file; give a "
+                              "folder")
+  dataset = values.get("dataset")
+  if isinstance(dataset, str) and dataset.startswith("folder:"):
+    _folder_with_images("dataset", dataset, dataset[len("folder:"):])
+  if values.get("val_images"):
+    _folder_with_images("val_images", values["val_images"],
+                        values["val_images"])
+  data_dir = values.get("data_dir")
+  if data_dir and "://" not in data_dir and not os.path.isdir(data_dir):
+    raise errors.UsageError(f"--data_dir={data_dir}: no such folder")
+  for name, parser in (("jpeg_qualities", "parse_mixture"),
+                       ("jp2_bpp", "parse_bpp_range")):
+    spec = values.get(name)
+    if spec:
+      from tf_hbd import recompress  # pylint: disable=g-import-not-at-top
+      try:
+        getattr(recompress, parser)(spec)
+      except ValueError as e:
+        raise errors.UsageError(f"--{name}={spec}: {e}") from None
+
+
+def guarded_main(fn: Callable[[list], int], argv, values: Mapping[str,
+                                                                   object],
+                 name: str = "train.py", resume_hint: str = "") -> int:
+  """Validates `values`, runs ``fn(argv)``, maps errors to exit codes.
+
+  Args:
+    fn: the script's real main.
+    argv: passed to `fn`.
+    values: flag values for `validate_train_flags`.
+    name: program name for messages.
+    resume_hint: appended to the Ctrl-C message.
+
+  Returns:
+    The exit code (`fn`'s own on success).
+  """
+  try:
+    validate_train_flags(values)
+    return fn(argv)
+  except errors.UsageError as e:
+    print(f"{name}: error: {e}", file=sys.stderr)
+    return EXIT_USAGE
+  except FileNotFoundError as e:  # e.g. a TFDS dataset that is not built
+    print(f"{name}: error: {e}", file=sys.stderr)
+    return EXIT_USAGE
+  except errors.HbdError as e:
+    print(f"{name}: error: {e}", file=sys.stderr)
+    return EXIT_FAILED
+  except KeyboardInterrupt:
+    print(f"{name}: interrupted{resume_hint}", file=sys.stderr)
+    return EXIT_INTERRUPTED

@@ -1,0 +1,568 @@
+"""The training loop shared by every learning algorithm.
+
+`Trainer` drives any `tf_hbd.training.algorithms` algorithm (it never branches on
+which): it feeds batches, clips and applies the gradients the algorithm hands
+back (once per batch for BPTT/SAB, once per refinement step for online
+RTRL/UORO), logs progress and TensorBoard summaries, validates every epoch on
+whole images through `tf_hbd.inference.refine`, checkpoints, resumes exactly, stops on a
+non-finite loss and exports the final model.
+
+Optimisation (paper, section 3.2): SGD, batch 256, initial step size 2e-4
+with polynomial decay, gradient global norm clipped to 13. "L2 polynomial
+decay" is read as a power-2 polynomial decay of the step size over the whole
+run (every update, so online algorithms decay per step) down to
+``lr_end_fraction`` of the initial value. Momentum SGD and Adam are offered
+too (the paper found that the online algorithms prefer SGD or momentum).
+
+Epochs. The data is one endless stream of batches (the pipeline's epochs
+follow each other); a training *epoch* is ``steps_per_epoch`` batches (by
+default the number of whole batches in the training set), after which the
+model is validated.
+
+Exact resume. The checkpoint (`tf.train.CheckpointManager`) holds the model,
+the optimizer, the number of batches consumed (the data pipeline's position:
+the stream is a pure function of the seed and that number, see
+`tf_hbd.data.pipelines`), the running epoch sums, the cumulative training time and any
+algorithm state (UORO's sign generator). A rerun with the same flags restores
+it, rebuilds the stream from that position and continues; the weights at the
+end are bit-identical to an uninterrupted run's.
+
+The log (``log.json`` and ``metrics.csv`` in the model directory; format in
+BUILD.md, "Training algorithms") has one row per epoch: train loss, validation
+PSNR of the refined images, the codec's PSNR on the same images, the gain,
+time; and the convergence epoch: the first epoch whose validation PSNR is
+within ``convergence_tol_db`` (default 0.05 dB) of the best.
+"""
+
+import contextlib
+import csv
+import dataclasses
+import json
+import math
+import os
+import shutil
+import time
+from typing import Callable, Iterable, List, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from tf_hbd.training import checkpoints as checkpoints_lib
+from tf_hbd.model import decoder as decoder_lib
+from tf_hbd import errors
+from tf_hbd.evaluation import metrics as metrics_lib
+from tf_hbd.inference import refine as refine_lib
+
+__all__ = [
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "WeightAverage",
+    "TrainConfig",
+    "Trainer",
+    "TrainingDivergedError",
+    "ValImage",
+    "Validator",
+    "convergence_epoch",
+    "learning_rate_schedule",
+    "make_optimizer",
+    "LOG_FIELDS",
+]
+
+OPTIMIZERS = ("sgd", "momentum", "adam")
+LOG_FIELDS = ("epoch", "step", "train_loss", "train_loss_last", "val_psnr",
+              "codec_psnr", "val_gain_db", "lr", "epoch_time_s", "time_s",
+              "blocks_per_s")
+
+
+class TrainingDivergedError(errors.HbdError):
+  """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+SCHEDULES = ("polynomial", "cosine")
+
+
+def learning_rate_schedule(lr, total_updates, power=2.0, end_fraction=0.01,
+                           kind="polynomial", warmup=0):
+  """The step size over `total_updates` updates.
+
+  ``polynomial`` (the paper): decay with `power` from `lr` to
+  ``end_fraction * lr``. ``cosine``: a linear warm-up from 0 to `lr` over
+  `warmup` updates, then a cosine decay to ``end_fraction * lr``.
+  """
+  if kind == "cosine":
+    warmup = int(min(max(0, warmup), max(0, total_updates - 1)))
+    return tf.keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup else float(lr),
+        decay_steps=max(1, int(total_updates) - warmup),
+        alpha=float(end_fraction), warmup_target=float(lr) if warmup else None,
+        warmup_steps=warmup)
+  if kind != "polynomial":
+    raise ValueError(f"unknown schedule {kind!r}; choose from {SCHEDULES}")
+  return tf.keras.optimizers.schedules.PolynomialDecay(
+      initial_learning_rate=float(lr),
+      decay_steps=max(1, int(total_updates)),
+      end_learning_rate=float(lr) * float(end_fraction), power=float(power))
+
+
+def make_optimizer(name, learning_rate, momentum=0.9):
+  """"sgd" (paper), "momentum" (SGD with momentum) or "adam"."""
+  if name == "sgd":
+    return tf.keras.optimizers.SGD(learning_rate)
+  if name == "momentum":
+    return tf.keras.optimizers.SGD(learning_rate, momentum=float(momentum))
+  if name == "adam":
+    return tf.keras.optimizers.Adam(learning_rate)
+  raise ValueError(f"unknown optimizer {name!r}; choose from {OPTIMIZERS}")
+
+
+def convergence_epoch(psnrs, tol_db=0.05):
+  """First (1-based) epoch whose PSNR is within `tol_db` of the best."""
+  vals = [p for p in psnrs if p is not None and math.isfinite(p)]
+  if not vals:
+    return None
+  best = max(vals)
+  for i, p in enumerate(psnrs):
+    if p is not None and math.isfinite(p) and p >= best - tol_db:
+      return i + 1
+  return None
+
+
+class WeightAverage(tf.Module):
+  """An exponential moving average of variables (Polyak averaging).
+
+  ``update()`` after every optimizer step: avg <- decay avg + (1 - decay) v,
+  with the decay ramped as ``min(decay, (1 + n) / (10 + n))`` over the first
+  updates so early weights fade fast. ``swapped()`` is a context manager
+  that puts the averages into the variables (for validation and export) and
+  restores the trained values after.
+  """
+
+  def __init__(self, variables, decay):
+    super().__init__(name="weight_average")
+    self.decay = float(decay)
+    self._vars = list(variables)
+    self.averages = [tf.Variable(v, trainable=False, name="avg")
+                     for v in self._vars]
+    self.count = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+  def update(self):
+    n = tf.cast(self.count, tf.float32)
+    decay = tf.minimum(self.decay, (1.0 + n) / (10.0 + n))
+    for a, v in zip(self.averages, self._vars):
+      a.assign(tf.cast(decay, a.dtype) * a
+               + tf.cast(1.0 - decay, a.dtype) * v)
+    self.count.assign_add(1)
+
+  class _Swap:
+    def __init__(self, owner):
+      self.owner = owner
+      self.saved = None
+
+    def __enter__(self):
+      self.saved = [tf.identity(v) for v in self.owner._vars]  # pylint: disable=protected-access
+      for a, v in zip(self.owner.averages, self.owner._vars):  # pylint: disable=protected-access
+        v.assign(a)
+
+    def __exit__(self, *exc):
+      for s, v in zip(self.saved, self.owner._vars):  # pylint: disable=protected-access
+        v.assign(s)
+      return False
+
+  def swapped(self):
+    return WeightAverage._Swap(self)
+
+
+@dataclasses.dataclass
+class ValImage:
+  """A validation image: its original, the codec's reconstruction and the
+  codec setting read from its bitstream (`tf_hbd.codecs.codec_setting`)."""
+  name: str
+  original: np.ndarray
+  decoded: np.ndarray
+  setting: Optional[np.ndarray] = None
+
+
+class Validator:
+  """Validation PSNR of whole images refined by a model (`tf_hbd.inference.refine`).
+
+  Args:
+    images: `ValImage` list (original and codec-decoded uint8 gray).
+    K: refinement steps at inference (None: the model's K).
+    batch_size: blocks per model call.
+  """
+
+  def __init__(self, images: List[ValImage], K=None, batch_size=4096):
+    if not images:
+      raise ValueError("no validation images")
+    self.images = list(images)
+    self.K = K
+    self.batch_size = int(batch_size)
+    self.codec_psnrs = [metrics_lib.psnr(im.original, im.decoded)
+                        for im in self.images]
+
+  @property
+  def codec_psnr(self) -> float:
+    return float(np.mean(self.codec_psnrs))
+
+  def __call__(self, model):
+    """{'val_psnr', 'codec_psnr', 'val_gain_db', 'per_image'}."""
+    psnrs = []
+    for im in self.images:
+      refined = refine_lib.refine(im.decoded, model, K=self.K,
+                                  batch_size=self.batch_size,
+                                  setting=im.setting)
+      psnrs.append(metrics_lib.psnr(im.original, refined))
+    val = float(np.mean(psnrs))
+    return {"val_psnr": val, "codec_psnr": self.codec_psnr,
+            "val_gain_db": val - self.codec_psnr,
+            "per_image": {im.name: p for im, p in zip(self.images, psnrs)}}
+
+
+@dataclasses.dataclass
+class TrainConfig:
+  """Settings of a run (see `tf_hbd.training.main` for their flags).
+
+  Attributes:
+    model_dir: checkpoints, logs, TensorBoard summaries and the export.
+    epochs: training epochs.
+    steps_per_epoch: batches per epoch.
+    batch_size: blocks per batch (for throughput figures).
+    optimizer, lr, momentum, lr_decay_power, lr_end_fraction, clip_norm,
+      lr_schedule, warmup: see `make_optimizer` / `learning_rate_schedule`.
+    ema: decay of the weight average used for validation and export (0:
+      the trained weights themselves).
+    export_best: export the model (averaged weights) of the best
+      validation epoch so far to ``<model_dir>/best`` (decoder SavedModel).
+    log_every: progress line and summaries every this many batches.
+    checkpoint_every: also checkpoint every this many batches (0: only at
+      epoch ends).
+    max_to_keep: checkpoints kept.
+    max_steps: stop after this many batches in total (0: no limit); the run
+      is then unfinished (no export) and can be resumed.
+    convergence_tol_db: tolerance of the convergence epoch.
+    export: export the final model to ``<model_dir>/export``.
+    flags: the command line settings recorded in the log.
+  """
+  model_dir: str
+  epochs: int = 1
+  steps_per_epoch: int = 100
+  batch_size: int = 256
+  optimizer: str = "sgd"
+  lr: float = 2e-4
+  momentum: float = 0.9
+  lr_decay_power: float = 2.0
+  lr_end_fraction: float = 0.01
+  clip_norm: float = 13.0
+  lr_schedule: str = "polynomial"
+  warmup: int = 0
+  ema: float = 0.0
+  export_best: bool = False
+  log_every: int = 50
+  checkpoint_every: int = 0
+  max_to_keep: int = 3
+  max_steps: int = 0
+  convergence_tol_db: float = 0.05
+  export: bool = True
+  flags: dict = dataclasses.field(default_factory=dict)
+
+
+def _fmt_time(seconds):
+  seconds = int(max(0, seconds))
+  return f"{seconds // 3600:d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class Trainer:
+  """Trains `algo.model` with `algo` on a resumable stream of batches.
+
+  Args:
+    algo: a `tf_hbd.training.algorithms.Algorithm`.
+    batches: ``batches(start_batch) -> iterable`` of training batches, the
+      endless stream from batch number `start_batch` on (a pure function of
+      its argument, for exact resume).
+    validator: a `Validator` or None (then no validation PSNR).
+    config: a `TrainConfig`.
+    printer: where progress lines go (default `print`).
+  """
+
+  def __init__(self, algo, batches: Callable[[int], Iterable],
+               validator: Optional[Validator], config: TrainConfig,
+               printer=print):
+    self.algo = algo
+    self.model = algo.model
+    self.batches = batches
+    self.validator = validator
+    self.config = config
+    self.print = printer
+    c = config
+    if c.epochs < 1 or c.steps_per_epoch < 1:
+      raise ValueError("epochs and steps_per_epoch must be >= 1")
+    os.makedirs(c.model_dir, exist_ok=True)
+    # The batch one replica trains on (`tf_hbd.training.distributed` splits
+    # c.batch_size across replicas); what the algorithm's resources scale with.
+    self.replica_batch_size = c.batch_size
+    total_updates = c.epochs * c.steps_per_epoch * algo.updates_per_batch
+    self.schedule = learning_rate_schedule(c.lr, total_updates,
+                                           c.lr_decay_power,
+                                           c.lr_end_fraction, c.lr_schedule,
+                                           c.warmup)
+    self.optimizer = make_optimizer(c.optimizer, self.schedule, c.momentum)
+    self.optimizer.build(algo.variables)
+    self.average = (WeightAverage(self.model.trainable_variables, c.ema)
+                    if c.ema else None)
+    extra = {"average": self.average} if self.average else {}
+    self.batches_done = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                    name="batches_done")
+    self.epoch_loss = tf.Variable(0.0, dtype=tf.float64, trainable=False,
+                                  name="epoch_loss_sum")
+    self.epoch_loss_last = tf.Variable(0.0, dtype=tf.float64,
+                                       trainable=False,
+                                       name="epoch_loss_last_sum")
+    self.train_time = tf.Variable(0.0, dtype=tf.float64, trainable=False,
+                                  name="train_time_s")
+    self.checkpoint = tf.train.Checkpoint(
+        model=self.model, optimizer=self.optimizer,
+        batches_done=self.batches_done, epoch_loss=self.epoch_loss,
+        epoch_loss_last=self.epoch_loss_last, train_time=self.train_time,
+        **algo.checkpoint_items(), **extra)
+    self.manager = tf.train.CheckpointManager(
+        self.checkpoint, os.path.join(c.model_dir, "checkpoints"),
+        max_to_keep=c.max_to_keep)
+    self._step_fn = tf.function(self._train_step)
+    self.log_path = os.path.join(c.model_dir, "log.json")
+    self.csv_path = os.path.join(c.model_dir, "metrics.csv")
+    self.history = []
+    self.writer = tf.summary.create_file_writer(
+        os.path.join(c.model_dir, "tensorboard"))
+
+  # ---- one step --------------------------------------------------------
+
+  def _apply(self, grads):
+    grads = [tf.zeros_like(v) if g is None else tf.cast(g, v.dtype)
+             for g, v in zip(grads, self.algo.variables)]
+    if self.config.clip_norm and self.config.clip_norm > 0:
+      grads, _ = tf.clip_by_global_norm(grads, self.config.clip_norm)
+    self.optimizer.apply_gradients(zip(grads, self.algo.variables))
+    if self.average is not None:
+      self.average.update()
+
+  def _train_step(self, batch):
+    out = self.algo.train_step(batch, self._apply)
+    return {k: tf.cast(v, tf.float64) for k, v in out.items()}
+
+  # ---- state -----------------------------------------------------------
+
+  def _restore(self):
+    # The newest checkpoint that reads back; never batch 0 over intact files.
+    latest, repaired = checkpoints_lib.restore_newest_intact(
+        self.checkpoint, self.manager.directory,
+        self.manager.latest_checkpoint, log=self.print)
+    if repaired:  # the state file was rewritten: re-read it
+      self.manager = tf.train.CheckpointManager(
+          self.checkpoint, self.manager.directory,
+          max_to_keep=self.config.max_to_keep)
+    if latest:
+      self.print(f"resumed from {latest} at batch "
+                 f"{int(self.batches_done.numpy())}")
+    if os.path.exists(self.log_path):
+      with open(self.log_path) as f:
+        old = json.load(f)
+      done = int(self.batches_done.numpy()) // self.config.steps_per_epoch
+      self.history = [row for row in old.get("epochs", [])
+                      if row["epoch"] <= done] if latest else []
+
+  def _write_log(self, status, extra=None):
+    c = self.config
+    psnrs = [row.get("val_psnr") for row in self.history]
+    best = None
+    if any(p is not None for p in psnrs):
+      best_i = int(np.nanargmax([np.nan if p is None else p for p in psnrs]))
+      best = {"epoch": best_i + 1, "val_psnr": psnrs[best_i]}
+    log = {
+        "algorithm": self.algo.name,
+        "algorithm_config": self.algo.describe(),
+        "flags": c.flags,
+        "status": status,
+        "epochs_planned": c.epochs,
+        "steps_per_epoch": c.steps_per_epoch,
+        "batch_size": c.batch_size,
+        "convergence_tol_db": c.convergence_tol_db,
+        "convergence_epoch": convergence_epoch(psnrs, c.convergence_tol_db),
+        "best": best,
+        "epochs": self.history,
+    }
+    if extra:
+      log.update(extra)
+    tmp = self.log_path + ".tmp"
+    with open(tmp, "w") as f:
+      json.dump(log, f, indent=1, default=float)
+    os.replace(tmp, self.log_path)
+    tmp = self.csv_path + ".tmp"
+    with open(tmp, "w", newline="") as f:
+      w = csv.DictWriter(f, fieldnames=LOG_FIELDS, extrasaction="ignore")
+      w.writeheader()
+      for row in self.history:
+        w.writerow(row)
+    os.replace(tmp, self.csv_path)
+    return log
+
+  # ---- the loop --------------------------------------------------------
+
+  def averaged(self):
+    """Context manager: the model holds its averaged weights inside."""
+    if self.average is None:
+      return contextlib.nullcontext()
+    return self.average.swapped()
+
+  def _validate(self):
+    if self.validator is None:
+      return {"val_psnr": None, "codec_psnr": None, "val_gain_db": None}
+    with self.averaged():
+      return self.validator(self.model)
+
+  def run(self):
+    """Trains (or resumes) to the end; returns the final log dict.
+
+    Raises:
+      TrainingDivergedError: non-finite loss (the checkpoint stays at the
+        last good state).
+      tf_hbd.errors.ResourceLimitError: the algorithm cannot fit (RTRL).
+    """
+    c = self.config
+    est = self.algo.check_resources(self.replica_batch_size)
+    if est:
+      self.print(f"{self.algo.name}: estimated peak memory "
+                 f"{est['peak_bytes'] / 2**30:.2f} GiB, about "
+                 f"{est.get('seconds_per_batch', float('nan')):.2f} s per "
+                 f"batch")
+    self._restore()
+    total = c.epochs * c.steps_per_epoch
+    start = int(self.batches_done.numpy())
+    if start >= total and self.history:
+      self.print("training already finished")
+      return self._finish()
+    self.print(f"training {self.algo.describe()} for {c.epochs} epochs x "
+               f"{c.steps_per_epoch} batches of {c.batch_size}, from batch "
+               f"{start}")
+    it = iter(self.batches(start))
+    session_time = 0.0  # wall time of the steps (data included) this run
+    session_batches = 0
+    epoch_t0 = time.perf_counter()
+    rate_t = 0.0  # step time since the last progress line
+    rate_n = 0
+    n = start
+    while n < total:
+      if c.max_steps and n >= c.max_steps:
+        self.print(f"stopping at batch {n} (max_steps)")
+        self._save()
+        self._write_log("stopped")
+        return None
+      t0 = time.perf_counter()
+      batch = next(it)
+      out = self._step_fn(batch)
+      loss = float(out["loss"].numpy())
+      loss_last = float(out["loss_last"].numpy())
+      dt = time.perf_counter() - t0
+      if not math.isfinite(loss) or not math.isfinite(loss_last):
+        latest = self.manager.latest_checkpoint
+        self._write_log("diverged", {"diverged_at_batch": n})
+        raise TrainingDivergedError(
+            f"loss is {loss} at batch {n} (epoch "
+            f"{n // c.steps_per_epoch + 1}, step "
+            f"{n % c.steps_per_epoch + 1}); training stopped. The last good "
+            f"checkpoint is {latest or '(none: no checkpoint was saved)'}. "
+            f"Lower the learning rate (--lr) or the clip norm (--clip_norm) "
+            f"and resume from it.")
+      n += 1
+      session_batches += 1
+      session_time += dt
+      rate_t += dt
+      rate_n += 1
+      self.batches_done.assign(n)
+      self.epoch_loss.assign_add(loss)
+      self.epoch_loss_last.assign_add(loss_last)
+      self.train_time.assign_add(dt)
+      if c.log_every and n % c.log_every == 0:
+        rate = rate_n * c.batch_size / max(rate_t, 1e-9)
+        rate_t, rate_n = 0.0, 0
+        eta = session_time / session_batches * (total - n)
+        self.print(f"epoch {(n - 1) // c.steps_per_epoch + 1}/{c.epochs} "
+                   f"step {(n - 1) % c.steps_per_epoch + 1}/"
+                   f"{c.steps_per_epoch} loss {loss:.5f} (last step "
+                   f"{loss_last:.5f}) {rate:.0f} blocks/s ETA {_fmt_time(eta)}"
+                   f" (+ validation)")
+        with self.writer.as_default(step=n):
+          tf.summary.scalar("train/loss", loss)
+          tf.summary.scalar("train/loss_last", loss_last)
+          tf.summary.scalar("train/blocks_per_s", rate)
+          tf.summary.scalar("train/lr", self._lr())
+      if n % c.steps_per_epoch == 0:
+        self._end_epoch(n, time.perf_counter() - epoch_t0)
+        epoch_t0 = time.perf_counter()
+      elif c.checkpoint_every and n % c.checkpoint_every == 0:
+        self._save()
+    return self._finish()
+
+  def _lr(self):
+    return float(self.schedule(self.optimizer.iterations).numpy())
+
+  def _save(self):
+    self.manager.save(checkpoint_number=int(self.batches_done.numpy()))
+
+  def _end_epoch(self, n, epoch_time):
+    c = self.config
+    epoch = n // c.steps_per_epoch
+    v = self._validate()
+    row = {
+        "epoch": epoch,
+        "step": n,
+        "train_loss": float(self.epoch_loss.numpy()) / c.steps_per_epoch,
+        "train_loss_last": float(self.epoch_loss_last.numpy())
+                           / c.steps_per_epoch,
+        "val_psnr": v["val_psnr"],
+        "codec_psnr": v["codec_psnr"],
+        "val_gain_db": v["val_gain_db"],
+        "lr": self._lr(),
+        "epoch_time_s": epoch_time,
+        "time_s": float(self.train_time.numpy()),
+        "blocks_per_s": c.steps_per_epoch * c.batch_size / max(epoch_time,
+                                                              1e-9),
+    }
+    self.history.append(row)
+    self.epoch_loss.assign(0.0)
+    self.epoch_loss_last.assign(0.0)
+    val = ("" if v["val_psnr"] is None else
+           f" val PSNR {v['val_psnr']:.3f} dB (codec {v['codec_psnr']:.3f}, "
+           f"gain {v['val_gain_db']:+.3f})")
+    self.print(f"epoch {epoch}/{c.epochs} done: train loss "
+               f"{row['train_loss']:.5f}{val} [{_fmt_time(epoch_time)}]")
+    with self.writer.as_default(step=n):
+      tf.summary.scalar("epoch/train_loss", row["train_loss"])
+      if v["val_psnr"] is not None:
+        tf.summary.scalar("epoch/val_psnr", v["val_psnr"])
+        tf.summary.scalar("epoch/codec_psnr", v["codec_psnr"])
+        tf.summary.scalar("epoch/val_gain_db", v["val_gain_db"])
+    self.writer.flush()
+    best = max((r["val_psnr"] for r in self.history
+                if r["val_psnr"] is not None), default=None)
+    if (c.export_best and v["val_psnr"] is not None
+        and v["val_psnr"] >= best):
+      path = os.path.join(c.model_dir, "best")
+      with self.averaged():
+        decoder_lib.export_saved_model(self.model, path + ".tmp")
+      if os.path.isdir(path):
+        shutil.rmtree(path)
+      os.replace(path + ".tmp", path)
+      self.print(f"exported the best model so far (epoch {epoch}) to {path}")
+    self._write_log("running")
+    self._save()
+
+  def _finish(self):
+    c = self.config
+    extra = {}
+    if c.export:
+      path = os.path.join(c.model_dir, "export")
+      with self.averaged():
+        decoder_lib.export_saved_model(self.model, path)
+      extra["export"] = path
+      self.print(f"exported the final model to {path}")
+    return self._write_log("finished", extra)
