@@ -3,21 +3,34 @@
 The input is Kodak's kodim01 (turned to landscape 768 x 512), converted to
 gray and saved as a JPEG at quality 20, when /work/shared/data (or --image)
 is there; else scikit-image's astronaut, resized to 768 x 512. Each of
---runs runs is a fresh process doing what `hbd enhance IN -o OUT --force`
-does, timed from outside (interpreter start to exit) and split inside:
+--runs runs is a fresh process doing what `hbd enhance IN -o OUT --force
+--runtime R` does, timed from outside (interpreter start to exit) and split
+inside; both runtimes are measured in the same run, alternating:
 
-* import:      ``import tf_hbd.inference.cli`` and the modules `enhance` loads
-               (tf_hbd.inference.serving, i.e. TensorFlow);
-* model load:  `tf_hbd.inference.serving.load_pretrained("jpeg")` (the SavedModel);
+* ``tf`` (before): the SavedModel through TensorFlow (`tf_hbd.inference.serving`);
+* ``auto`` (after, the default): the shipped decoders' NumPy runtime
+  (`tf_hbd.inference.numpy_serving`; TensorFlow is not imported).
+
+Parts:
+
+* import:      ``import tf_hbd.inference.cli`` and the runtime module `enhance` uses
+               (tf_hbd.inference.serving, i.e. TensorFlow; or tf_hbd.inference.numpy_serving);
+* model load:  `tf_hbd.inference.numpy_serving.load_pretrained("jpeg", runtime)`;
 * refine:      the model call on the image (the first call of the process,
                as a user meets it);
 * rest:        interpreter start and exit, decoding the JPEG, writing the
                PNG (wall minus the three above).
 
-Then one more process measures, in the same run and alternating them, the
-warm `refine` call against the bare matrix products the model needs for the
+Then one more process per runtime measures, alternating them, the warm
+`refine` call against the bare matrix products the model needs for the
 image's blocks (embedding x @ W once per block, recurrence s @ V K times,
-readout s @ U once), with the shipped model's own weights.
+readout s @ U once), with the shipped model's own weights and the runtime's
+own matrix library (TF: oneDNN/Eigen; NumPy: its BLAS), in the runtime's
+batches (TF: 4096 blocks per call; NumPy: `numpy_serving.CHUNK`). The NumPy
+runtime skips the first recurrent product (s_0 = 0), so its ratio is also
+given against the K - 1 products it runs. Besides wall-time ratios the
+CPU-time ratio (all threads of the process) is printed: on a loaded machine
+it is the steadier of the two.
 
 Usage:
   .venv/bin/python benchmarks/enhance_speed.py [--runs 5] [--image PNG]
@@ -58,31 +71,38 @@ def make_input(image_path, out_dir):
   return path, source
 
 
-def child_enhance(jpg, out_dir):
+def child_enhance(jpg, out_dir, runtime):
   """One `hbd enhance` as a user runs it, with its parts timed."""
   t0 = time.perf_counter()
-  from tf_hbd.inference import cli  # pylint: disable=g-import-not-at-top
-  from tf_hbd.inference import serving  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from tf_hbd.inference import cli
+  from tf_hbd.inference import numpy_serving
+  if runtime == "tf":
+    from tf_hbd.inference import serving  # noqa: F401  (TensorFlow)
+  # pylint: enable=g-import-not-at-top
   t_import = time.perf_counter() - t0
   times = {"load": 0.0, "refine": 0.0}
-  load, refine = serving.load_pretrained, serving.ServedModel.refine
+  load = numpy_serving.load_pretrained
 
-  def timed_load(codec):
+  def timed_load(codec, rt="auto"):
     t = time.perf_counter()
     try:
-      return load(codec)
+      model = load(codec, rt)
     finally:
       times["load"] += time.perf_counter() - t
+    refine = model.refine
 
-  def timed_refine(self, image, K=None):  # pylint: disable=invalid-name
-    t = time.perf_counter()
-    try:
-      return refine(self, image, K=K)
-    finally:
-      times["refine"] += time.perf_counter() - t
+    def timed_refine(*args, **kwargs):
+      t = time.perf_counter()
+      try:
+        return refine(*args, **kwargs)
+      finally:
+        times["refine"] += time.perf_counter() - t
 
-  serving.load_pretrained = timed_load
-  serving.ServedModel.refine = timed_refine
+    model.refine = timed_refine
+    return model
+
+  numpy_serving.load_pretrained = timed_load
   real_main = cli.main
 
   def reporting_main(argv):
@@ -94,17 +114,42 @@ def child_enhance(jpg, out_dir):
         sys.stdout = stdout
     print(json.dumps({"code": code, "import": t_import,
                       "load": times["load"], "refine": times["refine"],
+                      "tensorflow_imported": "tensorflow" in sys.modules,
                       "max_rss_mb": resource.getrusage(
                           resource.RUSAGE_SELF).ru_maxrss / 1024}))
     return code
 
   cli.main = reporting_main
-  sys.argv = ["hbd", "enhance", jpg, "-o", out_dir, "--force"]
+  sys.argv = ["hbd", "enhance", jpg, "-o", out_dir, "--force",
+              "--runtime", runtime]
   cli.run()  # the console script's own exit path
 
 
-def child_ratio(jpg, repeats):
-  """Warm refine vs the bare matrix products, alternating."""
+def _alternate(fns, repeats):
+  """Wall times of each fn, alternating; also records CPU times (all
+  threads of the process) in _CPU, which a loaded machine disturbs less."""
+  for fn in fns:
+    fn()  # warm-up (tracing, caches)
+  ts = [[] for _ in fns]
+  _CPU[:] = [[] for _ in fns]
+  for _ in range(repeats):
+    for i, fn in enumerate(fns):
+      t, c = time.perf_counter(), time.process_time()
+      fn()
+      ts[i].append(time.perf_counter() - t)
+      _CPU[i].append(time.process_time() - c)
+  return ts
+
+
+_CPU = []
+
+
+def _cpu_ratio(i=0, j=1):
+  return statistics.median(_CPU[i]) / statistics.median(_CPU[j])
+
+
+def child_ratio_tf(jpg, repeats):
+  """Warm TF refine vs the bare matrix products in TF, alternating."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tf_hbd.codecs import legacy as codecs  # pylint: disable=g-import-not-at-top
@@ -139,22 +184,54 @@ def child_ratio(jpg, repeats):
       out = products(x)
     return out[0].numpy()
 
-  def run_refine():
-    return model.refine(decoded)
-
-  fns = [run_refine, all_products]
-  for fn in fns:
-    fn()  # warm-up (tracing)
-  ts = [[], []]
-  for _ in range(repeats):
-    for i, fn in enumerate(fns):
-      t = time.perf_counter()
-      fn()
-      ts[i].append(time.perf_counter() - t)
+  ts = _alternate([lambda: model.refine(decoded), all_products], repeats)
   print(json.dumps({"refine_warm": statistics.median(ts[0]),
                     "matmuls": statistics.median(ts[1]),
                     "pair_ratio": statistics.median(
                         a / b for a, b in zip(*ts)),
+                    "cpu_ratio": _cpu_ratio(),
+                    "blocks": blocks, "units": n, "K": k}))
+
+
+def child_ratio_numpy(jpg, repeats):
+  """Warm NumPy refine vs the bare matrix products in NumPy, alternating."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from tf_hbd.codecs import legacy as codecs  # pylint: disable=g-import-not-at-top
+  from tf_hbd.inference import numpy_serving  # pylint: disable=g-import-not-at-top
+  with open(jpg, "rb") as f:
+    decoded = codecs.decode(f.read())
+  model = numpy_serving.load_pretrained("jpeg", "numpy")
+  dec = model._decoder  # pylint: disable=protected-access
+  d, k = dec.d, int(model.spec["K"])
+  w, v, u = dec.W, dec.w["cell.V"], dec.U
+  n = dec.n
+  blocks = (-(-decoded.shape[0] // d)) * (-(-decoded.shape[1] // d))
+  chunk = numpy_serving.CHUNK
+  rng = np.random.default_rng(0)
+  xs = [rng.uniform(0, 1, (min(chunk, blocks - s), w.shape[0])).astype(
+      np.float32) for s in range(0, blocks, chunk)]
+
+  def products(steps):
+    def run():
+      for x in xs:
+        s = x @ w
+        for _ in range(steps):
+          s = (s @ v)[:, :n]  # a data dependency, no nonlinearity
+        out = s @ u
+      return out
+    return run
+
+  ts = _alternate([lambda: model.refine(decoded), products(k),
+                   products(k - 1)], repeats)
+  print(json.dumps({"refine_warm": statistics.median(ts[0]),
+                    "matmuls": statistics.median(ts[1]),
+                    "matmuls_run": statistics.median(ts[2]),
+                    "pair_ratio": statistics.median(
+                        a / b for a, b in zip(ts[0], ts[1])),
+                    "pair_ratio_run": statistics.median(
+                        a / b for a, b in zip(ts[0], ts[2])),
+                    "cpu_ratio": _cpu_ratio(0, 1),
+                    "cpu_ratio_run": _cpu_ratio(0, 2),
                     "blocks": blocks, "units": n, "K": k}))
 
 
@@ -168,54 +245,83 @@ def _child(args, env):
   return json.loads(proc.stdout.strip().splitlines()[-1]), wall
 
 
+RUNTIMES = (("tf", "before: TensorFlow SavedModel"),
+            ("auto", "after: NumPy runtime"))
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--image", default=DEFAULT_IMAGE)
   parser.add_argument("--runs", type=int, default=5)
   parser.add_argument("--ratio_repeats", type=int, default=5)
-  parser.add_argument("--child", choices=["enhance", "ratio"],
+  parser.add_argument("--child", choices=["enhance", "ratio_tf",
+                                          "ratio_numpy"],
                       help=argparse.SUPPRESS)
+  parser.add_argument("--runtime", default="auto", help=argparse.SUPPRESS)
   parser.add_argument("--jpg", help=argparse.SUPPRESS)
   parser.add_argument("--out", help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
   if args.child == "enhance":
-    return child_enhance(args.jpg, args.out)
-  if args.child == "ratio":
-    return child_ratio(args.jpg, args.ratio_repeats)
+    return child_enhance(args.jpg, args.out, args.runtime)
+  if args.child == "ratio_tf":
+    return child_ratio_tf(args.jpg, args.ratio_repeats)
+  if args.child == "ratio_numpy":
+    return child_ratio_numpy(args.jpg, args.ratio_repeats)
 
   env = dict(os.environ)
   env["PYTHONPATH"] = _ROOT + os.pathsep + env.get("PYTHONPATH", "")
+  load_start = os.getloadavg()[0]
+  runs = {rt: [] for rt, _ in RUNTIMES}
   with tempfile.TemporaryDirectory() as tmp:
     sys.path.insert(0, _ROOT)
     jpg, source = make_input(args.image, tmp)
-    runs = []
     for _ in range(args.runs):
-      parts, wall = _child(["--child=enhance", f"--jpg={jpg}",
-                            f"--out={tmp}/out"], env)
-      if parts["code"] != 0:
-        raise SystemExit(f"hbd enhance failed with exit code {parts['code']}")
-      parts["wall"] = wall
-      parts["rest"] = wall - parts["import"] - parts["load"] - parts["refine"]
-      runs.append(parts)
-    ratio, _ = _child(["--child=ratio", f"--jpg={jpg}",
-                       f"--ratio_repeats={args.ratio_repeats}"], env)
-  med = {key: statistics.median(r[key] for r in runs)
-         for key in ("wall", "import", "load", "refine", "rest",
-                     "max_rss_mb")}
-  load_avg = os.getloadavg()[0]
+      for rt, _ in RUNTIMES:
+        parts, wall = _child(["--child=enhance", f"--jpg={jpg}",
+                              f"--out={tmp}/out_{rt}", f"--runtime={rt}"],
+                             env)
+        if parts["code"] != 0:
+          raise SystemExit(f"hbd enhance --runtime {rt} failed with exit code "
+                           f"{parts['code']}")
+        parts["wall"] = wall
+        parts["rest"] = (wall - parts["import"] - parts["load"]
+                         - parts["refine"])
+        runs[rt].append(parts)
+    ratio_tf, _ = _child(["--child=ratio_tf", f"--jpg={jpg}",
+                          f"--ratio_repeats={args.ratio_repeats}"], env)
+    ratio_np, _ = _child(["--child=ratio_numpy", f"--jpg={jpg}",
+                          f"--ratio_repeats={args.ratio_repeats}"], env)
+  load_end = os.getloadavg()[0]
   print(f"hbd enhance, one 768x512 gray JPEG q=20 from {source}; medians of "
-        f"{args.runs} fresh processes; {os.cpu_count()} CPUs, load average "
-        f"{load_avg:.1f}")
-  print(f"  wall        {med['wall']:6.2f} s   (peak RSS "
-        f"{med['max_rss_mb']:.0f} MB)")
-  for key, label in (("import", "import"), ("load", "model load"),
-                     ("refine", "refine"), ("rest", "rest")):
-    print(f"  {label:<11} {med[key]:6.2f} s")
-  print(f"  warm refine {ratio['refine_warm'] * 1e3:6.0f} ms vs bare matmuls "
-        f"{ratio['matmuls'] * 1e3:.0f} ms ({ratio['blocks']} blocks, "
-        f"LSTM-{ratio['units']}, K={ratio['K']}): ratio "
-        f"{ratio['refine_warm'] / ratio['matmuls']:.2f} (medians), "
-        f"{ratio['pair_ratio']:.2f} (median of back-to-back pairs)")
+        f"{args.runs} fresh processes per runtime (alternating); "
+        f"{os.cpu_count()} CPUs, load average {load_start:.1f} at the start, "
+        f"{load_end:.1f} at the end")
+  med = {rt: {key: statistics.median(r[key] for r in runs[rt])
+              for key in ("wall", "import", "load", "refine", "rest",
+                          "max_rss_mb")} for rt, _ in RUNTIMES}
+  print(f"  {'':<12}" + "".join(f"{label:>32}" for _, label in RUNTIMES))
+  for key, label in (("wall", "wall"), ("import", "import"),
+                     ("load", "model load"), ("refine", "refine"),
+                     ("rest", "rest")):
+    print(f"  {label:<12}" + "".join(f"{med[rt][key]:>30.2f} s"
+                                     for rt, _ in RUNTIMES))
+  print(f"  {'peak RSS':<12}" + "".join(f"{med[rt]['max_rss_mb']:>29.0f} MB"
+                                        for rt, _ in RUNTIMES))
+  print(f"  {'TF imported':<12}" + "".join(
+      f"{str(any(r['tensorflow_imported'] for r in runs[rt])):>32}"
+      for rt, _ in RUNTIMES))
+  for name, ratio in (("TF", ratio_tf), ("NumPy", ratio_np)):
+    print(f"  {name} warm refine {ratio['refine_warm'] * 1e3:.0f} ms vs bare "
+          f"{name} matmuls {ratio['matmuls'] * 1e3:.0f} ms "
+          f"({ratio['blocks']} blocks, LSTM-{ratio['units']}, K={ratio['K']})"
+          f": ratio {ratio['refine_warm'] / ratio['matmuls']:.2f} (medians), "
+          f"{ratio['pair_ratio']:.2f} (median of back-to-back pairs), "
+          f"{ratio['cpu_ratio']:.2f} (CPU time)")
+  print(f"  NumPy refine vs the K-1 recurrent products it runs "
+        f"({ratio_np['matmuls_run'] * 1e3:.0f} ms): ratio "
+        f"{ratio_np['refine_warm'] / ratio_np['matmuls_run']:.2f} (medians), "
+        f"{ratio_np['pair_ratio_run']:.2f} (pairs), "
+        f"{ratio_np['cpu_ratio_run']:.2f} (CPU time)")
   return 0
 
 

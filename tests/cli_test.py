@@ -5,6 +5,7 @@ import glob
 import io
 import os
 import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -21,6 +22,7 @@ from tf_hbd.inference import cli
 from tf_hbd.codecs import legacy as codecs
 from tf_hbd.codecs import images
 from tf_hbd.evaluation import metrics
+from tf_hbd.inference import numpy_serving
 from tf_hbd.data import sample_images
 from tf_hbd.inference import serving
 
@@ -77,8 +79,8 @@ class CliTest(tf.test.TestCase):
                                "--ensemble"]), 0)
     got = np.asarray(Image.open(os.path.join(self.out, "small.png")))
     decoded = codecs.decode(data)
-    expect = serving.load_pretrained("jpeg").refine(decoded, source=path,
-                                                    ensemble=True)
+    expect = numpy_serving.load_pretrained("jpeg").refine(
+        decoded, source=path, ensemble=True)  # the runtime hbd picks
     self.assertAllEqual(got, expect)
     plain = serving.load_pretrained("jpeg").refine(decoded, source=path)
     self.assertGreater(np.abs(plain.astype(int) - got).max(), 0)
@@ -325,6 +327,32 @@ class CliTest(tf.test.TestCase):
     self.assertEqual(code, cli.EXIT_USAGE)
     self.assertEqual(err, [f"hbd: error: --model {self.dir}/no_model: no "
                            "such directory"])
+
+  def test_runtime_flag_numpy_and_tf_agree(self):
+    data = self._jpeg(self.gray[:64, :96])
+    path = self._write("r.jpg", data)
+    outs = {}
+    for runtime in ("auto", "numpy", "tf"):
+      out_dir = os.path.join(self.dir, runtime)
+      self.assertEqual(cli.main(["enhance", path, "-o", out_dir,
+                                 "--runtime", runtime]), 0)
+      outs[runtime] = np.asarray(Image.open(os.path.join(out_dir, "r.png")),
+                                 np.int32)
+    self.assertAllEqual(outs["auto"], outs["numpy"])
+    self.assertLessEqual(np.abs(outs["numpy"] - outs["tf"]).max(), 1)
+    # A model without the NumPy runtime: --runtime numpy is a per-file error.
+    model = os.path.join(self.dir, "tf_only")
+    shutil.copytree(serving.pretrained_dir("jpeg"), model)
+    os.remove(os.path.join(model, numpy_serving.RUNTIME_FILE))
+    code, err = self._main("enhance", path, "-o", self.out, "--model", model,
+                           "--runtime", "numpy")
+    self.assertEqual(code, cli.EXIT_FAILED)
+    self.assertEqual(err[0], f"[1/1] {path}: error: model {model} has no "
+                     "NumPy runtime (no hbd_numpy.json); use the TensorFlow "
+                     "runtime (--runtime tf)")
+    self.assertFalse(os.listdir(self.out))
+    self.assertEqual(self._main("enhance", path, "-o", self.out, "--model",
+                                model)[0], 0)  # auto: TensorFlow
 
   def test_unusable_output_folder_and_bad_k_are_usage_errors(self):
     path = self._write("q.jpg", self._jpeg(self.gray[:16, :16]))

@@ -18,6 +18,9 @@ size is checked from the header before any pixel is decoded. Errors are
 reported per file, one line each; the batch goes on.
 
 TensorFlow's own log lines are silenced unless `--verbose` is given.
+Models that carry the NumPy runtime (the shipped ones do) run without
+importing TensorFlow (`tf_hbd.inference.numpy_serving`; `--runtime=tf` forces the
+SavedModel).
 
 Exit codes: 0 all files done, 1 some files failed, 2 usage error (bad flags,
 unusable -o folder or --model, colliding outputs), 130 interrupted (Ctrl-C).
@@ -310,12 +313,15 @@ def _output_paths(inputs, out_dir, suffix):
 
 
 def _load_model(args, codec, models):
-  from tf_hbd.inference import serving  # pylint: disable=g-import-not-at-top
+  # tf_hbd.inference.numpy_serving: TensorFlow is imported only for --runtime=tf or
+  # a model without the NumPy runtime.
+  from tf_hbd.inference import numpy_serving  # pylint: disable=g-import-not-at-top
   key = args.model or codec
+  runtime = getattr(args, "runtime", "auto")
   if key not in models:
     try:
-      models[key] = (serving.load(args.model) if args.model
-                     else serving.load_pretrained(codec))
+      models[key] = (numpy_serving.load(args.model, runtime) if args.model
+                     else numpy_serving.load_pretrained(codec, runtime))
     except errors.HbdError:
       raise
     except Exception as e:  # pylint: disable=broad-except
@@ -404,6 +410,11 @@ def _parser():
   e.add_argument("--ensemble", action="store_true",
                  help="geometric self-ensemble: average the refinements of "
                  "the 8 flips/transposes (8x slower, slightly better)")
+  e.add_argument("--runtime", choices=("auto", "numpy", "tf"),
+                 default="auto",
+                 help="auto (default): NumPy when the model has the NumPy "
+                 "runtime (the shipped models do; no TensorFlow import), "
+                 "else TensorFlow; numpy / tf: force one")
   e.add_argument("--suffix", default="", help="added to output file names")
   e.add_argument("--force", action="store_true",
                  help="overwrite existing outputs")

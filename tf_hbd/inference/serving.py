@@ -19,7 +19,8 @@ pixels through ``refine``. Images larger than
 `tf_hbd.inference.graph_refine.DEFAULT_MAX_PIXELS` are refused with an
 InvalidArgumentError. Next to ``saved_model.pb`` the export holds
 ``hbd_model.json`` (codec, patch size, boundary rule, K, cell, algorithm,
-label, provenance).
+label, provenance) and, for decoders `tf_hbd.inference.numpy_serving` can run,
+``hbd_numpy.json`` (their TensorFlow-free runtime).
 """
 
 import json
@@ -178,6 +179,8 @@ def export_serving(model, path: str, codec: str, metadata: Optional[dict] = None
   meta.update(metadata or {})
   with open(os.path.join(path, METADATA_FILE), "w") as f:
     json.dump(meta, f, indent=1, sort_keys=True)
+  from tf_hbd.inference import numpy_serving  # pylint: disable=g-import-not-at-top
+  numpy_serving.write_for_model(model, path)  # hbd_numpy.json (fast path)
   return path
 
 

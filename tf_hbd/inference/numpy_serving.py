@@ -1,0 +1,821 @@
+"""A TensorFlow-free runtime for exported decoders (`hbd enhance`'s fast path).
+
+Most of `hbd enhance`'s time on one photo used to be spent importing
+TensorFlow and loading the SavedModel, not refining. An export of a plain
+`tf_hbd.model.decoder.HybridDecoder` (LSTM, GRU, Elman or MLP cell, float32
+weights, float32 or bfloat16 products) also
+carries ``hbd_numpy.json``: its architecture and where each weight lies in
+the export's own variables data file (raw float32, read with
+`numpy.fromfile`; nothing is copied). From these `NumpyModel` runs the same
+computation as the export's ``refine`` / ``refine_k`` signatures
+(`tf_hbd.inference.serving`) with NumPy only:
+
+1. edge-replication padding to the d x d grid and the 3 x 3 blocks under the
+   model's boundary rule (`tf_hbd.codecs.patches`, the NumPy twin of
+   `tf_hbd.inference.graph_refine`);
+2. per chunk of blocks: ``e = W q [+ b_e] [+ P[position]] [+ S setting]``
+   (``q - 0.5`` for centred models), K cell steps (s_0 = 0, so the first
+   step needs no recurrent product), ``U s_K + c [+ decoded target]``;
+3. the flat-block guard (`tf_hbd.inference.guards.keep_flat_context`), rounding to
+   8 bits, and for JPEG models with the codec setting the quantization
+   constraint projection (`tf_hbd.codecs.jpeg_constraint.project`) and the
+   passthrough of fine settings (`tf_hbd.inference.guards.passthrough`).
+
+The float32 products run in another BLAS than TensorFlow's, so a pixel can
+land on the other side of a rounding boundary: outputs equal the TF path's
+within one gray level on a few pixels (measured figures: BUILD.md, "Speed of
+hbd enhance"; pinned by `tf_hbd.inference.numpy_serving_test` and
+`tests/golden_test.py`).
+
+`load(path, runtime)` picks the runtime: ``"auto"`` (NumPy when the export
+has a valid ``hbd_numpy.json``, else TensorFlow), ``"numpy"`` (an error if it
+has none) or ``"tf"`` (`tf_hbd.inference.serving.ServedModel`). The file is bound to
+its export by a SHA-256 of ``saved_model.pb`` and the variables; a stale file
+is ignored. `tf_hbd.inference.serving.export_serving` writes it (`write_for_model`);
+`convert_saved_model` writes it for an older export, identifying the
+options the metadata does not record (input centring, residual) from the
+export's ``refine_blocks`` signature (``scripts/export_numpy.py``). Models
+it cannot run (SNE, SAB, the Delta-RNN cell, float64) keep the TensorFlow
+runtime.
+
+bfloat16 products (``matmul_dtype="bfloat16"``, `tf_hbd.model.cells.matmul`) are
+reproduced by rounding both factors and the float32 product to bfloat16;
+a product that lands near a rounding boundary can round the other way, so
+such models differ from the TF path on more pixels (still by one level at
+most; measured with ``scripts/export_numpy.py``).
+"""
+
+import concurrent.futures
+import hashlib
+import json
+import os
+from typing import Optional
+
+import numpy as np
+
+from tf_hbd.codecs import codec_setting
+from tf_hbd import errors
+from tf_hbd.codecs import patches as patches_lib
+
+__all__ = ["RUNTIME_FILE", "RUNTIMES", "CELLS", "NumpyModel", "load",
+           "load_pretrained", "pretrained_dir", "spec_from_model",
+           "write_runtime", "write_for_model", "convert_saved_model",
+           "compare_runtimes", "fingerprint", "MAX_PIXELS"]
+
+RUNTIME_FILE = "hbd_numpy.json"
+FORMAT = "tf_hbd-numpy-1"
+METADATA_FILE = "hbd_model.json"  # = tf_hbd.inference.serving.METADATA_FILE
+PRETRAINED = {"jpeg": "hbd-lstm-jpeg", "jp2": "hbd-lstm-jp2"}  # = serving's
+RUNTIMES = ("auto", "numpy", "tf")
+CELLS = ("lstm", "gru", "elman", "mlp")
+# = tf_hbd.inference.graph_refine.DEFAULT_MAX_PIXELS (not imported: it needs TF).
+MAX_PIXELS = 120_000_000
+CHUNK = 1024  # blocks per pass through the cell (bounds the working set)
+# Chunks run in this many threads (NumPy and BLAS release the GIL; the
+# elementwise work is single-threaded in NumPy otherwise).
+THREADS = 1
+
+_CELL_WEIGHTS = {"lstm": ("V", "b"), "gru": ("V_zr", "b_zr", "V_s", "b_s"),
+                 "elman": ("V", "b"), "mlp": ("b",)}
+_F32 = np.float32
+
+# Natural (row-major) index of the i-th coefficient in JPEG zig-zag order
+# (= tf_hbd.codecs.jpeg_constraint.ZIGZAG).
+_ZIGZAG = np.array([
+    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33,
+    40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43,
+    36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53,
+    60, 61, 54, 47, 55, 62, 63], np.int32)
+
+
+def _dct8():
+  """The orthonormal 8-point DCT-II matrix, float32 (as jpeg_constraint)."""
+  k = np.arange(8)[:, None]
+  i = np.arange(8)[None, :]
+  c = np.sqrt(2.0 / 8) * np.cos(np.pi * (2 * i + 1) * k / 16.0)
+  c[0] /= np.sqrt(2.0)
+  return c.astype(_F32)
+
+
+_C = _dct8()
+
+# ---- activations ------------------------------------------------------------
+
+
+def _sigmoid_(x):
+  """In-place logistic function, 0.5 tanh(x / 2) + 0.5 (one SIMD pass of
+  tanh instead of exp and a division)."""
+  x *= _F32(0.5)
+  np.tanh(x, out=x)
+  x *= _F32(0.5)
+  x += _F32(0.5)
+  return x
+
+
+def _activation_(name, x):
+  if name == "tanh":
+    return np.tanh(x, out=x)
+  if name == "sigmoid":
+    return _sigmoid_(x)
+  if name == "relu":
+    return np.maximum(x, 0, out=x)
+  raise ValueError(f"unknown activation {name!r}")
+
+
+def _bf16(x):
+  """float32 -> the nearest bfloat16 (ties to even), kept as float32: what
+  ``tf.cast(x, tf.bfloat16)`` gives."""
+  u = np.ascontiguousarray(x, _F32).view(np.uint32)
+  r = u >> np.uint32(16)
+  r &= np.uint32(1)
+  r += np.uint32(0x7FFF)
+  r += u
+  r &= np.uint32(0xFFFF0000)
+  return r.view(_F32)
+
+
+# ---- the decoder ------------------------------------------------------------
+
+
+class _Decoder:
+  """The HybridDecoder forward pass (`predict_last`) on NumPy arrays."""
+
+  def __init__(self, spec, weights):
+    self.spec = spec
+    self.cell = spec["cell"]
+    if self.cell not in CELLS:
+      raise ValueError(f"cell {self.cell!r} has no NumPy runtime")
+    self.n = int(spec["units"])
+    self.d = int(spec["patch_size"])
+    self.tied = bool(spec.get("tied", True))
+    self.activation = spec.get("activation", "tanh")
+    self.center = bool(spec["center_inputs"])
+    # bfloat16 products (`tf_hbd.model.cells.matmul`): both factors and the
+    # product rounded to bfloat16, the sum in float32.
+    self.bf16 = spec.get("matmul_dtype") == "bfloat16"
+    if spec.get("matmul_dtype") not in (None, "bfloat16"):
+      raise ValueError(f"matmul_dtype {spec['matmul_dtype']!r} has no NumPy "
+                       "runtime")
+    self.residual = bool(spec["residual"])
+    w = {k: np.ascontiguousarray(v, _F32) for k, v in weights.items()}
+    self.w = w
+    self.W = w["W"]
+    self.b_e = w.get("b_e") if spec["embed_bias"] else None
+    self.P = w.get("P") if spec["use_position"] else None
+    self.S = w.get("S") if int(spec.get("setting_size", 0)) else None
+    self.U, self.c = w["U"], w["c"]
+    for name in _CELL_WEIGHTS[self.cell]:
+      if "cell." + name not in w:
+        raise ValueError(f"{self.cell} weights lack {name}")
+    if self.bf16:  # the matmul weights, rounded once
+      self.W, self.U = _bf16(self.W), _bf16(self.U)
+      for name in ("cell.V", "cell.V_zr", "cell.V_s"):
+        if name in w:
+          w[name] = _bf16(w[name])
+    if self.cell == "lstm":  # see _lstm
+      n = self.n
+      half = np.full(4 * n, 0.5, _F32)
+      half[2 * n:3 * n] = 1.0  # c~ = tanh(z_c), not a sigmoid
+      self._lstm_vb = (w["cell.V"] * half, w["cell.b"] * half, half)
+
+  def _mm(self, a, b, out=None):
+    """a @ b (b already rounded when the model's products are bfloat16)."""
+    if not self.bf16:
+      return np.matmul(a, b, out=out)
+    y = np.matmul(_bf16(a), b)
+    if out is None:
+      return _bf16(y)
+    out[:] = _bf16(y)
+    return out
+
+  def embed(self, x, position, setting_row):
+    """e for flattened blocks x (B, 9 d^2) in [0, 1]."""
+    if self.center:
+      x = x - _F32(0.5)
+    e = self._mm(x, self.W)
+    if self.b_e is not None:
+      e += self.b_e
+    if self.P is not None:
+      e += self.P[position]
+    if setting_row is not None:
+      e += setting_row
+    return e
+
+  def _lstm(self, e, k):
+    """LSTM steps with sigmoid(z) = 0.5 tanh(z / 2) + 0.5: the gate columns
+    of V and of (e + b) are halved once (exact), so that one tanh pass over
+    all 4n pre-activations serves the four gates."""
+    n = self.n
+    v, b, half = self._lstm_vb
+    if self.tied:
+      eb = np.empty((e.shape[0], 4 * n), _F32)
+      np.multiply(e[:, None, :], half.reshape(4, n), out=eb.reshape(-1, 4, n))
+    else:
+      eb = e * half
+    eb += b  # (e + b) / 2 on the gate columns (b was halved)
+    pre = np.empty_like(eb)
+    s = c = None
+    for step in range(k):
+      if step == 0:  # s_0 = 0: V s_0 = 0
+        np.tanh(eb, out=pre)
+      else:
+        self._mm(s, v, out=pre)
+        pre += eb
+        np.tanh(pre, out=pre)
+      for gates in (pre[:, :2 * n], pre[:, 3 * n:]):  # f, i; o
+        gates *= _F32(0.5)
+        gates += _F32(0.5)
+      g = pre[:, 2 * n:3 * n]
+      g *= pre[:, n:2 * n]                       # i * c~
+      if step == 0:                              # c_0 = 0
+        c = g.copy()
+      else:
+        c *= pre[:, :n]
+        c += g
+      s = np.tanh(c, out=s)
+      s *= pre[:, 3 * n:]
+    return s
+
+  def _gru(self, e, k):
+    v_zr, b_zr = self.w["cell.V_zr"], self.w["cell.b_zr"]
+    v_s, b_s = self.w["cell.V_s"], self.w["cell.b_s"]
+    n = self.n
+    e_z, e_r, e_s = ((e, e, e) if self.tied else
+                     (e[:, :n], e[:, n:2 * n], e[:, 2 * n:]))
+    s = np.zeros((e.shape[0], n), _F32)
+    for _ in range(k):
+      pre = self._mm(s, v_zr) + b_zr
+      z = _sigmoid_(e_z + pre[:, :n])
+      r = _sigmoid_(e_r + pre[:, n:])
+      cand = e_s + self._mm(r * s, v_s)
+      cand += b_s
+      np.tanh(cand, out=cand)
+      s = z * cand + (_F32(1.0) - z) * s
+    return s
+
+  def _elman(self, e, k):
+    v, b = self.w["cell.V"], self.w["cell.b"]
+    s = None
+    for step in range(k):
+      pre = e.copy() if step == 0 else e + self._mm(s, v)
+      pre += b
+      s = _activation_(self.activation, pre)
+    return s
+
+  def _mlp(self, e, k):
+    del k  # stateless: every step gives the same s
+    pre = e + self.w["cell.b"]
+    return _activation_(self.activation, pre)
+
+  def predict_last(self, x, position, k, setting_row=None):
+    """(B, 9 d^2) blocks in [0, 1] -> (B, d^2) K-th reconstruction."""
+    e = self.embed(x, position, setting_row)
+    s = getattr(self, "_" + self.cell)(e, k)
+    p = self._mm(s, self.U)
+    p += self.c
+    if self.residual:
+      # The decoded target patch: block member `position`.
+      dd = self.d * self.d
+      p += x.reshape(-1, 9, dd)[np.arange(x.shape[0]), position]
+    return p
+
+
+# ---- whole images -----------------------------------------------------------
+
+
+def _table_from_setting(setting):
+  steps = np.round(np.exp(setting.astype(_F32) * np.log(_F32(255.0))))
+  natural = np.zeros(64, _F32)
+  natural[_ZIGZAG] = steps
+  return natural.reshape(8, 8)
+
+
+def _pad8(x):
+  h, w = x.shape
+  return np.pad(x, ((0, (-h) % 8), (0, (-w) % 8)), mode="edge")
+
+
+def _blocks8(x):
+  h, w = x.shape
+  return x.reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3)
+
+
+def project(refined, decoded, table, slack=0.5, clipped_slack=1.0):
+  """NumPy `tf_hbd.codecs.jpeg_constraint.project` (same arithmetic, float32)."""
+  h, w = decoded.shape
+  y = _blocks8(_pad8(refined.astype(_F32)) - _F32(128.0))
+  z = _blocks8(_pad8(decoded.astype(_F32)) - _F32(128.0))
+  ct = np.ascontiguousarray(_C.T)
+  yc = _C @ y @ ct
+  zc = _C @ z @ ct
+  q = table.astype(_F32)
+  clipped = np.any((z == -128.0) | (z == 127.0), axis=(2, 3), keepdims=True)
+  centre = np.where(clipped, zc, np.round(zc / q) * q)
+  half = q / _F32(2.0) + np.where(clipped, _F32(clipped_slack),
+                                  _F32(slack))
+  yc = np.clip(yc, centre - half, centre + half)
+  out = ct @ yc @ _C
+  r, c = out.shape[:2]
+  out = out.transpose(0, 2, 1, 3).reshape(r * 8, c * 8) + _F32(128.0)
+  return np.clip(np.round(out[:h, :w]), 0, 255).astype(np.uint8)
+
+
+def coded_noise_rms(decoded, setting):
+  """NumPy `tf_hbd.inference.guards.jpeg_coded_noise_rms` (float32)."""
+  q = _table_from_setting(np.asarray(setting, _F32).reshape(-1))
+  z = _blocks8(_pad8(decoded.astype(_F32)) - _F32(128.0))
+  k = np.round((_C @ z @ np.ascontiguousarray(_C.T)) / q)
+  noise = np.where(k != 0, np.square(q) / _F32(12.0), _F32(0.0))
+  return float(np.sqrt(np.mean(noise, dtype=_F32)))
+
+
+def _passthrough(codec, setting, options, gray=None):
+  jpeg_min_noise = float(options.get("jpeg_min_noise", 0.0))
+  jp2_max_bpp = float(options.get("jp2_max_bpp", 0.0))
+  jpeg_min_coded = float(options.get("jpeg_min_coded_noise", 0.0))
+  setting = setting.astype(_F32).reshape(-1)
+  if codec == "jpeg" and (jpeg_min_noise > 0 or jpeg_min_coded > 0):
+    steps = np.round(np.exp(setting * np.log(_F32(255.0))))
+    if jpeg_min_noise > 0 and float(
+        np.sqrt(np.mean(steps * steps) / _F32(12.0))) < jpeg_min_noise:
+      return True
+    return bool(jpeg_min_coded > 0 and
+                coded_noise_rms(gray, setting) < jpeg_min_coded)
+  if codec == "jp2" and jp2_max_bpp > 0:
+    bpp = np.power(_F32(2.0), _F32(4.0) * setting[0])
+    return float(bpp) >= float(_F32(jp2_max_bpp) * _F32(1.0 - 1e-6))
+  return False
+
+
+def _dihedral(image, k):
+  if k & 4:
+    image = image.T
+  return np.rot90(image, k & 3)
+
+
+def _undo_dihedral(image, k):
+  image = np.rot90(image, -(k & 3))
+  return image.T if k & 4 else image
+
+
+def _transpose_setting(setting):
+  natural = np.zeros(64, _F32)
+  natural[_ZIGZAG] = np.asarray(setting, _F32).reshape(64)
+  return natural.reshape(8, 8).T.reshape(64)[_ZIGZAG]
+
+
+def fingerprint(path: str) -> str:
+  """SHA-256 of an export's saved_model.pb and variables files."""
+  h = hashlib.sha256()
+  names = ["saved_model.pb"]
+  var_dir = os.path.join(path, "variables")
+  if os.path.isdir(var_dir):
+    names += [os.path.join("variables", f) for f in sorted(os.listdir(
+        var_dir))]
+  for name in names:
+    h.update(name.encode() + b"\0")
+    with open(os.path.join(path, name), "rb") as f:
+      for block in iter(lambda: f.read(1 << 20), b""):
+        h.update(block)
+  return h.hexdigest()
+
+
+class _Unsupported(Exception):
+  """The export has no usable NumPy runtime (the message says why)."""
+
+
+class NumpyModel:
+  """A loaded export run with NumPy: `refine(gray uint8, K=None) -> uint8`,
+  `metadata`, like `tf_hbd.inference.serving.ServedModel`."""
+
+  runtime = "numpy"
+
+  def __init__(self, path: str):
+    path = os.fspath(path)
+    meta_path = os.path.join(path, METADATA_FILE)
+    spec_path = os.path.join(path, RUNTIME_FILE)
+    if not os.path.isfile(spec_path):
+      raise _Unsupported(f"no {RUNTIME_FILE}")
+    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+      raise _Unsupported("no saved_model.pb")
+    try:
+      with open(meta_path) as f:
+        self.metadata = json.load(f)
+      with open(spec_path) as f:
+        spec = json.load(f)
+    except (OSError, ValueError) as e:
+      raise _Unsupported(f"unreadable {RUNTIME_FILE} or {METADATA_FILE} "
+                         f"({type(e).__name__}: {e})") from e
+    if not isinstance(spec, dict) or spec.get("format") != FORMAT:
+      raise _Unsupported(f"{RUNTIME_FILE} is not in the format this version "
+                         f"reads ({FORMAT!r})")
+    if spec.get("fingerprint") != fingerprint(path):
+      raise _Unsupported(f"{RUNTIME_FILE} was written for another version of "
+                         "this export (fingerprint differs)")
+    try:
+      weights = _read_weights(path, spec["weights"])
+      self._decoder = _Decoder(spec, weights)
+    except (ValueError, KeyError, TypeError, OSError) as e:
+      raise _Unsupported(f"{type(e).__name__}: {e}") from e
+    self.path = path
+    self.spec = spec
+    self._d = int(spec["patch_size"])
+    self._boundary = str(spec["boundary"])
+    self._k = int(spec["K"])
+    self._pool = None
+
+  @property
+  def codec(self):
+    return self.metadata["codec"]
+
+  @property
+  def setting_size(self) -> int:
+    """Length of the codec setting the model takes (0: none)."""
+    return int(self.metadata.get("setting_size", 0))
+
+  def _setting(self, image_shape, setting, source):
+    if not self.setting_size:
+      return None
+    if setting is None:
+      if source is None:
+        raise errors.HbdError(f"model {self.path} takes the codec setting "
+                              "of the image: pass setting= or source=")
+      with open(source, "rb") as f:
+        setting = codec_setting.features(f.read(), self.codec, image_shape,
+                                         name=source)
+    setting = np.asarray(setting, _F32).reshape(-1)
+    if setting.size != self.setting_size:
+      raise errors.HbdError(f"setting has {setting.size} values, model "
+                            f"{self.path} takes {self.setting_size}")
+    return setting
+
+  def refine(self, image, K: Optional[int] = None, setting=None,
+             source: Optional[str] = None,
+             ensemble: bool = False) -> np.ndarray:
+    """Refines a decoded gray uint8 image (H, W) or (H, W, 1); the arguments
+    are those of `tf_hbd.inference.serving.ServedModel.refine`."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+      raise errors.HbdError(f"refine expects uint8 pixels, got {image.dtype}")
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] != 1):
+      raise errors.HbdError(f"refine expects a gray image (H, W) or (H, W, 1),"
+                            f" got shape {image.shape}")
+    if image.size == 0:
+      raise errors.HbdError(f"refine got an empty image {image.shape}")
+    if image.size > MAX_PIXELS:
+      raise errors.ResourceLimitError(
+          f"image too large: {image.size} pixels; the limit is {MAX_PIXELS} "
+          "(refine tiles of it instead)")
+    k = self._k if K is None else int(K)
+    if k < 1:
+      raise errors.HbdError(f"K must be >= 1, got {k}")
+    shape = image.shape
+    gray = image.reshape(shape[:2])
+    setting = self._setting(shape[:2], setting, source)
+    if ensemble:
+      return self._ensemble(gray, k, setting).reshape(shape)
+    return self._refine(gray, k, setting).reshape(shape)
+
+  def _refine(self, gray, k, setting):
+    meta = self.metadata
+    passthrough = meta.get("passthrough") or {}
+    if setting is not None and passthrough and _passthrough(
+        self.codec, setting, passthrough, gray):
+      return gray.copy()
+    out = self._refine_blocks(gray, k, setting)
+    if setting is not None and meta.get("jpeg_projection"):
+      out = project(out, gray, _table_from_setting(setting))
+    return out
+
+  def _refine_blocks(self, gray, k, setting):
+    d = self._d
+    grid = patches_lib.to_patches(gray, d)
+    r, c = grid.grid_shape
+    rows, cols, position, _ = patches_lib.block_indices((r, c),
+                                                        self._boundary)
+    setting_row = (None if setting is None or self._decoder.S is None
+                   else setting[None] @ self._decoder.S)
+    guard = bool(self.metadata.get("flat_guard", False))
+    n = r * c
+    dd = d * d
+    preds = np.empty((n, dd), _F32)
+
+    def run(start):
+      stop = min(n, start + CHUNK)
+      ctx = grid.patches[rows[start:stop], cols[start:stop]]  # uint8
+      x = np.divide(ctx.reshape(stop - start, 9 * dd), _F32(255.0),
+                    dtype=_F32)
+      pos = position[start:stop]
+      p = self._decoder.predict_last(x, pos, k, setting_row)
+      if guard:  # tf_hbd.inference.guards.keep_flat_context
+        flat_ctx = ctx.reshape(stop - start, -1)
+        flat = flat_ctx.max(axis=1) == flat_ctx.min(axis=1)
+        if flat.any():
+          own = x.reshape(-1, 9, dd)[np.arange(stop - start), pos]
+          p[flat] = own[flat]
+      preds[start:stop] = p  # chunks write disjoint rows
+
+    starts = range(0, n, CHUNK)
+    if THREADS > 1 and len(starts) > 1:
+      if self._pool is None:
+        self._pool = concurrent.futures.ThreadPoolExecutor(THREADS)
+      list(self._pool.map(run, starts))
+    else:
+      for start in starts:
+        run(start)
+    full = patches_lib.from_patches(preds.reshape(r, c, d, d),
+                                    grid.image_shape)
+    full *= _F32(255.0)
+    return np.clip(np.round(full), 0, 255).astype(np.uint8)
+
+  def _ensemble(self, gray, k, setting):
+    """`tf_hbd.inference.serving.ServedModel`'s geometric self-ensemble."""
+    d = self._d
+    h, w = gray.shape
+    padded = np.pad(gray, ((0, (-h) % d), (0, (-w) % d)), mode="edge")
+    total = np.zeros(padded.shape, np.float64)
+    for sym in range(8):
+      st = setting
+      if setting is not None and self.codec == "jpeg" and (
+          (sym & 1) ^ ((sym >> 2) & 1)):
+        st = _transpose_setting(setting)
+      t = np.ascontiguousarray(_dihedral(padded, sym))
+      total += _undo_dihedral(self._refine(t, k, st), sym)
+    out = np.clip(np.round(total / 8.0), 0, 255).astype(np.uint8)
+    return out[:h, :w]
+
+
+# ---- choosing a runtime -----------------------------------------------------
+
+
+def load(path: str, runtime: str = "auto"):
+  """An export with the given runtime.
+
+  Args:
+    path: an export of `tf_hbd.inference.serving.export_serving`.
+    runtime: "auto" (NumPy when the export supports it, else TensorFlow),
+      "numpy" or "tf".
+
+  Returns:
+    a `NumpyModel` or a `tf_hbd.inference.serving.ServedModel`.
+
+  Raises:
+    errors.HbdError: unknown runtime, or "numpy" for an export without a
+      usable NumPy runtime.
+  """
+  path = os.fspath(path)
+  if runtime not in RUNTIMES:
+    raise errors.HbdError(f"unknown runtime {runtime!r}; choose from "
+                          f"{list(RUNTIMES)}")
+  if runtime != "tf":
+    try:
+      return NumpyModel(path)
+    except _Unsupported as e:
+      if runtime == "numpy":
+        raise errors.HbdError(f"model {path} has no NumPy runtime ({e}); "
+                              "use the TensorFlow runtime (--runtime tf)"
+                             ) from None
+  from tf_hbd.inference import serving  # pylint: disable=g-import-not-at-top
+  return serving.load(path)
+
+
+def pretrained_dir(codec: str) -> str:
+  """Where the shipped decoder for `codec` lives (as `tf_hbd.inference.serving`)."""
+  if codec not in PRETRAINED:
+    raise errors.HbdError(f"no shipped model for codec {codec!r}; shipped: "
+                          f"{sorted(PRETRAINED)}")
+  return os.path.join(os.path.dirname(os.path.dirname(__file__)), "pretrained",
+                      PRETRAINED[codec])
+
+
+def load_pretrained(codec: str, runtime: str = "auto"):
+  """The decoder shipped for `codec` ("jpeg" or "jp2") with `runtime`."""
+  path = pretrained_dir(codec)
+  if not os.path.isdir(path):
+    raise errors.HbdError(f"the shipped {codec} model is missing from this "
+                          f"installation ({path}); reinstall tf_hbd or pass "
+                          "--model DIR")
+  return load(path, runtime)
+
+
+# ---- writing the runtime (needs TensorFlow) ---------------------------------
+
+
+def _short(name):
+  return name.split("/")[-1].split(":")[0]
+
+
+def spec_from_model(model):
+  """(spec, weights) of a decoder the NumPy runtime can run, else None."""
+  # pylint: disable=g-import-not-at-top
+  from tf_hbd.model import decoder as decoder_lib
+  # pylint: enable=g-import-not-at-top
+  # pylint: disable-next=unidiomatic-typecheck
+  if type(model) is not decoder_lib.HybridDecoder:  # not subclasses (SNE)
+    return None
+  if (model.cell_type not in CELLS
+      or model.matmul_dtype not in (None, "bfloat16")
+      or model.compute_dtype != "float32"):
+    return None
+  spec = {"cell": model.cell_type, "units": int(model.units),
+          "patch_size": int(model.patch_size), "K": int(model.K),
+          "boundary": str(model.boundary),
+          "center_inputs": bool(model.center_inputs),
+          "residual": bool(model.residual),
+          "use_position": bool(model.use_position),
+          "embed_bias": bool(model.embed_bias),
+          "setting_size": int(model.setting_size),
+          "tied": bool(getattr(model.cell, "tied", True)),
+          "matmul_dtype": model.matmul_dtype,
+          "activation": getattr(model.cell, "activation", "tanh")}
+  weights = {}
+  for v in model.embed_variables + model.readout_variables:
+    weights[_short(v.name)] = v.numpy()
+  for v in model.step_variables:
+    weights["cell." + _short(v.name)] = v.numpy()
+  return spec, weights
+
+
+def _data_files(path):
+  var_dir = os.path.join(path, "variables")
+  return [os.path.join("variables", f) for f in sorted(os.listdir(var_dir))
+          if f.startswith("variables.data-")]
+
+
+def _locate_weights(path, weights):
+  """Where each weight's float32 bytes lie in the export's variables data
+  files: {name: {"file", "offset", "shape"}}; ValueError if not found."""
+  blobs = {}
+  for name in _data_files(path):
+    with open(os.path.join(path, name), "rb") as f:
+      blobs[name] = f.read()
+  out = {}
+  for key, value in sorted(weights.items()):
+    value = np.asarray(value)
+    if value.dtype != np.float32:
+      raise ValueError(f"weight {key} is {value.dtype}, not float32")
+    raw = value.astype("<f4").tobytes()
+    for name, blob in blobs.items():
+      offset = blob.find(raw)
+      if offset >= 0:  # the bytes there are the weight (any copy will do)
+        out[key] = {"file": name, "offset": offset,
+                    "shape": list(value.shape)}
+        break
+    else:
+      raise ValueError(f"weight {key} is not stored as raw float32 in "
+                       f"{path}/variables")
+  return out
+
+
+def _read_weights(path, entries):
+  """The weights named in a runtime file, read from the variables data."""
+  known = set(_data_files(path))
+  weights = {}
+  for key, entry in entries.items():
+    if entry["file"] not in known:
+      raise ValueError(f"weight {key}: {entry['file']} is not a variables "
+                       "data file of this export")
+    shape = tuple(int(x) for x in entry["shape"])
+    count = int(np.prod(shape, dtype=np.int64))
+    value = np.fromfile(os.path.join(path, entry["file"]), dtype="<f4",
+                        count=count, offset=int(entry["offset"]))
+    if value.size != count:
+      raise ValueError(f"weight {key}: the variables data file is too short")
+    weights[key] = value.astype(_F32, copy=False).reshape(shape)
+  return weights
+
+
+def write_runtime(path: str, spec: dict, weights: dict) -> str:
+  """Writes ``hbd_numpy.json`` into the export at `path` (atomically): the
+  architecture, the fingerprint of the export and where each weight lies in
+  its variables data file (the weights are not copied)."""
+  spec = dict(spec, format=FORMAT, fingerprint=fingerprint(path),
+              weights=_locate_weights(path, weights))
+  out = os.path.join(path, RUNTIME_FILE)
+  tmp = out + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(spec, f, indent=1, sort_keys=True)
+    f.write("\n")
+  os.replace(tmp, out)
+  return out
+
+
+def write_for_model(model, path: str) -> bool:
+  """Called by `export_serving` after saving: writes the NumPy runtime of
+  `model` into `path`, or removes a stale one when the model has none."""
+  got = spec_from_model(model)
+  out = os.path.join(path, RUNTIME_FILE)
+  if os.path.exists(out):
+    os.remove(out)
+  if got is None:
+    return False
+  try:
+    write_runtime(path, *got)
+  except ValueError:  # weights not stored as raw float32: TF runtime only
+    return False
+  return True
+
+
+def convert_saved_model(path: str, seed: int = 0) -> dict:
+  """Writes ``hbd_numpy.json`` for an existing export of a HybridDecoder.
+
+  The architecture options that ``hbd_model.json`` does not record (input
+  centring, residual) are identified by running the export's own
+  ``refine_blocks`` signature on random blocks: the one NumPy variant that
+  reproduces it (within 1e-4; 2e-3 for bfloat16 products, which the graph's
+  casts reveal) is kept; none or several is an error.
+
+  Returns:
+    the spec written.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  path = os.fspath(path)
+  with open(os.path.join(path, METADATA_FILE)) as f:
+    meta = json.load(f)
+  if meta.get("model_class") != "HybridDecoder":
+    raise errors.HbdError(f"{path}: a {meta.get('model_class')}, the NumPy "
+                          "runtime runs HybridDecoders only")
+  loaded = tf.saved_model.load(path)
+  cell_ids = {id(v) for v in loaded.model.cell.variables}
+  weights = {}
+  for v in loaded.model.variables:
+    key = ("cell." if id(v) in cell_ids else "") + _short(v.name)
+    weights[key] = v.numpy()
+  cell = meta.get("cell")
+  if cell not in CELLS:
+    raise errors.HbdError(f"{path}: cell {cell!r} has no NumPy runtime")
+  units = int(meta["units"])
+  base = {"cell": cell, "units": units, "patch_size": int(meta["patch_size"]),
+          "K": int(meta["K"]), "boundary": meta["boundary"],
+          "use_position": "P" in weights, "embed_bias": "b_e" in weights,
+          "setting_size": int(meta.get("setting_size", 0)),
+          "activation": "tanh"}
+  n_in = weights["W"].shape[1]
+  base["tied"] = n_in == units
+  # bfloat16 products show as casts to bfloat16 in the graph.
+  graph = loaded.signatures["refine_blocks"].graph.as_graph_def()
+  bf16 = tf.bfloat16.as_datatype_enum
+  nodes = list(graph.node) + [n for fn in graph.library.function
+                              for n in fn.node_def]
+  base["matmul_dtype"] = ("bfloat16" if any(
+      n.op == "Cast" and n.attr["DstT"].type == bf16 for n in nodes)
+                          else None)
+  tolerance = 2e-3 if base["matmul_dtype"] else 1e-4
+  rng = np.random.default_rng(seed)
+  d = base["patch_size"]
+  b = 64
+  ctx = rng.uniform(0, 1, (b, 9, d, d)).astype(_F32)
+  pos = rng.integers(0, 9, b).astype(np.int32)
+  k = base["K"]
+  kwargs = {"context": tf.constant(ctx), "position": tf.constant(pos),
+            "K": tf.constant(k)}
+  setting_row = None
+  if base["setting_size"]:
+    st = rng.uniform(0, 1, base["setting_size"]).astype(_F32)
+    kwargs["setting"] = tf.constant(np.tile(st[None], [b, 1]))
+    setting_row = st[None] @ weights["S"]
+  want = loaded.signatures["refine_blocks"](**kwargs)["refined"].numpy()
+  matches = []
+  for center in (False, True):
+    for residual in (True, False):
+      spec = dict(base, center_inputs=center, residual=residual)
+      got = _Decoder(spec, weights).predict_last(ctx.reshape(b, -1), pos, k,
+                                                 setting_row)
+      if np.max(np.abs(got - want)) < tolerance:
+        matches.append(spec)
+  if len(matches) != 1:
+    raise errors.HbdError(f"{path}: {len(matches)} NumPy variants reproduce "
+                          "refine_blocks (need exactly one); keep the TF "
+                          "runtime")
+  write_runtime(path, matches[0], weights)
+  return matches[0]
+
+
+def compare_runtimes(path: str, images, ks=(None,), settings=None) -> dict:
+  """Refines `images` with both runtimes of the export at `path`.
+
+  Returns:
+    {"max_abs": largest |numpy - tf| in gray levels, "pixels_differing":
+    fraction of pixels that differ, "psnr_gap_db": largest |PSNR(numpy,
+    reference) - PSNR(tf, reference)| where a reference is given}; `images`
+    are (decoded, reference or None) pairs, `settings` their codec settings.
+  """
+  # pylint: disable=g-import-not-at-top
+  from tf_hbd.evaluation import metrics
+  from tf_hbd.inference import serving
+  # pylint: enable=g-import-not-at-top
+  fast, slow = NumpyModel(path), serving.load(path)
+  max_abs, differing, total, gap = 0, 0, 0, 0.0
+  for i, (decoded, reference) in enumerate(images):
+    st = None if settings is None else settings[i]
+    for k in ks:
+      a = fast.refine(decoded, K=k, setting=st).astype(int)
+      b = slow.refine(decoded, K=k, setting=st).astype(int)
+      max_abs = max(max_abs, int(np.abs(a - b).max()))
+      differing += int(np.count_nonzero(a != b))
+      total += a.size
+      if reference is not None:
+        gap = max(gap, abs(float(metrics.psnr(reference, a)) -
+                           float(metrics.psnr(reference, b))))
+  return {"max_abs": max_abs, "pixels_differing": differing / max(total, 1),
+          "psnr_gap_db": gap}

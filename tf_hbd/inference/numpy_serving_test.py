@@ -1,0 +1,335 @@
+"""Tests of tf_hbd.inference.numpy_serving: the NumPy runtime equals the TF runtime."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from unittest import mock
+
+import numpy as np
+import tensorflow as tf
+
+from tf_hbd.codecs import codec_setting
+from tf_hbd.codecs import legacy as codecs
+from tf_hbd.model import decoder as decoder_lib
+from tf_hbd import errors
+from tf_hbd.evaluation import golden
+from tf_hbd.codecs import jpeg_constraint
+from tf_hbd.evaluation import metrics
+from tf_hbd.inference import numpy_serving
+from tf_hbd.data import sample_images
+from tf_hbd.inference import serving
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GOLDEN_FILE = os.path.join(_ROOT, "tests", "golden.json")
+
+
+def _decoder(cell="lstm", setting_size=0, **kwargs):
+  """A small decoder whose every weight is non-zero (no identity output)."""
+  model = decoder_lib.build_decoder(cell, units=16, patch_size=8, K=3,
+                                    seed=5, setting_size=setting_size,
+                                    **kwargs)
+  model(model.dummy_inputs())
+  rng = np.random.default_rng(1)
+  for v in model.variables:
+    v.assign(rng.normal(0, 0.2 if v.shape.rank == 2 else 0.05,
+                        v.shape).astype(np.float32))
+  return model
+
+
+def _assert_close(test, fast, slow, max_differing=0.002):
+  """At most one level apart, on a small fraction of the pixels."""
+  diff = np.abs(fast.astype(int) - slow.astype(int))
+  test.assertLessEqual(diff.max(), 1)
+  test.assertLessEqual(np.mean(diff > 0), max_differing)
+
+
+class ShippedModelsTest(tf.test.TestCase):
+  """The shipped decoders: NumPy path = TF path, and the golden figures."""
+
+  def test_numpy_runtime_is_the_default_and_matches_tf_and_golden(self):
+    with open(GOLDEN_FILE) as f:
+      expected = json.load(f)
+    for codec in ("jpeg", "jp2"):
+      fast = numpy_serving.load_pretrained(codec)
+      self.assertIsInstance(fast, numpy_serving.NumpyModel)
+      slow = numpy_serving.load_pretrained(codec, runtime="tf")
+      self.assertIsInstance(slow, serving.ServedModel)
+      self.assertEqual(fast.metadata, slow.metadata)
+      for name, img in golden.images().items():
+        enc = codecs.encode(img, codec, bpp=golden.TARGET_BPP)
+        decoded = codecs.decode(enc)
+        a, b = fast.refine(decoded), slow.refine(decoded)
+        _assert_close(self, a, b)
+        key = f"{name}/{serving.PRETRAINED[codec]}"
+        self.assertAlmostEqual(float(metrics.psnr(img, a)),
+                               expected[key]["psnr"],
+                               delta=golden.PSNR_TOLERANCE_DB, msg=key)
+        self.assertGreater(metrics.psnr(img, a), metrics.psnr(img, decoded))
+        crop = decoded[:40, :56, None]  # (H, W, 1), another K
+        a = fast.refine(crop, K=2)
+        self.assertEqual(a.shape, crop.shape)
+        _assert_close(self, a, slow.refine(crop, K=2), max_differing=0.01)
+
+  def test_enhance_imports_no_tensorflow(self):
+    tmp = self.create_tempdir().full_path
+    jpg = os.path.join(tmp, "x.jpg")
+    with open(jpg, "wb") as f:
+      f.write(codecs.encode(sample_images.load_sample("camera")[:64, :80],
+                            "jpeg", quality=20).data)
+    code = ("import sys\n"
+            "from tf_hbd import cli\n"
+            "rc = cli.main(['enhance', sys.argv[1], '-o', sys.argv[2]])\n"
+            "print(rc, 'tensorflow' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code, jpg,
+                          os.path.join(tmp, "out")], check=True,
+                         capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=_ROOT))
+    self.assertEqual(out.stdout.split()[-2:], ["0", "False"])
+    self.assertTrue(os.path.exists(os.path.join(tmp, "out", "x.png")))
+
+  def test_pretrained_table_is_serving_s(self):
+    self.assertEqual(numpy_serving.PRETRAINED, serving.PRETRAINED)
+    self.assertEqual(numpy_serving.METADATA_FILE, serving.METADATA_FILE)
+    from tf_hbd.inference import graph_refine  # pylint: disable=g-import-not-at-top
+    self.assertEqual(numpy_serving.MAX_PIXELS, graph_refine.DEFAULT_MAX_PIXELS)
+    for codec in ("jpeg", "jp2"):
+      self.assertEqual(numpy_serving.pretrained_dir(codec),
+                       serving.pretrained_dir(codec))
+
+
+class DecoderTest(tf.test.TestCase):
+  """The NumPy forward pass of every supported cell and option."""
+
+  def test_forward_matches_the_keras_model(self):
+    variants = {
+        "lstm": _decoder("lstm"),
+        "lstm_centred_bias_untied_setting": _decoder(
+            "lstm", center_inputs=True, embed_bias=True, setting_size=3,
+            cell_options={"tied": False}),
+        "lstm_no_residual_no_position": _decoder(
+            "lstm", residual=False, use_position=False),
+        "gru": _decoder("gru"),
+        "gru_untied": _decoder("gru", cell_options={"tied": False}),
+        "elman_relu": _decoder("elman", cell_options={"activation": "relu"}),
+        "elman_sigmoid": _decoder("elman",
+                                  cell_options={"activation": "sigmoid"}),
+        "mlp": _decoder("mlp"),
+        "lstm_bfloat16_products": _decoder("lstm", matmul_dtype="bfloat16",
+                                           center_inputs=True),
+        "gru_bfloat16_products": _decoder("gru", matmul_dtype="bfloat16"),
+    }
+    rng = np.random.default_rng(2)
+    ctx = rng.uniform(0, 1, (50, 9, 8, 8)).astype(np.float32)
+    pos = rng.integers(0, 9, 50).astype(np.int32)
+    for name, model in variants.items():
+      spec, weights = numpy_serving.spec_from_model(model)
+      fast = numpy_serving._Decoder(  # pylint: disable=protected-access
+          spec, weights)
+      st = rng.uniform(0, 1, model.setting_size).astype(np.float32)
+      for k in (1, 2, 5):
+        want = model.predict_last(
+            ctx, pos, K=k, setting=np.tile(st[None], [50, 1])
+            if model.setting_size else None).numpy()
+        got = fast.predict_last(ctx.reshape(50, -1), pos, k,
+                                st[None] @ weights["S"]
+                                if model.setting_size else None)
+        # bfloat16: a product can round to the neighbouring bfloat16
+        # (float32 sums in another order), 2^-8 relative.
+        self.assertAllClose(got, want, rtol=0, msg=name,
+                            atol=5e-3 if model.matmul_dtype else 2e-5)
+    sne = decoder_lib.build_decoder("lstm", units=8, K=2, sne=True)
+    self.assertIsNone(numpy_serving.spec_from_model(sne))
+    f64 = decoder_lib.build_decoder("lstm", units=8, K=2, dtype="float64")
+    self.assertIsNone(numpy_serving.spec_from_model(f64))
+    delta = decoder_lib.build_decoder("delta", units=8, K=2)
+    self.assertIsNone(numpy_serving.spec_from_model(delta))
+
+
+class ExportTest(tf.test.TestCase):
+  """Whole exports: the NumPy runtime equals the TF runtime."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.tmp = tf.compat.v1.test.get_temp_dir()
+    img = sample_images.load_sample("camera")[100:181, 200:299]  # 81 x 99
+    cls.original = img
+    cls.decoded, enc = codecs.roundtrip(img, "jpeg", quality=20)
+    cls.setting = codec_setting.features(enc.data, "jpeg")
+    flat = np.full((24, 40), 90, np.uint8)
+    flat[:, 24:] = 200  # flat blocks on both sides, an edge between
+    cls.flat = flat
+    cls.lstm_dir = os.path.join(cls.tmp, "lstm")
+    serving.export_serving(_decoder("lstm"), cls.lstm_dir, "jpeg",
+                           batch_size=64)
+
+  def _export(self, name, model, codec="jpeg", **kwargs):
+    path = os.path.join(self.tmp, name)
+    serving.export_serving(model, path, codec, batch_size=64, **kwargs)
+    return path
+
+  def test_whole_image_flat_guard_and_k_match_tf(self):
+    fast = numpy_serving.load(self.lstm_dir)
+    self.assertIsInstance(fast, numpy_serving.NumpyModel)
+    self.assertTrue(fast.metadata["flat_guard"])
+    slow = serving.load(self.lstm_dir)
+    for k in (None, 1, 5):
+      for img in (self.decoded, self.flat, self.decoded[:, :, None]):
+        _assert_close(self, fast.refine(img, K=k), slow.refine(img, K=k))
+    out = fast.refine(self.flat)
+    self.assertAllEqual(out[:, :8], self.flat[:, :8])  # flat 3x3 blocks
+    self.assertGreater(np.abs(out.astype(int) - self.flat).max(), 0)
+    # Chunks and threads change nothing.
+    serial = fast.refine(self.decoded)
+    with mock.patch.object(numpy_serving, "CHUNK", 7), \
+        mock.patch.object(numpy_serving, "THREADS", 2):
+      self.assertAllEqual(fast.refine(self.decoded), serial)
+
+  def test_setting_projection_passthrough_and_ensemble_match_tf(self):
+    model = _decoder("lstm", setting_size=64)
+    path = self._export("setting", model,
+                        passthrough={"jpeg_min_noise": 3.0})
+    fast, slow = numpy_serving.load(path), serving.load(path)
+    self.assertIsInstance(fast, numpy_serving.NumpyModel)
+    self.assertTrue(fast.metadata["jpeg_projection"])
+    with self.assertRaisesRegex(errors.HbdError, "codec setting"):
+      fast.refine(self.decoded)
+    a = fast.refine(self.decoded, setting=self.setting)
+    _assert_close(self, a, slow.refine(self.decoded, setting=self.setting))
+    raw = numpy_serving.load(self._export("setting_raw", model,
+                                          project=False))
+    raw_out = raw.refine(self.decoded, setting=self.setting)
+    self.assertGreater(np.abs(raw_out.astype(int) - a).max(), 0)
+    expect = jpeg_constraint.project(
+        raw_out, self.decoded,
+        jpeg_constraint.table_from_setting(self.setting)).numpy()
+    _assert_close(self, a, expect)
+    # Ensemble: the mean of the 8 symmetries, as the TF runtime.
+    _assert_close(self, fast.refine(self.decoded, setting=self.setting,
+                                    ensemble=True),
+                  slow.refine(self.decoded, setting=self.setting,
+                              ensemble=True))
+    # A source file gives the setting; fine JPEGs pass through.
+    src = os.path.join(self.get_temp_dir(), "fine.jpg")
+    fine, enc = codecs.roundtrip(self.original, "jpeg", quality=95)
+    with open(src, "wb") as f:
+      f.write(enc.data)
+    self.assertAllEqual(fast.refine(fine, source=src), fine)
+    self.assertAllEqual(slow.refine(fine, source=src), fine)
+
+  def test_jp2_setting_and_passthrough_match_tf(self):
+    model = _decoder("lstm", setting_size=1)
+    path = self._export("jp2_setting", model, codec="jp2",
+                        passthrough={"jp2_max_bpp": 1.0})
+    fast, slow = numpy_serving.load(path), serving.load(path)
+    for bpp in (0.3, 1.5):
+      dec, enc = codecs.roundtrip(self.original, "jp2", bpp=bpp)
+      st = codec_setting.features(enc.data, "jp2", dec.shape)
+      a = fast.refine(dec, setting=st)
+      _assert_close(self, a, slow.refine(dec, setting=st))
+      self.assertEqual(bool(np.all(a == dec)), bpp > 1.0)
+
+  def test_projection_equals_jpeg_constraint(self):
+    rng = np.random.default_rng(0)
+    decoded = rng.integers(0, 256, (37, 51)).astype(np.uint8)
+    decoded[:8, :8] = 255  # a clipped block
+    refined = np.clip(decoded.astype(int) + rng.integers(-9, 10,
+                                                         decoded.shape),
+                      0, 255).astype(np.uint8)
+    # pylint: disable=protected-access
+    got = numpy_serving.project(
+        refined, decoded, numpy_serving._table_from_setting(self.setting))
+    want = jpeg_constraint.project(
+        refined, decoded,
+        jpeg_constraint.table_from_setting(self.setting)).numpy()
+    _assert_close(self, got, want)
+    self.assertAllClose(numpy_serving._C, jpeg_constraint._C)
+    self.assertAllEqual(numpy_serving._ZIGZAG, jpeg_constraint.ZIGZAG)
+    # pylint: enable=protected-access
+
+  def test_convert_old_export_identifies_centring(self):
+    old = os.path.join(self.tmp, "old_plain")
+    shutil.copytree(self.lstm_dir, old)
+    centred = self._export("old_centred", _decoder(
+        "lstm", center_inputs=True, matmul_dtype="bfloat16"))
+    for path, is_centred in ((old, False), (centred, True)):
+      os.remove(os.path.join(path, numpy_serving.RUNTIME_FILE))
+      self.assertIsInstance(numpy_serving.load(path),
+                            serving.ServedModel)  # auto falls back to TF
+      spec = numpy_serving.convert_saved_model(path)
+      self.assertEqual(spec["center_inputs"], is_centred)
+      self.assertEqual(spec["matmul_dtype"],
+                       "bfloat16" if is_centred else None)
+      self.assertTrue(spec["residual"])
+      self.assertEqual(spec["units"], 16)
+      _assert_close(self, numpy_serving.load(path).refine(self.decoded),
+                    serving.load(path).refine(self.decoded))
+
+  def test_unsupported_and_stale_exports_use_tf(self):
+    path = os.path.join(self.tmp, "sne")
+    shutil.copytree(self.lstm_dir, path)
+    self.assertTrue(os.path.exists(os.path.join(
+        path, numpy_serving.RUNTIME_FILE)))
+    sne = decoder_lib.build_decoder("lstm", units=8, patch_size=8, K=2,
+                                    sne=True)
+    sne(sne.dummy_inputs())
+    serving.export_serving(sne, path, "jpeg", batch_size=64)  # over it
+    self.assertFalse(os.path.exists(os.path.join(
+        path, numpy_serving.RUNTIME_FILE)))  # the stale file is gone
+    self.assertIsInstance(numpy_serving.load(path), serving.ServedModel)
+    with self.assertRaisesRegex(errors.HbdError, "has no NumPy runtime .no "
+                                "hbd_numpy.json.; use the TensorFlow "
+                                "runtime .--runtime tf.$"):
+      numpy_serving.load(path, runtime="numpy")
+    with self.assertRaisesRegex(errors.HbdError, "unknown runtime"):
+      numpy_serving.load(path, runtime="tflite")
+    # Variables changed behind the file's back: the fingerprint differs
+    # (auto then goes to TF, which finds the damage itself).
+    stale = os.path.join(self.tmp, "stale")
+    shutil.copytree(self.lstm_dir, stale)
+    data = os.path.join(stale, "variables",
+                        "variables.data-00000-of-00001")
+    with open(data, "r+b") as f:
+      first = f.read(1)
+      f.seek(0)
+      f.write(bytes([first[0] ^ 1]))
+    with self.assertRaisesRegex(errors.HbdError, "fingerprint differs"):
+      numpy_serving.load(stale, runtime="numpy")
+
+  def test_bad_inputs(self):
+    fast = numpy_serving.load(self.lstm_dir)
+    with self.assertRaisesRegex(errors.HbdError, "uint8"):
+      fast.refine(self.decoded.astype(np.uint16))
+    with self.assertRaisesRegex(errors.HbdError, "gray image"):
+      fast.refine(np.zeros((4, 4, 3), np.uint8))
+    with self.assertRaisesRegex(errors.HbdError, "empty"):
+      fast.refine(np.zeros((0, 4), np.uint8))
+    with self.assertRaisesRegex(errors.HbdError, "K must be"):
+      fast.refine(self.decoded, K=0)
+    self.assertEqual(fast.refine(np.full((1, 1), 7, np.uint8)).shape, (1, 1))
+
+
+if __name__ == "__main__":
+  tf.test.main()
+
+
+def test_coded_noise_passthrough_equals_tf():
+  from tf_hbd.inference import guards  # pylint: disable=g-import-not-at-top
+  yy, xx = np.mgrid[0:40, 0:44]
+  ramp = np.round(40 + 2.5 * xx + 0.5 * yy).astype(np.uint8)
+  noisy = np.random.default_rng(5).integers(0, 256, (40, 44)).astype(np.uint8)
+  for img in (ramp, noisy):
+    for q in (30, 80):
+      dec, enc = codecs.roundtrip(img, "jpeg", quality=q)
+      st = codec_setting.features(enc.data, "jpeg")
+      want = float(guards.jpeg_coded_noise_rms(tf.constant(dec), st))
+      got = numpy_serving.coded_noise_rms(dec, st)
+      np.testing.assert_allclose(got, want, rtol=1e-5)
+      for thr in (0.6, 2.0):
+        opts = {"jpeg_min_coded_noise": thr}
+        assert numpy_serving._passthrough(  # pylint: disable=protected-access
+            "jpeg", np.asarray(st), opts, dec) == bool(
+                guards.passthrough("jpeg", st, decoded=tf.constant(dec),
+                                   **opts))
