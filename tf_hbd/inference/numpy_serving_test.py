@@ -21,7 +21,7 @@ from tf_hbd.inference import numpy_serving
 from tf_hbd.data import sample_images
 from tf_hbd.inference import serving
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GOLDEN_FILE = os.path.join(_ROOT, "tests", "golden.json")
 
 
@@ -79,7 +79,7 @@ class ShippedModelsTest(tf.test.TestCase):
       f.write(codecs.encode(sample_images.load_sample("camera")[:64, :80],
                             "jpeg", quality=20).data)
     code = ("import sys\n"
-            "from tf_hbd import cli\n"
+            "from tf_hbd.inference import cli\n"
             "rc = cli.main(['enhance', sys.argv[1], '-o', sys.argv[2]])\n"
             "print(rc, 'tensorflow' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code, jpg,

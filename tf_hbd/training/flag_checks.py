@@ -94,7 +94,7 @@ def validate_train_flags(values: Mapping[str, object]) -> None:
                        ("jp2_bpp", "parse_bpp_range")):
     spec = values.get(name)
     if spec:
-      from tf_hbd import recompress  # pylint: disable=g-import-not-at-top
+      from tf_hbd.data import recompress  # pylint: disable=g-import-not-at-top
       try:
         getattr(recompress, parser)(spec)
       except ValueError as e:
