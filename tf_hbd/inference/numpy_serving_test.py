@@ -60,17 +60,23 @@ class ShippedModelsTest(tf.test.TestCase):
       for name, img in golden.images().items():
         enc = codecs.encode(img, codec, bpp=golden.TARGET_BPP)
         decoded = codecs.decode(enc)
-        a, b = fast.refine(decoded), slow.refine(decoded)
-        _assert_close(self, a, b)
+        st = (codec_setting.features(enc.data, codec, decoded.shape)
+              if fast.setting_size else None)
+        a, b = fast.refine(decoded, setting=st), slow.refine(decoded,
+                                                             setting=st)
+        # bfloat16 products (the shipped JPEG decoder) put ~0.2 % of pixels
+        # on the other side of a rounding boundary (BUILD.md).
+        _assert_close(self, a, b, max_differing=0.005)
         key = f"{name}/{serving.PRETRAINED[codec]}"
         self.assertAlmostEqual(float(metrics.psnr(img, a)),
                                expected[key]["psnr"],
                                delta=golden.PSNR_TOLERANCE_DB, msg=key)
         self.assertGreater(metrics.psnr(img, a), metrics.psnr(img, decoded))
         crop = decoded[:40, :56, None]  # (H, W, 1), another K
-        a = fast.refine(crop, K=2)
+        a = fast.refine(crop, K=2, setting=st)
         self.assertEqual(a.shape, crop.shape)
-        _assert_close(self, a, slow.refine(crop, K=2), max_differing=0.01)
+        _assert_close(self, a, slow.refine(crop, K=2, setting=st),
+                      max_differing=0.01)
 
   def test_enhance_imports_no_tensorflow(self):
     tmp = self.create_tempdir().full_path
