@@ -184,7 +184,7 @@ def child_ratio_tf(jpg, repeats):
       out = products(x)
     return out[0].numpy()
 
-  ts = _alternate([lambda: model.refine(decoded), all_products], repeats)
+  ts = _alternate([lambda: model.refine(decoded, source=jpg), all_products], repeats)
   print(json.dumps({"refine_warm": statistics.median(ts[0]),
                     "matmuls": statistics.median(ts[1]),
                     "pair_ratio": statistics.median(
@@ -221,7 +221,7 @@ def child_ratio_numpy(jpg, repeats):
       return out
     return run
 
-  ts = _alternate([lambda: model.refine(decoded), products(k),
+  ts = _alternate([lambda: model.refine(decoded, source=jpg), products(k),
                    products(k - 1)], repeats)
   print(json.dumps({"refine_warm": statistics.median(ts[0]),
                     "matmuls": statistics.median(ts[1]),
