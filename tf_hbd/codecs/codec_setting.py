@@ -23,7 +23,7 @@ import numpy as np
 
 from tf_hbd import errors
 
-__all__ = ["SIZE", "features", "jpeg_luma_table", "features_from_table",
+__all__ = ["SIZE", "features", "for_model", "jpeg_luma_table", "features_from_table",
            "features_from_bpp"]
 
 SIZE = {"jpeg": 64, "jp2": 1}
@@ -104,3 +104,33 @@ def features(data: bytes, codec: str, shape=None,
       raise ValueError("JPEG 2000 settings need the image shape")
     return features_from_bpp(8.0 * len(data) / float(shape[0] * shape[1]))
   raise ValueError(f"unknown codec {codec!r}")
+
+
+def for_model(setting, source, codec: str, size: int, shape,
+              model: str = "<model>"):
+  """The setting vector a model of `size` inputs gets for one image.
+
+  Args:
+    setting: the vector, or None to read it from `source`.
+    source: path of the JPEG / JPEG 2000 file the image was decoded from.
+    codec: the model's codec.
+    size: the model's setting size (0: it takes none; returns None).
+    shape: the decoded image's (H, W).
+    model: the model's name for messages.
+
+  Returns:
+    float32 (size,) or None.
+  """
+  if not size:
+    return None
+  if setting is None:
+    if source is None:
+      raise errors.HbdError(f"model {model} takes the codec setting of the "
+                            "image: pass setting= or source=")
+    with open(source, "rb") as f:
+      setting = features(f.read(), codec, shape, name=source)
+  setting = np.asarray(setting, np.float32).reshape(-1)
+  if setting.size != size:
+    raise errors.HbdError(f"setting has {setting.size} values, model {model} "
+                          f"takes {size}")
+  return setting

@@ -72,3 +72,21 @@ def test_bad_headers_raise(data):
 
 def test_sizes():
   assert codec_setting.SIZE == {"jpeg": 64, "jp2": 1}
+
+
+def test_for_model(tmp_path):
+  img = np.random.default_rng(0).integers(0, 256, (24, 32)).astype(np.uint8)
+  enc = codecs.encode_at_quality(img, "jpeg", 30)
+  path = tmp_path / "x.jpg"
+  path.write_bytes(enc.data)
+  assert codec_setting.for_model(None, None, "jpeg", 0, (24, 32)) is None
+  got = codec_setting.for_model(None, str(path), "jpeg", 64, (24, 32))
+  np.testing.assert_array_equal(
+      got, codec_setting.features(enc.data, "jpeg", (24, 32)))
+  assert got.dtype == np.float32
+  np.testing.assert_array_equal(
+      codec_setting.for_model(list(got), None, "jpeg", 64, (24, 32)), got)
+  with pytest.raises(errors.HbdError, match="pass setting= or source="):
+    codec_setting.for_model(None, None, "jpeg", 64, (24, 32), "m")
+  with pytest.raises(errors.HbdError, match="setting has 3 values"):
+    codec_setting.for_model([1, 2, 3], None, "jpeg", 64, (24, 32), "m")

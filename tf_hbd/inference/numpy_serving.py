@@ -434,20 +434,8 @@ class NumpyModel:
     return int(self.metadata.get("setting_size", 0))
 
   def _setting(self, image_shape, setting, source):
-    if not self.setting_size:
-      return None
-    if setting is None:
-      if source is None:
-        raise errors.HbdError(f"model {self.path} takes the codec setting "
-                              "of the image: pass setting= or source=")
-      with open(source, "rb") as f:
-        setting = codec_setting.features(f.read(), self.codec, image_shape,
-                                         name=source)
-    setting = np.asarray(setting, _F32).reshape(-1)
-    if setting.size != self.setting_size:
-      raise errors.HbdError(f"setting has {setting.size} values, model "
-                            f"{self.path} takes {self.setting_size}")
-    return setting
+    return codec_setting.for_model(setting, source, self.codec,
+                                   self.setting_size, image_shape, self.path)
 
   def refine(self, image, K: Optional[int] = None, setting=None,
              source: Optional[str] = None,

@@ -227,15 +227,11 @@ class ServedModel:
     image = np.asarray(image)
     images.check_gray(image)  # the graph takes (H, W) or (H, W, 1) as given
     kwargs = {"image": tf.constant(image)}
-    if self.setting_size:
-      if setting is None:
-        if source is None:
-          raise errors.HbdError(f"model {self.path} takes the codec setting "
-                                "of the image: pass setting= or source=")
-        with open(source, "rb") as f:
-          setting = codec_setting.features(f.read(), self.codec,
-                                           image.shape[:2], name=source)
-      kwargs["setting"] = tf.constant(np.asarray(setting, np.float32))
+    setting = codec_setting.for_model(setting, source, self.codec,
+                                      self.setting_size, image.shape[:2],
+                                      self.path)
+    if setting is not None:
+      kwargs["setting"] = tf.constant(setting)
     try:
       if K is None:
         out = self._loaded.signatures["refine"](**kwargs)
@@ -250,13 +246,8 @@ class ServedModel:
     image = np.asarray(image)
     shape = image.shape
     gray = image.reshape(shape[:2])
-    if self.setting_size and setting is None:
-      if source is None:
-        raise errors.HbdError(f"model {self.path} takes the codec setting "
-                              "of the image: pass setting= or source=")
-      with open(source, "rb") as f:
-        setting = codec_setting.features(f.read(), self.codec, shape[:2],
-                                         name=source)
+    setting = codec_setting.for_model(setting, source, self.codec,
+                                      self.setting_size, shape[:2], self.path)
     d = int(self.metadata.get("patch_size", 8))
     h, w = gray.shape
     padded = np.pad(gray, ((0, (-h) % d), (0, (-w) % d)), mode="edge")
