@@ -110,11 +110,11 @@ class TrainScriptTest(tf.test.TestCase):
     model_dir = self.create_tempdir().full_path
     child = subprocess.Popen(
         [sys.executable, _SCRIPT, f"--model_dir={model_dir}", *_TINY,
-         "--steps_per_epoch=400", "--log_every=1", "--export=false"],
+         "--steps_per_epoch=1000000", "--log_every=1", "--export=false"],
         cwd=_ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True)
     for line in child.stdout:  # interrupt once training is under way
-      if "step 2/400" in line:
+      if "step 2/1000000" in line:
         break
     child.send_signal(signal.SIGINT)
     _, err = child.communicate(timeout=120)
