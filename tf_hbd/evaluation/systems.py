@@ -255,11 +255,11 @@ def register_system(*names: str):
   return register
 
 
-def make_system(name: str, **kwargs) -> System:
-  """The registered system `name` (see `SYSTEMS`)."""
-  if name not in SYSTEMS:
-    raise ValueError(f"unknown system {name!r}; known: {sorted(SYSTEMS)}")
-  return SYSTEMS[name](**kwargs)
+def make_system(system: str, /, **kwargs) -> System:
+  """The registered `system` (see `SYSTEMS`) made with `kwargs`."""
+  if system not in SYSTEMS:
+    raise ValueError(f"unknown system {system!r}; known: {sorted(SYSTEMS)}")
+  return SYSTEMS[system](**kwargs)
 
 
 @register_system("jpeg", "jp2")
