@@ -19,9 +19,9 @@ actually spent. They are made by the factories of the registry `SYSTEMS`
   image (the neural baselines' RD table, `tf_hbd.baselines.rd`);
 * a trained decoder: the codec it was trained for at the point, then
   `tf_hbd.inference.refine.refine`; its rate is the codec's rate (the
-  decoder adds no bits). The codec output is computed once per image and shared by the plain
-  codec row and every decoder that refines it, so a decoder that returns its
-  input scores exactly the codec's numbers.
+  decoder adds no bits). The codec output is computed once per image and
+  shared by the plain codec row and every decoder that refines it, so a
+  decoder that returns its input scores exactly the codec's numbers.
 
 Results are written as one JSON file per dataset and system in a
 CompressAI-like schema::
@@ -30,7 +30,7 @@ CompressAI-like schema::
    "results": {"bpp": [...], "psnr": [...], "ssim": [...], "ms-ssim": [...]},
    "per_image": [{"image": ..., "target_bpp": ..., "bpp": ..., ...}, ...]}
 
-where ``results`` holds one mean per target rate (an RD curve).
+where ``results`` holds one mean per operating point (an RD curve).
 """
 
 import collections
@@ -360,25 +360,18 @@ def neural_system(model: str, iterations: Optional[int] = None,
                 "codec, real bitstream", run)
 
 
-def decoder_system(label: str, model, codec: str, K: Optional[int] = None,
-                   refine_fn: Optional[Callable] = None,
-                   description: str = "") -> System:
-  """A trained decoder refining `codec` output at the operating point."""
-  if refine_fn is None:
-    from tf_hbd.inference import refine as refine_lib  # pylint: disable=g-import-not-at-top
+def decoder_system(label: str, codec: str, refine: Callable,
+                   description: str) -> System:
+  """A decoder refining `codec` output at the operating point.
 
-    def refine_fn(decoded, model, K=None, encoded=None):
-      setting = (codec_setting.features(encoded.data, codec, decoded.shape)
-                 if getattr(model, "setting_size", 0) else None)
-      return refine_lib.refine(decoded, model, K=K, setting=setting)
-
+  ``refine(decoded uint8, encoded tf_hbd.codecs.legacy.Encoded)`` returns
+  the refined image; the codec round trip is shared through the cache.
+  """
   def run(image, point, cache, key):
     decoded, achieved = cache.roundtrip(key, image, codec, point)
-    return refine_fn(decoded, model, K=K,
-                     encoded=cache.encoded(key, image, codec, point)), achieved
+    return refine(decoded, cache.encoded(key, image, codec, point)), achieved
 
-  desc = description or f"HBD decoder refining {codec} (K={K or 'trained'})"
-  return System(label, desc, run)
+  return System(label, description, run)
 
 
 def evaluate(eval_images: Sequence[pipelines.EvalImage],
@@ -603,11 +596,10 @@ def trained_decoder_system(dec: LoadedDecoder, K: Optional[int] = None,
   name = label or (dec.label if K is None else f"{dec.label} K={K}")
   more = {"ensemble": True} if ensemble else {}
   return decoder_system(
-      name, None, dec.codec, K=K,
-      refine_fn=lambda img, _model, K=None, encoded=None: dec.refine(
-          img, K=K, encoded=encoded, **more),
-      description=f"HBD decoder from {dec.path} refining {dec.codec} "
-      f"(trained K={dec.K}, evaluated K={K or dec.K})")
+      name, dec.codec,
+      lambda img, encoded: dec.refine(img, K=K, encoded=encoded, **more),
+      f"HBD decoder from {dec.path} refining {dec.codec} (trained K={dec.K}, "
+      f"evaluated K={K or dec.K})")
 
 
 def k_sweep_markdown(results: Dict[str, list], labels: Sequence[str],
