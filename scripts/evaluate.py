@@ -27,8 +27,10 @@ _DATASETS = flags.DEFINE_list(
     "known benchmark (kodak, cb8, cb16, cb16linear, tecnick, wikipedia).")
 _BPP = flags.DEFINE_float("bpp", 0.0, "Target bpp for Table 3 (0: the "
                           "benchmark's own, else 0.37).")
-_SYSTEMS = flags.DEFINE_list("systems", ["jpeg", "jp2", "goog", "e2e"],
-                             "Codec and neural-baseline rows.")
+_SYSTEMS = flags.DEFINE_list(
+    "systems", ["jpeg", "jp2", "goog", "e2e"], "Codec and neural-baseline "
+    "rows (tf_hbd.evaluation.systems.SYSTEMS); --systems=jpeg,jp2 alone is "
+    "the codec table.")
 _DECODERS = flags.DEFINE_list("decoders", [], "Trained decoders: [LABEL=]DIR "
                               "(training model dir or serving export).")
 _K_SWEEP = flags.DEFINE_list("k_sweep", [], "K values for Table 1, e.g. "

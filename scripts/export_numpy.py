@@ -20,9 +20,6 @@ import sys
 
 import numpy as np
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
 def check_images(codec):
   """(decoded, reference) pairs and settings for checking a `codec` model."""
   # pylint: disable=g-import-not-at-top
@@ -57,7 +54,6 @@ def main(argv=None):
   parser.add_argument("--verbose", action="store_true",
                       help="show TensorFlow's own log lines")
   args = parser.parse_args(argv)
-  sys.path.insert(0, _ROOT)
   # pylint: disable=g-import-not-at-top
   from tf_hbd import quiet
   quiet.quiet_tensorflow(args.verbose)

@@ -10,28 +10,27 @@ Colour input is converted to 8-bit gray. Exit status 1 with a one-line message
 for bad input (missing/corrupt image or bitstream, impossible option).
 """
 
-import os
 import sys
 
 from absl import app
 from absl import flags
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("codec", "e2e", "Family (e2e, goog) or shipped model name.")
-flags.DEFINE_float("bpp", None, "Target bit rate (largest setting <= it).")
-flags.DEFINE_integer("iterations", None, "GOOG: number of iterations, 1..16.")
+from tf_hbd import baselines
+from tf_hbd import errors
+from tf_hbd.baselines import files
+
+_CODEC = flags.DEFINE_string("codec", "e2e",
+                             "Family (e2e, goog) or shipped model name.")
+_BPP = flags.DEFINE_float("bpp", None,
+                          "Target bit rate (largest setting <= it).")
+_ITERATIONS = flags.DEFINE_integer("iterations", None,
+                                   "GOOG: number of iterations, 1..16.")
 
 _USAGE = ("usage: neural_codec.py compress IN OUT [--codec=..] [--bpp=..|"
           "--iterations=..] | decompress IN OUT | list")
 
 
 def main(argv):
-  sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-  # pylint: disable=g-import-not-at-top
-  from tf_hbd import baselines
-  from tf_hbd import errors
-  from tf_hbd.baselines import files
-  # pylint: enable=g-import-not-at-top
   args = list(argv[1:])
   if args == ["list"]:
     for name in baselines.available():
@@ -43,8 +42,8 @@ def main(argv):
   command, src, dst = args
   try:
     if command == "compress":
-      info = files.compress_file(src, dst, FLAGS.codec, bpp=FLAGS.bpp,
-                                 iterations=FLAGS.iterations)
+      info = files.compress_file(src, dst, _CODEC.value, bpp=_BPP.value,
+                                 iterations=_ITERATIONS.value)
       print(f"{dst}: {info['bytes']} bytes, {info['bpp']:.4f} bpp, model "
             f"{info['model']}, {info['shape'][1]}x{info['shape'][0]}, "
             f"PSNR {info['psnr']:.2f} dB")

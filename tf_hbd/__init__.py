@@ -20,9 +20,10 @@ image -> metrics. The subpackages, in that order:
   (train.py's flags and exit codes);
 * `tf_hbd.inference`: `refine` / `graph_refine` / `serving` (whole-image
   refinement and export), `guards`, `cli` (`hbd`, also ``python -m tf_hbd``);
-* `tf_hbd.evaluation`: `metrics`, `systems` (codecs, baselines and decoders
-  on image folders), `study` (the paper's tables and figures), `plots`,
-  `no_harm`, `golden` (pinned figures of the shipped models);
+* `tf_hbd.evaluation`: `metrics`, `systems` (the one `evaluate`: codecs,
+  baselines and decoders on image folders), `study` (the paper's tables and
+  figures), `cards` (model cards' gains), `plots`, `no_harm`, `golden`
+  (pinned figures of the shipped models);
 * `tf_hbd.baselines`: the neural baseline codecs GOOG and E2E.
 
 At the top: `errors` (exception types), `quiet` (TensorFlow's log lines off

@@ -4,24 +4,22 @@ For every image and every neural setting (a GOOG iteration count, an E2E
 model), the neural file is written and decoded for real; JPEG and JPEG 2000
 are then encoded with `tf_hbd.codecs.legacy.encode` at that image's achieved neural
 bit rate (highest quality whose bpp does not exceed it), so each row compares
-the codecs at (almost) the same rate. Metrics: `tf_hbd.evaluation.metrics.all_metrics`
-(8-bit, full image). Used by ``scripts/rd_baselines.py``.
+the codecs at (almost) the same rate. The measuring is
+`tf_hbd.evaluation.systems.evaluate` (metrics: `tf_hbd.evaluation.metrics.all_metrics`,
+8-bit, full image); this module names the settings and lays out the tables.
+Used by ``scripts/rd_baselines.py``.
 """
 
-import time
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 
 from tf_hbd import baselines
 from tf_hbd.codecs import legacy as codecs
-from tf_hbd.codecs import images
-from tf_hbd.evaluation import metrics
-from tf_hbd.baselines import codec_base
-from tf_hbd.baselines import container
+from tf_hbd.evaluation import systems as evaluation
 
-__all__ = ["settings", "evaluate", "summarize", "markdown", "side_by_side",
-           "at_rate", "at_rate_markdown"]
+__all__ = ["settings", "systems", "evaluate", "summarize", "markdown",
+           "side_by_side", "at_rate", "at_rate_markdown"]
 
 
 def settings(goog_iterations: Sequence[int] = (2, 3, 4),
@@ -47,15 +45,38 @@ def settings(goog_iterations: Sequence[int] = (2, 3, 4),
   return out
 
 
-def _score(reference, decoded):
-  m = metrics.all_metrics(reference, decoded)
-  return {"psnr": m["psnr"], "ssim": m["ssim"], "ms-ssim": m["ms-ssim"]}
+def systems(neural: Sequence[tuple],
+            classical: Sequence[str] = codecs.CODECS) -> list:
+  """The `tf_hbd.evaluation.systems` of `evaluate`, in order.
+
+  Returns:
+    [(system, setting label, codec or None)]: each neural setting (codec
+    None: its family is found per image) followed by every classical codec
+    at that setting's rate on each image.
+  """
+  k_max = {}
+  for _, name, iterations, _ in neural:
+    if iterations:
+      k_max[name] = max(k_max.get(name, 0), int(iterations))
+  out = []
+  for label, name, iterations, target in neural:
+    mine = evaluation.neural_system(name, iterations=iterations, target=target,
+                                    label=label, codes_for=k_max.get(name),
+                                    details=True)
+    out.append((mine, label, None))
+    for other in classical:
+      out.append((evaluation.at_rate_of(other, label, f"{label} / {other}"),
+                  label, other))
+  return out
 
 
 def evaluate(files: Sequence[str], neural: Sequence[tuple],
              classical: Sequence[str] = codecs.CODECS,
              log: Callable[[str], None] = print) -> list:
   """Per-image records of every neural setting and the classical codecs.
+
+  One `tf_hbd.evaluation.systems.evaluate` over `systems` (the neural
+  settings at their own rates, the codecs at each one's rate per image).
 
   Args:
     files: image files (converted to gray).
@@ -69,44 +90,26 @@ def evaluate(files: Sequence[str], neural: Sequence[tuple],
     ``ms-ssim``, and for neural rows ``model``, ``encode_s``, ``decode_s``
     (and GOOG's ``iterations``).
   """
-  records = []
-  for path in files:
-    gray = images.load_image(path).gray
-    goog_codes, classical_done = {}, {}
-    for label, name, iterations, target in neural:
-      t0 = time.time()
-      if target is not None:
-        _, data, _ = baselines.encode_at_bpp(name, gray, target)
-        codec = baselines.load(baselines.model_of(data))
-      elif iterations is None:
-        codec = baselines.load(name)
-        data = codec.compress(gray)
-      else:
-        codec = baselines.load(name)
-        if name not in goog_codes:
-          k_max = max(s[2] for s in neural if s[1] == name and s[2])
-          goog_codes[name] = codec.codes(gray, k_max)
-        data = codec.pack(gray.shape, goog_codes[name], iterations)
-      t1 = time.time()
-      decoded = codec.decompress(data, path)
-      t2 = time.time()
-      bpp = codec_base.bpp_of(data, gray.shape)
-      row = {"image": path, "setting": label, "codec": codec.family,
-             "model": codec.name, "bpp": bpp, **_score(gray, decoded),
-             "encode_s": t1 - t0, "decode_s": t2 - t1}
-      if iterations is not None or codec.family == "goog":
-        row["iterations"] = container.unpack(data).params[0]
-      records.append(row)
-      for other in classical:
-        key = (other, len(data))  # same rate as an earlier row: same result
-        if key not in classical_done:
-          dec, enc = codecs.roundtrip(gray, other, bpp=bpp)
-          classical_done[key] = {"bpp": enc.bpp, **_score(gray, dec)}
-        records.append({"image": path, "setting": label, "codec": other,
-                        **classical_done[key]})
+  plan = systems(neural, classical)
+  labels = {s.name for s, _, codec in plan if codec is None}
+
+  def log_image(path, _, rows):
     log(f"{path}: " + ", ".join(
-        f"{r['setting']}={r['bpp']:.3f}bpp/{r['psnr']:.2f}dB"
-        for r in records if r["image"] == path and "encode_s" in r))
+        f"{name}={r['bpp']:.3f}bpp/{r['psnr']:.2f}dB"
+        for name, r in rows.items() if name in labels))
+
+  imgs = evaluation.load_eval_images(list(files), name_by="path")
+  results = evaluation.evaluate(imgs, [s for s, _, _ in plan], [None],
+                                on_image=log_image)
+  records = []
+  for i in range(len(imgs)):
+    for s, label, codec in plan:
+      r = dict(results[s.name][i])
+      head = {"image": r.pop("image"), "setting": label,
+              "codec": r.pop("codec", codec)}
+      if "model" in r:
+        head["model"] = r.pop("model")
+      records.append({**head, **r})
   return records
 
 

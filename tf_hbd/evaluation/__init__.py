@@ -1,9 +1,10 @@
 """Measuring codecs, baselines and decoders: the paper's tables and figures.
 
 * `metrics`: PSNR, SSIM, MS-SSIM with one convention;
-* `systems`: codecs, neural baselines and trained decoders evaluated on image
-  folders;
+* `systems`: the one `evaluate`: codecs (at a rate, a quality or another
+  system's rate), neural baselines and trained decoders on image folders;
 * `study`: Table 3, Table 1, Figure 1 and the RD curves in one call;
+* `cards`: a decoder's gain over its codec for its model card;
 * `plots`: the figures;
 * `no_harm`: the do-no-harm check;
 * `golden`: pinned figures of the shipped models.

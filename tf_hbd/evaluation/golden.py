@@ -20,10 +20,8 @@ from typing import Dict
 
 import numpy as np
 
-from tf_hbd.codecs import legacy as codecs
-from tf_hbd.evaluation import metrics
 from tf_hbd.data import sample_images
-from tf_hbd.codecs import codec_setting
+from tf_hbd.evaluation import metrics
 
 __all__ = ["IMAGES", "TARGET_BPP", "GOOG_ITERATIONS", "PSNR_TOLERANCE_DB",
            "BPP_TOLERANCE", "images", "compute", "compare"]
@@ -46,35 +44,39 @@ def images() -> Dict[str, np.ndarray]:
   return out
 
 
-def _entry(ref, decoded, nbytes):
-  return {"psnr": round(float(metrics.psnr(ref, decoded)), 4),
-          "bpp": round(8.0 * nbytes / ref.size, 6)}
+def _psnr(reference, image):
+  return {"psnr": metrics.psnr(reference, image)}
 
 
 def compute() -> Dict[str, Dict[str, float]]:
-  """PSNR and bpp of every shipped system on every fixed image."""
+  """PSNR and bpp of every shipped system on every fixed image.
+
+  Measured by `tf_hbd.evaluation.systems.evaluate`: the codecs and the
+  shipped decoders at `TARGET_BPP`, the neural models at their own setting.
+  """
   # pylint: disable=g-import-not-at-top
   from tf_hbd import baselines
+  from tf_hbd.data import pipelines
+  from tf_hbd.evaluation import systems
   from tf_hbd.inference import serving
   # pylint: enable=g-import-not-at-top
-  decoders = {codec: serving.load_pretrained(codec) for codec in ("jpeg",
-                                                                  "jp2")}
+  at_target = []
+  for codec in ("jpeg", "jp2"):
+    dec = systems.load_trained_decoder(serving.pretrained_dir(codec))
+    at_target += [systems.codec_system(codec, name=codec),
+                  systems.trained_decoder_system(
+                      dec, label=serving.PRETRAINED[codec])]
+  own = [systems.neural_system(
+      model, iterations=(GOOG_ITERATIONS if baselines.family_of(model) ==
+                         "goog" else None)) for model in baselines.available()]
+  imgs = [pipelines.EvalImage(name, img) for name, img in images().items()]
   out = {}
-  for name, img in images().items():
-    for codec in ("jpeg", "jp2"):
-      enc = codecs.encode(img, codec, bpp=TARGET_BPP)
-      decoded = codecs.decode(enc)
-      out[f"{name}/{codec}"] = _entry(img, decoded, len(enc.data))
-      setting = (codec_setting.features(enc.data, codec, decoded.shape)
-                 if decoders[codec].setting_size else None)
-      refined = decoders[codec].refine(decoded, setting=setting)
-      out[f"{name}/{serving.PRETRAINED[codec]}"] = _entry(img, refined,
-                                                          len(enc.data))
-    for model in baselines.available():
-      codec = baselines.load(model)
-      data = (codec.compress(img, GOOG_ITERATIONS)
-              if baselines.family_of(model) == "goog" else codec.compress(img))
-      out[f"{name}/{model}"] = _entry(img, baselines.decompress(data), len(data))
+  for group, point in ((at_target, TARGET_BPP), (own, None)):
+    for name, rows in systems.evaluate(imgs, group, [point],
+                                       measure=_psnr).items():
+      for r in rows:
+        out[f"{r['image']}/{name}"] = {"psnr": round(float(r["psnr"]), 4),
+                                       "bpp": round(r["bpp"], 6)}
   return out
 
 

@@ -64,7 +64,8 @@ def run(datasets: Sequence[DatasetSpec], out_dir: str,
   Args:
     datasets: what to evaluate on.
     out_dir: results folder.
-    systems: codec / neural-baseline rows: "jpeg", "jp2", "goog", "e2e".
+    systems: codec / neural-baseline rows, names in
+      `tf_hbd.evaluation.systems.SYSTEMS`: "jpeg", "jp2", "goog", "e2e".
     decoders: ``[LABEL=]PATH`` of trained decoders (model dirs or exports).
     k_sweep: K values for Table 1 (empty: skip).
     rd_bpps: rates of the RD curves (empty: skip).
@@ -77,14 +78,7 @@ def run(datasets: Sequence[DatasetSpec], out_dir: str,
   say = _log if verbose else (lambda m: None)
   os.makedirs(out_dir, exist_ok=True)
   loaded = [evaluation.load_trained_decoder(s) for s in decoders]
-  base_systems = []
-  for s in systems:
-    if s in ("jpeg", "jp2"):
-      base_systems.append(evaluation.codec_system(s))
-    elif s in ("goog", "e2e"):
-      base_systems.append(evaluation.baseline_system(s))
-    else:
-      raise ValueError(f"unknown system {s!r}")
+  base_systems = [evaluation.make_system(s) for s in systems]
   dec_systems = [evaluation.trained_decoder_system(d) for d in loaded]
   all_systems = base_systems + dec_systems
   artifacts = {}

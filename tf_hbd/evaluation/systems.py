@@ -4,16 +4,24 @@ One convention everywhere (see `tf_hbd.evaluation.metrics`): gray 8-bit images, 
 size, no border crop, metrics on 8-bit rounded reconstructions, achieved rate
 ``8 * len(bitstream) / pixels``.
 
-A *system* maps an original gray image and a target rate to a reconstruction
-and the rate it actually spent:
+One `evaluate` runs *systems* on images at *operating points* (`Point`: a
+target rate, a codec quality, or none: each system's own setting). A system
+maps an original gray image and the point to a reconstruction and the rate it
+actually spent. They are made by the factories of the registry `SYSTEMS`
+(filled by `register_system`, as CompressAI's model zoo is):
 
-* ``jpeg`` / ``jp2``: `tf_hbd.codecs.legacy` at the target (highest setting <= it);
-* ``goog`` / ``e2e``: the shipped neural codecs (`tf_hbd.baselines`);
-* a trained decoder: the codec it was trained for at the target, then
-  `tf_hbd.inference.refine.refine`; its rate is the codec's rate (the decoder adds no
-  bits). The codec output is computed once per image and shared by the plain
-  codec row and every decoder that refines it, so a decoder that returns its
-  input scores exactly the codec's numbers.
+* ``jpeg`` / ``jp2``: `tf_hbd.codecs.legacy` at the point (highest setting
+  whose rate is <= the target, or the given quality);
+* ``goog`` / ``e2e``: the shipped neural codecs (`tf_hbd.baselines`) at the
+  target rate; `neural_system` also runs one shipped model at its own
+  setting (an E2E model, a GOOG iteration count);
+* ``at_rate_of``: a codec at the rate another system achieved on the same
+  image (the neural baselines' RD table, `tf_hbd.baselines.rd`);
+* a trained decoder: the codec it was trained for at the point, then
+  `tf_hbd.inference.refine.refine`; its rate is the codec's rate (the
+  decoder adds no bits). The codec output is computed once per image and
+  shared by the plain codec row and every decoder that refines it, so a
+  decoder that returns its input scores exactly the codec's numbers.
 
 Results are written as one JSON file per dataset and system in a
 CompressAI-like schema::
@@ -22,14 +30,16 @@ CompressAI-like schema::
    "results": {"bpp": [...], "psnr": [...], "ssim": [...], "ms-ssim": [...]},
    "per_image": [{"image": ..., "target_bpp": ..., "bpp": ..., ...}, ...]}
 
-where ``results`` holds one mean per target rate (an RD curve).
+where ``results`` holds one mean per operating point (an RD curve).
 """
 
 import collections
 import dataclasses
+import functools
 import json
 import math
 import os
+import time
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -41,8 +51,10 @@ from tf_hbd.data import pipelines
 from tf_hbd.evaluation import metrics
 
 __all__ = [
-    "Benchmark", "BENCHMARKS", "System", "codec_system", "baseline_system",
-    "decoder_system", "load_eval_images", "evaluate",
+    "Benchmark", "BENCHMARKS", "System", "Point", "as_point", "SYSTEMS",
+    "register_system", "make_system", "codec_system", "baseline_system",
+    "neural_system", "at_rate_of", "decoder_system", "load_eval_images",
+    "evaluate",
     "summarize", "write_results", "table3_markdown", "METRICS",
     "decoder_label", "LoadedDecoder", "load_trained_decoder",
     "trained_decoder_system", "k_sweep_markdown", "convergence_markdown",
@@ -90,36 +102,87 @@ BENCHMARKS = {
 }
 
 
-def load_eval_images(folder: str, max_side: Optional[int] = None,
-                     limit: Optional[int] = None
+def load_eval_images(folder, max_side: Optional[int] = None,
+                     limit: Optional[int] = None, name_by: str = "stem"
                      ) -> List[pipelines.EvalImage]:
-  """Loads every image of a folder/glob in gray (optionally downsampled).
+  """Loads every image of a folder/glob (or a list of files) in gray.
 
   `tf_hbd.data.pipelines.load_images` with the evaluation's conventions:
   ``sample:<split>`` selects a split of the embedded scikit-image photographs
   (`tf_hbd.data.sample_images`), e.g. ``sample:test``; images are named by
-  their file name without extension; ``limit`` 0 or None means all.
+  their file name without extension (``name_by="stem"``) or by the path
+  they were read from (``"path"``, for a list of files); ``limit`` 0 or
+  None means all; ``max_side`` downsamples (None: as is).
   """
+  if name_by not in ("stem", "path"):
+    raise ValueError(f"name_by must be 'stem' or 'path', not {name_by!r}")
   source = folder
-  if folder.startswith("sample:"):
+  if isinstance(folder, str) and folder.startswith("sample:"):
     from tf_hbd.data import sample_images  # pylint: disable=g-import-not-at-top
     source = [sample_images.sample_path(n)
               for n in sample_images.sample_names(folder[len("sample:"):])]
+  if name_by == "path":
+    if isinstance(source, str):
+      source = images.list_images(source)
+    source = list(source)[:limit or None]
+    return [dataclasses.replace(im, name=path) for path, im in zip(
+        source, pipelines.load_images(source, max_side=max_side))]
   return [dataclasses.replace(
       im, name=os.path.splitext(os.path.basename(im.name))[0])
           for im in pipelines.load_images(source, max_side=max_side,
                                           limit=limit or None)]
 
 
+@dataclasses.dataclass(frozen=True)
+class Point:
+  """An operating point: a target rate, a codec quality, or neither.
+
+  Attributes:
+    bpp: target bits per pixel (codecs: highest setting at or below it).
+    quality: a codec's own quality setting (JPEG 1..100, JPEG 2000 ratio).
+  With neither, each system runs at its own setting (a neural model's
+  fixed rate; a codec then needs `at_rate_of`).
+  """
+  bpp: Optional[float] = None
+  quality: Optional[float] = None
+
+  def __post_init__(self):
+    if self.bpp is not None and self.quality is not None:
+      raise ValueError("a Point has a target bpp or a quality, not both")
+
+  def codec_kwargs(self) -> dict:
+    """``bpp=`` or ``quality=`` for `tf_hbd.codecs.legacy.encode`."""
+    if self.bpp is not None:
+      return {"bpp": self.bpp}
+    if self.quality is not None:
+      return {"quality": self.quality}
+    raise ValueError("a codec needs a target bpp or a quality (or "
+                     "at_rate_of another system)")
+
+  def row_fields(self) -> dict:
+    """What a result row records of the point."""
+    if self.bpp is not None:
+      return {"target_bpp": float(self.bpp)}
+    return {} if self.quality is None else {"quality": self.quality}
+
+
+def as_point(point) -> Point:
+  """A `Point` from a Point, a target bpp (number) or None."""
+  if isinstance(point, Point):
+    return point
+  return Point() if point is None else Point(bpp=float(point))
+
+
 @dataclasses.dataclass
 class System:
-  """Something that turns (image, target bpp) into (reconstruction, bpp).
+  """Something that turns (image, operating point) into (reconstruction, bpp).
 
   Attributes:
     name: row label, e.g. "JPEG" or "LSTM-JPEG-BPTT".
     description: one line for the JSON file.
-    run: callable(image_uint8, target_bpp, cache, image_key) ->
-      (recon_uint8, bpp); `cache` is a `CodecCache`.
+    run: callable(image_uint8, point, cache, image_key) -> (recon_uint8,
+      bpp) or (recon_uint8, bpp, details dict added to the row); `point` is
+      a `Point`, `cache` a `CodecCache`.
   """
   name: str
   description: str
@@ -127,112 +190,254 @@ class System:
 
 
 class CodecCache:
-  """Codec round trips shared between a codec row and decoders that refine it."""
+  """What systems share within one evaluation.
+
+  Codec round trips (shared between a codec row and the decoders that refine
+  it), the rate each system achieved on each image (for `at_rate_of`) and
+  any other per-image value a system wants to compute once (`memo`).
+  """
 
   def __init__(self):
     self._store = {}
+    self._achieved = {}
 
-  def roundtrip(self, key, image, codec, bpp):
-    """(decoded, achieved bpp)."""
-    return self._get(key, image, codec, bpp)[:2]
+  def roundtrip(self, key, image, codec, point):
+    """(decoded, achieved bpp) at a `Point` (or a target bpp)."""
+    return self._get(key, image, codec, point)[:2]
 
-  def encoded(self, key, image, codec, bpp) -> codecs.Encoded:
+  def encoded(self, key, image, codec, point) -> codecs.Encoded:
     """The bitstream behind `roundtrip` (for the codec setting)."""
-    return self._get(key, image, codec, bpp)[2]
+    return self._get(key, image, codec, point)[2]
 
-  def _get(self, key, image, codec, bpp):
-    k = (key, codec, float(bpp))
+  def memo(self, key, compute: Callable):
+    """``compute()`` once per `key` (a tuple naming the image and the value)."""
+    key = ("memo",) + tuple(key)
+    if key not in self._store:
+      self._store[key] = compute()
+    return self._store[key]
+
+  def note(self, key, point, system: str, bpp: float):
+    """Records the rate `system` achieved on image `key` at `point`."""
+    self._achieved[(key, as_point(point), system)] = float(bpp)
+
+  def achieved(self, key, point, system: str) -> float:
+    """The rate `system` achieved on image `key` at `point`."""
+    try:
+      return self._achieved[(key, as_point(point), system)]
+    except KeyError:
+      raise ValueError(f"{system!r} has not run on {key!r} yet: list it "
+                       "before the systems that use its rate") from None
+
+  def _get(self, key, image, codec, point):
+    point = as_point(point)
+    k = (key, codec, point)
     if k not in self._store:
-      dec, enc = codecs.roundtrip(image, codec, bpp=bpp)
+      dec, enc = codecs.roundtrip(image, codec, **point.codec_kwargs())
       self._store[k] = (dec, enc.bpp, enc)
     return self._store[k]
 
 
-def codec_system(codec: str) -> System:
+SYSTEMS: Dict[str, Callable[..., System]] = {}
+
+
+def register_system(*names: str):
+  """Decorator: registers a `System` factory under each of `names`.
+
+  The factory is stored with the name as its first argument, so
+  ``SYSTEMS["jpeg"]()`` is ``codec_system("jpeg")``.
+  """
+  def register(factory):
+    for name in names:
+      if name in SYSTEMS:
+        raise ValueError(f"system {name!r} is registered twice")
+      SYSTEMS[name] = functools.partial(factory, name)
+    return factory
+  return register
+
+
+def make_system(system: str, /, **kwargs) -> System:
+  """The registered `system` (see `SYSTEMS`) made with `kwargs`."""
+  if system not in SYSTEMS:
+    raise ValueError(f"unknown system {system!r}; known: {sorted(SYSTEMS)}")
+  return SYSTEMS[system](**kwargs)
+
+
+@register_system("jpeg", "jp2")
+def codec_system(codec: str, name: Optional[str] = None) -> System:
+  """A legacy codec at the operating point."""
   title = {"jpeg": "JPEG", "jp2": "JPEG 2000"}[codec]
 
-  def run(image, bpp, cache, key):
-    return cache.roundtrip(key, image, codec, bpp)
+  def run(image, point, cache, key):
+    return cache.roundtrip(key, image, codec, point)
 
-  return System(title, f"{title} via Pillow at the highest setting with "
-                "bpp <= target", run)
+  return System(name or title, f"{title} via Pillow at the highest setting "
+                "with bpp <= target", run)
 
 
+@register_system("at_rate_of")
+def _at_rate_of(_, codec: str, reference: str, name: str) -> System:
+  return at_rate_of(codec, reference, name)
+
+
+def at_rate_of(codec: str, reference: str, name: str) -> System:
+  """`codec` at the rate system `reference` achieved on the same image.
+
+  `reference` must come earlier in the list given to `evaluate`; the
+  round trip is shared with every other system at that rate.
+  """
+  def run(image, point, cache, key):
+    bpp = cache.achieved(key, point, reference)
+    return cache.roundtrip(key, image, codec, Point(bpp=bpp))
+
+  return System(name, f"{codec} at the rate of {reference} on each image",
+                run)
+
+
+@register_system("goog", "e2e")
 def baseline_system(name: str) -> System:
   """GOOG or E2E from the shipped models in `tf_hbd.baselines`."""
-  from tf_hbd import baselines  # pylint: disable=g-import-not-at-top
-
-  def run(image, bpp, cache, key):
-    del cache, key
-    decoded, _, achieved = baselines.encode_at_bpp(name, image, bpp)
-    return decoded, achieved
-
   title = {"goog": "GOOG", "e2e": "E2E (Neural)"}.get(name, name.upper())
-  return System(title, f"{title}: shipped {name} model, real bitstream", run)
+  return neural_system(name, label=title,
+                       description=f"{title}: shipped {name} model, real "
+                       "bitstream")
 
 
-def decoder_system(label: str, model, codec: str, K: Optional[int] = None,
-                   refine_fn: Optional[Callable] = None,
-                   description: str = "") -> System:
-  """A trained decoder refining `codec` output at the target rate."""
-  if refine_fn is None:
-    from tf_hbd.inference import refine as refine_lib  # pylint: disable=g-import-not-at-top
+def neural_system(model: str, iterations: Optional[int] = None,
+                  target: Optional[float] = None,
+                  label: Optional[str] = None, codes_for: Optional[int] = None,
+                  details: bool = False, description: str = "") -> System:
+  """A shipped neural codec (`tf_hbd.baselines`), file written and decoded.
 
-    def refine_fn(decoded, model, K=None, encoded=None):
-      setting = (codec_setting.features(encoded.data, codec, decoded.shape)
-                 if getattr(model, "setting_size", 0) else None)
-      return refine_lib.refine(decoded, model, K=K, setting=setting)
+  Args:
+    model: a shipped model or a family ("goog", "e2e").
+    iterations: GOOG at this fixed iteration count.
+    target: this fixed target bpp (`tf_hbd.baselines.encode_at_bpp`).
+    label: the system's name (default: `model`).
+    codes_for: GOOG: code this many iterations once per image and cut the
+      file from them (several iteration counts of one image share them).
+    details: add ``codec`` (family), ``model``, ``encode_s``, ``decode_s``
+      (and GOOG's ``iterations``) to each row.
+    description: one line for the JSON file.
 
-  def run(image, bpp, cache, key):
-    decoded, achieved = cache.roundtrip(key, image, codec, bpp)
-    return refine_fn(decoded, model, K=K,
-                     encoded=cache.encoded(key, image, codec, bpp)), achieved
+  Without `iterations` and `target` the point's bpp is the target; at a
+  point without one the model runs at its own setting (E2E: its rate;
+  GOOG: 16 iterations).
+  """
+  def encode(image, point, cache, key):
+    # pylint: disable=g-import-not-at-top
+    from tf_hbd import baselines
+    rate = target if target is not None else (
+        None if iterations is not None else point.bpp)
+    if rate is not None:
+      _, data, _ = baselines.encode_at_bpp(model, image, rate)
+      return baselines.load(baselines.model_of(data)), data
+    codec = baselines.load(model)
+    if iterations is None:
+      return codec, codec.compress(image)
+    codes = cache.memo((key, "goog codes", model, codes_for or iterations),
+                       lambda: codec.codes(image, codes_for or iterations))
+    return codec, codec.pack(image.shape, codes, iterations)
 
-  desc = description or f"HBD decoder refining {codec} (K={K or 'trained'})"
-  return System(label, desc, run)
+  def run(image, point, cache, key):
+    # pylint: disable=g-import-not-at-top
+    from tf_hbd.baselines import codec_base
+    from tf_hbd.baselines import container
+    t0 = time.time()
+    codec, data = encode(image, point, cache, key)
+    t1 = time.time()
+    decoded = codec.decompress(data, key)
+    t2 = time.time()
+    bpp = codec_base.bpp_of(data, image.shape)
+    if not details:
+      return decoded, bpp
+    extra = {"codec": codec.family, "model": codec.name, "encode_s": t1 - t0,
+             "decode_s": t2 - t1}
+    if iterations is not None or codec.family == "goog":
+      extra["iterations"] = container.unpack(data).params[0]
+    return decoded, bpp, extra
+
+  return System(label or model, description or f"{model}: shipped neural "
+                "codec, real bitstream", run)
+
+
+def decoder_system(label: str, codec: str, refine: Callable,
+                   description: str) -> System:
+  """A decoder refining `codec` output at the operating point.
+
+  ``refine(decoded uint8, encoded tf_hbd.codecs.legacy.Encoded)`` returns
+  the refined image; the codec round trip is shared through the cache.
+  """
+  def run(image, point, cache, key):
+    decoded, achieved = cache.roundtrip(key, image, codec, point)
+    return refine(decoded, cache.encoded(key, image, codec, point)), achieved
+
+  return System(label, description, run)
 
 
 def evaluate(eval_images: Sequence[pipelines.EvalImage],
-             systems: Sequence[System], bpps: Sequence[float],
+             systems: Sequence[System], points: Sequence,
              progress: Optional[Callable] = None,
-             cache: Optional[CodecCache] = None) -> Dict[str, list]:
-  """Runs every system on every image at every target rate.
+             cache: Optional[CodecCache] = None,
+             measure: Callable = metrics.all_metrics,
+             on_image: Optional[Callable] = None) -> Dict[str, list]:
+  """Runs every system on every image at every operating point.
+
+  Args:
+    eval_images: what to measure on (`load_eval_images`).
+    systems: in order (`at_rate_of` after its reference).
+    points: `Point`s, target bpps (numbers), or None (own settings).
+    progress: called as progress(system name, image name, row).
+    cache: share codec round trips with another call.
+    measure: measure(original, reconstruction uint8) -> dict of metrics
+      (default PSNR, SSIM, MS-SSIM).
+    on_image: called as on_image(image name, point, {system: row}) after
+      all systems ran on an image.
 
   Returns:
-    {system name: [per-image dicts with image, target_bpp, bpp, psnr, ssim,
-    ms-ssim]}.
+    {system name: [per-image dicts with image, the point (target_bpp or
+    quality), bpp, the metrics and any details the system adds]}.
   """
   cache = cache or CodecCache()
   out = collections.OrderedDict((s.name, []) for s in systems)
   if len(out) != len(systems):
     raise ValueError("system names must be unique: "
                      f"{[s.name for s in systems]}")
-  for bpp in bpps:
+  for point in map(as_point, points):
     for img in eval_images:
+      rows = collections.OrderedDict()
       for s in systems:
-        recon, achieved = s.run(img.gray, bpp, cache, img.name)
+        recon, achieved, *extra = s.run(img.gray, point, cache, img.name)
         recon = metrics.to_uint8(recon)
         if recon.shape != img.gray.shape:
           raise ValueError(f"{s.name} returned shape {recon.shape} for "
                            f"{img.name} {img.gray.shape}")
-        row = {"image": img.name, "target_bpp": float(bpp),
+        cache.note(img.name, point, s.name, achieved)
+        row = {"image": img.name, **point.row_fields(),
                "bpp": float(achieved)}
-        row.update(metrics.all_metrics(img.gray, recon))
+        row.update(measure(img.gray, recon))
+        for more in extra:
+          row.update(more)
         out[s.name].append(row)
+        rows[s.name] = row
         if progress:
           progress(s.name, img.name, row)
+      if on_image:
+        on_image(img.name, point, rows)
   return out
 
 
 def summarize(rows: Sequence[dict]) -> dict:
-  """Mean bpp and metrics per target rate (CompressAI `results` layout)."""
-  by_rate = collections.OrderedDict()
+  """Mean bpp and metrics per operating point (CompressAI `results` layout)."""
+  by_point = collections.OrderedDict()
   for r in rows:
-    by_rate.setdefault(r["target_bpp"], []).append(r)
+    by_point.setdefault((r.get("target_bpp"), r.get("quality")),
+                        []).append(r)
   res = {"bpp": [], "psnr": [], "ssim": [], "ms-ssim": []}
-  for _, rs in by_rate.items():
+  for _, rs in by_point.items():
     res["bpp"].append(float(np.mean([r["bpp"] for r in rs])))
     for m in METRICS:
+      if m not in rs[0]:
+        continue
       vals = [r[m] for r in rs]
       res[m].append(float(np.mean(vals)) if all(map(math.isfinite, vals))
                     else float("inf"))
@@ -382,15 +587,19 @@ def load_trained_decoder(spec: str) -> LoadedDecoder:
 
 
 def trained_decoder_system(dec: LoadedDecoder, K: Optional[int] = None,
-                           label: Optional[str] = None) -> System:
-  """A `System` for a loaded decoder, optionally at another K."""
+                           label: Optional[str] = None,
+                           ensemble: bool = False) -> System:
+  """A `System` for a loaded decoder, optionally at another K.
+
+  ``ensemble``: the geometric self-ensemble (serving exports only).
+  """
   name = label or (dec.label if K is None else f"{dec.label} K={K}")
+  more = {"ensemble": True} if ensemble else {}
   return decoder_system(
-      name, None, dec.codec, K=K,
-      refine_fn=lambda img, _model, K=None, encoded=None: dec.refine(
-          img, K=K, encoded=encoded),
-      description=f"HBD decoder from {dec.path} refining {dec.codec} "
-      f"(trained K={dec.K}, evaluated K={K or dec.K})")
+      name, dec.codec,
+      lambda img, encoded: dec.refine(img, K=K, encoded=encoded, **more),
+      f"HBD decoder from {dec.path} refining {dec.codec} (trained K={dec.K}, "
+      f"evaluated K={K or dec.K})")
 
 
 def k_sweep_markdown(results: Dict[str, list], labels: Sequence[str],

@@ -1,0 +1,72 @@
+"""scripts/baseline_campaign.py and scripts/rd_baselines.py as commands."""
+
+import json
+import os
+import subprocess
+import sys
+
+from absl.testing import absltest
+from PIL import Image
+
+from tf_hbd.codecs import legacy
+from tf_hbd.data import sample_images
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _script(name, *args):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+  return subprocess.run(
+      [sys.executable, os.path.join(REPO, "scripts", name), *args], env=env,
+      capture_output=True, text=True, timeout=600, check=False)
+
+
+def _folder(root, name):
+  path = os.path.join(root, name)
+  os.makedirs(path)
+  Image.fromarray(sample_images.load_sample("camera")[:64, :96]).save(
+      os.path.join(path, "camera.png"))
+  return path
+
+
+class BaselineScriptsTest(absltest.TestCase):
+
+  def test_campaign_status_and_refused_training_folder(self):
+    tmp = self.create_tempdir().full_path
+    train, val = _folder(tmp, "train"), _folder(tmp, "val")
+    root = os.path.join(tmp, "campaign")
+    proc = _script("baseline_campaign.py", f"--root={root}", "--status",
+                   f"--train_dir={train}", f"--val_dir={val}",
+                   "--only=goog")
+    self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+    self.assertIn("goog: new", proc.stdout)
+    proc = _script("baseline_campaign.py", f"--root={root}", "--status",
+                   f"--train_dir={_folder(tmp, 'kodak')}",
+                   f"--val_dir={val}")
+    self.assertEqual(proc.returncode, 2, proc.stdout)
+    self.assertRegex(proc.stderr, r"error: .*kodak")
+
+  def test_rd_table_of_one_image(self):
+    tmp = self.create_tempdir().full_path
+    out = os.path.join(tmp, "rd.json")
+    proc = _script("rd_baselines.py", f"--images={_folder(tmp, 'imgs')}",
+                   "--goog_iterations=1,2", "--e2e_models=", "--targets=",
+                   "--classical=jpeg", f"--out={out}")
+    self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+    self.assertIn("| goog k=2 | ", proc.stdout)
+    with open(out) as f:
+      doc = json.load(f)
+    self.assertEqual([(r["setting"], r["codec"]) for r in doc["records"]],
+                     [("goog k=1", "goog"), ("goog k=1", "jpeg"),
+                      ("goog k=2", "goog"), ("goog k=2", "jpeg")])
+    self.assertEqual([r["iterations"] for r in doc["records"][::2]], [1, 2])
+    gray = sample_images.load_sample("camera")[:64, :96]
+    for neural, jpeg in zip(doc["records"][::2], doc["records"][1::2]):
+      # JPEG at the neural file's rate on this image (its smallest file
+      # when even quality 1 is larger, as on so small an image).
+      _, enc = legacy.roundtrip(gray, "jpeg", bpp=neural["bpp"])
+      self.assertEqual(jpeg["bpp"], enc.bpp)
+
+
+if __name__ == "__main__":
+  absltest.main()
