@@ -134,6 +134,19 @@ def _bf16(x):
   return r.view(_F32)
 
 
+def _bf16_into(x, out):
+  """`_bf16` (x) written into `out` (float32, x's shape, not x itself) with
+  no temporaries: the same five integer operations, in place."""
+  u = x.view(np.uint32)
+  r = out.view(np.uint32)
+  np.right_shift(u, np.uint32(16), out=r)
+  r &= np.uint32(1)
+  r += np.uint32(0x7FFF)
+  r += u
+  r &= np.uint32(0xFFFF0000)
+  return out
+
+
 # ---- the decoder ------------------------------------------------------------
 
 
@@ -236,6 +249,54 @@ class _Decoder:
       s *= pre[:, 3 * n:]
     return s
 
+  def _lstm_bf16(self, e, k):
+    """`_lstm` for bfloat16 products: the same arithmetic, element for
+    element, on preallocated buffers, and gate-major after the rounding.
+
+    The product s V is one (rows, n) x (n, 4n) product as before (products
+    of column blocks would sum in another order), written into a buffer,
+    rounded into a second one and shifted by (e + b) / 2 there; the tanh
+    then writes the pre-activations gate-major, as four contiguous
+    (rows, n) blocks, because NumPy's elementwise passes over column slices
+    of a (rows, 4n) array are several times slower than over contiguous
+    blocks. A step allocates nothing and makes no temporaries."""
+    n = self.n
+    v, b, half = self._lstm_vb
+    rows = e.shape[0]
+    eb = np.empty((rows, 4 * n), _F32)
+    if self.tied:
+      np.multiply(e[:, None, :], half.reshape(4, n), out=eb.reshape(-1, 4, n))
+    else:
+      np.multiply(e, half, out=eb)
+    eb += b  # (e + b) / 2 on the gate columns (b was halved)
+    prod = np.empty_like(eb)
+    shifted = np.empty_like(eb)
+    pre = np.empty((4, rows, n), _F32)
+    f, i, g, o = pre  # views of the four contiguous gate blocks
+    s = np.empty((rows, n), _F32)
+    s_bf = np.empty_like(s)
+    c = np.empty_like(s)
+    for step in range(k):
+      z = eb  # s_0 = 0: V s_0 = 0
+      if step:
+        _bf16_into(s, s_bf)
+        np.matmul(s_bf, v, out=prod)
+        z = _bf16_into(prod, shifted)
+        z += eb
+      np.tanh(z.reshape(rows, 4, n).transpose(1, 0, 2), out=pre)
+      for gates in (pre[:2], o):  # sigmoid = 0.5 tanh(z / 2) + 0.5
+        gates *= _F32(0.5)
+        gates += _F32(0.5)
+      g *= i                                     # i * c~
+      if step == 0:                              # c_0 = 0
+        c[...] = g
+      else:
+        c *= f
+        c += g
+      np.tanh(c, out=s)
+      s *= o
+    return s
+
   def _gru(self, e, k):
     v_zr, b_zr = self.w["cell.V_zr"], self.w["cell.b_zr"]
     v_s, b_s = self.w["cell.V_s"], self.w["cell.b_s"]
@@ -270,7 +331,8 @@ class _Decoder:
   def predict_last(self, x, position, k, setting_row=None):
     """(B, 9 d^2) blocks in [0, 1] -> (B, d^2) K-th reconstruction."""
     e = self.embed(x, position, setting_row)
-    s = getattr(self, "_" + self.cell)(e, k)
+    cell = self.cell + ("_bf16" if self.bf16 and self.cell == "lstm" else "")
+    s = getattr(self, "_" + cell)(e, k)
     p = self._mm(s, self.U)
     p += self.c
     if self.residual:
