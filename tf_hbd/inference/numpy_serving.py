@@ -147,6 +147,31 @@ def _bf16_into(x, out):
   return out
 
 
+def _bf16_split(x, out):
+  """`_bf16` (x) into `out` by Veltkamp splitting, using x as scratch:
+  three float passes instead of five integer ones.
+
+  With σ = 2^16 + 1, hi = σx - (σx - x) is x rounded to 24 - 16 = 8
+  significant bits, to nearest with ties to even (float32 arithmetic itself
+  rounds to nearest even), which is `_bf16` (x) bit for bit for zero and for
+  every normal float32 with |x| < 2^100 (no intermediate overflows or
+  leaves the normal range, so the result scales with x exactly as `_bf16`
+  does: `numpy_serving_test` checks every mantissa at the extreme and some
+  middle exponents). Subnormal x (|x| < 2^-126) round to 8 significant bits
+  instead of to bfloat16's subnormal grid; both results are at most 2^-126
+  in size. `_Decoder._lstm_bf16` uses it only where that cannot show."""
+  np.multiply(x, _F32(65537.0), out=out)
+  np.subtract(out, x, out=x)
+  np.subtract(out, x, out=out)
+  return out
+
+
+# |V| column sums below this bound every s V (|s| <= 1) under 2^100.
+_SPLIT_MAX_COLUMN_SUM = 2.0 ** 99
+# (e + b) entries at least this large absorb any subnormal addend.
+_SPLIT_MIN_SHIFT = _F32(2.0 ** -100)
+
+
 # ---- the decoder ------------------------------------------------------------
 
 
@@ -190,6 +215,9 @@ class _Decoder:
       half = np.full(4 * n, 0.5, _F32)
       half[2 * n:3 * n] = 1.0  # c~ = tanh(z_c), not a sigmoid
       self._lstm_vb = (w["cell.V"] * half, w["cell.b"] * half, half)
+      with np.errstate(all="ignore"):
+        self._split_ok = bool(np.abs(self._lstm_vb[0]).sum(
+            axis=0, dtype=np.float64).max() < _SPLIT_MAX_COLUMN_SUM)
 
   def _mm(self, a, b, out=None):
     """a @ b (b already rounded when the model's products are bfloat16)."""
@@ -259,7 +287,8 @@ class _Decoder:
     then writes the pre-activations gate-major, as four contiguous
     (rows, n) blocks, because NumPy's elementwise passes over column slices
     of a (rows, 4n) array are several times slower than over contiguous
-    blocks. A step allocates nothing and makes no temporaries."""
+    blocks. A step allocates nothing and makes no temporaries; the product
+    is rounded by `_bf16_split` where that gives the same bits."""
     n = self.n
     v, b, half = self._lstm_vb
     rows = e.shape[0]
@@ -276,12 +305,20 @@ class _Decoder:
     s = np.empty((rows, n), _F32)
     s_bf = np.empty_like(s)
     c = np.empty_like(s)
+    # Rounding s V by splitting gives bf16(s V) + (e + b) bit for bit when
+    # |s V| < 2^100 (the weights bound it: |s| <= 1) and every |e + b| >=
+    # 2^-100: a subnormal s V, the one case where the two roundings differ,
+    # then rounds to at most 2^-126 either way, less than a quarter of
+    # an ulp of e + b, and the sum is e + b in both.
+    split = self._split_ok and bool(
+        np.abs(eb, out=prod).min() >= _SPLIT_MIN_SHIFT)
+    rnd = _bf16_split if split else _bf16_into
     for step in range(k):
       z = eb  # s_0 = 0: V s_0 = 0
       if step:
         _bf16_into(s, s_bf)
         np.matmul(s_bf, v, out=prod)
-        z = _bf16_into(prod, shifted)
+        z = rnd(prod, shifted)
         z += eb
       np.tanh(z.reshape(rows, 4, n).transpose(1, 0, 2), out=pre)
       for gates in (pre[:2], o):  # sigmoid = 0.5 tanh(z / 2) + 0.5
