@@ -70,7 +70,10 @@ RUNTIMES = ("auto", "numpy", "tf")
 CELLS = ("lstm", "gru", "elman", "mlp")
 # = tf_hbd.inference.graph_refine.DEFAULT_MAX_PIXELS (not imported: it needs TF).
 MAX_PIXELS = 120_000_000
-CHUNK = 1024  # blocks per pass through the cell (bounds the working set)
+# Blocks per pass through the cell: bounds the working set, so that a
+# step's elementwise passes run from cache (256 was the fastest of 128 to
+# 2048 for the shipped LSTM-512 on the 2-core test machine; BUILD.md).
+CHUNK = 256
 # Chunks run in this many threads (NumPy and BLAS release the GIL; the
 # elementwise work is single-threaded in NumPy otherwise).
 THREADS = 1
@@ -223,11 +226,9 @@ class _Decoder:
     """a @ b (b already rounded when the model's products are bfloat16)."""
     if not self.bf16:
       return np.matmul(a, b, out=out)
-    y = np.matmul(_bf16(a), b)
-    if out is None:
-      return _bf16(y)
-    out[:] = _bf16(y)
-    return out
+    a = np.ascontiguousarray(a, _F32)
+    y = np.matmul(_bf16_into(a, np.empty_like(a)), b)
+    return _bf16_into(y, np.empty_like(y) if out is None else out)
 
   def embed(self, x, position, setting_row):
     """e for flattened blocks x (B, 9 d^2) in [0, 1]."""
