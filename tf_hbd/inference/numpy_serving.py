@@ -154,13 +154,13 @@ def _bf16_split(x, out):
   """`_bf16` (x) into `out` by Veltkamp splitting, using x as scratch:
   three float passes instead of five integer ones.
 
-  With σ = 2^16 + 1, hi = σx - (σx - x) is x rounded to 24 - 16 = 8
-  significant bits, to nearest with ties to even (float32 arithmetic itself
-  rounds to nearest even), which is `_bf16` (x) bit for bit for zero and for
-  every normal float32 with |x| < 2^100 (no intermediate overflows or
-  leaves the normal range, so the result scales with x exactly as `_bf16`
-  does: `numpy_serving_test` checks every mantissa at the extreme and some
-  middle exponents). Subnormal x (|x| < 2^-126) round to 8 significant bits
+  With sigma = 2^16 + 1, hi = sigma x - (sigma x - x) is x rounded to
+  24 - 16 = 8 significant bits, to nearest with ties to even (float32
+  arithmetic itself rounds to nearest even), which is `_bf16` (x) bit for
+  bit for zero and for every normal float32 with |x| < 2^100 (no
+  intermediate overflows or leaves the normal range, so the result scales
+  with x exactly as `_bf16`'s does: `numpy_serving_test` checks every
+  mantissa at the binades of 2^-126, 1 and 2^99, both signs). Subnormal x (|x| < 2^-126) round to 8 significant bits
   instead of to bfloat16's subnormal grid; both results are at most 2^-126
   in size. `_Decoder._lstm_bf16` uses it only where that cannot show."""
   np.multiply(x, _F32(65537.0), out=out)
