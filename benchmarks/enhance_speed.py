@@ -23,14 +23,24 @@ Parts:
 
 Then one more process per runtime measures, alternating them, the warm
 `refine` call against the bare matrix products the model needs for the
-image's blocks (embedding x @ W once per block, recurrence s @ V K times,
-readout s @ U once), with the shipped model's own weights and the runtime's
-own matrix library (TF: oneDNN/Eigen; NumPy: its BLAS), in the runtime's
-batches (TF: 4096 blocks per call; NumPy: `numpy_serving.CHUNK`). The NumPy
-runtime skips the first recurrent product (s_0 = 0), so its ratio is also
-given against the K - 1 products it runs. Besides wall-time ratios the
-CPU-time ratio (all threads of the process) is printed: on a loaded machine
-it is the steadier of the two.
+image's blocks, with the shipped model's own weights, at the model's own
+precision and with the runtime's own matrix library, in the runtime's
+batches (TF: 4096 blocks per call; NumPy: `numpy_serving.CHUNK`):
+
+* the products needed: embedding x @ W once per block, recurrence s @ V
+  K - 1 times (s_0 = 0, so the first step's V s_0 is zero and needs no
+  product), readout s @ U once; the definition's K recurrent products
+  (which the TensorFlow graph runs) are timed too;
+* precision: TF with a bfloat16 model (the shipped ones) multiplies
+  bfloat16 tensors (`tf_hbd.model.cells.matmul`), so its bare products are
+  bfloat16 `tf.matmul`s (the casts, which the model also pays, are
+  excluded); NumPy has no bfloat16 product: the runtime multiplies float32
+  arrays holding bfloat16 values, so its bare products are the same float32
+  BLAS calls (the rounding is excluded).
+
+Besides wall-time ratios the CPU-time ratio (all threads of the process) is
+printed: on a loaded machine it is the steadier of the two. The OpenBLAS
+kernel NumPy uses is printed (``OPENBLAS_CORETYPE`` picks it when set).
 
 Usage:
   .venv/bin/python benchmarks/enhance_speed.py [--runs 5] [--image PNG]
@@ -153,6 +163,7 @@ def child_ratio_tf(jpg, repeats):
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tf_hbd.codecs import legacy as codecs  # pylint: disable=g-import-not-at-top
+  from tf_hbd.inference import numpy_serving  # pylint: disable=g-import-not-at-top
   from tf_hbd.inference import serving  # pylint: disable=g-import-not-at-top
   with open(jpg, "rb") as f:
     decoded = codecs.decode(f.read())
@@ -161,35 +172,46 @@ def child_ratio_tf(jpg, repeats):
   d, k = int(meta["patch_size"]), int(meta["K"])
   weights = {v.name.split("/")[-1].split(":")[0]: v
              for v in model._loaded.model.variables}  # pylint: disable=protected-access
-  w, v, u = weights["W"], weights["V"], weights["U"]
+  with open(os.path.join(numpy_serving.pretrained_dir("jpeg"),
+                         numpy_serving.RUNTIME_FILE)) as f:
+    dtype = tf.as_dtype(json.load(f).get("matmul_dtype") or "float32")
+  w, v, u = (tf.cast(weights[name], dtype) for name in ("W", "V", "U"))
   n = int(w.shape[1])
   blocks = (-(-decoded.shape[0] // d)) * (-(-decoded.shape[1] // d))
   batch = 4096  # the export's blocks per model call
   rng = np.random.default_rng(0)
-  xs = [tf.constant(rng.uniform(0, 1, (min(batch, blocks - s), w.shape[0])),
-                    tf.float32) for s in range(0, blocks, batch)]
+  xs = [tf.cast(rng.uniform(0, 1, (min(batch, blocks - s), w.shape[0])),
+                dtype) for s in range(0, blocks, batch)]
 
-  @tf.function
-  def products(x):
-    s = tf.matmul(x, w)
-    acc = tf.zeros([])
-    for _ in range(k):
-      z = tf.matmul(s, v)
-      s = z[:, :n]  # a data dependency, no nonlinearity
-      acc += z[0, 0]
-    return tf.matmul(s, u), acc
+  def products(steps):
+    @tf.function
+    def run(x):
+      s = tf.matmul(x, w)
+      acc = tf.zeros([], dtype)
+      for _ in range(steps):
+        z = tf.matmul(s, v)
+        s = z[:, :n]  # a data dependency, no nonlinearity
+        acc += z[0, 0]
+      return tf.matmul(s, u), acc
 
-  def all_products():
-    for x in xs:
-      out = products(x)
-    return out[0].numpy()
+    def all_products():
+      for x in xs:
+        out = run(x)
+      return out[0].numpy()
+    return all_products
 
-  ts = _alternate([lambda: model.refine(decoded, source=jpg), all_products], repeats)
+  ts = _alternate([lambda: model.refine(decoded, source=jpg), products(k - 1),
+                   products(k)], repeats)
   print(json.dumps({"refine_warm": statistics.median(ts[0]),
                     "matmuls": statistics.median(ts[1]),
+                    "matmuls_k": statistics.median(ts[2]),
                     "pair_ratio": statistics.median(
-                        a / b for a, b in zip(*ts)),
-                    "cpu_ratio": _cpu_ratio(),
+                        a / b for a, b in zip(ts[0], ts[1])),
+                    "pair_ratio_k": statistics.median(
+                        a / b for a, b in zip(ts[0], ts[2])),
+                    "cpu_ratio": _cpu_ratio(0, 1),
+                    "cpu_ratio_k": _cpu_ratio(0, 2),
+                    "precision": dtype.name,
                     "blocks": blocks, "units": n, "K": k}))
 
 
@@ -221,18 +243,39 @@ def child_ratio_numpy(jpg, repeats):
       return out
     return run
 
-  ts = _alternate([lambda: model.refine(decoded, source=jpg), products(k),
-                   products(k - 1)], repeats)
+  ts = _alternate([lambda: model.refine(decoded, source=jpg),
+                   products(k - 1), products(k)], repeats)
   print(json.dumps({"refine_warm": statistics.median(ts[0]),
                     "matmuls": statistics.median(ts[1]),
-                    "matmuls_run": statistics.median(ts[2]),
+                    "matmuls_k": statistics.median(ts[2]),
                     "pair_ratio": statistics.median(
                         a / b for a, b in zip(ts[0], ts[1])),
-                    "pair_ratio_run": statistics.median(
+                    "pair_ratio_k": statistics.median(
                         a / b for a, b in zip(ts[0], ts[2])),
                     "cpu_ratio": _cpu_ratio(0, 1),
-                    "cpu_ratio_run": _cpu_ratio(0, 2),
+                    "cpu_ratio_k": _cpu_ratio(0, 2),
+                    "precision": "float32 (bfloat16 values)"
+                                 if dec.bf16 else "float32",
+                    "openblas": _openblas_core(np),
                     "blocks": blocks, "units": n, "K": k}))
+
+
+def _openblas_core(numpy_module):
+  """The kernel family NumPy's OpenBLAS chose ("?" when not found)."""
+  import ctypes  # pylint: disable=g-import-not-at-top
+  import glob  # pylint: disable=g-import-not-at-top
+  libs = glob.glob(os.path.join(os.path.dirname(numpy_module.__file__),
+                                os.pardir,
+                                "numpy.libs", "libopenblas*"))
+  for lib in libs:
+    for name in ("openblas_get_corename64_", "openblas_get_corename"):
+      try:
+        fn = getattr(ctypes.CDLL(lib), name)
+      except (OSError, AttributeError):
+        continue
+      fn.restype = ctypes.c_char_p
+      return fn().decode()
+  return "?"
 
 
 def _child(args, env):
@@ -310,18 +353,21 @@ def main(argv=None):
   print(f"  {'TF imported':<12}" + "".join(
       f"{str(any(r['tensorflow_imported'] for r in runs[rt])):>32}"
       for rt, _ in RUNTIMES))
+  print(f"  OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}"
+        f": NumPy's OpenBLAS uses the {ratio_np['openblas']} kernels")
   for name, ratio in (("TF", ratio_tf), ("NumPy", ratio_np)):
     print(f"  {name} warm refine {ratio['refine_warm'] * 1e3:.0f} ms vs bare "
-          f"{name} matmuls {ratio['matmuls'] * 1e3:.0f} ms "
+          f"{name} {ratio['precision']} matmuls needed (x W, K-1 = "
+          f"{ratio['K'] - 1} x s V, s U) {ratio['matmuls'] * 1e3:.0f} ms "
           f"({ratio['blocks']} blocks, LSTM-{ratio['units']}, K={ratio['K']})"
           f": ratio {ratio['refine_warm'] / ratio['matmuls']:.2f} (medians), "
           f"{ratio['pair_ratio']:.2f} (median of back-to-back pairs), "
           f"{ratio['cpu_ratio']:.2f} (CPU time)")
-  print(f"  NumPy refine vs the K-1 recurrent products it runs "
-        f"({ratio_np['matmuls_run'] * 1e3:.0f} ms): ratio "
-        f"{ratio_np['refine_warm'] / ratio_np['matmuls_run']:.2f} (medians), "
-        f"{ratio_np['pair_ratio_run']:.2f} (pairs), "
-        f"{ratio_np['cpu_ratio_run']:.2f} (CPU time)")
+    print(f"    against K = {ratio['K']} recurrent products "
+          f"({ratio['matmuls_k'] * 1e3:.0f} ms): ratio "
+          f"{ratio['refine_warm'] / ratio['matmuls_k']:.2f} (medians), "
+          f"{ratio['pair_ratio_k']:.2f} (pairs), "
+          f"{ratio['cpu_ratio_k']:.2f} (CPU time)")
   return 0
 
 

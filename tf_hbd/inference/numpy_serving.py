@@ -70,7 +70,10 @@ RUNTIMES = ("auto", "numpy", "tf")
 CELLS = ("lstm", "gru", "elman", "mlp")
 # = tf_hbd.inference.graph_refine.DEFAULT_MAX_PIXELS (not imported: it needs TF).
 MAX_PIXELS = 120_000_000
-CHUNK = 1024  # blocks per pass through the cell (bounds the working set)
+# Blocks per pass through the cell: bounds the working set, so that a
+# step's elementwise passes run from cache (256 was the fastest of 128 to
+# 2048 for the shipped LSTM-512 on the 2-core test machine; BUILD.md).
+CHUNK = 256
 # Chunks run in this many threads (NumPy and BLAS release the GIL; the
 # elementwise work is single-threaded in NumPy otherwise).
 THREADS = 1
@@ -134,6 +137,44 @@ def _bf16(x):
   return r.view(_F32)
 
 
+def _bf16_into(x, out):
+  """`_bf16` (x) written into `out` (float32, x's shape, not x itself) with
+  no temporaries: the same five integer operations, in place."""
+  u = x.view(np.uint32)
+  r = out.view(np.uint32)
+  np.right_shift(u, np.uint32(16), out=r)
+  r &= np.uint32(1)
+  r += np.uint32(0x7FFF)
+  r += u
+  r &= np.uint32(0xFFFF0000)
+  return out
+
+
+def _bf16_split(x, out):
+  """`_bf16` (x) into `out` by Veltkamp splitting, using x as scratch:
+  three float passes instead of five integer ones.
+
+  With sigma = 2^16 + 1, hi = sigma x - (sigma x - x) is x rounded to
+  24 - 16 = 8 significant bits, to nearest with ties to even (float32
+  arithmetic itself rounds to nearest even), which is `_bf16` (x) bit for
+  bit for zero and for every normal float32 with |x| < 2^100 (no
+  intermediate overflows or leaves the normal range, so the result scales
+  with x exactly as `_bf16`'s does: `numpy_serving_test` checks every
+  mantissa at the binades of 2^-126, 1 and 2^99, both signs). Subnormal x (|x| < 2^-126) round to 8 significant bits
+  instead of to bfloat16's subnormal grid; both results are at most 2^-126
+  in size. `_Decoder._lstm_bf16` uses it only where that cannot show."""
+  np.multiply(x, _F32(65537.0), out=out)
+  np.subtract(out, x, out=x)
+  np.subtract(out, x, out=out)
+  return out
+
+
+# |V| column sums below this bound every s V (|s| <= 1) under 2^100.
+_SPLIT_MAX_COLUMN_SUM = 2.0 ** 99
+# (e + b) entries at least this large absorb any subnormal addend.
+_SPLIT_MIN_SHIFT = _F32(2.0 ** -100)
+
+
 # ---- the decoder ------------------------------------------------------------
 
 
@@ -177,16 +218,17 @@ class _Decoder:
       half = np.full(4 * n, 0.5, _F32)
       half[2 * n:3 * n] = 1.0  # c~ = tanh(z_c), not a sigmoid
       self._lstm_vb = (w["cell.V"] * half, w["cell.b"] * half, half)
+      with np.errstate(all="ignore"):
+        self._split_ok = bool(np.abs(self._lstm_vb[0]).sum(
+            axis=0, dtype=np.float64).max() < _SPLIT_MAX_COLUMN_SUM)
 
   def _mm(self, a, b, out=None):
     """a @ b (b already rounded when the model's products are bfloat16)."""
     if not self.bf16:
       return np.matmul(a, b, out=out)
-    y = np.matmul(_bf16(a), b)
-    if out is None:
-      return _bf16(y)
-    out[:] = _bf16(y)
-    return out
+    a = np.ascontiguousarray(a, _F32)
+    y = np.matmul(_bf16_into(a, np.empty_like(a)), b)
+    return _bf16_into(y, np.empty_like(y) if out is None else out)
 
   def embed(self, x, position, setting_row):
     """e for flattened blocks x (B, 9 d^2) in [0, 1]."""
@@ -236,6 +278,63 @@ class _Decoder:
       s *= pre[:, 3 * n:]
     return s
 
+  def _lstm_bf16(self, e, k):
+    """`_lstm` for bfloat16 products: the same arithmetic, element for
+    element, on preallocated buffers, and gate-major after the rounding.
+
+    The product s V is one (rows, n) x (n, 4n) product as before (products
+    of column blocks would sum in another order), written into a buffer,
+    rounded into a second one and shifted by (e + b) / 2 there; the tanh
+    then writes the pre-activations gate-major, as four contiguous
+    (rows, n) blocks, because NumPy's elementwise passes over column slices
+    of a (rows, 4n) array are several times slower than over contiguous
+    blocks. A step allocates nothing and makes no temporaries; the product
+    is rounded by `_bf16_split` where that gives the same bits."""
+    n = self.n
+    v, b, half = self._lstm_vb
+    rows = e.shape[0]
+    eb = np.empty((rows, 4 * n), _F32)
+    if self.tied:
+      np.multiply(e[:, None, :], half.reshape(4, n), out=eb.reshape(-1, 4, n))
+    else:
+      np.multiply(e, half, out=eb)
+    eb += b  # (e + b) / 2 on the gate columns (b was halved)
+    prod = np.empty_like(eb)
+    shifted = np.empty_like(eb)
+    pre = np.empty((4, rows, n), _F32)
+    f, i, g, o = pre  # views of the four contiguous gate blocks
+    s = np.empty((rows, n), _F32)
+    s_bf = np.empty_like(s)
+    c = np.empty_like(s)
+    # Rounding s V by splitting gives bf16(s V) + (e + b) bit for bit when
+    # |s V| < 2^100 (the weights bound it: |s| <= 1) and every |e + b| >=
+    # 2^-100: a subnormal s V, the one case where the two roundings differ,
+    # then rounds to at most 2^-126 either way, less than a quarter of
+    # an ulp of e + b, and the sum is e + b in both.
+    split = self._split_ok and bool(
+        np.abs(eb, out=prod).min() >= _SPLIT_MIN_SHIFT)
+    rnd = _bf16_split if split else _bf16_into
+    for step in range(k):
+      z = eb  # s_0 = 0: V s_0 = 0
+      if step:
+        _bf16_into(s, s_bf)
+        np.matmul(s_bf, v, out=prod)
+        z = rnd(prod, shifted)
+        z += eb
+      np.tanh(z.reshape(rows, 4, n).transpose(1, 0, 2), out=pre)
+      for gates in (pre[:2], o):  # sigmoid = 0.5 tanh(z / 2) + 0.5
+        gates *= _F32(0.5)
+        gates += _F32(0.5)
+      g *= i                                     # i * c~
+      if step == 0:                              # c_0 = 0
+        c[...] = g
+      else:
+        c *= f
+        c += g
+      np.tanh(c, out=s)
+      s *= o
+    return s
+
   def _gru(self, e, k):
     v_zr, b_zr = self.w["cell.V_zr"], self.w["cell.b_zr"]
     v_s, b_s = self.w["cell.V_s"], self.w["cell.b_s"]
@@ -270,7 +369,8 @@ class _Decoder:
   def predict_last(self, x, position, k, setting_row=None):
     """(B, 9 d^2) blocks in [0, 1] -> (B, d^2) K-th reconstruction."""
     e = self.embed(x, position, setting_row)
-    s = getattr(self, "_" + self.cell)(e, k)
+    cell = self.cell + ("_bf16" if self.bf16 and self.cell == "lstm" else "")
+    s = getattr(self, "_" + cell)(e, k)
     p = self._mm(s, self.U)
     p += self.c
     if self.residual:

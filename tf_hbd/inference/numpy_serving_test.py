@@ -339,3 +339,94 @@ def test_coded_noise_passthrough_equals_tf():
             "jpeg", np.asarray(st), opts, dec) == bool(
                 guards.passthrough("jpeg", st, decoded=tf.constant(dec),
                                    **opts))
+
+
+def _all_mantissas(exponent_field, sign):
+  mant = np.arange(1 << 23, dtype=np.uint32)
+  return (np.uint32(sign << 31) | np.uint32(exponent_field << 23) | mant
+          ).view(np.float32)
+
+
+def test_bfloat16_rounding_in_place_and_by_splitting_equal_bf16():
+  """`_bf16_into` and `_bf16_split` give `_bf16`'s bits: every mantissa at
+  the smallest normal exponent, at 1 and at the largest allowed (2^99)."""
+  # pylint: disable=protected-access
+  for field in (1, 127, 226):
+    for sign in (0, 1):
+      x = _all_mantissas(field, sign)
+      want = numpy_serving._bf16(x).view(np.uint32)
+      out = np.empty_like(x)
+      np.testing.assert_array_equal(
+          numpy_serving._bf16_into(x, out).view(np.uint32), want)
+      np.testing.assert_array_equal(
+          numpy_serving._bf16_split(x.copy(), out).view(np.uint32), want)
+  zeros = np.array([0.0, -0.0], np.float32)
+  np.testing.assert_array_equal(
+      numpy_serving._bf16_split(zeros.copy(), np.empty(2, np.float32)
+                                ).view(np.uint32), zeros.view(np.uint32))
+  # Subnormals: the two roundings may differ, but both stay <= 2^-126 and
+  # vanish when added to any float32 of size >= 2^-100.
+  for sign in (0, 1):
+    x = _all_mantissas(0, sign)
+    a = numpy_serving._bf16(x)
+    b = numpy_serving._bf16_split(x.copy(), np.empty_like(x))
+    assert np.abs(a).max() <= 2.0 ** -126 and np.abs(b).max() <= 2.0 ** -126
+    assert np.count_nonzero(a != b)  # they do differ somewhere
+    rng = np.random.default_rng(0)
+    shifts = np.concatenate([
+        np.float32([2.0 ** -100, -2.0 ** -100, 2.0 ** -99, 1.0, -0.5]),
+        (rng.choice([-1, 1], 1000) * 2.0 ** rng.uniform(-100, 10, 1000)
+         ).astype(np.float32)])
+    pick = rng.integers(0, x.size, shifts.size)
+    np.testing.assert_array_equal(a[pick] + shifts, shifts)
+    np.testing.assert_array_equal(b[pick] + shifts, shifts)
+  # pylint: enable=protected-access
+
+
+def _bf16_lstm(tied, units=24, scale=0.3, seed=0):
+  rng = np.random.default_rng(seed)
+  n, dd = units, 64
+  spec = {"cell": "lstm", "units": n, "patch_size": 8, "tied": tied,
+          "center_inputs": True, "matmul_dtype": "bfloat16",
+          "residual": True, "embed_bias": False, "use_position": False,
+          "setting_size": 0}
+  weights = {"W": rng.normal(0, scale, (9 * dd, n if tied else 4 * n)),
+             "U": rng.normal(0, scale, (n, dd)), "c": rng.normal(0, 0.1, dd),
+             "cell.V": rng.normal(0, scale, (n, 4 * n)),
+             "cell.b": rng.normal(0, 0.1, 4 * n)}
+  return numpy_serving._Decoder(  # pylint: disable=protected-access
+      spec, {k: v.astype(np.float32) for k, v in weights.items()})
+
+
+def test_bfloat16_lstm_steps_are_bit_identical_to_the_reference():
+  """`_Decoder._lstm_bf16` (buffers, gate-major, rounding by splitting)
+  gives the bits of `_Decoder._lstm` (the plain NumPy steps)."""
+  # pylint: disable=protected-access
+  rng = np.random.default_rng(3)
+  for tied in (True, False):
+    dec = _bf16_lstm(tied)
+    assert dec._split_ok
+    x = rng.uniform(0, 1, (300, 9 * 64)).astype(np.float32)
+    e = dec.embed(x, np.zeros(300, np.int32), None)
+    for k in (1, 2, 3, 6):
+      want = dec._lstm(e.copy(), k)
+      got = dec._lstm_bf16(e.copy(), k)
+      np.testing.assert_array_equal(got.view(np.uint32),
+                                    want.view(np.uint32), err_msg=(tied, k))
+    with mock.patch.object(dec, "_lstm",
+                           side_effect=AssertionError("slow path used")):
+      dec.predict_last(x, np.zeros(300, np.int32), 3)  # takes _lstm_bf16
+  # A zero (e + b) entry: the steps keep the integer rounding (splitting
+  # could then differ on a subnormal product), and still equal the reference.
+  dec = _bf16_lstm(True)
+  dec._lstm_vb[1][:5] = 0.0  # b on the first gate columns
+  e = dec.embed(np.full((10, 9 * 64), 0.5, np.float32),
+                np.zeros(10, np.int32), None)  # centred: e = 0
+  with mock.patch.object(numpy_serving, "_bf16_split",
+                         side_effect=AssertionError("split used")):
+    got = dec._lstm_bf16(e.copy(), 3)
+  np.testing.assert_array_equal(got.view(np.uint32),
+                                dec._lstm(e.copy(), 3).view(np.uint32))
+  # Weights too large to bound |s V| below 2^100: no splitting at all.
+  assert not _bf16_lstm(True, scale=1e30)._split_ok
+  # pylint: enable=protected-access
