@@ -2,13 +2,14 @@
 
   python scripts/export.py --model_dir=runs/bptt --out=exports/hbd-jpeg
 
-Reads <model_dir>/export (written by scripts/train.py) and <model_dir>/log.json
-(codec, algorithm, flags) and writes a SavedModel with the signatures
-documented in BUILD.md ("Serving"): refine, refine_k, decode_and_refine
-(JPEG), refine_blocks, plus hbd_model.json.
+Reads <model_dir>/export (written by scripts/train.py; or best/ with
+--source=best) and <model_dir>/log.json (codec, algorithm, flags) and writes a
+SavedModel with the signatures documented in BUILD.md ("Serving"): refine,
+refine_k, decode_and_refine (JPEG), refine_blocks, plus hbd_model.json. The
+export and its metadata are the ones a training run writes to
+<model_dir>/serving (tf_hbd.training.exports.export_run).
 """
 
-import json
 import os
 
 from absl import app
@@ -18,7 +19,7 @@ from tf_hbd.training import algorithms  # pylint: disable=unused-import (registe
 from tf_hbd.training import calibration
 from tf_hbd.model import decoder as decoder_lib
 from tf_hbd.evaluation import systems as evaluation
-from tf_hbd.inference import serving
+from tf_hbd.training import exports
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "Training model dir.")
 _OUT = flags.DEFINE_string("out", None, "Output SavedModel directory.")
@@ -26,7 +27,7 @@ _BATCH = flags.DEFINE_integer("batch_size", 4096, "Targets per model call "
                               "inside the graph (bounds memory).")
 _NOTE = flags.DEFINE_string("note", "", "Free text stored in hbd_model.json.")
 _SOURCE = flags.DEFINE_enum(
-    "source", "export", ["export", "best"], "Which decoder of the model dir: "
+    "source", "export", list(exports.SOURCES), "Which decoder of the model dir: "
     "the final export/ or best/ (the best validation epoch so far, averaged "
     "weights; exportable while training runs).")
 _PROJECT = flags.DEFINE_bool(
@@ -58,41 +59,28 @@ flags.mark_flags_as_required(["model_dir", "out"])
 
 def main(argv):
   del argv
-  with open(os.path.join(_MODEL_DIR.value, "log.json")) as f:
-    log = json.load(f)
-  fl = log.get("flags", {})
+  log = exports.read_log(_MODEL_DIR.value)
   model = decoder_lib.load_decoder(os.path.join(_MODEL_DIR.value,
                                                 _SOURCE.value))
-  codec = fl.get("codec", "jpeg")
-  sne = str(fl.get("sne", False)).lower() == "true"
-  meta = {"label": evaluation.decoder_label(fl.get("cell", "lstm"), codec,
-                                            log["algorithm"], sne),
-          "algorithm": log["algorithm"], "sne": sne,
-          "training": {"flags": {k: str(v) for k, v in fl.items()},
-                       "best": log.get("best"),
-                       "epochs": len(log.get("epochs", [])),
-                       "source": _SOURCE.value,
-                       "wall_time_s": (log["epochs"][-1].get("time_s")
-                                       if log.get("epochs") else None)}}
-  if _NOTE.value:
-    meta["note"] = _NOTE.value
+  codec = log.get("flags", {}).get("codec", "jpeg")
+  calibrated = None
   if _CAL_IMAGES.value:
     imgs = [im.gray for im in evaluation.load_eval_images(
         _CAL_IMAGES.value, limit=_CAL_MAX.value)]
     gamma = calibration.fit_correction_scale(model, imgs, codec,
                                              bpp=_CAL_BPP.value)
     calibration.apply_correction_scale(model, gamma)
-    meta["calibration"] = {"gamma": gamma, "images": _CAL_IMAGES.value,
-                           "max_images": _CAL_MAX.value,
-                           "bpp": _CAL_BPP.value}
+    calibrated = {"gamma": gamma, "images": _CAL_IMAGES.value,
+                  "max_images": _CAL_MAX.value, "bpp": _CAL_BPP.value}
     print(f"correction scale gamma = {gamma:.4f} (fitted on "
           f"{len(imgs)} images of {_CAL_IMAGES.value})")
-  serving.export_serving(model, _OUT.value, codec, metadata=meta,
-                         batch_size=_BATCH.value, project=_PROJECT.value,
-                         guard=_GUARD.value, passthrough={
-                             "jpeg_min_noise": _JPEG_MIN_NOISE.value,
-                             "jp2_max_bpp": _JP2_MAX_BPP.value,
-                             "jpeg_min_coded_noise": _JPEG_MIN_CODED.value})
+  meta = exports.export_run(
+      model, log, _OUT.value, _SOURCE.value, note=_NOTE.value,
+      calibration=calibrated, batch_size=_BATCH.value,
+      project=_PROJECT.value, guard=_GUARD.value, passthrough={
+          "jpeg_min_noise": _JPEG_MIN_NOISE.value,
+          "jp2_max_bpp": _JP2_MAX_BPP.value,
+          "jpeg_min_coded_noise": _JPEG_MIN_CODED.value})
   print(f"exported {meta['label']} to {_OUT.value}")
   return 0
 
