@@ -20,6 +20,7 @@ from tf_hbd.training import calibration
 from tf_hbd.model import decoder as decoder_lib
 from tf_hbd.evaluation import systems as evaluation
 from tf_hbd.training import exports
+from tf_hbd.inference import serving
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "Training model dir.")
 _OUT = flags.DEFINE_string("out", None, "Output SavedModel directory.")
@@ -27,7 +28,7 @@ _BATCH = flags.DEFINE_integer("batch_size", 4096, "Targets per model call "
                               "inside the graph (bounds memory).")
 _NOTE = flags.DEFINE_string("note", "", "Free text stored in hbd_model.json.")
 _SOURCE = flags.DEFINE_enum(
-    "source", "export", list(exports.SOURCES), "Which decoder of the model dir: "
+    "source", "export", ["export", "best"], "Which decoder of the model dir: "
     "the final export/ or best/ (the best validation epoch so far, averaged "
     "weights; exportable while training runs).")
 _PROJECT = flags.DEFINE_bool(
@@ -60,27 +61,28 @@ flags.mark_flags_as_required(["model_dir", "out"])
 def main(argv):
   del argv
   log = exports.read_log(_MODEL_DIR.value)
+  fl = log.get("flags", {})
   model = decoder_lib.load_decoder(os.path.join(_MODEL_DIR.value,
                                                 _SOURCE.value))
-  codec = log.get("flags", {}).get("codec", "jpeg")
-  calibrated = None
+  codec = fl.get("codec", "jpeg")
+  meta = exports.run_metadata(log, _SOURCE.value, _NOTE.value)
   if _CAL_IMAGES.value:
     imgs = [im.gray for im in evaluation.load_eval_images(
         _CAL_IMAGES.value, limit=_CAL_MAX.value)]
     gamma = calibration.fit_correction_scale(model, imgs, codec,
                                              bpp=_CAL_BPP.value)
     calibration.apply_correction_scale(model, gamma)
-    calibrated = {"gamma": gamma, "images": _CAL_IMAGES.value,
-                  "max_images": _CAL_MAX.value, "bpp": _CAL_BPP.value}
+    meta["calibration"] = {"gamma": gamma, "images": _CAL_IMAGES.value,
+                           "max_images": _CAL_MAX.value,
+                           "bpp": _CAL_BPP.value}
     print(f"correction scale gamma = {gamma:.4f} (fitted on "
           f"{len(imgs)} images of {_CAL_IMAGES.value})")
-  meta = exports.export_run(
-      model, log, _OUT.value, _SOURCE.value, note=_NOTE.value,
-      calibration=calibrated, batch_size=_BATCH.value,
-      project=_PROJECT.value, guard=_GUARD.value, passthrough={
-          "jpeg_min_noise": _JPEG_MIN_NOISE.value,
-          "jp2_max_bpp": _JP2_MAX_BPP.value,
-          "jpeg_min_coded_noise": _JPEG_MIN_CODED.value})
+  serving.export_serving(model, _OUT.value, codec, metadata=meta,
+                         batch_size=_BATCH.value, project=_PROJECT.value,
+                         guard=_GUARD.value, passthrough={
+                             "jpeg_min_noise": _JPEG_MIN_NOISE.value,
+                             "jp2_max_bpp": _JP2_MAX_BPP.value,
+                             "jpeg_min_coded_noise": _JPEG_MIN_CODED.value})
   print(f"exported {meta['label']} to {_OUT.value}")
   return 0
 

@@ -1,16 +1,16 @@
 """The serving export of a training run, and its metadata, built in one place.
 
 A training run (``python -m tf_hbd.training``) ends by writing
-``<model_dir>/serving`` and ``scripts/export.py`` re-exports a run (its
-final ``export/`` or its ``best/`` decoder, optionally calibrated) to any
-folder; both call `export_run`, so the provenance in ``hbd_model.json``
-(`run_metadata`: label, algorithm, SNE, the training flags, best epoch,
-epochs, wall time, source) is built by one function from the run's log.
+``<model_dir>/serving`` (`export_run`) and ``scripts/export.py`` re-exports
+a run (its final ``export/`` or its ``best/`` decoder, optionally
+calibrated, with guards and passthrough thresholds) to any folder; both take
+the provenance in ``hbd_model.json`` from `run_metadata` (label, algorithm,
+SNE, the training flags, best epoch, epochs, wall time, source), built from
+the run's log.
 """
 
 import json
 import os
-from typing import Optional
 
 from tf_hbd.evaluation import systems as evaluation
 from tf_hbd.inference import serving
@@ -60,7 +60,7 @@ def run_metadata(log: dict, source: str, note: str = "") -> dict:
 
 
 def export_run(model, log: dict, out: str, source: str, note: str = "",
-               calibration: Optional[dict] = None, **serving_options) -> dict:
+               **serving_options) -> dict:
   """Writes the serving SavedModel of a run's decoder to `out`.
 
   Args:
@@ -69,8 +69,6 @@ def export_run(model, log: dict, out: str, source: str, note: str = "",
     out: the output folder.
     source: which decoder of the run `model` is (`SOURCES`).
     note: free text stored in the metadata.
-    calibration: the residual correction applied to `model`, stored in the
-      metadata (`tf_hbd.training.calibration`); None: none.
     **serving_options: `tf_hbd.inference.serving.export_serving` options
       (batch_size, project, guard, passthrough).
 
@@ -78,8 +76,6 @@ def export_run(model, log: dict, out: str, source: str, note: str = "",
     The metadata written.
   """
   meta = run_metadata(log, source, note)
-  if calibration:
-    meta["calibration"] = dict(calibration)
   codec = log.get("flags", {}).get("codec", "jpeg")
   serving.export_serving(model, out, codec, metadata=meta, **serving_options)
   return meta
