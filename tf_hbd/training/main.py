@@ -6,6 +6,10 @@
 
 (``python scripts/train.py ...`` in a checkout is the same program.)
 
+The flags are the fields of `tf_hbd.training.config.RunConfig` (defaults and
+help there); ``--config=tiny|cpu|study|paper`` starts from a named
+configuration whose fields the flags given override.
+
 Progress lines, TensorBoard summaries (<model_dir>/tensorboard), the per-epoch
 log (<model_dir>/log.json, metrics.csv), checkpoints (rerun the same command
 to resume exactly) and the exported SavedModel (<model_dir>/export). See
