@@ -2,13 +2,14 @@
 
   python scripts/export.py --model_dir=runs/bptt --out=exports/hbd-jpeg
 
-Reads <model_dir>/export (written by scripts/train.py) and <model_dir>/log.json
-(codec, algorithm, flags) and writes a SavedModel with the signatures
-documented in BUILD.md ("Serving"): refine, refine_k, decode_and_refine
-(JPEG), refine_blocks, plus hbd_model.json.
+Reads <model_dir>/export (written by scripts/train.py; or best/ with
+--source=best) and <model_dir>/log.json (codec, algorithm, flags) and writes a
+SavedModel with the signatures documented in BUILD.md ("Serving"): refine,
+refine_k, decode_and_refine (JPEG), refine_blocks, plus hbd_model.json. The
+export and its metadata are the ones a training run writes to
+<model_dir>/serving (tf_hbd.training.exports.export_run).
 """
 
-import json
 import os
 
 from absl import app
@@ -18,6 +19,7 @@ from tf_hbd.training import algorithms  # pylint: disable=unused-import (registe
 from tf_hbd.training import calibration
 from tf_hbd.model import decoder as decoder_lib
 from tf_hbd.evaluation import systems as evaluation
+from tf_hbd.training import exports
 from tf_hbd.inference import serving
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "Training model dir.")
@@ -58,24 +60,12 @@ flags.mark_flags_as_required(["model_dir", "out"])
 
 def main(argv):
   del argv
-  with open(os.path.join(_MODEL_DIR.value, "log.json")) as f:
-    log = json.load(f)
+  log = exports.read_log(_MODEL_DIR.value)
   fl = log.get("flags", {})
   model = decoder_lib.load_decoder(os.path.join(_MODEL_DIR.value,
                                                 _SOURCE.value))
   codec = fl.get("codec", "jpeg")
-  sne = str(fl.get("sne", False)).lower() == "true"
-  meta = {"label": evaluation.decoder_label(fl.get("cell", "lstm"), codec,
-                                            log["algorithm"], sne),
-          "algorithm": log["algorithm"], "sne": sne,
-          "training": {"flags": {k: str(v) for k, v in fl.items()},
-                       "best": log.get("best"),
-                       "epochs": len(log.get("epochs", [])),
-                       "source": _SOURCE.value,
-                       "wall_time_s": (log["epochs"][-1].get("time_s")
-                                       if log.get("epochs") else None)}}
-  if _NOTE.value:
-    meta["note"] = _NOTE.value
+  meta = exports.run_metadata(log, _SOURCE.value, _NOTE.value)
   if _CAL_IMAGES.value:
     imgs = [im.gray for im in evaluation.load_eval_images(
         _CAL_IMAGES.value, limit=_CAL_MAX.value)]

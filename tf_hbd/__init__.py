@@ -17,7 +17,9 @@ image -> metrics. The subpackages, in that order:
 * `tf_hbd.training`: `algorithms` (BPTT, SAB, RTRL, UORO, SnAp-1), `trainer`
   (the training loop), `distributed` (tf.distribute), `checkpoints` (resume
   from the newest intact checkpoint), `calibration`, `flag_checks`
-  (train.py's flags and exit codes);
+  (train.py's flags and exit codes), `config` (run settings as data:
+  `RunConfig`, the named configurations), `exports` (a run's serving
+  export and its metadata);
 * `tf_hbd.inference`: `refine` / `graph_refine` / `serving` (whole-image
   refinement and export), `guards`, `cli` (`hbd`, also ``python -m tf_hbd``);
 * `tf_hbd.evaluation`: `metrics`, `systems` (the one `evaluate`: codecs,

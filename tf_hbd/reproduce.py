@@ -34,6 +34,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from tf_hbd.evaluation import systems as evaluation
 from tf_hbd.evaluation import study
+from tf_hbd.training import config as config_lib
 
 __all__ = ["Scale", "SCALES", "DEFAULT_DATA_ROOT", "plan_runs", "run_scale",
            "main"]
@@ -48,8 +49,10 @@ class Scale:
   Attributes:
     description: one line for the results README.
     codecs: {codec: patch size}.
-    train_flags: flags of scripts/train.py shared by every run.
-    algo_flags: extra flags per algorithm (e.g. RTRL's smaller batch).
+    train: the training configuration shared by every run
+      (`tf_hbd.training.config.CONFIGS`; ``{data}`` and ``{codec}`` in its
+      paths are filled in per run).
+    algo_overrides: fields changed per algorithm (e.g. RTRL's smaller batch).
     datasets: evaluation datasets as ``NAME=FOLDER`` specs.
     eval_max_images, eval_max_side: evaluation limits (None: all / as is).
     k_sweep: Table 1's K values.
@@ -59,8 +62,8 @@ class Scale:
   """
   description: str
   codecs: Dict[str, int]
-  train_flags: Dict[str, str]
-  algo_flags: Dict[str, Dict[str, str]]
+  train: config_lib.RunConfig
+  algo_overrides: Dict[str, Dict[str, object]]
   datasets: List[str]
   eval_max_images: Optional[int]
   eval_max_side: Optional[int]
@@ -69,25 +72,21 @@ class Scale:
   baselines: Tuple[str, ...] = ("goog", "e2e")
   sne: bool = True
 
+  @property
+  def train_flags(self) -> Dict[str, str]:
+    """The flags of `train` that differ from the defaults."""
+    return config_lib.to_flags(self.train)
 
-# Folder of the evaluation sets (kodak, bsd68, train400, ...): $TF_HBD_DATA,
-# else ../shared/data from the working directory (this project's layout when
-# run from the repository root). "{data}" in a scale's values stands for it.
-DEFAULT_DATA_ROOT = os.environ.get("TF_HBD_DATA",
-                                   os.path.join("..", "shared", "data"))
+
+DEFAULT_DATA_ROOT = config_lib.DEFAULT_DATA_ROOT
 
 SCALES = {
     "tiny": Scale(
         description="CI smoke scale: embedded sample photos, 8-unit LSTMs, a "
         "few batches per algorithm",
         codecs={"jpeg": 8, "jp2": 16},
-        train_flags={"dataset": "sample", "units": "8", "K": "2",
-                     "batch_size": "16", "epochs": "2",
-                     "steps_per_epoch": "3", "train_limit": "2",
-                     "train_max_side": "96", "val_max_images": "1",
-                     "val_max_side": "64", "optimizer": "adam",
-                     "lr": "1e-3", "log_every": "1"},
-        algo_flags={},
+        train=config_lib.TINY,
+        algo_overrides={},
         datasets=["sample_test=sample:test"],
         eval_max_images=2, eval_max_side=96, k_sweep=[1, 3],
         rd_bpps=[0.3, 0.6], baselines=("goog", "e2e")),
@@ -96,13 +95,8 @@ SCALES = {
         "kodak gray (test); LSTM-32 decoders (so that RTRL fits), Adam 1e-3, "
         "5 epochs of 40 batches of 256 blocks per run",
         codecs={"jpeg": 8, "jp2": 16},
-        train_flags={"dataset": "folder:{data}/train400",
-                     "val_images": "{data}/bsd68", "val_max_images": "4",
-                     "val_bpp": "0.37", "units": "32", "K": "4",
-                     "batch_size": "256", "epochs": "5",
-                     "steps_per_epoch": "40", "optimizer": "adam",
-                     "lr": "1e-3", "log_every": "20"},
-        algo_flags={"rtrl": {"batch_size": "64", "steps_per_epoch": "160"}},
+        train=config_lib.CPU,
+        algo_overrides={"rtrl": {"batch_size": 64, "steps_per_epoch": 160}},
         datasets=["kodak={data}/kodak"],
         eval_max_images=None, eval_max_side=None,
         k_sweep=[1, 3, 5, 7, 9, 11],
@@ -112,12 +106,8 @@ SCALES = {
         "LSTM-512, SGD 2e-4 with polynomial decay, batch 256, clip 13, 260 "
         "epochs; six benchmarks",
         codecs={"jpeg": 8, "jp2": 64},
-        train_flags={"dataset": "places_patches/{codec}", "units": "512",
-                     "K": "4", "batch_size": "256", "epochs": "260",
-                     "optimizer": "sgd", "lr": "2e-4",
-                     "val_images": "{data}/places_val", "val_max_images":
-                     "200"},
-        algo_flags={},
+        train=config_lib.PAPER,
+        algo_overrides={},
         datasets=["kodak={data}/kodak", "cb8={data}/cb8", "cb16={data}/cb16",
                   "cb16linear={data}/cb16linear", "tecnick={data}/tecnick",
                   "wikipedia={data}/wikipedia"],
@@ -128,17 +118,23 @@ SCALES = {
 
 
 def plan_runs(scale: Scale, algorithms: Sequence[str] = ALGORITHMS):
-  """[(label, flags)] of every training run of a scale."""
+  """[(label, flags)] of every training run of a scale.
+
+  A run's flags are those of its configuration that differ from the
+  defaults, and always its algorithm, codec, patch size and SNE.
+  """
   runs = []
   for codec, d in scale.codecs.items():
     combos = [(a, False) for a in algorithms]
     if scale.sne:
       combos += [(a, True) for a in SNE_ALGORITHMS if a in algorithms]
     for algo, sne in combos:
-      fl = dict(scale.train_flags)
-      fl.update(scale.algo_flags.get(algo, {}))
-      fl.update({"algo": algo, "codec": codec, "patch_size": str(d),
-                 "sne": "true" if sne else "false"})
+      run = config_lib.override(scale.train,
+                                **scale.algo_overrides.get(algo, {}))
+      run = config_lib.override(run, algo=algo, codec=codec, patch_size=d,
+                                sne=sne)
+      fl = config_lib.to_flags(run, keep=("algo", "codec", "patch_size",
+                                          "sne"))
       label = evaluation.decoder_label("lstm", codec, algo, sne)
       runs.append((label, fl))
   return runs

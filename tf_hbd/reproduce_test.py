@@ -8,19 +8,40 @@ from unittest import mock
 from absl.testing import absltest
 
 from tf_hbd import reproduce
+from tf_hbd.training import config
+from tf_hbd.training import config_test
 
 
 class ReproducePlanTest(absltest.TestCase):
 
   def test_data_root_is_a_parameter_not_a_repo_path(self):
     for name, scale in reproduce.SCALES.items():
-      text = repr((scale.train_flags, scale.algo_flags, scale.datasets))
+      text = repr((scale.train, scale.algo_overrides, scale.datasets))
       self.assertNotIn("shared", text, name)
     runs = dict(reproduce.plan_runs(reproduce.SCALES["cpu"], ("bptt",)))
     flags = runs["LSTM-JPEG-BPTT"]
     self.assertEqual(reproduce._format(flags["dataset"], "/d"),
                      "folder:/d/train400")
     self.assertEqual(reproduce._format(flags["val_images"], "/d"), "/d/bsd68")
+
+  def test_each_run_trains_with_the_settings_of_the_old_flag_plan(self):
+    # The runs' flags as they were when the scales were flag strings: the
+    # scale's flags, the algorithm's extra flags, then algo/codec/d/sne.
+    old_extra = {"cpu": {"rtrl": {"batch_size": "64",
+                                  "steps_per_epoch": "160"}}}
+    for name, scale in reproduce.SCALES.items():
+      for label, fl in reproduce.plan_runs(scale):
+        with self.subTest(f"{name} {label}"):
+          old = dict(config_test._OLD_SCALE_FLAGS[name])
+          old.update(old_extra.get(name, {}).get(fl["algo"], {}))
+          old.update({k: fl[k] for k in ("algo", "codec", "patch_size",
+                                          "sne")})
+          self.assertEqual(config.from_args(config_test._args(fl)),
+                           config.from_args(config_test._args(old)))
+    runs = dict(reproduce.plan_runs(reproduce.SCALES["cpu"], ("rtrl",)))
+    self.assertEqual(runs["LSTM-JPEG-RTRL"]["batch_size"], "64")
+    self.assertEqual(runs["LSTM-JP2-RTRL"]["patch_size"], "16")
+    self.assertEqual(runs["LSTM-JP2-RTRL"]["sne"], "false")
 
   def test_training_runs_the_library_entry_point(self):
     out = self.create_tempdir().full_path

@@ -247,26 +247,14 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
   Returns:
     The `TrainState` (final step and seconds).
   """
-  state = TrainState()
-  ckpt = tf.train.Checkpoint(state=state, **trackables)
-  manager = tf.train.CheckpointManager(ckpt, checkpoint_dir, max_to_keep=3)
-  restored = restore_latest_intact(ckpt, manager, log)
-  if restored:
-    log(f"resumed from {restored} at step "
-        f"{int(state.step.numpy())} ({state.seconds.numpy():.0f} s trained)")
+  state, manager = _restore_state(checkpoint_dir, trackables, log)
   history_path = os.path.join(checkpoint_dir, "history.jsonl")
   curve_path = os.path.join(checkpoint_dir, "curve.jsonl")
   tf.io.gfile.makedirs(checkpoint_dir)
   evaluated = {r["step"] for r in read_jsonl(curve_path)}
 
   def run_evaluation(step):
-    record = {"step": step,
-              "seconds": round(float(state.seconds.numpy()), 1),
-              "hours": round(float(state.seconds.numpy()) / 3600.0, 4),
-              **evaluate()}
-    log("eval " + " ".join(f"{k}={v}" for k, v in record.items()))
-    with tf.io.gfile.GFile(curve_path, "a") as f:
-      f.write(json.dumps(record) + "\n")
+    _evaluate_to_curve(evaluate, step, state, curve_path, log)
     evaluated.add(step)
 
   def out_of_budget():
@@ -275,36 +263,14 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
     return max_seconds is not None and state.seconds.numpy() >= max_seconds
 
   last_ckpt = time.time()
-  sums, count, skipped, bad_in_a_row = {}, 0, 0, 0
+  means = _StepMeans(max_bad_steps)
   while not out_of_budget():
-    step = int(state.step.numpy())
-    t0 = time.time()
-    values = step_fn(tf.constant(sampler.batch(step, batch_size)))
-    values = {k: float(v) for k, v in values.items()}
-    state.seconds.assign_add(time.time() - t0)
-    state.step.assign_add(1)
-    step += 1
-    if all(np.isfinite(v) for v in values.values()):
-      for k, v in values.items():
-        sums[k] = sums.get(k, 0.0) + v
-      count += 1
-      bad_in_a_row = 0
-    else:  # the step function skipped the update (see `guarded_update`)
-      skipped += 1
-      bad_in_a_row += 1
-      if bad_in_a_row >= max_bad_steps:
-        raise FloatingPointError(f"{bad_in_a_row} non-finite steps in a row "
-                                 f"at step {step}: {values}")
+    step, values = _timed_step(step_fn, sampler, batch_size, state)
+    means.add(values, step)
     if step % log_every == 0 or out_of_budget():
-      means = {k: v / max(count, 1) for k, v in sums.items()}
-      record = {"step": step, "seconds": round(float(state.seconds.numpy()), 1),
-                **{k: round(v, 6) for k, v in means.items()}}
-      if skipped:
-        record["skipped"] = skipped
+      record = means.take_record(step, state.seconds.numpy())
       log(" ".join(f"{k}={v}" for k, v in record.items()))
-      with tf.io.gfile.GFile(history_path, "a") as f:
-        f.write(json.dumps(record) + "\n")
-      sums, count, skipped = {}, 0, 0
+      _append_jsonl(history_path, record)
     due = evaluate is not None and eval_every and step % eval_every == 0
     if due:
       run_evaluation(step)
@@ -316,6 +282,79 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
     run_evaluation(step)
   manager.save(checkpoint_number=step)
   return state
+
+
+def _restore_state(checkpoint_dir, trackables, log):
+  """(TrainState, CheckpointManager), restored from the newest intact
+  checkpoint in `checkpoint_dir` if there is one."""
+  state = TrainState()
+  ckpt = tf.train.Checkpoint(state=state, **trackables)
+  manager = tf.train.CheckpointManager(ckpt, checkpoint_dir, max_to_keep=3)
+  restored = restore_latest_intact(ckpt, manager, log)
+  if restored:
+    log(f"resumed from {restored} at step "
+        f"{int(state.step.numpy())} ({state.seconds.numpy():.0f} s trained)")
+  return state, manager
+
+
+def _timed_step(step_fn, sampler, batch_size, state):
+  """Runs the state's next step; (the new step count, its values)."""
+  step = int(state.step.numpy())
+  t0 = time.time()
+  values = step_fn(tf.constant(sampler.batch(step, batch_size)))
+  values = {k: float(v) for k, v in values.items()}
+  state.seconds.assign_add(time.time() - t0)
+  state.step.assign_add(1)
+  return step + 1, values
+
+
+def _evaluate_to_curve(evaluate, step, state, curve_path, log):
+  """Runs `evaluate` and appends its record to the learning curve."""
+  record = {"step": step,
+            "seconds": round(float(state.seconds.numpy()), 1),
+            "hours": round(float(state.seconds.numpy()) / 3600.0, 4),
+            **evaluate()}
+  log("eval " + " ".join(f"{k}={v}" for k, v in record.items()))
+  _append_jsonl(curve_path, record)
+
+
+def _append_jsonl(path, record):
+  with tf.io.gfile.GFile(path, "a") as f:
+    f.write(json.dumps(record) + "\n")
+
+
+class _StepMeans:
+  """Means of the step values between progress lines; counts the steps the
+  step function skipped (non-finite values) and raises `FloatingPointError`
+  after `max_bad_steps` of them in a row."""
+
+  def __init__(self, max_bad_steps):
+    self.max_bad_steps = max_bad_steps
+    self.bad_in_a_row = 0
+    self.sums, self.count, self.skipped = {}, 0, 0
+
+  def add(self, values, step):
+    if all(np.isfinite(v) for v in values.values()):
+      for k, v in values.items():
+        self.sums[k] = self.sums.get(k, 0.0) + v
+      self.count += 1
+      self.bad_in_a_row = 0
+    else:  # the step function skipped the update (see `guarded_update`)
+      self.skipped += 1
+      self.bad_in_a_row += 1
+      if self.bad_in_a_row >= self.max_bad_steps:
+        raise FloatingPointError(f"{self.bad_in_a_row} non-finite steps in a "
+                                 f"row at step {step}: {values}")
+
+  def take_record(self, step, seconds):
+    """The progress record of `step`; the means start again."""
+    means = {k: v / max(self.count, 1) for k, v in self.sums.items()}
+    record = {"step": step, "seconds": round(float(seconds), 1),
+              **{k: round(v, 6) for k, v in means.items()}}
+    if self.skipped:
+      record["skipped"] = self.skipped
+    self.sums, self.count, self.skipped = {}, 0, 0
+    return record
 
 
 def read_jsonl(path: str) -> list:

@@ -366,19 +366,26 @@ def training_dataset(name_or_builder, split: str, batch_size: int, *,
   if strategy not in patches.BOUNDARY_STRATEGIES:
     raise ValueError(f"unknown boundary strategy {strategy!r}")
   predicate = _codec_predicate(codec_filter, built["codec"])
+  options = dict(d=d, predicate=predicate, shuffle_buffer=shuffle_buffer,
+                 seed=seed, deterministic=deterministic, repeat=repeat,
+                 drop_remainder=drop_remainder, start_batch=start_batch,
+                 shuffle=shuffle, cycle_length=cycle_length)
   if is_tile_dataset(builder):
-    return _tile_batches(
-        builder, split, batch_size, d=d, strategy=strategy,
-        predicate=predicate, shuffle_buffer=shuffle_buffer, seed=seed,
-        deterministic=deterministic, repeat=repeat,
-        drop_remainder=drop_remainder, start_batch=start_batch,
-        shuffle=shuffle, cycle_length=cycle_length)
+    return _tile_batches(builder, split, batch_size, strategy=strategy,
+                         **options)
   if strategy != stored and not (stored == "paper" and
                                  strategy == "replicate"):
     raise ValueError(f"{builder.info.full_name} stores {stored!r} blocks; "
                      f"{strategy!r} blocks cannot be derived from them")
   convert = "replicate" if strategy != stored else "paper"
+  return _block_batches(builder, split, batch_size, convert=convert,
+                        **options)
 
+
+def _block_batches(builder, split, batch_size, *, d, convert, predicate,
+                   shuffle_buffer, seed, deterministic, repeat,
+                   drop_remainder, start_batch, shuffle, cycle_length):
+  """`training_dataset` on block records (version 1)."""
   info = builder.info.splits[split]
   paths, skips, takes = _file_lists(builder, split)
   num_blocks = int(info.num_examples)
@@ -396,20 +403,10 @@ def training_dataset(name_or_builder, split: str, batch_size: int, *,
   files = tf.data.Dataset.from_tensor_slices(
       (tf.constant(paths), tf.constant(skips, tf.int64),
        tf.constant(takes, tf.int64)))
-  n_files = len(paths)
-
-  def read_file(path, skip, take):
-    return tf.data.TFRecordDataset(path, buffer_size=1 << 20).skip(skip).take(
-        take)
 
   def one_epoch(epoch):
-    f = files
-    if shuffle and n_files > 1:
-      f = f.shuffle(n_files, seed=_epoch_seed(seed_t, epoch, 1))
-    cycle = max(1, min(cycle_length, n_files)) if shuffle else 1
-    records = f.interleave(read_file, cycle_length=cycle, block_length=1,
-                           num_parallel_calls=_AUTOTUNE,
-                           deterministic=deterministic)
+    records = _epoch_records(files, len(paths), seed_t, epoch, shuffle,
+                             cycle_length, deterministic)
     if shuffle_buffer > 1:
       records = records.shuffle(
           shuffle_buffer,
@@ -430,7 +427,21 @@ def training_dataset(name_or_builder, split: str, batch_size: int, *,
   ds = ds.flat_map(one_epoch)
   if offset:
     ds = ds.skip(offset)
+  ds = _parse_block_batches(ds, batch_size, d=d, convert=convert,
+                            predicate=predicate,
+                            skip_after_filter=skip_after_filter,
+                            drop_remainder=drop_remainder,
+                            deterministic=deterministic)
+  options = tf.data.Options()
+  options.deterministic = bool(deterministic)
+  ds = ds.with_options(options)
+  return ds.prefetch(_AUTOTUNE)
 
+
+def _parse_block_batches(records, batch_size, *, d, convert, predicate,
+                         skip_after_filter, drop_remainder, deterministic):
+  """Serialized block records -> training batches (selected by
+  `predicate`, the first `skip_after_filter` selected blocks skipped)."""
   spec = _parse_spec(predicate is not None)
 
   def parse(serialized):
@@ -448,24 +459,20 @@ def training_dataset(name_or_builder, split: str, batch_size: int, *,
     return to_training_batch(batch["context"], batch["position"],
                              batch["target"], convert)
 
+  ds = records
   if predicate is None:
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    ds = ds.map(lambda s: convert_batch(parse(s)),
-                num_parallel_calls=_AUTOTUNE, deterministic=deterministic)
-  else:
-    # Parse in chunks, keep the selected blocks, re-batch.
-    ds = ds.batch(max(batch_size, 1024)).map(
-        parse, num_parallel_calls=_AUTOTUNE, deterministic=deterministic)
-    ds = ds.unbatch()
-    if skip_after_filter:
-      ds = ds.skip(skip_after_filter)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    ds = ds.map(convert_batch, num_parallel_calls=_AUTOTUNE,
+    return ds.map(lambda s: convert_batch(parse(s)),
+                  num_parallel_calls=_AUTOTUNE, deterministic=deterministic)
+  # Parse in chunks, keep the selected blocks, re-batch.
+  ds = ds.batch(max(batch_size, 1024)).map(
+      parse, num_parallel_calls=_AUTOTUNE, deterministic=deterministic)
+  ds = ds.unbatch()
+  if skip_after_filter:
+    ds = ds.skip(skip_after_filter)
+  ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+  return ds.map(convert_batch, num_parallel_calls=_AUTOTUNE,
                 deterministic=deterministic)
-  options = tf.data.Options()
-  options.deterministic = bool(deterministic)
-  ds = ds.with_options(options)
-  return ds.prefetch(_AUTOTUNE)
 
 
 def _epoch_records(files, n_files, seed_t, epoch, shuffle, cycle_length,

@@ -271,6 +271,37 @@ def _fmt_time(seconds):
   return f"{seconds // 3600:d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
+class _Clock:
+  """Wall time of the training steps of this session (data included)."""
+
+  def __init__(self):
+    self.session_time = 0.0  # all steps of this run
+    self.session_batches = 0
+    self.rate_time = 0.0  # steps since the last progress line
+    self.rate_batches = 0
+    self.epoch_t0 = time.perf_counter()
+
+  def add(self, dt):
+    self.session_batches += 1
+    self.session_time += dt
+    self.rate_time += dt
+    self.rate_batches += 1
+
+  def take_rate(self, batch_size):
+    """Blocks per second since the last call (then restarts the count)."""
+    rate = self.rate_batches * batch_size / max(self.rate_time, 1e-9)
+    self.rate_time, self.rate_batches = 0.0, 0
+    return rate
+
+  def epoch_time(self):
+    """Seconds since the epoch began."""
+    return time.perf_counter() - self.epoch_t0
+
+  def new_epoch(self):
+    """The next epoch begins now (after the validation)."""
+    self.epoch_t0 = time.perf_counter()
+
+
 class Trainer:
   """Trains `algo.model` with `algo` on a resumable stream of batches.
 
@@ -428,12 +459,7 @@ class Trainer:
       tf_hbd.errors.ResourceLimitError: the algorithm cannot fit (RTRL).
     """
     c = self.config
-    est = self.algo.check_resources(self.replica_batch_size)
-    if est:
-      self.print(f"{self.algo.name}: estimated peak memory "
-                 f"{est['peak_bytes'] / 2**30:.2f} GiB, about "
-                 f"{est.get('seconds_per_batch', float('nan')):.2f} s per "
-                 f"batch")
+    self._check_resources()
     self._restore()
     total = c.epochs * c.steps_per_epoch
     start = int(self.batches_done.numpy())
@@ -444,11 +470,7 @@ class Trainer:
                f"{c.steps_per_epoch} batches of {c.batch_size}, from batch "
                f"{start}")
     it = iter(self.batches(start))
-    session_time = 0.0  # wall time of the steps (data included) this run
-    session_batches = 0
-    epoch_t0 = time.perf_counter()
-    rate_t = 0.0  # step time since the last progress line
-    rate_n = 0
+    clock = _Clock()
     n = start
     while n < total:
       if c.max_steps and n >= c.max_steps:
@@ -456,51 +478,71 @@ class Trainer:
         self._save()
         self._write_log("stopped")
         return None
-      t0 = time.perf_counter()
-      batch = next(it)
-      out = self._step_fn(batch)
-      loss = float(out["loss"].numpy())
-      loss_last = float(out["loss_last"].numpy())
-      dt = time.perf_counter() - t0
-      if not math.isfinite(loss) or not math.isfinite(loss_last):
-        latest = self.manager.latest_checkpoint
-        self._write_log("diverged", {"diverged_at_batch": n})
-        raise TrainingDivergedError(
-            f"loss is {loss} at batch {n} (epoch "
-            f"{n // c.steps_per_epoch + 1}, step "
-            f"{n % c.steps_per_epoch + 1}); training stopped. The last good "
-            f"checkpoint is {latest or '(none: no checkpoint was saved)'}. "
-            f"Lower the learning rate (--lr) or the clip norm (--clip_norm) "
-            f"and resume from it.")
+      loss, loss_last, dt = self._one_batch(it, n)
       n += 1
-      session_batches += 1
-      session_time += dt
-      rate_t += dt
-      rate_n += 1
+      clock.add(dt)
       self.batches_done.assign(n)
       self.epoch_loss.assign_add(loss)
       self.epoch_loss_last.assign_add(loss_last)
       self.train_time.assign_add(dt)
       if c.log_every and n % c.log_every == 0:
-        rate = rate_n * c.batch_size / max(rate_t, 1e-9)
-        rate_t, rate_n = 0.0, 0
-        eta = session_time / session_batches * (total - n)
-        self.print(f"epoch {(n - 1) // c.steps_per_epoch + 1}/{c.epochs} "
-                   f"step {(n - 1) % c.steps_per_epoch + 1}/"
-                   f"{c.steps_per_epoch} loss {loss:.5f} (last step "
-                   f"{loss_last:.5f}) {rate:.0f} blocks/s ETA {_fmt_time(eta)}"
-                   f" (+ validation)")
-        with self.writer.as_default(step=n):
-          tf.summary.scalar("train/loss", loss)
-          tf.summary.scalar("train/loss_last", loss_last)
-          tf.summary.scalar("train/blocks_per_s", rate)
-          tf.summary.scalar("train/lr", self._lr())
+        self._progress(n, total, loss, loss_last, clock)
       if n % c.steps_per_epoch == 0:
-        self._end_epoch(n, time.perf_counter() - epoch_t0)
-        epoch_t0 = time.perf_counter()
+        self._end_epoch(n, clock.epoch_time())
+        clock.new_epoch()
       elif c.checkpoint_every and n % c.checkpoint_every == 0:
         self._save()
     return self._finish()
+
+  def _check_resources(self):
+    """The algorithm's resource check (raises when it cannot fit)."""
+    est = self.algo.check_resources(self.replica_batch_size)
+    if est:
+      self.print(f"{self.algo.name}: estimated peak memory "
+                 f"{est['peak_bytes'] / 2**30:.2f} GiB, about "
+                 f"{est.get('seconds_per_batch', float('nan')):.2f} s per "
+                 f"batch")
+
+  def _one_batch(self, it, n):
+    """Trains on the next batch (number `n`); (loss, last-step loss, time).
+
+    Raises:
+      TrainingDivergedError: the loss is not finite (logged first).
+    """
+    c = self.config
+    t0 = time.perf_counter()
+    batch = next(it)
+    out = self._step_fn(batch)
+    loss = float(out["loss"].numpy())
+    loss_last = float(out["loss_last"].numpy())
+    dt = time.perf_counter() - t0
+    if not math.isfinite(loss) or not math.isfinite(loss_last):
+      latest = self.manager.latest_checkpoint
+      self._write_log("diverged", {"diverged_at_batch": n})
+      raise TrainingDivergedError(
+          f"loss is {loss} at batch {n} (epoch "
+          f"{n // c.steps_per_epoch + 1}, step "
+          f"{n % c.steps_per_epoch + 1}); training stopped. The last good "
+          f"checkpoint is {latest or '(none: no checkpoint was saved)'}. "
+          f"Lower the learning rate (--lr) or the clip norm (--clip_norm) "
+          f"and resume from it.")
+    return loss, loss_last, dt
+
+  def _progress(self, n, total, loss, loss_last, clock):
+    """The progress line and the training summaries after batch `n`."""
+    c = self.config
+    rate = clock.take_rate(c.batch_size)
+    eta = clock.session_time / clock.session_batches * (total - n)
+    self.print(f"epoch {(n - 1) // c.steps_per_epoch + 1}/{c.epochs} "
+               f"step {(n - 1) % c.steps_per_epoch + 1}/"
+               f"{c.steps_per_epoch} loss {loss:.5f} (last step "
+               f"{loss_last:.5f}) {rate:.0f} blocks/s ETA {_fmt_time(eta)}"
+               f" (+ validation)")
+    with self.writer.as_default(step=n):
+      tf.summary.scalar("train/loss", loss)
+      tf.summary.scalar("train/loss_last", loss_last)
+      tf.summary.scalar("train/blocks_per_s", rate)
+      tf.summary.scalar("train/lr", self._lr())
 
   def _lr(self):
     return float(self.schedule(self.optimizer.iterations).numpy())

@@ -34,6 +34,32 @@ def _sab_model(cell="lstm", k_top=2, k_attn=1, units=3, K=4, sne=False):
   return sab.SABDecoder(base, k_top=k_top, k_attn=k_attn, seed=1)
 
 
+def _reference_summary(h, mem, params, k_top):
+  """The attention summary of SAB, written here again (score MLP, sparsifier
+  keeping the k_top largest, weighted sum of the memories)."""
+  wq, wm, b, v = params
+  hid = tf.math.tanh(tf.matmul(h, wq)[:, None, :]
+                     + tf.einsum("bmn,na->bma", mem, wm) + b)
+  scores = tf.einsum("bma,a->bm", hid, v)
+  if scores.shape[1] > k_top:
+    tau = tf.sort(scores, direction="DESCENDING")[:, k_top:k_top + 1]
+  else:
+    tau = tf.reduce_min(scores, axis=1, keepdims=True) - 1.0
+  w = tf.nn.relu(scores - tau)
+  w = w / (tf.reduce_sum(w, axis=1, keepdims=True) + 1e-7)
+  return tf.einsum("bm,bmn->bn", w, mem)
+
+
+def _vjp(fn, inputs, cotangent):
+  """The vector-Jacobian product of `fn` at `inputs` (zeros where
+  unconnected)."""
+  with tf.GradientTape() as tape:
+    tape.watch(inputs)
+    out = fn(*inputs)
+  return tape.gradient(out, inputs, output_gradients=cotangent,
+                       unconnected_gradients="zero")
+
+
 def reference_gradients(model, batch, K, k_trunc):
   """The truncated SAB gradient by an explicit reverse pass.
 
@@ -51,20 +77,8 @@ def reference_gradients(model, batch, K, k_trunc):
   th_d = base.readout_variables
   th_a = model.attention_variables
 
-  def summary(h, mem, params):
-    wq, wm, b, v = params
-    hid = tf.math.tanh(tf.matmul(h, wq)[:, None, :]
-                       + tf.einsum("bmn,na->bma", mem, wm) + b)
-    scores = tf.einsum("bma,a->bm", hid, v)
-    k_top = model.k_top
-    if scores.shape[1] > k_top:
-      tau = tf.sort(scores, direction="DESCENDING")[:, k_top:k_top + 1]
-    else:
-      tau = tf.reduce_min(scores, axis=1, keepdims=True) - 1.0
-    w = tf.nn.relu(scores - tau)
-    w = w / (tf.reduce_sum(w, axis=1, keepdims=True) + 1e-7)
-    return tf.einsum("bm,bmn->bn", w, mem)
-
+  summary = lambda h, mem, params: _reference_summary(h, mem, params,
+                                                      model.k_top)
   # Forward, keeping every intermediate value.
   e = base.embed(ctx, pos)
   states = tuple(base.initial_state(tf.shape(e)[0]))
@@ -83,13 +97,6 @@ def reference_gradients(model, batch, K, k_trunc):
     if k % model.k_attn == 0:
       mem_ids.append(k)
 
-  def vjp(fn, inputs, cotangent):
-    with tf.GradientTape() as tape:
-      tape.watch(inputs)
-      out = fn(*inputs)
-    return tape.gradient(out, inputs, output_gradients=cotangent,
-                         unconnected_gradients="zero")
-
   zeros = lambda vs: [tf.zeros_like(v) for v in vs]
   g_t, g_s, g_d, g_a = zeros(th_t), zeros(th_s), zeros(th_d), zeros(th_a)
   d_e = tf.zeros_like(e)
@@ -97,7 +104,7 @@ def reference_gradients(model, batch, K, k_trunc):
               for k in range(K + 1)}
   for k in range(K, 0, -1):
     # Loss term l_k through the readout.
-    d_sk, *d_rd = vjp(
+    d_sk, *d_rd = _vjp(
         lambda s_, *p: losses.distortion_terms(
             target, base.readout(s_, ctx, pos, list(p))[:, None])[0] / K,
         [s_vals[k]] + th_d, tf.constant(1.0, tf.float64))
@@ -105,7 +112,7 @@ def reference_gradients(model, batch, K, k_trunc):
     d_states[k][0] = d_states[k][0] + d_sk
     # s_k = h_k + summary(h_k, memory; theta_a).
     mem = tf.stack([s_vals[j] for j in mems_at[k]], axis=1)
-    d_h, d_mem, *d_at = vjp(lambda h_, m_, *p: h_ + summary(h_, m_, list(p)),
+    d_h, d_mem, *d_at = _vjp(lambda h_, m_, *p: h_ + summary(h_, m_, list(p)),
                             [h_vals[k], mem] + th_a, d_states[k][0])
     g_a = [a + b for a, b in zip(g_a, d_at)]
     for i, j in enumerate(mems_at[k]):
@@ -120,13 +127,13 @@ def reference_gradients(model, batch, K, k_trunc):
       h_, new_ = cell.step(e_, tuple(st), list(args[len(prev):]))
       return [h_] + list(new_[1:])
 
-    grads = vjp(step, [e] + prev + th_s, cot)
+    grads = _vjp(step, [e] + prev + th_s, cot)
     d_e = d_e + grads[0]
     if not cut:
       for i in range(len(prev)):
         d_states[k - 1][i] = d_states[k - 1][i] + grads[1 + i]
     g_s = [a + b for a, b in zip(g_s, grads[1 + len(prev):])]
-  g_t = vjp(lambda *p: base.embed(ctx, pos, list(p)), th_t, d_e)
+  g_t = _vjp(lambda *p: base.embed(ctx, pos, list(p)), th_t, d_e)
   return tu.by_variable(th_t + th_s + th_d + th_a, g_t + g_s + g_d + g_a)
 
 

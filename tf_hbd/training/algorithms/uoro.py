@@ -186,6 +186,34 @@ class UORO(forward_mode.ForwardModeAlgorithm):
     g_e, g_theta = tape.gradient(z, [e, flat], output_gradients=dl_dz)
     return g_theta, g_e
 
+  def _rescalings(self, th_t, th_e, v_theta, v_e, jvp, nu, eps):
+    """The variance-minimising rho0, rho1 of eq. 15 (per example, or one
+    pair for the whole batch), and v_theta (for one system over the global
+    batch: summed over the replicas, whose norms are summed too)."""
+    per_example = bool(self.config["per_example"])
+    if per_example:
+      th_norm = tf.sqrt(tf.square(_norm(th_t, per_example))
+                        + tf.square(_norm(th_e, per_example)))
+      v_norm = tf.sqrt(tf.square(_norm(v_theta, per_example))
+                       + tf.square(_norm(v_e, per_example)))
+      jvp_norm = _norm(jvp, per_example)
+      nu_norm = _norm(nu, per_example)
+    else:
+      # One system over the global batch: sum its replica-local parts.
+      sq = lambda x: tf.reduce_sum(tf.square(x))
+      packed = self.replica_sum(tf.concat(
+          [v_theta, tf.stack([sq(th_e), sq(v_e), sq(jvp), sq(nu)])], 0))
+      v_theta, sums = packed[:-4], packed[-4:]
+      th_norm = tf.sqrt(sq(th_t) + sums[0])
+      v_norm = tf.sqrt(sq(v_theta) + sums[1])
+      jvp_norm = tf.sqrt(sums[2])
+      nu_norm = tf.sqrt(sums[3])
+    rho0 = tf.sqrt((th_norm + eps) / (jvp_norm + eps))
+    rho1 = tf.sqrt((v_norm + eps) / (nu_norm + eps))
+    if per_example:
+      rho0, rho1 = rho0[:, None], rho1[:, None]
+    return v_theta, rho0, rho1
+
   def run(self, batch, apply_gradients=None, keep_estimate=False):
     """One K-step episode of UORO.
 
@@ -221,27 +249,8 @@ class UORO(forward_mode.ForwardModeAlgorithm):
       jvp = acc.jvp(z)                                     # dF/dz z~
       nu = self.signs(tf.shape(z), sysm.dtype, batch.get("example_id"), k)
       v_theta, v_e = self._vjp(e, z_prev, nu)              # nu^T dF/dtheta
-      if per_example:
-        th_norm = tf.sqrt(tf.square(_norm(th_t, per_example))
-                          + tf.square(_norm(th_e, per_example)))
-        v_norm = tf.sqrt(tf.square(_norm(v_theta, per_example))
-                         + tf.square(_norm(v_e, per_example)))
-        jvp_norm = _norm(jvp, per_example)
-        nu_norm = _norm(nu, per_example)
-      else:
-        # One system over the global batch: sum its replica-local parts.
-        sq = lambda x: tf.reduce_sum(tf.square(x))
-        packed = self.replica_sum(tf.concat(
-            [v_theta, tf.stack([sq(th_e), sq(v_e), sq(jvp), sq(nu)])], 0))
-        v_theta, sums = packed[:-4], packed[-4:]
-        th_norm = tf.sqrt(sq(th_t) + sums[0])
-        v_norm = tf.sqrt(sq(v_theta) + sums[1])
-        jvp_norm = tf.sqrt(sums[2])
-        nu_norm = tf.sqrt(sums[3])
-      rho0 = tf.sqrt((th_norm + eps) / (jvp_norm + eps))
-      rho1 = tf.sqrt((v_norm + eps) / (nu_norm + eps))
-      if per_example:
-        rho0, rho1 = rho0[:, None], rho1[:, None]
+      v_theta, rho0, rho1 = self._rescalings(th_t, th_e, v_theta, v_e, jvp,
+                                             nu, eps)
       step_loss, p, ds, dread = sysm.readout_grads(self, batch, s)
       dl_dz = sysm.output_cotangent(ds)
       if published:

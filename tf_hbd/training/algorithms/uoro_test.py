@@ -138,6 +138,43 @@ class UOROGradientTest(tf.test.TestCase, parameterized.TestCase):
     self.assertGreater(ratio, 2.0)
 
 
+def _step_jacobians(cell, e, z, sizes):
+  """Every example's dz_k/dz_{k-1}, dz_k/dtheta_s, dz_k/de (NumPy), and
+  z_k, from one cell step at inputs `e` and states `z` (B, n_z)."""
+  stp = cell.step_variables
+  n_z = sum(sizes)
+  dz, dth, de, z_new = [], [], [], []
+  for b in range(int(z.shape[0])):
+    zb = tf.constant(z[b:b + 1])
+    eb = tf.identity(e[b:b + 1])
+    with tf.GradientTape(persistent=True) as tape:
+      tape.watch([zb, eb])
+      _, st = cell.step(eb, tuple(tf.split(zb, sizes, -1)), stp)
+      znb = tf.concat(st, -1)[0]
+    dz.append(tape.jacobian(znb, zb).numpy()[:, 0])
+    de.append(tape.jacobian(znb, eb).numpy()[:, 0])
+    dth.append(np.concatenate([np.reshape(j.numpy(), [n_z, -1])
+                               for j in tape.jacobian(znb, stp)], 1))
+    z_new.append(znb.numpy())
+  return dz, dth, de, np.array(z_new)
+
+
+def _system_jacobians(members, dz, dth, de):
+  """The Jacobians of one system of examples `members`: its state is their
+  states stacked, its parameters [theta_s, e_1 .. e_m] (block matrices)."""
+  n_z, n_th = dth[0].shape
+  n_e = de[0].shape[1]
+  m = len(members)
+  big_dz = np.zeros([n_z * m, n_z * m])
+  big_dp = np.zeros([n_z * m, n_th + n_e * m])
+  for a, b in enumerate(members):
+    rows = slice(a * n_z, (a + 1) * n_z)
+    big_dz[rows, rows] = dz[b]
+    big_dp[rows, :n_th] = dth[b]
+    big_dp[rows, n_th + a * n_e:n_th + (a + 1) * n_e] = de[b]
+  return big_dz, big_dp
+
+
 def _reference_online_uoro(model, batch, table, lr, per_example, form,
                            eps=1e-7):
   """UORO (Tallec & Ollivier, Algorithm 1) written out with full Jacobians.
@@ -169,20 +206,7 @@ def _reference_online_uoro(model, batch, table, lr, per_example, form,
   for k in range(K):
     with tf.GradientTape() as etape:
       e = model.embed(ctx, pos)
-    dz, dth, de, z_new = [], [], [], []
-    for b in range(bsz):
-      zb = tf.constant(z[b:b + 1])
-      eb = tf.identity(e[b:b + 1])
-      with tf.GradientTape(persistent=True) as tape:
-        tape.watch([zb, eb])
-        _, st = cell.step(eb, tuple(tf.split(zb, sizes, -1)), stp)
-        znb = tf.concat(st, -1)[0]
-      dz.append(tape.jacobian(znb, zb).numpy()[:, 0])
-      de.append(tape.jacobian(znb, eb).numpy()[:, 0])
-      dth.append(np.concatenate([np.reshape(j.numpy(), [n_z, -1])
-                                 for j in tape.jacobian(znb, stp)], 1))
-      z_new.append(znb.numpy())
-    z_new = np.array(z_new)
+    dz, dth, de, z_new = _step_jacobians(cell, e, z, sizes)
     s = tf.constant(z_new[:, out_idx])
     with tf.GradientTape() as rtape:
       rtape.watch(s)
@@ -194,14 +218,7 @@ def _reference_online_uoro(model, batch, table, lr, per_example, form,
     g_th = np.zeros(n_th)
     g_e = np.zeros([bsz, n_e])
     for j, members in enumerate(systems):
-      m = len(members)
-      big_dz = np.zeros([n_z * m, n_z * m])
-      big_dp = np.zeros([n_z * m, n_th + n_e * m])
-      for a, b in enumerate(members):
-        rows = slice(a * n_z, (a + 1) * n_z)
-        big_dz[rows, rows] = dz[b]
-        big_dp[rows, :n_th] = dth[b]
-        big_dp[rows, n_th + a * n_e:n_th + (a + 1) * n_e] = de[b]
+      big_dz, big_dp = _system_jacobians(members, dz, dth, de)
       zt, tht = est[j]
       nu = np.concatenate([table[b, k] for b in members])
       dlv = np.concatenate([dl[b] for b in members])

@@ -1,0 +1,84 @@
+"""Tests of --config in scripts/train.py and of scripts/export.py, run as a
+user runs them (subprocesses): one tiny run, exported both ways."""
+
+import json
+import os
+import subprocess
+import sys
+
+import tensorflow as tf
+
+_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+
+
+def _run(script, args, timeout=300):
+  env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+  env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # train.py is quiet by itself
+  env["PYTHONPATH"] = _ROOT + os.pathsep + env.get("PYTHONPATH", "")
+  return subprocess.run(
+      [sys.executable, os.path.join(_ROOT, "scripts", script), *args],
+      cwd=_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _metadata(path):
+  with open(os.path.join(path, "hbd_model.json")) as f:
+    return json.load(f)
+
+
+class ConfigAndExportTest(tf.test.TestCase):
+
+  def test_config_run_then_export_final_and_best(self):
+    model_dir = self.create_tempdir().full_path
+    proc = _run("train.py", ["--config=tiny", f"--model_dir={model_dir}",
+                             "--units=4", "--export_best"])
+    self.assertEqual(proc.returncode, 0, msg=proc.stderr[-3000:])
+    with open(os.path.join(model_dir, "log.json")) as f:
+      log = json.load(f)
+    fl = log["flags"]
+    # Given flags override the configuration; the rest is the tiny config.
+    self.assertEqual((fl["units"], fl["export_best"]), (4, True))
+    self.assertEqual((fl["batch_size"], fl["optimizer"], fl["lr"],
+                      fl["epochs"], fl["steps_per_epoch"]),
+                     (16, "adam", 1e-3, 2, 3))
+    self.assertNotIn("config", fl)
+    self.assertLen(log["epochs"], 2)
+    served = _metadata(os.path.join(model_dir, "serving"))
+
+    # scripts/export.py of the final decoder: the same metadata as the
+    # serving export the run wrote.
+    out = os.path.join(self.create_tempdir().full_path, "final")
+    proc = _run("export.py", [f"--model_dir={model_dir}", f"--out={out}"])
+    self.assertEqual(proc.returncode, 0, msg=proc.stderr[-3000:])
+    final = _metadata(out)
+    for key in ("label", "algorithm", "sne", "training"):
+      self.assertEqual(final[key], served[key], key)
+    self.assertEqual(final["training"]["source"], "export")
+    self.assertEqual(final["training"]["flags"]["units"], "4")
+    self.assertEqual(final["training"]["epochs"], 2)
+
+    # --source=best, as for a run still training (best/ only, no export/).
+    out = os.path.join(self.create_tempdir().full_path, "best")
+    proc = _run("export.py", [f"--model_dir={model_dir}", "--source=best",
+                              f"--out={out}", "--note=rc"])
+    self.assertEqual(proc.returncode, 0, msg=proc.stderr[-3000:])
+    best = _metadata(out)
+    self.assertEqual(best["training"]["source"], "best")
+    self.assertEqual(best["training"]["best"], log["best"])
+    self.assertEqual(best["note"], "rc")
+    self.assertEqual(best["label"], served["label"])
+
+  def test_config_flag_errors(self):
+    model_dir = self.create_tempdir().full_path
+    proc = _run("train.py", ["--config=tiny", f"--model_dir={model_dir}",
+                             "--units=0"])
+    self.assertEqual(proc.returncode, 2, msg=proc.stderr)
+    self.assertEqual(proc.stderr.strip(),
+                     "train.py: error: --units=0: must be at least 1")
+    proc = _run("train.py", ["--config=huge", f"--model_dir={model_dir}"])
+    self.assertNotEqual(proc.returncode, 0)
+    self.assertIn("tiny", proc.stderr)
+    self.assertNotIn("training data:", proc.stdout)
+
+
+if __name__ == "__main__":
+  tf.test.main()
