@@ -385,6 +385,7 @@ class Trainer:
         "epochs_planned": c.epochs,
         "steps_per_epoch": c.steps_per_epoch,
         "batch_size": c.batch_size,
+        "updates_per_batch": self.algo.updates_per_batch,
         "convergence_tol_db": c.convergence_tol_db,
         "convergence_epoch": convergence_epoch(psnrs, c.convergence_tol_db),
         "best": best,
@@ -527,6 +528,8 @@ class Trainer:
         "blocks_per_s": c.steps_per_epoch * c.batch_size / max(epoch_time,
                                                               1e-9),
     }
+    if v.get("per_image") is not None:  # the study's bootstrap over images
+      row["val_per_image"] = v["per_image"]
     self.history.append(row)
     self.epoch_loss.assign(0.0)
     self.epoch_loss_last.assign(0.0)
