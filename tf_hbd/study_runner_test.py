@@ -110,6 +110,14 @@ class StudyRunnerTest(absltest.TestCase):
         doc = json.load(f)
       self.assertEqual((doc["runs"], doc["seeds_min"]), (0, 0))
 
+  def test_reproduce_scale_study_is_the_study(self):
+    from tf_hbd import reproduce  # pylint: disable=g-import-not-at-top
+    with tempfile.TemporaryDirectory() as d:
+      self.assertEqual(reproduce.main(["--scale=study", "--study=tiny",
+                                       f"--out_dir={d}", "--report_only",
+                                       "--n_boot=10"]), 0)
+      self.assertTrue(os.path.isfile(os.path.join(d, "claims.md")))
+
   @pytest.mark.slow
   def test_measure_step_time(self):
     run = study_runner.plan(study_runner.STUDIES["tiny"])[0]
