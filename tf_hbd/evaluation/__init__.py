@@ -6,7 +6,11 @@
 * `study`: Table 3, Table 1, Figure 1 and the RD curves in one call;
 * `plots`: the figures;
 * `no_harm`: the do-no-harm check;
-* `golden`: pinned figures of the shipped models.
+* `golden`: pinned figures of the shipped models;
+* `stats`: hierarchical bootstrap intervals over seeds and images;
+* `claims`: the paper's claims (a)-(d) decided from run records;
+* `study_report`: the seeded study's tables, figures and claims from its
+  records (`tf_hbd.study_runner`).
 
 Import the modules themselves; this package imports nothing.
 """
