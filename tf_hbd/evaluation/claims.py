@@ -87,11 +87,32 @@ def load_records(runs_dir: str) -> List[dict]:
   return sorted(out, key=lambda r: (r["run"]))
 
 
+# Flags that may differ between the seeds of one configuration (the seed,
+# and data paths, which move with the machine).
+_FREE_FLAGS = ("seed", "dataset", "val_images", "data_dir")
+
+
 def groups(records: Sequence[dict]) -> Dict[Tuple[str, str], List[dict]]:
-  """{(tier, config): records sorted by seed}."""
+  """{(tier, config): records sorted by seed}.
+
+  Raises:
+    ValueError: the seeds of one configuration were trained with other
+      settings (a tier changed after some runs were recorded).
+  """
   out = collections.OrderedDict()
   for r in sorted(records, key=lambda r: (r["tier"], r["config"], r["seed"])):
     out.setdefault((r["tier"], r["config"]), []).append(r)
+  for (tier, config), recs in out.items():
+    fls = [{k: v for k, v in (r.get("flags") or {}).items()
+            if k not in _FREE_FLAGS} for r in recs]
+    for r, fl in zip(recs[1:], fls[1:]):
+      if fl != fls[0]:
+        diff = sorted(k for k in set(fl) | set(fls[0])
+                      if fl.get(k) != fls[0].get(k))
+        raise ValueError(
+            f"{tier}/{config}: {r['run']} was trained with other flags than "
+            f"{recs[0]['run']} ({', '.join(diff)}); delete the outdated "
+            "records (and their model dirs) and rerun the study")
   return out
 
 

@@ -123,6 +123,17 @@ class ClaimsTest(absltest.TestCase):
     self.assertIn("size/lstm-jpeg-uoro", a["detail"])
     self.assertAlmostEqual(a["effect_db"], -0.4, delta=0.05)
 
+  def test_mixed_settings_within_a_configuration_are_refused(self):
+    rng = np.random.default_rng(7)
+    recs = [_record(rng, "size", "bptt", s, 0.5) for s in range(2)]
+    recs[0]["flags"] = {"seed": "0", "lr": "1e-3", "dataset": "/a"}
+    recs[1]["flags"] = {"seed": "1", "lr": "1e-3", "dataset": "/b"}
+    claims.decide_claims(recs, n_boot=10)  # seed and data paths may differ
+    recs[1]["flags"]["lr"] = "2e-3"
+    with self.assertRaisesRegex(ValueError, "size/lstm-jpeg-bptt-seed1 was "
+                                "trained with other flags.*lr"):
+      claims.decide_claims(recs, n_boot=10)
+
   def test_convergence_epochs_match_the_trainer(self):
     from tf_hbd.training import trainer  # pylint: disable=g-import-not-at-top
     rng = np.random.default_rng(5)
