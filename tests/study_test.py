@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 
+import pytest
 from absl.testing import absltest
 
 from tf_hbd import study_runner
@@ -19,6 +20,9 @@ from tf_hbd.evaluation import claims
 
 class StudyEndToEndTest(absltest.TestCase):
 
+  # 62 s of CPU (5 trainings in one process, each exported twice, and 5
+  # SavedModel loads; the exports and loads are two thirds of it).
+  @pytest.mark.slow
   def test_records_skip_resume_and_reports(self):
     tiers = study_runner.STUDIES["tiny"]
     runs = study_runner.plan(tiers)

@@ -400,6 +400,7 @@ def measure_step_time(run: Run, data_root: str, work_dir: str,
     time per megapixel of the exported decoder, "how": text}.
   """
   import numpy as np  # pylint: disable=g-import-not-at-top
+  from tf_hbd.codecs import legacy  # pylint: disable=g-import-not-at-top
   from tf_hbd.evaluation import systems  # pylint: disable=g-import-not-at-top
   fl = run_flags(run, data_root)
   fl.update({"epochs": "2", "steps_per_epoch": str(steps), "seed": "0",
@@ -415,10 +416,13 @@ def measure_step_time(run: Run, data_root: str, work_dir: str,
                        f"see {log_file}")
   step_s = float(log["epochs"][1]["epoch_time_s"]) / steps
   dec = systems.load_trained_decoder(model_dir)
-  img = (np.arange(256 * 256) % 251).reshape(256, 256).astype(np.uint8)
-  dec.refine(img)  # trace
+  yy, xx = np.mgrid[0:256, 0:256]
+  img = np.clip(128 + 60 * np.sin(xx / 9.0) * np.cos(yy / 13.0)
+                + (xx + yy) / 8.0, 0, 255).astype(np.uint8)
+  decoded, enc = legacy.roundtrip(img, dec.codec, bpp=1.0)
+  dec.refine(decoded, encoded=enc)  # trace
   t0 = time.perf_counter()
-  dec.refine(img)
+  dec.refine(decoded, encoded=enc)
   refine = (time.perf_counter() - t0) / (256 * 256 / 1e6)
   return {"step_s": step_s, "refine_s_per_mpixel": refine,
           "how": f"2 epochs x {steps} batches of the run's own flags; "
