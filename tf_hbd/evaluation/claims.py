@@ -52,7 +52,8 @@ import numpy as np
 from tf_hbd.evaluation import stats
 
 __all__ = ["MIN_SEEDS", "CONFIRMED", "REFUTED", "INCONCLUSIVE", "RULE",
-           "load_records", "groups", "families", "test_matrix",
+           "load_records", "groups", "families", "family_name",
+           "test_matrix",
            "val_curves", "convergence_epochs", "verdict", "decide_all",
            "decide_claims", "write_claims"]
 
@@ -128,6 +129,12 @@ def families(records: Sequence[dict]) -> Dict[tuple, Dict[str, List[dict]]]:
     key = (r["tier"], _cell(r), r["codec"], r["K"], r["units"])
     out.setdefault(key, {})[r["algorithm"]] = recs
   return out
+
+
+def family_name(key) -> str:
+  """``tier/cell-codec K=k, n units`` of a `families` key."""
+  tier, cell, codec, k, units = key
+  return f"{tier}/{cell}-{codec} K={k}, {units} units"
 
 
 def _label(recs):
@@ -265,7 +272,7 @@ def _pairs(records, a, b, min_seeds):
   for key, algos in families(records).items():
     if a in algos and b in algos and _enough(algos[a], min_seeds) and \
         _enough(algos[b], min_seeds):
-      out.append(("/".join(map(str, key)), algos[a], algos[b]))
+      out.append((family_name(key), algos[a], algos[b]))
   return out
 
 
@@ -311,7 +318,8 @@ def claim_c(records, n_boot, seed, min_seeds):
     if _enough(recs, min_seeds):
       by_k.setdefault((r["tier"], _cell(r), r["codec"], r["algorithm"],
                        r["units"]), {})[r["K"]] = recs
-  members = [("/".join(map(str, key)) + f" K{min(d)}->K{max(d)}",
+  members = [(f"{key[0]}/{key[1]}-{key[2]}-{key[3]}, K={min(d)} -> "
+               f"K={max(d)}",
               (d[max(d)], d[min(d)])) for key, d in by_k.items()
              if len(d) >= 2]
   if members:
@@ -354,7 +362,7 @@ def claim_d(records, n_boot, seed, min_seeds):
     for algo, recs in algos.items():
       if algo in RTRL_LIKE or not _enough(recs, min_seeds):
         continue
-      members.append((f"{'/'.join(map(str, key))}: {algo} - {ref}",
+      members.append((f"{family_name(key)}: {algo} - {ref}",
                       (recs, algos[ref])))
 
   def compute(pair, level):
