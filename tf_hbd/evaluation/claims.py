@@ -165,8 +165,13 @@ def ksweep_matrix(recs, k):
   return np.array([r["test"]["k_sweep"][str(k)] for r in recs], np.float64)
 
 
-def val_curves(recs: Sequence[dict]) -> np.ndarray:
+def val_curves(recs: Sequence[dict], gain: bool = False) -> np.ndarray:
   """(seeds, images, epochs) validation PSNR per image per epoch.
+
+  Args:
+    recs: the records of one group.
+    gain: subtract the codec's PSNR of each image (per image when the log
+      has it, else the mean).
 
   Logs without per-image values give one "image" (the mean).
   """
@@ -176,12 +181,16 @@ def val_curves(recs: Sequence[dict]) -> np.ndarray:
     raise ValueError(f"{_label(recs)}: runs have {sorted(lengths)} epochs")
   out = []
   for r in recs:
+    eps = r["epochs"]
     if per_image:
-      names = sorted(r["epochs"][0]["val_per_image"])
-      out.append([[e["val_per_image"][n] for e in r["epochs"]]
-                  for n in names])
+      names = sorted(eps[0]["val_per_image"])
+      codec = eps[0].get("codec_per_image") or {}
+      out.append([[e["val_per_image"][n]
+                   - (codec.get(n, e["codec_psnr"]) if gain else 0.0)
+                   for e in eps] for n in names])
     else:
-      out.append([[e["val_psnr"] for e in r["epochs"]]])
+      out.append([[e["val_psnr"] - (e["codec_psnr"] if gain else 0.0)
+                   for e in eps]])
   return np.array(out, np.float64)
 
 

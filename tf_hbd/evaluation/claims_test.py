@@ -134,6 +134,21 @@ class ClaimsTest(absltest.TestCase):
                                 "trained with other flags.*lr"):
       claims.decide_claims(recs, n_boot=10)
 
+  def test_validation_gains_subtract_each_images_codec_psnr(self):
+    rng = np.random.default_rng(8)
+    recs = [_record(rng, "size", "bptt", s, 0.5, epochs=3) for s in range(2)]
+    for r in recs:
+      for e in r["epochs"]:
+        e["codec_per_image"] = {v: 29.0 + i for i, v in enumerate(VAL)}
+    psnr = claims.val_curves(recs)
+    gain = claims.val_curves(recs, gain=True)
+    self.assertEqual(psnr.shape, (2, len(VAL), 3))
+    want = psnr - (29.0 + np.arange(len(VAL)))[None, :, None]
+    np.testing.assert_allclose(gain, want, rtol=0, atol=1e-12)
+    del recs[0]["epochs"][0]["codec_per_image"]  # older logs: the mean
+    np.testing.assert_allclose(claims.val_curves(recs, gain=True)[0],
+                               psnr[0] - 30.0, rtol=0, atol=1e-12)
+
   def test_convergence_epochs_match_the_trainer(self):
     from tf_hbd.training import trainer  # pylint: disable=g-import-not-at-top
     rng = np.random.default_rng(5)

@@ -209,22 +209,19 @@ def _figure1(records, out_dir, n_boot, seed):
     panels = collections.OrderedDict()
     for config, recs in configs.items():
       try:
-        curves = claims.val_curves(recs)
+        curves = claims.val_curves(recs, gain=True)
       except ValueError:
         continue
-      codec = float(np.mean([r["epochs"][0]["codec_psnr"] for r in recs]))
       pts = []
       for e in range(curves.shape[2]):
         iv = stats.mean_ci(curves[:, :, e], n_boot=n_boot, seed=seed)
-        pts.append((e + 1, iv.estimate - codec, iv.lo - codec,
-                    iv.hi - codec))
+        pts.append((e + 1, iv.estimate, iv.lo, iv.hi))
       title = _CODEC_TITLE.get(recs[0]["codec"], recs[0]["codec"])
       panels.setdefault(title, collections.OrderedDict())[config] = pts
     if panels:
       path = os.path.join(out_dir, f"figure1_{tier}.png")
-      plots.plot_bands(panels, path, title=f"Figure 1, tier {tier}: "
-                       "validation gain per epoch (mean, 95 % band over "
-                       "seeds and images)")
+      plots.plot_bands(panels, path, title=f"Figure 1 ({tier}): mean, "
+                       "95 % band (seeds x images)")
       paths[f"figure1_{tier}"] = path
   return paths
 

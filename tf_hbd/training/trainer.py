@@ -215,7 +215,9 @@ class Validator:
     val = float(np.mean(psnrs))
     return {"val_psnr": val, "codec_psnr": self.codec_psnr,
             "val_gain_db": val - self.codec_psnr,
-            "per_image": {im.name: p for im, p in zip(self.images, psnrs)}}
+            "per_image": {im.name: p for im, p in zip(self.images, psnrs)},
+            "codec_per_image": {im.name: p for im, p in
+                                zip(self.images, self.codec_psnrs)}}
 
 
 @dataclasses.dataclass
@@ -530,6 +532,7 @@ class Trainer:
     }
     if v.get("per_image") is not None:  # the study's bootstrap over images
       row["val_per_image"] = v["per_image"]
+      row["codec_per_image"] = v.get("codec_per_image")
     self.history.append(row)
     self.epoch_loss.assign(0.0)
     self.epoch_loss_last.assign(0.0)
