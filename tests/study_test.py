@@ -20,7 +20,7 @@ from tf_hbd.evaluation import claims
 
 class StudyEndToEndTest(absltest.TestCase):
 
-  # 62 s of CPU (5 trainings in one process, each exported twice, and 5
+  # About 55 s of CPU (5 trainings in one process, each exported twice, 5
   # SavedModel loads; the exports and loads are two thirds of it).
   @pytest.mark.slow
   def test_records_skip_resume_and_reports(self):
