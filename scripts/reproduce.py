@@ -3,6 +3,7 @@
   python scripts/reproduce.py --scale=tiny
   python scripts/reproduce.py --scale=cpu            # about an hour on 2 cores
   python scripts/reproduce.py --scale=paper --data_root=/data/hbd
+  python scripts/reproduce.py --scale=study          # = scripts/study.py
 
 Writes results/<scale>/ (tables, figures, JSON, README.md with the command,
 date and machine). Training runs live in --work_dir and are resumed/skipped

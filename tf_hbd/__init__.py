@@ -25,12 +25,15 @@ image -> metrics. The subpackages, in that order:
 * `tf_hbd.evaluation`: `metrics`, `systems` (the one `evaluate`: codecs,
   baselines and decoders on image folders), `study` (the paper's tables and
   figures), `cards` (model cards' gains), `plots`, `no_harm`, `golden`
-  (pinned figures of the shipped models);
+  (pinned figures of the shipped models), `stats` (bootstrap intervals over
+  seeds and images), `claims` and `study_report` (issue 14's claims, tables
+  and figures from run records);
 * `tf_hbd.baselines`: the neural baseline codecs GOOG and E2E.
 
 At the top: `errors` (exception types), `quiet` (TensorFlow's log lines off
 unless --verbose), `quickstart` and `reproduce` (the quick start and the whole
-study at a named scale). Shipped decoders live in ``tf_hbd/pretrained/``.
+study at a named scale), `study_runner` (issue 14's seeded study: run
+records that accumulate, skip and resume). Shipped decoders live in ``tf_hbd/pretrained/``.
 """
 
 __version__ = "0.1.0"

@@ -238,6 +238,10 @@ def _write_readme(out_dir, name, scale, command, timings, train_time,
 
 def main(argv=None) -> int:
   """``python -m tf_hbd.reproduce``: the whole study at one scale."""
+  argv = sys.argv[1:] if argv is None else list(argv)
+  if "--scale=study" in argv:  # issue 14's seeded study: tf_hbd.study_runner
+    from tf_hbd import study_runner  # pylint: disable=g-import-not-at-top
+    return study_runner.main([a for a in argv if a != "--scale=study"])
   p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
   p.add_argument("--scale", default="tiny", choices=sorted(SCALES),
                  help="which scale to run")

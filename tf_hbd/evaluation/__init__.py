@@ -7,7 +7,11 @@
 * `cards`: a decoder's gain over its codec for its model card;
 * `plots`: the figures;
 * `no_harm`: the do-no-harm check;
-* `golden`: pinned figures of the shipped models.
+* `golden`: pinned figures of the shipped models;
+* `stats`: hierarchical bootstrap intervals over seeds and images;
+* `claims`: the paper's claims (a)-(d) decided from run records;
+* `study_report`: the seeded study's tables, figures and claims from its
+  records (`tf_hbd.study_runner`).
 
 Import the modules themselves; this package imports nothing.
 """

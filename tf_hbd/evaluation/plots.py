@@ -12,7 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-__all__ = ["plot_rd", "plot_curves"]
+__all__ = ["plot_rd", "plot_curves", "plot_bands"]
 
 
 def plot_rd(result_files: Sequence[str], out_png: str,
@@ -64,6 +64,46 @@ def plot_curves(curves: Dict[str, Sequence], out_png: str,
   ax.legend(fontsize=8)
   if title:
     ax.set_title(title)
+  fig.tight_layout()
+  os.makedirs(os.path.dirname(os.path.abspath(out_png)), exist_ok=True)
+  fig.savefig(out_png, dpi=120)
+  plt.close(fig)
+  return out_png
+
+
+def plot_bands(panels: Dict[str, Dict[str, Sequence]], out_png: str,
+               xlabel: str = "epoch",
+               ylabel: str = "validation gain over the codec (dB)",
+               title: str = "", zero_line: bool = True):
+  """Mean curves with interval bands, one subplot per panel.
+
+  Args:
+    panels: {panel title: {label: [(x, mean, lo, hi), ...]}}.
+    out_png: where to save.
+    xlabel, ylabel, title: axis labels and the figure title.
+    zero_line: draw y = 0 (the codec).
+  """
+  n = max(1, len(panels))
+  fig, axes = plt.subplots(1, n, figsize=(6 * n, 4.5), squeeze=False)
+  colours = plt.get_cmap("tab10").colors
+  for ax, (name, curves) in zip(axes[0], panels.items()):
+    for k, (label, pts) in enumerate(curves.items()):
+      if not pts:
+        continue
+      xs, mean, lo, hi = zip(*pts)
+      colour = colours[k % len(colours)]
+      ax.plot(xs, mean, marker=".", color=colour, label=label,
+              linestyle="-" if k < len(colours) else "--")
+      ax.fill_between(xs, lo, hi, color=colour, alpha=0.2, linewidth=0)
+    if zero_line:
+      ax.axhline(0.0, linestyle="--", color="gray", linewidth=1)
+    ax.set_title(name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+  if title:
+    fig.suptitle(title)
   fig.tight_layout()
   os.makedirs(os.path.dirname(os.path.abspath(out_png)), exist_ok=True)
   fig.savefig(out_png, dpi=120)

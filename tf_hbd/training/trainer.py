@@ -215,7 +215,9 @@ class Validator:
     val = float(np.mean(psnrs))
     return {"val_psnr": val, "codec_psnr": self.codec_psnr,
             "val_gain_db": val - self.codec_psnr,
-            "per_image": {im.name: p for im, p in zip(self.images, psnrs)}}
+            "per_image": {im.name: p for im, p in zip(self.images, psnrs)},
+            "codec_per_image": {im.name: p for im, p in
+                                zip(self.images, self.codec_psnrs)}}
 
 
 @dataclasses.dataclass
@@ -416,6 +418,7 @@ class Trainer:
         "epochs_planned": c.epochs,
         "steps_per_epoch": c.steps_per_epoch,
         "batch_size": c.batch_size,
+        "updates_per_batch": self.algo.updates_per_batch,
         "convergence_tol_db": c.convergence_tol_db,
         "convergence_epoch": convergence_epoch(psnrs, c.convergence_tol_db),
         "best": best,
@@ -569,6 +572,9 @@ class Trainer:
         "blocks_per_s": c.steps_per_epoch * c.batch_size / max(epoch_time,
                                                               1e-9),
     }
+    if v.get("per_image") is not None:  # the study's bootstrap over images
+      row["val_per_image"] = v["per_image"]
+      row["codec_per_image"] = v.get("codec_per_image")
     self.history.append(row)
     self.epoch_loss.assign(0.0)
     self.epoch_loss_last.assign(0.0)

@@ -1,0 +1,21 @@
+"""The study of issue 14: seeded runs that accumulate into decided claims.
+
+  python scripts/study.py --estimate_only      # the plan and its CPU hours
+  python scripts/study.py                      # run (or resume) everything
+  python scripts/study.py --max_runs=4         # at most 4 runs, then report
+  python scripts/study.py --report_only        # tables, figures, claims
+  python scripts/study.py --study=tiny --out_dir=/tmp/s --work_dir=/tmp/w
+
+Records go to results/study/runs/<tier>/<config>-seed<N>/ (small JSON, no
+weights); model dirs to runs/study/ (rerun the same command to skip recorded
+runs and resume an interrupted one from its checkpoint). Same as
+``python scripts/reproduce.py --scale=study``. A thin wrapper of
+`tf_hbd.study_runner.main`; BUILD.md, "The study (issue 14)".
+"""
+
+import sys
+
+from tf_hbd import study_runner
+
+if __name__ == "__main__":
+  sys.exit(study_runner.main(sys.argv[1:]))

@@ -1,0 +1,318 @@
+"""The study's tables, figures and claims, regenerated from run records.
+
+Reads every ``record.json`` under ``<out_dir>/runs`` (`tf_hbd.study_runner`)
+and writes into `out_dir`, with 95 % hierarchical bootstrap intervals
+(`tf_hbd.evaluation.stats`: seeds, then test images) on every number:
+
+* ``table3.md``: per tier and configuration, test bpp, PSNR, gain over the
+  codec, SSIM, MS-SSIM, with the examples seen, updates made and training
+  time per run; the codecs' own rows (intervals over images);
+* ``comparisons.md``: every algorithm minus BPTT in its family, at equal
+  examples (test set) and at equal wall time (validation: each run's last
+  epoch whose cumulative step time is within the family's budget, the
+  shortest training time of any of its runs);
+* ``table1.md``: PSNR against K at inference, per configuration;
+* ``convergence.md``: convergence epochs (resampled through the validation
+  images too);
+* ``figure1_<tier>.png``: validation gain per epoch, mean and interval band
+  over seeds and validation images, one panel per codec;
+* ``rd_<tier>.png`` and ``rd/<tier>/*.json``: mean PSNR / MS-SSIM against
+  bpp per configuration and codec;
+* ``claims.json`` / ``claims.md`` (`tf_hbd.evaluation.claims`) and
+  ``README.md`` (what is there, the verdicts one sentence each).
+"""
+
+import collections
+import json
+import os
+from typing import Dict
+
+import numpy as np
+
+from tf_hbd.evaluation import claims
+from tf_hbd.evaluation import stats
+
+__all__ = ["write_reports", "fmt_ci"]
+
+_CODEC_TITLE = {"jpeg": "JPEG", "jp2": "JPEG 2000"}
+
+
+def fmt_ci(iv: stats.Interval, digits: int = 3, signed: bool = False) -> str:
+  f = f"{{:{'+' if signed else ''}.{digits}f}}"
+  return (f"{f.format(iv.estimate)} [{f.format(iv.lo)}, "
+          f"{f.format(iv.hi)}]")
+
+
+def _by_tier(records):
+  out = collections.OrderedDict()
+  for (tier, config), recs in claims.groups(records).items():
+    out.setdefault(tier, collections.OrderedDict())[config] = recs
+  return out
+
+
+def _table3(records, n_boot, seed):
+  lines = ["# Table 3 with 95 % intervals (seeds x test images)", "",
+           "Equal examples seen within a tier. Intervals: hierarchical "
+           "bootstrap (seeds, then images), "
+           f"{n_boot} replicates, RNG seed {seed}.", ""]
+  for tier, configs in _by_tier(records).items():
+    first = next(iter(configs.values()))[0]
+    test = first["test"]
+    lines += [f"## Tier `{tier}`: {test.get('dataset', '?')}, "
+              f"{len(test['images'])} images, target {test.get('bpp')} bpp",
+              "", "| configuration | seeds | bpp | PSNR (dB) | gain over "
+              "codec (dB) | SSIM | MS-SSIM | examples | updates | "
+              "training (h) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    codecs = collections.OrderedDict()
+    for config, recs in configs.items():
+      codecs.setdefault(recs[0]["codec"], recs[0])
+      m = {k: claims.test_matrix(recs, metric=k) for k in ("bpp", "psnr",
+                                                           "ssim",
+                                                           "ms-ssim")}
+      cells = [fmt_ci(stats.mean_ci(m["psnr"], n_boot=n_boot, seed=seed)),
+               fmt_ci(stats.mean_ci(claims.gain_matrix(recs), n_boot=n_boot,
+                                    seed=seed), signed=True),
+               fmt_ci(stats.mean_ci(m["ssim"], n_boot=n_boot, seed=seed), 4),
+               fmt_ci(stats.mean_ci(m["ms-ssim"], n_boot=n_boot, seed=seed),
+                      4)]
+      tr = [r["training"] for r in recs]
+      lines.append(
+          f"| {config} | {len(recs)} | {np.mean(m['bpp']):.4f} | "
+          + " | ".join(cells) + f" | {np.mean([t['examples'] for t in tr]):,.0f}"
+          f" | {np.mean([t['updates'] for t in tr]):,.0f} | "
+          f"{np.mean([t['time_s'] for t in tr]) / 3600:.2f} |")
+    for codec, r in codecs.items():
+      m = {k: np.array([r["test"]["codec"][k]]) for k in ("bpp", "psnr",
+                                                          "ssim", "ms-ssim")}
+      lines.append(
+          f"| {_CODEC_TITLE.get(codec, codec)} (codec) | - | "
+          f"{m['bpp'].mean():.4f} | "
+          f"{fmt_ci(stats.mean_ci(m['psnr'], n_boot=n_boot, seed=seed))} | "
+          f"0 | {fmt_ci(stats.mean_ci(m['ssim'], n_boot=n_boot, seed=seed), 4)}"
+          f" | {fmt_ci(stats.mean_ci(m['ms-ssim'], n_boot=n_boot, seed=seed), 4)}"
+          " | - | - | - |")
+    lines.append("")
+  return "\n".join(lines) + "\n"
+
+
+def _val_at_budget(recs, budget):
+  """(seeds, images) validation PSNR at each run's last epoch with
+  cumulative step time <= budget, or None if a run has none."""
+  rows = []
+  for r in recs:
+    eps = [e for e in r["epochs"] if e["time_s"] <= budget * (1 + 1e-9)]
+    if not eps:
+      return None, None
+    e = eps[-1]
+    per = e.get("val_per_image")
+    rows.append(([per[k] for k in sorted(per)] if per else [e["val_psnr"]],
+                 e["epoch"]))
+  if len({len(v) for v, _ in rows}) != 1:
+    return None, None
+  return np.array([v for v, _ in rows]), [ep for _, ep in rows]
+
+
+def _comparisons(records, n_boot, seed):
+  lines = ["# Algorithms against BPTT, with 95 % intervals", "",
+           "Equal examples: test PSNR after the planned budget (every "
+           "algorithm sees the same blocks). Equal wall time: validation "
+           "PSNR at each run's last epoch whose cumulative step time fits "
+           "the family's budget (the shortest training time of any of its "
+           "runs); the epochs reached (per seed) are shown.",
+           ""]
+  for key, algos in claims.families(records).items():
+    if "bptt" not in algos:
+      continue
+    base = algos["bptt"]
+    budget = min(r["training"]["time_s"] for recs in algos.values()
+                 for r in recs)
+    lines += [f"## {claims.family_name(key)} (wall-time budget "
+              f"{budget / 3600:.3f} h)", "",
+              "| algorithm | seeds | updates per run | test PSNR - BPTT, "
+              "equal examples (dB) | epoch at budget | val PSNR - BPTT, "
+              "equal wall time (dB) |", "|---|---|---|---|---|---|"]
+    b_val, _ = _val_at_budget(base, budget)
+    for algo, recs in algos.items():
+      upd = np.mean([r["training"]["updates"] for r in recs])
+      eq = (fmt_ci(stats.diff_ci(claims.test_matrix(recs),
+                                 claims.test_matrix(base), n_boot=n_boot,
+                                 seed=seed), signed=True)
+            if algo != "bptt" else "0")
+      val, epochs = _val_at_budget(recs, budget)
+      if val is None or b_val is None:
+        wall, ep = "no validation within the budget", "-"
+      else:
+        ep = "/".join(map(str, epochs))
+        wall = (fmt_ci(stats.diff_ci(val, b_val, n_boot=n_boot, seed=seed),
+                       signed=True)
+                if algo != "bptt" and val.shape[1] == b_val.shape[1]
+                else "0" if algo == "bptt" else "images differ")
+      lines.append(f"| {algo} | {len(recs)} | {upd:,.0f} | {eq} | {ep} | "
+                   f"{wall} |")
+    lines.append("")
+  return "\n".join(lines) + "\n"
+
+
+def _table1(records, n_boot, seed):
+  lines = ["# Table 1: test PSNR (dB) against K at inference, 95 % "
+           "intervals", ""]
+  for tier, configs in _by_tier(records).items():
+    ks = sorted({int(k) for recs in configs.values()
+                 for k in recs[0]["test"]["k_sweep"]})
+    lines += [f"## Tier `{tier}`", "",
+              "| configuration (trained K) | " + " | ".join(
+                  f"K={k}" for k in ks) + " |", "|---|" + "---|" * len(ks)]
+    for config, recs in configs.items():
+      cells = []
+      for k in ks:
+        if str(k) in recs[0]["test"]["k_sweep"]:
+          cells.append(fmt_ci(stats.mean_ci(claims.ksweep_matrix(recs, k),
+                                            n_boot=n_boot, seed=seed)))
+        else:
+          cells.append("-")
+      lines.append(f"| {config} ({recs[0]['K']}) | " + " | ".join(cells)
+                   + " |")
+    lines.append("")
+  return "\n".join(lines) + "\n"
+
+
+def _convergence(records, n_boot, seed):
+  lines = ["# Convergence epochs, 95 % intervals (seeds x validation "
+           "images)", "",
+           "Convergence epoch: the first epoch whose validation PSNR is "
+           "within the trainer's tolerance (0.05 dB) of the run's best; "
+           "equal to the number of epochs when a run is still improving.",
+           "", "| tier/configuration | seeds | epochs | convergence epoch | "
+           "best validation gain (dB) |", "|---|---|---|---|---|"]
+  for (tier, config), recs in claims.groups(records).items():
+    try:
+      curves = claims.val_curves(recs)
+    except ValueError as e:
+      lines.append(f"| {tier}/{config} | {len(recs)} | - | {e} | - |")
+      continue
+    tol = float(recs[0]["training"].get("convergence_tol_db") or 0.05)
+    iv = stats.statistic_ci(
+        [curves], lambda g: claims.convergence_epochs(g[0].mean(axis=1),
+                                                      tol).mean(),
+        n_boot=n_boot, seed=seed)
+    codec = np.mean([r["epochs"][0]["codec_psnr"] for r in recs])
+    best = np.mean([max(e["val_psnr"] for e in r["epochs"]) for r in recs])
+    lines.append(f"| {tier}/{config} | {len(recs)} | {curves.shape[2]} | "
+                 f"{fmt_ci(iv, 2)} | {best - codec:+.3f} |")
+  return "\n".join(lines) + "\n"
+
+
+def _figure1(records, out_dir, n_boot, seed):
+  from tf_hbd.evaluation import plots  # pylint: disable=g-import-not-at-top
+  paths = {}
+  for tier, configs in _by_tier(records).items():
+    panels = collections.OrderedDict()
+    for config, recs in configs.items():
+      try:
+        curves = claims.val_curves(recs, gain=True)
+      except ValueError:
+        continue
+      pts = []
+      for e in range(curves.shape[2]):
+        iv = stats.mean_ci(curves[:, :, e], n_boot=n_boot, seed=seed)
+        pts.append((e + 1, iv.estimate, iv.lo, iv.hi))
+      title = _CODEC_TITLE.get(recs[0]["codec"], recs[0]["codec"])
+      panels.setdefault(title, collections.OrderedDict())[config] = pts
+    if panels:
+      path = os.path.join(out_dir, f"figure1_{tier}.png")
+      plots.plot_bands(panels, path, title=f"Figure 1 ({tier}): mean, "
+                       "95 % band (seeds x images)")
+      paths[f"figure1_{tier}"] = path
+  return paths
+
+
+def _rd(records, out_dir):
+  from tf_hbd.evaluation import plots  # pylint: disable=g-import-not-at-top
+  paths = {}
+  for tier, configs in _by_tier(records).items():
+    files, codecs = [], collections.OrderedDict()
+    rd_dir = os.path.join(out_dir, "rd", tier)
+    os.makedirs(rd_dir, exist_ok=True)
+
+    def write(name, series, rd_dir=rd_dir, files=files):
+      res = {"bpp": [], "psnr": [], "ms-ssim": []}
+      for rate in sorted(series, key=float):
+        for k in res:
+          res[k].append(float(np.mean(series[rate][k])))
+      path = os.path.join(rd_dir, name.replace(" ", "_") + ".json")
+      with open(path, "w") as f:
+        json.dump({"name": name, "results": res}, f, indent=1)
+      files.append(path)
+
+    for config, recs in configs.items():
+      rates = recs[0]["test"].get("rd") or {}
+      if not rates:
+        continue
+      codecs.setdefault(recs[0]["codec"], rates)
+      write(config, {rate: {k: [v for r in recs for v in
+                                r["test"]["rd"][rate]["decoder"][k]]
+                            for k in ("bpp", "psnr", "ms-ssim")}
+                     for rate in rates})
+    for codec, rates in codecs.items():
+      write(_CODEC_TITLE.get(codec, codec),
+            {rate: rates[rate]["codec"] for rate in rates})
+    if files:
+      path = os.path.join(out_dir, f"rd_{tier}.png")
+      plots.plot_rd(files, path, title=f"tier {tier}: rate-distortion "
+                    "(mean over seeds and images)")
+      paths[f"rd_{tier}"] = path
+  return paths
+
+
+_SENTENCE = {"a": "Every decoder beats its codec at equal bpp",
+             "b": "SAB is at least as good as BPTT",
+             "c": "PSNR grows with K",
+             "d": "RTRL converges first"}
+
+
+def _readme(doc, artifacts, out_dir):
+  lines = ["# The study (issue 14): results regenerated from the run "
+           "records", "",
+           f"{doc['runs']} run records under `runs/`, at least "
+           f"{doc['seeds_min']} seeds per configuration. Regenerate with "
+           "`python scripts/study.py --report_only`.", "", "Verdicts:", ""]
+  for k, c in doc["claims"].items():
+    unit = "epochs" if k == "d" else "dB"
+    eff = ("" if c["effect_db"] is None else
+           f" (effect {c['effect_db']:+.3f} {unit}, 95 % interval "
+           f"[{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}])")
+    lines.append(f"* ({k}) {_SENTENCE[k]}: **{c['verdict']}**{eff}.")
+  lines += ["", "Files:", ""]
+  for name, path in sorted(artifacts.items()):
+    lines.append(f"* {name}: [`{os.path.relpath(path, out_dir)}`]"
+                 f"({os.path.relpath(path, out_dir)})")
+  path = os.path.join(out_dir, "README.md")
+  with open(path, "w") as f:
+    f.write("\n".join(lines) + "\n")
+  return path
+
+
+def write_reports(out_dir: str, n_boot: int = stats.DEFAULT_BOOT,
+                  seed: int = 0) -> Dict[str, str]:
+  """Writes every table, figure and the claims from ``<out_dir>/runs``.
+
+  Returns:
+    {artifact: path}.
+  """
+  records = claims.load_records(os.path.join(out_dir, "runs"))
+  os.makedirs(out_dir, exist_ok=True)
+  artifacts = {}
+  if records:
+    for name, fn in (("table3", _table3), ("comparisons", _comparisons),
+                     ("table1", _table1), ("convergence", _convergence)):
+      path = os.path.join(out_dir, name + ".md")
+      with open(path, "w") as f:
+        f.write(fn(records, n_boot, seed))
+      artifacts[name] = path
+    artifacts.update(_figure1(records, out_dir, n_boot, seed))
+    artifacts.update(_rd(records, out_dir))
+  doc = claims.decide_claims(records, n_boot=n_boot, seed=seed)
+  artifacts["claims_json"], artifacts["claims_md"] = claims.write_claims(
+      doc, out_dir)
+  artifacts["readme"] = _readme(doc, artifacts, out_dir)
+  return artifacts

@@ -1,0 +1,90 @@
+"""Tests of tf_hbd.evaluation.study_report on synthetic records."""
+
+import json
+import os
+import tempfile
+
+from absl.testing import absltest
+
+from tf_hbd.evaluation import study_report
+
+IMAGES = ["a", "b", "c"]
+VAL = ["v1", "v2"]
+
+
+def _record(algo, seed, gain, sec_per_epoch, val_offset, epochs=6):
+  codec = [30.0, 32.0, 28.0]
+  dec = [c + gain for c in codec]
+  rows = [{"epoch": e, "step": 10 * e, "val_psnr": 30.0 + 0.1 * e
+           + val_offset, "codec_psnr": 30.0, "time_s": sec_per_epoch * e,
+           "val_per_image": {v: 30.0 + 0.1 * e + val_offset for v in VAL}}
+          for e in range(1, epochs + 1)]
+  metrics = lambda p: {"bpp": [0.37] * 3, "psnr": p, "ssim": [0.9] * 3,
+                       "ms-ssim": [0.95] * 3}
+  return {
+      "run": f"t/lstm-jpeg-{algo}-seed{seed}", "tier": "t",
+      "config": f"lstm-jpeg-{algo}", "seed": seed, "algorithm": algo,
+      "cell": "lstm", "sne": False, "codec": "jpeg", "K": 4, "units": 8,
+      "flags": {"algo": algo, "seed": str(seed)},
+      "training": {"examples": 2560, "updates": 10 if algo == "bptt" else 40,
+                   "time_s": sec_per_epoch * epochs,
+                   "convergence_tol_db": 0.05},
+      "epochs": rows,
+      "test": {"dataset": "set", "bpp": 0.37, "images": IMAGES,
+               "codec": metrics(codec), "decoder": metrics(dec),
+               "k_sweep": {"1": [d - 0.1 for d in dec], "4": dec},
+               "rd": {"0.5": {"codec": {"bpp": [0.5] * 3, "psnr": codec,
+                                        "ms-ssim": [0.9] * 3},
+                              "decoder": {"bpp": [0.5] * 3, "psnr": dec,
+                                          "ms-ssim": [0.92] * 3}}}}}
+
+
+class StudyReportTest(absltest.TestCase):
+
+  def test_reports_from_records(self):
+    with tempfile.TemporaryDirectory() as d:
+      for seed in range(2):
+        for rec in (_record("bptt", seed, 0.5, 1.0, 0.0),
+                    _record("uoro", seed, 0.3, 2.0, 0.05)):
+          path = os.path.join(d, "runs", rec["run"], "record.json")
+          os.makedirs(os.path.dirname(path))
+          with open(path, "w") as f:
+            json.dump(rec, f)
+      arts = study_report.write_reports(d, n_boot=200)
+      for name in ("table3", "comparisons", "table1", "convergence",
+                   "figure1_t", "rd_t", "claims_json", "claims_md",
+                   "readme"):
+        self.assertTrue(os.path.isfile(arts[name]), name)
+      with open(arts["table3"]) as f:
+        t3 = f.read()
+      # no training noise: the gain's interval is the point itself; the
+      # PSNR's spans the images (28 to 32 dB)
+      self.assertIn("| lstm-jpeg-bptt | 2 | 0.3700 | 30.500 [28.500, "
+                    "32.500] | +0.500 [+0.500, +0.500] |", t3)
+      self.assertIn("| 2,560 | 40 | 0.00 |", t3)  # UORO: 4 updates a batch
+      self.assertIn("| JPEG (codec) |", t3)
+      with open(arts["comparisons"]) as f:
+        comp = f.read()
+      # equal examples: UORO - BPTT = 0.3 - 0.5 dB
+      self.assertIn("-0.200 [-0.200, -0.200]", comp)
+      # equal wall time: budget 6 s = BPTT's whole run; UORO (2 s per
+      # epoch) is read at epoch 3: 30.35 vs 30.6 dB
+      self.assertIn("| uoro | 2 | 40 | -0.200 [-0.200, -0.200] | 3/3 | "
+                    "-0.250 [-0.250, -0.250] |", comp)
+      with open(arts["table1"]) as f:
+        self.assertIn("| lstm-jpeg-uoro (4) | 30.200 [28.200, 32.200] | "
+                      "30.300 [28.300, 32.300] |", f.read())
+      with open(os.path.join(d, "rd", "t", "lstm-jpeg-bptt.json")) as f:
+        rd = json.load(f)["results"]
+      self.assertAlmostEqual(rd["psnr"][0], 30.5)
+      with open(arts["claims_json"]) as f:
+        doc = json.load(f)
+      self.assertEqual(doc["claims"]["a"]["verdict"], "confirmed")
+      self.assertEqual(doc["runs"], 4)
+      with open(arts["readme"]) as f:
+        self.assertIn("Every decoder beats its codec at equal bpp: "
+                      "**confirmed**", f.read())
+
+
+if __name__ == "__main__":
+  absltest.main()

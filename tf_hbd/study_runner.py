@@ -1,0 +1,646 @@
+"""The study of issue 14: many seeded runs that accumulate into decided claims.
+
+A *study* is a set of tiers (`Tier`); a tier is a list of configurations
+(`RunSpec`: training flags on top of the tier's) each trained with several
+seeds. Every finished run leaves a small JSON record (no weights) under
+``<out_dir>/runs/<tier>/<config>-seed<N>/``:
+
+* ``record.json``: the configuration and flags, the seed, the training
+  summary (batches, examples seen, updates made, step time), the per-epoch
+  validation rows of the training log (with per-image PSNRs) and the final
+  metrics on the test set: the codec's and the decoder's per-image bpp /
+  PSNR / SSIM / MS-SSIM at the tier's rate, per-image PSNR at every K of the
+  K sweep, and per-image rate-distortion points;
+* ``train.log``: the last lines of the training output.
+
+`run_study` walks the plan in order: a run whose record exists is skipped; a
+run without one is trained in ``<work_dir>/<tier>/<config>-seed<N>`` (the
+trainer resumes from that directory's newest checkpoint, so an interrupted
+run loses at most ``--checkpoint_every`` batches), evaluated, and its record
+written atomically. The tables, figures and claims are then regenerated from
+whatever records exist (`tf_hbd.evaluation.study_report`,
+`tf_hbd.evaluation.claims`), so the study can be spread over days.
+
+Before training, the CPU hours of the runs still to do are estimated from a
+measured step time per (tier, algorithm, cell): the real training program on
+the real data for two short epochs, the steady second epoch's step time
+(data pipeline included) timed by the trainer itself, plus the validation
+and test evaluation from a measured whole-image refinement time. The
+measurements are cached in ``<out_dir>/step_times.json``.
+
+Entry points: ``python scripts/study.py`` and
+``python scripts/reproduce.py --scale=study`` (same flags).
+"""
+
+import argparse
+import contextlib
+import dataclasses
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+__all__ = ["RunSpec", "Tier", "Run", "STUDIES", "plan", "run_flags",
+           "record_path", "train_run", "evaluate_run", "make_record",
+           "measure_step_time", "measure_key", "estimate_hours",
+           "run_study", "main", "ONLINE_ALGORITHMS", "EXACT_TIER_UNITS",
+           "EXACT_TIER_BATCH"]
+
+# Algorithms that apply one update per refinement step unless --accumulate.
+ONLINE_ALGORITHMS = ("rtrl", "uoro", "snap1")
+RECORD = "record.json"
+TRAIN_LOG = "train.log"
+LOG_TAIL_LINES = 200
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+  """One configuration of a tier.
+
+  Attributes:
+    name: directory-safe name, e.g. ``lstm-jpeg-bptt`` or ``sne-jp2-sab``.
+    flags: training flags added to (and overriding) the tier's.
+  """
+  name: str
+  flags: Tuple[Tuple[str, str], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Tier:
+  """A tier of the study: shared flags, configurations, seeds, evaluation.
+
+  Attributes:
+    name: directory name (``size``, ``exact``...).
+    description: one line for the reports.
+    train_flags: flags of ``python -m tf_hbd.training`` shared by every run
+      ("{data}" stands for the data root, "{codec}" for the run's codec).
+    configs: the configurations.
+    seeds: seeds 0 .. seeds-1 per configuration.
+    test: the test set as ``NAME=FOLDER``.
+    test_bpp: Table 3's rate on it.
+    test_max_images, test_max_side: evaluation limits (None: all / as is).
+    k_sweep: K values evaluated at inference (Table 1, claim c).
+    rd_bpps: rates of the RD curves.
+  """
+  name: str
+  description: str
+  train_flags: Tuple[Tuple[str, str], ...]
+  configs: Tuple[RunSpec, ...]
+  seeds: int
+  test: str
+  test_bpp: float
+  test_max_images: Optional[int]
+  test_max_side: Optional[int]
+  k_sweep: Tuple[int, ...]
+  rd_bpps: Tuple[float, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """One (tier, configuration, seed)."""
+  tier: Tier
+  spec: RunSpec
+  seed: int
+
+  @property
+  def run_id(self) -> str:
+    return f"{self.tier.name}/{self.spec.name}-seed{self.seed}"
+
+
+def _grid(algorithms, cells, codecs, extra=None, k_values=()):
+  """RunSpecs for every (cell, codec, algorithm); K variants of BPTT."""
+  out = []
+  for cell in cells:
+    for codec in codecs:
+      for algo in algorithms:
+        fl = {"algo": algo, "codec": codec, "sne": str(cell == "sne").lower()}
+        fl.update((extra or {}).get(algo, {}))
+        out.append(RunSpec(f"{cell}-{codec}-{algo}", tuple(sorted(fl.items()))))
+  for k in k_values:  # claim (c): K at training, LSTM-JPEG-BPTT
+    fl = {"algo": "bptt", "codec": "jpeg", "sne": "false", "K": str(k)}
+    out.append(RunSpec(f"lstm-jpeg-bptt-K{k}", tuple(sorted(fl.items()))))
+  return tuple(out)
+
+
+# The decoder-quality recipe (BUILD.md, "The decoder-quality recipe") with
+# photographs only: fresh compression of train400 crops every epoch, the
+# codec setting as input, replicate boundary, Adam + cosine, weight average,
+# MSE loss; validation on 16 BSD68 images at the test rate.
+_RECIPE = {
+    "dataset": "recompress:{data}/train400", "synthetic_fraction": "0",
+    "tone_fraction": "0", "jp2_bpp": "0.15-1", "patch_size": "8",
+    "cell": "lstm", "tied": "true", "boundary": "replicate",
+    "setting_input": "true", "optimizer": "adam", "lr": "1e-3",
+    "lr_schedule": "cosine", "warmup": "100", "lr_end_fraction": "0.02",
+    "ema": "0.99", "alpha": "1", "K": "4", "batch_size": "256",
+    "val_images": "{data}/bsd68", "val_bpp": "0.37", "val_max_images": "16",
+    "log_every": "500", "checkpoint_every": "500",
+}
+
+# Exact tier: the largest LSTM at which exact RTRL's peak-memory estimate
+# fits its 4 GiB guard at batch 256, float32
+# (`tf_hbd.training.algorithms.rtrl.largest_units`; checked by the test).
+EXACT_TIER_BATCH = 256
+EXACT_TIER_UNITS = 38
+
+_SIZE = Tier(
+    name="size",
+    description="size tier: LSTM-512 (the paper's size) trained with BPTT, "
+    "SAB, UORO and SnAp-1 (approximate RTRL), LSTM and SNE cells, JPEG and "
+    "JPEG 2000, 3 seeds; bfloat16 products; 8 epochs of 1,500 batches of "
+    "256 blocks (3.07 M examples) per run; BPTT at K = 2 and 8 too",
+    train_flags=tuple(sorted({**_RECIPE, "units": "512",
+                              "precision": "bfloat16", "epochs": "8",
+                              "steps_per_epoch": "1500"}.items())),
+    configs=_grid(("bptt", "sab", "uoro", "snap1"), ("lstm", "sne"),
+                  ("jpeg", "jp2"), k_values=(2, 8)),
+    seeds=3, test="kodak={data}/kodak", test_bpp=0.37, test_max_images=None,
+    test_max_side=None, k_sweep=(1, 2, 4, 6, 8), rd_bpps=(0.25, 0.5, 1.0))
+
+_EXACT = Tier(
+    name="exact",
+    description=f"exact tier: LSTM-{EXACT_TIER_UNITS} (the largest at which "
+    "exact RTRL fits its 4 GiB memory guard at batch 256, float32) trained "
+    "with BPTT, SAB, UORO and exact RTRL, JPEG and JPEG 2000, 3 seeds; "
+    "6 epochs of 250 batches of 256 blocks (384,000 examples) per run",
+    train_flags=tuple(sorted({**_RECIPE, "units": str(EXACT_TIER_UNITS),
+                              "batch_size": str(EXACT_TIER_BATCH),
+                              "precision": "float32", "epochs": "6",
+                              "steps_per_epoch": "250",
+                              "checkpoint_every": "50"}.items())),
+    configs=_grid(("bptt", "sab", "uoro", "rtrl"), ("lstm",),
+                  ("jpeg", "jp2")),
+    seeds=3, test="kodak={data}/kodak", test_bpp=0.37, test_max_images=None,
+    test_max_side=None, k_sweep=(1, 2, 4, 6, 8), rd_bpps=(0.25, 0.5, 1.0))
+
+# CI scale (tests): embedded sample photographs, 4-unit decoders, a few steps.
+_TINY_FLAGS = {
+    "dataset": "sample", "units": "4", "K": "2", "batch_size": "16",
+    "epochs": "2", "steps_per_epoch": "3", "train_limit": "2",
+    "train_max_side": "64", "val_max_images": "2", "val_max_side": "48",
+    "optimizer": "adam", "lr": "1e-3", "log_every": "0",
+    "checkpoint_every": "1", "patch_size": "8",
+}
+_TINY = Tier(
+    name="tiny", description="tiny tier (tests): sample photographs, "
+    "LSTM-4, 2 epochs x 3 batches of 16", train_flags=tuple(sorted(
+        _TINY_FLAGS.items())),
+    configs=_grid(("bptt", "sab"), ("lstm",), ("jpeg",)), seeds=2,
+    test="sample_test=sample:test", test_bpp=0.6, test_max_images=2,
+    test_max_side=64, k_sweep=(1, 2), rd_bpps=(0.8,))
+
+STUDIES = {"study": (_SIZE, _EXACT), "tiny": (_TINY,)}
+
+
+def plan(tiers: Sequence[Tier]) -> List[Run]:
+  """Every run of `tiers`, seed-major (all configurations at seed 0 first,
+  so a partial study has comparable seeds of everything)."""
+  out = []
+  for tier in tiers:
+    for seed in range(tier.seeds):
+      out += [Run(tier, spec, seed) for spec in tier.configs]
+  return out
+
+
+def run_flags(run: Run, data_root: str) -> Dict[str, str]:
+  """The training flags of `run` (tier flags, then the config's, seed)."""
+  fl = dict(run.tier.train_flags)
+  fl.update(dict(run.spec.flags))
+  fl["seed"] = str(run.seed)
+  return {k: v.replace("{data}", data_root).replace("{codec}", fl["codec"])
+          for k, v in fl.items()}
+
+
+def record_path(out_dir: str, run: Run) -> str:
+  return os.path.join(out_dir, "runs", run.run_id, RECORD)
+
+
+def _log_status(model_dir):
+  path = os.path.join(model_dir, "log.json")
+  if not os.path.isfile(path):
+    return None
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, ValueError):
+    return None
+
+
+def _train_in_process(args: List[str], log_file: str) -> int:
+  """``python -m tf_hbd.training`` in this process (tests: no TF start-up
+  per run). Flags are reset before and after."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from tf_hbd.training import main as train_main  # pylint: disable=g-import-not-at-top
+  fl = flags.FLAGS
+  was_parsed = fl.is_parsed()
+  fl.unparse_flags()
+  buf = io.StringIO()
+  try:
+    fl(["tf_hbd.training"] + args)
+    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+      code = train_main.main(["tf_hbd.training"])
+  finally:
+    fl.unparse_flags()
+    if was_parsed:
+      fl.mark_as_parsed()
+    with open(log_file, "a") as f:
+      f.write(buf.getvalue())
+  return int(code or 0)
+
+
+def train_run(flags_: Dict[str, str], model_dir: str, log_file: str,
+              in_process: bool = False) -> int:
+  """Trains (or resumes, or finds finished) one run; returns the exit code."""
+  log = _log_status(model_dir)
+  if (log and log.get("status") == "finished"
+      and os.path.isdir(os.path.join(model_dir, "serving"))):
+    return 0
+  os.makedirs(model_dir, exist_ok=True)
+  args = [f"--model_dir={model_dir}"] + [f"--{k}={v}" for k, v in
+                                         sorted(flags_.items())]
+  if in_process:
+    return _train_in_process(args, log_file)
+  with open(log_file, "a") as log_f:
+    proc = subprocess.run([sys.executable, "-m", "tf_hbd.training"] + args,
+                          stdout=log_f, stderr=subprocess.STDOUT, check=False)
+  return proc.returncode
+
+
+def _per_image(rows, keys=("bpp", "psnr", "ssim", "ms-ssim")):
+  return {k: [float(r[k]) for r in rows] for k in keys}
+
+
+class _TestSet:
+  """The test images of a tier, loaded once."""
+
+  def __init__(self):
+    self._cache = {}
+
+  def get(self, tier: Tier, data_root: str):
+    from tf_hbd.evaluation import study  # pylint: disable=g-import-not-at-top
+    from tf_hbd.evaluation import systems  # pylint: disable=g-import-not-at-top
+    key = (tier.test, data_root, tier.test_max_side, tier.test_max_images)
+    if key not in self._cache:
+      spec = study.parse_dataset(tier.test.replace("{data}", data_root),
+                                 bpp=tier.test_bpp,
+                                 max_side=tier.test_max_side)
+      imgs = systems.load_eval_images(spec.path, spec.max_side,
+                                      tier.test_max_images)
+      self._cache[key] = (spec, imgs)
+    return self._cache[key]
+
+
+def evaluate_run(model_dir: str, tier: Tier, spec, imgs) -> dict:
+  """The record's ``test`` section: per-image metrics of codec and decoder
+  at the tier's rate, the K sweep and the RD points."""
+  from tf_hbd.evaluation import systems  # pylint: disable=g-import-not-at-top
+  dec = systems.load_trained_decoder(model_dir)
+  cache = systems.CodecCache()
+  codec = systems.codec_system(dec.codec)
+  codec.name = "codec"
+  decoder = systems.trained_decoder_system(dec, label="decoder")
+  res = systems.evaluate(imgs, [codec, decoder], [tier.test_bpp],
+                         cache=cache)
+  out = {"dataset": spec.name, "bpp": tier.test_bpp,
+         "images": [im.name for im in imgs], "trained_K": dec.K,
+         "codec": _per_image(res["codec"]),
+         "decoder": _per_image(res["decoder"]), "k_sweep": {}, "rd": {}}
+  ks = [systems.trained_decoder_system(dec, K=k, label=f"K={k}")
+        for k in tier.k_sweep if k != dec.K]
+  kres = systems.evaluate(imgs, ks, [tier.test_bpp], cache=cache) if ks \
+      else {}
+  for k in tier.k_sweep:
+    rows = res["decoder"] if k == dec.K else kres[f"K={k}"]
+    out["k_sweep"][str(k)] = [float(r["psnr"]) for r in rows]
+  for bpp in tier.rd_bpps:
+    rd = systems.evaluate(imgs, [codec, decoder], [bpp], cache=cache)
+    out["rd"][repr(float(bpp))] = {
+        name: _per_image(rows, ("bpp", "psnr", "ms-ssim"))
+        for name, rows in rd.items()}
+  return out
+
+
+def _updates_per_batch(log, flags_):
+  if log.get("updates_per_batch"):
+    return int(log["updates_per_batch"])
+  online = (flags_.get("algo") in ONLINE_ALGORITHMS
+            and str(flags_.get("accumulate", "false")).lower() != "true")
+  return int(flags_.get("K", 4)) if online else 1
+
+
+def make_record(run: Run, flags_: Dict[str, str], log: dict, test: dict,
+                eval_time_s: float) -> dict:
+  """The small JSON record of a finished run (see the module docstring)."""
+  epochs = log.get("epochs", [])
+  batches = epochs[-1]["step"] if epochs else 0
+  per_batch = _updates_per_batch(log, flags_)
+  batch_size = int(log.get("batch_size", flags_.get("batch_size", 0)))
+  time_s = float(epochs[-1]["time_s"]) if epochs else 0.0
+  return {
+      "schema": 1,
+      "run": run.run_id, "tier": run.tier.name, "config": run.spec.name,
+      "seed": run.seed,
+      "algorithm": flags_["algo"], "cell": flags_.get("cell", "lstm"),
+      "sne": flags_.get("sne", "false") == "true",
+      "codec": flags_["codec"], "K": int(flags_.get("K", 4)),
+      "units": int(flags_.get("units", 0)),
+      "flags": dict(sorted(flags_.items())),
+      "status": log.get("status"),
+      "training": {
+          "batches": batches, "batch_size": batch_size,
+          "examples": batches * batch_size,
+          "updates_per_batch": per_batch, "updates": batches * per_batch,
+          "time_s": time_s,
+          "step_s": time_s / batches if batches else None,
+          "algorithm_config": log.get("algorithm_config"),
+          "convergence_tol_db": log.get("convergence_tol_db"),
+          "convergence_epoch": log.get("convergence_epoch"),
+          "best": log.get("best"),
+      },
+      "epochs": epochs,
+      "test": test,
+      "eval_time_s": eval_time_s,
+  }
+
+
+def _write_json(path, doc):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(doc, f, indent=1, sort_keys=False)
+  os.replace(tmp, path)
+
+
+def _tail(path, n):
+  if not os.path.isfile(path):
+    return ""
+  with open(path, errors="replace") as f:
+    return "".join(f.readlines()[-n:])
+
+
+# ---- the CPU-hours estimate -------------------------------------------------
+
+def measure_key(run: Run) -> str:
+  fl = dict(run.tier.train_flags)
+  fl.update(dict(run.spec.flags))
+  return (f"{run.tier.name}:{fl['algo']}:sne={fl.get('sne', 'false')}:"
+          f"units={fl.get('units')}:batch={fl.get('batch_size')}")
+
+
+def measure_step_time(run: Run, data_root: str, work_dir: str,
+                      steps: int = 5, in_process: bool = False) -> dict:
+  """Times `run`'s configuration: the real trainer, 2 epochs of `steps`.
+
+  Returns:
+    {"step_s": the second epoch's step time per batch (trainer-timed,
+    data pipeline included), "refine_s_per_mpixel": whole-image refinement
+    time per megapixel of the exported decoder, "how": text}.
+  """
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from tf_hbd.codecs import legacy  # pylint: disable=g-import-not-at-top
+  from tf_hbd.evaluation import systems  # pylint: disable=g-import-not-at-top
+  fl = run_flags(run, data_root)
+  fl.update({"epochs": "2", "steps_per_epoch": str(steps), "seed": "0",
+             "val_max_images": "1", "log_every": "0",
+             "checkpoint_every": "0", "K": "4"})
+  model_dir = os.path.join(work_dir, "measure", measure_key(run).replace(
+      ":", "_").replace("=", "-"))
+  log_file = model_dir + ".log"
+  code = train_run(fl, model_dir, log_file, in_process=in_process)
+  log = _log_status(model_dir)
+  if code != 0 or not log or len(log.get("epochs", [])) < 2:
+    raise RuntimeError(f"measuring {measure_key(run)} failed (exit {code}); "
+                       f"see {log_file}")
+  step_s = float(log["epochs"][1]["epoch_time_s"]) / steps
+  dec = systems.load_trained_decoder(model_dir)
+  yy, xx = np.mgrid[0:256, 0:256]
+  img = np.clip(128 + 60 * np.sin(xx / 9.0) * np.cos(yy / 13.0)
+                + (xx + yy) / 8.0, 0, 255).astype(np.uint8)
+  decoded, enc = legacy.roundtrip(img, dec.codec, bpp=1.0)
+  dec.refine(decoded, encoded=enc)  # trace
+  t0 = time.perf_counter()
+  dec.refine(decoded, encoded=enc)
+  refine = (time.perf_counter() - t0) / (256 * 256 / 1e6)
+  return {"step_s": step_s, "refine_s_per_mpixel": refine,
+          "how": f"2 epochs x {steps} batches of the run's own flags; "
+                 "second epoch's trainer-timed step time; refinement of "
+                 "one 256 x 256 image after a warm-up call",
+          "measured": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+
+
+def _image_mpixels(tier: Tier, data_root: str, testsets: _TestSet):
+  _, imgs = testsets.get(tier, data_root)
+  return sum(im.gray.size for im in imgs) / 1e6
+
+
+def estimate_hours(runs: Sequence[Run], times: Dict[str, dict],
+                   test_mpixels: Dict[str, float],
+                   val_mpixels: float) -> Tuple[float, List[str]]:
+  """CPU-bound wall hours of `runs` from measured times.
+
+  Training: batches x step_s (x K/4 for a K other than the measured 4).
+  Validation: epochs x val_mpixels x refine time. Test: the tier's image
+  megapixels x (1 + K sweep (K-weighted) + 2 x RD rates) x refine time.
+  """
+  total, lines = 0.0, []
+  for run in runs:
+    fl = dict(run.tier.train_flags)
+    fl.update(dict(run.spec.flags))
+    m = times[measure_key(run)]
+    k_scale = int(fl.get("K", 4)) / 4.0
+    batches = int(fl["epochs"]) * int(fl["steps_per_epoch"])
+    train = batches * m["step_s"] * k_scale
+    refine = m["refine_s_per_mpixel"] * k_scale
+    val = int(fl["epochs"]) * val_mpixels * refine
+    k_work = sum(k / int(fl.get("K", 4)) for k in run.tier.k_sweep)
+    test = (test_mpixels[run.tier.name] * refine
+            * (1 + k_work + 2 * len(run.tier.rd_bpps)))
+    hours = (train + val + test) / 3600
+    total += hours
+    lines.append(f"{run.run_id}: {hours:.2f} h (train {train / 3600:.2f}, "
+                 f"validation {val / 3600:.2f}, test {test / 3600:.2f})")
+  return total, lines
+
+
+# ---- the driver -------------------------------------------------------------
+
+def run_study(tiers: Sequence[Tier], out_dir: str, work_dir: str,
+              data_root: str, in_process: bool = False,
+              max_runs: int = 0, estimate: bool = True,
+              report: bool = True, after_run: Optional[Callable] = None,
+              n_boot: int = 2000, say=print) -> Dict[str, str]:
+  """Trains and evaluates every run without a record, then reports.
+
+  Args:
+    tiers: the study.
+    out_dir: records, tables, figures, claims (``results/study``).
+    work_dir: model dirs (weights, checkpoints; not committed).
+    data_root: folder of train400 / bsd68 / kodak.
+    in_process: train in this process (tests) instead of a subprocess.
+    max_runs: train at most this many runs now (0: all).
+    estimate: print the CPU-hours estimate first (measures step times not
+      cached in ``<out_dir>/step_times.json``).
+    report: regenerate tables, figures and claims at the end.
+    after_run: callable(run_id, record_dir) after each record (e.g. commit).
+    n_boot: bootstrap replicates of the report.
+    say: progress printer.
+
+  Returns:
+    {run_id: "skipped" | "done" | "failed (exit N)"}.
+  """
+  runs = plan(tiers)
+  todo = [r for r in runs if not os.path.isfile(record_path(out_dir, r))]
+  say(f"[study] {len(runs)} runs planned in {len(tiers)} tier(s), "
+      f"{len(runs) - len(todo)} recorded, {len(todo)} to do")
+  testsets = _TestSet()
+  if estimate and todo:
+    _print_estimate(todo, tiers, out_dir, work_dir, data_root, testsets,
+                    in_process, say)
+  status = {r.run_id: "skipped" for r in runs if r not in todo}
+  done = 0
+  for run in todo:
+    if max_runs and done >= max_runs:
+      say(f"[study] stopping after {done} runs (--max_runs)")
+      break
+    status[run.run_id] = _one_run(run, out_dir, work_dir, data_root,
+                                  in_process, testsets, say)
+    done += 1
+    if status[run.run_id] == "done" and after_run:
+      after_run(run.run_id, os.path.dirname(record_path(out_dir, run)))
+  if report:
+    from tf_hbd.evaluation import study_report  # pylint: disable=g-import-not-at-top
+    for path in study_report.write_reports(out_dir, n_boot=n_boot).values():
+      say(f"[study] wrote {path}")
+  return status
+
+
+def _one_run(run, out_dir, work_dir, data_root, in_process, testsets, say):
+  fl = run_flags(run, data_root)
+  model_dir = os.path.join(work_dir, run.run_id)
+  log_file = model_dir + ".log"
+  os.makedirs(os.path.dirname(model_dir), exist_ok=True)
+  prior = _log_status(model_dir)
+  verb = ("evaluating" if prior and prior.get("status") == "finished" else
+          "resuming" if prior else "training")
+  say(f"[study] {run.run_id}: {verb} in {model_dir}")
+  t0 = time.time()
+  code = train_run(fl, model_dir, log_file, in_process=in_process)
+  log = _log_status(model_dir)
+  if code != 0 or not log or log.get("status") != "finished":
+    say(f"[study] {run.run_id}: training failed (exit {code}); see "
+        f"{log_file}; rerun to resume from its last checkpoint")
+    return f"failed (exit {code})"
+  t1 = time.time()
+  spec, imgs = testsets.get(run.tier, data_root)
+  test = evaluate_run(model_dir, run.tier, spec, imgs)
+  rec = make_record(run, fl, log, test, time.time() - t1)
+  path = record_path(out_dir, run)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(os.path.join(os.path.dirname(path), TRAIN_LOG), "w") as f:
+    f.write(_tail(log_file, LOG_TAIL_LINES))
+  _write_json(path, rec)
+  gain = (sum(test["decoder"]["psnr"]) - sum(test["codec"]["psnr"])) / len(
+      test["images"])
+  say(f"[study] {run.run_id}: recorded (training {t1 - t0:.0f} s, "
+      f"evaluation {time.time() - t1:.0f} s; test gain {gain:+.3f} dB)")
+  return "done"
+
+
+def _print_estimate(todo, tiers, out_dir, work_dir, data_root, testsets,
+                    in_process, say):
+  path = os.path.join(out_dir, "step_times.json")
+  times = {}
+  if os.path.isfile(path):
+    with open(path) as f:
+      times = json.load(f)
+  for run in todo:
+    key = measure_key(run)
+    if key not in times:
+      say(f"[study] measuring the step time of {key} ...")
+      times[key] = measure_step_time(run, data_root, work_dir,
+                                     in_process=in_process)
+      say(f"[study]   {times[key]['step_s'] * 1e3:.1f} ms per batch, "
+          f"{times[key]['refine_s_per_mpixel']:.2f} s per megapixel refined")
+      _write_json(path, times)
+  test_mp = {t.name: _image_mpixels(t, data_root, testsets) for t in tiers}
+  val = dict(tiers[0].train_flags)
+  val_mp = 0.154 * int(val.get("val_max_images", "16") or 16)  # BSD68 481x321
+  hours, lines = estimate_hours(todo, times, test_mp, val_mp)
+  for line in lines:
+    say(f"[study]   {line}")
+  say(f"[study] estimated CPU time of the {len(todo)} runs to do: "
+      f"{hours:.1f} h on this machine (step times measured here, cached in "
+      f"{path}; delete it to remeasure)")
+
+
+def main(argv=None) -> int:
+  """``python scripts/study.py``: run (or resume) the study, then report."""
+  p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+  p.add_argument("--study", default="study", choices=sorted(STUDIES),
+                 help="which study (tiny: the CI-sized one)")
+  p.add_argument("--tiers", default="", help="comma-separated tiers of the "
+                 "study to run (default: all)")
+  p.add_argument("--out_dir", default="", help="default results/<study>")
+  p.add_argument("--work_dir", default="", help="default runs/<study>")
+  p.add_argument("--data_root", default=os.environ.get(
+      "TF_HBD_DATA", os.path.join("..", "shared", "data")),
+                 help="folder holding train400, bsd68, kodak")
+  p.add_argument("--max_runs", type=int, default=0,
+                 help="train at most this many runs now (0: all)")
+  p.add_argument("--estimate_only", action="store_true",
+                 help="print the plan and the CPU-hours estimate, train "
+                 "nothing")
+  p.add_argument("--report_only", action="store_true",
+                 help="only regenerate tables, figures and claims")
+  p.add_argument("--no_estimate", action="store_true",
+                 help="skip the step-time measurement")
+  p.add_argument("--in_process", action="store_true",
+                 help="train in this process (faster start, less isolation)")
+  p.add_argument("--after_run", default="", help="shell command run after "
+                 "each record, {run} and {dir} substituted (e.g. a git "
+                 "commit of the record)")
+  p.add_argument("--n_boot", type=int, default=2000,
+                 help="bootstrap replicates")
+  args = p.parse_args(argv)
+  tiers = STUDIES[args.study]
+  if args.tiers:
+    names = args.tiers.split(",")
+    unknown = set(names) - {t.name for t in tiers}
+    if unknown:
+      print(f"error: unknown tiers {sorted(unknown)}; choose from "
+            f"{[t.name for t in tiers]}", file=sys.stderr)
+      return 2
+    tiers = tuple(t for t in tiers if t.name in names)
+  out_dir = args.out_dir or os.path.join("results", args.study)
+  work_dir = args.work_dir or os.path.join("runs", args.study)
+  if args.report_only:
+    from tf_hbd.evaluation import study_report  # pylint: disable=g-import-not-at-top
+    for path in study_report.write_reports(out_dir,
+                                           n_boot=args.n_boot).values():
+      print(f"[study] wrote {path}")
+    return 0
+  if args.estimate_only:
+    runs = [r for r in plan(tiers)
+            if not os.path.isfile(record_path(out_dir, r))]
+    _print_estimate(runs, tiers, out_dir, work_dir, args.data_root,
+                    _TestSet(), args.in_process, print)
+    return 0
+  hook = None
+  if args.after_run:
+    def hook(run_id, record_dir):
+      cmd = args.after_run.replace("{run}", run_id).replace("{dir}",
+                                                             record_dir)
+      subprocess.run(cmd, shell=True, check=False)
+  status = run_study(tiers, out_dir, work_dir, args.data_root,
+                     in_process=args.in_process, max_runs=args.max_runs,
+                     estimate=not args.no_estimate, after_run=hook,
+                     n_boot=args.n_boot)
+  failed = [k for k, v in status.items() if v.startswith("failed")]
+  return 1 if failed else 0
+
+
+if __name__ == "__main__":
+  sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,132 @@
+"""Tests of tf_hbd.study_runner: the tiers as data, flags, the estimate.
+
+The whole pipeline end to end is tests/study_test.py.
+"""
+
+import json
+import os
+import tempfile
+
+import pytest
+from absl import flags
+from absl.testing import absltest
+
+from tf_hbd import study_runner
+
+
+def _parse_training_flags(fl):
+  """The run's flags through the training program's own parser and checks."""
+  from tf_hbd.training import flag_checks  # pylint: disable=g-import-not-at-top
+  from tf_hbd.training import main as train_main  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  fv = flags.FLAGS
+  was_parsed = fv.is_parsed()
+  fv.unparse_flags()
+  try:
+    fv(["train", "--model_dir=/nonexistent"]
+       + [f"--{k}={v}" for k, v in fl.items()])
+    values = {f.name: f.value for f in fv.get_key_flags_for_module(
+        sys.modules[train_main.__name__])}
+    checked = dict(values)
+    for key in ("dataset", "val_images"):  # no data folders needed here
+      checked.pop(key, None)
+    flag_checks.validate_train_flags(checked)
+    return values
+  finally:
+    fv.unparse_flags()
+    if was_parsed:
+      fv.mark_as_parsed()
+
+
+class StudyRunnerTest(absltest.TestCase):
+
+  def test_the_study_plan(self):
+    size, exact = study_runner.STUDIES["study"]
+    self.assertLen(study_runner.plan([size]), (4 * 2 * 2 + 2) * 3)
+    self.assertLen(study_runner.plan([exact]), 4 * 2 * 3)
+    runs = study_runner.plan([size, exact])
+    self.assertLen({r.run_id for r in runs}, len(runs))
+    # seed-major: every configuration at seed 0 before any at seed 1
+    seeds = [r.seed for r in runs if r.tier.name == "size"]
+    self.assertEqual(seeds, sorted(seeds))
+    algos = {(r.tier.name, dict(r.spec.flags)["algo"]) for r in runs}
+    self.assertEqual(algos, {("size", a) for a in ("bptt", "sab", "uoro",
+                                                   "snap1")}
+                     | {("exact", a) for a in ("bptt", "sab", "uoro",
+                                               "rtrl")})
+    ks = {dict(r.spec.flags).get("K") for r in runs}
+    self.assertEqual(ks, {None, "2", "8"})
+
+  def test_every_run_parses_with_the_training_flags(self):
+    for study in ("study", "tiny"):
+      for run in study_runner.plan(study_runner.STUDIES[study]):
+        fl = study_runner.run_flags(run, "/data")
+        self.assertNotIn("{data}", json.dumps(fl))
+        values = _parse_training_flags(fl)
+        self.assertEqual(values["seed"], run.seed)
+        self.assertEqual(values["algo"], dict(run.spec.flags)["algo"])
+    fl = study_runner.run_flags(study_runner.plan(
+        study_runner.STUDIES["study"][:1])[0], "/data")
+    self.assertEqual(fl["dataset"], "recompress:/data/train400")
+    self.assertEqual(fl["val_images"], "/data/bsd68")
+
+  def test_exact_tier_is_the_largest_rtrl_fits(self):
+    from tf_hbd.model import decoder as decoder_lib  # pylint: disable=g-import-not-at-top
+    from tf_hbd.training.algorithms import rtrl  # pylint: disable=g-import-not-at-top
+    exact = study_runner.STUDIES["study"][1]
+    fl = dict(exact.train_flags)
+    self.assertEqual(int(fl["units"]), study_runner.EXACT_TIER_UNITS)
+    self.assertEqual(int(fl["batch_size"]), study_runner.EXACT_TIER_BATCH)
+    self.assertEqual(fl["precision"], "float32")
+    dec = decoder_lib.build_decoder("lstm", units=4, patch_size=8, K=4,
+                                    cell_options={"tied": True})
+    self.assertEqual(rtrl.largest_units(dec.cell, 256, 4, 4 * 2 ** 30),
+                     study_runner.EXACT_TIER_UNITS)
+
+  def test_estimate_hours(self):
+    tiny = study_runner.STUDIES["tiny"]
+    runs = study_runner.plan(tiny)
+    times = {study_runner.measure_key(r): {"step_s": 2.0,
+                                          "refine_s_per_mpixel": 10.0}
+             for r in runs}
+    hours, lines = study_runner.estimate_hours(runs[:1], times, {"tiny": 0.1},
+                                               val_mpixels=0.2)
+    # K = 2 (measured at 4: x 0.5): train 6 batches x 2 s x 0.5 = 6 s;
+    # validation 2 epochs x 0.2 MP x 5 s = 2 s; test 0.1 MP x 5 s x
+    # (1 + (1 + 2) / 2 + 2 x 1) = 2.25 s
+    self.assertAlmostEqual(hours * 3600, 6 + 2 + 2.25, places=9)
+    self.assertLen(lines, 1)
+
+  def test_main_rejects_an_unknown_tier(self):
+    self.assertEqual(study_runner.main(["--study=tiny", "--tiers=nope",
+                                        "--report_only"]), 2)
+
+  def test_report_only_on_no_records(self):
+    with tempfile.TemporaryDirectory() as d:
+      self.assertEqual(study_runner.main(["--study=tiny", f"--out_dir={d}",
+                                          "--report_only", "--n_boot=10"]),
+                       0)
+      with open(os.path.join(d, "claims.json")) as f:
+        doc = json.load(f)
+      self.assertEqual((doc["runs"], doc["seeds_min"]), (0, 0))
+
+  def test_reproduce_scale_study_is_the_study(self):
+    from tf_hbd import reproduce  # pylint: disable=g-import-not-at-top
+    with tempfile.TemporaryDirectory() as d:
+      self.assertEqual(reproduce.main(["--scale=study", "--study=tiny",
+                                       f"--out_dir={d}", "--report_only",
+                                       "--n_boot=10"]), 0)
+      self.assertTrue(os.path.isfile(os.path.join(d, "claims.md")))
+
+  @pytest.mark.slow
+  def test_measure_step_time(self):
+    run = study_runner.plan(study_runner.STUDIES["tiny"])[0]
+    with tempfile.TemporaryDirectory() as d:
+      m = study_runner.measure_step_time(run, d, d, steps=2, in_process=True)
+    self.assertGreater(m["step_s"], 0)
+    self.assertGreater(m["refine_s_per_mpixel"], 0)
+    self.assertIn("second epoch", m["how"])
+
+
+if __name__ == "__main__":
+  absltest.main()
