@@ -53,6 +53,15 @@ _JPEG_MIN_CODED = flags.DEFINE_float(
     "jpeg_min_coded_noise", 0.0, "Return JPEG images as decoded when the "
     "quantization noise of their nonzero DCT coefficients is below this RMS "
     "in gray levels (0: never; tf_hbd.inference.guards.jpeg_coded_noise_rms).")
+_JP2_MAX_FLAT = flags.DEFINE_float(
+    "jp2_max_flat_fraction", 0.0, "Return JPEG 2000 images as decoded when "
+    "at least this fraction of their 8 x 8 tiles is constant (graphics, "
+    "documents; 0: never; tf_hbd.inference.guards.flat_tile_fraction).")
+_JP2_MIN_ACTIVITY = flags.DEFINE_float(
+    "jp2_min_activity", 0.0, "Return JPEG 2000 images as decoded when the "
+    "mean absolute Laplacian of the decoded image is below this many gray "
+    "levels (smooth gradients, low-contrast images; 0: never; "
+    "tf_hbd.inference.guards.laplacian_activity).")
 flags.mark_flags_as_required(["model_dir", "out"])
 
 
@@ -92,7 +101,9 @@ def main(argv):
                          guard=_GUARD.value, passthrough={
                              "jpeg_min_noise": _JPEG_MIN_NOISE.value,
                              "jp2_max_bpp": _JP2_MAX_BPP.value,
-                             "jpeg_min_coded_noise": _JPEG_MIN_CODED.value})
+                             "jpeg_min_coded_noise": _JPEG_MIN_CODED.value,
+                             "jp2_max_flat_fraction": _JP2_MAX_FLAT.value,
+                             "jp2_min_activity": _JP2_MIN_ACTIVITY.value})
   print(f"exported {meta['label']} to {_OUT.value}")
   return 0
 

@@ -27,6 +27,22 @@ Kodak and BSD68); there, the decoder's sub-level corrections were the only
 harm it did, so such images are returned as decoded (``jpeg_min_coded_noise``
 of `passthrough`).
 
+`flat_tile_fraction` and `laplacian_activity`: JPEG 2000 passthroughs for one
+image's content. The rate in a JPEG 2000 codestream is what the encoder
+*spent*, not what the content needed: a graphic or a smooth gradient coded
+at a 2 bpp target stops at 0.2-0.4 bpp because nothing is left to code, and
+decodes at 60-80 dB, yet the decoder, trained on photographs, reads "0.4 bpp"
+and corrects as for a photograph at that rate (-40 dB on a graphic). Two
+statistics of the decoded image separate such content from photographs:
+the fraction of its 8 x 8 tiles that are exactly constant (hard-edged
+graphics, documents on a blank page: > 0.5; JPEG 2000 photographs at 0.1-2
+bpp: <= 0.26 on Kodak and BSD68), and its mean absolute 4-neighbour
+Laplacian, the local activity that JPEG 2000 spends its rate on (smooth
+gradients and photographs squeezed into a 40-level range: 0.6-1.5 levels at
+0.1-0.2 bpp; photographs: >= 2.3 at 0.1 bpp). Both are integer sums, so
+the two runtimes decide identically. Thresholds: ``jp2_max_flat_fraction``
+and ``jp2_min_activity`` of `passthrough`, measured in BUILD.md ("Ablation").
+
 The guards act on the blocks the model sees, so `tf_hbd.inference.refine` (Python
 path, also used for validation) and the serving graph (`tf_hbd.inference.serving`)
 apply it identically.
@@ -35,7 +51,8 @@ apply it identically.
 import tensorflow as tf
 
 __all__ = ["keep_flat_context", "jpeg_noise_rms",
-           "jpeg_coded_noise_rms", "passthrough"]
+           "jpeg_coded_noise_rms", "flat_tile_fraction", "laplacian_activity",
+           "passthrough"]
 
 
 def keep_flat_context(context, position, prediction):
@@ -88,8 +105,48 @@ def jpeg_coded_noise_rms(decoded, setting):
   return tf.sqrt(tf.reduce_mean(noise))
 
 
+def _gray_int(decoded):
+  x = tf.cast(decoded, tf.int32)
+  return tf.reshape(x, tf.shape(x)[:2])
+
+
+def flat_tile_fraction(decoded):
+  """Fraction of the 8 x 8 tiles of an image that are exactly constant.
+
+  Args:
+    decoded: (H, W) or (H, W, 1) integer image (uint8).
+
+  Returns:
+    float64 scalar in [0, 1]; the image is edge-replicated to a multiple of
+    8 first (as `tf_hbd.codecs.patches` does), so every pixel is in a tile.
+  """
+  from tf_hbd.codecs import jpeg_constraint  # pylint: disable=g-import-not-at-top
+  t = jpeg_constraint.blocks(jpeg_constraint.pad8(_gray_int(decoded)))
+  flat = tf.equal(tf.reduce_max(t, axis=[2, 3]), tf.reduce_min(t, axis=[2, 3]))
+  return tf.reduce_mean(tf.cast(flat, tf.float64))
+
+
+def laplacian_activity(decoded):
+  """Mean |4 x[i, j] - x[i-1, j] - x[i+1, j] - x[i, j-1] - x[i, j+1]|.
+
+  Args:
+    decoded: (H, W) or (H, W, 1) integer image (uint8).
+
+  Returns:
+    float64 scalar, gray levels: the mean over interior pixels (an exact
+    integer sum over their count); 0 for images under 3 x 3 pixels.
+  """
+  x = _gray_int(decoded)
+  lap = (4 * x[1:-1, 1:-1] - x[:-2, 1:-1] - x[2:, 1:-1] - x[1:-1, :-2] -
+         x[1:-1, 2:])
+  total = tf.reduce_sum(tf.cast(tf.abs(lap), tf.int64))
+  count = tf.cast(tf.size(lap, out_type=tf.int64), tf.float64)
+  return tf.cast(total, tf.float64) / tf.maximum(count, 1.0)
+
+
 def passthrough(codec, setting, jpeg_min_noise=0.0, jp2_max_bpp=0.0,
-                jpeg_min_coded_noise=0.0, decoded=None):
+                jpeg_min_coded_noise=0.0, decoded=None,
+                jp2_max_flat_fraction=0.0, jp2_min_activity=0.0):
   """True (a bool tensor) where the image should be returned as decoded.
 
   Args:
@@ -99,7 +156,12 @@ def passthrough(codec, setting, jpeg_min_noise=0.0, jp2_max_bpp=0.0,
     jp2_max_bpp: JPEG 2000: pass through at or above this rate (0: never).
     jpeg_min_coded_noise: JPEG: pass through when `jpeg_coded_noise_rms` of
       `decoded` is below this (0: never).
-    decoded: the decoded image (needed for ``jpeg_min_coded_noise``).
+    decoded: the decoded image (needed for ``jpeg_min_coded_noise``,
+      ``jp2_max_flat_fraction`` and ``jp2_min_activity``).
+    jp2_max_flat_fraction: JPEG 2000: pass through when `flat_tile_fraction`
+      of `decoded` is at or above this (0: never).
+    jp2_min_activity: JPEG 2000: pass through when `laplacian_activity` of
+      `decoded` is below this many gray levels (0: never).
   """
   setting = tf.cast(tf.reshape(setting, [-1]), tf.float32)
   if codec == "jpeg" and (jpeg_min_noise > 0 or jpeg_min_coded_noise > 0):
@@ -112,7 +174,21 @@ def passthrough(codec, setting, jpeg_min_noise=0.0, jp2_max_bpp=0.0,
       out = tf.logical_or(out, jpeg_coded_noise_rms(decoded, setting) <
                           float(jpeg_min_coded_noise))
     return out
-  if codec == "jp2" and jp2_max_bpp > 0:
-    bpp = tf.pow(2.0, 4.0 * setting[0])  # codec_setting: log2(bpp) / 4
-    return bpp >= float(jp2_max_bpp) * (1.0 - 1e-6)
+  if codec == "jp2" and (jp2_max_bpp > 0 or jp2_max_flat_fraction > 0 or
+                         jp2_min_activity > 0):
+    out = tf.constant(False)
+    if jp2_max_bpp > 0:
+      bpp = tf.pow(2.0, 4.0 * setting[0])  # codec_setting: log2(bpp) / 4
+      out = bpp >= float(jp2_max_bpp) * (1.0 - 1e-6)
+    if jp2_max_flat_fraction > 0 or jp2_min_activity > 0:
+      if decoded is None:
+        raise ValueError("jp2_max_flat_fraction and jp2_min_activity need "
+                         "the decoded image")
+    if jp2_max_flat_fraction > 0:
+      out = tf.logical_or(out, flat_tile_fraction(decoded) >=
+                          float(jp2_max_flat_fraction))
+    if jp2_min_activity > 0:
+      out = tf.logical_or(out, laplacian_activity(decoded) <
+                          float(jp2_min_activity))
+    return out
   return tf.constant(False)

@@ -60,7 +60,8 @@ from tf_hbd.codecs import patches as patches_lib
 __all__ = ["RUNTIME_FILE", "RUNTIMES", "CELLS", "NumpyModel", "load",
            "load_pretrained", "pretrained_dir", "spec_from_model",
            "write_runtime", "write_for_model", "convert_saved_model",
-           "compare_runtimes", "fingerprint", "MAX_PIXELS"]
+           "compare_runtimes", "fingerprint", "MAX_PIXELS", "flat_tile_fraction",
+           "laplacian_activity"]
 
 RUNTIME_FILE = "hbd_numpy.json"
 FORMAT = "tf_hbd-numpy-1"
@@ -329,6 +330,28 @@ def coded_noise_rms(decoded, setting):
   return float(np.sqrt(np.mean(noise, dtype=_F32)))
 
 
+def flat_tile_fraction(gray):
+  """NumPy `tf_hbd.inference.guards.flat_tile_fraction` (exact)."""
+  t = _blocks8(_pad8(np.asarray(gray)))
+  return float(np.mean(t.max(axis=(2, 3)) == t.min(axis=(2, 3))))
+
+
+def laplacian_activity(gray):
+  """NumPy `tf_hbd.inference.guards.laplacian_activity` (exact)."""
+  x = np.asarray(gray).astype(np.int64)
+  lap = (4 * x[1:-1, 1:-1] - x[:-2, 1:-1] - x[2:, 1:-1] - x[1:-1, :-2] -
+         x[1:-1, 2:])
+  return float(np.abs(lap).sum()) / max(lap.size, 1)
+
+
+def _jp2_content_passthrough(options, gray):
+  """The `guards.passthrough` content tests of JPEG 2000 images."""
+  max_flat = float(options.get("jp2_max_flat_fraction", 0.0))
+  min_activity = float(options.get("jp2_min_activity", 0.0))
+  return bool((max_flat > 0 and flat_tile_fraction(gray) >= max_flat) or
+              (min_activity > 0 and laplacian_activity(gray) < min_activity))
+
+
 def _passthrough(codec, setting, options, gray=None):
   jpeg_min_noise = float(options.get("jpeg_min_noise", 0.0))
   jp2_max_bpp = float(options.get("jp2_max_bpp", 0.0))
@@ -343,7 +366,10 @@ def _passthrough(codec, setting, options, gray=None):
                 coded_noise_rms(gray, setting) < jpeg_min_coded)
   if codec == "jp2" and jp2_max_bpp > 0:
     bpp = np.power(_F32(2.0), _F32(4.0) * setting[0])
-    return float(bpp) >= float(_F32(jp2_max_bpp) * _F32(1.0 - 1e-6))
+    if float(bpp) >= float(_F32(jp2_max_bpp) * _F32(1.0 - 1e-6)):
+      return True
+  if codec == "jp2" and gray is not None:
+    return _jp2_content_passthrough(options, gray)
   return False
 
 
