@@ -58,9 +58,11 @@ _JP2_MAX_FLAT = flags.DEFINE_float(
     "at least this fraction of their 8 x 8 tiles is constant (graphics, "
     "documents; 0: never; tf_hbd.inference.guards.flat_tile_fraction).")
 _JP2_MIN_ACTIVITY = flags.DEFINE_float(
-    "jp2_min_activity", 0.0, "Return JPEG 2000 images as decoded when the "
-    "mean absolute Laplacian of the decoded image is below this many gray "
-    "levels (smooth gradients, low-contrast images; 0: never; "
+    "jp2_min_activity_per_bpp", 0.0, "Return JPEG 2000 images as decoded "
+    "when the mean absolute Laplacian of the decoded image is below this "
+    "many gray levels per bit per pixel of the codestream (content coded "
+    "more finely than the photographs the decoder learned from: gradients, "
+    "low-contrast and smooth images; 0: never; "
     "tf_hbd.inference.guards.laplacian_activity).")
 flags.mark_flags_as_required(["model_dir", "out"])
 
@@ -103,7 +105,7 @@ def main(argv):
                              "jp2_max_bpp": _JP2_MAX_BPP.value,
                              "jpeg_min_coded_noise": _JPEG_MIN_CODED.value,
                              "jp2_max_flat_fraction": _JP2_MAX_FLAT.value,
-                             "jp2_min_activity": _JP2_MIN_ACTIVITY.value})
+                             "jp2_min_activity_per_bpp": _JP2_MIN_ACTIVITY.value})
   print(f"exported {meta['label']} to {_OUT.value}")
   return 0
 

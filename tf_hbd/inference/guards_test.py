@@ -139,14 +139,21 @@ def test_jp2_content_statistics_and_passthrough():
   assert not bool(guards.passthrough("jp2", st, decoded=dec(graphic),
                                      jp2_max_flat_fraction=0.51))
   assert bool(guards.passthrough("jp2", st, decoded=dec(ramp),
-                                 jp2_min_activity=1.0))
+                                 jp2_min_activity_per_bpp=4.0))
   assert not bool(guards.passthrough("jp2", st, decoded=dec(noisy),
-                                     jp2_min_activity=1.0,
+                                     jp2_min_activity_per_bpp=4.0,
                                      jp2_max_flat_fraction=0.5))
+  # The activity threshold scales with the rate: the noisy image passes
+  # through at a rate high enough for its activity, not below it.
+  act = _activity_loops(noisy)
+  for bpp, want in ((act / 10.0 * 1.01, True), (act / 10.0 * 0.99, False)):
+    assert bool(guards.passthrough(
+        "jp2", codec_setting.features_from_bpp(bpp), decoded=dec(noisy),
+        jp2_min_activity_per_bpp=10.0)) == want
   # Every threshold 0: never.
   assert not bool(guards.passthrough("jp2", st, decoded=dec(graphic)))
   try:
-    guards.passthrough("jp2", st, jp2_min_activity=1.0)
+    guards.passthrough("jp2", st, jp2_min_activity_per_bpp=1.0)
     raise AssertionError("expected ValueError without the decoded image")
   except ValueError:
     pass

@@ -344,12 +344,13 @@ def laplacian_activity(gray):
   return float(np.abs(lap).sum()) / max(lap.size, 1)
 
 
-def _jp2_content_passthrough(options, gray):
+def _jp2_content_passthrough(options, setting, gray):
   """The `guards.passthrough` content tests of JPEG 2000 images."""
   max_flat = float(options.get("jp2_max_flat_fraction", 0.0))
-  min_activity = float(options.get("jp2_min_activity", 0.0))
+  per_bpp = float(options.get("jp2_min_activity_per_bpp", 0.0))
+  bpp64 = 2.0 ** (4.0 * float(setting[0]))  # float64, as the TF graph
   return bool((max_flat > 0 and flat_tile_fraction(gray) >= max_flat) or
-              (min_activity > 0 and laplacian_activity(gray) < min_activity))
+              (per_bpp > 0 and laplacian_activity(gray) < per_bpp * bpp64))
 
 
 def _passthrough(codec, setting, options, gray=None):
@@ -369,7 +370,7 @@ def _passthrough(codec, setting, options, gray=None):
     if float(bpp) >= float(_F32(jp2_max_bpp) * _F32(1.0 - 1e-6)):
       return True
   if codec == "jp2" and gray is not None:
-    return _jp2_content_passthrough(options, gray)
+    return _jp2_content_passthrough(options, setting, gray)
   return False
 
 

@@ -358,8 +358,10 @@ def test_jp2_content_passthrough_equals_tf():
           guards.flat_tile_fraction(tf.constant(x)))
       assert numpy_serving.laplacian_activity(x) == float(
           guards.laplacian_activity(tf.constant(x)))
-      for opts in ({"jp2_max_flat_fraction": 0.3}, {"jp2_min_activity": 2.0},
-                   {"jp2_max_flat_fraction": 0.3, "jp2_min_activity": 2.0,
+      for opts in ({"jp2_max_flat_fraction": 0.3},
+                   {"jp2_min_activity_per_bpp": 4.0},
+                   {"jp2_max_flat_fraction": 0.3,
+                    "jp2_min_activity_per_bpp": 4.0,
                     "jp2_max_bpp": 1.0}):
         got = numpy_serving._passthrough(  # pylint: disable=protected-access
             "jp2", np.asarray(st), opts, x)
