@@ -64,6 +64,11 @@ _JP2_MIN_ACTIVITY = flags.DEFINE_float(
     "more finely than the photographs the decoder learned from: gradients, "
     "low-contrast and smooth images; 0: never; "
     "tf_hbd.inference.guards.laplacian_activity).")
+_JP2_FULL_ACTIVITY = flags.DEFINE_float(
+    "jp2_full_activity_per_bpp", 0.0, "JPEG 2000: above "
+    "--jp2_min_activity_per_bpp and below this (gray levels per bpp), scale "
+    "the correction linearly from 0 to 1 (tf_hbd.inference.guards."
+    "activity_weight); 0 or <= the minimum: no ramp, a hard threshold.")
 flags.mark_flags_as_required(["model_dir", "out"])
 
 
@@ -105,7 +110,9 @@ def main(argv):
                              "jp2_max_bpp": _JP2_MAX_BPP.value,
                              "jpeg_min_coded_noise": _JPEG_MIN_CODED.value,
                              "jp2_max_flat_fraction": _JP2_MAX_FLAT.value,
-                             "jp2_min_activity_per_bpp": _JP2_MIN_ACTIVITY.value})
+                             "jp2_min_activity_per_bpp": _JP2_MIN_ACTIVITY.value,
+                             "jp2_full_activity_per_bpp":
+                                 _JP2_FULL_ACTIVITY.value})
   print(f"exported {meta['label']} to {_OUT.value}")
   return 0
 

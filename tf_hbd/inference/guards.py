@@ -46,6 +46,12 @@ the stress set's graphics coded near-losslessly: 0.91). Both statistics are
 integer counts and sums, so the two runtimes decide identically. Thresholds
 and their measured effect: BUILD.md ("Ablation").
 
+`activity_weight`: the soft form of the activity passthrough. Between
+``jp2_min_activity_per_bpp`` (weight 0: returned as decoded) and
+``jp2_full_activity_per_bpp`` (weight 1: the decoder's output) the
+correction is scaled linearly (`blend`), so an image near the threshold
+keeps part of its gain instead of all or nothing.
+
 The guards act on the blocks the model sees, so `tf_hbd.inference.refine` (Python
 path, also used for validation) and the serving graph (`tf_hbd.inference.serving`)
 apply it identically.
@@ -55,7 +61,7 @@ import tensorflow as tf
 
 __all__ = ["keep_flat_context", "jpeg_noise_rms",
            "jpeg_coded_noise_rms", "flat_tile_fraction", "laplacian_activity",
-           "passthrough"]
+           "activity_weight", "blend", "passthrough"]
 
 
 def keep_flat_context(context, position, prediction):
@@ -147,9 +153,40 @@ def laplacian_activity(decoded):
   return tf.cast(total, tf.float64) / tf.maximum(count, 1.0)
 
 
+def activity_weight(decoded, setting, low, high):
+  """Weight of the correction of a JPEG 2000 image (float32 scalar in [0, 1]).
+
+  Args:
+    decoded: (H, W) or (H, W, 1) uint8 decoded image.
+    setting: its (1,) setting vector (the rate).
+    low: ``jp2_min_activity_per_bpp``: weight 0 at or below low x bpp.
+    high: ``jp2_full_activity_per_bpp`` (> low): weight 1 at or above.
+
+  Returns:
+    ``clip((laplacian_activity / bpp - low) / (high - low), 0, 1)``,
+    computed in float64 and cast to float32.
+  """
+  bpp64 = tf.pow(tf.constant(2.0, tf.float64),
+                 4.0 * tf.cast(tf.reshape(setting, [-1])[0], tf.float64))
+  ratio = laplacian_activity(decoded) / bpp64
+  w = (ratio - float(low)) / (float(high) - float(low))
+  return tf.cast(tf.clip_by_value(w, 0.0, 1.0), tf.float32)
+
+
+def blend(decoded, refined, weight):
+  """``round(decoded + weight * (refined - decoded))`` as uint8 (float32).
+
+  Weight 1 returns `refined` exactly, weight 0 `decoded`.
+  """
+  d = tf.cast(decoded, tf.float32)
+  out = tf.round(d + weight * (tf.cast(refined, tf.float32) - d))
+  return tf.cast(tf.clip_by_value(out, 0.0, 255.0), tf.uint8)
+
+
 def passthrough(codec, setting, jpeg_min_noise=0.0, jp2_max_bpp=0.0,
                 jpeg_min_coded_noise=0.0, decoded=None,
-                jp2_max_flat_fraction=0.0, jp2_min_activity_per_bpp=0.0):
+                jp2_max_flat_fraction=0.0, jp2_min_activity_per_bpp=0.0,
+                jp2_full_activity_per_bpp=0.0):
   """True (a bool tensor) where the image should be returned as decoded.
 
   Args:
@@ -166,7 +203,11 @@ def passthrough(codec, setting, jpeg_min_noise=0.0, jp2_max_bpp=0.0,
     jp2_min_activity_per_bpp: JPEG 2000: pass through when
       `laplacian_activity` of `decoded` is below this many gray levels per
       bit per pixel of the codestream (0: never).
+    jp2_full_activity_per_bpp: not a passthrough (ignored here): the upper
+      end of `activity_weight`'s ramp, applied by the runtimes after
+      refinement when above ``jp2_min_activity_per_bpp``.
   """
+  del jp2_full_activity_per_bpp  # the runtimes' blend, not a passthrough
   setting = tf.cast(tf.reshape(setting, [-1]), tf.float32)
   if codec == "jpeg" and (jpeg_min_noise > 0 or jpeg_min_coded_noise > 0):
     out = tf.constant(False)

@@ -61,7 +61,7 @@ __all__ = ["RUNTIME_FILE", "RUNTIMES", "CELLS", "NumpyModel", "load",
            "load_pretrained", "pretrained_dir", "spec_from_model",
            "write_runtime", "write_for_model", "convert_saved_model",
            "compare_runtimes", "fingerprint", "MAX_PIXELS", "flat_tile_fraction",
-           "laplacian_activity"]
+           "laplacian_activity", "activity_weight"]
 
 RUNTIME_FILE = "hbd_numpy.json"
 FORMAT = "tf_hbd-numpy-1"
@@ -353,6 +353,26 @@ def _jp2_content_passthrough(options, setting, gray):
               (per_bpp > 0 and laplacian_activity(gray) < per_bpp * bpp64))
 
 
+def activity_weight(gray, setting, low, high):
+  """NumPy `tf_hbd.inference.guards.activity_weight` (float32)."""
+  bpp64 = 2.0 ** (4.0 * float(np.asarray(setting, _F32).reshape(-1)[0]))
+  w = (laplacian_activity(gray) / bpp64 - float(low)) / (
+      float(high) - float(low))
+  return _F32(min(max(w, 0.0), 1.0))
+
+
+def _activity_ramp(gray, refined, setting, options):
+  """`tf_hbd.inference.guards.blend` by `activity_weight` (if configured)."""
+  low = float(options.get("jp2_min_activity_per_bpp", 0.0))
+  high = float(options.get("jp2_full_activity_per_bpp", 0.0))
+  if not high > low:
+    return refined
+  w = activity_weight(gray, setting, low, high)
+  d = gray.astype(_F32)
+  out = np.round(d + w * (refined.astype(_F32) - d))
+  return np.clip(out, 0, 255).astype(np.uint8)
+
+
 def _passthrough(codec, setting, options, gray=None):
   jpeg_min_noise = float(options.get("jpeg_min_noise", 0.0))
   jp2_max_bpp = float(options.get("jp2_max_bpp", 0.0))
@@ -500,6 +520,8 @@ class NumpyModel:
     out = self._refine_blocks(gray, k, setting)
     if setting is not None and meta.get("jpeg_projection"):
       out = project(out, gray, _table_from_setting(setting))
+    if setting is not None and self.codec == "jp2" and passthrough:
+      out = _activity_ramp(gray, out, setting, passthrough)
     return out
 
   def _refine_blocks(self, gray, k, setting):
