@@ -154,6 +154,36 @@ class DecoderTest(tf.test.TestCase):
     self.assertIsNone(numpy_serving.spec_from_model(delta))
 
 
+def test_jp2_content_passthrough_equals_tf():
+  from tf_hbd.inference import guards  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(7)
+  yy, xx = np.mgrid[0:37, 0:50]
+  ramp = np.round(20 + 2 * xx + yy).astype(np.uint8)
+  graphic = np.full((37, 50), 9, np.uint8)
+  graphic[5:20, 10:30] = 240
+  noisy = rng.integers(0, 256, (37, 50)).astype(np.uint8)
+  st = codec_setting.features_from_bpp(0.5)
+  decisions = set()
+  for img in (ramp, graphic, noisy):
+    dec, _ = codecs.roundtrip(img, "jp2", bpp=0.5)
+    for x in (img, dec):
+      assert numpy_serving.flat_tile_fraction(x) == float(
+          guards.flat_tile_fraction(tf.constant(x)))
+      assert numpy_serving.laplacian_activity(x) == float(
+          guards.laplacian_activity(tf.constant(x)))
+      for opts in ({"jp2_max_flat_fraction": 0.3},
+                   {"jp2_min_activity_per_bpp": 4.0},
+                   {"jp2_max_flat_fraction": 0.3,
+                    "jp2_min_activity_per_bpp": 4.0,
+                    "jp2_max_bpp": 1.0}):
+        got = numpy_serving._passthrough(  # pylint: disable=protected-access
+            "jp2", np.asarray(st), opts, x)
+        assert got == bool(guards.passthrough(
+            "jp2", st, decoded=tf.constant(x), **opts))
+        decisions.add(got)
+  assert decisions == {True, False}
+
+
 class ExportTest(tf.test.TestCase):
   """Whole exports: the NumPy runtime equals the TF runtime."""
 
@@ -372,32 +402,3 @@ def test_coded_noise_passthrough_equals_tf():
                 guards.passthrough("jpeg", st, decoded=tf.constant(dec),
                                    **opts))
 
-
-def test_jp2_content_passthrough_equals_tf():
-  from tf_hbd.inference import guards  # pylint: disable=g-import-not-at-top
-  rng = np.random.default_rng(7)
-  yy, xx = np.mgrid[0:37, 0:50]
-  ramp = np.round(20 + 2 * xx + yy).astype(np.uint8)
-  graphic = np.full((37, 50), 9, np.uint8)
-  graphic[5:20, 10:30] = 240
-  noisy = rng.integers(0, 256, (37, 50)).astype(np.uint8)
-  st = codec_setting.features_from_bpp(0.5)
-  decisions = set()
-  for img in (ramp, graphic, noisy):
-    dec, _ = codecs.roundtrip(img, "jp2", bpp=0.5)
-    for x in (img, dec):
-      assert numpy_serving.flat_tile_fraction(x) == float(
-          guards.flat_tile_fraction(tf.constant(x)))
-      assert numpy_serving.laplacian_activity(x) == float(
-          guards.laplacian_activity(tf.constant(x)))
-      for opts in ({"jp2_max_flat_fraction": 0.3},
-                   {"jp2_min_activity_per_bpp": 4.0},
-                   {"jp2_max_flat_fraction": 0.3,
-                    "jp2_min_activity_per_bpp": 4.0,
-                    "jp2_max_bpp": 1.0}):
-        got = numpy_serving._passthrough(  # pylint: disable=protected-access
-            "jp2", np.asarray(st), opts, x)
-        assert got == bool(guards.passthrough(
-            "jp2", st, decoded=tf.constant(x), **opts))
-        decisions.add(got)
-  assert decisions == {True, False}
