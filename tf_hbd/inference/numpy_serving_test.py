@@ -401,4 +401,3 @@ def test_coded_noise_passthrough_equals_tf():
             "jpeg", np.asarray(st), opts, dec) == bool(
                 guards.passthrough("jpeg", st, decoded=tf.constant(dec),
                                    **opts))
-
