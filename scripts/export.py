@@ -55,6 +55,22 @@ _JPEG_MIN_CODED = flags.DEFINE_float(
     "jpeg_min_coded_noise", 0.0, "Return JPEG images as decoded when the "
     "quantization noise of their nonzero DCT coefficients is below this RMS "
     "in gray levels (0: never; tf_hbd.inference.guards.jpeg_coded_noise_rms).")
+_JP2_MAX_FLAT = flags.DEFINE_float(
+    "jp2_max_flat_fraction", 0.0, "Return JPEG 2000 images as decoded when "
+    "at least this fraction of their 8 x 8 tiles is constant (graphics, "
+    "documents; 0: never; tf_hbd.inference.guards.flat_tile_fraction).")
+_JP2_MIN_ACTIVITY = flags.DEFINE_float(
+    "jp2_min_activity_per_bpp", 0.0, "Return JPEG 2000 images as decoded "
+    "when the mean absolute Laplacian of the decoded image is below this "
+    "many gray levels per bit per pixel of the codestream (content coded "
+    "more finely than the photographs the decoder learned from: gradients, "
+    "low-contrast and smooth images; 0: never; "
+    "tf_hbd.inference.guards.laplacian_activity).")
+_JP2_FULL_ACTIVITY = flags.DEFINE_float(
+    "jp2_full_activity_per_bpp", 0.0, "JPEG 2000: above "
+    "--jp2_min_activity_per_bpp and below this (gray levels per bpp), scale "
+    "the correction linearly from 0 to 1 (tf_hbd.inference.guards."
+    "activity_weight); 0 or <= the minimum: no ramp, a hard threshold.")
 flags.mark_flags_as_required(["model_dir", "out"])
 
 
@@ -82,7 +98,11 @@ def main(argv):
                          guard=_GUARD.value, passthrough={
                              "jpeg_min_noise": _JPEG_MIN_NOISE.value,
                              "jp2_max_bpp": _JP2_MAX_BPP.value,
-                             "jpeg_min_coded_noise": _JPEG_MIN_CODED.value})
+                             "jpeg_min_coded_noise": _JPEG_MIN_CODED.value,
+                             "jp2_max_flat_fraction": _JP2_MAX_FLAT.value,
+                             "jp2_min_activity_per_bpp": _JP2_MIN_ACTIVITY.value,
+                             "jp2_full_activity_per_bpp":
+                                 _JP2_FULL_ACTIVITY.value})
   print(f"exported {meta['label']} to {_OUT.value}")
   return 0
 

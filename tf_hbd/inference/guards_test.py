@@ -92,3 +92,68 @@ def test_jpeg_coded_noise_rms_and_passthrough():
       assert not bool(guards.passthrough(
           "jpeg", st, jpeg_min_coded_noise=0.6, decoded=tf.constant(dec)))
   assert not bool(guards.passthrough("jpeg", st))  # every threshold 0: never
+
+
+def _flat_fraction_loops(img):
+  h, w = img.shape
+  x = np.pad(img, ((0, (-h) % 8), (0, (-w) % 8)), mode="edge")
+  flags = [np.ptp(x[i:i + 8, j:j + 8]) == 0
+           for i in range(0, x.shape[0], 8) for j in range(0, x.shape[1], 8)]
+  return sum(flags) / len(flags)
+
+
+def _activity_loops(img):
+  x = img.astype(np.float64)
+  total, count = 0.0, 0
+  for i in range(1, x.shape[0] - 1):
+    for j in range(1, x.shape[1] - 1):
+      total += abs(4 * x[i, j] - x[i - 1, j] - x[i + 1, j] - x[i, j - 1] -
+                   x[i, j + 1])
+      count += 1
+  return total / count if count else 0.0
+
+
+def test_jp2_content_statistics_and_passthrough():
+  from tf_hbd.codecs import codec_setting  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(6)
+  graphic = np.full((21, 30), 200, np.uint8)  # 6 of 12 tiles constant
+  graphic[:, 16:] = rng.integers(0, 256, (21, 14))
+  yy, xx = np.mgrid[0:21, 0:30]
+  ramp = np.round(30 + 3 * xx + yy).astype(np.uint8)  # activity ~0 (rounding)
+  noisy = rng.integers(0, 256, (21, 30)).astype(np.uint8)
+  want_flat = {"graphic": 0.5, "ramp": 0.0, "noisy": 0.0}
+  for name, img in (("graphic", graphic), ("ramp", ramp), ("noisy", noisy)):
+    for shape in (img.shape, img.shape + (1,)):
+      x = tf.constant(img.reshape(shape))
+      frac = float(guards.flat_tile_fraction(x))
+      assert frac == _flat_fraction_loops(img) == want_flat[name]
+      np.testing.assert_allclose(float(guards.laplacian_activity(x)),
+                                 _activity_loops(img), rtol=1e-12)
+  assert float(guards.laplacian_activity(tf.constant(ramp))) < 0.5
+  assert float(guards.laplacian_activity(tf.constant(noisy))) > 50
+  assert float(guards.laplacian_activity(tf.zeros((2, 9), tf.uint8))) == 0.0
+  st = codec_setting.features_from_bpp(0.37)
+  dec = lambda a: tf.constant(a)
+  assert bool(guards.passthrough("jp2", st, decoded=dec(graphic),
+                                 jp2_max_flat_fraction=0.5))
+  assert not bool(guards.passthrough("jp2", st, decoded=dec(graphic),
+                                     jp2_max_flat_fraction=0.51))
+  assert bool(guards.passthrough("jp2", st, decoded=dec(ramp),
+                                 jp2_min_activity_per_bpp=4.0))
+  assert not bool(guards.passthrough("jp2", st, decoded=dec(noisy),
+                                     jp2_min_activity_per_bpp=4.0,
+                                     jp2_max_flat_fraction=0.5))
+  # The activity threshold scales with the rate: the noisy image passes
+  # through at a rate high enough for its activity, not below it.
+  act = _activity_loops(noisy)
+  for bpp, want in ((act / 10.0 * 1.01, True), (act / 10.0 * 0.99, False)):
+    assert bool(guards.passthrough(
+        "jp2", codec_setting.features_from_bpp(bpp), decoded=dec(noisy),
+        jp2_min_activity_per_bpp=10.0)) == want
+  # Every threshold 0: never.
+  assert not bool(guards.passthrough("jp2", st, decoded=dec(graphic)))
+  try:
+    guards.passthrough("jp2", st, jp2_min_activity_per_bpp=1.0)
+    raise AssertionError("expected ValueError without the decoded image")
+  except ValueError:
+    pass

@@ -60,7 +60,8 @@ from tf_hbd.codecs import patches as patches_lib
 __all__ = ["RUNTIME_FILE", "RUNTIMES", "CELLS", "NumpyModel", "load",
            "load_pretrained", "pretrained_dir", "spec_from_model",
            "write_runtime", "write_for_model", "convert_saved_model",
-           "compare_runtimes", "fingerprint", "MAX_PIXELS"]
+           "compare_runtimes", "fingerprint", "MAX_PIXELS", "flat_tile_fraction",
+           "laplacian_activity", "activity_weight"]
 
 RUNTIME_FILE = "hbd_numpy.json"
 FORMAT = "tf_hbd-numpy-1"
@@ -429,6 +430,49 @@ def coded_noise_rms(decoded, setting):
   return float(np.sqrt(np.mean(noise, dtype=_F32)))
 
 
+def flat_tile_fraction(gray):
+  """NumPy `tf_hbd.inference.guards.flat_tile_fraction` (exact)."""
+  t = _blocks8(_pad8(np.asarray(gray)))
+  return float(np.mean(t.max(axis=(2, 3)) == t.min(axis=(2, 3))))
+
+
+def laplacian_activity(gray):
+  """NumPy `tf_hbd.inference.guards.laplacian_activity` (exact)."""
+  x = np.asarray(gray).astype(np.int64)
+  lap = (4 * x[1:-1, 1:-1] - x[:-2, 1:-1] - x[2:, 1:-1] - x[1:-1, :-2] -
+         x[1:-1, 2:])
+  return float(np.abs(lap).sum()) / max(lap.size, 1)
+
+
+def _jp2_content_passthrough(options, setting, gray):
+  """The `guards.passthrough` content tests of JPEG 2000 images."""
+  max_flat = float(options.get("jp2_max_flat_fraction", 0.0))
+  per_bpp = float(options.get("jp2_min_activity_per_bpp", 0.0))
+  bpp64 = 2.0 ** (4.0 * float(setting[0]))  # float64, as the TF graph
+  return bool((max_flat > 0 and flat_tile_fraction(gray) >= max_flat) or
+              (per_bpp > 0 and laplacian_activity(gray) < per_bpp * bpp64))
+
+
+def activity_weight(gray, setting, low, high):
+  """NumPy `tf_hbd.inference.guards.activity_weight` (float32)."""
+  bpp64 = 2.0 ** (4.0 * float(np.asarray(setting, _F32).reshape(-1)[0]))
+  w = (laplacian_activity(gray) / bpp64 - float(low)) / (
+      float(high) - float(low))
+  return _F32(min(max(w, 0.0), 1.0))
+
+
+def _activity_ramp(gray, refined, setting, options):
+  """`tf_hbd.inference.guards.blend` by `activity_weight` (if configured)."""
+  low = float(options.get("jp2_min_activity_per_bpp", 0.0))
+  high = float(options.get("jp2_full_activity_per_bpp", 0.0))
+  if not high > low:
+    return refined
+  w = activity_weight(gray, setting, low, high)
+  d = gray.astype(_F32)
+  out = np.round(d + w * (refined.astype(_F32) - d))
+  return np.clip(out, 0, 255).astype(np.uint8)
+
+
 def _passthrough(codec, setting, options, gray=None):
   jpeg_min_noise = float(options.get("jpeg_min_noise", 0.0))
   jp2_max_bpp = float(options.get("jp2_max_bpp", 0.0))
@@ -443,7 +487,10 @@ def _passthrough(codec, setting, options, gray=None):
                 coded_noise_rms(gray, setting) < jpeg_min_coded)
   if codec == "jp2" and jp2_max_bpp > 0:
     bpp = np.power(_F32(2.0), _F32(4.0) * setting[0])
-    return float(bpp) >= float(_F32(jp2_max_bpp) * _F32(1.0 - 1e-6))
+    if float(bpp) >= float(_F32(jp2_max_bpp) * _F32(1.0 - 1e-6)):
+      return True
+  if codec == "jp2" and gray is not None:
+    return _jp2_content_passthrough(options, setting, gray)
   return False
 
 
@@ -573,6 +620,8 @@ class NumpyModel:
     out = self._refine_blocks(gray, k, setting)
     if setting is not None and meta.get("jpeg_projection"):
       out = project(out, gray, _table_from_setting(setting))
+    if setting is not None and self.codec == "jp2" and passthrough:
+      out = _activity_ramp(gray, out, setting, passthrough)
     return out
 
   def _refine_blocks(self, gray, k, setting):

@@ -17,6 +17,7 @@ from tf_hbd import errors
 from tf_hbd.evaluation import golden
 from tf_hbd.codecs import jpeg_constraint
 from tf_hbd.evaluation import metrics
+from tf_hbd.inference import guards
 from tf_hbd.inference import numpy_serving
 from tf_hbd.data import sample_images
 from tf_hbd.inference import serving
@@ -153,6 +154,36 @@ class DecoderTest(tf.test.TestCase):
     self.assertIsNone(numpy_serving.spec_from_model(delta))
 
 
+def test_jp2_content_passthrough_equals_tf():
+  from tf_hbd.inference import guards  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(7)
+  yy, xx = np.mgrid[0:37, 0:50]
+  ramp = np.round(20 + 2 * xx + yy).astype(np.uint8)
+  graphic = np.full((37, 50), 9, np.uint8)
+  graphic[5:20, 10:30] = 240
+  noisy = rng.integers(0, 256, (37, 50)).astype(np.uint8)
+  st = codec_setting.features_from_bpp(0.5)
+  decisions = set()
+  for img in (ramp, graphic, noisy):
+    dec, _ = codecs.roundtrip(img, "jp2", bpp=0.5)
+    for x in (img, dec):
+      assert numpy_serving.flat_tile_fraction(x) == float(
+          guards.flat_tile_fraction(tf.constant(x)))
+      assert numpy_serving.laplacian_activity(x) == float(
+          guards.laplacian_activity(tf.constant(x)))
+      for opts in ({"jp2_max_flat_fraction": 0.3},
+                   {"jp2_min_activity_per_bpp": 4.0},
+                   {"jp2_max_flat_fraction": 0.3,
+                    "jp2_min_activity_per_bpp": 4.0,
+                    "jp2_max_bpp": 1.0}):
+        got = numpy_serving._passthrough(  # pylint: disable=protected-access
+            "jp2", np.asarray(st), opts, x)
+        assert got == bool(guards.passthrough(
+            "jp2", st, decoded=tf.constant(x), **opts))
+        decisions.add(got)
+  assert decisions == {True, False}
+
+
 class ExportTest(tf.test.TestCase):
   """Whole exports: the NumPy runtime equals the TF runtime."""
 
@@ -236,6 +267,37 @@ class ExportTest(tf.test.TestCase):
       a = fast.refine(dec, setting=st)
       _assert_close(self, a, slow.refine(dec, setting=st))
       self.assertEqual(bool(np.all(a == dec)), bpp > 1.0)
+
+  def test_jp2_content_guards_match_tf(self):
+    model = _decoder("lstm", setting_size=1)
+    dec, enc = codecs.roundtrip(self.original, "jp2", bpp=0.3)
+    st = codec_setting.features(enc.data, "jp2", dec.shape)
+    bpp = 2.0 ** (4.0 * float(st[0]))
+    ratio = numpy_serving.laplacian_activity(dec) / bpp
+    # The camera crop sits in the middle of the ramp: weight 0.5.
+    path = self._export("jp2_content", model, codec="jp2", passthrough={
+        "jp2_max_flat_fraction": 0.5, "jp2_min_activity_per_bpp": 0.5 * ratio,
+        "jp2_full_activity_per_bpp": 1.5 * ratio})
+    raw = numpy_serving.load(self._export("jp2_content_raw", model,
+                                          codec="jp2"))
+    fast, slow = numpy_serving.load(path), serving.load(path)
+    self.assertIsInstance(fast, numpy_serving.NumpyModel)
+    w = numpy_serving.activity_weight(dec, st, 0.5 * ratio, 1.5 * ratio)
+    self.assertAllClose(w, 0.5, atol=1e-6)
+    self.assertAllClose(w, guards.activity_weight(
+        tf.constant(dec), st, 0.5 * ratio, 1.5 * ratio), atol=1e-7)
+    full = raw.refine(dec, setting=st)
+    self.assertGreater(np.abs(full.astype(int) - dec).max(), 1)
+    a = fast.refine(dec, setting=st)
+    _assert_close(self, a, slow.refine(dec, setting=st))
+    want = np.round(dec + w * (full.astype(np.float32) - dec))
+    _assert_close(self, a, want.astype(np.uint8))
+    # A mostly constant image (graphics) and a low-activity one pass through.
+    for img in (self.flat, (self.original // 8 + 100).astype(np.uint8)):
+      d, e = codecs.roundtrip(img, "jp2", bpp=0.3)
+      s = codec_setting.features(e.data, "jp2", d.shape)
+      self.assertAllEqual(fast.refine(d, setting=s), d)
+      self.assertAllEqual(slow.refine(d, setting=s), d)
 
   def test_projection_equals_jpeg_constraint(self):
     rng = np.random.default_rng(0)

@@ -77,14 +77,24 @@ class _Serving(tf.Module):
     self.guard = bool(guard)
     self.passthrough = dict(passthrough or {}) if size else {}
 
+    ramp = (float(self.passthrough.get("jp2_min_activity_per_bpp", 0.0)),
+            float(self.passthrough.get("jp2_full_activity_per_bpp", 0.0)))
+
     def run(image, k, setting=None):
       if self.passthrough:  # settings finer than the model's error floor
         return tf.cond(
             guards.passthrough(codec, setting, decoded=image,
                                **self.passthrough),
-            lambda: tf.identity(image), lambda: refine_and_project(
+            lambda: tf.identity(image), lambda: refine_and_ramp(
                 image, k, setting))
       return refine_and_project(image, k, setting)
+
+    def refine_and_ramp(image, k, setting):
+      out = refine_and_project(image, k, setting)
+      if codec == "jp2" and ramp[1] > ramp[0]:  # guards.activity_weight
+        out = guards.blend(image, out, guards.activity_weight(
+            image, setting, ramp[0], ramp[1]))
+      return out
 
     def refine_and_project(image, k, setting):
       out = graph_refine.refine_in_graph(
