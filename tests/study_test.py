@@ -35,13 +35,13 @@ class StudyEndToEndTest(absltest.TestCase):
       fl["max_steps"] = "1"
       model_dir = os.path.join(work, cut.run_id)
       self.assertEqual(study_runner.train_run(fl, model_dir, model_dir +
-                                              ".log", in_process=True), 0)
+                                              ".log", in_process=False), 0)
       with open(os.path.join(model_dir, "log.json")) as f:
         self.assertEqual(json.load(f)["status"], "stopped")
 
       lines = []
       status = study_runner.run_study(tiers, out, work, tmp,
-                                      in_process=True, estimate=False,
+                                      in_process=False, estimate=False,
                                       n_boot=200, say=lines.append)
       self.assertEqual(set(status.values()), {"done"})
       with open(model_dir + ".log") as f:
@@ -112,7 +112,7 @@ class StudyEndToEndTest(absltest.TestCase):
         json.dump({key: {"step_s": 0.5, "refine_s_per_mpixel": 2.0}}, f)
       lines = []
       status = study_runner.run_study(tiers, out, work, tmp,
-                                      in_process=True, estimate=True,
+                                      in_process=False, estimate=True,
                                       n_boot=200, say=lines.append)
       self.assertEqual(status[redo.run_id], "done")
       self.assertEqual({v for k, v in status.items() if k != redo.run_id},

@@ -58,21 +58,6 @@ class _Serving(tf.Module):
     self._boundary = str(model.boundary)
     self._k = int(model.K)
     self.setting_size = size = int(getattr(model, "setting_size", 0))
-    dtype = model.compute_dtype
-
-    def model_fn(k, setting):
-      def fn(context, position):
-        ctx = tf.cast(context, dtype)
-        st = (None if setting is None else
-              tf.tile(tf.cast(setting, dtype)[None], [tf.shape(ctx)[0], 1]))
-        p = tf.cast(self.model.predict_last(ctx, position, k, setting=st),
-                    tf.float32)
-        if guard:  # keep constant blocks (tf_hbd.inference.guards)
-          p = guards.keep_flat_context(tf.cast(context, tf.float32),
-                                       position, p)
-        return p
-      return fn
-
     self.project = bool(project and codec == "jpeg" and size)
     self.guard = bool(guard)
     self.passthrough = dict(passthrough or {}) if size else {}
@@ -98,7 +83,7 @@ class _Serving(tf.Module):
 
     def refine_and_project(image, k, setting):
       out = graph_refine.refine_in_graph(
-          image, model_fn(k, setting), self._d, self._boundary, self._batch,
+          image, self._block_fn(k, setting), self._d, self._boundary, self._batch,
           self._max_pixels)
       if self.project:  # JPEG quantization constraint (jpeg_constraint)
         flat_in = tf.reshape(image, tf.shape(image)[:2])
@@ -134,6 +119,22 @@ class _Serving(tf.Module):
     self.refine_k = refine_k
     self.decode_and_refine = decode_and_refine
     self.refine_blocks = model.serving_function()
+
+  def _block_fn(self, k, setting):
+    """The decoder on one batch of blocks (plus the flat-block guard)."""
+    dtype = self.model.compute_dtype
+
+    def fn(context, position):
+      ctx = tf.cast(context, dtype)
+      st = (None if setting is None else
+            tf.tile(tf.cast(setting, dtype)[None], [tf.shape(ctx)[0], 1]))
+      p = tf.cast(self.model.predict_last(ctx, position, k, setting=st),
+                  tf.float32)
+      if self.guard:  # keep constant blocks (tf_hbd.inference.guards)
+        p = guards.keep_flat_context(tf.cast(context, tf.float32),
+                                     position, p)
+      return p
+    return fn
 
   def signatures(self):
     sigs = {"serving_default": self.refine, "refine": self.refine,
