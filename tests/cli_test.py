@@ -386,7 +386,9 @@ class CliTest(tf.test.TestCase):
     child = subprocess.Popen(
         [sys.executable, "-m", "tf_hbd.inference.cli", "enhance", *paths, "-o",
          self.out], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
+        text=True,  # SIGINT delivered even when the suite runs in the
+        # background, where the shell sets it to ignored for children
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     first = child.stdout.readline()
     self.assertRegex(first, r"^\[1/400\] .*img000.jpg \(jpeg, 320x256\) -> ")
     child.send_signal(signal.SIGINT)

@@ -22,6 +22,13 @@ _TINY = ["--units=4", "--K=2", "--batch_size=32", "--train_limit=1",
          "--epochs=2", "--log_every=2", "--optimizer=momentum", "--lr=0.01"]
 
 
+def _default_sigint():
+  """In the child: SIGINT as a terminal delivers it. A shell that starts a
+  command in the background (`make test &`) sets SIGINT to ignored, and
+  Python then keeps ignoring it, as `nohup` users expect."""
+  signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _env():
   env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
   env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # train.py is quiet by itself
@@ -112,12 +119,16 @@ class TrainScriptTest(tf.test.TestCase):
         [sys.executable, _SCRIPT, f"--model_dir={model_dir}", *_TINY,
          "--steps_per_epoch=1000000", "--log_every=1", "--export=false"],
         cwd=_ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
+        text=True, preexec_fn=_default_sigint)
     for line in child.stdout:  # interrupt once training is under way
       if "step 2/1000000" in line:
         break
     child.send_signal(signal.SIGINT)
-    _, err = child.communicate(timeout=600)  # saving under load can be slow
+    try:
+      _, err = child.communicate(timeout=600)  # saving under load is slow
+    except subprocess.TimeoutExpired:
+      child.kill()
+      self.fail("train.py did not stop within 600 s of SIGINT")
     self.assertEqual(child.returncode, 130, msg=err[-3000:])
     self.assertNotIn("Traceback", err)
     self.assertRegex(err.strip().splitlines()[-1],
