@@ -7,18 +7,16 @@ line drawings, flats at the ends of the range, dark photographs, text) so
 that a regression in a shipped model, a guard or a codec fails CI.
 """
 
-import pytest
-
 from tf_hbd.evaluation import no_harm
 from tf_hbd.inference import serving
 from tf_hbd.data import stress_set
 
 SUBSET = ("flat-0", "flat-1", "flat-128", "flat-255", "gradient-0",
           "gradient-1", "lines-0", "text-dark-on-light-0",
-          "text-light-on-dark-0", "graphics-1", "camera-dark",
-          "camera-bright")
+          "text-light-on-dark-0", "graphics-1", "checkerboard-0",
+          "camera-dark", "camera-bright")
 SETTINGS = {"jpeg": (5, 30, 50, 60, 70, 80, 95),
-            "jp2": (0.1, 0.5, 1.0, 2.0)}
+            "jp2": (0.1, 0.25, 0.5, 1.0, 2.0)}
 
 
 def _images():
@@ -39,9 +37,5 @@ def test_shipped_jpeg_decoder_does_no_harm():
   assert _check("jpeg") == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 19: the shipped JPEG 2000 "
-                   "decoder predates the guards and the setting input; it "
-                   "harms graphics (benchmarks/no_harm.py). Strict: when a "
-                   "decoder that passes ships, this must become a plain test.")
 def test_shipped_jp2_decoder_does_no_harm():
   assert _check("jp2") == []
