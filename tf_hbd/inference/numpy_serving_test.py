@@ -72,7 +72,11 @@ class ShippedModelsTest(tf.test.TestCase):
         self.assertAlmostEqual(float(metrics.psnr(img, a)),
                                expected[key]["psnr"],
                                delta=golden.PSNR_TOLERANCE_DB, msg=key)
-        self.assertGreater(metrics.psnr(img, a), metrics.psnr(img, decoded))
+        # Never worse; the JPEG 2000 guards may return a smooth crop as is.
+        self.assertGreaterEqual(metrics.psnr(img, a),
+                                metrics.psnr(img, decoded))
+        if name == "camera":  # where both shipped decoders act
+          self.assertGreater(metrics.psnr(img, a), metrics.psnr(img, decoded))
         crop = decoded[:40, :56, None]  # (H, W, 1), another K
         a = fast.refine(crop, K=2, setting=st)
         self.assertEqual(a.shape, crop.shape)
