@@ -38,10 +38,7 @@ def plot_rd(result_files: Sequence[str], out_png: str,
     ax.legend(fontsize=8)
   if title:
     fig.suptitle(title)
-  fig.tight_layout()
-  os.makedirs(os.path.dirname(os.path.abspath(out_png)), exist_ok=True)
-  fig.savefig(out_png, dpi=120)
-  plt.close(fig)
+  _save(fig, out_png)
   return out_png
 
 
@@ -64,10 +61,7 @@ def plot_curves(curves: Dict[str, Sequence], out_png: str,
   ax.legend(fontsize=8)
   if title:
     ax.set_title(title)
-  fig.tight_layout()
-  os.makedirs(os.path.dirname(os.path.abspath(out_png)), exist_ok=True)
-  fig.savefig(out_png, dpi=120)
-  plt.close(fig)
+  _save(fig, out_png)
   return out_png
 
 
@@ -104,8 +98,13 @@ def plot_bands(panels: Dict[str, Dict[str, Sequence]], out_png: str,
     ax.legend(fontsize=7)
   if title:
     fig.suptitle(title)
+  _save(fig, out_png)
+  return out_png
+
+
+def _save(fig, out_png):
+  """Lays out, writes (creating the folder) and closes a figure."""
   fig.tight_layout()
   os.makedirs(os.path.dirname(os.path.abspath(out_png)), exist_ok=True)
   fig.savefig(out_png, dpi=120)
   plt.close(fig)
-  return out_png
