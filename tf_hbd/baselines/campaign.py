@@ -101,7 +101,7 @@ def default_plan(e2e_base_minutes: float = 480.0, e2e_minutes: float = 180.0,
   e2e_kwargs = (("num_filters", num_filters),
                 ("compute_dtype", compute_dtype))
   runs = [Run(e2e_name(base_lambda), "e2e", e2e_base_minutes,
-              lmbda=base_lambda, learning_rate=2e-4, kwargs=e2e_kwargs)]
+              lmbda=base_lambda, learning_rate=5e-4, kwargs=e2e_kwargs)]
   i = lambdas.index(base_lambda)
   lower = list(reversed(lambdas[:i]))
   higher = lambdas[i + 1:]

@@ -215,7 +215,8 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
                max_bad_steps: int = 10,
                evaluate: Optional[Callable[[], dict]] = None,
                eval_every: int = 0,
-               log: Callable[[str], None] = print) -> TrainState:
+               log: Callable[[str], None] = print,
+               on_restore: Optional[Callable[[], None]] = None) -> TrainState:
   """Runs (or resumes) a training loop with checkpoints.
 
   Args:
@@ -243,11 +244,15 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
       does not count as training time.
     eval_every: steps between evaluations (0: only at the end).
     log: where progress lines go.
+    on_restore: called once after the checkpoint (if any) was restored and
+      before the first step (e.g. to set a changed learning rate).
 
   Returns:
     The `TrainState` (final step and seconds).
   """
   state, manager = _restore_state(checkpoint_dir, trackables, log)
+  if on_restore is not None:
+    on_restore()
   history_path = os.path.join(checkpoint_dir, "history.jsonl")
   curve_path = os.path.join(checkpoint_dir, "curve.jsonl")
   tf.io.gfile.makedirs(checkpoint_dir)
@@ -459,7 +464,9 @@ def fit(model, optimizer, sampler: CropSampler, batch_size: int,
   (``model(batch, training=True, **call_kwargs)["loss"]`` minimised with
   `guarded_update`), `train_loop` (checkpoints, resume, budget) and the
   optional export. `evaluate` / `eval_every`: the learning curve, see
-  `train_loop`.
+  `train_loop`. The optimizer's learning rate at the call is the one used,
+  also when resuming (a checkpoint stores the rate it was trained with; a
+  campaign may change it between sessions), which is logged when it differs.
 
   Returns:
     dict with the final ``step``, ``seconds`` (over all restarts) and
@@ -468,12 +475,20 @@ def fit(model, optimizer, sampler: CropSampler, batch_size: int,
   step_fn = make_step_fn(model, optimizer, batch_size, patch_size,
                          call_kwargs)
   start = time.time()
+  rate = float(optimizer.learning_rate.numpy())
+
+  def keep_rate():
+    old = float(optimizer.learning_rate.numpy())
+    if old != rate:
+      optimizer.learning_rate.assign(rate)
+      log(f"learning rate {rate:g} (the checkpoint had {old:g})")
+
   state = train_loop(
       step_fn, sampler, batch_size, checkpoint_dir,
       {"model": model, "optimizer": optimizer}, max_steps=max_steps,
       max_seconds=max_seconds, log_every=log_every,
       checkpoint_every_s=checkpoint_every_s, evaluate=evaluate,
-      eval_every=eval_every, log=log)
+      eval_every=eval_every, log=log, on_restore=keep_rate)
   result = {"step": int(state.step.numpy()),
             "seconds": float(state.seconds.numpy()),
             "wall_this_run": time.time() - start}

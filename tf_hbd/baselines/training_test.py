@@ -236,6 +236,13 @@ class TrainAndResumeTest(tf.test.TestCase):
     self.assertEqual([h["step"] for h in history], [1, 2, 3])
     self.assertTrue(all(np.isfinite(h["loss"]) for h in history))
     self.assertIn("psnr_2", history[-1])
+    # A resumed run trains with the rate it is given, not the checkpoint's.
+    lines = []
+    goog.train(max_steps=4, log=lines.append, learning_rate=3e-5, **kwargs)
+    self.assertIn("learning rate 3e-05 (the checkpoint had 0.0005)", lines[1])
+    path = tf.train.latest_checkpoint(ckpt)
+    self.assertAllClose(tf.train.load_variable(
+        path, "optimizer/_learning_rate/.ATTRIBUTES/VARIABLE_VALUE"), 3e-5)
 
   @pytest.mark.slow
   def test_e2e_train_warm_start_and_export(self):
