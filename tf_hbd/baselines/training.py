@@ -215,6 +215,7 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
                max_bad_steps: int = 10,
                evaluate: Optional[Callable[[], dict]] = None,
                eval_every: int = 0,
+               continue_from: Optional[str] = None,
                log: Callable[[str], None] = print) -> TrainState:
   """Runs (or resumes) a training loop with checkpoints.
 
@@ -242,12 +243,19 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
       evaluation, so a resumed run never evaluates a step twice. Its time
       does not count as training time.
     eval_every: steps between evaluations (0: only at the end).
+    continue_from: a checkpoint without optimizer state (a campaign
+      snapshot, `tf_hbd.baselines.campaign.snapshot`) to start from when
+      `checkpoint_dir` has none: every trackable but ``optimizer`` and the
+      step / seconds counters come from it (budgets stay totals), the
+      optimizer starts fresh. Ignored when `checkpoint_dir` has a
+      checkpoint.
     log: where progress lines go.
 
   Returns:
     The `TrainState` (final step and seconds).
   """
-  state, manager = _restore_state(checkpoint_dir, trackables, log)
+  state, manager = _restore_state(checkpoint_dir, trackables, log,
+                                  continue_from)
   history_path = os.path.join(checkpoint_dir, "history.jsonl")
   curve_path = os.path.join(checkpoint_dir, "curve.jsonl")
   tf.io.gfile.makedirs(checkpoint_dir)
@@ -284,9 +292,10 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
   return state
 
 
-def _restore_state(checkpoint_dir, trackables, log):
+def _restore_state(checkpoint_dir, trackables, log, continue_from=None):
   """(TrainState, CheckpointManager), restored from the newest intact
-  checkpoint in `checkpoint_dir` if there is one."""
+  checkpoint in `checkpoint_dir` if there is one, else from
+  `continue_from` (without the optimizer) if given."""
   state = TrainState()
   ckpt = tf.train.Checkpoint(state=state, **trackables)
   manager = tf.train.CheckpointManager(ckpt, checkpoint_dir, max_to_keep=3)
@@ -294,7 +303,29 @@ def _restore_state(checkpoint_dir, trackables, log):
   if restored:
     log(f"resumed from {restored} at step "
         f"{int(state.step.numpy())} ({state.seconds.numpy():.0f} s trained)")
+  elif continue_from:
+    _restore_without_optimizer(continue_from, state, trackables)
+    log(f"warm start from snapshot {continue_from} at step "
+        f"{int(state.step.numpy())} ({state.seconds.numpy():.0f} s trained), "
+        f"fresh optimizer")
   return state, manager
+
+
+def _restore_without_optimizer(path, state, trackables):
+  """Restores `state` and every trackable but ``optimizer`` from `path`.
+
+  Raises:
+    ValueError: `path` is not a readable checkpoint of these objects.
+  """
+  objects = {k: v for k, v in trackables.items() if k != "optimizer"}
+  try:
+    tf.train.Checkpoint(state=state, **objects).read(
+        path).expect_partial().assert_existing_objects_matched()
+  except (tf.errors.OpError, ValueError, AssertionError, IndexError,
+          RuntimeError) as e:
+    raise ValueError(f"{path}: not a readable snapshot of this model "
+                     f"({type(e).__name__}: "
+                     f"{str(e).splitlines()[0][:200]})") from e
 
 
 def _timed_step(step_fn, sampler, batch_size, state):
@@ -454,11 +485,12 @@ def fit(model, optimizer, sampler: CropSampler, batch_size: int,
         max_steps: int = 0, max_seconds: Optional[float] = None,
         log_every: int = 100, checkpoint_every_s: float = 60.0,
         evaluate: Optional[Callable[[], dict]] = None, eval_every: int = 0,
-        log: Callable = print) -> dict:
+        continue_from: Optional[str] = None, log: Callable = print) -> dict:
   """The training run shared by the neural codecs: one compiled step
   (``model(batch, training=True, **call_kwargs)["loss"]`` minimised with
   `guarded_update`), `train_loop` (checkpoints, resume, budget) and the
-  optional export. `evaluate` / `eval_every`: the learning curve, see
+  optional export. `evaluate` / `eval_every`: the learning curve;
+  `continue_from`: a snapshot to continue when there is no checkpoint; see
   `train_loop`.
 
   Returns:
@@ -473,7 +505,7 @@ def fit(model, optimizer, sampler: CropSampler, batch_size: int,
       {"model": model, "optimizer": optimizer}, max_steps=max_steps,
       max_seconds=max_seconds, log_every=log_every,
       checkpoint_every_s=checkpoint_every_s, evaluate=evaluate,
-      eval_every=eval_every, log=log)
+      eval_every=eval_every, continue_from=continue_from, log=log)
   result = {"step": int(state.step.numpy()),
             "seconds": float(state.seconds.numpy()),
             "wall_this_run": time.time() - start}
