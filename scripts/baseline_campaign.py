@@ -131,8 +131,8 @@ def main(argv):
     log = lambda line: print(line, flush=True)
     if _SNAPSHOT.value:
       campaign.snapshot(
-          plan, _ROOT.value, _SNAPSHOT.value, command=campaign_command(sys.argv[1:]),
-          train_dir=_TRAIN_DIR.value, val_dir=_VAL_DIR.value,
+          plan, _ROOT.value, _SNAPSHOT.value,
+          command=campaign_command(sys.argv[1:]), train_dir=_TRAIN_DIR.value, val_dir=_VAL_DIR.value,
           val_images=_VAL_IMAGES.value, settings=settings, only=_ONLY.value,
           log=log)
       return 0

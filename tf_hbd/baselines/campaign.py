@@ -38,6 +38,7 @@ run with a checkpoint ignores it.
 """
 
 import dataclasses
+import glob
 import json
 import os
 import shutil
@@ -330,14 +331,16 @@ def run_campaign(plan: Sequence[Run], root: str, train_dir: str,
     before = run_status(root, run)
     if only and run.name not in only:
       continue
+    snap = (snapshot_checkpoint(warm_start, run.name)
+            if before["state"] == "new" else None)
     log(f"{run.name}: {before['state']} ({before.get('step', 0)} steps, "
         f"{before.get('seconds', 0) / 3600.0:.2f} h of "
-        f"{run.minutes / 60.0:.2f} h)")
+        f"{run.minutes / 60.0:.2f} h)"
+        + (f", continues snapshot {snap}" if snap else ""))
     if dry_run or before["state"] == "done":
       out.append((run.name, before["state"], None))
       continue
-    if (run.init_from and before["state"] == "new"
-        and not snapshot_checkpoint(warm_start, run.name)
+    if (run.init_from and before["state"] == "new" and not snap
         and not _has_checkpoint(os.path.join(root, run.init_from, "ckpt"))
         and not snapshot_checkpoint(warm_start, run.init_from)):
       raise ValueError(f"{run.name} starts from {run.init_from}, which has "
@@ -459,6 +462,17 @@ def _seed_logs(snapshot_dir, ckpt_dir):
       shutil.copyfile(src, dst)
 
 
+def _bytes(prefix) -> int:
+  """Bytes of a checkpoint's files (0 for files deleted meanwhile)."""
+  total = 0
+  for f in glob.glob(glob.escape(prefix) + ".*"):
+    try:
+      total += os.path.getsize(f)
+    except OSError:
+      pass
+  return total
+
+
 def _inside(path, folder) -> bool:
   path, folder = os.path.realpath(path), os.path.realpath(folder)
   return os.path.commonpath([path, folder]) == folder
@@ -492,8 +506,9 @@ def snapshot(plan: Sequence[Run], root: str, out_dir: str, *,
 
   Returns:
     list of dicts (one per snapshot): ``name``, ``step``, ``seconds``,
-    ``source`` (the checkpoint read), ``bytes`` (the checkpoint files),
-    ``dir``.
+    ``source`` (the checkpoint read), ``bytes`` (the snapshot's checkpoint
+    files), ``source_bytes`` (those of the checkpoint read), ``parameters``,
+    ``files``, ``dir``.
 
   Raises:
     ValueError: `out_dir` is inside `root`.
@@ -520,7 +535,8 @@ def snapshot(plan: Sequence[Run], root: str, out_dir: str, *,
         None, info["dir"])
     log(f"{run.name}: snapshot of {info['source']} (step {info['step']}, "
         f"{info['seconds'] / 3600.0:.2f} h) in {info['dir']}, "
-        f"{info['bytes']:,} bytes of weights")
+        f"{info['bytes']:,} bytes of weights (the checkpoint with the "
+        f"optimizer: {info['source_bytes']:,})")
     out.append(info)
   return out
 
@@ -545,6 +561,7 @@ def _fill_snapshot(directory, run, restored, context) -> dict:
           "source": source, "files": files,
           "bytes": sum(os.path.getsize(os.path.join(directory, f))
                        for f in files),
+          "source_bytes": _bytes(source),
           "parameters": sum(v.shape.num_elements() for v in model.variables)}
   curve = curve_markdown("", run, os.path.join(directory, "curve.jsonl"))
   with open(os.path.join(directory, "MODEL.md"), "w") as f:
@@ -603,4 +620,7 @@ def _snapshot_markdown(run, info, context, curve) -> str:
       "to this step.",
       f"* Source: `{info['source']}`, read {written}.", "",
       "## Learning curve", "", curve, ""]
+  if len(curve.splitlines()) <= 4:
+    lines.append("(no validation point yet: one every "
+                 f"{settings.get('eval_every', 2000):,} steps)\n")
   return "\n".join(lines)

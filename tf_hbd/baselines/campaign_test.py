@@ -221,9 +221,8 @@ class SnapshotTest(tf.test.TestCase):
     _partial_run(root, run, steps=5)
     before = _files(root)
     lines = []
-    [info] = campaign.snapshot(
-        [run, _tiny_e2e()], root, out,
-        command="python scripts/baseline_campaign.py --root=r", log=lines.append)
+    [info] = campaign.snapshot([run, _tiny_e2e()], root, out,
+                               log=lines.append)
     self.assertEqual(_files(root), before)  # nothing written under root
     newest = tf.train.latest_checkpoint(os.path.join(root, run.name, "ckpt"))
     self.assertEqual((info["step"], info["source"]), (5, newest))
