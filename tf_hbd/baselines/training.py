@@ -243,12 +243,9 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
       evaluation, so a resumed run never evaluates a step twice. Its time
       does not count as training time.
     eval_every: steps between evaluations (0: only at the end).
-    continue_from: a checkpoint without optimizer state (a campaign
-      snapshot, `tf_hbd.baselines.campaign.snapshot`) to start from when
-      `checkpoint_dir` has none: every trackable but ``optimizer`` and the
-      step / seconds counters come from it (budgets stay totals), the
-      optimizer starts fresh. Ignored when `checkpoint_dir` has a
-      checkpoint.
+    continue_from: a checkpoint without optimizer (a campaign snapshot) to
+      start from when `checkpoint_dir` has none: the trackables but
+      ``optimizer`` and step / seconds come from it; fresh optimizer.
     log: where progress lines go.
 
   Returns:
