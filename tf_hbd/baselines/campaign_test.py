@@ -314,10 +314,11 @@ class SnapshotTest(tf.test.TestCase):
     optimizer.build(model.trainable_variables)
     seen = []
 
-    def step(_):
-      if not seen:  # step 0 of this session
-        seen.append(([v.numpy() for v in model.variables],
-                     int(optimizer.iterations.numpy())))
+    def step(_):  # an Adam update of every weight
+      seen.append(([v.numpy() for v in model.variables],
+                   int(optimizer.iterations.numpy())))
+      optimizer.apply_gradients(
+          [(tf.ones_like(v), v) for v in model.trainable_variables])
       return {"loss": tf.constant(1.0)}
 
     lines = []
@@ -329,15 +330,24 @@ class SnapshotTest(tf.test.TestCase):
         log=lines.append)
     self.assertIn("warm start from snapshot", lines[0])
     self.assertIn("at step 3", lines[0])
+    self.assertIn(f"primed the fresh optimizer's moments on "
+                  f"{training.PRIMING_STEPS} batches", lines[1])
     self.assertEqual(int(state.step.numpy()), 5)  # 2 steps in this session
     self.assertGreater(state.seconds.numpy(), info["seconds"])
+    self.assertLen(seen, training.PRIMING_STEPS + 2)
+    self.assertAllClose(optimizer.learning_rate.numpy(), 1e-4)
     snap = campaign.snapshot_checkpoint(out, run.name)
     reference = campaign._new_model(run)  # pylint: disable=protected-access
-    tf.train.Checkpoint(model=reference).restore(snap).expect_partial()
-    weights, iterations = seen[0]
-    self.assertEqual(iterations, 0)  # a fresh optimizer
+    tf.train.Checkpoint(model=reference).read(snap).expect_partial()
+    # A fresh optimizer, whose priming did not move the weights: the first
+    # training step of this session sees the snapshot's weights...
+    self.assertEqual(seen[0][1], 0)
+    weights, iterations = seen[training.PRIMING_STEPS]
+    self.assertEqual(iterations, training.PRIMING_STEPS)
     for got, want in zip(weights, reference.variables):
       self.assertAllEqual(got, want.numpy())
+    # ... and moves them.
+    self.assertNotAllClose(seen[-1][0][0], reference.variables[0].numpy())
 
   def test_campaign_warm_start_and_own_checkpoint(self):
     root, out, new_root = (tempfile.mkdtemp() for _ in range(3))
