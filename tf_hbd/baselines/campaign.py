@@ -602,8 +602,8 @@ def _snapshot_markdown(run, info, context, curve) -> str:
       f"{info['parameters']:,} parameters (all variables).",
       f"* Training: {info['step']:,} steps, {info['seconds'] / 3600.0:.2f} h "
       f"of step time (totals over sessions); {start}; Adam "
-      f"{run.learning_rate:g} (restarts with fresh moments in each session "
-      f"that continues a snapshot); budget {run.minutes / 60.0:.2f} h"
+      f"{run.learning_rate:g} (a session that continues a snapshot starts a "
+      f"fresh Adam, primed on {training.PRIMING_STEPS} batches); budget {run.minutes / 60.0:.2f} h"
       + (f" or {run.max_steps:,} steps" if run.max_steps < 10_000_000
          else "") + ".",
       f"* Data: `{os.path.basename(os.path.normpath(context['train_dir']))}` "
@@ -613,7 +613,7 @@ def _snapshot_markdown(run, info, context, curve) -> str:
       f"images of `{os.path.basename(os.path.normpath(context['val_dir']))}`"
       f", coded for real every {settings.get('eval_every', 2000):,} steps.",
       f"* Campaign command: `{context['command'] or '(not recorded)'}`; "
-      "the next session adds `--warm_start=<this folder's parent>`.",
+      "a new machine continues with `--warm_start=<this folder's parent>`.",
       f"* Files: {', '.join(f'`{f}`' for f in info['files'])} = "
       f"**{info['bytes']:,} bytes** (model variables, step and seconds; no "
       "optimizer state), `checkpoint`, `curve.jsonl` and `history.jsonl` up "
