@@ -29,7 +29,7 @@ __all__ = ["load_training_images", "CropSampler", "TrainState", "train_loop",
            "fit", "make_step_fn", "time_steps", "read_jsonl",
            "restore_latest_intact", "load_campaign_images",
            "check_training_folder", "HELD_OUT", "load_validation_images",
-           "score_at_rate", "crop_sampler", "PRIMING_STEPS",
+           "score_at_rate", "crop_sampler",
            "guarded_update"]
 
 
@@ -244,16 +244,15 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
       does not count as training time.
     eval_every: steps between evaluations (0: only at the end).
     continue_from: a checkpoint without optimizer (a campaign snapshot) to
-      start from when `checkpoint_dir` has none: trackables but ``optimizer``
-      and step / seconds from it; a fresh optimizer, primed (`_prime`).
+      start from when `checkpoint_dir` has none: the trackables but
+      ``optimizer`` and step / seconds come from it; fresh optimizer.
     log: where progress lines go.
 
   Returns:
     The `TrainState` (final step and seconds).
   """
-  state, manager = _restore_state(
-      checkpoint_dir, trackables, log, continue_from, lambda s: _prime(
-          step_fn, sampler, batch_size, s, trackables.get("optimizer"), log))
+  state, manager = _restore_state(checkpoint_dir, trackables, log,
+                                  continue_from)
   history_path = os.path.join(checkpoint_dir, "history.jsonl")
   curve_path = os.path.join(checkpoint_dir, "curve.jsonl")
   tf.io.gfile.makedirs(checkpoint_dir)
@@ -290,12 +289,10 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
   return state
 
 
-def _restore_state(checkpoint_dir, trackables, log, continue_from=None,
-                   prime=None):
+def _restore_state(checkpoint_dir, trackables, log, continue_from=None):
   """(TrainState, CheckpointManager), restored from the newest intact
   checkpoint in `checkpoint_dir` if there is one, else from
-  `continue_from` (without the optimizer; then ``prime(state)``) if
-  given."""
+  `continue_from` (without the optimizer) if given."""
   state = TrainState()
   ckpt = tf.train.Checkpoint(state=state, **trackables)
   manager = tf.train.CheckpointManager(ckpt, checkpoint_dir, max_to_keep=3)
@@ -308,39 +305,7 @@ def _restore_state(checkpoint_dir, trackables, log, continue_from=None,
     log(f"warm start from snapshot {continue_from} at step "
         f"{int(state.step.numpy())} ({state.seconds.numpy():.0f} s trained), "
         f"fresh optimizer")
-    if prime is not None:
-      prime(state)
   return state, manager
-
-
-# Batches that fill a fresh optimizer's moments after a warm start (`_prime`).
-PRIMING_STEPS = 20
-
-
-def _prime(step_fn, sampler, batch_size, state, optimizer, log,
-           steps=PRIMING_STEPS):
-  """Fills a fresh optimizer's moment estimates (Adam's m and v) from
-  `steps` batches at the restored weights, its learning rate held at 0 so
-  that the weights do not move. Without it the first step of a fresh Adam
-  moves every weight by the full learning rate (lr * sign(gradient)): from
-  the E2E base's snapshot at step 2,000 one such step cost 5-7 dB of
-  validation PSNR. Their time counts as training time; the step counter
-  does not move."""
-  if optimizer is None or not steps:
-    return
-  rate = optimizer.learning_rate
-  saved = rate.numpy()
-  t0 = time.time()
-  rate.assign(tf.zeros_like(saved))
-  try:
-    first = int(state.step.numpy())
-    for i in range(steps):
-      step_fn(tf.constant(sampler.batch(first + i, batch_size)))
-  finally:
-    rate.assign(saved)
-  state.seconds.assign_add(time.time() - t0)
-  log(f"primed the fresh optimizer's moments on {steps} batches at the "
-      f"snapshot's weights ({time.time() - t0:.0f} s)")
 
 
 def _restore_without_optimizer(path, state, trackables):

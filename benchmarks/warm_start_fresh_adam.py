@@ -1,6 +1,6 @@
 """What the first steps of a fresh optimizer do to a warm-started baseline.
 
-  python benchmarks/warm_start_priming.py \
+  python benchmarks/warm_start_fresh_adam.py \
       --snapshot=campaigns/baselines/e2e-l0.005 \
       --train_dir=../shared/data/train400 --val_dir=../shared/data/bsd68
 
@@ -8,10 +8,11 @@ Loads a campaign snapshot (`tf_hbd.baselines.campaign.snapshot`, E2E at the
 campaign's width and lambda unless --num_filters / --lmbda say otherwise)
 and prints the validation metrics (`e2e.validation_metrics`, the first
 --val_images images) of: the snapshot; one step of a fresh Adam at
---learning_rate (it moves every weight by the full rate); one step at a
-hundredth of it; and --steps steps after `training._prime` (the moments
-filled from `training.PRIMING_STEPS` batches at learning rate 0, what a
-warm start does). Each case starts again from the snapshot's weights.
+--learning_rate (what a campaign warm start does: its first step moves
+every weight by the full rate); one step at a hundredth of it; and
+--steps steps of a fresh Adam whose moments were first filled from
+--prime batches at learning rate 0 (weights unchanged). Each case starts
+again from the snapshot's weights.
 """
 
 from tf_hbd import quiet  # first: TF's log lines off unless --verbose
@@ -37,7 +38,9 @@ _VAL_IMAGES = flags.DEFINE_integer("val_images", 2, "Validation images.")
 _NUM_FILTERS = flags.DEFINE_integer("num_filters", 128, "E2E width.")
 _LMBDA = flags.DEFINE_float("lmbda", campaign.E2E_BASE_LAMBDA, "E2E lambda.")
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", 2e-4, "Adam's rate.")
-_STEPS = flags.DEFINE_integer("steps", 1, "Steps after priming.")
+_STEPS = flags.DEFINE_integer("steps", 3, "Steps after priming.")
+_PRIME = flags.DEFINE_integer("prime", 20, "Batches that fill the moments "
+                              "before those steps (learning rate 0).")
 _VERBOSE = flags.DEFINE_bool("verbose", False, "TensorFlow's log lines.")
 flags.mark_flag_as_required("snapshot")
 
@@ -50,11 +53,10 @@ def _case(model, weights, sampler, step0, rate, prime, steps, val):
                                        global_clipnorm=1.0)
   optimizer.build(model.trainable_variables)
   step_fn = training.make_step_fn(model, optimizer, 8, 128)
-  if prime:
-    state = training.TrainState()
-    state.step.assign(step0)
-    # pylint: disable-next=protected-access
-    training._prime(step_fn, sampler, 8, state, optimizer, lambda _: None)
+  optimizer.learning_rate.assign(0.0)
+  for i in range(prime):  # moments only: the weights do not move
+    step_fn(tf.constant(sampler.batch(step0 + i, 8)))
+  optimizer.learning_rate.assign(rate)
   for i in range(steps):
     step_fn(tf.constant(sampler.batch(step0 + i, 8)))
   return e2e.validation_metrics(model, val)
@@ -73,10 +75,10 @@ def main(argv):
   sampler = training.crop_sampler(_TRAIN_DIR.value, 128, None, "train", 0)
   rate = _LEARNING_RATE.value
   print(f"snapshot at step {step0}: {e2e.validation_metrics(model, val)}")
-  cases = [(f"1 step, fresh Adam {rate:g}", rate, False, 1),
-           (f"1 step, fresh Adam {rate / 100:g}", rate / 100, False, 1),
+  cases = [(f"1 step, fresh Adam {rate:g}", rate, 0, 1),
+           (f"1 step, fresh Adam {rate / 100:g}", rate / 100, 0, 1),
            (f"{_STEPS.value} step(s), Adam {rate:g} primed on "
-            f"{training.PRIMING_STEPS} batches", rate, True, _STEPS.value)]
+            f"{_PRIME.value} batches", rate, _PRIME.value, _STEPS.value)]
   for label, r, prime, steps in cases:
     print(f"{label}: "
           f"{_case(model, weights, sampler, step0, r, prime, steps, val)}",
