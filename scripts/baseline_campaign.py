@@ -10,12 +10,35 @@ checkpoints (after a kill -9 too); raising the budgets extends every model.
   python scripts/baseline_campaign.py --root=runs/baselines --status
   python scripts/baseline_campaign.py --root=runs/baselines --curves
 
+Sessions on machines that are not kept: --snapshot=DIR (no training; the
+campaign may be running) writes DIR/<name>/ for every model with a
+checkpoint: its weights, step and training time from the newest intact
+checkpoint (no optimizer state), its learning curve and a MODEL.md, to
+commit; give it the campaign's own flags (they choose the models and go into
+MODEL.md). The next session, on a new --root, adds --warm_start=DIR: models
+without a checkpoint continue from their snapshot (steps and hours go on, so
+budgets stay totals; fresh optimizer).
+
+  python scripts/baseline_campaign.py --root=runs/baselines \
+      --snapshot=campaigns/baselines            # hourly; then git commit
+  python scripts/baseline_campaign.py --root=runs/baselines \
+      --warm_start=campaigns/baselines           # next session
+
+Quiet by default (TensorFlow's log lines off); --verbose shows them.
+
 Exit codes: 0 done (or nothing to do), 2 bad arguments (e.g. a held-out
-training folder, a warm start from a model without a checkpoint).
+training folder, a warm start from a model without a checkpoint, a
+snapshot folder inside --root).
 """
 
+import shlex
 import sys
 
+from tf_hbd import quiet  # first: TF's log lines off unless --verbose
+
+quiet.quiet_tensorflow(quiet.verbose_in_argv())
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app
 from absl import flags
 
@@ -55,11 +78,38 @@ _LOG_EVERY = flags.DEFINE_integer("log_every", 200,
 _STATUS = flags.DEFINE_bool("status", False, "Only print each model's state.")
 _CURVES = flags.DEFINE_bool("curves", False,
                             "Only print the learning curves.")
+_SNAPSHOT = flags.DEFINE_string(
+    "snapshot", None, "Only write DIR/<name>/ (weights, step, hours, curve, "
+    "MODEL.md) for every model with a checkpoint; never writes under --root.")
+_WARM_START = flags.DEFINE_string(
+    "warm_start", None, "Snapshot folder of an earlier session: models "
+    "without a checkpoint under --root continue from DIR/<name>/.")
+_VERBOSE = flags.DEFINE_bool("verbose", False,
+                             "Show TensorFlow's own log lines.")
 flags.mark_flag_as_required("root")
+
+_NOT_IN_COMMAND = ("snapshot", "verbose", "status", "curves")
+
+
+def campaign_command(args) -> str:
+  """The training command that command-line `args` (without the program)
+  stand for, for MODEL.md: the same flags without --snapshot, --verbose,
+  --status, --curves."""
+  kept, skip = [], False
+  for arg in args:
+    name = arg.lstrip("-").split("=", 1)[0]
+    if skip:
+      skip = False
+    elif name in _NOT_IN_COMMAND or name[2:] in _NOT_IN_COMMAND[1:]:
+      skip = name == "snapshot" and "=" not in arg  # --snapshot DIR
+    else:
+      kept.append(arg)
+  return shlex.join(["python", "scripts/baseline_campaign.py", *kept])
 
 
 def main(argv):
   del argv
+  quiet.quiet_tensorflow(_VERBOSE.value)
   kwargs = {}
   if _LAMBDAS.value:
     kwargs["lambdas"] = [float(x) for x in _LAMBDAS.value]
@@ -75,13 +125,21 @@ def main(argv):
       for run in plan:
         print(campaign.curve_markdown(_ROOT.value, run) + "\n")
       return 0
+    settings = {"eval_every": _EVAL_EVERY.value,
+                "checkpoint_every_s": _CHECKPOINT_EVERY_S.value,
+                "log_every": _LOG_EVERY.value}
+    log = lambda line: print(line, flush=True)
+    if _SNAPSHOT.value:
+      campaign.snapshot(
+          plan, _ROOT.value, _SNAPSHOT.value,
+          command=campaign_command(sys.argv[1:]), train_dir=_TRAIN_DIR.value, val_dir=_VAL_DIR.value,
+          val_images=_VAL_IMAGES.value, settings=settings, only=_ONLY.value,
+          log=log)
+      return 0
     campaign.run_campaign(
         plan, _ROOT.value, _TRAIN_DIR.value, _VAL_DIR.value,
         val_images=_VAL_IMAGES.value, only=_ONLY.value, dry_run=_STATUS.value,
-        settings={"eval_every": _EVAL_EVERY.value,
-                  "checkpoint_every_s": _CHECKPOINT_EVERY_S.value,
-                  "log_every": _LOG_EVERY.value},
-        log=lambda line: print(line, flush=True))
+        settings=settings, warm_start=_WARM_START.value, log=log)
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

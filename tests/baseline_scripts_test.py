@@ -46,6 +46,23 @@ class BaselineScriptsTest(absltest.TestCase):
     self.assertEqual(proc.returncode, 2, proc.stdout)
     self.assertRegex(proc.stderr, r"error: .*kodak")
 
+  def test_campaign_quiet_by_default_and_snapshot_outside_root(self):
+    root = self.create_tempdir().full_path
+    env = dict(os.environ)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the script is quiet by itself
+    run = lambda *args: subprocess.run(
+        [sys.executable, os.path.join(REPO, "scripts", "baseline_campaign.py"),
+         f"--root={root}", *args], env=env, capture_output=True, text=True,
+        timeout=600, check=False)
+    proc = run(f"--snapshot={os.path.join(root, 'snaps')}")
+    self.assertEqual(proc.returncode, 2, proc.stderr[-2000:])
+    self.assertRegex(proc.stderr, r"^error: .*inside the campaign folder")
+    self.assertLen(proc.stderr.strip().splitlines(), 1)  # no TF log lines
+    proc = run("--status", "--only=goog", "--verbose")
+    self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+    self.assertIn("goog: new", proc.stdout)
+    self.assertRegex(proc.stderr, r"tensorflow/")  # TF's C++ log lines
+
   def test_rd_table_of_one_image(self):
     tmp = self.create_tempdir().full_path
     out = os.path.join(tmp, "rd.json")

@@ -25,9 +25,20 @@ from that.
 Training data: ``train_dir`` (train400) plus the sample photographs' train
 split, random crops with horizontal flips; validation: the first images of
 ``val_dir`` (bsd68). Kodak and bsd68 are refused as training folders.
+
+Sessions on machines that are not kept: `snapshot` writes, without
+training and while a run may be writing checkpoints, ``<out>/<name>/`` per
+run with a checkpoint: the model's variables and step / seconds restored
+from the newest intact checkpoint (no optimizer state), the learning curve
+and losses up to that step, and a MODEL.md; small enough to commit. The next
+session (a new root) passes that folder as ``warm_start``: a run without a
+checkpoint of its own continues from its snapshot (weights, step and
+seconds, so budgets stay totals; fresh optimizer; the curve continues); a
+run with a checkpoint ignores it.
 """
 
 import dataclasses
+import glob
 import json
 import os
 import shutil
@@ -37,7 +48,8 @@ from typing import Callable, Optional, Sequence
 from tf_hbd.baselines import training
 
 __all__ = ["Run", "E2E_LAMBDAS", "E2E_BASE_LAMBDA", "default_plan",
-           "run_campaign", "run_status", "curve_markdown", "GOOG_WIDTHS"]
+           "run_campaign", "run_status", "curve_markdown", "GOOG_WIDTHS",
+           "snapshot", "snapshot_checkpoint", "SNAPSHOT_PREFIX"]
 
 # lambda (loss = bpp + lambda * MSE_255) of the E2E family: about 0.1 to
 # 1.0 bpp on gray Kodak (the shipped 64-filter models gave 0.22 bpp at 0.002
@@ -183,8 +195,10 @@ def _export_atomically(export_fn, model, target):
 
 
 def _train(run: Run, root: str, train_dir: str, validation_images,
-           settings: dict, log: Callable[[str], None]) -> dict:
-  """Trains one run (resuming) and exports it atomically."""
+           settings: dict, log: Callable[[str], None],
+           warm_start: Optional[str] = None) -> dict:
+  """Trains one run (resuming, or continuing its snapshot in `warm_start`
+  when it has no checkpoint) and exports it atomically."""
   # pylint: disable=g-import-not-at-top
   import tensorflow as tf
   from tf_hbd.baselines import e2e
@@ -194,6 +208,11 @@ def _train(run: Run, root: str, train_dir: str, validation_images,
   os.makedirs(p["dir"], exist_ok=True)
   tf.keras.backend.clear_session()
   kwargs = dict(run.kwargs)
+  continue_from = None
+  if tf.train.latest_checkpoint(p["ckpt"]) is None:
+    continue_from = snapshot_checkpoint(warm_start, run.name)
+  if continue_from:
+    _seed_logs(os.path.dirname(continue_from), p["ckpt"])
   common = dict(
       train_dir=train_dir, checkpoint_dir=p["ckpt"], export_dir=None,
       learning_rate=run.learning_rate, max_steps=run.max_steps,
@@ -202,11 +221,10 @@ def _train(run: Run, root: str, train_dir: str, validation_images,
       checkpoint_every_s=settings.get("checkpoint_every_s", 300.0),
       sample_split=settings.get("sample_split", "train"),
       validation_images=validation_images,
-      eval_every=settings.get("eval_every", 2000), log=log)
+      eval_every=settings.get("eval_every", 2000),
+      continue_from=continue_from, log=log)
   if run.family == "e2e":
-    init_from = None
-    if run.init_from:
-      init_from = os.path.join(root, run.init_from, "ckpt")
+    init_from = _init_source(run, root, warm_start)
     export_fn = e2e.export
     result = e2e.train(
         lmbda=run.lmbda, init_from=init_from,
@@ -235,27 +253,52 @@ def _train(run: Run, root: str, train_dir: str, validation_images,
   return status
 
 
-def _restore_for_export(run, ckpt_dir, kwargs):
+def _new_model(run):
+  """A freshly initialized model of `run` (its family and widths)."""
   # pylint: disable=g-import-not-at-top
-  import tensorflow as tf
   from tf_hbd.baselines import e2e
   from tf_hbd.baselines import goog
   # pylint: enable=g-import-not-at-top
+  kwargs = dict(run.kwargs)
   if run.family == "e2e":
-    model = e2e.E2EModel(num_filters=kwargs.get("num_filters", 64),
-                         lmbda=run.lmbda,
-                         compute_dtype=kwargs.get("compute_dtype", "float32"))
-  else:
-    model = goog.GoogModel(goog.GoogConfig(**kwargs))
+    return e2e.E2EModel(num_filters=kwargs.get("num_filters", 64),
+                        lmbda=run.lmbda,
+                        compute_dtype=kwargs.get("compute_dtype", "float32"))
+  return goog.GoogModel(goog.GoogConfig(**kwargs))
+
+
+def _restore_for_export(run, ckpt_dir, kwargs):
+  del kwargs  # the run's own
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  model = _new_model(run)
   tf.train.Checkpoint(model=model).restore(
       tf.train.latest_checkpoint(ckpt_dir)).expect_partial()
   return model
+
+
+def _has_checkpoint(ckpt_dir) -> bool:
+  return os.path.isfile(os.path.join(ckpt_dir, "checkpoint"))
+
+
+def _init_source(run, root, warm_start):
+  """Where a warm-started run's first weights come from: the parent's
+  checkpoint folder under `root`, else the parent's snapshot in
+  `warm_start`, else None (no parent, or nothing to start from)."""
+  if not run.init_from:
+    return None
+  parent_ckpt = os.path.join(root, run.init_from, "ckpt")
+  if _has_checkpoint(parent_ckpt) or not warm_start:
+    return parent_ckpt
+  if snapshot_checkpoint(warm_start, run.init_from):
+    return os.path.join(warm_start, run.init_from)
+  return parent_ckpt
 
 
 def run_campaign(plan: Sequence[Run], root: str, train_dir: str,
                  val_dir: Optional[str], *, val_images: int = 8,
                  only: Optional[Sequence[str]] = None,
                  settings: Optional[dict] = None, dry_run: bool = False,
+                 warm_start: Optional[str] = None,
                  log: Callable[[str], None] = print) -> list:
   """Trains every unfinished run of `plan` in order.
 
@@ -271,6 +314,10 @@ def run_campaign(plan: Sequence[Run], root: str, train_dir: str,
       eval_every (2000), checkpoint_every_s (300), log_every (200), seed
       (0), sample_split ("train").
     dry_run: only report each run's state.
+    warm_start: a folder of snapshots (`snapshot`) from an earlier session:
+      a run without a checkpoint under `root` continues from
+      ``<warm_start>/<name>/`` if there is one (weights, step and seconds;
+      fresh optimizer); a run with a checkpoint ignores it.
     log: progress lines.
 
   Returns:
@@ -284,27 +331,38 @@ def run_campaign(plan: Sequence[Run], root: str, train_dir: str,
     before = run_status(root, run)
     if only and run.name not in only:
       continue
+    snap = (snapshot_checkpoint(warm_start, run.name)
+            if before["state"] == "new" else None)
     log(f"{run.name}: {before['state']} ({before.get('step', 0)} steps, "
         f"{before.get('seconds', 0) / 3600.0:.2f} h of "
-        f"{run.minutes / 60.0:.2f} h)")
+        f"{run.minutes / 60.0:.2f} h)"
+        + (f", continues snapshot {snap}" if snap else ""))
     if dry_run or before["state"] == "done":
       out.append((run.name, before["state"], None))
       continue
-    if run.init_from and before["state"] == "new":
-      parent = [r for r in plan if r.name == run.init_from]
-      if not parent or run_status(root, parent[0])["state"] == "new":
-        raise ValueError(f"{run.name} starts from {run.init_from}, which has "
-                         f"no checkpoint yet; train it first")
+    if (run.init_from and before["state"] == "new" and not snap
+        and not _has_checkpoint(os.path.join(root, run.init_from, "ckpt"))
+        and not snapshot_checkpoint(warm_start, run.init_from)):
+      raise ValueError(f"{run.name} starts from {run.init_from}, which has "
+                       f"no checkpoint yet; train it first")
     if validation is None and val_dir:
       validation = training.load_validation_images(val_dir, val_images)
     out.append((run.name, before["state"],
-                _train(run, root, train_dir, validation, settings, log)))
+                _train(run, root, train_dir, validation, settings, log,
+                       warm_start)))
   return out
 
 
-def curve_markdown(root: str, run: Run) -> str:
-  """A run's learning curve (``curve.jsonl``) as a markdown table."""
-  path = os.path.join(_paths(root, run)["ckpt"], "curve.jsonl")
+def curve_markdown(root: str, run: Run, path: Optional[str] = None) -> str:
+  """A run's learning curve (``curve.jsonl``) as a markdown table.
+
+  Args:
+    root: the campaign folder.
+    run: the run.
+    path: another ``curve.jsonl`` to read (e.g. a snapshot's); default:
+      the run's under `root`.
+  """
+  path = path or os.path.join(_paths(root, run)["ckpt"], "curve.jsonl")
   records = {r["step"]: r for r in training.read_jsonl(path)}
   lines = [f"{run.name}:", "",
            "| step | hours | bpp | PSNR (dB) | MS-SSIM | JPEG PSNR at that "
@@ -314,4 +372,255 @@ def curve_markdown(root: str, run: Run) -> str:
     lines.append(f"| {step} | {r['hours']:.2f} | {r['bpp']:.4f} | "
                  f"{r['psnr']:.2f} | {r['ms_ssim']:.4f} | "
                  f"{r['jpeg_psnr']:.2f} | {r['vs_jpeg_db']:+.2f} |")
+  return "\n".join(lines)
+
+
+# Snapshots (`snapshot`): ``<out>/<name>/`` holds the checkpoint
+# ``model.index`` + ``model.data-*`` (object graph of the training
+# checkpoints without the optimizer: ``model/...``, ``state/step``,
+# ``state/seconds``) and a ``checkpoint`` file naming it by a relative path,
+# so `tf.train.latest_checkpoint` finds it wherever the folder is checked out.
+SNAPSHOT_PREFIX = "model"
+_SNAPSHOT_LOGS = ("curve.jsonl", "history.jsonl")
+
+
+def snapshot_checkpoint(folder: Optional[str], name: str) -> Optional[str]:
+  """The checkpoint of run `name` in a snapshot folder, or None (no folder,
+  no snapshot of that run)."""
+  if not folder:
+    return None
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  directory = os.path.join(folder, name)
+  if not os.path.isfile(os.path.join(directory, "checkpoint")):
+    return None
+  return tf.train.latest_checkpoint(directory)
+
+
+def _checkpoint_candidates(ckpt_dir) -> list:
+  """Checkpoint prefixes in `ckpt_dir`, newest (highest number) first: the
+  ones its ``checkpoint`` file lists and any ``*.index`` on disk (the
+  ``checkpoint`` file may be missing, torn or hold another machine's
+  paths)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  names = set()
+  try:
+    state = tf.train.get_checkpoint_state(ckpt_dir)
+    if state is not None:
+      names.update(os.path.basename(p)
+                   for p in state.all_model_checkpoint_paths)
+      names.add(os.path.basename(state.model_checkpoint_path))
+  except (tf.errors.OpError, ValueError):
+    pass
+  names.update(f[:-len(".index")] for f in os.listdir(ckpt_dir)
+               if f.endswith(".index"))
+  names.discard("")
+
+  def number(name):
+    tail = name.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else -1
+
+  return [os.path.join(ckpt_dir, n)
+          for n in sorted(names, key=lambda n: (number(n), n), reverse=True)]
+
+
+def _restore_intact(run, ckpt_dir, log):
+  """(model, TrainState, path) of the newest checkpoint in `ckpt_dir` that
+  reads back completely, or None. Only reads: a training process may be
+  writing or deleting checkpoints meanwhile; a checkpoint that fails (torn,
+  deleted, half written) is reported and the next older one is tried."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  for path in _checkpoint_candidates(ckpt_dir):
+    model, state = _new_model(run), training.TrainState()
+    try:
+      tf.train.Checkpoint(state=state, model=model).read(
+          path).expect_partial().assert_existing_objects_matched()
+      return model, state, path
+    except (tf.errors.OpError, ValueError, AssertionError, IndexError,
+            RuntimeError, OSError) as e:
+      log(f"{run.name}: checkpoint {path} is not readable "
+          f"({type(e).__name__}: {str(e).splitlines()[0][:120]}); trying an "
+          f"older one")
+  return None
+
+
+def _copy_records(src, dst, max_step):
+  """Copies the records of a ``.jsonl`` file up to step `max_step`."""
+  records = [r for r in training.read_jsonl(src)
+             if r.get("step", 0) <= max_step]
+  with open(dst, "w") as f:
+    f.writelines(json.dumps(r) + "\n" for r in records)
+
+
+def _seed_logs(snapshot_dir, ckpt_dir):
+  """A warm-started run's curve and losses start as its snapshot's (so the
+  curve continues over sessions); files the run already has are kept."""
+  os.makedirs(ckpt_dir, exist_ok=True)
+  for name in _SNAPSHOT_LOGS:
+    src, dst = (os.path.join(snapshot_dir, name),
+                os.path.join(ckpt_dir, name))
+    if os.path.isfile(src) and not os.path.exists(dst):
+      shutil.copyfile(src, dst)
+
+
+def _bytes(prefix) -> int:
+  """Bytes of a checkpoint's files (0 for files deleted meanwhile)."""
+  total = 0
+  for f in glob.glob(glob.escape(prefix) + ".*"):
+    try:
+      total += os.path.getsize(f)
+    except OSError:
+      pass
+  return total
+
+
+def _inside(path, folder) -> bool:
+  path, folder = os.path.realpath(path), os.path.realpath(folder)
+  return os.path.commonpath([path, folder]) == folder
+
+
+def snapshot(plan: Sequence[Run], root: str, out_dir: str, *,
+             command: str = "", train_dir: str = "train400",
+             val_dir: str = "bsd68", val_images: int = 8,
+             settings: Optional[dict] = None,
+             only: Optional[Sequence[str]] = None,
+             log: Callable[[str], None] = print) -> list:
+  """Writes the committable state of every run that has a checkpoint.
+
+  Nothing is trained and nothing under `root` is written; a run may be
+  training meanwhile (a checkpoint being written or deleted is skipped for
+  the next older intact one). For each run with a readable checkpoint,
+  ``<out_dir>/<name>/`` (written in a temporary folder and renamed) holds:
+  ``model.index`` / ``model.data-*`` + ``checkpoint`` (model variables, step
+  and seconds; no optimizer state), ``curve.jsonl`` and ``history.jsonl`` up
+  to that step, and ``MODEL.md``.
+
+  Args:
+    plan: the campaign's runs (as trained: same widths and lambdas).
+    root: the campaign folder (only read).
+    out_dir: the snapshot folder (e.g. ``campaigns/baselines``).
+    command: the campaign's command line, for MODEL.md.
+    train_dir, val_dir, val_images, settings: as given to `run_campaign`,
+      for MODEL.md.
+    only: only these run names.
+    log: progress lines.
+
+  Returns:
+    list of dicts (one per snapshot): ``name``, ``step``, ``seconds``,
+    ``source`` (the checkpoint read), ``bytes`` (the snapshot's checkpoint
+    files), ``source_bytes`` (those of the checkpoint read), ``parameters``,
+    ``files``, ``dir``.
+
+  Raises:
+    ValueError: `out_dir` is inside `root`.
+  """
+  if _inside(out_dir, root):
+    raise ValueError(f"{out_dir} is inside the campaign folder {root}; "
+                     f"snapshots go elsewhere (e.g. campaigns/baselines)")
+  context = {"command": command, "train_dir": train_dir, "val_dir": val_dir,
+             "val_images": val_images, "settings": dict(settings or {})}
+  out = []
+  for run in plan:
+    ckpt_dir = _paths(root, run)["ckpt"]
+    if (only and run.name not in only) or not os.path.isdir(ckpt_dir):
+      continue
+    restored = _restore_intact(run, ckpt_dir, log)
+    if restored is None:
+      log(f"{run.name}: no readable checkpoint in {ckpt_dir}; no snapshot")
+      continue
+    os.makedirs(out_dir, exist_ok=True)
+    info = {"name": run.name, "dir": os.path.join(out_dir, run.name)}
+    _export_atomically(
+        lambda _, tmp: info.update(_fill_snapshot(tmp, run, restored,
+                                                  context)),
+        None, info["dir"])
+    log(f"{run.name}: snapshot of {info['source']} (step {info['step']}, "
+        f"{info['seconds'] / 3600.0:.2f} h) in {info['dir']}, "
+        f"{info['bytes']:,} bytes of weights (the checkpoint with the "
+        f"optimizer: {info['source_bytes']:,})")
+    out.append(info)
+  return out
+
+
+def _fill_snapshot(directory, run, restored, context) -> dict:
+  """Writes one run's snapshot files into `directory` (new)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  model, state, source = restored
+  os.makedirs(directory)
+  prefix = os.path.join(directory, SNAPSHOT_PREFIX)
+  tf.train.Checkpoint(state=state, model=model).write(prefix)
+  with open(os.path.join(directory, "checkpoint"), "w") as f:
+    f.write(f'model_checkpoint_path: "{SNAPSHOT_PREFIX}"\n'
+            f'all_model_checkpoint_paths: "{SNAPSHOT_PREFIX}"\n')
+  step = int(state.step.numpy())
+  for name in _SNAPSHOT_LOGS:
+    _copy_records(os.path.join(os.path.dirname(source), name),
+                  os.path.join(directory, name), step)
+  files = sorted(f for f in os.listdir(directory)
+                 if f.startswith(SNAPSHOT_PREFIX + "."))
+  info = {"step": step, "seconds": float(state.seconds.numpy()),
+          "source": source, "files": files,
+          "bytes": sum(os.path.getsize(os.path.join(directory, f))
+                       for f in files),
+          "source_bytes": _bytes(source),
+          "parameters": sum(v.shape.num_elements() for v in model.variables)}
+  curve = curve_markdown("", run, os.path.join(directory, "curve.jsonl"))
+  with open(os.path.join(directory, "MODEL.md"), "w") as f:
+    f.write(_snapshot_markdown(run, info, context, curve))
+  return info
+
+
+def _architecture(run, settings) -> str:
+  kwargs = dict(run.kwargs)
+  if run.family == "e2e":
+    return (f"E2E (Ballé et al. 2017, tensorflow-compression): "
+            f"{kwargs.get('num_filters', 64)} filters, transforms computed "
+            f"in {kwargs.get('compute_dtype', 'float32')}; λ = {run.lmbda:g} "
+            f"(loss = bpp + λ · MSE on 0..255); "
+            f"{settings.get('e2e_patch_size', 128)}² crops, batch "
+            f"{settings.get('e2e_batch_size', 8)}")
+  widths = ", ".join(f"{k} {v}" for k, v in sorted(kwargs.items()))
+  return (f"GOOG (Toderici et al. 2017): widths {widths}; "
+          f"{settings.get('goog_iterations', 16)} iterations unrolled in "
+          f"training; 32² crops, batch {settings.get('goog_batch_size', 32)}")
+
+
+def _snapshot_markdown(run, info, context, curve) -> str:
+  """MODEL.md of a snapshot."""
+  settings = context["settings"]
+  start = (f"warm start from `{run.init_from}`" if run.init_from
+           else "from scratch")
+  written = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+  lines = [
+      f"# {run.name}: campaign snapshot (not a shipped model)", "",
+      "A snapshot of issue 13's baseline training campaign "
+      "(`tf_hbd/baselines/campaign.py`), written while it trains by "
+      "`scripts/baseline_campaign.py --snapshot`. It is **not a shipped "
+      "model**: no SavedModel, not checked or measured on Kodak; it is the "
+      "state the next session continues (`--warm_start`) and a record of "
+      "the learning curve so far.", "",
+      f"* Architecture: {_architecture(run, settings)}; "
+      f"{info['parameters']:,} parameters (all variables).",
+      f"* Training: {info['step']:,} steps, {info['seconds'] / 3600.0:.2f} h "
+      f"of step time (totals over sessions); {start}; Adam "
+      f"{run.learning_rate:g} (a session that continues a snapshot starts a "
+      f"fresh Adam); budget {run.minutes / 60.0:.2f} h"
+      + (f" or {run.max_steps:,} steps" if run.max_steps < 10_000_000
+         else "") + ".",
+      f"* Data: `{os.path.basename(os.path.normpath(context['train_dir']))}` "
+      "plus the sample photographs' train split "
+      "(`tf_hbd.data.sample_images`), random crops with horizontal flips; "
+      f"validation (the curve below): the first {context['val_images']} "
+      f"images of `{os.path.basename(os.path.normpath(context['val_dir']))}`"
+      f", coded for real every {settings.get('eval_every', 2000):,} steps.",
+      f"* Campaign command: `{context['command'] or '(not recorded)'}`; "
+      "a new machine continues with `--warm_start=<this folder's parent>`.",
+      f"* Files: {', '.join(f'`{f}`' for f in info['files'])} = "
+      f"**{info['bytes']:,} bytes** (model variables, step and seconds; no "
+      "optimizer state), `checkpoint`, `curve.jsonl` and `history.jsonl` up "
+      "to this step.",
+      f"* Source: `{info['source']}`, read {written}.", "",
+      "## Learning curve", "", curve, ""]
+  if len(curve.splitlines()) <= 4:
+    lines.append("(no validation point yet: one every "
+                 f"{settings.get('eval_every', 2000):,} steps)\n")
   return "\n".join(lines)

@@ -163,5 +163,214 @@ class CampaignTest(tf.test.TestCase):
       campaign.run_campaign([], tempfile.mkdtemp(), "../data/kodak", None)
 
 
+_CURVE_KEYS = ("bpp", "psnr", "ms_ssim", "jpeg_psnr", "vs_jpeg_db")
+
+
+def _tiny_run(max_steps=10_000_000, name="goog"):
+  """A tiny GOOG run (an E2E model takes ~50x longer to build; snapshots
+  do not depend on the family)."""
+  return campaign.Run(name, "goog", 100.0, max_steps=max_steps,
+                      kwargs=_TINY_GOOG)
+
+
+def _tiny_e2e(max_steps=10_000_000):
+  return campaign.Run("e2e-l0.02", "e2e", 100.0, max_steps=max_steps,
+                      lmbda=0.02, kwargs=(("num_filters", 4),))
+
+
+def _partial_run(root, run, steps, eval_every=2):
+  """A run's checkpoints as the campaign writes them (`training.fit`'s
+  object graph: state, model, Adam with its slots), from a loop whose
+  "training" step moves every weight; returns the model at the end."""
+  model = campaign._new_model(run)  # pylint: disable=protected-access
+  optimizer = tf.keras.optimizers.Adam(1e-4)
+  optimizer.build(model.trainable_variables)
+  sampler = training.CropSampler([np.zeros((8, 8), np.uint8)], 4)
+
+  def step(_):
+    for v in model.trainable_variables:
+      v.assign_add(tf.fill(v.shape, 0.01))
+    return {"loss": tf.constant(1.0)}
+
+  curve = lambda: {k: float(len(k)) for k in _CURVE_KEYS}
+  training.train_loop(
+      step, sampler, 1, os.path.join(root, run.name, "ckpt"),
+      {"model": model, "optimizer": optimizer}, max_steps=steps,
+      evaluate=curve, eval_every=eval_every, checkpoint_every_s=1e9,
+      log=lambda _: None)
+  return model
+
+
+def _weights(prefix):
+  """{name: value} of the model's variables in a checkpoint."""
+  return {n: tf.train.load_variable(prefix, n)
+          for n, _ in tf.train.list_variables(prefix)
+          if n.startswith("model/")}
+
+
+def _files(folder):
+  return {os.path.join(d, f): os.path.getmtime(os.path.join(d, f))
+          for d, _, fs in os.walk(folder) for f in fs}
+
+
+class SnapshotTest(tf.test.TestCase):
+
+  def test_snapshot_of_a_partial_run_equals_its_checkpoint(self):
+    root, out = tempfile.mkdtemp(), tempfile.mkdtemp()
+    run = _tiny_run()
+    _partial_run(root, run, steps=5)
+    before = _files(root)
+    lines = []
+    [info] = campaign.snapshot([run, _tiny_e2e()], root, out,
+                               log=lines.append)
+    self.assertEqual(_files(root), before)  # nothing written under root
+    newest = tf.train.latest_checkpoint(os.path.join(root, run.name, "ckpt"))
+    self.assertEqual((info["step"], info["source"]), (5, newest))
+    snap = campaign.snapshot_checkpoint(out, run.name)
+    self.assertEqual(snap, os.path.join(out, run.name, "model"))
+    expected, got = _weights(newest), _weights(snap)
+    self.assertSetEqual(set(got), set(expected))
+    for name, value in expected.items():
+      self.assertAllEqual(got[name], value)
+    names = [n for n, _ in tf.train.list_variables(snap)]
+    self.assertFalse([n for n in names if "optimizer" in n or "OPT" in n])
+    for var in ("step", "seconds"):
+      key = f"state/{var}/.ATTRIBUTES/VARIABLE_VALUE"
+      self.assertEqual(tf.train.load_variable(snap, key),
+                       tf.train.load_variable(newest, key))
+    size = sum(os.path.getsize(snap + s)
+               for s in (".index", ".data-00000-of-00001"))
+    self.assertEqual(info["bytes"], size)
+    full = sum(os.path.getsize(f) for f in tf.io.gfile.glob(newest + ".*"))
+    self.assertLess(size, full / 2)  # Adam's two slots per weight left out
+    curve = training.read_jsonl(os.path.join(out, run.name, "curve.jsonl"))
+    self.assertEqual([r["step"] for r in curve], [2, 4, 5])
+    self.assertEqual(os.listdir(out), [run.name])  # no temporary folder
+    self.assertIn("snapshot of", lines[-1])
+    with self.assertRaisesRegex(ValueError, "inside"):
+      campaign.snapshot([run], root, os.path.join(root, "snaps"))
+
+  def test_model_md_holds_the_curve_and_the_facts(self):
+    root, out = tempfile.mkdtemp(), tempfile.mkdtemp()
+    run = _tiny_run()
+    _partial_run(root, run, steps=4)
+    command = "python scripts/baseline_campaign.py --root=runs/baselines"
+    [info] = campaign.snapshot([run], root, out, command=command,
+                               log=lambda _: None)
+    with open(os.path.join(out, run.name, "MODEL.md")) as f:
+      text = f.read()
+    table = campaign.curve_markdown(root, run)
+    self.assertIn(table, text)
+    self.assertLen(table.splitlines(), 4 + 2)  # steps 2 and 4
+    for fact in (command, "GOOG", "encoder_rnn (8, 8, 8)", "16 iterations",
+                 "4 steps", f"{info['bytes']:,} bytes", "not a shipped model",
+                 "train400", "first 8 images of `bsd68`"):
+      self.assertIn(fact, text)
+    e2e_line = campaign._architecture(  # pylint: disable=protected-access
+        _tiny_e2e(), {})
+    for fact in ("E2E", "4 filters", "λ = 0.02", "128² crops, batch 8"):
+      self.assertIn(fact, e2e_line)
+
+  def test_damaged_newest_checkpoint_falls_back_to_an_older_one(self):
+    root, out = tempfile.mkdtemp(), tempfile.mkdtemp()
+    run = _tiny_run()
+    _partial_run(root, run, steps=4)  # checkpoints 2 and 4
+    ckpt = os.path.join(root, run.name, "ckpt")
+    for f in tf.io.gfile.glob(os.path.join(ckpt, "ckpt-4.data*")):
+      with open(f, "r+b") as fh:  # as if being written right now
+        fh.truncate(10)
+    lines = []
+    [info] = campaign.snapshot([run], root, out, log=lines.append)
+    self.assertEqual(info["step"], 2)
+    self.assertTrue(info["source"].endswith("ckpt-2"))
+    self.assertIn("ckpt-4 is not readable", lines[0])
+    for name, value in _weights(os.path.join(ckpt, "ckpt-2")).items():
+      self.assertAllEqual(_weights(info["source"])[name], value)
+    # Its curve stops at its step: the next session evaluates step 4 again.
+    curve = training.read_jsonl(os.path.join(out, run.name, "curve.jsonl"))
+    self.assertEqual([r["step"] for r in curve], [2])
+    # A torn `checkpoint` file: the files on disk are still found.
+    with open(os.path.join(ckpt, "checkpoint"), "w") as f:
+      f.write('model_checkpoint_path: "ckpt')
+    self.assertEqual(campaign.snapshot([run], root, out,
+                                       log=lambda _: None)[0]["step"], 2)
+    # Nothing readable: no snapshot, no error; the old one is kept.
+    for f in tf.io.gfile.glob(os.path.join(ckpt, "ckpt-2.data*")):
+      with open(f, "r+b") as fh:
+        fh.truncate(10)
+    lines = []
+    self.assertEqual(campaign.snapshot([run], root, out, log=lines.append),
+                     [])
+    self.assertIn("no readable checkpoint", lines[-1])
+    self.assertIsNotNone(campaign.snapshot_checkpoint(out, run.name))
+
+  def test_warm_start_continues_steps_seconds_and_weights(self):
+    root, out, new_root = (tempfile.mkdtemp() for _ in range(3))
+    run = _tiny_run()
+    _partial_run(root, run, steps=3)
+    [info] = campaign.snapshot([run], root, out, log=lambda _: None)
+    model = campaign._new_model(run)  # pylint: disable=protected-access
+    optimizer = tf.keras.optimizers.Adam(1e-4)
+    optimizer.build(model.trainable_variables)
+    seen = []
+
+    def step(_):  # an Adam update of every weight
+      seen.append(([v.numpy() for v in model.variables],
+                   int(optimizer.iterations.numpy())))
+      optimizer.apply_gradients(
+          [(tf.ones_like(v), v) for v in model.trainable_variables])
+      return {"loss": tf.constant(1.0)}
+
+    lines = []
+    state = training.train_loop(
+        step, training.CropSampler([np.zeros((8, 8), np.uint8)], 4), 1,
+        os.path.join(new_root, "ckpt"),
+        {"model": model, "optimizer": optimizer}, max_steps=5,
+        continue_from=campaign.snapshot_checkpoint(out, run.name),
+        log=lines.append)
+    self.assertIn("warm start from snapshot", lines[0])
+    self.assertIn("at step 3", lines[0])
+    self.assertEqual(int(state.step.numpy()), 5)  # 2 steps in this session
+    self.assertGreater(state.seconds.numpy(), info["seconds"])
+    self.assertLen(seen, 2)
+    snap = campaign.snapshot_checkpoint(out, run.name)
+    reference = campaign._new_model(run)  # pylint: disable=protected-access
+    tf.train.Checkpoint(model=reference).read(snap).expect_partial()
+    # A fresh optimizer; the first step of this session sees the snapshot's
+    # weights...
+    weights, iterations = seen[0]
+    self.assertEqual(iterations, 0)
+    for got, want in zip(weights, reference.variables):
+      self.assertAllEqual(got, want.numpy())
+    # ... and moves them.
+    self.assertNotAllClose(seen[-1][0][0], reference.variables[0].numpy())
+
+  def test_campaign_warm_start_and_own_checkpoint(self):
+    root, out, new_root = (tempfile.mkdtemp() for _ in range(3))
+    train_dir = _folder("train400", size=(32, 32))
+    settings = dict(_SETTINGS, eval_every=1000, goog_iterations=1)
+    _partial_run(root, _tiny_run(), steps=3)
+    campaign.snapshot([_tiny_run()], root, out, log=lambda _: None)
+    # A new machine: no checkpoint; the snapshot's step and weights go on.
+    lines = []
+    [(_, before, after)] = campaign.run_campaign(
+        [_tiny_run(max_steps=4)], new_root, train_dir, None,
+        settings=settings, warm_start=out, log=lines.append)
+    self.assertEqual((before, after["step"]), ("new", 4))
+    self.assertLen([x for x in lines if "warm start from snapshot" in x], 1)
+    self.assertTrue(any("at step 3" in x for x in lines))
+    curve = training.read_jsonl(
+        os.path.join(new_root, "goog", "ckpt", "curve.jsonl"))
+    self.assertEqual([r["step"] for r in curve], [2, 3])  # the snapshot's
+    # A run with its own checkpoint ignores the snapshot.
+    lines = []
+    [(_, before, after)] = campaign.run_campaign(
+        [_tiny_run(max_steps=5)], new_root, train_dir, None,
+        settings=settings, warm_start=out, log=lines.append)
+    self.assertEqual((before, after["step"]), ("partial", 5))
+    self.assertTrue(any("resumed" in x and "at step 4" in x for x in lines))
+    self.assertFalse(any("snapshot" in x for x in lines))
+
+
 if __name__ == "__main__":
   tf.test.main()

@@ -313,7 +313,7 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
           checkpoint_every_s: float = 120.0, max_images: int = None,
           compute_dtype: str = "float32", sample_split: str = None,
           validation_images=None, eval_every: int = 0,
-          log=print) -> dict:
+          continue_from: str = None, log=print) -> dict:
   """Trains (or resumes) an E2E model and exports its SavedModel.
 
   Args:
@@ -343,6 +343,10 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
       (`validation_metrics` every `eval_every` steps and at the end, into
       ``curve.jsonl``); None: no curve.
     eval_every: steps between validations (0: only at the end).
+    continue_from: a campaign snapshot of this run (model and step /
+      seconds, no optimizer; `tf_hbd.baselines.campaign.snapshot`) to
+      continue from when `checkpoint_dir` has no checkpoint; it takes
+      precedence over `init_from` (see `training.train_loop`).
     log: where progress lines go.
 
   Returns:
@@ -357,7 +361,7 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
                                        global_clipnorm=clipnorm or None)
   optimizer.build(model.trainable_variables)  # slots outside tf.function
   resuming = tf.train.latest_checkpoint(checkpoint_dir) is not None
-  if init_from and not resuming:
+  if init_from and not resuming and not continue_from:
     source = tf.train.latest_checkpoint(init_from)
     if source is None:
       raise ValueError(f"no checkpoint in {init_from!r}")
@@ -371,4 +375,4 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
       checkpoint_every_s=checkpoint_every_s,
       evaluate=None if validation_images is None else
       lambda: validation_metrics(model, validation_images),
-      eval_every=eval_every, log=log)
+      eval_every=eval_every, continue_from=continue_from, log=log)

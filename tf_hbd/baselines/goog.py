@@ -476,7 +476,8 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
           max_seconds: float = None, seed: int = 0, log_every: int = 50,
           checkpoint_every_s: float = 120.0, max_images: int = None,
           sample_split: str = None, validation_images=None,
-          eval_every: int = 0, log=print) -> dict:
+          eval_every: int = 0, continue_from: str = None,
+          log=print) -> dict:
   """Trains (or resumes) a GOOG model and exports its SavedModel.
 
   Args:
@@ -499,6 +500,8 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
       (`validation_metrics` every `eval_every` steps and at the end, into
       ``curve.jsonl``); None: no curve.
     eval_every: steps between validations (0: only at the end).
+    continue_from: a campaign snapshot of this run to continue from when
+      `checkpoint_dir` has no checkpoint (see `training.train_loop`).
     log: where progress lines go.
 
   Returns:
@@ -522,4 +525,4 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
       checkpoint_every_s=checkpoint_every_s,
       evaluate=None if validation_images is None else
       lambda: validation_metrics(model, validation_images),
-      eval_every=eval_every, log=log)
+      eval_every=eval_every, continue_from=continue_from, log=log)

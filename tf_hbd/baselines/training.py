@@ -208,6 +208,10 @@ class TrainState(tf.Module):
                                name="seconds")
 
 
+# Updates over which a fresh optimizer's rate is ramped up (see `fit`).
+WARMUP_STEPS = 1000
+
+
 def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
                checkpoint_dir: str, trackables: dict, *,
                max_steps: int, max_seconds: Optional[float] = None,
@@ -215,6 +219,7 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
                max_bad_steps: int = 10,
                evaluate: Optional[Callable[[], dict]] = None,
                eval_every: int = 0,
+               continue_from: Optional[str] = None,
                log: Callable[[str], None] = print,
                on_restore: Optional[Callable[[], None]] = None) -> TrainState:
   """Runs (or resumes) a training loop with checkpoints.
@@ -243,6 +248,9 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
       evaluation, so a resumed run never evaluates a step twice. Its time
       does not count as training time.
     eval_every: steps between evaluations (0: only at the end).
+    continue_from: a checkpoint without optimizer (a campaign snapshot) to
+      start from when `checkpoint_dir` has none: the trackables but
+      ``optimizer`` and step / seconds come from it; fresh optimizer.
     log: where progress lines go.
     on_restore: called once after the checkpoint (if any) was restored and
       before the first step (e.g. to set a changed learning rate).
@@ -250,7 +258,8 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
   Returns:
     The `TrainState` (final step and seconds).
   """
-  state, manager = _restore_state(checkpoint_dir, trackables, log)
+  state, manager = _restore_state(checkpoint_dir, trackables, log,
+                                  continue_from)
   if on_restore is not None:
     on_restore()
   history_path = os.path.join(checkpoint_dir, "history.jsonl")
@@ -289,9 +298,10 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
   return state
 
 
-def _restore_state(checkpoint_dir, trackables, log):
+def _restore_state(checkpoint_dir, trackables, log, continue_from=None):
   """(TrainState, CheckpointManager), restored from the newest intact
-  checkpoint in `checkpoint_dir` if there is one."""
+  checkpoint in `checkpoint_dir` if there is one, else from
+  `continue_from` (without the optimizer) if given."""
   state = TrainState()
   ckpt = tf.train.Checkpoint(state=state, **trackables)
   manager = tf.train.CheckpointManager(ckpt, checkpoint_dir, max_to_keep=3)
@@ -299,7 +309,29 @@ def _restore_state(checkpoint_dir, trackables, log):
   if restored:
     log(f"resumed from {restored} at step "
         f"{int(state.step.numpy())} ({state.seconds.numpy():.0f} s trained)")
+  elif continue_from:
+    _restore_without_optimizer(continue_from, state, trackables)
+    log(f"warm start from snapshot {continue_from} at step "
+        f"{int(state.step.numpy())} ({state.seconds.numpy():.0f} s trained), "
+        f"fresh optimizer")
   return state, manager
+
+
+def _restore_without_optimizer(path, state, trackables):
+  """Restores `state` and every trackable but ``optimizer`` from `path`.
+
+  Raises:
+    ValueError: `path` is not a readable checkpoint of these objects.
+  """
+  objects = {k: v for k, v in trackables.items() if k != "optimizer"}
+  try:
+    tf.train.Checkpoint(state=state, **objects).read(
+        path).expect_partial().assert_existing_objects_matched()
+  except (tf.errors.OpError, ValueError, AssertionError, IndexError,
+          RuntimeError) as e:
+    raise ValueError(f"{path}: not a readable snapshot of this model "
+                     f"({type(e).__name__}: "
+                     f"{str(e).splitlines()[0][:200]})") from e
 
 
 def _timed_step(step_fn, sampler, batch_size, state):
@@ -404,6 +436,19 @@ def restore_latest_intact(ckpt: tf.train.Checkpoint,
   return None
 
 
+def _with_warmup(step_fn, optimizer, rate: float, warmup_steps: int):
+  """`step_fn` with the rate ramped over the optimizer's first updates."""
+
+  def scheduled(batch):
+    updates = int(optimizer.iterations.numpy())
+    if updates <= warmup_steps:
+      optimizer.learning_rate.assign(
+          rate * min(1.0, (updates + 1) / max(warmup_steps, 1)))
+    return step_fn(batch)
+
+  return scheduled
+
+
 def make_step_fn(model, optimizer, batch_size: int, patch_size: int,
                  call_kwargs: Optional[dict] = None) -> Callable:
   """The compiled training step of `fit`: ``step_fn(uint8 batch) -> dict``.
@@ -459,21 +504,31 @@ def fit(model, optimizer, sampler: CropSampler, batch_size: int,
         max_steps: int = 0, max_seconds: Optional[float] = None,
         log_every: int = 100, checkpoint_every_s: float = 60.0,
         evaluate: Optional[Callable[[], dict]] = None, eval_every: int = 0,
-        log: Callable = print) -> dict:
+        continue_from: Optional[str] = None, log: Callable = print,
+        warmup_steps: Optional[int] = None) -> dict:
   """The training run shared by the neural codecs: one compiled step
   (``model(batch, training=True, **call_kwargs)["loss"]`` minimised with
   `guarded_update`), `train_loop` (checkpoints, resume, budget) and the
-  optional export. `evaluate` / `eval_every`: the learning curve, see
+  optional export. `evaluate` / `eval_every`: the learning curve;
+  `continue_from`: a snapshot to continue when there is no checkpoint; see
   `train_loop`. The optimizer's learning rate at the call is the one used,
   also when resuming (a checkpoint stores the rate it was trained with; a
   campaign may change it between sessions), which is logged when it differs.
+  A fresh optimizer (a new run, a warm start from another run or from a
+  snapshot) ramps that rate linearly over its first `warmup_steps` updates
+  (default `WARMUP_STEPS`):
+  Adam's first update moves every weight by the full rate in the direction
+  of its gradient's sign, which took a trained 128-filter E2E model from
+  26.3 to 19.5 dB in one step at 2e-4 (`benchmarks/warm_start_fresh_adam.py`).
 
   Returns:
     dict with the final ``step``, ``seconds`` (over all restarts) and
     ``wall_this_run``.
   """
-  step_fn = make_step_fn(model, optimizer, batch_size, patch_size,
-                         call_kwargs)
+  step_fn = _with_warmup(
+      make_step_fn(model, optimizer, batch_size, patch_size, call_kwargs),
+      optimizer, float(optimizer.learning_rate.numpy()),
+      WARMUP_STEPS if warmup_steps is None else warmup_steps)
   start = time.time()
   rate = float(optimizer.learning_rate.numpy())
 
@@ -488,7 +543,8 @@ def fit(model, optimizer, sampler: CropSampler, batch_size: int,
       {"model": model, "optimizer": optimizer}, max_steps=max_steps,
       max_seconds=max_seconds, log_every=log_every,
       checkpoint_every_s=checkpoint_every_s, evaluate=evaluate,
-      eval_every=eval_every, log=log, on_restore=keep_rate)
+      eval_every=eval_every, continue_from=continue_from, log=log,
+      on_restore=keep_rate)
   result = {"step": int(state.step.numpy()),
             "seconds": float(state.seconds.numpy()),
             "wall_this_run": time.time() - start}

@@ -3,6 +3,7 @@
 import json
 import os
 import tempfile
+from unittest import mock
 
 import numpy as np
 from PIL import Image
@@ -202,6 +203,29 @@ class LoopTest(tf.test.TestCase):
       training.train_loop(self._counting_step(v), sampler, 1, ckpt, {"v": v},
                           max_steps=9, **kwargs)
 
+  def test_fresh_optimizer_ramps_its_rate(self):
+    v = tf.Variable([1.0, -2.0])
+    optimizer = tf.keras.optimizers.Adam(learning_rate=1e-2)
+    rates = []
+
+    def step(_):
+      rates.append(float(optimizer.learning_rate.numpy()))
+      optimizer.apply_gradients([(tf.constant([1.0, 1.0]), v)])
+      return {}
+
+    scheduled = training._with_warmup(step, optimizer, 1e-2, 4)
+    for _ in range(6):
+      scheduled(None)
+    self.assertAllClose(rates, [2.5e-3, 5e-3, 7.5e-3, 1e-2, 1e-2, 1e-2])
+    # each update moved the weights by its ramped rate (constant gradient)
+    self.assertAllClose(v.numpy()[0] - (1.0 - 2.5e-3 - 5e-3 - 7.5e-3 - 3e-2),
+                        0.0, atol=1e-4)
+    # an optimizer past its ramp (a resumed run) is left at its rate
+    rates.clear()
+    optimizer.learning_rate.assign(3e-3)
+    training._with_warmup(step, optimizer, 3e-3, 4)(None)
+    self.assertEqual(rates, [pytest.approx(3e-3)])
+
   def test_time_steps(self):
     sampler = training.CropSampler([np.zeros((8, 8), np.uint8)], 4)
     calls = []
@@ -223,6 +247,7 @@ class TrainAndResumeTest(tf.test.TestCase):
     kwargs = dict(train_dir=folder, checkpoint_dir=ckpt, export_dir=None,
                   config=goog.GoogConfig(8, (8, 8, 8), 8, (8, 8, 8, 8)),
                   batch_size=2, iterations=2, log_every=1)
+    self.enter_context(mock.patch.object(training, "WARMUP_STEPS", 0))
     first = goog.train(max_steps=2, log=lambda _: None, **kwargs)
     self.assertEqual(first["step"], 2)
     lines = []
