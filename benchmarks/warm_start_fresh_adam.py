@@ -11,8 +11,11 @@ and prints the validation metrics (`e2e.validation_metrics`, the first
 --learning_rate (what a campaign warm start does: its first step moves
 every weight by the full rate); one step at a hundredth of it; and
 --steps steps of a fresh Adam whose moments were first filled from
---prime batches at learning rate 0 (weights unchanged). Each case starts
-again from the snapshot's weights.
+--prime batches at learning rate 0 (weights unchanged); and --ramp steps
+of a fresh Adam whose rate rises linearly to --learning_rate over those
+steps (`training.with_warmup`, what `training.fit` does for a fresh
+optimizer over `training.WARMUP_STEPS` updates). Each case starts again
+from the snapshot's weights.
 """
 
 from tf_hbd import quiet  # first: TF's log lines off unless --verbose
@@ -41,12 +44,16 @@ _LEARNING_RATE = flags.DEFINE_float("learning_rate", 2e-4, "Adam's rate.")
 _STEPS = flags.DEFINE_integer("steps", 3, "Steps after priming.")
 _PRIME = flags.DEFINE_integer("prime", 20, "Batches that fill the moments "
                               "before those steps (learning rate 0).")
+_RAMP = flags.DEFINE_integer("ramp", 300, "Steps of the ramped case (0: "
+                             "skip it).")
 _VERBOSE = flags.DEFINE_bool("verbose", False, "TensorFlow's log lines.")
 flags.mark_flag_as_required("snapshot")
 
 
-def _case(model, weights, sampler, step0, rate, prime, steps, val):
-  """Validation metrics after `steps` steps of a fresh Adam at `rate`."""
+def _case(model, weights, sampler, step0, rate, prime, steps, val,
+          ramp=False):
+  """Validation metrics after `steps` steps of a fresh Adam at `rate`
+  (ramped over them if `ramp`)."""
   for v, w in zip(model.variables, weights):
     v.assign(w)
   optimizer = tf.keras.optimizers.Adam(learning_rate=rate,
@@ -57,6 +64,8 @@ def _case(model, weights, sampler, step0, rate, prime, steps, val):
   for i in range(prime):  # moments only: the weights do not move
     step_fn(tf.constant(sampler.batch(step0 + i, 8)))
   optimizer.learning_rate.assign(rate)
+  if ramp:
+    step_fn = training.with_warmup(step_fn, optimizer, rate, steps)
   for i in range(steps):
     step_fn(tf.constant(sampler.batch(step0 + i, 8)))
   return e2e.validation_metrics(model, val)
@@ -75,14 +84,16 @@ def main(argv):
   sampler = training.crop_sampler(_TRAIN_DIR.value, 128, None, "train", 0)
   rate = _LEARNING_RATE.value
   print(f"snapshot at step {step0}: {e2e.validation_metrics(model, val)}")
-  cases = [(f"1 step, fresh Adam {rate:g}", rate, 0, 1),
-           (f"1 step, fresh Adam {rate / 100:g}", rate / 100, 0, 1),
+  cases = [(f"1 step, fresh Adam {rate:g}", rate, 0, 1, False),
+           (f"1 step, fresh Adam {rate / 100:g}", rate / 100, 0, 1, False),
            (f"{_STEPS.value} step(s), Adam {rate:g} primed on "
-            f"{_PRIME.value} batches", rate, _PRIME.value, _STEPS.value)]
-  for label, r, prime, steps in cases:
-    print(f"{label}: "
-          f"{_case(model, weights, sampler, step0, r, prime, steps, val)}",
-          flush=True)
+            f"{_PRIME.value} batches", rate, _PRIME.value, _STEPS.value, False)]
+  if _RAMP.value:
+    cases.append((f"{_RAMP.value} steps, fresh Adam ramped to {rate:g}",
+                  rate, 0, _RAMP.value, True))
+  for label, r, prime, steps, ramp in cases:
+    metrics = _case(model, weights, sampler, step0, r, prime, steps, val, ramp)
+    print(f"{label}: {metrics}", flush=True)
   return 0
 
 

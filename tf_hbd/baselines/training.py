@@ -26,7 +26,7 @@ from tf_hbd import errors
 from tf_hbd.codecs import images
 
 __all__ = ["load_training_images", "CropSampler", "TrainState", "train_loop",
-           "fit", "make_step_fn", "time_steps", "read_jsonl",
+           "fit", "make_step_fn", "with_warmup", "time_steps", "read_jsonl",
            "restore_latest_intact", "load_campaign_images",
            "check_training_folder", "HELD_OUT", "load_validation_images",
            "score_at_rate", "crop_sampler",
@@ -436,7 +436,7 @@ def restore_latest_intact(ckpt: tf.train.Checkpoint,
   return None
 
 
-def _with_warmup(step_fn, optimizer, rate: float, warmup_steps: int):
+def with_warmup(step_fn, optimizer, rate: float, warmup_steps: int):
   """`step_fn` with the rate ramped over the optimizer's first updates."""
 
   def scheduled(batch):
@@ -525,7 +525,7 @@ def fit(model, optimizer, sampler: CropSampler, batch_size: int,
     dict with the final ``step``, ``seconds`` (over all restarts) and
     ``wall_this_run``.
   """
-  step_fn = _with_warmup(
+  step_fn = with_warmup(
       make_step_fn(model, optimizer, batch_size, patch_size, call_kwargs),
       optimizer, float(optimizer.learning_rate.numpy()),
       WARMUP_STEPS if warmup_steps is None else warmup_steps)

@@ -213,7 +213,7 @@ class LoopTest(tf.test.TestCase):
       optimizer.apply_gradients([(tf.constant([1.0, 1.0]), v)])
       return {}
 
-    scheduled = training._with_warmup(step, optimizer, 1e-2, 4)
+    scheduled = training.with_warmup(step, optimizer, 1e-2, 4)
     for _ in range(6):
       scheduled(None)
     self.assertAllClose(rates, [2.5e-3, 5e-3, 7.5e-3, 1e-2, 1e-2, 1e-2])
@@ -223,7 +223,7 @@ class LoopTest(tf.test.TestCase):
     # an optimizer past its ramp (a resumed run) is left at its rate
     rates.clear()
     optimizer.learning_rate.assign(3e-3)
-    training._with_warmup(step, optimizer, 3e-3, 4)(None)
+    training.with_warmup(step, optimizer, 3e-3, 4)(None)
     self.assertEqual(rates, [pytest.approx(3e-3)])
 
   def test_time_steps(self):
