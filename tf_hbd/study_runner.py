@@ -47,7 +47,7 @@ __all__ = ["RunSpec", "Tier", "Run", "STUDIES", "plan", "run_flags",
            "record_path", "train_run", "evaluate_run", "make_record",
            "measure_step_time", "measure_key", "estimate_hours",
            "run_study", "main", "ONLINE_ALGORITHMS", "EXACT_TIER_UNITS",
-           "EXACT_TIER_BATCH"]
+           "EXACT_TIER_BATCH", "size_tier", "exact_tier"]
 
 # Algorithms that apply one update per refinement step unless --accumulate.
 ONLINE_ALGORITHMS = ("rtrl", "uoro", "snap1")
@@ -146,35 +146,69 @@ _RECIPE = {
 EXACT_TIER_BATCH = 256
 EXACT_TIER_UNITS = 38
 
-_SIZE = Tier(
-    name="size",
-    description="size tier: LSTM-512 (the paper's size) trained with BPTT, "
-    "SAB, UORO and SnAp-1 (approximate RTRL), LSTM and SNE cells, JPEG and "
-    "JPEG 2000, 3 seeds; bfloat16 products; 8 epochs of 1,500 batches of "
-    "256 blocks (3.07 M examples) per run; BPTT at K = 2 and 8 too",
-    train_flags=tuple(sorted({**_RECIPE, "units": "512",
-                              "precision": "bfloat16", "epochs": "8",
-                              "steps_per_epoch": "1500"}.items())),
-    configs=_grid(("bptt", "sab", "uoro", "snap1"), ("lstm", "sne"),
-                  ("jpeg", "jp2"), k_values=(2, 8)),
-    seeds=3, test="kodak={data}/kodak", test_bpp=0.37, test_max_images=None,
-    test_max_side=None, k_sweep=(1, 2, 4, 6, 8), rd_bpps=(0.25, 0.5, 1.0))
+def size_tier(units: int, epochs: int, steps_per_epoch: int,
+              precision: str = "bfloat16", checkpoint_every: int = 500,
+              why: str = "") -> Tier:
+  """The size tier at `units`: BPTT, SAB, UORO and SnAp-1 (approximate
+  RTRL), LSTM and SNE cells, JPEG and JPEG 2000, 3 seeds, LSTM-JPEG-BPTT at
+  K = 2 and 8 too; `epochs` x `steps_per_epoch` batches of 256 per run."""
+  batches = epochs * steps_per_epoch
+  return Tier(
+      name="size",
+      description=f"size tier: LSTM-{units}{why} trained with BPTT, SAB, "
+      "UORO and SnAp-1 (approximate RTRL), LSTM and SNE cells, JPEG and "
+      f"JPEG 2000, 3 seeds; {precision} products; {epochs} epochs of "
+      f"{steps_per_epoch:,} batches of 256 blocks ({batches * 256:,} "
+      "examples) per run; BPTT at K = 2 and 8 too",
+      train_flags=tuple(sorted({
+          **_RECIPE, "units": str(units), "precision": precision,
+          "epochs": str(epochs), "steps_per_epoch": str(steps_per_epoch),
+          "checkpoint_every": str(checkpoint_every)}.items())),
+      configs=_grid(("bptt", "sab", "uoro", "snap1"), ("lstm", "sne"),
+                    ("jpeg", "jp2"), k_values=(2, 8)),
+      seeds=3, test="kodak={data}/kodak", test_bpp=0.37,
+      test_max_images=None, test_max_side=None, k_sweep=(1, 2, 4, 6, 8),
+      rd_bpps=(0.25, 0.5, 1.0))
 
-_EXACT = Tier(
-    name="exact",
-    description=f"exact tier: LSTM-{EXACT_TIER_UNITS} (the largest at which "
-    "exact RTRL fits its 4 GiB memory guard at batch 256, float32) trained "
-    "with BPTT, SAB, UORO and exact RTRL, JPEG and JPEG 2000, 3 seeds; "
-    "6 epochs of 250 batches of 256 blocks (384,000 examples) per run",
-    train_flags=tuple(sorted({**_RECIPE, "units": str(EXACT_TIER_UNITS),
-                              "batch_size": str(EXACT_TIER_BATCH),
-                              "precision": "float32", "epochs": "6",
-                              "steps_per_epoch": "250",
-                              "checkpoint_every": "50"}.items())),
-    configs=_grid(("bptt", "sab", "uoro", "rtrl"), ("lstm",),
-                  ("jpeg", "jp2")),
-    seeds=3, test="kodak={data}/kodak", test_bpp=0.37, test_max_images=None,
-    test_max_side=None, k_sweep=(1, 2, 4, 6, 8), rd_bpps=(0.25, 0.5, 1.0))
+
+def exact_tier(epochs: int, steps_per_epoch: int,
+               checkpoint_every: int = 50) -> Tier:
+  """The exact tier: LSTM-`EXACT_TIER_UNITS` at batch `EXACT_TIER_BATCH`,
+  float32, BPTT, SAB, UORO and exact RTRL, JPEG and JPEG 2000, 3 seeds."""
+  batches = epochs * steps_per_epoch
+  return Tier(
+      name="exact",
+      description=f"exact tier: LSTM-{EXACT_TIER_UNITS} (the largest at "
+      "which exact RTRL fits its 4 GiB memory guard at batch "
+      f"{EXACT_TIER_BATCH}, float32) trained with BPTT, SAB, UORO and exact "
+      f"RTRL, JPEG and JPEG 2000, 3 seeds; {epochs} epochs of "
+      f"{steps_per_epoch:,} batches of {EXACT_TIER_BATCH} blocks "
+      f"({batches * EXACT_TIER_BATCH:,} examples) per run",
+      train_flags=tuple(sorted({
+          **_RECIPE, "units": str(EXACT_TIER_UNITS),
+          "batch_size": str(EXACT_TIER_BATCH), "precision": "float32",
+          "epochs": str(epochs), "steps_per_epoch": str(steps_per_epoch),
+          "checkpoint_every": str(checkpoint_every)}.items())),
+      configs=_grid(("bptt", "sab", "uoro", "rtrl"), ("lstm",),
+                    ("jpeg", "jp2")),
+      seeds=3, test="kodak={data}/kodak", test_bpp=0.37,
+      test_max_images=None, test_max_side=None, k_sweep=(1, 2, 4, 6, 8),
+      rd_bpps=(0.25, 0.5, 1.0))
+
+
+# The first setting (issue 14 as first registered): the paper's LSTM-512,
+# 12,000 batches per run; about 142 CPU hours here under load (25-35 h
+# idle), kept as STUDIES["study512"].
+_SIZE512 = size_tier(512, 8, 1500, why=" (the paper's size)")
+_EXACT512 = exact_tier(6, 250)
+
+# The study that fits this machine (BUILD.md, "The study (issue 14)": why
+# these sizes and budgets, measured step times, CPU hours): LSTM-128 in
+# float32 (bfloat16 products are slower than float32 at 128 units here),
+# 10 epochs of 1,000 batches; exact RTRL 8 epochs of 50 batches.
+_SIZE = size_tier(128, 10, 1000, precision="float32",
+                  why=" (the largest that fits a 10-15 CPU-hour study here)")
+_EXACT = exact_tier(8, 50)
 
 # CI scale (tests): embedded sample photographs, 4-unit decoders, a few steps.
 _TINY_FLAGS = {
@@ -192,7 +226,8 @@ _TINY = Tier(
     test="sample_test=sample:test", test_bpp=0.6, test_max_images=2,
     test_max_side=64, k_sweep=(1, 2), rd_bpps=(0.8,))
 
-STUDIES = {"study": (_SIZE, _EXACT), "tiny": (_TINY,)}
+STUDIES = {"study": (_SIZE, _EXACT), "study512": (_SIZE512, _EXACT512),
+           "tiny": (_TINY,)}
 
 
 def plan(tiers: Sequence[Tier]) -> List[Run]:

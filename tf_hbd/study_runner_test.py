@@ -52,7 +52,7 @@ class StudyRunnerTest(absltest.TestCase):
     self.assertEqual(ks, {None, "2", "8"})
 
   def test_every_run_parses_with_the_training_flags(self):
-    for study in ("study", "tiny"):
+    for study in ("study", "study512", "tiny"):
       for run in study_runner.plan(study_runner.STUDIES[study]):
         fl = study_runner.run_flags(run, "/data")
         self.assertNotIn("{data}", json.dumps(fl))
@@ -64,14 +64,34 @@ class StudyRunnerTest(absltest.TestCase):
     self.assertEqual(fl["dataset"], "recompress:/data/train400")
     self.assertEqual(fl["val_images"], "/data/bsd68")
 
+  def test_study512_keeps_the_first_setting(self):
+    size, exact = study_runner.STUDIES["study512"]
+    fl = dict(size.train_flags)
+    self.assertEqual((fl["units"], fl["precision"]), ("512", "bfloat16"))
+    self.assertEqual(int(fl["epochs"]) * int(fl["steps_per_epoch"]), 12000)
+    fl = dict(exact.train_flags)
+    self.assertEqual(int(fl["epochs"]) * int(fl["steps_per_epoch"]), 1500)
+    # the same configurations as the default study, another scale
+    for a, b in zip(study_runner.STUDIES["study"], (size, exact)):
+      self.assertEqual(a.configs, b.configs)
+      self.assertEqual(a.name, b.name)
+
+  def test_the_study_budget_is_smaller_than_study512s(self):
+    for a, b in zip(study_runner.STUDIES["study"],
+                    study_runner.STUDIES["study512"]):
+      fa, fb = dict(a.train_flags), dict(b.train_flags)
+      cost = lambda f: (int(f["units"]) ** 2 * int(f["epochs"])
+                        * int(f["steps_per_epoch"]))
+      self.assertLess(cost(fa), cost(fb))
+
   def test_exact_tier_is_the_largest_rtrl_fits(self):
     from tf_hbd.model import decoder as decoder_lib  # pylint: disable=g-import-not-at-top
     from tf_hbd.training.algorithms import rtrl  # pylint: disable=g-import-not-at-top
-    exact = study_runner.STUDIES["study"][1]
-    fl = dict(exact.train_flags)
-    self.assertEqual(int(fl["units"]), study_runner.EXACT_TIER_UNITS)
-    self.assertEqual(int(fl["batch_size"]), study_runner.EXACT_TIER_BATCH)
-    self.assertEqual(fl["precision"], "float32")
+    for study in ("study", "study512"):
+      fl = dict(study_runner.STUDIES[study][1].train_flags)
+      self.assertEqual(int(fl["units"]), study_runner.EXACT_TIER_UNITS)
+      self.assertEqual(int(fl["batch_size"]), study_runner.EXACT_TIER_BATCH)
+      self.assertEqual(fl["precision"], "float32")
     dec = decoder_lib.build_decoder("lstm", units=4, patch_size=8, K=4,
                                     cell_options={"tied": True})
     self.assertEqual(rtrl.largest_units(dec.cell, 256, 4, 4 * 2 ** 30),
