@@ -126,7 +126,7 @@ def rebuild(log: dict):
   return algo.model
 
 
-def _restore(model, directory: str, average_decay: float,
+def _restore(model, directory: str, average_decay: float, written: bool,
              printer) -> Optional[str]:
   """Restores the newest intact checkpoint of `directory` into `model` (and
   the weight average into its variables); its prefix, None if none."""
@@ -138,7 +138,7 @@ def _restore(model, directory: str, average_decay: float,
   prefix, _ = checkpoints_lib.restore_newest_intact(
       tf.train.Checkpoint(**items), directory,
       tf.train.latest_checkpoint(directory), log=printer,
-      repair_state=False, expect_partial=True)
+      repair_state=False, expect_partial=True, written=written)
   if prefix and average_decay:
     for avg, v in zip(items["average"].averages, model.trainable_variables):
       v.assign(avg)
@@ -191,7 +191,7 @@ def load(model_dir: str, source: str = "final", log: Optional[dict] = None,
         + (" (train with --export_best to keep one)"
            if source == "best" else ""))
   model = rebuild(log)
-  # "best" holds the averaged weights already.
+  # "best" holds the averaged weights already (`Trainer._save_best`).
   decay = float(run_config(log).ema) if source == "final" else 0.0
-  prefix = _restore(model, directory, decay, printer)
+  prefix = _restore(model, directory, decay, source == "best", printer)
   return model, prefix
