@@ -12,9 +12,11 @@ import tensorflow as tf
 from tf_hbd.codecs import legacy as codecs
 from tf_hbd.data import pipelines as data
 from tf_hbd.data import sample_images
+from tf_hbd.evaluation import systems
 from tf_hbd.inference import refine as refine_lib
 from tf_hbd.model import decoder as decoder_lib
 from tf_hbd.training import config as config_lib
+from tf_hbd.training import main as train_main
 from tf_hbd.training import run_decoder
 from tf_hbd.training import trainer as training
 
@@ -74,13 +76,25 @@ class RunDecoderTest(tf.test.TestCase, parameterized.TestCase):
           run_decoder.best_dir(model_dir), "ckpt-1"))
       for a, b in zip(_values(model), _values(best)):
         self.assertAllEqual(a, b)
+      # --init_from=RUN_DIR starts from its best decoder.
+      fresh = run_decoder.rebuild(log)
+      _, kept = decoder_lib.warm_start(
+          fresh, train_main._init_source(model_dir))  # pylint: disable=protected-access
+      self.assertEmpty(kept)
+      for a, b in zip(_values(best), _values(fresh)):
+        self.assertAllEqual(a, b)
     else:
       with self.assertRaisesRegex(run_decoder.RunDecoderError,
                                   "--export_best"):
         run_decoder.load(model_dir, "best")
-    # The run wrote no SavedModel (the entry point adds serving/).
+    # The run wrote no SavedModel (the entry point adds serving/); the
+    # evaluation of a finished run without one uses the final checkpoint.
     self.assertEmpty(tf.io.gfile.glob(os.path.join(model_dir, "**",
                                                    "saved_model.pb")))
+    loaded = systems.load_trained_decoder(model_dir)
+    self.assertEqual(loaded.path, os.path.join(model_dir, "checkpoints",
+                                               "ckpt-3"))
+    self.assertAllEqual(loaded.refine(img), refine_lib.refine(img, model))
 
   def test_one_best_checkpoint_is_kept(self):
     model_dir = self.create_tempdir().full_path
@@ -123,6 +137,10 @@ class RunDecoderTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_unknown_source_and_empty_dir(self):
     model_dir = self.create_tempdir().full_path
+    with open(os.path.join(model_dir, "log.json"), "w") as f:
+      json.dump({"status": "running"}, f)
+    with self.assertRaisesRegex(FileNotFoundError, "finished training"):
+      systems.load_trained_decoder(model_dir)
     with self.assertRaisesRegex(ValueError, "unknown source"):
       run_decoder.load(model_dir, "export", log={})
     with self.assertRaisesRegex(run_decoder.RunDecoderError,
