@@ -106,6 +106,9 @@ def main(argv):
     print(f"error: {e}", file=sys.stderr)
     return 1
   print(f"decoder: {source}, weights from {where}")
+  if source == "final" and log.get("status", "finished") != "finished":
+    print(f"note: the run is not finished (status {log.get('status')}); "
+          "these are its newest checkpoint's weights")
   codec = log.get("flags", {}).get("codec", "jpeg")
   meta = exports.export_run(
       model, log, _OUT.value, source, _NOTE.value,
