@@ -75,7 +75,7 @@ def _worker():
   config = training.TrainConfig(
       model_dir=os.path.splitext(_WORKER.value)[0] + "_model", epochs=1,
       steps_per_epoch=total, batch_size=_BATCH_SIZE.value, log_every=1,
-      export=False, optimizer="sgd", lr=2e-4)
+      optimizer="sgd", lr=2e-4)
   lines = []
   if _STRATEGY.value == "default":
     trainer = training.Trainer(algo, stream.batches, None, config,

@@ -2,25 +2,29 @@
 
   python scripts/export.py --model_dir=runs/bptt --out=exports/hbd-jpeg
 
-Reads <model_dir>/export (written by scripts/train.py; or best/ with
---source=best) and <model_dir>/log.json (codec, algorithm, flags) and writes a
-SavedModel with the signatures documented in BUILD.md ("Serving"): refine,
-refine_k, decode_and_refine (JPEG), refine_blocks, plus hbd_model.json. The
-export and its metadata are the ones a training run writes to
-<model_dir>/serving (tf_hbd.training.exports.export_run).
+Rebuilds the run's decoder from <model_dir>/log.json (its flags: codec,
+algorithm, sizes) and restores the weights of its final checkpoint
+(<model_dir>/checkpoints; with --ema, the weight average) or, with
+--source=best, of the best validation epoch's checkpoint that --export_best
+keeps (<model_dir>/checkpoints/best; exportable while the run goes on);
+tf_hbd.training.run_decoder. Run dirs of earlier versions are read from their
+export/ and best/ decoder SavedModels. Writes a SavedModel with the
+signatures documented in BUILD.md ("Serving"): refine, refine_k,
+decode_and_refine (JPEG), refine_blocks, plus hbd_model.json; the export and
+its metadata are the ones a training run writes to <model_dir>/serving
+(tf_hbd.training.exports.export_run).
 """
 
-import os
+import sys
 
 from absl import app
 from absl import flags
 
 from tf_hbd.training import algorithms  # pylint: disable=unused-import (registers SAB)
 from tf_hbd.training import calibration
-from tf_hbd.model import decoder as decoder_lib
 from tf_hbd.evaluation import systems as evaluation
 from tf_hbd.training import exports
-from tf_hbd.inference import serving
+from tf_hbd.training import run_decoder
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "Training model dir.")
 _OUT = flags.DEFINE_string("out", None, "Output SavedModel directory.")
@@ -28,9 +32,10 @@ _BATCH = flags.DEFINE_integer("batch_size", 4096, "Targets per model call "
                               "inside the graph (bounds memory).")
 _NOTE = flags.DEFINE_string("note", "", "Free text stored in hbd_model.json.")
 _SOURCE = flags.DEFINE_enum(
-    "source", "export", ["export", "best"], "Which decoder of the model dir: "
-    "the final export/ or best/ (the best validation epoch so far, averaged "
-    "weights; exportable while training runs).")
+    "source", "final", ["final", "best", "export"], "Which decoder of the "
+    "model dir: the final checkpoint's or the best validation epoch's so far "
+    "(kept by --export_best; averaged weights; exportable while training "
+    "runs). 'export' is the former name of 'final'.")
 _PROJECT = flags.DEFINE_bool(
     "project", True, "JPEG models with the setting input: project the output "
     "onto the quantization constraint (tf_hbd.codecs.jpeg_constraint).")
@@ -74,35 +79,47 @@ _JP2_FULL_ACTIVITY = flags.DEFINE_float(
 flags.mark_flags_as_required(["model_dir", "out"])
 
 
+def _calibrate(model, codec):
+  """--calibrate_images: fits and applies the correction scale; the
+  metadata entry ({} without calibration)."""
+  if not _CAL_IMAGES.value:
+    return {}
+  imgs = [im.gray for im in evaluation.load_eval_images(
+      _CAL_IMAGES.value, limit=_CAL_MAX.value)]
+  gamma = calibration.fit_correction_scale(model, imgs, codec,
+                                           bpp=_CAL_BPP.value)
+  calibration.apply_correction_scale(model, gamma)
+  print(f"correction scale gamma = {gamma:.4f} (fitted on "
+        f"{len(imgs)} images of {_CAL_IMAGES.value})")
+  return {"calibration": {"gamma": gamma, "images": _CAL_IMAGES.value,
+                          "max_images": _CAL_MAX.value,
+                          "bpp": _CAL_BPP.value}}
+
+
 def main(argv):
   del argv
   log = exports.read_log(_MODEL_DIR.value)
-  fl = log.get("flags", {})
-  model = decoder_lib.load_decoder(os.path.join(_MODEL_DIR.value,
-                                                _SOURCE.value))
-  codec = fl.get("codec", "jpeg")
-  meta = exports.run_metadata(log, _SOURCE.value, _NOTE.value)
-  if _CAL_IMAGES.value:
-    imgs = [im.gray for im in evaluation.load_eval_images(
-        _CAL_IMAGES.value, limit=_CAL_MAX.value)]
-    gamma = calibration.fit_correction_scale(model, imgs, codec,
-                                             bpp=_CAL_BPP.value)
-    calibration.apply_correction_scale(model, gamma)
-    meta["calibration"] = {"gamma": gamma, "images": _CAL_IMAGES.value,
-                           "max_images": _CAL_MAX.value,
-                           "bpp": _CAL_BPP.value}
-    print(f"correction scale gamma = {gamma:.4f} (fitted on "
-          f"{len(imgs)} images of {_CAL_IMAGES.value})")
-  serving.export_serving(model, _OUT.value, codec, metadata=meta,
-                         batch_size=_BATCH.value, project=_PROJECT.value,
-                         guard=_GUARD.value, passthrough={
-                             "jpeg_min_noise": _JPEG_MIN_NOISE.value,
-                             "jp2_max_bpp": _JP2_MAX_BPP.value,
-                             "jpeg_min_coded_noise": _JPEG_MIN_CODED.value,
-                             "jp2_max_flat_fraction": _JP2_MAX_FLAT.value,
-                             "jp2_min_activity_per_bpp": _JP2_MIN_ACTIVITY.value,
-                             "jp2_full_activity_per_bpp":
-                                 _JP2_FULL_ACTIVITY.value})
+  source = "final" if _SOURCE.value == "export" else _SOURCE.value
+  try:
+    model, where = run_decoder.load(_MODEL_DIR.value, source, log)
+  except run_decoder.RunDecoderError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  print(f"decoder: {source}, weights from {where}")
+  if source == "final" and log.get("status", "finished") != "finished":
+    print(f"note: the run is not finished (status {log.get('status')}); "
+          "these are its newest checkpoint's weights")
+  codec = log.get("flags", {}).get("codec", "jpeg")
+  meta = exports.export_run(
+      model, log, _OUT.value, source, _NOTE.value,
+      extra=_calibrate(model, codec), batch_size=_BATCH.value,
+      project=_PROJECT.value, guard=_GUARD.value, passthrough={
+          "jpeg_min_noise": _JPEG_MIN_NOISE.value,
+          "jp2_max_bpp": _JP2_MAX_BPP.value,
+          "jpeg_min_coded_noise": _JPEG_MIN_CODED.value,
+          "jp2_max_flat_fraction": _JP2_MAX_FLAT.value,
+          "jp2_min_activity_per_bpp": _JP2_MIN_ACTIVITY.value,
+          "jp2_full_activity_per_bpp": _JP2_FULL_ACTIVITY.value})
   print(f"exported {meta['label']} to {_OUT.value}")
   return 0
 

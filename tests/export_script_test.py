@@ -1,12 +1,18 @@
 """Tests of --config in scripts/train.py and of scripts/export.py, run as a
-user runs them (subprocesses): one tiny run, exported both ways."""
+user runs them (subprocesses): one tiny run, re-exported from its final and
+its best checkpoints."""
 
 import json
 import os
 import subprocess
 import sys
 
+import numpy as np
 import tensorflow as tf
+
+from tf_hbd.codecs import legacy as codecs
+from tf_hbd.data import sample_images
+from tf_hbd.inference import serving
 
 _ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
@@ -44,19 +50,31 @@ class ConfigAndExportTest(tf.test.TestCase):
     self.assertLen(log["epochs"], 2)
     served = _metadata(os.path.join(model_dir, "serving"))
 
-    # scripts/export.py of the final decoder: the same metadata as the
-    # serving export the run wrote.
+    # The run's one SavedModel is its serving export.
+    self.assertEqual(tf.io.gfile.glob(os.path.join(model_dir, "**",
+                                                   "saved_model.pb")),
+                     [os.path.join(model_dir, "serving", "saved_model.pb")])
+
+    # scripts/export.py of the final decoder, rebuilt from the run's flags
+    # and checkpoints: the same metadata and pixels as the serving export
+    # the run wrote.
     out = os.path.join(self.create_tempdir().full_path, "final")
     proc = _run("export.py", [f"--model_dir={model_dir}", f"--out={out}"])
     self.assertEqual(proc.returncode, 0, msg=proc.stderr[-3000:])
     final = _metadata(out)
-    for key in ("label", "algorithm", "sne", "training"):
-      self.assertEqual(final[key], served[key], key)
-    self.assertEqual(final["training"]["source"], "export")
+    self.assertEqual(final, served)
+    self.assertEqual(final["training"]["source"], "final")
     self.assertEqual(final["training"]["flags"]["units"], "4")
     self.assertEqual(final["training"]["epochs"], 2)
+    decoded, _ = codecs.roundtrip(
+        sample_images.load_sample("camera")[:72, :88], "jpeg", quality=20)
+    refined = serving.load(out).refine(decoded)
+    self.assertAllEqual(refined, serving.load(os.path.join(
+        model_dir, "serving")).refine(decoded))
+    self.assertFalse(np.array_equal(refined, decoded))
 
-    # --source=best, as for a run still training (best/ only, no export/).
+    # --source=best: the best epoch's checkpoint, as for a run still
+    # training.
     out = os.path.join(self.create_tempdir().full_path, "best")
     proc = _run("export.py", [f"--model_dir={model_dir}", "--source=best",
                               f"--out={out}", "--note=rc"])

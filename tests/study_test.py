@@ -20,8 +20,8 @@ from tf_hbd.evaluation import claims
 
 class StudyEndToEndTest(absltest.TestCase):
 
-  # About 55 s of CPU (5 trainings in one process, each exported twice, 5
-  # SavedModel loads; the exports and loads are two thirds of it).
+  # 5 trainings in one process, each exported once (its serving/, the run's
+  # one SavedModel), and 5 SavedModel loads.
   @pytest.mark.slow
   def test_records_skip_resume_and_reports(self):
     tiers = study_runner.STUDIES["tiny"]

@@ -65,8 +65,12 @@ class TrainScriptTest(tf.test.TestCase):
     self.assertEqual(log["flags"]["units"], 4)
     self.assertLen(log["epochs"], 2)
     self.assertTrue(os.path.exists(os.path.join(model_dir, "metrics.csv")))
-    self.assertTrue(os.path.exists(os.path.join(model_dir, "export",
-                                                "saved_model.pb")))
+    # One SavedModel per run: the serving export (the decoder's weights
+    # stay in the checkpoints).
+    self.assertEqual(tf.io.gfile.glob(os.path.join(model_dir, "**",
+                                                   "saved_model.pb")),
+                     [os.path.join(model_dir, "serving", "saved_model.pb")])
+    self.assertIn("exported the serving model", proc.stdout)
 
   def test_rtrl_refuses_the_paper_size_with_an_estimate(self):
     model_dir = self.create_tempdir().full_path

@@ -88,7 +88,8 @@ def main(argv=None):
     raise SystemExit(code)
 
   print(f"\nDone in {(time.time() - t0) / 60:.1f} min. Outputs:")
-  print(f"   model (checkpoints, log.json, TensorBoard, exports): {model_dir}")
+  print(f"   model (checkpoints, log.json, TensorBoard, serving export): "
+        f"{model_dir}")
   print(f"   results table: {os.path.join(results, 'table3.md')}")
   print(f"   input JPEG: {jpg}")
   print(f"   enhanced:   {enhanced}/")

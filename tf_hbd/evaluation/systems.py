@@ -529,11 +529,13 @@ class LoadedDecoder:
 def load_trained_decoder(spec: str) -> LoadedDecoder:
   """Loads ``[LABEL=]PATH`` where PATH is a training model dir or an export.
 
-  A training model dir (``scripts/train.py --model_dir``) holds ``log.json``
-  and ``export/`` (the Keras SavedModel); a serving export
-  (`tf_hbd.inference.serving.export_serving`) holds ``hbd_model.json``. With both, the
-  serving export ``<dir>/serving`` is used, so what is evaluated is what
-  ships.
+  A serving export (`tf_hbd.inference.serving.export_serving`) holds
+  ``hbd_model.json``; a training model dir (``scripts/train.py
+  --model_dir``) holds ``log.json`` and, once finished, its serving export
+  ``<dir>/serving``, which is used, so what is evaluated is what ships. A
+  finished run without one (``--noexport``) is evaluated with its final
+  decoder, rebuilt from its checkpoints (`tf_hbd.training.run_decoder`; runs
+  of earlier versions: their ``export/`` decoder SavedModel).
   """
   label, path = split_label(spec)
   path = os.path.expanduser(path)
@@ -560,15 +562,13 @@ def load_trained_decoder(spec: str) -> LoadedDecoder:
 
       return LoadedDecoder(label, codec, served_refine, int(meta["K"]), log,
                            cand)
-  export = os.path.join(path, "export")
-  if log is None or not os.path.isdir(export):
+  if log is None or log.get("status") != "finished":
     raise FileNotFoundError(
         f"{path!r} is neither a tf_hbd serving export (hbd_model.json) nor a "
-        "finished training model dir (log.json + export/)")
-  from tf_hbd.training import algorithms  # pylint: disable=g-import-not-at-top,unused-import
-  from tf_hbd.model import decoder as decoder_lib  # pylint: disable=g-import-not-at-top
+        "finished training model dir (log.json + checkpoints)")
+  from tf_hbd.training import run_decoder  # pylint: disable=g-import-not-at-top
   from tf_hbd.inference import refine as refine_lib  # pylint: disable=g-import-not-at-top
-  model = decoder_lib.load_decoder(export)
+  model, export = run_decoder.load(path, "final", log)
   flags_ = log.get("flags", {})
   codec = flags_.get("codec", "jpeg")
   label = label or decoder_label(flags_.get("cell", "lstm"), codec,

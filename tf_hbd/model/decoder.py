@@ -717,10 +717,11 @@ def _short_name(variable):
 def warm_start(model, path):
   """Copies the weights of a saved decoder into `model`, by name and shape.
 
-  `path` is any decoder export: a decoder SavedModel (`export_saved_model`,
-  e.g. a training run's ``best/`` or ``export/``) or a serving export
-  (`tf_hbd.inference.serving.export_serving`, e.g. a shipped model). Variables of
-  `model` that the source lacks (a new option such as the setting matrix
+  `path` is any decoder export: a decoder SavedModel (`export_saved_model`)
+  or a serving export (`tf_hbd.inference.serving.export_serving`, e.g. a
+  training run's ``serving/`` or a shipped model); or a decoder object
+  (e.g. a run's decoder from `tf_hbd.training.run_decoder.load`). Variables
+  of `model` that the source lacks (a new option such as the setting matrix
   ``S``, which starts at zero) keep their initial values.
 
   Returns:
@@ -729,7 +730,7 @@ def warm_start(model, path):
   Raises:
     ValueError: a variable exists in both with different shapes.
   """
-  loaded = tf.saved_model.load(path)
+  loaded = tf.saved_model.load(path) if isinstance(path, str) else path
   source = getattr(loaded, "model", loaded)
   by_name = {_short_name(v): v for v in source.variables}
   copied, kept = [], []

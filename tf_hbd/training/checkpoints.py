@@ -48,7 +48,9 @@ def restore_newest_intact(checkpoint: tf.train.Checkpoint, directory: str,
                           latest: Optional[str],
                           log: Callable[[str], None] = print,
                           name: str = "ckpt",
-                          repair_state: bool = True
+                          repair_state: bool = True,
+                          expect_partial: bool = False,
+                          written: bool = False
                           ) -> Tuple[Optional[str], bool]:
   """Restores the newest checkpoint that reads back completely.
 
@@ -62,6 +64,10 @@ def restore_newest_intact(checkpoint: tf.train.Checkpoint, directory: str,
     repair_state: rewrite the state file to list only the intact
       checkpoints up to the restored one, when it was unreadable or named a
       damaged checkpoint (the caller should then rebuild its manager).
+    expect_partial: `checkpoint` restores only part of what the files hold
+      (e.g. the model of a training checkpoint); no warnings about the rest.
+    written: the files were written by `tf.train.Checkpoint.write` (no save
+      counter): read them with ``read`` instead of ``restore``.
 
   Returns:
     (restored prefix or None when the folder holds no checkpoint, whether the
@@ -81,7 +87,10 @@ def restore_newest_intact(checkpoint: tf.train.Checkpoint, directory: str,
   skipped = []
   for prefix in order:
     try:
-      checkpoint.restore(prefix).assert_existing_objects_matched()
+      load = checkpoint.read if written else checkpoint.restore
+      status = load(prefix).assert_existing_objects_matched()
+      if expect_partial:
+        status.expect_partial()
     # Any failure means "not intact": TF reports damage as OpErrors, but
     # also as IndexError, ValueError or AssertionError (object mismatch).
     except Exception as e:  # pylint: disable=broad-except

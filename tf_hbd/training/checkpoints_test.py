@@ -31,7 +31,7 @@ def _trainer(model_dir, lines=None, **kwargs):
                                     seed=1)
   config = dict(model_dir=model_dir, epochs=2, steps_per_epoch=4,
                 batch_size=16, optimizer="momentum", lr=0.05,
-                checkpoint_every=1, log_every=0, export=False)
+                checkpoint_every=1, log_every=0)
   config.update(kwargs)
   printer = (lambda *a: None) if lines is None else lines.append
   return training.Trainer(base.make_algorithm("bptt", model), batches,

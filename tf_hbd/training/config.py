@@ -99,8 +99,10 @@ class RunConfig:
   warmup: int = _knob(0, "Warm-up updates of the cosine schedule.")
   ema: float = _knob(0.0, "Decay of the weight average used for validation "
                      "and export (0: off; e.g. 0.999).")
-  export_best: bool = _knob(False, "Export the best validation epoch's model "
-                            "so far to <model_dir>/best.")
+  export_best: bool = _knob(
+      False, "Keep the best validation epoch's model so far (averaged "
+      "weights) as a checkpoint in <model_dir>/checkpoints/best "
+      "(scripts/export.py --source=best).")
   # ---- recompress: data (codec round trips made on the fly) -----------
   crop: int = _knob(176, "recompress: crop side (0: whole images).")
   synthetic_fraction: float = _knob(0.1, "recompress: synthetic images per "
@@ -117,9 +119,10 @@ class RunConfig:
       [], "Validate at several JPEG qualities / JP2 bpps (e.g. 10,20,30); "
       "overrides --val_quality/--val_bpp.")
   init_from: str = _knob(
-      "", "Start from the weights of this decoder export (a run's best/ or "
-      "export/, or a shipped serving model) when the model dir has no "
-      "checkpoint yet.")
+      "", "Start from these weights when the model dir has no checkpoint "
+      "yet: a serving export (a run's serving/, a shipped model), a run "
+      "dir (its best checkpoint, else its final one) or a decoder "
+      "SavedModel.")
   # ---- the loss and its schedule --------------------------------------
   lr_end_fraction: float = _knob(0.01, "Final step size as a fraction of "
                                  "--lr.")
@@ -177,8 +180,8 @@ class RunConfig:
   max_steps: int = _knob(0, "Stop (resumably) after N batches in total (0: "
                          "none).")
   deterministic: bool = _knob(True, "Deterministic TF ops (exact resume).")
-  export: bool = _knob(True, "Export the final SavedModel to "
-                       "<model_dir>/export.")
+  export: bool = _knob(True, "Write the serving export (the run's one "
+                       "SavedModel) to <model_dir>/serving at the end.")
   # ---- devices (BUILD.md, "Distributed training") ---------------------
   strategy: str = _knob(
       "default", "tf.distribute strategy: default (one device), mirrored "

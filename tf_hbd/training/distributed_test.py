@@ -57,8 +57,7 @@ def _train(algo_name, options, strategy, arrays, batch_size=16, steps=3):
   initial = [v.numpy() for v in algo.variables]
   config = training.TrainConfig(
       model_dir=tempfile.mkdtemp(), epochs=1, steps_per_epoch=steps,
-      batch_size=batch_size, optimizer="momentum", lr=0.05, log_every=0,
-      export=False)
+      batch_size=batch_size, optimizer="momentum", lr=0.05, log_every=0)
   batches = lambda start: arrays.to_dataset(batch_size, seed=7, repeat=True,
                                             start_batch=start)
   quiet = lambda *a: None

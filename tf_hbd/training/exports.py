@@ -1,26 +1,29 @@
 """The serving export of a training run, and its metadata, built in one place.
 
-A training run (``python -m tf_hbd.training``) ends by writing
-``<model_dir>/serving`` (`export_run`) and ``scripts/export.py`` re-exports
-a run (its final ``export/`` or its ``best/`` decoder, optionally
-calibrated, with guards and passthrough thresholds) to any folder; both take
-the provenance in ``hbd_model.json`` from `run_metadata` (label, algorithm,
-SNE, the training flags, best epoch, epochs, wall time, source), built from
-the run's log.
+The serving export is the one SavedModel a training run writes: a run
+(``python -m tf_hbd.training``) ends by writing ``<model_dir>/serving``
+(`export_run`), and ``scripts/export.py`` re-exports a run (the decoder of
+its final or its best checkpoint, rebuilt by `tf_hbd.training.run_decoder`,
+optionally calibrated, with guards and passthrough thresholds) to any folder
+through `export_run` too; the provenance in ``hbd_model.json`` comes from
+`run_metadata` (label, algorithm, SNE, the training flags, best epoch,
+epochs, wall time, source), built from the run's log.
 """
 
 import json
 import os
+from typing import Optional
 
 from tf_hbd.evaluation import systems as evaluation
 from tf_hbd.inference import serving
+from tf_hbd.training import run_decoder
 
 __all__ = ["SOURCES", "read_log", "run_metadata", "export_run"]
 
 # The decoders of a run directory that can be exported: the final weights
-# (``export/``, written when the run finishes) and the best validation epoch
-# so far (``best/``, written by --export_best while the run goes on).
-SOURCES = ("export", "best")
+# (the last checkpoint) and the best validation epoch so far (the checkpoint
+# --export_best keeps while the run goes on).
+SOURCES = run_decoder.SOURCES
 
 
 def read_log(model_dir: str) -> dict:
@@ -60,7 +63,7 @@ def run_metadata(log: dict, source: str, note: str = "") -> dict:
 
 
 def export_run(model, log: dict, out: str, source: str, note: str = "",
-               **serving_options) -> dict:
+               extra: Optional[dict] = None, **serving_options) -> dict:
   """Writes the serving SavedModel of a run's decoder to `out`.
 
   Args:
@@ -69,6 +72,7 @@ def export_run(model, log: dict, out: str, source: str, note: str = "",
     out: the output folder.
     source: which decoder of the run `model` is (`SOURCES`).
     note: free text stored in the metadata.
+    extra: more metadata entries (e.g. the calibration).
     **serving_options: `tf_hbd.inference.serving.export_serving` options
       (batch_size, project, guard, passthrough).
 
@@ -76,6 +80,7 @@ def export_run(model, log: dict, out: str, source: str, note: str = "",
     The metadata written.
   """
   meta = run_metadata(log, source, note)
+  meta.update(extra or {})
   codec = log.get("flags", {}).get("codec", "jpeg")
   serving.export_serving(model, out, codec, metadata=meta, **serving_options)
   return meta

@@ -27,14 +27,14 @@ class RunMetadataTest(absltest.TestCase):
         "best": {"epoch": 2, "val_psnr": 30.5}, "epochs": 2,
         "source": "best", "wall_time_s": 7.5})
     self.assertNotIn("note", meta)
-    self.assertEqual(exports.run_metadata(_log(), "export", "rc")["note"],
+    self.assertEqual(exports.run_metadata(_log(), "final", "rc")["note"],
                      "rc")
 
   def test_sne_from_a_bool_or_its_text_and_no_epochs(self):
-    self.assertTrue(exports.run_metadata(_log(sne=True), "export")["sne"])
-    self.assertTrue(exports.run_metadata(_log(sne="true"), "export")["sne"])
+    self.assertTrue(exports.run_metadata(_log(sne=True), "final")["sne"])
+    self.assertTrue(exports.run_metadata(_log(sne="true"), "final")["sne"])
     log = dict(_log(), epochs=[])
-    training = exports.run_metadata(log, "export")["training"]
+    training = exports.run_metadata(log, "final")["training"]
     self.assertEqual((training["epochs"], training["wall_time_s"]), (0, None))
 
   def test_read_log(self):

@@ -12,8 +12,11 @@ configuration whose fields the flags given override.
 
 Progress lines, TensorBoard summaries (<model_dir>/tensorboard), the per-epoch
 log (<model_dir>/log.json, metrics.csv), checkpoints (rerun the same command
-to resume exactly) and the exported SavedModel (<model_dir>/export). See
-BUILD.md, "Training algorithms".
+to resume exactly; --export_best also keeps the best epoch's weights in
+<model_dir>/checkpoints/best) and, at the end, the run's one SavedModel: the
+serving export <model_dir>/serving (tf_hbd.training.exports). The checkpoints
+are the source of re-exports (scripts/export.py, tf_hbd.training.run_decoder).
+See BUILD.md, "Training algorithms".
 
 Several GPUs or machines (BUILD.md, "Distributed training"): --strategy=
 mirrored (one machine) or multi_worker (one process per machine, cluster in
@@ -34,13 +37,14 @@ from absl import app
 from absl import flags
 import tensorflow as tf
 
-from tf_hbd.training import algorithms
+from tf_hbd.training import checkpoints
 from tf_hbd.training import config as config_lib
 from tf_hbd.model import decoder as decoder_lib
 from tf_hbd.training import distributed
 from tf_hbd import errors
 from tf_hbd.training import exports
 from tf_hbd.training import flag_checks
+from tf_hbd.training import run_decoder
 from tf_hbd.data import train_inputs
 from tf_hbd.training import trainer as training
 
@@ -120,20 +124,9 @@ def _training_stream(cfg):
 
 def _build_algorithm(cfg, stream, strategy):
   """The decoder and its learning algorithm, variables in the strategy."""
-  options = {"tied": cfg.tied} if cfg.cell in ("lstm", "gru") else {}
   with strategy.scope():  # variables mirrored on every replica
-    decoder = decoder_lib.build_decoder(
-        cfg.cell, units=cfg.units, patch_size=stream.patch_size, K=cfg.K,
-        sne=cfg.sne, seed=cfg.seed, center_inputs=cfg.center_inputs,
-        boundary=cfg.boundary, cell_options=options,
-        setting_size=stream.setting_size if cfg.setting_input else 0,
-        matmul_dtype=(None if cfg.precision == "float32"
-                      else cfg.precision))
-    algo = algorithms.make_algorithm(
-        cfg.algo, decoder, K=cfg.K, alpha=cfg.alpha,
-        loss_form=cfg.loss_form,
-        **algorithms.options_from_flags(cfg.algo, dataclasses.asdict(cfg)))
-  return decoder, algo
+    return run_decoder.build_algorithm(cfg, stream.patch_size,
+                                       stream.setting_size)
 
 
 def _validator(cfg):
@@ -149,11 +142,27 @@ def _validator(cfg):
   return validator
 
 
+def _init_source(path):
+  """--init_from: a run dir's decoder (its best checkpoint, else its final
+  one), else the path of a SavedModel."""
+  if (os.path.isfile(os.path.join(path, "log.json"))
+      and not os.path.isfile(os.path.join(path, "saved_model.pb"))):
+    which = ("best" if checkpoints.checkpoints_on_disk(
+        run_decoder.best_dir(path)) or os.path.isdir(
+            os.path.join(path, run_decoder.LEGACY_DIRS["best"]))
+             else "final")
+    model, where = run_decoder.load(path, which)
+    print(f"the {which} decoder of the run {path}: {where}")
+    return model
+  return path
+
+
 def _warm_start(cfg, decoder):
   """--init_from, when the model dir has no checkpoint yet."""
   if cfg.init_from and not tf.train.latest_checkpoint(
       os.path.join(cfg.model_dir, "checkpoints")):
-    copied, kept = decoder_lib.warm_start(decoder, cfg.init_from)
+    copied, kept = decoder_lib.warm_start(decoder,
+                                          _init_source(cfg.init_from))
     print(f"warm start from {cfg.init_from}: {len(copied)} variables "
           f"copied{', kept at init: ' + ', '.join(kept) if kept else ''}")
 
@@ -194,7 +203,7 @@ def _finish(cfg, trainer, log):
   if log.get("status") == "finished" and cfg.export:
     path = os.path.join(cfg.model_dir, "serving")
     with trainer.averaged():
-      exports.export_run(trainer.model, log, path, source="export")
+      exports.export_run(trainer.model, log, path, source="final")
     print(f"exported the serving model (graph-only signatures) to {path}")
   best = log["best"] or {}
   print(f"finished: best validation PSNR {best.get('val_psnr')} dB at "

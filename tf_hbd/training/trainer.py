@@ -5,7 +5,10 @@ which): it feeds batches, clips and applies the gradients the algorithm hands
 back (once per batch for BPTT/SAB, once per refinement step for online
 RTRL/UORO), logs progress and TensorBoard summaries, validates every epoch on
 whole images through `tf_hbd.inference.refine`, checkpoints, resumes exactly, stops on a
-non-finite loss and exports the final model.
+non-finite loss and, with ``export_best``, keeps the best epoch's weights
+as a checkpoint. The run's one SavedModel, the serving export, is written by
+the entry point (`tf_hbd.training.main`, `tf_hbd.training.exports`); the
+checkpoints are the source of re-exports (`tf_hbd.training.run_decoder`).
 
 Optimisation (paper, section 3.2): SGD, batch 256, initial step size 2e-4
 with polynomial decay, gradient global norm clipped to 13. "L2 polynomial
@@ -40,7 +43,6 @@ import dataclasses
 import json
 import math
 import os
-import shutil
 import time
 from typing import Callable, Iterable, List, Optional
 
@@ -48,7 +50,6 @@ import numpy as np
 import tensorflow as tf
 
 from tf_hbd.training import checkpoints as checkpoints_lib
-from tf_hbd.model import decoder as decoder_lib
 from tf_hbd import errors
 from tf_hbd.evaluation import metrics as metrics_lib
 from tf_hbd.inference import refine as refine_lib
@@ -225,7 +226,7 @@ class TrainConfig:
   """Settings of a run (see `tf_hbd.training.main` for their flags).
 
   Attributes:
-    model_dir: checkpoints, logs, TensorBoard summaries and the export.
+    model_dir: checkpoints, logs and TensorBoard summaries.
     epochs: training epochs.
     steps_per_epoch: batches per epoch.
     batch_size: blocks per batch (for throughput figures).
@@ -233,16 +234,16 @@ class TrainConfig:
       lr_schedule, warmup: see `make_optimizer` / `learning_rate_schedule`.
     ema: decay of the weight average used for validation and export (0:
       the trained weights themselves).
-    export_best: export the model (averaged weights) of the best
-      validation epoch so far to ``<model_dir>/best`` (decoder SavedModel).
+    export_best: keep the weights (averaged) of the best validation epoch
+      so far as the checkpoint ``<model_dir>/checkpoints/best/ckpt-<epoch>``
+      (`tf_hbd.training.run_decoder`, source "best").
     log_every: progress line and summaries every this many batches.
     checkpoint_every: also checkpoint every this many batches (0: only at
       epoch ends).
     max_to_keep: checkpoints kept.
     max_steps: stop after this many batches in total (0: no limit); the run
-      is then unfinished (no export) and can be resumed.
+      is then unfinished and can be resumed.
     convergence_tol_db: tolerance of the convergence epoch.
-    export: export the final model to ``<model_dir>/export``.
     flags: the command line settings recorded in the log.
   """
   model_dir: str
@@ -264,7 +265,6 @@ class TrainConfig:
   max_to_keep: int = 3
   max_steps: int = 0
   convergence_tol_db: float = 0.05
-  export: bool = True
   flags: dict = dataclasses.field(default_factory=dict)
 
 
@@ -419,6 +419,10 @@ class Trainer:
         "steps_per_epoch": c.steps_per_epoch,
         "batch_size": c.batch_size,
         "updates_per_batch": self.algo.updates_per_batch,
+        # What the data fixed; with the flags, `run_decoder.rebuild` input.
+        "decoder": {"patch_size": int(self.model.patch_size),
+                    "setting_size": int(getattr(self.model, "setting_size",
+                                                0))},
         "convergence_tol_db": c.convergence_tol_db,
         "convergence_epoch": convergence_epoch(psnrs, c.convergence_tol_db),
         "best": best,
@@ -594,23 +598,22 @@ class Trainer:
                 if r["val_psnr"] is not None), default=None)
     if (c.export_best and v["val_psnr"] is not None
         and v["val_psnr"] >= best):
-      path = os.path.join(c.model_dir, "best")
-      with self.averaged():
-        decoder_lib.export_saved_model(self.model, path + ".tmp")
-      if os.path.isdir(path):
-        shutil.rmtree(path)
-      os.replace(path + ".tmp", path)
-      self.print(f"exported the best model so far (epoch {epoch}) to {path}")
+      self._save_best(epoch)
     self._write_log("running")
     self._save()
 
+  def _save_best(self, epoch):
+    """The model's (averaged) weights as ``checkpoints/best/ckpt-<epoch>``;
+    the older best checkpoints are removed once it is written."""
+    directory = os.path.join(self.config.model_dir, "checkpoints", "best")
+    prefix = os.path.join(directory, f"ckpt-{epoch}")
+    with self.averaged():
+      tf.train.Checkpoint(model=self.model).write(prefix)
+    for old in checkpoints_lib.checkpoints_on_disk(directory):
+      if old != prefix:
+        for path in tf.io.gfile.glob(old + ".*"):
+          tf.io.gfile.remove(path)
+    self.print(f"saved the best model so far (epoch {epoch}) to {prefix}")
+
   def _finish(self):
-    c = self.config
-    extra = {}
-    if c.export:
-      path = os.path.join(c.model_dir, "export")
-      with self.averaged():
-        decoder_lib.export_saved_model(self.model, path)
-      extra["export"] = path
-      self.print(f"exported the final model to {path}")
-    return self._write_log("finished", extra)
+    return self._write_log("finished")

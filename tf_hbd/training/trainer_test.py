@@ -52,7 +52,7 @@ def _trainer(model_dir, algo_name="bptt", batches=None, **kwargs):
   algo = base.make_algorithm(algo_name, model)
   config = dict(model_dir=model_dir, epochs=2, steps_per_epoch=5,
                 batch_size=16, optimizer="momentum", lr=0.05,
-                checkpoint_every=2, log_every=0, export=False)
+                checkpoint_every=2, log_every=0)
   config.update(kwargs)
   return training.Trainer(algo, batches or _stream(), _validator(),
                           training.TrainConfig(**config),
@@ -103,7 +103,7 @@ class TrainerTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_log_export_and_schedule(self):
     model_dir = self.create_tempdir().full_path
-    trainer = _trainer(model_dir, "rtrl", export=True, lr_end_fraction=0.1)
+    trainer = _trainer(model_dir, "rtrl", lr_end_fraction=0.1)
     log = trainer.run()
     self.assertEqual(log["status"], "finished")
     self.assertLen(log["epochs"], 2)
@@ -120,8 +120,11 @@ class TrainerTest(tf.test.TestCase, parameterized.TestCase):
       rows = list(csv.DictReader(f))
     self.assertEqual(tuple(rows[0]), training.LOG_FIELDS)
     self.assertLen(rows, 2)
-    loaded = tf.saved_model.load(os.path.join(model_dir, "export"))
-    self.assertIn("serving_default", loaded.signatures)
+    # The trainer writes no SavedModel (the entry point writes the serving
+    # export); the log tells what the data fixed of the decoder.
+    self.assertEmpty(tf.io.gfile.glob(os.path.join(model_dir, "**",
+                                                   "saved_model.pb")))
+    self.assertEqual(log["decoder"], {"patch_size": 8, "setting_size": 0})
     self.assertNotEmpty(tf.io.gfile.glob(
         os.path.join(model_dir, "tensorboard", "events.*")))
 
@@ -191,8 +194,11 @@ class ScheduleAndAverageTest(tf.test.TestCase):
     d = self.get_temp_dir()
     t = _trainer(os.path.join(d, "ema"), ema=0.9, export_best=True,
                  lr_schedule="cosine", warmup=2, epochs=1)
-    t.run()  # one epoch: the best export holds the final average
-    best = decoder_lib.load_decoder(os.path.join(d, "ema", "best"))
+    t.run()  # one epoch: the best checkpoint holds the final average
+    best = decoder_lib.build_decoder("lstm", units=6, patch_size=8, K=3,
+                                     seed=5)
+    tf.train.Checkpoint(model=best).read(os.path.join(
+        d, "ema", "checkpoints", "best", "ckpt-1")).assert_consumed()
     trained = [v.numpy() for v in t.model.trainable_variables]
     with t.averaged():
       averaged = [v.numpy() for v in t.model.trainable_variables]
