@@ -14,6 +14,8 @@ shared machine's changing load hits both alike. The ratio refine / matmuls is
 the overhead of everything else (patching,
 gathering blocks, gate nonlinearities, uint8 conversion, assembly).
 
+TensorFlow's own log lines are off unless --verbose.
+
 Usage:
   .venv/bin/python benchmarks/refine_speed.py [--image PATH] [--repeats 9]
 """
@@ -24,7 +26,9 @@ import statistics
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from tf_hbd import quiet  # pylint: disable=g-import-not-at-top
+
+quiet.quiet_tensorflow(quiet.verbose_in_argv())  # before TensorFlow
 
 import numpy as np  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -72,6 +76,8 @@ def main(argv=None):
   parser.add_argument("--K", type=int, default=4)
   parser.add_argument("--batch_size", type=int, default=4096)
   parser.add_argument("--repeats", type=int, default=9)
+  parser.add_argument("--verbose", action="store_true",
+                      help="show TensorFlow's own log lines")
   args = parser.parse_args(argv)
 
   img, name = load(args.image)

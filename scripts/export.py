@@ -12,11 +12,17 @@ export/ and best/ decoder SavedModels. Writes a SavedModel with the
 signatures documented in BUILD.md ("Serving"): refine, refine_k,
 decode_and_refine (JPEG), refine_blocks, plus hbd_model.json; the export and
 its metadata are the ones a training run writes to <model_dir>/serving
-(tf_hbd.training.exports.export_run).
+(tf_hbd.training.exports.export_run). TensorFlow's own log lines are off
+unless --verbose.
 """
 
 import sys
 
+from tf_hbd import quiet  # first: TF's log lines off unless --verbose
+
+quiet.quiet_tensorflow(quiet.verbose_in_argv())
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app
 from absl import flags
 
@@ -76,6 +82,8 @@ _JP2_FULL_ACTIVITY = flags.DEFINE_float(
     "--jp2_min_activity_per_bpp and below this (gray levels per bpp), scale "
     "the correction linearly from 0 to 1 (tf_hbd.inference.guards."
     "activity_weight); 0 or <= the minimum: no ramp, a hard threshold.")
+_VERBOSE = flags.DEFINE_bool("verbose", False, "Show TensorFlow's own log "
+                              "lines.")
 flags.mark_flags_as_required(["model_dir", "out"])
 
 
@@ -98,6 +106,7 @@ def _calibrate(model, codec):
 
 def main(argv):
   del argv
+  quiet.quiet_tensorflow(_VERBOSE.value)
   log = exports.read_log(_MODEL_DIR.value)
   source = "final" if _SOURCE.value == "export" else _SOURCE.value
   try:

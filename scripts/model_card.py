@@ -7,10 +7,16 @@ JPEG models: Kodak (gray) at 0.37 bpp and BSD68 at JPEG quality 10/20/30.
 JPEG 2000 models: Kodak at 0.37 bpp and BSD68 at 0.25/0.37/0.5 bpp
 (`tf_hbd.evaluation.cards`). Prints a Markdown table (mean bpp, codec PSNR,
 decoder PSNR, gain) and writes it with per-image values as JSON (--out).
+TensorFlow's own log lines are off unless --verbose.
 """
 
 import json
 
+from tf_hbd import quiet  # first: TF's log lines off unless --verbose
+
+quiet.quiet_tensorflow(quiet.verbose_in_argv())
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app
 from absl import flags
 
@@ -27,11 +33,14 @@ _LOG = flags.DEFINE_string(
     "training hours) from this training log.json.")
 _ENSEMBLE = flags.DEFINE_bool("ensemble", False, "Also measure the "
                               "geometric self-ensemble (8x the time).")
+_VERBOSE = flags.DEFINE_bool("verbose", False, "Show TensorFlow's own log "
+                              "lines.")
 flags.mark_flag_as_required("model")
 
 
 def main(argv):
   del argv
+  quiet.quiet_tensorflow(_VERBOSE.value)
   if _LOG.value:
     print("Learning curve (" + _LOG.value + "):\n")
     print(cards.learning_curve(_LOG.value) + "\n")

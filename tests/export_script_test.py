@@ -85,6 +85,26 @@ class ConfigAndExportTest(tf.test.TestCase):
     self.assertEqual(best["note"], "rc")
     self.assertEqual(best["label"], served["label"])
 
+  def test_export_quiet_by_default_verbose_shows_tensorflow_logs(self):
+    model_dir = self.create_tempdir().full_path
+    proc = _run("train.py", ["--config=tiny", f"--model_dir={model_dir}",
+                             "--units=4", "--epochs=1",
+                             "--steps_per_epoch=1"])
+    self.assertEqual(proc.returncode, 0, msg=proc.stderr[-3000:])
+    out = os.path.join(self.create_tempdir().full_path, "quiet")
+    proc = _run("export.py", [f"--model_dir={model_dir}", f"--out={out}"])
+    self.assertEqual(proc.returncode, 0, msg=proc.stderr[-3000:])
+    # No TF log lines (oneDNN, CPU features, "Assets written to", "Found
+    # untraced functions", absl's I/W lines): stderr is empty and stdout is
+    # the script's own one line.
+    self.assertEqual(proc.stderr.strip(), "")
+    self.assertEqual(proc.stdout.strip().splitlines(),
+                     [f"exported {_metadata(out)['label']} to {out}"])
+    verbose = _run("export.py", [f"--model_dir={model_dir}",
+                                 f"--out={out}v", "--verbose"])
+    self.assertEqual(verbose.returncode, 0, msg=verbose.stderr[-3000:])
+    self.assertRegex(verbose.stderr, r"tensorflow/")  # TF's C++ log lines
+
   def test_config_flag_errors(self):
     model_dir = self.create_tempdir().full_path
     proc = _run("train.py", ["--config=tiny", f"--model_dir={model_dir}",

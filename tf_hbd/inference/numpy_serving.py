@@ -49,6 +49,7 @@ import concurrent.futures
 import hashlib
 import json
 import os
+import threading
 from typing import Optional
 
 import numpy as np
@@ -199,6 +200,7 @@ class _Decoder:
       raise ValueError(f"matmul_dtype {spec['matmul_dtype']!r} has no NumPy "
                        "runtime")
     self.residual = bool(spec["residual"])
+    self._local = threading.local()  # per-thread step buffers (_buffers)
     w = {k: np.ascontiguousarray(v, _F32) for k, v in weights.items()}
     self.w = w
     self.W = w["W"]
@@ -279,9 +281,25 @@ class _Decoder:
       s *= pre[:, 3 * n:]
     return s
 
+  def _buffers(self, rows):
+    """This thread's step buffers for `rows` blocks, reused from chunk to
+    chunk: fresh multi-megabyte arrays per chunk cost a page fault per
+    4 KB (about a tenth of `refine`'s time on the test machine)."""
+    n = self.n
+    ws = getattr(self._local, "ws", None)
+    if ws is None or ws[0] < rows:
+      big = [np.empty(rows * 4 * n, _F32) for _ in range(4)]
+      small = [np.empty(rows * n, _F32) for _ in range(3)]
+      ws = self._local.ws = (rows, big, small)
+    _, big, small = ws
+    return ([a[:rows * 4 * n].reshape(rows, 4 * n) for a in big[:3]] +
+            [big[3][:rows * 4 * n].reshape(4, rows, n)] +
+            [a[:rows * n].reshape(rows, n) for a in small])
+
   def _lstm_bf16(self, e, k):
     """`_lstm` for bfloat16 products: the same arithmetic, element for
-    element, on preallocated buffers, and gate-major after the rounding.
+    element, on reused buffers (`_buffers`), and gate-major after the
+    rounding.
 
     The product s V is one (rows, n) x (n, 4n) product as before (products
     of column blocks would sum in another order), written into a buffer,
@@ -290,23 +308,19 @@ class _Decoder:
     (rows, n) blocks, because NumPy's elementwise passes over column slices
     of a (rows, 4n) array are several times slower than over contiguous
     blocks. A step allocates nothing and makes no temporaries; the product
-    is rounded by `_bf16_split` where that gives the same bits."""
+    is rounded by `_bf16_split` where that gives the same bits. The state
+    returned lives in the buffers: it is valid until this thread's next
+    call."""
     n = self.n
     v, b, half = self._lstm_vb
     rows = e.shape[0]
-    eb = np.empty((rows, 4 * n), _F32)
+    eb, prod, shifted, pre, s, s_bf, c = self._buffers(rows)
     if self.tied:
       np.multiply(e[:, None, :], half.reshape(4, n), out=eb.reshape(-1, 4, n))
     else:
       np.multiply(e, half, out=eb)
     eb += b  # (e + b) / 2 on the gate columns (b was halved)
-    prod = np.empty_like(eb)
-    shifted = np.empty_like(eb)
-    pre = np.empty((4, rows, n), _F32)
     f, i, g, o = pre  # views of the four contiguous gate blocks
-    s = np.empty((rows, n), _F32)
-    s_bf = np.empty_like(s)
-    c = np.empty_like(s)
     # Rounding s V by splitting gives bf16(s V) + (e + b) bit for bit when
     # |s V| < 2^100 (the weights bound it: |s| <= 1) and every |e + b| >=
     # 2^-100: a subnormal s V, the one case where the two roundings differ,

@@ -1,5 +1,6 @@
 """Tests of tf_hbd.inference.numpy_serving: the NumPy runtime equals the TF runtime."""
 
+import concurrent.futures
 import json
 import os
 import shutil
@@ -496,3 +497,24 @@ def test_bfloat16_lstm_steps_are_bit_identical_to_the_reference():
   # Weights too large to bound |s V| below 2^100: no splitting at all.
   assert not _bf16_lstm(True, scale=1e30)._split_ok
   # pylint: enable=protected-access
+
+
+def test_bfloat16_lstm_buffers_reused_across_chunks_keep_the_bits():
+  """The step buffers a decoder reuses from chunk to chunk (`_buffers`)
+  carry nothing over: chunks of other sizes in between, and chunks run in
+  other threads, give the bits of a fresh decoder."""
+  rng = np.random.default_rng(5)
+  xs = [rng.uniform(0, 1, (rows, 9 * 64)).astype(np.float32)
+        for rows in (300, 100, 300, 7)]
+  pos = [rng.integers(0, 9, x.shape[0]).astype(np.int32) for x in xs]
+  want = [_bf16_lstm(True).predict_last(x, p, 3) for x, p in zip(xs, pos)]
+  dec = _bf16_lstm(True)
+  for x, p, w in zip(xs, pos, want):
+    np.testing.assert_array_equal(dec.predict_last(x, p, 3).view(np.uint32),
+                                  w.view(np.uint32))
+  with concurrent.futures.ThreadPoolExecutor(2) as pool:
+    got = list(pool.map(lambda i: dec.predict_last(xs[i], pos[i], 3),
+                        [0, 1, 2, 3] * 2))
+  for i, g in enumerate(got):
+    np.testing.assert_array_equal(g.view(np.uint32), want[i % 4].view(
+        np.uint32))
