@@ -911,7 +911,11 @@ def convert_saved_model(path: str, seed: int = 0) -> dict:
   base["matmul_dtype"] = ("bfloat16" if any(
       n.op == "Cast" and n.attr["DstT"].type == bf16 for n in nodes)
                           else None)
-  tolerance = 2e-3 if base["matmul_dtype"] else 1e-4
+  # bfloat16: TF 2.14 rounds a product to nearest on CPUs with AVX512-BF16
+  # and truncates it elsewhere (AVX2: one bfloat16 step, 2^-8 relative, on
+  # about half the products), so up to ~1e-2 after K steps; the wrong
+  # variants (uncentred, no residual) are off by far more.
+  tolerance = 3e-2 if base["matmul_dtype"] else 1e-4
   rng = np.random.default_rng(seed)
   d = base["patch_size"]
   b = 64

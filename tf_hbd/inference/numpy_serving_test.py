@@ -40,6 +40,32 @@ def _decoder(cell="lstm", setting_size=0, **kwargs):
   return model
 
 
+def _tf_bfloat16_truncates() -> bool:
+  """Whether TF's bfloat16 matmul truncates its float32 sums on this CPU.
+
+  TF 2.14 rounds them to nearest where the CPU has AVX512-BF16 (oneDNN) and
+  truncates them on others (seen on an AVX2 AMD EPYC: about half the
+  products one bfloat16 step towards zero). The NumPy runtime always rounds
+  to nearest, as the shipped decoders were trained; on a truncating CPU the
+  TF runtime's pixels still stay within one level of it, on more pixels.
+  """
+  rng = np.random.default_rng(0)
+  x = tf.cast(rng.normal(size=(64, 96)).astype(np.float32), tf.bfloat16)
+  w = tf.cast(rng.normal(size=(96, 64)).astype(np.float32), tf.bfloat16)
+  got = tf.cast(tf.matmul(x, w), tf.float32).numpy()
+  exact = tf.cast(x, tf.float32).numpy().astype(np.float64) @ tf.cast(
+      w, tf.float32).numpy().astype(np.float64)
+  nearest = tf.cast(tf.cast(exact.astype(np.float32), tf.bfloat16),
+                    tf.float32).numpy()
+  return float(np.mean(got != nearest)) > 0.1
+
+
+# Fractions of pixels one level apart allowed between the runtimes: measured
+# 0.2 % (shipped JPEG decoder) where TF rounds to nearest, 2.6 % where it
+# truncates.
+_SPREAD = 10.0 if _tf_bfloat16_truncates() else 1.0
+
+
 def _assert_close(test, fast, slow, max_differing=0.002):
   """At most one level apart, on a small fraction of the pixels."""
   diff = np.abs(fast.astype(int) - slow.astype(int))
@@ -68,7 +94,7 @@ class ShippedModelsTest(tf.test.TestCase):
                                                              setting=st)
         # bfloat16 products (the shipped JPEG decoder) put ~0.2 % of pixels
         # on the other side of a rounding boundary (BUILD.md).
-        _assert_close(self, a, b, max_differing=0.005)
+        _assert_close(self, a, b, max_differing=0.005 * _SPREAD)
         key = f"{name}/{serving.PRETRAINED[codec]}"
         self.assertAlmostEqual(float(metrics.psnr(img, a)),
                                expected[key]["psnr"],
@@ -82,7 +108,7 @@ class ShippedModelsTest(tf.test.TestCase):
         a = fast.refine(crop, K=2, setting=st)
         self.assertEqual(a.shape, crop.shape)
         _assert_close(self, a, slow.refine(crop, K=2, setting=st),
-                      max_differing=0.01)
+                      max_differing=0.01 * _SPREAD)
 
   def test_enhance_imports_no_tensorflow(self):
     tmp = self.create_tempdir().full_path
@@ -148,9 +174,10 @@ class DecoderTest(tf.test.TestCase):
                                 st[None] @ weights["S"]
                                 if model.setting_size else None)
         # bfloat16: a product can round to the neighbouring bfloat16
-        # (float32 sums in another order), 2^-8 relative.
+        # (float32 sums in another order; TF truncating), 2^-8 relative.
         self.assertAllClose(got, want, rtol=0, msg=name,
-                            atol=5e-3 if model.matmul_dtype else 2e-5)
+                            atol=5e-3 * min(_SPREAD, 4.0)
+                            if model.matmul_dtype else 2e-5)
     sne = decoder_lib.build_decoder("lstm", units=8, K=2, sne=True)
     self.assertIsNone(numpy_serving.spec_from_model(sne))
     f64 = decoder_lib.build_decoder("lstm", units=8, K=2, dtype="float64")
