@@ -96,10 +96,12 @@ class ConfigAndExportTest(tf.test.TestCase):
     self.assertEqual(proc.returncode, 0, msg=proc.stderr[-3000:])
     # No TF log lines (oneDNN, CPU features, "Assets written to", "Found
     # untraced functions", absl's I/W lines): stderr is empty and stdout is
-    # the script's own one line.
+    # the script's own two lines.
     self.assertEqual(proc.stderr.strip(), "")
     self.assertEqual(proc.stdout.strip().splitlines(),
-                     [f"exported {_metadata(out)['label']} to {out}"])
+                     [f"decoder: final, weights from "
+                      f"{os.path.join(model_dir, 'checkpoints', 'ckpt-1')}",
+                      f"exported {_metadata(out)['label']} to {out}"])
     verbose = _run("export.py", [f"--model_dir={model_dir}",
                                  f"--out={out}v", "--verbose"])
     self.assertEqual(verbose.returncode, 0, msg=verbose.stderr[-3000:])

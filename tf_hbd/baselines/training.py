@@ -230,38 +230,34 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
       the loss or a gradient is not finite (use `guarded_update`).
     sampler: yields the batches.
     batch_size: crops per step.
-    checkpoint_dir: where checkpoints go; an existing checkpoint there is
-      restored first (resume).
+    checkpoint_dir: where checkpoints go (an existing one is resumed).
     trackables: objects to checkpoint (model, optimizer, ...).
     max_steps: stop once this many steps were run in total.
     max_seconds: stop once this much training time was spent in total (over
       all restarts); None for no time limit.
     log_every: steps between progress lines.
     checkpoint_every_s: seconds between checkpoints.
-    max_bad_steps: raise `FloatingPointError` after this many steps in a row
-      with a non-finite loss (each of which the step function skipped).
+    max_bad_steps: raise `FloatingPointError` after this many non-finite
+      losses in a row (steps the step function skipped).
     evaluate: optional; called every `eval_every` steps and at the end
       (when its step was not evaluated yet) as ``evaluate()``, returns a
       dict of numbers (validation metrics), written with ``step``,
       ``seconds`` and ``hours`` (training time) to ``curve.jsonl`` in
       `checkpoint_dir` (the learning curve); a checkpoint follows every
-      evaluation, so a resumed run never evaluates a step twice. Its time
-      does not count as training time.
+      evaluation, so a resumed run never evaluates a step twice; its time
+      is not training time.
     eval_every: steps between evaluations (0: only at the end).
     continue_from: a checkpoint without optimizer (a campaign snapshot) to
       start from when `checkpoint_dir` has none: the trackables but
       ``optimizer`` and step / seconds come from it; fresh optimizer.
     log: where progress lines go.
-    on_restore: called once after the checkpoint (if any) was restored and
-      before the first step (e.g. to set a changed learning rate).
+    on_restore: called after the restore, before the first step.
 
   Returns:
     The `TrainState` (final step and seconds).
   """
   state, manager = _restore_state(checkpoint_dir, trackables, log,
-                                  continue_from)
-  if on_restore is not None:
-    on_restore()
+                                  continue_from, on_restore)
   history_path = os.path.join(checkpoint_dir, "history.jsonl")
   curve_path = os.path.join(checkpoint_dir, "curve.jsonl")
   tf.io.gfile.makedirs(checkpoint_dir)
@@ -298,7 +294,8 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
   return state
 
 
-def _restore_state(checkpoint_dir, trackables, log, continue_from=None):
+def _restore_state(checkpoint_dir, trackables, log, continue_from=None,
+                   on_restore=None):
   """(TrainState, CheckpointManager), restored from the newest intact
   checkpoint in `checkpoint_dir` if there is one, else from
   `continue_from` (without the optimizer) if given."""
@@ -314,6 +311,8 @@ def _restore_state(checkpoint_dir, trackables, log, continue_from=None):
     log(f"warm start from snapshot {continue_from} at step "
         f"{int(state.step.numpy())} ({state.seconds.numpy():.0f} s trained), "
         f"fresh optimizer")
+  if on_restore is not None:
+    on_restore()
   return state, manager
 
 

@@ -37,7 +37,6 @@ from absl import app
 from absl import flags
 import tensorflow as tf
 
-from tf_hbd.training import checkpoints
 from tf_hbd.training import config as config_lib
 from tf_hbd.model import decoder as decoder_lib
 from tf_hbd.training import distributed
@@ -142,27 +141,12 @@ def _validator(cfg):
   return validator
 
 
-def _init_source(path):
-  """--init_from: a run dir's decoder (its best checkpoint, else its final
-  one), else the path of a SavedModel."""
-  if (os.path.isfile(os.path.join(path, "log.json"))
-      and not os.path.isfile(os.path.join(path, "saved_model.pb"))):
-    which = ("best" if checkpoints.checkpoints_on_disk(
-        run_decoder.best_dir(path)) or os.path.isdir(
-            os.path.join(path, run_decoder.LEGACY_DIRS["best"]))
-             else "final")
-    model, where = run_decoder.load(path, which)
-    print(f"the {which} decoder of the run {path}: {where}")
-    return model
-  return path
-
-
 def _warm_start(cfg, decoder):
   """--init_from, when the model dir has no checkpoint yet."""
   if cfg.init_from and not tf.train.latest_checkpoint(
       os.path.join(cfg.model_dir, "checkpoints")):
-    copied, kept = decoder_lib.warm_start(decoder,
-                                          _init_source(cfg.init_from))
+    source = run_decoder.init_source(cfg.init_from)
+    copied, kept = decoder_lib.warm_start(decoder, source)
     print(f"warm start from {cfg.init_from}: {len(copied)} variables "
           f"copied{', kept at init: ' + ', '.join(kept) if kept else ''}")
 

@@ -39,7 +39,7 @@ from tf_hbd.training import config as config_lib
 
 __all__ = ["SOURCES", "LEGACY_DIRS", "RunDecoderError", "best_dir",
            "build_algorithm", "run_config", "decoder_inputs", "rebuild",
-           "load"]
+           "load", "init_source"]
 
 # The decoders of a run directory: the final weights and the best
 # validation epoch's (--export_best).
@@ -195,3 +195,17 @@ def load(model_dir: str, source: str = "final", log: Optional[dict] = None,
   decay = float(run_config(log).ema) if source == "final" else 0.0
   prefix = _restore(model, directory, decay, source == "best", printer)
   return model, prefix
+
+
+def init_source(path: str, printer=print):
+  """What ``--init_from=path`` starts from: a run dir's decoder (its best
+  checkpoint, else its final one), else `path` itself (a SavedModel)."""
+  if (os.path.isfile(os.path.join(path, "log.json"))
+      and not os.path.isfile(os.path.join(path, "saved_model.pb"))):
+    which = ("best" if checkpoints_lib.checkpoints_on_disk(best_dir(path))
+             or os.path.isdir(os.path.join(path, LEGACY_DIRS["best"]))
+             else "final")
+    model, where = load(path, which)
+    printer(f"the {which} decoder of the run {path}: {where}")
+    return model
+  return path

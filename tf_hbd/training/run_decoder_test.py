@@ -16,7 +16,6 @@ from tf_hbd.evaluation import systems
 from tf_hbd.inference import refine as refine_lib
 from tf_hbd.model import decoder as decoder_lib
 from tf_hbd.training import config as config_lib
-from tf_hbd.training import main as train_main
 from tf_hbd.training import run_decoder
 from tf_hbd.training import trainer as training
 
@@ -79,7 +78,7 @@ class RunDecoderTest(tf.test.TestCase, parameterized.TestCase):
       # --init_from=RUN_DIR starts from its best decoder.
       fresh = run_decoder.rebuild(log)
       _, kept = decoder_lib.warm_start(
-          fresh, train_main._init_source(model_dir))  # pylint: disable=protected-access
+          fresh, run_decoder.init_source(model_dir, printer=lambda _: None))
       self.assertEmpty(kept)
       for a, b in zip(_values(best), _values(fresh)):
         self.assertAllEqual(a, b)
