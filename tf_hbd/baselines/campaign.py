@@ -396,51 +396,28 @@ def snapshot_checkpoint(folder: Optional[str], name: str) -> Optional[str]:
   return tf.train.latest_checkpoint(directory)
 
 
-def _checkpoint_candidates(ckpt_dir) -> list:
-  """Checkpoint prefixes in `ckpt_dir`, newest (highest number) first: the
-  ones its ``checkpoint`` file lists and any ``*.index`` on disk (the
-  ``checkpoint`` file may be missing, torn or hold another machine's
-  paths)."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  names = set()
-  try:
-    state = tf.train.get_checkpoint_state(ckpt_dir)
-    if state is not None:
-      names.update(os.path.basename(p)
-                   for p in state.all_model_checkpoint_paths)
-      names.add(os.path.basename(state.model_checkpoint_path))
-  except (tf.errors.OpError, ValueError):
-    pass
-  names.update(f[:-len(".index")] for f in os.listdir(ckpt_dir)
-               if f.endswith(".index"))
-  names.discard("")
-
-  def number(name):
-    tail = name.rsplit("-", 1)[-1]
-    return int(tail) if tail.isdigit() else -1
-
-  return [os.path.join(ckpt_dir, n)
-          for n in sorted(names, key=lambda n: (number(n), n), reverse=True)]
-
-
 def _restore_intact(run, ckpt_dir, log):
   """(model, TrainState, path) of the newest checkpoint in `ckpt_dir` that
-  reads back completely, or None. Only reads: a training process may be
-  writing or deleting checkpoints meanwhile; a checkpoint that fails (torn,
-  deleted, half written) is reported and the next older one is tried."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  for path in _checkpoint_candidates(ckpt_dir):
-    model, state = _new_model(run), training.TrainState()
-    try:
-      tf.train.Checkpoint(state=state, model=model).read(
-          path).expect_partial().assert_existing_objects_matched()
-      return model, state, path
-    except (tf.errors.OpError, ValueError, AssertionError, IndexError,
-            RuntimeError, OSError) as e:
-      log(f"{run.name}: checkpoint {path} is not readable "
-          f"({type(e).__name__}: {str(e).splitlines()[0][:120]}); trying an "
-          f"older one")
-  return None
+  reads back completely (`checkpoints.restore_newest_intact`, read only: a
+  training process may be writing or deleting checkpoints meanwhile), or
+  None when none does."""
+  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+  from tf_hbd.training import checkpoints
+  # pylint: enable=g-import-not-at-top
+  model, state = _new_model(run), training.TrainState()
+  try:
+    latest = tf.train.latest_checkpoint(ckpt_dir)
+  except (tf.errors.OpError, ValueError):  # a torn state file
+    latest = None
+  try:
+    path, _ = checkpoints.restore_newest_intact(
+        tf.train.Checkpoint(state=state, model=model), ckpt_dir, latest,
+        log=lambda line: log(f"{run.name}: {line}"), repair_state=False,
+        expect_partial=True)
+  except checkpoints.CheckpointError:
+    return None
+  return None if path is None else (model, state, path)
 
 
 def _copy_records(src, dst, max_step):

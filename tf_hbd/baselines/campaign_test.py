@@ -283,7 +283,7 @@ class SnapshotTest(tf.test.TestCase):
     [info] = campaign.snapshot([run], root, out, log=lines.append)
     self.assertEqual(info["step"], 2)
     self.assertTrue(info["source"].endswith("ckpt-2"))
-    self.assertIn("ckpt-4 is not readable", lines[0])
+    self.assertIn("ckpt-4 is damaged", lines[0])
     for name, value in _weights(os.path.join(ckpt, "ckpt-2")).items():
       self.assertAllEqual(_weights(info["source"])[name], value)
     # Its curve stops at its step: the next session evaluates step 4 again.
