@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from tf_hbd.codecs import codec_setting
 from tf_hbd.codecs import legacy as codecs
+from tf_hbd.model import cells
 from tf_hbd.model import decoder as decoder_lib
 from tf_hbd import errors
 from tf_hbd.evaluation import golden
@@ -40,30 +41,13 @@ def _decoder(cell="lstm", setting_size=0, **kwargs):
   return model
 
 
-def _tf_bfloat16_truncates() -> bool:
-  """Whether TF's bfloat16 matmul truncates its float32 sums on this CPU.
-
-  TF 2.14 rounds them to nearest where the CPU has AVX512-BF16 (oneDNN) and
-  truncates them on others (seen on an AVX2 AMD EPYC: about half the
-  products one bfloat16 step towards zero). The NumPy runtime always rounds
-  to nearest, as the shipped decoders were trained; on a truncating CPU the
-  TF runtime's pixels still stay within one level of it, on more pixels.
-  """
-  rng = np.random.default_rng(0)
-  x = tf.cast(rng.normal(size=(64, 96)).astype(np.float32), tf.bfloat16)
-  w = tf.cast(rng.normal(size=(96, 64)).astype(np.float32), tf.bfloat16)
-  got = tf.cast(tf.matmul(x, w), tf.float32).numpy()
-  exact = tf.cast(x, tf.float32).numpy().astype(np.float64) @ tf.cast(
-      w, tf.float32).numpy().astype(np.float64)
-  nearest = tf.cast(tf.cast(exact.astype(np.float32), tf.bfloat16),
-                    tf.float32).numpy()
-  return float(np.mean(got != nearest)) > 0.1
-
-
 # Fractions of pixels one level apart allowed between the runtimes: measured
 # 0.2 % (shipped JPEG decoder) where TF rounds to nearest, 2.6 % where it
-# truncates.
-_SPREAD = 10.0 if _tf_bfloat16_truncates() else 1.0
+# truncates (`cells.bfloat16_matmul_rounding`: TF 2.14 truncates its
+# bfloat16 sums on CPUs without AVX512-BF16; the NumPy runtime rounds to
+# nearest, as the shipped decoders were trained).
+_SPREAD = 10.0 if cells.bfloat16_matmul_rounding(
+    64, 96, 64)["off_nearest"] > 0.1 else 1.0
 
 
 def _assert_close(test, fast, slow, max_differing=0.002):

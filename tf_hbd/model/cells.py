@@ -73,6 +73,7 @@ __all__ = [
     "MLPCell",
     "ACTIVATIONS",
     "INIT_SCALE",
+    "bfloat16_matmul_rounding",
 ]
 
 INIT_SCALE = 0.054  # paper, section 3.2: weights ~ U(-0.054, 0.054)
@@ -94,6 +95,34 @@ def matmul(a, b, dtype=None):
     return tf.matmul(a, b)
   out_dtype = a.dtype
   return tf.cast(tf.matmul(tf.cast(a, dtype), tf.cast(b, dtype)), out_dtype)
+
+
+def bfloat16_matmul_rounding(m: int = 256, k: int = 576, n: int = 512,
+                             seed: int = 0) -> dict:
+  """How TF's bfloat16 `matmul` rounds its float32 sums on this CPU.
+
+  TF 2.14 rounds them to nearest where the CPU has AVX512-BF16 (oneDNN) and
+  truncates them on others (an AVX2 AMD EPYC: half the products one bfloat16
+  step towards zero); `matmul(..., "bfloat16")` inherits this, while the
+  NumPy serving runtime always rounds to nearest.
+
+  Returns:
+    dict: ``products``; ``truncated``, the fraction equal to the float64
+    product truncated to bfloat16; ``off_nearest``, the fraction that differ
+    from it rounded to nearest.
+  """
+  rng = np.random.default_rng(seed)
+  a = tf.cast(rng.normal(size=(m, k)).astype(np.float32), tf.bfloat16)
+  b = tf.cast(rng.normal(size=(k, n)).astype(np.float32), tf.bfloat16)
+  got = tf.cast(tf.matmul(a, b), tf.float32).numpy()
+  exact = (tf.cast(a, tf.float32).numpy().astype(np.float64)
+           @ tf.cast(b, tf.float32).numpy().astype(np.float64))
+  exact = exact.astype(np.float32)  # exact to well below a bfloat16 step
+  nearest = tf.cast(tf.cast(exact, tf.bfloat16), tf.float32).numpy()
+  truncated = (exact.view(np.uint32) & np.uint32(0xFFFF0000)).view(np.float32)
+  return {"products": got.size,
+          "truncated": float(np.mean(got == truncated)),
+          "off_nearest": float(np.mean(got != nearest))}
 
 
 def register_cell(name):

@@ -113,6 +113,18 @@ def random_states(cell, batch, rng):
   return tuple(rng.uniform(-1, 1, (batch, n)) for n in cell.state_size)
 
 
+class BFloat16RoundingTest(tf.test.TestCase):
+
+  def test_tf_rounds_one_of_the_two_known_ways(self):
+    r = cells.bfloat16_matmul_rounding(32, 64, 48)
+    self.assertEqual(r["products"], 32 * 48)
+    # to nearest (AVX512-BF16) or by truncation (other CPUs), nothing else
+    nearest, truncated = 1.0 - r["off_nearest"], r["truncated"]
+    self.assertGreater(max(nearest, truncated), 0.99, msg=r)
+    # and the two are told apart: about half the products differ
+    self.assertLess(min(nearest, truncated), 0.9, msg=r)
+
+
 class CellEquationTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.named_parameters(*[(c, c) for c, _ in CASES])
