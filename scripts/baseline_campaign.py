@@ -17,7 +17,8 @@ checkpoint (no optimizer state), its learning curve and a MODEL.md, to
 commit; give it the campaign's own flags (they choose the models and go into
 MODEL.md). The next session, on a new --root, adds --warm_start=DIR: models
 without a checkpoint continue from their snapshot (steps and hours go on, so
-budgets stay totals; fresh optimizer).
+budgets stay totals; a fresh optimizer whose rate is ramped up over its
+first 1,000 updates).
 
   python scripts/baseline_campaign.py --root=runs/baselines \
       --snapshot=campaigns/baselines            # hourly; then git commit
@@ -132,7 +133,8 @@ def main(argv):
     if _SNAPSHOT.value:
       campaign.snapshot(
           plan, _ROOT.value, _SNAPSHOT.value,
-          command=campaign_command(sys.argv[1:]), train_dir=_TRAIN_DIR.value, val_dir=_VAL_DIR.value,
+          command=campaign_command(sys.argv[1:]),
+          train_dir=_TRAIN_DIR.value, val_dir=_VAL_DIR.value,
           val_images=_VAL_IMAGES.value, settings=settings, only=_ONLY.value,
           log=log)
       return 0
