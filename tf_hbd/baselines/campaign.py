@@ -580,7 +580,8 @@ def _snapshot_markdown(run, info, context, curve) -> str:
       f"* Training: {info['step']:,} steps, {info['seconds'] / 3600.0:.2f} h "
       f"of step time (totals over sessions); {start}; Adam "
       f"{run.learning_rate:g} (a session that continues a snapshot starts a "
-      f"fresh Adam); budget {run.minutes / 60.0:.2f} h"
+      f"fresh Adam, its rate ramped over {training.WARMUP_STEPS:,} updates); "
+      f"budget {run.minutes / 60.0:.2f} h"
       + (f" or {run.max_steps:,} steps" if run.max_steps < 10_000_000
          else "") + ".",
       f"* Data: `{os.path.basename(os.path.normpath(context['train_dir']))}` "
