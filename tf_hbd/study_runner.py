@@ -17,7 +17,11 @@ seeds. Every finished run leaves a small JSON record (no weights) under
 run without one is trained in ``<work_dir>/<tier>/<config>-seed<N>`` (the
 trainer resumes from that directory's newest checkpoint, so an interrupted
 run loses at most ``--checkpoint_every`` batches), evaluated, and its record
-written atomically. The tables, figures and claims are then regenerated from
+written atomically. The evaluation (`evaluate_decoder`) computes only the
+metrics the record keeps, and the codec's own rows (the same for every run
+of a codec) go through a `tf_hbd.evaluation.metric_cache.MetricCache`
+shared by the runs (``--metric_cache``, outside the repository by default):
+the numbers are the same with or without it. The tables, figures and claims are then regenerated from
 whatever records exist (`tf_hbd.evaluation.study_report`,
 `tf_hbd.evaluation.claims`), so the study can be spread over days.
 
