@@ -168,6 +168,14 @@ class StudyRunnerTest(absltest.TestCase):
     self.assertEqual(rec["k_sweep"]["2"], rec["decoder"]["psnr"])
     self.assertNotEqual(rec["k_sweep"]["1"], rec["decoder"]["psnr"])
 
+  def test_metric_cache_flag(self):
+    from tf_hbd.evaluation import metric_cache  # pylint: disable=g-import-not-at-top
+    flag = study_runner._metric_cache_dir  # pylint: disable=protected-access
+    self.assertIsNone(flag("none"))
+    self.assertEqual(flag("/x/cache"), "/x/cache")
+    with mock.patch.dict(os.environ, {metric_cache.ENV_VAR: "/y"}):
+      self.assertEqual(flag(""), "/y")
+
   def test_main_rejects_an_unknown_tier(self):
     self.assertEqual(study_runner.main(["--study=tiny", "--tiers=nope",
                                         "--report_only"]), 2)

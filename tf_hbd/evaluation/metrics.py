@@ -215,8 +215,9 @@ def subset(*names: str):
 
   Each value is the one `all_metrics` gives (the same functions): an
   evaluation that records PSNR only need not pay for SSIM and MS-SSIM, whose
-  11 x 11 Gaussian windows (TF's depthwise convolution) cost hundreds of
-  times PSNR's time on a Kodak image (``benchmarks/study_eval_profile.py``).
+  11 x 11 Gaussian windows (depthwise convolutions) cost 30 to 60 times
+  PSNR's time on a Kodak image (``benchmarks/study_eval_profile.py``).
+  With both SSIM and MS-SSIM, one `ssim_and_ms_ssim` pass gives the two.
   The measure's ``names`` attribute lists what it computes.
   """
   if not names or len(set(names)) != len(names):
