@@ -21,9 +21,10 @@ written atomically. The evaluation (`evaluate_decoder`) computes only the
 metrics the record keeps, and the codec's own rows (the same for every run
 of a codec) go through a `tf_hbd.evaluation.metric_cache.MetricCache`
 shared by the runs (``--metric_cache``, outside the repository by default):
-the numbers are the same with or without it. The tables, figures and claims are then regenerated from
-whatever records exist (`tf_hbd.evaluation.study_report`,
-`tf_hbd.evaluation.claims`), so the study can be spread over days.
+the numbers are the same with or without it. The tables, figures and claims
+are then regenerated from whatever records exist
+(`tf_hbd.evaluation.study_report`, `tf_hbd.evaluation.claims`), so the study
+can be spread over days.
 
 Before training, the CPU hours of the runs still to do are estimated from a
 measured step time per (tier, algorithm, cell): the real training program on

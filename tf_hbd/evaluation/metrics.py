@@ -25,8 +25,8 @@ import tensorflow as tf
 
 __all__ = ["to_uint8", "psnr", "ssim", "ms_ssim", "ms_ssim_scales",
            "all_metrics", "MS_SSIM_WEIGHTS", "FILTER_SIZE", "METRIC_NAMES",
-           "metric_function", "subset", "ssim_and_ms_ssim", "tf_ssim", "tf_ms_ssim",
-           "tf_metrics"]
+           "metric_function", "subset", "ssim_and_ms_ssim", "tf_ssim",
+           "tf_ms_ssim", "tf_metrics"]
 
 METRIC_NAMES = ("psnr", "ssim", "ms-ssim")
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
