@@ -23,7 +23,8 @@ is printed):
    to 35b339d), then with the metric subsets and an empty metric cache (the
    study's first run of a codec), then again on the filled cache (every
    later run: the decoder's rows computed, the codec's read). Prints the
-   wall time of each and whether the three ``test`` sections are identical.
+   wall time of each and whether the three ``test`` sections are identical
+   (``--skip=before``: cold and warm only).
 3. With ``--record``: whether the numbers equal that record's for these
    images (a re-evaluation of a committed run).
 
@@ -135,17 +136,19 @@ def split(dec, tier, imgs, repeats=2):
   return times
 
 
-def before_after(dec, tier, spec, imgs):
-  """Times the three evaluations; returns their ``test`` sections."""
+def before_after(dec, tier, spec, imgs, before=True):
+  """Times the three evaluations (`before`: False skips the first); returns
+  their ``test`` sections and whether they are identical."""
   from tf_hbd import study_runner  # pylint: disable=g-import-not-at-top
   from tf_hbd.evaluation import metric_cache  # pylint: disable=g-import-not-at-top
   from tf_hbd.evaluation import metrics  # pylint: disable=g-import-not-at-top
   out = {}
-  t0 = time.perf_counter()
-  out["before"] = study_runner.evaluate_decoder(
-      dec, tier, spec, imgs, every_metric=metrics.tf_metrics)
-  print(f"before: {time.perf_counter() - t0:.1f} s for {len(imgs)} images "
-        "(all three metrics on every row)", flush=True)
+  if before:
+    t0 = time.perf_counter()
+    out["before"] = study_runner.evaluate_decoder(
+        dec, tier, spec, imgs, every_metric=metrics.tf_metrics)
+    print(f"before: {time.perf_counter() - t0:.1f} s for {len(imgs)} "
+          "images (all three metrics on every row)", flush=True)
   with tempfile.TemporaryDirectory() as d:
     for how in ("cold", "warm"):
       cache = metric_cache.MetricCache(d)
@@ -155,9 +158,8 @@ def before_after(dec, tier, spec, imgs):
       print(f"{how}: {time.perf_counter() - t0:.1f} s for {len(imgs)} "
             f"images (codec metrics: {dict(cache.hits)} cached, "
             f"{dict(cache.computed)} computed)", flush=True)
-  same = all(json.dumps(out[h]) == json.dumps(out["before"])
-             for h in ("cold", "warm"))
-  print(f"identical test sections (before / cold / warm): {same}")
+  same = len({json.dumps(v) for v in out.values()}) == 1
+  print(f"identical test sections ({' / '.join(out)}): {same}")
   return out, same
 
 
@@ -190,7 +192,8 @@ def main(argv=None):
   p.add_argument("--record", default="", help="a committed record of the "
                  "same run to compare with")
   p.add_argument("--skip", default="", help="comma-separated parts to "
-                 "skip: split, before_after")
+                 "skip: split, before (the evaluation before), "
+                 "before_after (all three)")
   args = p.parse_args(argv)
   quiet.quiet_tensorflow()
   from tf_hbd import study_runner  # pylint: disable=g-import-not-at-top
@@ -207,7 +210,7 @@ def main(argv=None):
     split(dec, tier, imgs, args.repeats)
   ok = True
   if "before_after" not in skip:
-    out, ok = before_after(dec, tier, spec, imgs)
+    out, ok = before_after(dec, tier, spec, imgs, "before" not in skip)
     if args.record:
       ok = compare_record(out["warm"], args.record) and ok
   return 0 if ok else 1
