@@ -3,12 +3,14 @@
 Two configurations x 2 seeds of 4-unit decoders on the embedded sample
 photographs, trained in this process: records, kill-free resume of an
 interrupted run, skip of recorded runs (delete one record, rerun: only that
-run is redone), the CPU-hours estimate, the statistics, tables, figures and
-claims.
+run is redone, its record the same numbers), the metric cache shared by the
+runs (the codec's metrics computed by the first run only), the CPU-hours
+estimate, the statistics, tables, figures and claims.
 """
 
 import json
 import os
+import shutil
 import tempfile
 
 import pytest
@@ -29,6 +31,7 @@ class StudyEndToEndTest(absltest.TestCase):
     self.assertLen(runs, 4)
     with tempfile.TemporaryDirectory() as tmp:
       out, work = os.path.join(tmp, "results"), os.path.join(tmp, "runs")
+      mcache = os.path.join(tmp, "metric_cache")
       # An interrupted run: stopped after its first batch (checkpointed).
       cut = runs[-1]
       fl = study_runner.run_flags(cut, tmp)
@@ -42,8 +45,17 @@ class StudyEndToEndTest(absltest.TestCase):
       lines = []
       status = study_runner.run_study(tiers, out, work, tmp,
                                       in_process=False, estimate=False,
-                                      n_boot=200, say=lines.append)
+                                      n_boot=200, say=lines.append,
+                                      metric_cache_dir=mcache)
       self.assertEqual(set(status.values()), {"done"})
+      # the codec's rows (2 images: 3 metrics at the test rate, PSNR and
+      # MS-SSIM at the RD rate) are computed by the first run, read by the
+      # others
+      recorded = [l for l in lines if ": recorded" in l]
+      self.assertLen(recorded, 4)
+      self.assertIn("codec metrics 0 cached, 10 computed", recorded[0])
+      for line in recorded[1:]:
+        self.assertIn("codec metrics 10 cached, 0 computed", line)
       with open(model_dir + ".log") as f:
         self.assertIn("resumed from", f.read())
       self.assertTrue(any(f"{cut.run_id}: resuming" in l for l in lines))
@@ -105,6 +117,8 @@ class StudyEndToEndTest(absltest.TestCase):
       others = {k: os.path.getmtime(p) for k, p in paths.items()
                 if k != redo.run_id}
       os.remove(paths[redo.run_id])
+      # the cache deleted too: the record is redone from scratch
+      shutil.rmtree(mcache)
       # a cached step time (measure_step_time has its own test): the
       # estimate is printed without measuring again
       key = study_runner.measure_key(redo)
@@ -113,8 +127,16 @@ class StudyEndToEndTest(absltest.TestCase):
       lines = []
       status = study_runner.run_study(tiers, out, work, tmp,
                                       in_process=False, estimate=True,
-                                      n_boot=200, say=lines.append)
+                                      n_boot=200, say=lines.append,
+                                      metric_cache_dir=mcache)
       self.assertEqual(status[redo.run_id], "done")
+      with open(paths[redo.run_id]) as f:
+        again = json.load(f)
+      # the same numbers as when its metrics came from the cache
+      self.assertEqual(json.dumps(again["test"]),
+                       json.dumps(recs[redo.run_id]["test"]))
+      self.assertTrue(any("codec metrics 0 cached, 10 computed" in l
+                          for l in lines), lines)
       self.assertEqual({v for k, v in status.items() if k != redo.run_id},
                        {"skipped"})
       self.assertTrue(os.path.isfile(paths[redo.run_id]))

@@ -17,9 +17,14 @@ seeds. Every finished run leaves a small JSON record (no weights) under
 run without one is trained in ``<work_dir>/<tier>/<config>-seed<N>`` (the
 trainer resumes from that directory's newest checkpoint, so an interrupted
 run loses at most ``--checkpoint_every`` batches), evaluated, and its record
-written atomically. The tables, figures and claims are then regenerated from
-whatever records exist (`tf_hbd.evaluation.study_report`,
-`tf_hbd.evaluation.claims`), so the study can be spread over days.
+written atomically. The evaluation (`evaluate_decoder`) computes only the
+metrics the record keeps, and the codec's own rows (the same for every run
+of a codec) go through a `tf_hbd.evaluation.metric_cache.MetricCache`
+shared by the runs (``--metric_cache``, outside the repository by default):
+the numbers are the same with or without it. The tables, figures and claims
+are then regenerated from whatever records exist
+(`tf_hbd.evaluation.study_report`, `tf_hbd.evaluation.claims`), so the study
+can be spread over days.
 
 Before training, the CPU hours of the runs still to do are estimated from a
 measured step time per (tier, algorithm, cell): the real training program on
@@ -44,7 +49,8 @@ import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 __all__ = ["RunSpec", "Tier", "Run", "STUDIES", "plan", "run_flags",
-           "record_path", "train_run", "evaluate_run", "make_record",
+           "record_path", "train_run", "evaluate_run", "evaluate_decoder",
+           "make_record",
            "measure_step_time", "measure_key", "estimate_hours",
            "run_study", "main", "ONLINE_ALGORITHMS", "EXACT_TIER_UNITS",
            "EXACT_TIER_BATCH", "size_tier", "exact_tier"]
@@ -328,33 +334,74 @@ class _TestSet:
     return self._cache[key]
 
 
-def evaluate_run(model_dir: str, tier: Tier, spec, imgs) -> dict:
-  """The record's ``test`` section: per-image metrics of codec and decoder
-  at the tier's rate, the K sweep and the RD points."""
+def evaluate_run(model_dir: str, tier: Tier, spec, imgs,
+                 metric_cache=None) -> dict:
+  """The record's ``test`` section of the decoder in `model_dir`, loaded
+  once (`evaluate_decoder`)."""
   from tf_hbd.evaluation import systems  # pylint: disable=g-import-not-at-top
-  dec = systems.load_trained_decoder(model_dir)
-  cache = systems.CodecCache()
+  return evaluate_decoder(systems.load_trained_decoder(model_dir), tier,
+                          spec, imgs, metric_cache=metric_cache)
+
+
+def evaluate_decoder(dec, tier: Tier, spec, imgs, metric_cache=None,
+                     every_metric: Optional[Callable] = None) -> dict:
+  """The record's ``test`` section: per-image metrics of codec and decoder
+  at the tier's rate, the K sweep and the RD points.
+
+  Only the metrics the record keeps are computed: all three at the tier's
+  rate, PSNR at the other K of the sweep, PSNR and MS-SSIM at the RD rates
+  (`tf_hbd.evaluation.metrics.subset`: the same values `all_metrics`
+  gives).
+
+  Args:
+    dec: a `tf_hbd.evaluation.systems.LoadedDecoder`.
+    tier, spec, imgs: the tier, its test set and images (`_TestSet`).
+    metric_cache: a `tf_hbd.evaluation.metric_cache.MetricCache` for the
+      codec's own rows, which every run of the study with this codec
+      shares (the decoder's rows are new in every run and not cached).
+    every_metric: a measure giving all three metrics (e.g.
+      `metrics.tf_metrics`) to score every row with, no cache, as before the
+      subsets (``benchmarks/study_eval_profile.py``); the same record.
+  """
+  from tf_hbd.evaluation import metrics  # pylint: disable=g-import-not-at-top
+  from tf_hbd.evaluation import systems  # pylint: disable=g-import-not-at-top
+
+  def measure(names, shared=False):
+    if every_metric is not None:
+      return every_metric
+    if shared and metric_cache is not None:
+      return metric_cache.subset(*names)
+    return metrics.subset(*names)
+
+  cache = systems.CodecCache()  # one codec round trip per image and rate
   codec = systems.codec_system(dec.codec)
   codec.name = "codec"
   decoder = systems.trained_decoder_system(dec, label="decoder")
-  res = systems.evaluate(imgs, [codec, decoder], [tier.test_bpp],
-                         cache=cache)
+
+  def codec_and_decoder(bpp, names):
+    rows = systems.evaluate(imgs, [codec], [bpp], cache=cache,
+                            measure=measure(names, shared=True))
+    rows.update(systems.evaluate(imgs, [decoder], [bpp], cache=cache,
+                                 measure=measure(names)))
+    return rows
+
+  res = codec_and_decoder(tier.test_bpp, metrics.METRIC_NAMES)
   out = {"dataset": spec.name, "bpp": tier.test_bpp,
          "images": [im.name for im in imgs], "trained_K": dec.K,
          "codec": _per_image(res["codec"]),
          "decoder": _per_image(res["decoder"]), "k_sweep": {}, "rd": {}}
   ks = [systems.trained_decoder_system(dec, K=k, label=f"K={k}")
         for k in tier.k_sweep if k != dec.K]
-  kres = systems.evaluate(imgs, ks, [tier.test_bpp], cache=cache) if ks \
-      else {}
+  kres = systems.evaluate(imgs, ks, [tier.test_bpp], cache=cache,
+                          measure=measure(("psnr",))) if ks else {}
   for k in tier.k_sweep:
     rows = res["decoder"] if k == dec.K else kres[f"K={k}"]
     out["k_sweep"][str(k)] = [float(r["psnr"]) for r in rows]
+  rd_keys = ("bpp", "psnr", "ms-ssim")
   for bpp in tier.rd_bpps:
-    rd = systems.evaluate(imgs, [codec, decoder], [bpp], cache=cache)
+    rd = codec_and_decoder(bpp, rd_keys[1:])
     out["rd"][repr(float(bpp))] = {
-        name: _per_image(rows, ("bpp", "psnr", "ms-ssim"))
-        for name, rows in rd.items()}
+        name: _per_image(rows, rd_keys) for name, rows in rd.items()}
   return out
 
 
@@ -506,7 +553,8 @@ def run_study(tiers: Sequence[Tier], out_dir: str, work_dir: str,
               data_root: str, in_process: bool = False,
               max_runs: int = 0, estimate: bool = True,
               report: bool = True, after_run: Optional[Callable] = None,
-              n_boot: int = 2000, say=print) -> Dict[str, str]:
+              n_boot: int = 2000, say=print,
+              metric_cache_dir: Optional[str] = None) -> Dict[str, str]:
   """Trains and evaluates every run without a record, then reports.
 
   Args:
@@ -522,6 +570,8 @@ def run_study(tiers: Sequence[Tier], out_dir: str, work_dir: str,
     after_run: callable(run_id, record_dir) after each record (e.g. commit).
     n_boot: bootstrap replicates of the report.
     say: progress printer.
+    metric_cache_dir: a `tf_hbd.evaluation.metric_cache.MetricCache`
+      directory for the codec's rows, shared by every run (None: none).
 
   Returns:
     {run_id: "skipped" | "done" | "failed (exit N)"}.
@@ -541,7 +591,8 @@ def run_study(tiers: Sequence[Tier], out_dir: str, work_dir: str,
       say(f"[study] stopping after {done} runs (--max_runs)")
       break
     status[run.run_id] = _one_run(run, out_dir, work_dir, data_root,
-                                  in_process, testsets, say)
+                                  in_process, testsets, say,
+                                  metric_cache_dir)
     done += 1
     if status[run.run_id] == "done" and after_run:
       after_run(run.run_id, os.path.dirname(record_path(out_dir, run)))
@@ -552,7 +603,8 @@ def run_study(tiers: Sequence[Tier], out_dir: str, work_dir: str,
   return status
 
 
-def _one_run(run, out_dir, work_dir, data_root, in_process, testsets, say):
+def _one_run(run, out_dir, work_dir, data_root, in_process, testsets, say,
+             metric_cache_dir=None):
   fl = run_flags(run, data_root)
   model_dir = os.path.join(work_dir, run.run_id)
   log_file = model_dir + ".log"
@@ -570,7 +622,11 @@ def _one_run(run, out_dir, work_dir, data_root, in_process, testsets, say):
     return f"failed (exit {code})"
   t1 = time.time()
   spec, imgs = testsets.get(run.tier, data_root)
-  test = evaluate_run(model_dir, run.tier, spec, imgs)
+  mcache = None
+  if metric_cache_dir:
+    from tf_hbd.evaluation import metric_cache  # pylint: disable=g-import-not-at-top
+    mcache = metric_cache.MetricCache(metric_cache_dir)
+  test = evaluate_run(model_dir, run.tier, spec, imgs, metric_cache=mcache)
   rec = make_record(run, fl, log, test, time.time() - t1)
   path = record_path(out_dir, run)
   os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -579,8 +635,11 @@ def _one_run(run, out_dir, work_dir, data_root, in_process, testsets, say):
   _write_json(path, rec)
   gain = (sum(test["decoder"]["psnr"]) - sum(test["codec"]["psnr"])) / len(
       test["images"])
+  cached = (f"; codec metrics {sum(mcache.hits.values())} cached, "
+            f"{sum(mcache.computed.values())} computed" if mcache else "")
   say(f"[study] {run.run_id}: recorded (training {t1 - t0:.0f} s, "
-      f"evaluation {time.time() - t1:.0f} s; test gain {gain:+.3f} dB)")
+      f"evaluation {time.time() - t1:.0f} s{cached}; test gain "
+      f"{gain:+.3f} dB)")
   return "done"
 
 
@@ -611,6 +670,14 @@ def _print_estimate(todo, tiers, out_dir, work_dir, data_root, testsets,
       f"{path}; delete it to remeasure)")
 
 
+def _metric_cache_dir(flag: str) -> Optional[str]:
+  """The --metric_cache folder (None for 'none')."""
+  if flag.lower() == "none":
+    return None
+  from tf_hbd.evaluation import metric_cache  # pylint: disable=g-import-not-at-top
+  return flag or metric_cache.default_directory()
+
+
 def main(argv=None) -> int:
   """``python scripts/study.py``: run (or resume) the study, then report."""
   p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
@@ -639,6 +706,10 @@ def main(argv=None) -> int:
                  "commit of the record)")
   p.add_argument("--n_boot", type=int, default=2000,
                  help="bootstrap replicates")
+  p.add_argument("--metric_cache", default="", help="folder where the "
+                 "codec rows' metrics are kept for every run (default: "
+                 "$TF_HBD_METRIC_CACHE, else ~/.cache/tf_hbd/metrics; "
+                 "'none': no cache)")
   args = p.parse_args(argv)
   tiers = STUDIES[args.study]
   if args.tiers:
@@ -672,7 +743,8 @@ def main(argv=None) -> int:
   status = run_study(tiers, out_dir, work_dir, args.data_root,
                      in_process=args.in_process, max_runs=args.max_runs,
                      estimate=not args.no_estimate, after_run=hook,
-                     n_boot=args.n_boot)
+                     n_boot=args.n_boot,
+                     metric_cache_dir=_metric_cache_dir(args.metric_cache))
   failed = [k for k, v in status.items() if v.startswith("failed")]
   return 1 if failed else 0
 

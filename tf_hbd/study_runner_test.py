@@ -6,7 +6,9 @@ The whole pipeline end to end is tests/study_test.py.
 import json
 import os
 import tempfile
+from unittest import mock
 
+import numpy as np
 import pytest
 from absl import flags
 from absl.testing import absltest
@@ -110,6 +112,69 @@ class StudyRunnerTest(absltest.TestCase):
     # (1 + (1 + 2) / 2 + 2 x 1) = 2.25 s
     self.assertAlmostEqual(hours * 3600, 6 + 2 + 2.25, places=9)
     self.assertLen(lines, 1)
+
+  def test_evaluation_computes_the_recorded_metrics_and_caches_the_codecs(
+      self):
+    from tf_hbd.evaluation import metric_cache  # pylint: disable=g-import-not-at-top
+    from tf_hbd.evaluation import metrics  # pylint: disable=g-import-not-at-top
+    from tf_hbd.evaluation import systems  # pylint: disable=g-import-not-at-top
+    tier = study_runner.STUDIES["tiny"][0]  # 2 images, K 1 and 2, 1 RD rate
+    spec, imgs = study_runner._TestSet().get(tier, "")  # pylint: disable=protected-access
+
+    def refine(img, K=None, encoded=None, ensemble=False):  # a K-step blur
+      del encoded, ensemble
+      out = img.astype(np.float64)
+      for _ in range(K or 2):
+        out = (out + np.roll(out, 1, axis=1)) / 2
+      return out
+
+    dec = systems.LoadedDecoder("fake", "jpeg", refine, 2, None, "fake")
+    calls = {}
+
+    def evaluate(**kwargs):
+      with mock.patch.object(metrics, "ssim", wraps=metrics.ssim) as s, \
+          mock.patch.object(metrics, "ms_ssim", wraps=metrics.ms_ssim) as m, \
+          mock.patch.object(metrics, "ssim_and_ms_ssim",
+                            wraps=metrics.ssim_and_ms_ssim) as both:
+        out = study_runner.evaluate_decoder(dec, tier, spec, imgs, **kwargs)
+      calls[len(calls)] = (s.call_count, m.call_count, both.call_count)
+      return json.dumps(out)
+
+    before = evaluate(every_metric=metrics.tf_metrics)  # tf.image's SSIMs
+    self.assertEqual(evaluate(every_metric=metrics.all_metrics), before)
+    # every row, all metrics: 2 images x (codec, decoder, K=1, 2 RD rows)
+    self.assertEqual(calls[1], (0, 0, 10))
+    self.assertEqual(evaluate(), before)  # subsets, no cache
+    # one SSIM / MS-SSIM pass per row that records them: codec + decoder at
+    # the test rate (both metrics) and at the RD rate (MS-SSIM alone, by
+    # `ms_ssim`); none for the K sweep
+    self.assertEqual(calls[2], (0, 4, 8))
+    with tempfile.TemporaryDirectory() as d:
+      cold = metric_cache.MetricCache(d)
+      self.assertEqual(evaluate(metric_cache=cold), before)
+      self.assertEqual(calls[3], (0, 4, 8))
+      # the codec's rows only: 2 images x (3 metrics + PSNR, MS-SSIM at RD)
+      self.assertEqual(dict(cold.computed), {"psnr": 4, "ssim": 2,
+                                             "ms-ssim": 4})
+      warm = metric_cache.MetricCache(d)
+      self.assertEqual(evaluate(metric_cache=warm), before)
+      self.assertEqual(calls[4], (0, 2, 4))  # the decoder's rows only
+      self.assertEqual((warm.hits, sum(warm.computed.values())),
+                       (cold.computed, 0))
+    rec = json.loads(before)
+    self.assertEqual(sorted(rec["rd"]["0.8"]), ["codec", "decoder"])
+    self.assertEqual(sorted(rec["rd"]["0.8"]["codec"]),
+                     ["bpp", "ms-ssim", "psnr"])
+    self.assertEqual(rec["k_sweep"]["2"], rec["decoder"]["psnr"])
+    self.assertNotEqual(rec["k_sweep"]["1"], rec["decoder"]["psnr"])
+
+  def test_metric_cache_flag(self):
+    from tf_hbd.evaluation import metric_cache  # pylint: disable=g-import-not-at-top
+    flag = study_runner._metric_cache_dir  # pylint: disable=protected-access
+    self.assertIsNone(flag("none"))
+    self.assertEqual(flag("/x/cache"), "/x/cache")
+    with mock.patch.dict(os.environ, {metric_cache.ENV_VAR: "/y"}):
+      self.assertEqual(flag(""), "/y")
 
   def test_main_rejects_an_unknown_tier(self):
     self.assertEqual(study_runner.main(["--study=tiny", "--tiers=nope",

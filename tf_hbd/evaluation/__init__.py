@@ -1,6 +1,7 @@
 """Measuring codecs, baselines and decoders: the paper's tables and figures.
 
 * `metrics`: PSNR, SSIM, MS-SSIM with one convention;
+* `metric_cache`: metrics of image pairs kept on disk across runs;
 * `systems`: the one `evaluate`: codecs (at a rate, a quality or another
   system's rate), neural baselines and trained decoders on image folders;
 * `study`: Table 3, Table 1, Figure 1 and the RD curves in one call;

@@ -65,6 +65,40 @@ class MetricsTest(tf.test.TestCase):
     a = np.random.default_rng(4).integers(0, 256, (180, 180), dtype=np.uint8)
     self.assertEqual(set(metrics.all_metrics(a, a)), {"psnr", "ssim",
                                                       "ms-ssim"})
+    self.assertEqual(tuple(metrics.all_metrics(a, a)), metrics.METRIC_NAMES)
+
+  def test_ssim_and_ms_ssim_are_tf_image_s_values_to_the_bit(self):
+    # odd and even sides, 1 to 5 MS-SSIM scales, identical, inverted and
+    # constant pairs
+    rng = np.random.default_rng(6)
+    for shape in ((11, 11), (12, 13), (23, 22), (47, 64), (175, 200),
+                  (176, 177), (200, 181), (353, 241)):
+      a = rng.integers(0, 256, shape, dtype=np.uint8)
+      noisy = np.clip(a + rng.normal(0, 20, shape), 0, 255)
+      for b in (a, noisy, 255 - a, np.zeros(shape, np.uint8)):
+        got = (metrics.ssim(a, b), metrics.ms_ssim(a, b))
+        want = (metrics.tf_ssim(a, b), metrics.tf_ms_ssim(a, b))
+        np.testing.assert_array_equal(got, want, err_msg=str(shape))
+        np.testing.assert_array_equal(metrics.ssim_and_ms_ssim(a, b), got)
+    self.assertEqual(metrics.tf_metrics(a, noisy),
+                     metrics.all_metrics(a, noisy))
+
+  def test_a_subset_gives_all_metrics_values(self):
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 256, (60, 70), dtype=np.uint8)
+    b = np.clip(a + rng.normal(0, 12, a.shape), 0, 255)
+    full = metrics.all_metrics(a, b)
+    for names in (("psnr",), ("psnr", "ms-ssim"), ("ms-ssim", "ssim"),
+                  metrics.METRIC_NAMES):
+      measure = metrics.subset(*names)
+      self.assertEqual(measure.names, names)
+      got = measure(a, b)
+      self.assertEqual(tuple(got), names)  # only these, in this order
+      self.assertEqual(got, {n: full[n] for n in names})
+    self.assertIs(metrics.metric_function("ssim"), metrics.ssim)
+    for bad in ((), ("lpips",), ("psnr", "psnr")):
+      with self.assertRaises(ValueError):
+        metrics.subset(*bad)
 
 
 if __name__ == "__main__":
