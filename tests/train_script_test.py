@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 from PIL import Image
@@ -49,11 +50,24 @@ def _weights(model_dir):
           if name.startswith("model/")}
 
 
+_TINY_RUN = {}
+
+
+def _tiny_run():
+  """(model_dir, finished process) of one tiny UORO run with its export,
+  made by the first test that asks and shared by the others (a training
+  subprocess costs a TensorFlow start-up, tracing and the export)."""
+  if not _TINY_RUN:
+    model_dir = tempfile.mkdtemp()
+    _TINY_RUN["run"] = (model_dir, _run(["--algo=uoro",
+                                         f"--model_dir={model_dir}", *_TINY]))
+  return _TINY_RUN["run"]
+
+
 class TrainScriptTest(tf.test.TestCase):
 
   def test_tiny_run_logs_and_exports(self):
-    model_dir = self.create_tempdir().full_path
-    proc = _run(["--algo=uoro", f"--model_dir={model_dir}", *_TINY])
+    model_dir, proc = _tiny_run()
     self.assertEqual(proc.returncode, 0, msg=proc.stderr[-3000:])
     self.assertRegex(proc.stdout, r"epoch 1/2 step 2/4 loss [\d.]+ .*"
                                   r"blocks/s ETA \d+:\d\d:\d\d")
@@ -140,18 +154,14 @@ class TrainScriptTest(tf.test.TestCase):
                      r"resume from the last checkpoint in .*/checkpoints$")
 
   def test_quiet_by_default_verbose_shows_tensorflow_logs(self):
-    model_dir = self.create_tempdir().full_path
-    env = _env()
-    quiet_run = subprocess.run(
-        [sys.executable, _SCRIPT, f"--model_dir={model_dir}", *_TINY,
-         "--epochs=1", "--steps_per_epoch=2"], cwd=_ROOT, env=env,
-        capture_output=True, text=True, timeout=300)
+    model_dir, quiet_run = _tiny_run()  # training and export, no --verbose
     self.assertEqual(quiet_run.returncode, 0, msg=quiet_run.stderr[-3000:])
     self.assertEqual(quiet_run.stderr.strip(), "")
-    self.assertIn("epoch 1/1 step 2/2", quiet_run.stdout)
+    self.assertIn("epoch 2/2 step 4/4", quiet_run.stdout)
+    self.assertIn("exported the serving model", quiet_run.stdout)
     verbose = subprocess.run(
         [sys.executable, _SCRIPT, f"--model_dir={model_dir}x", "--units=0",
-         "--verbose"], cwd=_ROOT, env=env, capture_output=True, text=True,
+         "--verbose"], cwd=_ROOT, env=_env(), capture_output=True, text=True,
         timeout=300)
     self.assertEqual(verbose.returncode, 2)
     self.assertRegex(verbose.stderr, r"tensorflow/")  # TF's C++ log lines
