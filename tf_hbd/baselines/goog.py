@@ -300,14 +300,14 @@ class GoogExport(tf.Module):
     size = padded[0] // CODE_STRIDE * padded[1] // CODE_STRIDE * BITS // 8
     return tf.reshape(packed.stack(), (iterations, size)), x_hat
 
-  @tf.function(input_signature=[
+  @tf.function(autograph=False, input_signature=[
       tf.TensorSpec((None, None, 1), tf.uint8, name="image"),
       tf.TensorSpec((), tf.int32, name="iterations")])
   def compress(self, image, iterations):
     """Packed codes uint8 (iterations, bytes) of an image (H, W, 1)."""
     return self._run_encoder(image, iterations)[0]
 
-  @tf.function(input_signature=[
+  @tf.function(autograph=False, input_signature=[
       tf.TensorSpec((None, None, 1), tf.uint8, name="image"),
       tf.TensorSpec((), tf.int32, name="iterations")])
   def reconstruct(self, image, iterations):
@@ -315,7 +315,7 @@ class GoogExport(tf.Module):
     return self._to_image(self._run_encoder(image, iterations)[1],
                           tf.shape(image)[:2])
 
-  @tf.function(input_signature=[
+  @tf.function(autograph=False, input_signature=[
       tf.TensorSpec((None, None), tf.uint8, name="codes"),
       tf.TensorSpec((2,), tf.int32, name="image_shape")])
   def decompress(self, codes, image_shape):

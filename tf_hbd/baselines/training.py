@@ -461,7 +461,7 @@ def make_step_fn(model, optimizer, batch_size: int, patch_size: int,
   """
   call_kwargs = dict(call_kwargs or {})
 
-  @tf.function(input_signature=[
+  @tf.function(autograph=False, input_signature=[
       tf.TensorSpec((batch_size, patch_size, patch_size, 1), tf.uint8)])
   def step_fn(batch):
     with tf.GradientTape() as tape:

@@ -360,7 +360,7 @@ class Trainer:
     self.manager = tf.train.CheckpointManager(
         self.checkpoint, os.path.join(c.model_dir, "checkpoints"),
         max_to_keep=c.max_to_keep)
-    self._step_fn = tf.function(self._train_step)
+    self._step_fn = tf.function(self._train_step, autograph=False)
     self.log_path = os.path.join(c.model_dir, "log.json")
     self.csv_path = os.path.join(c.model_dir, "metrics.csv")
     self.history = []
