@@ -53,6 +53,9 @@ sys.argv = ["tf_hbd.training"] + sys.argv[1:]
 main.run()
 """
 _ORIGINAL_FUNCTION = None
+# The training flags that shape a decoder (`run_decoder.build_algorithm`).
+_MODEL_FLAGS = ("K", "boundary", "cell", "center_inputs", "precision", "seed",
+                "setting_input", "sne", "tied", "units")
 
 
 def force_autograph(on=True):
@@ -167,6 +170,7 @@ def _served_probe(codec, tmp):
   """Re-exports one shipped decoder with and without AutoGraph; compares."""
   from tf_hbd.inference import serving  # pylint: disable=g-import-not-at-top
   from tf_hbd.model import decoder as decoder_lib  # pylint: disable=g-import-not-at-top
+  from tf_hbd.training import config as config_lib  # pylint: disable=g-import-not-at-top
   from tf_hbd.training import run_decoder  # pylint: disable=g-import-not-at-top
   shipped = serving.pretrained_dir(codec)
   with open(os.path.join(shipped, serving.METADATA_FILE)) as f:
@@ -177,8 +181,9 @@ def _served_probe(codec, tmp):
     force_autograph(on)
     try:
       model, _ = run_decoder.build_algorithm(
-          run_decoder.run_config(meta["training"]), meta["patch_size"],
-          meta["setting_size"])
+          config_lib.from_args([f"--{k}={meta['training']['flags'][k]}"
+                                for k in _MODEL_FLAGS]),
+          meta["patch_size"], meta["setting_size"])
       _, kept = decoder_lib.warm_start(model, shipped)
       assert not kept, kept
       path = serving.export_serving(
