@@ -126,11 +126,14 @@ def _graph_ops(export_dir):
 
 
 def _weights_equal(dirs):
-  """Whether the newest checkpoints of two model dirs hold equal variables."""
+  """Whether the newest checkpoints of two model dirs hold equal variables
+  (all but the training seconds)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   readers = [tf.train.load_checkpoint(os.path.join(d, "checkpoints"))
              for d in dirs]
-  names = [sorted(r.get_variable_to_shape_map()) for r in readers]
+  names = [sorted(n for n in r.get_variable_to_shape_map()
+                 if not n.startswith("train_time/"))  # wall-clock seconds
+           for r in readers]
   if names[0] != names[1]:
     return False, "different variables"
   differ = [n for n in names[0] if not np.array_equal(
@@ -159,9 +162,10 @@ def _refine_all(path, cases):
   """The export's ``refine`` on every case (uint8 arrays)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   fn = tf.saved_model.load(path).signatures["refine"]
+  with_setting = "setting" in fn.structured_input_signature[1]
   out = []
   for _, image, setting in cases:
-    kwargs = {"setting": tf.constant(setting)} if setting is not None else {}
+    kwargs = {"setting": tf.constant(setting)} if with_setting else {}
     out.append(fn(image=tf.constant(image), **kwargs)["refined"].numpy())
   return out
 
