@@ -147,11 +147,11 @@ def _sample_cases(codec):
   from tf_hbd.codecs import legacy  # pylint: disable=g-import-not-at-top
   from tf_hbd.data import sample_images  # pylint: disable=g-import-not-at-top
   settings = ({"quality": q} for q in (10, 30, 90)) if codec == "jpeg" else (
-      {"bpp": b} for b in (0.1, 0.3, 0.5, 1.0))
+      {"bpp": b} for b in (0.05, 0.1, 0.2, 0.5))
   cases = []
   for kw in settings:
-    for name in ("camera", "coffee"):
-      image = sample_images.load_sample(name)[:128, :160]
+    for name in ("camera", "astronaut"):
+      image = sample_images.load_sample(name)[128:256, 160:320]
       enc = legacy.encode(image, codec, **kw)
       cases.append((f"{name} {kw}", legacy.decode(enc),
                     codec_setting.features(enc.data, codec, image.shape)))
