@@ -62,7 +62,8 @@ __all__ = ["RUNTIME_FILE", "RUNTIMES", "CELLS", "NumpyModel", "load",
            "load_pretrained", "pretrained_dir", "spec_from_model",
            "write_runtime", "write_for_model", "convert_saved_model",
            "compare_runtimes", "fingerprint", "MAX_PIXELS", "flat_tile_fraction",
-           "laplacian_activity", "activity_weight"]
+           "laplacian_activity", "activity_weight", "SHIFTS", "grid_offsets",
+           "shift_image", "check_shifts"]
 
 RUNTIME_FILE = "hbd_numpy.json"
 FORMAT = "tf_hbd-numpy-1"
@@ -519,6 +520,45 @@ def _undo_dihedral(image, k):
   return image.T if k & 4 else image
 
 
+# Grid-shift ensembles (`NumpyModel.refine(shifts=)`): how many offsets of
+# the patch grid, each by half a patch.
+SHIFTS = (1, 2, 4)
+
+
+def check_shifts(shifts, codec):
+  """`shifts` as an int in `SHIFTS`; HbdError otherwise, or for shifts > 1
+  with a JPEG model (its corrections and the quantization-constraint
+  projection belong to the JPEG's own 8 x 8 grid)."""
+  n = int(shifts)
+  if n not in SHIFTS:
+    raise errors.HbdError(f"shifts must be one of {list(SHIFTS)}, got "
+                          f"{shifts!r}")
+  if n > 1 and codec == "jpeg":
+    raise errors.HbdError("grid shifts are for JPEG 2000 models; a JPEG "
+                          "decoder works on the JPEG's own 8x8 grid")
+  return n
+
+
+def grid_offsets(shifts: int, patch_size: int):
+  """The (rows, columns) offsets of the patch grid for `shifts` passes:
+  (0, 0); then (h, h); then (0, h) and (h, 0), h = patch_size // 2."""
+  h = patch_size // 2
+  return ((0, 0), (h, h), (0, h), (h, 0))[:check_shifts(shifts, None)]
+
+
+def shift_image(gray, offset):
+  """`gray` (H, W) with offset[0] rows and offset[1] columns mirrored in
+  above and to the left (reflection without repeating the edge pixel, as
+  often as a tiny image needs), so that the patch grid starts that far
+  above and to the left of the image; crop with
+  ``out[offset[0]:, offset[1]:]``."""
+  dy, dx = (int(v) for v in offset)
+  if not dy and not dx:
+    return gray
+  mode = "reflect" if min(gray.shape) > 1 else "edge"
+  return np.pad(gray, ((dy, 0), (dx, 0)), mode=mode)
+
+
 def _transpose_setting(setting):
   natural = np.zeros(64, _F32)
   natural[_ZIGZAG] = np.asarray(setting, _F32).reshape(64)
@@ -600,7 +640,8 @@ class NumpyModel:
 
   def refine(self, image, K: Optional[int] = None, setting=None,
              source: Optional[str] = None,
-             ensemble: bool = False) -> np.ndarray:
+             ensemble: bool = False,
+             shifts: Optional[int] = None) -> np.ndarray:
     """Refines a decoded gray uint8 image (H, W) or (H, W, 1); the arguments
     are those of `tf_hbd.inference.serving.ServedModel.refine`."""
     image = np.asarray(image)
@@ -621,8 +662,10 @@ class NumpyModel:
     shape = image.shape
     gray = image.reshape(shape[:2])
     setting = self._setting(shape[:2], setting, source)
-    if ensemble:
-      return self._ensemble(gray, k, setting).reshape(shape)
+    n = check_shifts(self.metadata.get("grid_shifts", 1) if shifts is None
+                     else shifts, self.codec)
+    if ensemble or n > 1:
+      return self._passes(gray, k, setting, n, ensemble).reshape(shape)
     return self._refine(gray, k, setting).reshape(shape)
 
   def _refine(self, gray, k, setting):
@@ -679,8 +722,27 @@ class NumpyModel:
     full *= _F32(255.0)
     return np.clip(np.round(full), 0, 255).astype(np.uint8)
 
-  def _ensemble(self, gray, k, setting):
-    """`tf_hbd.inference.serving.ServedModel`'s geometric self-ensemble."""
+  def _passes(self, gray, k, setting, shifts, ensemble):
+    """`tf_hbd.inference.serving.ServedModel`'s ensembles: the mean of the
+    (guarded) refinements of the image shifted to each grid offset
+    (`grid_offsets`, `shift_image`) and, with `ensemble`, of its 8
+    flips / transposes."""
+    h, w = gray.shape
+    total = np.zeros((h, w), np.float64)
+    count = 0
+    for dy, dx in grid_offsets(shifts, self._d):
+      img = shift_image(gray, (dy, dx))
+      if ensemble:
+        part, n = self._ensemble_sum(img, k, setting)
+      else:
+        part, n = self._refine(img, k, setting).astype(np.float64), 1
+      total += part[dy:, dx:]
+      count += n
+    return np.clip(np.round(total / count), 0, 255).astype(np.uint8)
+
+  def _ensemble_sum(self, gray, k, setting):
+    """(sum of the refinements of the 8 symmetries of `gray`, 8): each of
+    the image padded to the block grid so that every symmetry keeps it."""
     d = self._d
     h, w = gray.shape
     padded = np.pad(gray, ((0, (-h) % d), (0, (-w) % d)), mode="edge")
@@ -692,8 +754,7 @@ class NumpyModel:
         st = _transpose_setting(setting)
       t = np.ascontiguousarray(_dihedral(padded, sym))
       total += _undo_dihedral(self._refine(t, k, st), sym)
-    out = np.clip(np.round(total / 8.0), 0, 255).astype(np.uint8)
-    return out[:h, :w]
+    return total[:h, :w], 8
 
 
 # ---- choosing a runtime -----------------------------------------------------

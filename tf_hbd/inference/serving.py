@@ -36,6 +36,7 @@ from tf_hbd.codecs import images
 from tf_hbd.inference import graph_refine
 from tf_hbd.inference import guards
 from tf_hbd.codecs import jpeg_constraint
+from tf_hbd.inference import numpy_serving
 
 __all__ = ["export_serving", "ServedModel", "load", "load_pretrained",
            "PRETRAINED", "pretrained_dir", "METADATA_FILE"]
@@ -222,7 +223,8 @@ class ServedModel:
 
   def refine(self, image, K: Optional[int] = None, setting=None,
              source: Optional[str] = None,
-             ensemble: bool = False) -> np.ndarray:
+             ensemble: bool = False,
+             shifts: Optional[int] = None) -> np.ndarray:
     """Refines a decoded gray uint8 image (H, W) or (H, W, 1).
 
     Models that take the codec setting (`setting_size` > 0) need either
@@ -232,9 +234,20 @@ class ServedModel:
     ``ensemble``: geometric self-ensemble -- the mean of the refinements of
     the 8 flips / transposes of the image (padded to the block grid so that
     every symmetry keeps it), 8 times the work.
+
+    ``shifts`` (1, 2 or 4; None: the export's ``grid_shifts``, else 1):
+    grid-shift ensemble of JPEG 2000 models -- the mean of the refinements
+    of the image shifted by half a patch to that many offsets of the patch
+    grid (`tf_hbd.inference.numpy_serving.grid_offsets`; mirrored rows and
+    columns fill in above and to the left and are cropped away), each
+    guarded as a single refinement; `shifts` times the work (times 8 with
+    `ensemble`). An error for JPEG models, whose grid is the JPEG's.
     """
-    if ensemble:
-      return self._ensemble(image, K, setting, source)
+    n = numpy_serving.check_shifts(
+        self.metadata.get("grid_shifts", 1) if shifts is None else shifts,
+        self.codec)
+    if ensemble or n > 1:
+      return self._passes(image, K, setting, source, n, ensemble)
     image = np.asarray(image)
     images.check_gray(image)  # the graph takes (H, W) or (H, W, 1) as given
     kwargs = {"image": tf.constant(image)}
@@ -253,12 +266,30 @@ class ServedModel:
       raise errors.ResourceLimitError(e.message) from e
     return out["refined"].numpy()
 
-  def _ensemble(self, image, K, setting, source):
+  def _passes(self, image, K, setting, source, shifts, ensemble):
+    """The mean over grid offsets (and, with `ensemble`, symmetries)."""
     image = np.asarray(image)
     shape = image.shape
     gray = image.reshape(shape[:2])
     setting = codec_setting.for_model(setting, source, self.codec,
                                       self.setting_size, shape[:2], self.path)
+    d = int(self.metadata.get("patch_size", 8))
+    total = np.zeros(gray.shape, np.float64)
+    count = 0
+    for dy, dx in numpy_serving.grid_offsets(shifts, d):
+      img = numpy_serving.shift_image(gray, (dy, dx))
+      if ensemble:
+        part, n = self._ensemble_sum(img, K, setting)
+      else:
+        part = self.refine(img, K, setting=setting, shifts=1)
+        part, n = part.astype(np.float64), 1
+      total += part[dy:, dx:]
+      count += n
+    out = np.clip(np.round(total / count), 0, 255).astype(np.uint8)
+    return out.reshape(shape)
+
+  def _ensemble_sum(self, gray, K, setting):
+    """(sum of the refinements of the 8 symmetries of `gray`, 8)."""
     d = int(self.metadata.get("patch_size", 8))
     h, w = gray.shape
     padded = np.pad(gray, ((0, (-h) % d), (0, (-w) % d)), mode="edge")
@@ -269,10 +300,9 @@ class ServedModel:
           (k & 1) ^ ((k >> 2) & 1)):
         st = jpeg_constraint.transpose_setting(setting)
       t = np.ascontiguousarray(jpeg_constraint.dihedral(padded, k))
-      out = self.refine(t, K, setting=st)
+      out = self.refine(t, K, setting=st, shifts=1)
       total += jpeg_constraint.undo_dihedral(out, k)
-    out = np.clip(np.round(total / 8.0), 0, 255).astype(np.uint8)
-    return out[:h, :w].reshape(shape)
+    return total[:h, :w], 8
 
   def decode_and_refine(self, jpeg_bytes: bytes) -> np.ndarray:
     if "decode_and_refine" not in self._loaded.signatures:
