@@ -67,7 +67,7 @@ __all__ = ["RUNTIME_FILE", "RUNTIMES", "CELLS", "NumpyModel", "load",
 RUNTIME_FILE = "hbd_numpy.json"
 FORMAT = "tf_hbd-numpy-1"
 METADATA_FILE = "hbd_model.json"  # = tf_hbd.inference.serving.METADATA_FILE
-PRETRAINED = {"jpeg": "hbd-lstm-jpeg", "jp2": "hbd-lstm-jp2"}  # = serving's
+PRETRAINED = {"jpeg": "hbd-lstm-jpeg", "jp2": "hbd-lstm-jp2"}  # shipped
 RUNTIMES = ("auto", "numpy", "tf")
 CELLS = ("lstm", "gru", "elman", "mlp")
 # = tf_hbd.inference.graph_refine.DEFAULT_MAX_PIXELS (not imported: it needs TF).
@@ -83,14 +83,6 @@ THREADS = 1
 _CELL_WEIGHTS = {"lstm": ("V", "b"), "gru": ("V_zr", "b_zr", "V_s", "b_s"),
                  "elman": ("V", "b"), "mlp": ("b",)}
 _F32 = np.float32
-
-# Natural (row-major) index of the i-th coefficient in JPEG zig-zag order
-# (= tf_hbd.codecs.jpeg_constraint.ZIGZAG).
-_ZIGZAG = np.array([
-    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33,
-    40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43,
-    36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53,
-    60, 61, 54, 47, 55, 62, 63], np.int32)
 
 
 def _dct8():
@@ -401,7 +393,7 @@ class _Decoder:
 def _table_from_setting(setting):
   steps = np.round(np.exp(setting.astype(_F32) * np.log(_F32(255.0))))
   natural = np.zeros(64, _F32)
-  natural[_ZIGZAG] = steps
+  natural[codec_setting.ZIGZAG] = steps
   return natural.reshape(8, 8)
 
 
@@ -508,23 +500,6 @@ def _passthrough(codec, setting, options, gray=None):
   return False
 
 
-def _dihedral(image, k):
-  if k & 4:
-    image = image.T
-  return np.rot90(image, k & 3)
-
-
-def _undo_dihedral(image, k):
-  image = np.rot90(image, -(k & 3))
-  return image.T if k & 4 else image
-
-
-def _transpose_setting(setting):
-  natural = np.zeros(64, _F32)
-  natural[_ZIGZAG] = np.asarray(setting, _F32).reshape(64)
-  return natural.reshape(8, 8).T.reshape(64)[_ZIGZAG]
-
-
 def fingerprint(path: str) -> str:
   """SHA-256 of an export's saved_model.pb and variables files."""
   h = hashlib.sha256()
@@ -545,7 +520,7 @@ class _Unsupported(Exception):
   """The export has no usable NumPy runtime (the message says why)."""
 
 
-class NumpyModel:
+class NumpyModel(codec_setting.TakesSetting):
   """A loaded export run with NumPy: `refine(gray uint8, K=None) -> uint8`,
   `metadata`, like `tf_hbd.inference.serving.ServedModel`."""
 
@@ -585,19 +560,6 @@ class NumpyModel:
     self._k = int(spec["K"])
     self._pool = None
 
-  @property
-  def codec(self):
-    return self.metadata["codec"]
-
-  @property
-  def setting_size(self) -> int:
-    """Length of the codec setting the model takes (0: none)."""
-    return int(self.metadata.get("setting_size", 0))
-
-  def _setting(self, image_shape, setting, source):
-    return codec_setting.for_model(setting, source, self.codec,
-                                   self.setting_size, image_shape, self.path)
-
   def refine(self, image, K: Optional[int] = None, setting=None,
              source: Optional[str] = None,
              ensemble: bool = False) -> np.ndarray:
@@ -620,7 +582,7 @@ class NumpyModel:
       raise errors.HbdError(f"K must be >= 1, got {k}")
     shape = image.shape
     gray = image.reshape(shape[:2])
-    setting = self._setting(shape[:2], setting, source)
+    setting = self.setting_for(setting, source, shape[:2])
     if ensemble:
       return self._ensemble(gray, k, setting).reshape(shape)
     return self._refine(gray, k, setting).reshape(shape)
@@ -681,19 +643,9 @@ class NumpyModel:
 
   def _ensemble(self, gray, k, setting):
     """`tf_hbd.inference.serving.ServedModel`'s geometric self-ensemble."""
-    d = self._d
-    h, w = gray.shape
-    padded = np.pad(gray, ((0, (-h) % d), (0, (-w) % d)), mode="edge")
-    total = np.zeros(padded.shape, np.float64)
-    for sym in range(8):
-      st = setting
-      if setting is not None and self.codec == "jpeg" and (
-          (sym & 1) ^ ((sym >> 2) & 1)):
-        st = _transpose_setting(setting)
-      t = np.ascontiguousarray(_dihedral(padded, sym))
-      total += _undo_dihedral(self._refine(t, k, st), sym)
-    out = np.clip(np.round(total / 8.0), 0, 255).astype(np.uint8)
-    return out[:h, :w]
+    return patches_lib.self_ensemble(
+        gray, self._d, lambda t, st: self._refine(t, k, st), setting,
+        codec_setting.transpose_setting if self.codec == "jpeg" else None)
 
 
 # ---- choosing a runtime -----------------------------------------------------
@@ -731,7 +683,7 @@ def load(path: str, runtime: str = "auto"):
 
 
 def pretrained_dir(codec: str) -> str:
-  """Where the shipped decoder for `codec` lives (as `tf_hbd.inference.serving`)."""
+  """Where the shipped decoder for `codec` lives (also `serving.pretrained_dir`)."""
   if codec not in PRETRAINED:
     raise errors.HbdError(f"no shipped model for codec {codec!r}; shipped: "
                           f"{sorted(PRETRAINED)}")
