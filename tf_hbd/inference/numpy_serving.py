@@ -63,12 +63,12 @@ __all__ = ["RUNTIME_FILE", "RUNTIMES", "CELLS", "NumpyModel", "load",
            "write_runtime", "write_for_model", "convert_saved_model",
            "compare_runtimes", "fingerprint", "MAX_PIXELS", "flat_tile_fraction",
            "laplacian_activity", "activity_weight", "SHIFTS", "grid_offsets",
-           "shift_image", "check_shifts"]
+           "shift_image", "check_shifts", "shifted_ensemble"]
 
 RUNTIME_FILE = "hbd_numpy.json"
 FORMAT = "tf_hbd-numpy-1"
 METADATA_FILE = "hbd_model.json"  # = tf_hbd.inference.serving.METADATA_FILE
-PRETRAINED = {"jpeg": "hbd-lstm-jpeg", "jp2": "hbd-lstm-jp2"}  # = serving's
+PRETRAINED = {"jpeg": "hbd-lstm-jpeg", "jp2": "hbd-lstm-jp2"}  # shipped
 RUNTIMES = ("auto", "numpy", "tf")
 CELLS = ("lstm", "gru", "elman", "mlp")
 # = tf_hbd.inference.graph_refine.DEFAULT_MAX_PIXELS (not imported: it needs TF).
@@ -84,14 +84,6 @@ THREADS = 1
 _CELL_WEIGHTS = {"lstm": ("V", "b"), "gru": ("V_zr", "b_zr", "V_s", "b_s"),
                  "elman": ("V", "b"), "mlp": ("b",)}
 _F32 = np.float32
-
-# Natural (row-major) index of the i-th coefficient in JPEG zig-zag order
-# (= tf_hbd.codecs.jpeg_constraint.ZIGZAG).
-_ZIGZAG = np.array([
-    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33,
-    40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43,
-    36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53,
-    60, 61, 54, 47, 55, 62, 63], np.int32)
 
 
 def _dct8():
@@ -402,7 +394,7 @@ class _Decoder:
 def _table_from_setting(setting):
   steps = np.round(np.exp(setting.astype(_F32) * np.log(_F32(255.0))))
   natural = np.zeros(64, _F32)
-  natural[_ZIGZAG] = steps
+  natural[codec_setting.ZIGZAG] = steps
   return natural.reshape(8, 8)
 
 
@@ -509,17 +501,6 @@ def _passthrough(codec, setting, options, gray=None):
   return False
 
 
-def _dihedral(image, k):
-  if k & 4:
-    image = image.T
-  return np.rot90(image, k & 3)
-
-
-def _undo_dihedral(image, k):
-  image = np.rot90(image, -(k & 3))
-  return image.T if k & 4 else image
-
-
 # Grid-shift ensembles (`NumpyModel.refine(shifts=)`): how many offsets of
 # the patch grid, each by half a patch.
 SHIFTS = (1, 2, 4)
@@ -559,10 +540,26 @@ def shift_image(gray, offset):
   return np.pad(gray, ((dy, 0), (dx, 0)), mode=mode)
 
 
-def _transpose_setting(setting):
-  natural = np.zeros(64, _F32)
-  natural[_ZIGZAG] = np.asarray(setting, _F32).reshape(64)
-  return natural.reshape(8, 8).T.reshape(64)[_ZIGZAG]
+def shifted_ensemble(gray, d, refine, setting=None, transpose_setting=None,
+                     shifts=1, ensemble=False):
+  """The mean, rounded to uint8 (H, W), of ``refine(image, setting)`` over
+  `gray` shifted to each of `shifts` grid offsets (`grid_offsets`,
+  `shift_image`, cropped back) and, with `ensemble`, over each shifted
+  image's 8 symmetries (`tf_hbd.codecs.patches.self_ensemble_sum`). Both
+  runtimes' `refine(shifts=, ensemble=)`."""
+  h, w = gray.shape
+  total = np.zeros((h, w), np.float64)
+  count = 0
+  for dy, dx in grid_offsets(shifts, d):
+    img = shift_image(gray, (dy, dx))
+    if ensemble:
+      part, n = patches_lib.self_ensemble_sum(img, d, refine, setting,
+                                              transpose_setting)
+    else:
+      part, n = np.asarray(refine(img, setting), np.float64), 1
+    total += part[dy:, dx:]
+    count += n
+  return np.clip(np.round(total / count), 0, 255).astype(np.uint8)
 
 
 def fingerprint(path: str) -> str:
@@ -585,7 +582,7 @@ class _Unsupported(Exception):
   """The export has no usable NumPy runtime (the message says why)."""
 
 
-class NumpyModel:
+class NumpyModel(codec_setting.TakesSetting):
   """A loaded export run with NumPy: `refine(gray uint8, K=None) -> uint8`,
   `metadata`, like `tf_hbd.inference.serving.ServedModel`."""
 
@@ -625,19 +622,6 @@ class NumpyModel:
     self._k = int(spec["K"])
     self._pool = None
 
-  @property
-  def codec(self):
-    return self.metadata["codec"]
-
-  @property
-  def setting_size(self) -> int:
-    """Length of the codec setting the model takes (0: none)."""
-    return int(self.metadata.get("setting_size", 0))
-
-  def _setting(self, image_shape, setting, source):
-    return codec_setting.for_model(setting, source, self.codec,
-                                   self.setting_size, image_shape, self.path)
-
   def refine(self, image, K: Optional[int] = None, setting=None,
              source: Optional[str] = None,
              ensemble: bool = False,
@@ -661,11 +645,14 @@ class NumpyModel:
       raise errors.HbdError(f"K must be >= 1, got {k}")
     shape = image.shape
     gray = image.reshape(shape[:2])
-    setting = self._setting(shape[:2], setting, source)
+    setting = self.setting_for(setting, source, shape[:2])
     n = check_shifts(self.metadata.get("grid_shifts", 1) if shifts is None
                      else shifts, self.codec)
     if ensemble or n > 1:
-      return self._passes(gray, k, setting, n, ensemble).reshape(shape)
+      return shifted_ensemble(
+          gray, self._d, lambda t, st: self._refine(t, k, st), setting,
+          codec_setting.transpose_setting if self.codec == "jpeg" else None,
+          n, ensemble).reshape(shape)
     return self._refine(gray, k, setting).reshape(shape)
 
   def _refine(self, gray, k, setting):
@@ -722,39 +709,6 @@ class NumpyModel:
     full *= _F32(255.0)
     return np.clip(np.round(full), 0, 255).astype(np.uint8)
 
-  def _passes(self, gray, k, setting, shifts, ensemble):
-    """`tf_hbd.inference.serving.ServedModel`'s ensembles: the mean of the
-    (guarded) refinements of the image shifted to each grid offset
-    (`grid_offsets`, `shift_image`) and, with `ensemble`, of its 8
-    flips / transposes."""
-    h, w = gray.shape
-    total = np.zeros((h, w), np.float64)
-    count = 0
-    for dy, dx in grid_offsets(shifts, self._d):
-      img = shift_image(gray, (dy, dx))
-      if ensemble:
-        part, n = self._ensemble_sum(img, k, setting)
-      else:
-        part, n = self._refine(img, k, setting).astype(np.float64), 1
-      total += part[dy:, dx:]
-      count += n
-    return np.clip(np.round(total / count), 0, 255).astype(np.uint8)
-
-  def _ensemble_sum(self, gray, k, setting):
-    """(sum of the refinements of the 8 symmetries of `gray`, 8): each of
-    the image padded to the block grid so that every symmetry keeps it."""
-    d = self._d
-    h, w = gray.shape
-    padded = np.pad(gray, ((0, (-h) % d), (0, (-w) % d)), mode="edge")
-    total = np.zeros(padded.shape, np.float64)
-    for sym in range(8):
-      st = setting
-      if setting is not None and self.codec == "jpeg" and (
-          (sym & 1) ^ ((sym >> 2) & 1)):
-        st = _transpose_setting(setting)
-      t = np.ascontiguousarray(_dihedral(padded, sym))
-      total += _undo_dihedral(self._refine(t, k, st), sym)
-    return total[:h, :w], 8
 
 
 # ---- choosing a runtime -----------------------------------------------------
@@ -792,7 +746,7 @@ def load(path: str, runtime: str = "auto"):
 
 
 def pretrained_dir(codec: str) -> str:
-  """Where the shipped decoder for `codec` lives (as `tf_hbd.inference.serving`)."""
+  """Where the shipped decoder for `codec` lives (also `serving.pretrained_dir`)."""
   if codec not in PRETRAINED:
     raise errors.HbdError(f"no shipped model for codec {codec!r}; shipped: "
                           f"{sorted(PRETRAINED)}")

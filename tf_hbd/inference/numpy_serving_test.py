@@ -392,7 +392,6 @@ class ExportTest(tf.test.TestCase):
         jpeg_constraint.table_from_setting(self.setting)).numpy()
     _assert_close(self, got, want)
     self.assertAllClose(numpy_serving._C, jpeg_constraint._C)
-    self.assertAllEqual(numpy_serving._ZIGZAG, jpeg_constraint.ZIGZAG)
     # pylint: enable=protected-access
 
   def test_convert_old_export_identifies_centring(self):
