@@ -202,17 +202,22 @@ def child_ratio_tf(jpg, repeats):
 
   ts = _alternate([lambda: model.refine(decoded, source=jpg), products(k - 1),
                    products(k)], repeats)
-  print(json.dumps({"refine_warm": statistics.median(ts[0]),
-                    "matmuls": statistics.median(ts[1]),
-                    "matmuls_k": statistics.median(ts[2]),
-                    "pair_ratio": statistics.median(
-                        a / b for a, b in zip(ts[0], ts[1])),
-                    "pair_ratio_k": statistics.median(
-                        a / b for a, b in zip(ts[0], ts[2])),
-                    "cpu_ratio": _cpu_ratio(0, 1),
-                    "cpu_ratio_k": _cpu_ratio(0, 2),
+  print(json.dumps({**_ratios(ts),
                     "precision": dtype.name,
                     "blocks": blocks, "units": n, "K": k}))
+
+
+def _ratios(ts):
+  """Medians of `_alternate`'s times (warm refine, K-1 and K steps of bare
+  matrix products) and the refine's ratios to the products."""
+  return {"refine_warm": statistics.median(ts[0]),
+          "matmuls": statistics.median(ts[1]),
+          "matmuls_k": statistics.median(ts[2]),
+          "pair_ratio": statistics.median(a / b for a, b in zip(ts[0], ts[1])),
+          "pair_ratio_k": statistics.median(
+              a / b for a, b in zip(ts[0], ts[2])),
+          "cpu_ratio": _cpu_ratio(0, 1),
+          "cpu_ratio_k": _cpu_ratio(0, 2)}
 
 
 def child_ratio_numpy(jpg, repeats):
@@ -245,15 +250,7 @@ def child_ratio_numpy(jpg, repeats):
 
   ts = _alternate([lambda: model.refine(decoded, source=jpg),
                    products(k - 1), products(k)], repeats)
-  print(json.dumps({"refine_warm": statistics.median(ts[0]),
-                    "matmuls": statistics.median(ts[1]),
-                    "matmuls_k": statistics.median(ts[2]),
-                    "pair_ratio": statistics.median(
-                        a / b for a, b in zip(ts[0], ts[1])),
-                    "pair_ratio_k": statistics.median(
-                        a / b for a, b in zip(ts[0], ts[2])),
-                    "cpu_ratio": _cpu_ratio(0, 1),
-                    "cpu_ratio_k": _cpu_ratio(0, 2),
+  print(json.dumps({**_ratios(ts),
                     "precision": "float32 (bfloat16 values)"
                                  if dec.bf16 else "float32",
                     "openblas": _openblas_core(np),

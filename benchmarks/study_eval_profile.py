@@ -25,8 +25,19 @@ is printed):
    later run: the decoder's rows computed, the codec's read). Prints the
    wall time of each and whether the three ``test`` sections are identical
    (``--skip=before``: cold and warm only).
-3. With ``--record``: whether the numbers equal that record's for these
+3. ``codec_cache``: a later run of the study (the metric cache filled by
+   a first run) without a codec cache (the evaluation up to fb03724: every
+   run codes the test images again, JPEG 2000's rate search included) and
+   with a filled `tf_hbd.evaluation.codec_cache.RoundTripCache`; then the
+   codec round trips alone (every image at the test rate and the RD rates)
+   coded and read from that cache. Prints the wall times and whether the
+   ``test`` sections are identical.
+4. With ``--record``: whether the numbers equal that record's for these
    images (a re-evaluation of a committed run).
+
+``--stand_in=jpeg|jp2`` replaces the trained decoder by a 2-pixel blur of
+the codec's output (no model needed, refinement nearly free): what remains
+is the codec's and the metrics' part of a run's evaluation.
 
 Every time is wall time on a shared machine: run it at the load you report.
 """
@@ -163,6 +174,62 @@ def before_after(dec, tier, spec, imgs, before=True):
   return out, same
 
 
+def codec_cache_before_after(dec, tier, spec, imgs):
+  """Times a later run without / with a filled codec cache, then the codec
+  round trips alone; returns whether the ``test`` sections are identical."""
+  # pylint: disable=g-import-not-at-top
+  from tf_hbd import study_runner
+  from tf_hbd.codecs import legacy
+  from tf_hbd.evaluation import codec_cache
+  from tf_hbd.evaluation import metric_cache
+  out = {}
+  with tempfile.TemporaryDirectory() as d:
+    def run(how, codecs):
+      ccache = codec_cache.RoundTripCache(os.path.join(d, "codecs")) \
+          if codecs else None
+      t0 = time.perf_counter()
+      out[how] = study_runner.evaluate_decoder(
+          dec, tier, spec, imgs, codec_cache=ccache,
+          metric_cache=metric_cache.MetricCache(os.path.join(d, "metrics")))
+      got = (f"; codec round trips {ccache.hits} cached, {ccache.computed} "
+             "coded" if ccache else "")
+      print(f"{how}: {time.perf_counter() - t0:.1f} s for {len(imgs)} "
+            f"images{got}", flush=True)
+      return ccache
+
+    run("first run (both caches empty)", True)
+    run("later run, no codec cache", False)
+    cache = run("later run, codec cache filled", True)
+    rates = (tier.test_bpp,) + tuple(tier.rd_bpps)
+    for how, roundtrip in (("coded", legacy.roundtrip),
+                           ("read from the codec cache", cache.roundtrip)):
+      t0 = time.perf_counter()
+      for img in imgs:
+        for bpp in rates:
+          roundtrip(img.gray, dec.codec, bpp=bpp)
+      print(f"{dec.codec} round trips {how}: {time.perf_counter() - t0:.2f} "
+            f"s for {len(imgs)} images x {len(rates)} rates", flush=True)
+  same = len({json.dumps(v) for v in out.values()}) == 1
+  print(f"identical test sections ({' / '.join(out)}): {same}")
+  return same
+
+
+def stand_in_decoder(codec):
+  """A `LoadedDecoder` of `codec` that blurs its output (no model)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from tf_hbd.evaluation import systems  # pylint: disable=g-import-not-at-top
+
+  def refine(img, K=None, encoded=None, ensemble=False):
+    del encoded, ensemble
+    out = img.astype(np.float64)
+    for _ in range(K or 4):
+      out = (out + np.roll(out, 1, axis=1)) / 2
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+  return systems.LoadedDecoder(f"stand-in {codec}", codec, refine, 4, None,
+                               "stand-in")
+
+
 def compare_record(test, path):
   """True if `test`'s numbers equal the record's for the same images."""
   with open(path) as f:
@@ -184,8 +251,11 @@ def compare_record(test, path):
 
 def main(argv=None):
   p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-  p.add_argument("--model_dir", required=True, help="a study run's model "
+  p.add_argument("--model_dir", default="", help="a study run's model "
                  "dir (or its serving export)")
+  p.add_argument("--stand_in", default="", choices=("", "jpeg", "jp2"),
+                 help="instead of --model_dir: a blur of this codec's "
+                 "output as the decoder")
   p.add_argument("--data_root", default=os.path.join("..", "shared", "data"))
   p.add_argument("--images", type=int, default=1)
   p.add_argument("--repeats", type=int, default=2)
@@ -193,7 +263,7 @@ def main(argv=None):
                  "same run to compare with")
   p.add_argument("--skip", default="", help="comma-separated parts to "
                  "skip: split, before (the evaluation before), "
-                 "before_after (all three)")
+                 "before_after (all three), codec_cache")
   args = p.parse_args(argv)
   quiet.quiet_tensorflow()
   from tf_hbd import study_runner  # pylint: disable=g-import-not-at-top
@@ -202,7 +272,10 @@ def main(argv=None):
                              test_max_images=args.images)
   spec, imgs = study_runner._TestSet().get(tier, args.data_root)  # pylint: disable=protected-access
   t0 = time.perf_counter()
-  dec = systems.load_trained_decoder(args.model_dir)
+  if not args.model_dir and not args.stand_in:
+    p.error("give --model_dir or --stand_in")
+  dec = (stand_in_decoder(args.stand_in) if args.stand_in else
+         systems.load_trained_decoder(args.model_dir))
   print(f"decoder load: {time.perf_counter() - t0:.1f} s (once per run)",
         flush=True)
   skip = set(filter(None, args.skip.split(",")))
@@ -213,6 +286,8 @@ def main(argv=None):
     out, ok = before_after(dec, tier, spec, imgs, "before" not in skip)
     if args.record:
       ok = compare_record(out["warm"], args.record) and ok
+  if "codec_cache" not in skip:
+    ok = codec_cache_before_after(dec, tier, spec, imgs) and ok
   return 0 if ok else 1
 
 

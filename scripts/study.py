@@ -10,7 +10,9 @@ Records go to results/study/runs/<tier>/<config>-seed<N>/ (small JSON, no
 weights); model dirs to runs/study/ (rerun the same command to skip recorded
 runs and resume an interrupted one from its checkpoint). The codec's own
 metrics, the same for every run, are kept in ~/.cache/tf_hbd/metrics
-(--metric_cache=DIR or $TF_HBD_METRIC_CACHE elsewhere, 'none' to recompute). Same as
+(--metric_cache=DIR or $TF_HBD_METRIC_CACHE elsewhere, 'none' to recompute),
+its round trips of the test images in ~/.cache/tf_hbd/codecs
+(--codec_cache=DIR or $TF_HBD_CODEC_CACHE, 'none'). Same as
 ``python scripts/reproduce.py --scale=study``. A thin wrapper of
 `tf_hbd.study_runner.main`; BUILD.md, "The study (issue 14)".
 """

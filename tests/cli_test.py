@@ -110,6 +110,27 @@ class CliTest(tf.test.TestCase):
     self.assertGreater(metrics.psnr(gray, got),
                        metrics.psnr(gray, codecs.decode(enc)))
 
+  def test_enhance_jp2_shifts_is_the_served_shift_ensemble(self):
+    gray = golden.images()["camera"]  # detailed: the guards let it act
+    enc = codecs.encode(gray, "jp2", bpp=0.37)
+    j2k = self._write("small.j2k", enc.data)
+    data = self._jpeg(gray)
+    jpg = self._write("other.jpg", data)
+    self.assertEqual(cli.main(["enhance", j2k, jpg, "-o", self.out,
+                               "--shifts", "2"]), 0)
+    got = np.asarray(Image.open(os.path.join(self.out, "small.png")))
+    decoded = codecs.decode(enc)
+    model = numpy_serving.load_pretrained("jp2")  # the runtime hbd picks
+    self.assertAllEqual(got, model.refine(decoded, source=j2k, shifts=2))
+    self.assertGreater(np.abs(model.refine(decoded, source=j2k).astype(int)
+                              - got).max(), 0)
+    # JPEG files keep their own grid: refined as without --shifts.
+    got = np.asarray(Image.open(os.path.join(self.out, "other.png")))
+    self.assertAllEqual(got, numpy_serving.load_pretrained("jpeg").refine(
+        codecs.decode(data), source=jpg))
+    self.assertEqual(cli.main(["enhance", j2k, "-o", self.out, "--force",
+                               "--shifts", "3"]), cli.EXIT_USAGE)
+
   def test_bad_files_fail_alone_and_leave_no_partial_output(self):
     good = self._write("good.jpg", self._jpeg(self.gray[:40, :40]))
     full = self._jpeg(self.gray)

@@ -3,9 +3,10 @@
 Two configurations x 2 seeds of 4-unit decoders on the embedded sample
 photographs, trained in this process: records, kill-free resume of an
 interrupted run, skip of recorded runs (delete one record, rerun: only that
-run is redone, its record the same numbers), the metric cache shared by the
-runs (the codec's metrics computed by the first run only), the CPU-hours
-estimate, the statistics, tables, figures and claims.
+run is redone, its record the same numbers), the metric and codec caches
+shared by the runs (the codec's metrics and round trips computed by the
+first run only), the CPU-hours estimate, the statistics, tables, figures and
+claims.
 """
 
 import json
@@ -32,6 +33,7 @@ class StudyEndToEndTest(absltest.TestCase):
     with tempfile.TemporaryDirectory() as tmp:
       out, work = os.path.join(tmp, "results"), os.path.join(tmp, "runs")
       mcache = os.path.join(tmp, "metric_cache")
+      ccache = os.path.join(tmp, "codec_cache")
       # An interrupted run: stopped after its first batch (checkpointed).
       cut = runs[-1]
       fl = study_runner.run_flags(cut, tmp)
@@ -46,7 +48,8 @@ class StudyEndToEndTest(absltest.TestCase):
       status = study_runner.run_study(tiers, out, work, tmp,
                                       in_process=False, estimate=False,
                                       n_boot=200, say=lines.append,
-                                      metric_cache_dir=mcache)
+                                      metric_cache_dir=mcache,
+                                      codec_cache_dir=ccache)
       self.assertEqual(set(status.values()), {"done"})
       # the codec's rows (2 images: 3 metrics at the test rate, PSNR and
       # MS-SSIM at the RD rate) are computed by the first run, read by the
@@ -54,8 +57,11 @@ class StudyEndToEndTest(absltest.TestCase):
       recorded = [l for l in lines if ": recorded" in l]
       self.assertLen(recorded, 4)
       self.assertIn("codec metrics 0 cached, 10 computed", recorded[0])
+      # and the round trips (2 images at the test and the RD rate)
+      self.assertIn("codec round trips 0 cached, 4 computed", recorded[0])
       for line in recorded[1:]:
         self.assertIn("codec metrics 10 cached, 0 computed", line)
+        self.assertIn("codec round trips 4 cached, 0 computed", line)
       with open(model_dir + ".log") as f:
         self.assertIn("resumed from", f.read())
       self.assertTrue(any(f"{cut.run_id}: resuming" in l for l in lines))
@@ -119,6 +125,7 @@ class StudyEndToEndTest(absltest.TestCase):
       os.remove(paths[redo.run_id])
       # the cache deleted too: the record is redone from scratch
       shutil.rmtree(mcache)
+      shutil.rmtree(ccache)
       # a cached step time (measure_step_time has its own test): the
       # estimate is printed without measuring again
       key = study_runner.measure_key(redo)
@@ -128,15 +135,17 @@ class StudyEndToEndTest(absltest.TestCase):
       status = study_runner.run_study(tiers, out, work, tmp,
                                       in_process=False, estimate=True,
                                       n_boot=200, say=lines.append,
-                                      metric_cache_dir=mcache)
+                                      metric_cache_dir=mcache,
+                                      codec_cache_dir=ccache)
       self.assertEqual(status[redo.run_id], "done")
       with open(paths[redo.run_id]) as f:
         again = json.load(f)
       # the same numbers as when its metrics came from the cache
       self.assertEqual(json.dumps(again["test"]),
                        json.dumps(recs[redo.run_id]["test"]))
-      self.assertTrue(any("codec metrics 0 cached, 10 computed" in l
-                          for l in lines), lines)
+      self.assertTrue(any("codec metrics 0 cached, 10 computed; codec round "
+                          "trips 0 cached, 4 computed" in l for l in lines),
+                      lines)
       self.assertEqual({v for k, v in status.items() if k != redo.run_id},
                        {"skipped"})
       self.assertTrue(os.path.isfile(paths[redo.run_id]))

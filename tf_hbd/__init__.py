@@ -15,7 +15,8 @@ image -> metrics. The subpackages, in that order:
 * `tf_hbd.model`: `cells`, `decoder`, `losses` (the HBD model, SNE,
   eqs. 17-19);
 * `tf_hbd.training`: `algorithms` (BPTT, SAB, RTRL, UORO, SnAp-1), `trainer`
-  (the training loop), `distributed` (tf.distribute), `checkpoints` (resume
+  (the decoder's training loop), `loop` (what it shares with the baselines'
+  loop: checkpoints, budget, timing, warm-up, records), `distributed` (tf.distribute), `checkpoints` (resume
   from the newest intact checkpoint), `calibration`, `flag_checks`
   (train.py's flags and exit codes), `config` (run settings as data:
   `RunConfig`, the named configurations), `exports` (a run's serving

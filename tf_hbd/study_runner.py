@@ -20,8 +20,11 @@ run loses at most ``--checkpoint_every`` batches), evaluated, and its record
 written atomically. The evaluation (`evaluate_decoder`) computes only the
 metrics the record keeps, and the codec's own rows (the same for every run
 of a codec) go through a `tf_hbd.evaluation.metric_cache.MetricCache`
-shared by the runs (``--metric_cache``, outside the repository by default):
-the numbers are the same with or without it. The tables, figures and claims
+shared by the runs (``--metric_cache``, outside the repository by default),
+as do the codec round trips the codec and decoder rows start from (JPEG 2000's
+rate search: seconds per image and rate), through a
+`tf_hbd.evaluation.codec_cache.RoundTripCache` (``--codec_cache``): the
+numbers are the same with or without them. The tables, figures and claims
 are then regenerated from whatever records exist
 (`tf_hbd.evaluation.study_report`, `tf_hbd.evaluation.claims`), so the study
 can be spread over days.
@@ -335,16 +338,18 @@ class _TestSet:
 
 
 def evaluate_run(model_dir: str, tier: Tier, spec, imgs,
-                 metric_cache=None) -> dict:
+                 metric_cache=None, codec_cache=None) -> dict:
   """The record's ``test`` section of the decoder in `model_dir`, loaded
   once (`evaluate_decoder`)."""
   from tf_hbd.evaluation import systems  # pylint: disable=g-import-not-at-top
   return evaluate_decoder(systems.load_trained_decoder(model_dir), tier,
-                          spec, imgs, metric_cache=metric_cache)
+                          spec, imgs, metric_cache=metric_cache,
+                          codec_cache=codec_cache)
 
 
 def evaluate_decoder(dec, tier: Tier, spec, imgs, metric_cache=None,
-                     every_metric: Optional[Callable] = None) -> dict:
+                     every_metric: Optional[Callable] = None,
+                     codec_cache=None) -> dict:
   """The record's ``test`` section: per-image metrics of codec and decoder
   at the tier's rate, the K sweep and the RD points.
 
@@ -362,6 +367,9 @@ def evaluate_decoder(dec, tier: Tier, spec, imgs, metric_cache=None,
     every_metric: a measure giving all three metrics (e.g.
       `metrics.tf_metrics`) to score every row with, no cache, as before the
       subsets (``benchmarks/study_eval_profile.py``); the same record.
+    codec_cache: a `tf_hbd.evaluation.codec_cache.RoundTripCache` for the
+      codec round trips (every run of the study with this codec codes the
+      same images at the same rates); None: coded here.
   """
   from tf_hbd.evaluation import metrics  # pylint: disable=g-import-not-at-top
   from tf_hbd.evaluation import systems  # pylint: disable=g-import-not-at-top
@@ -373,7 +381,8 @@ def evaluate_decoder(dec, tier: Tier, spec, imgs, metric_cache=None,
       return metric_cache.subset(*names)
     return metrics.subset(*names)
 
-  cache = systems.CodecCache()  # one codec round trip per image and rate
+  # one codec round trip per image and rate (on disk: per study)
+  cache = systems.CodecCache(disk=codec_cache)
   codec = systems.codec_system(dec.codec)
   codec.name = "codec"
   decoder = systems.trained_decoder_system(dec, label="decoder")
@@ -554,7 +563,8 @@ def run_study(tiers: Sequence[Tier], out_dir: str, work_dir: str,
               max_runs: int = 0, estimate: bool = True,
               report: bool = True, after_run: Optional[Callable] = None,
               n_boot: int = 2000, say=print,
-              metric_cache_dir: Optional[str] = None) -> Dict[str, str]:
+              metric_cache_dir: Optional[str] = None,
+              codec_cache_dir: Optional[str] = None) -> Dict[str, str]:
   """Trains and evaluates every run without a record, then reports.
 
   Args:
@@ -572,6 +582,8 @@ def run_study(tiers: Sequence[Tier], out_dir: str, work_dir: str,
     say: progress printer.
     metric_cache_dir: a `tf_hbd.evaluation.metric_cache.MetricCache`
       directory for the codec's rows, shared by every run (None: none).
+    codec_cache_dir: a `tf_hbd.evaluation.codec_cache.RoundTripCache`
+      directory for the codec round trips, shared by every run (None: none).
 
   Returns:
     {run_id: "skipped" | "done" | "failed (exit N)"}.
@@ -592,7 +604,7 @@ def run_study(tiers: Sequence[Tier], out_dir: str, work_dir: str,
       break
     status[run.run_id] = _one_run(run, out_dir, work_dir, data_root,
                                   in_process, testsets, say,
-                                  metric_cache_dir)
+                                  (metric_cache_dir, codec_cache_dir))
     done += 1
     if status[run.run_id] == "done" and after_run:
       after_run(run.run_id, os.path.dirname(record_path(out_dir, run)))
@@ -604,7 +616,7 @@ def run_study(tiers: Sequence[Tier], out_dir: str, work_dir: str,
 
 
 def _one_run(run, out_dir, work_dir, data_root, in_process, testsets, say,
-             metric_cache_dir=None):
+             cache_dirs=(None, None)):
   fl = run_flags(run, data_root)
   model_dir = os.path.join(work_dir, run.run_id)
   log_file = model_dir + ".log"
@@ -622,11 +634,9 @@ def _one_run(run, out_dir, work_dir, data_root, in_process, testsets, say,
     return f"failed (exit {code})"
   t1 = time.time()
   spec, imgs = testsets.get(run.tier, data_root)
-  mcache = None
-  if metric_cache_dir:
-    from tf_hbd.evaluation import metric_cache  # pylint: disable=g-import-not-at-top
-    mcache = metric_cache.MetricCache(metric_cache_dir)
-  test = evaluate_run(model_dir, run.tier, spec, imgs, metric_cache=mcache)
+  mcache, ccache = _caches(*cache_dirs)
+  test = evaluate_run(model_dir, run.tier, spec, imgs, metric_cache=mcache,
+                      codec_cache=ccache)
   rec = make_record(run, fl, log, test, time.time() - t1)
   path = record_path(out_dir, run)
   os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -637,10 +647,24 @@ def _one_run(run, out_dir, work_dir, data_root, in_process, testsets, say,
       test["images"])
   cached = (f"; codec metrics {sum(mcache.hits.values())} cached, "
             f"{sum(mcache.computed.values())} computed" if mcache else "")
+  if ccache:
+    cached += (f"; codec round trips {ccache.hits} cached, "
+               f"{ccache.computed} computed")
   say(f"[study] {run.run_id}: recorded (training {t1 - t0:.0f} s, "
       f"evaluation {time.time() - t1:.0f} s{cached}; test gain "
       f"{gain:+.3f} dB)")
   return "done"
+
+
+def _caches(metric_cache_dir, codec_cache_dir):
+  """(MetricCache or None, RoundTripCache or None) of the folders."""
+  # pylint: disable=g-import-not-at-top
+  from tf_hbd.evaluation import codec_cache
+  from tf_hbd.evaluation import metric_cache
+  return (metric_cache.MetricCache(metric_cache_dir) if metric_cache_dir
+          else None,
+          codec_cache.RoundTripCache(codec_cache_dir) if codec_cache_dir
+          else None)
 
 
 def _print_estimate(todo, tiers, out_dir, work_dir, data_root, testsets,
@@ -672,10 +696,18 @@ def _print_estimate(todo, tiers, out_dir, work_dir, data_root, testsets,
 
 def _metric_cache_dir(flag: str) -> Optional[str]:
   """The --metric_cache folder (None for 'none')."""
-  if flag.lower() == "none":
-    return None
   from tf_hbd.evaluation import metric_cache  # pylint: disable=g-import-not-at-top
-  return flag or metric_cache.default_directory()
+  return _cache_dir(flag, metric_cache.default_directory)
+
+
+def _codec_cache_dir(flag: str) -> Optional[str]:
+  """The --codec_cache folder (None for 'none')."""
+  from tf_hbd.evaluation import codec_cache  # pylint: disable=g-import-not-at-top
+  return _cache_dir(flag, codec_cache.default_directory)
+
+
+def _cache_dir(flag: str, default: Callable) -> Optional[str]:
+  return None if flag.lower() == "none" else flag or default()
 
 
 def main(argv=None) -> int:
@@ -710,6 +742,10 @@ def main(argv=None) -> int:
                  "codec rows' metrics are kept for every run (default: "
                  "$TF_HBD_METRIC_CACHE, else ~/.cache/tf_hbd/metrics; "
                  "'none': no cache)")
+  p.add_argument("--codec_cache", default="", help="folder where the "
+                 "codec round trips of the test images are kept for every "
+                 "run (default: $TF_HBD_CODEC_CACHE, else "
+                 "~/.cache/tf_hbd/codecs; 'none': no cache)")
   args = p.parse_args(argv)
   tiers = STUDIES[args.study]
   if args.tiers:
@@ -744,7 +780,8 @@ def main(argv=None) -> int:
                      in_process=args.in_process, max_runs=args.max_runs,
                      estimate=not args.no_estimate, after_run=hook,
                      n_boot=args.n_boot,
-                     metric_cache_dir=_metric_cache_dir(args.metric_cache))
+                     metric_cache_dir=_metric_cache_dir(args.metric_cache),
+                     codec_cache_dir=_codec_cache_dir(args.codec_cache))
   failed = [k for k, v in status.items() if v.startswith("failed")]
   return 1 if failed else 0
 

@@ -161,6 +161,17 @@ class StudyRunnerTest(absltest.TestCase):
       self.assertEqual(calls[4], (0, 2, 4))  # the decoder's rows only
       self.assertEqual((warm.hits, sum(warm.computed.values())),
                        (cold.computed, 0))
+    from tf_hbd.codecs import legacy  # pylint: disable=g-import-not-at-top
+    from tf_hbd.evaluation import codec_cache  # pylint: disable=g-import-not-at-top
+    with tempfile.TemporaryDirectory() as d:
+      cold = codec_cache.RoundTripCache(d)
+      self.assertEqual(evaluate(codec_cache=cold), before)
+      # 2 images x (the test rate, the RD rate), coded once each
+      self.assertEqual((cold.hits, cold.computed), (0, 4))
+      warm = codec_cache.RoundTripCache(d)
+      with mock.patch.object(legacy, "roundtrip", side_effect=AssertionError):
+        self.assertEqual(evaluate(codec_cache=warm), before)
+      self.assertEqual((warm.hits, warm.computed), (4, 0))
     rec = json.loads(before)
     self.assertEqual(sorted(rec["rd"]["0.8"]), ["codec", "decoder"])
     self.assertEqual(sorted(rec["rd"]["0.8"]["codec"]),
@@ -168,13 +179,19 @@ class StudyRunnerTest(absltest.TestCase):
     self.assertEqual(rec["k_sweep"]["2"], rec["decoder"]["psnr"])
     self.assertNotEqual(rec["k_sweep"]["1"], rec["decoder"]["psnr"])
 
-  def test_metric_cache_flag(self):
+  def test_cache_flags(self):
     from tf_hbd.evaluation import metric_cache  # pylint: disable=g-import-not-at-top
     flag = study_runner._metric_cache_dir  # pylint: disable=protected-access
     self.assertIsNone(flag("none"))
     self.assertEqual(flag("/x/cache"), "/x/cache")
     with mock.patch.dict(os.environ, {metric_cache.ENV_VAR: "/y"}):
       self.assertEqual(flag(""), "/y")
+    from tf_hbd.evaluation import codec_cache  # pylint: disable=g-import-not-at-top
+    flag = study_runner._codec_cache_dir  # pylint: disable=protected-access
+    self.assertIsNone(flag("None"))
+    self.assertEqual(flag("/x/codecs"), "/x/codecs")
+    with mock.patch.dict(os.environ, {codec_cache.ENV_VAR: "/z"}):
+      self.assertEqual(flag(""), "/z")
 
   def test_main_rejects_an_unknown_tier(self):
     self.assertEqual(study_runner.main(["--study=tiny", "--tiers=nope",

@@ -9,12 +9,13 @@ the paper). This module holds what the two training scripts have in common:
   batch ``s`` depends only on ``(seed, s)``, so a resumed run sees exactly the
   batches an uninterrupted run would have seen;
 * `train_loop`: a step- and time-boxed loop with progress logging, periodic
-  checkpoints (`tf.train.CheckpointManager`) and resume. Training time is kept
-  in the checkpoint, so a time budget (``max_seconds``) is a budget for the
-  whole run, across restarts.
+  checkpoints and resume, on the machinery the decoder's
+  `tf_hbd.training.trainer.Trainer` uses too (`tf_hbd.training.loop`:
+  resume from the newest intact checkpoint, budget, timing, the rate's
+  warm-up, the records). Training time is kept in the checkpoint, so a time
+  budget (``max_seconds``) is a budget for the whole run, across restarts.
 """
 
-import json
 import os
 import time
 from typing import Callable, Optional, Sequence
@@ -24,10 +25,11 @@ import tensorflow as tf
 
 from tf_hbd import errors
 from tf_hbd.codecs import images
+from tf_hbd.training import loop
 
 __all__ = ["load_training_images", "CropSampler", "TrainState", "train_loop",
            "fit", "make_step_fn", "with_warmup", "time_steps", "read_jsonl",
-           "restore_latest_intact", "load_campaign_images",
+           "load_campaign_images",
            "check_training_folder", "HELD_OUT", "load_validation_images",
            "score_at_rate", "crop_sampler",
            "guarded_update"]
@@ -254,23 +256,24 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
   Returns:
     The `TrainState` (final step and seconds).
   """
-  state, manager = _restore_state(checkpoint_dir, trackables, log,
-                                  continue_from)
+  state = TrainState()
+  saver = loop.RunCheckpoint(
+      tf.train.Checkpoint(state=state, **trackables), checkpoint_dir,
+      state.step, max_to_keep=3, every_seconds=checkpoint_every_s, log=log)
+  _resume(saver, state, trackables, continue_from, log)
   history_path = os.path.join(checkpoint_dir, "history.jsonl")
   curve_path = os.path.join(checkpoint_dir, "curve.jsonl")
   tf.io.gfile.makedirs(checkpoint_dir)
   evaluated = {r["step"] for r in read_jsonl(curve_path)}
+  budget = loop.Budget(max_steps, max_seconds)
 
   def run_evaluation(step):
     _evaluate_to_curve(evaluate, step, state, curve_path, log)
     evaluated.add(step)
 
   def out_of_budget():
-    if int(state.step.numpy()) >= max_steps:
-      return True
-    return max_seconds is not None and state.seconds.numpy() >= max_seconds
+    return budget.spent(int(state.step.numpy()), state.seconds.numpy())
 
-  last_ckpt = time.time()
   means = _StepMeans(max_bad_steps)
   while not out_of_budget():
     step, values = _timed_step(step_fn, sampler, batch_size, state)
@@ -278,28 +281,23 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
     if step % log_every == 0 or out_of_budget():
       record = means.take_record(step, state.seconds.numpy())
       log(" ".join(f"{k}={v}" for k, v in record.items()))
-      _append_jsonl(history_path, record)
+      loop.append_jsonl(history_path, record)
     due = evaluate is not None and eval_every and step % eval_every == 0
     if due:
       run_evaluation(step)
-    if due or time.time() - last_ckpt >= checkpoint_every_s:
-      manager.save(checkpoint_number=step)
-      last_ckpt = time.time()
+    if due or saver.due(step):
+      saver.save()
   step = int(state.step.numpy())
   if evaluate is not None and step not in evaluated:
     run_evaluation(step)
-  manager.save(checkpoint_number=step)
+  saver.save()
   return state
 
 
-def _restore_state(checkpoint_dir, trackables, log, continue_from=None):
-  """(TrainState, CheckpointManager), restored from the newest intact
-  checkpoint in `checkpoint_dir` if there is one, else from
+def _resume(saver, state, trackables, continue_from, log):
+  """Restores the newest intact checkpoint of `saver`, else (none yet)
   `continue_from` (without the optimizer) if given."""
-  state = TrainState()
-  ckpt = tf.train.Checkpoint(state=state, **trackables)
-  manager = tf.train.CheckpointManager(ckpt, checkpoint_dir, max_to_keep=3)
-  restored = restore_latest_intact(ckpt, manager, log)
+  restored = saver.restore()
   if restored:
     log(f"resumed from {restored} at step "
         f"{int(state.step.numpy())} ({state.seconds.numpy():.0f} s trained)")
@@ -308,7 +306,6 @@ def _restore_state(checkpoint_dir, trackables, log, continue_from=None):
     log(f"warm start from snapshot {continue_from} at step "
         f"{int(state.step.numpy())} ({state.seconds.numpy():.0f} s trained), "
         f"fresh optimizer")
-  return state, manager
 
 
 def _restore_without_optimizer(path, state, trackables):
@@ -331,10 +328,12 @@ def _restore_without_optimizer(path, state, trackables):
 def _timed_step(step_fn, sampler, batch_size, state):
   """Runs the state's next step; (the new step count, its values)."""
   step = int(state.step.numpy())
-  t0 = time.time()
-  values = step_fn(tf.constant(sampler.batch(step, batch_size)))
-  values = {k: float(v) for k, v in values.items()}
-  state.seconds.assign_add(time.time() - t0)
+
+  def run():
+    values = step_fn(tf.constant(sampler.batch(step, batch_size)))
+    return {k: float(v) for k, v in values.items()}  # waits for the step
+
+  values, _ = loop.timed(run, state.seconds)
   state.step.assign_add(1)
   return step + 1, values
 
@@ -346,12 +345,7 @@ def _evaluate_to_curve(evaluate, step, state, curve_path, log):
             "hours": round(float(state.seconds.numpy()) / 3600.0, 4),
             **evaluate()}
   log("eval " + " ".join(f"{k}={v}" for k, v in record.items()))
-  _append_jsonl(curve_path, record)
-
-
-def _append_jsonl(path, record):
-  with tf.io.gfile.GFile(path, "a") as f:
-    f.write(json.dumps(record) + "\n")
+  loop.append_jsonl(curve_path, record)
 
 
 class _StepMeans:
@@ -388,68 +382,9 @@ class _StepMeans:
     return record
 
 
-def read_jsonl(path: str) -> list:
-  """The records of a ``.jsonl`` file ([] if missing); a torn last line
-  (a run killed while writing) is ignored."""
-  if not tf.io.gfile.exists(path):
-    return []
-  out = []
-  with tf.io.gfile.GFile(path) as f:
-    for line in f:
-      try:
-        out.append(json.loads(line))
-      except json.JSONDecodeError:
-        continue
-  return out
-
-
-def restore_latest_intact(ckpt: tf.train.Checkpoint,
-                          manager: tf.train.CheckpointManager,
-                          log: Callable[[str], None] = print):
-  """Restores the newest checkpoint that reads back; older ones are tried
-  when the newest is damaged (e.g. a run killed while writing it).
-
-  Returns:
-    The restored checkpoint's path, or None (nothing to restore).
-
-  Raises:
-    ValueError: checkpoints exist but none of them can be read.
-  """
-  candidates = list(reversed(manager.checkpoints))
-  for path in candidates:
-    try:
-      ckpt.restore(path).assert_existing_objects_matched()
-      return path
-    except (tf.errors.OpError, ValueError, AssertionError, IndexError,
-            RuntimeError) as e:
-      log(f"checkpoint {path} is damaged ({type(e).__name__}: "
-          f"{str(e).splitlines()[0][:120]}); trying an older one")
-  if candidates:
-    raise ValueError(f"{manager.directory}: no readable checkpoint among "
-                     f"{candidates}; delete the folder to start again")
-  return None
-
-
-def with_warmup(step_fn, optimizer, rate: float, warmup_steps: int,
-                log: Optional[Callable[[str], None]] = None):
-  """`step_fn` trained at `rate`, ramped over the optimizer's first
-  `warmup_steps` updates. A resumed optimizer past the ramp gets `rate` at
-  the first step, whatever its checkpoint stored (logged when it differs).
-  """
-  first = [True]
-
-  def scheduled(batch):
-    updates = int(optimizer.iterations.numpy())
-    if first[0] or updates <= warmup_steps:
-      old = float(optimizer.learning_rate.numpy())
-      if first[0] and updates >= warmup_steps and old != rate and log:
-        log(f"learning rate {rate:g} (the checkpoint had {old:g})")
-      first[0] = False
-      optimizer.learning_rate.assign(
-          rate * min(1.0, (updates + 1) / max(warmup_steps, 1)))
-    return step_fn(batch)
-
-  return scheduled
+# A run's records and the rate's warm-up: `tf_hbd.training.loop`.
+read_jsonl = loop.read_jsonl
+with_warmup = loop.with_warmup
 
 
 def make_step_fn(model, optimizer, batch_size: int, patch_size: int,

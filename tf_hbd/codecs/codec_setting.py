@@ -24,9 +24,24 @@ import numpy as np
 from tf_hbd import errors
 
 __all__ = ["SIZE", "features", "for_model", "jpeg_luma_table", "features_from_table",
-           "features_from_bpp"]
+           "features_from_bpp", "ZIGZAG", "transpose_setting", "TakesSetting"]
 
 SIZE = {"jpeg": 64, "jp2": 1}
+
+# Natural (row-major) index of the i-th coefficient in JPEG zig-zag order.
+ZIGZAG = np.array([
+    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33,
+    40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43,
+    36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53,
+    60, 61, 54, 47, 55, 62, 63], np.int32)
+
+
+def transpose_setting(setting) -> np.ndarray:
+  """The JPEG setting (64,) of the transposed image (its table transposed)."""
+  setting = np.asarray(setting, np.float32).reshape(64)
+  natural = np.zeros(64, np.float32)
+  natural[ZIGZAG] = setting
+  return natural.reshape(8, 8).T.reshape(64)[ZIGZAG]
 
 
 def jpeg_luma_table(data: bytes, name: str = "<bytes>") -> np.ndarray:
@@ -134,3 +149,28 @@ def for_model(setting, source, codec: str, size: int, shape,
     raise errors.HbdError(f"setting has {setting.size} values, model {model} "
                           f"takes {size}")
   return setting
+
+
+class TakesSetting:
+  """What a loaded export knows of its setting input, from its metadata.
+
+  A mixin of the runtimes (`tf_hbd.inference.serving.ServedModel`,
+  `tf_hbd.inference.numpy_serving.NumpyModel`): they set ``metadata`` (the
+  export's ``hbd_model.json``) and ``path``.
+  """
+  metadata: dict
+  path: str
+
+  @property
+  def codec(self) -> str:
+    return self.metadata["codec"]
+
+  @property
+  def setting_size(self) -> int:
+    """Length of the codec setting the model takes (0: none)."""
+    return int(self.metadata.get("setting_size", 0))
+
+  def setting_for(self, setting, source, image_shape):
+    """`for_model` for this model: float32 (setting_size,) or None."""
+    return for_model(setting, source, self.codec, self.setting_size,
+                     image_shape, self.path)

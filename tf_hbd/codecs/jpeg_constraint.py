@@ -30,17 +30,13 @@ setting vector (`tf_hbd.codecs.codec_setting`, zig-zag order).
 import numpy as np
 import tensorflow as tf
 
+# The setting's layout and the symmetries live with the codec settings and
+# the patch grid (NumPy only); named here too for the constraint's users.
+from tf_hbd.codecs.codec_setting import transpose_setting, ZIGZAG  # pylint: disable=unused-import
+from tf_hbd.codecs.patches import DIHEDRAL, dihedral, undo_dihedral  # pylint: disable=unused-import
+
 __all__ = ["ZIGZAG", "dct_matrix", "blocks", "pad8", "table_from_setting", "transpose_setting", "project",
            "dihedral", "undo_dihedral", "DIHEDRAL"]
-
-# Natural (row-major) index of the i-th coefficient in JPEG zig-zag order.
-ZIGZAG = np.array([
-    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33,
-    40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43,
-    36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53,
-    60, 61, 54, 47, 55, 62, 63], np.int32)
-
-DIHEDRAL = tuple(range(8))  # bit 2: transpose; bits 0-1: quarter turns
 
 
 def _dct_matrix(n=8):
@@ -60,14 +56,6 @@ def table_from_setting(setting):
   steps = tf.round(tf.exp(setting * tf.math.log(255.0)))
   natural = tf.scatter_nd(ZIGZAG[:, None], steps, [64])
   return tf.reshape(natural, [8, 8])
-
-
-def transpose_setting(setting):
-  """The setting of the transposed image (its table transposed)."""
-  setting = np.asarray(setting, np.float32).reshape(64)
-  natural = np.zeros(64, np.float32)
-  natural[ZIGZAG] = setting
-  return natural.reshape(8, 8).T.reshape(64)[ZIGZAG]
 
 
 def _blocks(x):
@@ -127,16 +115,3 @@ def project(refined, decoded, table, slack=0.5, clipped_slack=1.0):
   out = _unblocks(tf.transpose(c) @ yc @ c) + 128.0
   out = tf.clip_by_value(tf.round(out[:h, :w]), 0.0, 255.0)
   return tf.cast(out, tf.uint8)
-
-
-def dihedral(image: np.ndarray, k: int) -> np.ndarray:
-  """Symmetry k (0..7) of the square applied to an (H, W) image."""
-  if k & 4:
-    image = image.T
-  return np.rot90(image, k & 3)
-
-
-def undo_dihedral(image: np.ndarray, k: int) -> np.ndarray:
-  """Inverse of `dihedral`."""
-  image = np.rot90(image, -(k & 3))
-  return image.T if k & 4 else image

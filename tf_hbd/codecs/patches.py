@@ -37,6 +37,11 @@ __all__ = [
     "blocks_from_image",
     "assemble",
     "block_indices",
+    "DIHEDRAL",
+    "dihedral",
+    "undo_dihedral",
+    "self_ensemble",
+    "self_ensemble_sum",
 ]
 
 BOUNDARY_STRATEGIES = ("paper", "replicate")
@@ -214,3 +219,52 @@ def assemble(predictions: np.ndarray, grid_shape, image_shape,
     grid[flat] = predictions
     predictions = grid
   return from_patches(predictions.reshape(r, c, d, d), image_shape)
+
+
+# ---- symmetries -------------------------------------------------------------
+
+DIHEDRAL = tuple(range(8))  # bit 2: transpose; bits 0-1: quarter turns
+
+
+def dihedral(image: np.ndarray, k: int) -> np.ndarray:
+  """Symmetry k (0..7) of the square applied to an (H, W) image."""
+  if k & 4:
+    image = image.T
+  return np.rot90(image, k & 3)
+
+
+def undo_dihedral(image: np.ndarray, k: int) -> np.ndarray:
+  """Inverse of `dihedral`."""
+  image = np.rot90(image, -(k & 3))
+  return image.T if k & 4 else image
+
+
+def self_ensemble_sum(gray: np.ndarray, d: int, refine, setting=None,
+                      transpose_setting=None):
+  """(sum, 8): the sum (float64, (H, W)) of ``refine(image, setting)`` over
+  the 8 symmetries of `gray`, padded by edge replication to multiples of `d`
+  (so every symmetry keeps the patch grid), and how many refinements it sums.
+
+  `transpose_setting`: maps `setting` to the setting of a transposed image
+  (JPEG: `tf_hbd.codecs.codec_setting.transpose_setting`); None: the
+  setting does not change under the symmetries.
+  """
+  h, w = gray.shape
+  padded = np.pad(gray, ((0, (-h) % d), (0, (-w) % d)), mode="edge")
+  total = np.zeros(padded.shape, np.float64)
+  for k in DIHEDRAL:
+    st = setting
+    if (setting is not None and transpose_setting is not None
+        and (k & 1) ^ ((k >> 2) & 1)):  # the net map transposes the grid
+      st = transpose_setting(setting)
+    t = np.ascontiguousarray(dihedral(padded, k))
+    total += undo_dihedral(refine(t, st), k)
+  return total[:h, :w], len(DIHEDRAL)
+
+
+def self_ensemble(gray: np.ndarray, d: int, refine, setting=None,
+                  transpose_setting=None) -> np.ndarray:
+  """The geometric self-ensemble of a refinement: the mean of
+  `self_ensemble_sum`'s refinements rounded to uint8 (H, W)."""
+  total, n = self_ensemble_sum(gray, d, refine, setting, transpose_setting)
+  return np.clip(np.round(total / n), 0, 255).astype(np.uint8)

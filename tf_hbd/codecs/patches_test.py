@@ -98,5 +98,56 @@ class PatchesTest(tf.test.TestCase, parameterized.TestCase):
                        coords=np.zeros((4, 2), int))
 
 
+class SymmetryTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters(*patches.DIHEDRAL)
+  def test_dihedral_round_trip(self, k):
+    img = np.arange(6 * 10).reshape(6, 10)
+    out = patches.dihedral(img, k)
+    swapped = bool((k & 1) ^ ((k >> 2) & 1))  # the net map transposes
+    self.assertEqual(out.shape, (10, 6) if swapped else (6, 10))
+    np.testing.assert_array_equal(patches.undo_dihedral(out, k), img)
+
+  def test_self_ensemble_averages_the_symmetries(self):
+    rng = np.random.default_rng(0)
+    gray = rng.integers(0, 250, (13, 21), dtype=np.uint8)
+    calls = []
+
+    def refine(image, setting):
+      calls.append((image.shape, setting))
+      self.assertEqual(image.shape[0] % 8 + image.shape[1] % 8, 0)
+      return image  # the identity: the mean of the 8 is the image
+
+    out = patches.self_ensemble(gray, 8, refine)
+    np.testing.assert_array_equal(out, gray)
+    self.assertLen(calls, 8)
+    # A refinement that lifts the left column of what it sees: each
+    # symmetry lifts a different side, the mean lifts all four by 1/4.
+    def lift_left(image, setting):
+      del setting
+      out = image.astype(np.int64)
+      out[:, 0] += 40
+      return out
+
+    lifted = patches.self_ensemble(np.full((16, 16), 100, np.uint8), 8,
+                                   lift_left)
+    self.assertEqual(lifted[8, 8], 100)
+    self.assertEqual([lifted[8, 0], lifted[0, 8], lifted[8, 15],
+                      lifted[15, 8]], [110] * 4)
+    self.assertEqual(lifted[0, 0], 120)  # on two sides
+
+  def test_self_ensemble_transposes_the_setting(self):
+    seen = []
+    patches.self_ensemble(np.zeros((8, 16), np.uint8), 8,
+                          lambda image, st: seen.append(st) or image,
+                          setting="s", transpose_setting=lambda s: s + "T")
+    self.assertEqual(sorted(seen), ["s"] * 4 + ["sT"] * 4)
+    seen.clear()
+    patches.self_ensemble(np.zeros((8, 16), np.uint8), 8,
+                          lambda image, st: seen.append(st) or image,
+                          setting="s")
+    self.assertEqual(seen, ["s"] * 8)
+
+
 if __name__ == "__main__":
   tf.test.main()

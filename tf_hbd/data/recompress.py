@@ -119,12 +119,6 @@ def _crops_per_image(shape, crop, max_crops):
   return int(max(1, min(max_crops, (h * w) // (2 * crop * crop))))
 
 
-def _dihedral(img, k):
-  if k & 4:
-    img = img.T
-  return np.rot90(img, k & 3)
-
-
 class RecompressStream:
   """An endless, seeded, resumable stream of freshly compressed blocks.
 
@@ -210,7 +204,7 @@ class RecompressStream:
         x = int(rng.integers(0, im.shape[1] - cw + 1))
         img = im[y:y + ch, x:x + cw]
         if c.flip:
-          img = _dihedral(img, int(rng.integers(0, 8)))
+          img = patches_lib.dihedral(img, int(rng.integers(0, 8)))
         if rng.random() < c.tone_fraction:
           span = int(rng.integers(8, 80))
           img = (synthetic.tone_map(img, 0, span) if rng.random() < 0.5 else

@@ -2,6 +2,8 @@
 
 * `metrics`: PSNR, SSIM, MS-SSIM with one convention;
 * `metric_cache`: metrics of image pairs kept on disk across runs;
+* `codec_cache`: codec round trips kept on disk across runs;
+* `disk_cache`: the folder, entry names and atomic writes they share;
 * `systems`: the one `evaluate`: codecs (at a rate, a quality or another
   system's rate), neural baselines and trained decoders on image folders;
 * `study`: Table 3, Table 1, Figure 1 and the RD curves in one call;

@@ -23,18 +23,19 @@ another key or tag, or holds a non-float value is ignored and rewritten. A
 cache that cannot be written (read-only, full) costs time, never a result.
 
 The default directory is outside the repository: ``$TF_HBD_METRIC_CACHE``,
-else ``$XDG_CACHE_HOME/tf_hbd/metrics``, else ``~/.cache/tf_hbd/metrics``.
-Deleting it is always safe.
+else ``$XDG_CACHE_HOME/tf_hbd/metrics``, else ``~/.cache/tf_hbd/metrics``
+(`tf_hbd.evaluation.disk_cache`, shared with the codec cache). Deleting it is
+always safe.
 """
 
 import collections
 import hashlib
 import json
 import os
-import uuid
 
 import numpy as np
 
+from tf_hbd.evaluation import disk_cache
 from tf_hbd.evaluation import metrics
 
 __all__ = ["MetricCache", "default_directory", "ENV_VAR", "VERSION"]
@@ -47,11 +48,7 @@ VERSION = 1
 
 def default_directory() -> str:
   """``$TF_HBD_METRIC_CACHE``, else the user's cache folder + tf_hbd/metrics."""
-  if os.environ.get(ENV_VAR):
-    return os.environ[ENV_VAR]
-  base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
-      os.path.expanduser("~"), ".cache")
-  return os.path.join(base, "tf_hbd", "metrics")
+  return disk_cache.default_directory("metrics", ENV_VAR)
 
 
 def _tag() -> str:
@@ -86,7 +83,7 @@ class MetricCache:
     return h.hexdigest()
 
   def path(self, key: str) -> str:
-    return os.path.join(self.directory, key[:2], key + ".json")
+    return disk_cache.entry_path(self.directory, key, ".json")
 
   def subset(self, *names: str):
     """A measure computing `names` like `metrics.subset(*names)`, reading
@@ -123,15 +120,8 @@ class MetricCache:
       return {}
 
   def _write(self, key: str, values: dict):
-    path = self.path(key)
-    tmp = f"{path}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
-    try:
-      os.makedirs(os.path.dirname(path), exist_ok=True)
-      with open(tmp, "w") as f:
-        json.dump({"key": key, "tag": self._tag,
-                   "metrics": dict(sorted(values.items()))}, f)
-      os.replace(tmp, path)
-    except OSError:
+    doc = {"key": key, "tag": self._tag,
+           "metrics": dict(sorted(values.items()))}
+    if not disk_cache.write_atomic(self.path(key),
+                                   lambda f: json.dump(doc, f)):
       self.write_errors += 1
-      if os.path.exists(tmp):
-        os.remove(tmp)

@@ -195,11 +195,17 @@ class CodecCache:
   Codec round trips (shared between a codec row and the decoders that refine
   it), the rate each system achieved on each image (for `at_rate_of`) and
   any other per-image value a system wants to compute once (`memo`).
+
+  Args:
+    disk: a `tf_hbd.evaluation.codec_cache.RoundTripCache` the codec round
+      trips go through (shared by evaluations in other processes, e.g. the
+      runs of a study); None: coded here.
   """
 
-  def __init__(self):
+  def __init__(self, disk=None):
     self._store = {}
     self._achieved = {}
+    self._disk = disk
 
   def roundtrip(self, key, image, codec, point):
     """(decoded, achieved bpp) at a `Point` (or a target bpp)."""
@@ -232,7 +238,9 @@ class CodecCache:
     point = as_point(point)
     k = (key, codec, point)
     if k not in self._store:
-      dec, enc = codecs.roundtrip(image, codec, **point.codec_kwargs())
+      roundtrip = (codecs.roundtrip if self._disk is None
+                   else self._disk.roundtrip)
+      dec, enc = roundtrip(image, codec, **point.codec_kwargs())
       self._store[k] = (dec, enc.bpp, enc)
     return self._store[k]
 

@@ -355,7 +355,8 @@ def _enhance(args):
             "out --model")
       model = _load_model(args, dec.codec, models)
       refined = model.refine(dec.luma, K=args.K, source=path,
-                             ensemble=args.ensemble)
+                             ensemble=args.ensemble,
+                             shifts=args.shifts if dec.codec == "jp2" else 1)
       _atomic_save_png(_output_image(refined, dec), out_path)
       print(f"[{i}/{n}] {path} ({dec.codec}, {dec.luma.shape[1]}x"
             f"{dec.luma.shape[0]}) -> {out_path} in "
@@ -410,6 +411,11 @@ def _parser():
   e.add_argument("--ensemble", action="store_true",
                  help="geometric self-ensemble: average the refinements of "
                  "the 8 flips/transposes (8x slower, slightly better)")
+  e.add_argument("--shifts", type=int, choices=(1, 2, 4), default=None,
+                 help="JPEG 2000 files: average the refinements of the image "
+                 "shifted by half a patch to 1, 2 or 4 offsets of the 8x8 "
+                 "patch grid (2x / 4x slower; default: the model's, 1 for "
+                 "the shipped one); JPEG files keep their own 8x8 grid")
   e.add_argument("--runtime", choices=("auto", "numpy", "tf"),
                  default="auto",
                  help="auto (default): NumPy when the model has the NumPy "

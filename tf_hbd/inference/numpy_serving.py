@@ -62,12 +62,13 @@ __all__ = ["RUNTIME_FILE", "RUNTIMES", "CELLS", "NumpyModel", "load",
            "load_pretrained", "pretrained_dir", "spec_from_model",
            "write_runtime", "write_for_model", "convert_saved_model",
            "compare_runtimes", "fingerprint", "MAX_PIXELS", "flat_tile_fraction",
-           "laplacian_activity", "activity_weight"]
+           "laplacian_activity", "activity_weight", "SHIFTS", "grid_offsets",
+           "shift_image", "check_shifts", "shifted_ensemble"]
 
 RUNTIME_FILE = "hbd_numpy.json"
 FORMAT = "tf_hbd-numpy-1"
 METADATA_FILE = "hbd_model.json"  # = tf_hbd.inference.serving.METADATA_FILE
-PRETRAINED = {"jpeg": "hbd-lstm-jpeg", "jp2": "hbd-lstm-jp2"}  # = serving's
+PRETRAINED = {"jpeg": "hbd-lstm-jpeg", "jp2": "hbd-lstm-jp2"}  # shipped
 RUNTIMES = ("auto", "numpy", "tf")
 CELLS = ("lstm", "gru", "elman", "mlp")
 # = tf_hbd.inference.graph_refine.DEFAULT_MAX_PIXELS (not imported: it needs TF).
@@ -83,14 +84,6 @@ THREADS = 1
 _CELL_WEIGHTS = {"lstm": ("V", "b"), "gru": ("V_zr", "b_zr", "V_s", "b_s"),
                  "elman": ("V", "b"), "mlp": ("b",)}
 _F32 = np.float32
-
-# Natural (row-major) index of the i-th coefficient in JPEG zig-zag order
-# (= tf_hbd.codecs.jpeg_constraint.ZIGZAG).
-_ZIGZAG = np.array([
-    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33,
-    40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43,
-    36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53,
-    60, 61, 54, 47, 55, 62, 63], np.int32)
 
 
 def _dct8():
@@ -401,7 +394,7 @@ class _Decoder:
 def _table_from_setting(setting):
   steps = np.round(np.exp(setting.astype(_F32) * np.log(_F32(255.0))))
   natural = np.zeros(64, _F32)
-  natural[_ZIGZAG] = steps
+  natural[codec_setting.ZIGZAG] = steps
   return natural.reshape(8, 8)
 
 
@@ -508,21 +501,65 @@ def _passthrough(codec, setting, options, gray=None):
   return False
 
 
-def _dihedral(image, k):
-  if k & 4:
-    image = image.T
-  return np.rot90(image, k & 3)
+# Grid-shift ensembles (`NumpyModel.refine(shifts=)`): how many offsets of
+# the patch grid, each by half a patch.
+SHIFTS = (1, 2, 4)
 
 
-def _undo_dihedral(image, k):
-  image = np.rot90(image, -(k & 3))
-  return image.T if k & 4 else image
+def check_shifts(shifts, codec):
+  """`shifts` as an int in `SHIFTS`; HbdError otherwise, or for shifts > 1
+  with a JPEG model (its corrections and the quantization-constraint
+  projection belong to the JPEG's own 8 x 8 grid)."""
+  n = int(shifts)
+  if n not in SHIFTS:
+    raise errors.HbdError(f"shifts must be one of {list(SHIFTS)}, got "
+                          f"{shifts!r}")
+  if n > 1 and codec == "jpeg":
+    raise errors.HbdError("grid shifts are for JPEG 2000 models; a JPEG "
+                          "decoder works on the JPEG's own 8x8 grid")
+  return n
 
 
-def _transpose_setting(setting):
-  natural = np.zeros(64, _F32)
-  natural[_ZIGZAG] = np.asarray(setting, _F32).reshape(64)
-  return natural.reshape(8, 8).T.reshape(64)[_ZIGZAG]
+def grid_offsets(shifts: int, patch_size: int):
+  """The (rows, columns) offsets of the patch grid for `shifts` passes:
+  (0, 0); then (h, h); then (0, h) and (h, 0), h = patch_size // 2."""
+  h = patch_size // 2
+  return ((0, 0), (h, h), (0, h), (h, 0))[:check_shifts(shifts, None)]
+
+
+def shift_image(gray, offset):
+  """`gray` (H, W) with offset[0] rows and offset[1] columns mirrored in
+  above and to the left (reflection without repeating the edge pixel, as
+  often as a tiny image needs), so that the patch grid starts that far
+  above and to the left of the image; crop with
+  ``out[offset[0]:, offset[1]:]``."""
+  dy, dx = (int(v) for v in offset)
+  if not dy and not dx:
+    return gray
+  mode = "reflect" if min(gray.shape) > 1 else "edge"
+  return np.pad(gray, ((dy, 0), (dx, 0)), mode=mode)
+
+
+def shifted_ensemble(gray, d, refine, setting=None, transpose_setting=None,
+                     shifts=1, ensemble=False):
+  """The mean, rounded to uint8 (H, W), of ``refine(image, setting)`` over
+  `gray` shifted to each of `shifts` grid offsets (`grid_offsets`,
+  `shift_image`, cropped back) and, with `ensemble`, over each shifted
+  image's 8 symmetries (`tf_hbd.codecs.patches.self_ensemble_sum`). Both
+  runtimes' `refine(shifts=, ensemble=)`."""
+  h, w = gray.shape
+  total = np.zeros((h, w), np.float64)
+  count = 0
+  for dy, dx in grid_offsets(shifts, d):
+    img = shift_image(gray, (dy, dx))
+    if ensemble:
+      part, n = patches_lib.self_ensemble_sum(img, d, refine, setting,
+                                              transpose_setting)
+    else:
+      part, n = np.asarray(refine(img, setting), np.float64), 1
+    total += part[dy:, dx:]
+    count += n
+  return np.clip(np.round(total / count), 0, 255).astype(np.uint8)
 
 
 def fingerprint(path: str) -> str:
@@ -545,7 +582,7 @@ class _Unsupported(Exception):
   """The export has no usable NumPy runtime (the message says why)."""
 
 
-class NumpyModel:
+class NumpyModel(codec_setting.TakesSetting):
   """A loaded export run with NumPy: `refine(gray uint8, K=None) -> uint8`,
   `metadata`, like `tf_hbd.inference.serving.ServedModel`."""
 
@@ -585,22 +622,10 @@ class NumpyModel:
     self._k = int(spec["K"])
     self._pool = None
 
-  @property
-  def codec(self):
-    return self.metadata["codec"]
-
-  @property
-  def setting_size(self) -> int:
-    """Length of the codec setting the model takes (0: none)."""
-    return int(self.metadata.get("setting_size", 0))
-
-  def _setting(self, image_shape, setting, source):
-    return codec_setting.for_model(setting, source, self.codec,
-                                   self.setting_size, image_shape, self.path)
-
   def refine(self, image, K: Optional[int] = None, setting=None,
              source: Optional[str] = None,
-             ensemble: bool = False) -> np.ndarray:
+             ensemble: bool = False,
+             shifts: Optional[int] = None) -> np.ndarray:
     """Refines a decoded gray uint8 image (H, W) or (H, W, 1); the arguments
     are those of `tf_hbd.inference.serving.ServedModel.refine`."""
     image = np.asarray(image)
@@ -620,9 +645,14 @@ class NumpyModel:
       raise errors.HbdError(f"K must be >= 1, got {k}")
     shape = image.shape
     gray = image.reshape(shape[:2])
-    setting = self._setting(shape[:2], setting, source)
-    if ensemble:
-      return self._ensemble(gray, k, setting).reshape(shape)
+    setting = self.setting_for(setting, source, shape[:2])
+    n = check_shifts(self.metadata.get("grid_shifts", 1) if shifts is None
+                     else shifts, self.codec)
+    if ensemble or n > 1:
+      return shifted_ensemble(
+          gray, self._d, lambda t, st: self._refine(t, k, st), setting,
+          codec_setting.transpose_setting if self.codec == "jpeg" else None,
+          n, ensemble).reshape(shape)
     return self._refine(gray, k, setting).reshape(shape)
 
   def _refine(self, gray, k, setting):
@@ -679,21 +709,6 @@ class NumpyModel:
     full *= _F32(255.0)
     return np.clip(np.round(full), 0, 255).astype(np.uint8)
 
-  def _ensemble(self, gray, k, setting):
-    """`tf_hbd.inference.serving.ServedModel`'s geometric self-ensemble."""
-    d = self._d
-    h, w = gray.shape
-    padded = np.pad(gray, ((0, (-h) % d), (0, (-w) % d)), mode="edge")
-    total = np.zeros(padded.shape, np.float64)
-    for sym in range(8):
-      st = setting
-      if setting is not None and self.codec == "jpeg" and (
-          (sym & 1) ^ ((sym >> 2) & 1)):
-        st = _transpose_setting(setting)
-      t = np.ascontiguousarray(_dihedral(padded, sym))
-      total += _undo_dihedral(self._refine(t, k, st), sym)
-    out = np.clip(np.round(total / 8.0), 0, 255).astype(np.uint8)
-    return out[:h, :w]
 
 
 # ---- choosing a runtime -----------------------------------------------------
@@ -731,7 +746,7 @@ def load(path: str, runtime: str = "auto"):
 
 
 def pretrained_dir(codec: str) -> str:
-  """Where the shipped decoder for `codec` lives (as `tf_hbd.inference.serving`)."""
+  """Where the shipped decoder for `codec` lives (also `serving.pretrained_dir`)."""
   if codec not in PRETRAINED:
     raise errors.HbdError(f"no shipped model for codec {codec!r}; shipped: "
                           f"{sorted(PRETRAINED)}")

@@ -315,6 +315,68 @@ class ExportTest(tf.test.TestCase):
       self.assertAllEqual(fast.refine(d, setting=s), d)
       self.assertAllEqual(slow.refine(d, setting=s), d)
 
+  def test_jp2_grid_shifts_average_shifted_passes_and_match_tf(self):
+    model = _decoder("lstm", setting_size=1)
+    dec, enc = codecs.roundtrip(self.original, "jp2", bpp=0.3)
+    st = codec_setting.features(enc.data, "jp2", dec.shape)
+    ratio = numpy_serving.laplacian_activity(dec) / 2.0 ** (4.0 * float(st[0]))
+    path = self._export("jp2_shifts", model, codec="jp2", passthrough={
+        "jp2_max_bpp": 0.7, "jp2_min_activity_per_bpp": 0.5 * ratio,
+        "jp2_full_activity_per_bpp": 1.5 * ratio})  # a ramp weight of 0.5
+    fast, slow = numpy_serving.load(path), serving.load(path)
+    self.assertIsInstance(fast, numpy_serving.NumpyModel)
+    plain = fast.refine(dec, setting=st)
+    self.assertAllEqual(fast.refine(dec, setting=st, shifts=1), plain)
+    for shifts in (2, 4):
+      got = fast.refine(dec, setting=st, shifts=shifts)
+      total = np.zeros(dec.shape)
+      for dy, dx in numpy_serving.grid_offsets(shifts, 8):
+        one = fast.refine(numpy_serving.shift_image(dec, (dy, dx)),
+                          setting=st)  # guarded as a single refinement
+        total += one[dy:, dx:]
+      self.assertAllEqual(got, np.round(total / shifts))
+      self.assertGreater(np.abs(got.astype(int) - plain).max(), 0)
+      _assert_close(self, got, slow.refine(dec, setting=st, shifts=shifts))
+    # With the symmetries: 8 passes per offset, as the TF runtime.
+    both = fast.refine(dec[:40, :48, None], setting=st, shifts=2,
+                       ensemble=True)
+    self.assertEqual(both.shape, (40, 48, 1))
+    _assert_close(self, both, slow.refine(dec[:40, :48, None], setting=st,
+                                          shifts=2, ensemble=True))
+    # The export's grid_shifts is the default; images coded finely still
+    # pass through.
+    fast.metadata["grid_shifts"] = 4
+    self.assertAllEqual(fast.refine(dec, setting=st),
+                        fast.refine(dec, setting=st, shifts=4))
+    fine, enc = codecs.roundtrip(self.original, "jp2", bpp=1.0)
+    self.assertAllEqual(fast.refine(fine, setting=codec_setting.features(
+        enc.data, "jp2", fine.shape)), fine)
+
+  def test_grid_shifts_checks_and_shifted_images(self):
+    self.assertEqual(numpy_serving.grid_offsets(1, 8), ((0, 0),))
+    self.assertEqual(numpy_serving.grid_offsets(2, 8), ((0, 0), (4, 4)))
+    self.assertEqual(set(numpy_serving.grid_offsets(4, 8)),
+                     {(0, 0), (0, 4), (4, 0), (4, 4)})
+    for bad in (0, 3, 8):
+      with self.assertRaisesRegex(errors.HbdError, "shifts must be one of"):
+        numpy_serving.check_shifts(bad, "jp2")
+    jpeg = numpy_serving.load(self.lstm_dir)  # a JPEG model: its own grid
+    with self.assertRaisesRegex(errors.HbdError, "JPEG 2000 models"):
+      jpeg.refine(self.decoded, shifts=2)
+    with self.assertRaisesRegex(errors.HbdError, "JPEG 2000 models"):
+      serving.load(self.lstm_dir).refine(self.decoded, shifts=4)
+    img = self.decoded[:13, :21]
+    out = numpy_serving.shift_image(img, (4, 4))
+    self.assertEqual(out.shape, (17, 25))
+    self.assertAllEqual(out[4:, 4:], img)
+    self.assertAllEqual(out[3, 4:], img[1])  # mirrored without the edge
+    self.assertAllEqual(out[4:, 0], img[:, 4])
+    self.assertIs(numpy_serving.shift_image(img, (0, 0)), img)
+    for tiny in (img[:1], img[:, :1], img[:2, :3]):  # shorter than a shift
+      out = numpy_serving.shift_image(tiny, (0, 4))
+      self.assertAllEqual(out[:, 4:], tiny)
+      self.assertEqual(out.shape, (tiny.shape[0], tiny.shape[1] + 4))
+
   def test_projection_equals_jpeg_constraint(self):
     rng = np.random.default_rng(0)
     decoded = rng.integers(0, 256, (37, 51)).astype(np.uint8)
@@ -330,7 +392,6 @@ class ExportTest(tf.test.TestCase):
         jpeg_constraint.table_from_setting(self.setting)).numpy()
     _assert_close(self, got, want)
     self.assertAllClose(numpy_serving._C, jpeg_constraint._C)
-    self.assertAllEqual(numpy_serving._ZIGZAG, jpeg_constraint.ZIGZAG)
     # pylint: enable=protected-access
 
   def test_convert_old_export_identifies_centring(self):

@@ -35,13 +35,14 @@ from tf_hbd import errors
 from tf_hbd.codecs import images
 from tf_hbd.inference import graph_refine
 from tf_hbd.inference import guards
+from tf_hbd.inference import numpy_serving
 from tf_hbd.codecs import jpeg_constraint
 
 __all__ = ["export_serving", "ServedModel", "load", "load_pretrained",
            "PRETRAINED", "pretrained_dir", "METADATA_FILE"]
 
 METADATA_FILE = "hbd_model.json"
-PRETRAINED = {"jpeg": "hbd-lstm-jpeg", "jp2": "hbd-lstm-jp2"}
+PRETRAINED = numpy_serving.PRETRAINED  # the shipped decoders' folders
 
 
 class _Serving(tf.Module):
@@ -192,12 +193,11 @@ def export_serving(model, path: str, codec: str, metadata: Optional[dict] = None
   meta.update(metadata or {})
   with open(os.path.join(path, METADATA_FILE), "w") as f:
     json.dump(meta, f, indent=1, sort_keys=True)
-  from tf_hbd.inference import numpy_serving  # pylint: disable=g-import-not-at-top
   numpy_serving.write_for_model(model, path)  # hbd_numpy.json (fast path)
   return path
 
 
-class ServedModel:
+class ServedModel(codec_setting.TakesSetting):
   """A loaded export: `refine(gray uint8, K=None) -> uint8` and `metadata`."""
 
   def __init__(self, path):
@@ -213,18 +213,10 @@ class ServedModel:
     self.path = path
     self._loaded = tf.saved_model.load(path)
 
-  @property
-  def codec(self):
-    return self.metadata["codec"]
-
-  @property
-  def setting_size(self) -> int:
-    """Length of the codec setting the model takes (0: none)."""
-    return int(self.metadata.get("setting_size", 0))
-
   def refine(self, image, K: Optional[int] = None, setting=None,
              source: Optional[str] = None,
-             ensemble: bool = False) -> np.ndarray:
+             ensemble: bool = False,
+             shifts: Optional[int] = None) -> np.ndarray:
     """Refines a decoded gray uint8 image (H, W) or (H, W, 1).
 
     Models that take the codec setting (`setting_size` > 0) need either
@@ -234,15 +226,24 @@ class ServedModel:
     ``ensemble``: geometric self-ensemble -- the mean of the refinements of
     the 8 flips / transposes of the image (padded to the block grid so that
     every symmetry keeps it), 8 times the work.
+
+    ``shifts`` (1, 2 or 4; None: the export's ``grid_shifts``, else 1):
+    grid-shift ensemble of JPEG 2000 models -- the mean of the refinements
+    of the image shifted by half a patch to that many offsets of the patch
+    grid (`tf_hbd.inference.numpy_serving.grid_offsets`; mirrored rows and
+    columns fill in above and to the left and are cropped away), each
+    guarded as a single refinement; `shifts` times the work (times 8 with
+    `ensemble`). An error for JPEG models, whose grid is the JPEG's.
     """
-    if ensemble:
-      return self._ensemble(image, K, setting, source)
+    n = numpy_serving.check_shifts(
+        self.metadata.get("grid_shifts", 1) if shifts is None else shifts,
+        self.codec)
+    if ensemble or n > 1:
+      return self._passes(image, K, setting, source, n, ensemble)
     image = np.asarray(image)
     images.check_gray(image)  # the graph takes (H, W) or (H, W, 1) as given
     kwargs = {"image": tf.constant(image)}
-    setting = codec_setting.for_model(setting, source, self.codec,
-                                      self.setting_size, image.shape[:2],
-                                      self.path)
+    setting = self.setting_for(setting, source, image.shape[:2])
     if setting is not None:
       kwargs["setting"] = tf.constant(setting)
     try:
@@ -255,26 +256,18 @@ class ServedModel:
       raise errors.ResourceLimitError(e.message) from e
     return out["refined"].numpy()
 
-  def _ensemble(self, image, K, setting, source):
+  def _passes(self, image, K, setting, source, shifts, ensemble):
+    """The mean over grid offsets (and, with `ensemble`, symmetries)."""
     image = np.asarray(image)
     shape = image.shape
     gray = image.reshape(shape[:2])
-    setting = codec_setting.for_model(setting, source, self.codec,
-                                      self.setting_size, shape[:2], self.path)
-    d = int(self.metadata.get("patch_size", 8))
-    h, w = gray.shape
-    padded = np.pad(gray, ((0, (-h) % d), (0, (-w) % d)), mode="edge")
-    total = np.zeros(padded.shape, np.float64)
-    for k in jpeg_constraint.DIHEDRAL:
-      st = setting
-      if setting is not None and self.codec == "jpeg" and (
-          (k & 1) ^ ((k >> 2) & 1)):
-        st = jpeg_constraint.transpose_setting(setting)
-      t = np.ascontiguousarray(jpeg_constraint.dihedral(padded, k))
-      out = self.refine(t, K, setting=st)
-      total += jpeg_constraint.undo_dihedral(out, k)
-    out = np.clip(np.round(total / 8.0), 0, 255).astype(np.uint8)
-    return out[:h, :w].reshape(shape)
+    setting = self.setting_for(setting, source, shape[:2])
+    out = numpy_serving.shifted_ensemble(
+        gray, int(self.metadata.get("patch_size", 8)),
+        lambda t, st: self.refine(t, K, setting=st, shifts=1), setting,
+        codec_setting.transpose_setting if self.codec == "jpeg" else None,
+        shifts, ensemble)
+    return out.reshape(shape)
 
   def decode_and_refine(self, jpeg_bytes: bytes) -> np.ndarray:
     if "decode_and_refine" not in self._loaded.signatures:
@@ -293,12 +286,9 @@ def load(path: str) -> ServedModel:
   return ServedModel(os.fspath(path))
 
 
-def pretrained_dir(codec: str) -> str:
-  if codec not in PRETRAINED:
-    raise errors.HbdError(f"no shipped model for codec {codec!r}; shipped: "
-                          f"{sorted(PRETRAINED)}")
-  return os.path.join(os.path.dirname(os.path.dirname(__file__)), "pretrained",
-                      PRETRAINED[codec])
+# Where the shipped decoder of a codec lives (the NumPy runtime's, which
+# needs no TensorFlow, is the one implementation).
+pretrained_dir = numpy_serving.pretrained_dir
 
 
 def load_pretrained(codec: str) -> ServedModel:

@@ -4,7 +4,8 @@
 which): it feeds batches, clips and applies the gradients the algorithm hands
 back (once per batch for BPTT/SAB, once per refinement step for online
 RTRL/UORO), logs progress and TensorBoard summaries, validates every epoch on
-whole images through `tf_hbd.inference.refine`, checkpoints, resumes exactly, stops on a
+whole images through `tf_hbd.inference.refine`, checkpoints and resumes exactly
+(`tf_hbd.training.loop`, shared with the baselines' loop), stops on a
 non-finite loss and, with ``export_best``, keeps the best epoch's weights
 as a checkpoint. The run's one SavedModel, the serving export, is written by
 the entry point (`tf_hbd.training.main`, `tf_hbd.training.exports`); the
@@ -50,6 +51,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_hbd.training import checkpoints as checkpoints_lib
+from tf_hbd.training import loop
 from tf_hbd import errors
 from tf_hbd.evaluation import metrics as metrics_lib
 from tf_hbd.inference import refine as refine_lib
@@ -357,9 +359,10 @@ class Trainer:
         batches_done=self.batches_done, epoch_loss=self.epoch_loss,
         epoch_loss_last=self.epoch_loss_last, train_time=self.train_time,
         **algo.checkpoint_items(), **extra)
-    self.manager = tf.train.CheckpointManager(
+    self.saver = loop.RunCheckpoint(
         self.checkpoint, os.path.join(c.model_dir, "checkpoints"),
-        max_to_keep=c.max_to_keep)
+        self.batches_done, max_to_keep=c.max_to_keep,
+        every_steps=c.checkpoint_every, log=printer)
     self._step_fn = tf.function(self._train_step, autograph=False)
     self.log_path = os.path.join(c.model_dir, "log.json")
     self.csv_path = os.path.join(c.model_dir, "metrics.csv")
@@ -384,15 +387,13 @@ class Trainer:
 
   # ---- state -----------------------------------------------------------
 
+  @property
+  def manager(self) -> tf.train.CheckpointManager:
+    return self.saver.manager
+
   def _restore(self):
     # The newest checkpoint that reads back; never batch 0 over intact files.
-    latest, repaired = checkpoints_lib.restore_newest_intact(
-        self.checkpoint, self.manager.directory,
-        self.manager.latest_checkpoint, log=self.print)
-    if repaired:  # the state file was rewritten: re-read it
-      self.manager = tf.train.CheckpointManager(
-          self.checkpoint, self.manager.directory,
-          max_to_keep=self.config.max_to_keep)
+    latest = self.saver.restore()
     if latest:
       self.print(f"resumed from {latest} at batch "
                  f"{int(self.batches_done.numpy())}")
@@ -478,9 +479,10 @@ class Trainer:
                f"{start}")
     it = iter(self.batches(start))
     clock = _Clock()
+    budget = loop.Budget(max_steps=c.max_steps or None)
     n = start
     while n < total:
-      if c.max_steps and n >= c.max_steps:
+      if budget.spent(n):
         self.print(f"stopping at batch {n} (max_steps)")
         self._save()
         self._write_log("stopped")
@@ -491,13 +493,12 @@ class Trainer:
       self.batches_done.assign(n)
       self.epoch_loss.assign_add(loss)
       self.epoch_loss_last.assign_add(loss_last)
-      self.train_time.assign_add(dt)
       if c.log_every and n % c.log_every == 0:
         self._progress(n, total, loss, loss_last, clock)
       if n % c.steps_per_epoch == 0:
         self._end_epoch(n, clock.epoch_time())
         clock.new_epoch()
-      elif c.checkpoint_every and n % c.checkpoint_every == 0:
+      elif self.saver.due(n):
         self._save()
     return self._finish()
 
@@ -511,20 +512,21 @@ class Trainer:
                  f"batch")
 
   def _one_batch(self, it, n):
-    """Trains on the next batch (number `n`); (loss, last-step loss, time).
+    """Trains on the next batch (number `n`), its time added to the
+    checkpointed training time; (loss, last-step loss, time).
 
     Raises:
       TrainingDivergedError: the loss is not finite (logged first).
     """
     c = self.config
-    t0 = time.perf_counter()
-    batch = next(it)
-    out = self._step_fn(batch)
-    loss = float(out["loss"].numpy())
-    loss_last = float(out["loss_last"].numpy())
-    dt = time.perf_counter() - t0
+
+    def step():
+      out = self._step_fn(next(it))
+      return float(out["loss"].numpy()), float(out["loss_last"].numpy())
+
+    (loss, loss_last), dt = loop.timed(step, self.train_time)
     if not math.isfinite(loss) or not math.isfinite(loss_last):
-      latest = self.manager.latest_checkpoint
+      latest = self.saver.latest
       self._write_log("diverged", {"diverged_at_batch": n})
       raise TrainingDivergedError(
           f"loss is {loss} at batch {n} (epoch "
@@ -555,7 +557,7 @@ class Trainer:
     return float(self.schedule(self.optimizer.iterations).numpy())
 
   def _save(self):
-    self.manager.save(checkpoint_number=int(self.batches_done.numpy()))
+    self.saver.save()
 
   def _end_epoch(self, n, epoch_time):
     c = self.config

@@ -102,6 +102,14 @@ class StateSystem:
     return self.decoder.embed(batch["context"], batch["position"],
                               setting=batch.get("setting"))
 
+  def watched_embed(self, batch):
+    """(e, a tape that watched only the embedding's variables): a step's
+    embedding, whose gradients `ForwardModeAlgorithm.add_step` takes."""
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+      tape.watch(self.embed_variables)
+      e = self.embed(batch)
+    return e, tape
+
   def step(self, e, z_prev, params=None):
     """z_k and s_k from F(e, z_{k-1}; theta) (params: unflat tensors)."""
     params = self.step_variables if params is None else params
@@ -229,6 +237,29 @@ class ForwardModeAlgorithm(base.Algorithm):
     batch["context"] = tf.cast(batch["context"], self.system.dtype)
     return batch, StepGradients(not self.config["accumulate"],
                                 apply_gradients)
+
+  def add_step(self, sink, embedded, g_e, g_params, dread):
+    """Hands one step's gradients, aligned with `variables`, to `sink`.
+
+    Args:
+      sink: the episode's `StepGradients`.
+      embedded: ``(e, tape)`` of `StateSystem.watched_embed`.
+      g_e: dl/de (B, |e|), pulled back to the embedding's variables.
+      g_params: the step variables' gradients (unflat).
+      dread: the readout variables' gradients.
+    """
+    e, tape = embedded
+    g_embed = tape.gradient(e, self.system.embed_variables,
+                            output_gradients=g_e)
+    sink.add(list(g_embed) + list(g_params) + list(dread))
+
+  def end_episode(self, sink, batch, loss, p):
+    """(metrics, the per-step gradients) at the end of an episode; the
+    summed gradients are applied now when not online."""
+    step_grads = sink.finish()
+    metrics = {"loss": loss,
+               "loss_last": self.last_step_distortion(batch["target"], p)}
+    return metrics, step_grads
 
   def run(self, batch, apply_gradients=None):
     raise NotImplementedError

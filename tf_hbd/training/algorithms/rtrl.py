@@ -198,9 +198,8 @@ class RTRL(forward_mode.ForwardModeAlgorithm):
     loss = 0.0
     p = None
     for _ in range(self.K):
-      with tf.GradientTape(watch_accessed_variables=False) as embed_tape:
-        embed_tape.watch(sysm.embed_variables)
-        e = sysm.embed(batch)
+      embedded = sysm.watched_embed(batch)
+      e = embedded[0]
       z_prev = z
       z, s, dz, de, dtheta = sysm.jacobians(e, z_prev)
       jac = tf.linalg.matmul(dz, jac) + dtheta
@@ -209,13 +208,9 @@ class RTRL(forward_mode.ForwardModeAlgorithm):
       dl_dz = sysm.output_cotangent(ds)
       g_flat = tf.einsum("bi,bip->p", dl_dz, jac)                 # eq. 13
       g_e = tf.einsum("bi,bie->be", dl_dz, jac_e)
-      g_embed = embed_tape.gradient(e, sysm.embed_variables,
-                                    output_gradients=g_e)
-      sink.add(list(g_embed) + sysm.unflat_params(g_flat) + list(dread))
+      self.add_step(sink, embedded, g_e, sysm.unflat_params(g_flat), dread)
       loss += step_loss
-    step_grads = sink.finish()
-    metrics = {"loss": loss,
-               "loss_last": self.last_step_distortion(batch["target"], p)}
+    metrics, step_grads = self.end_episode(sink, batch, loss, p)
     if keep_influence:
       return metrics, step_grads, (jac, jac_e)
     return metrics, step_grads

@@ -358,9 +358,8 @@ class SnAp1(forward_mode.ForwardModeAlgorithm):
     loss = 0.0
     p = None
     for _ in range(self.K):
-      with tf.GradientTape(watch_accessed_variables=False) as embed_tape:
-        embed_tape.watch(sysm.embed_variables)
-        e = sysm.embed(batch)
+      embedded = sysm.watched_embed(batch)
+      e = embedded[0]
       loc = local_step(cell, e, states, sysm.step_variables)
       amats = [a for _, a in loc.groups]
       if history is None:
@@ -396,13 +395,9 @@ class SnAp1(forward_mode.ForwardModeAlgorithm):
               tf.reshape(q, [-1, tf.shape(q)[-1]]), transpose_a=True))
       g_e = tf.concat([_contract(dl[grp], j)[:, 0]
                        for j, (grp, _) in zip(infl_e, loc.e_parts)], axis=-1)
-      g_embed = embed_tape.gradient(e, sysm.embed_variables,
-                                    output_gradients=g_e)
       g_params = [tf.reshape(g, v.shape)
                   for g, v in zip(g_params, sysm.step_variables)]
-      sink.add(list(g_embed) + g_params + list(dread))
+      self.add_step(sink, embedded, g_e, g_params, dread)
       loss += step_loss
-    step_grads = sink.finish()
-    metrics = {"loss": loss,
-               "loss_last": self.last_step_distortion(batch["target"], p)}
+    metrics, step_grads = self.end_episode(sink, batch, loss, p)
     return metrics, step_grads

@@ -240,9 +240,8 @@ class UORO(forward_mode.ForwardModeAlgorithm):
     loss = 0.0
     p = None
     for k in range(self.K):
-      with tf.GradientTape(watch_accessed_variables=False) as embed_tape:
-        embed_tape.watch(sysm.embed_variables)
-        e = sysm.embed(batch)
+      embedded = sysm.watched_embed(batch)
+      e = embedded[0]
       z_prev = z
       with tf.autodiff.ForwardAccumulator(z_prev, z_t) as acc:
         z, s = sysm.step(e, z_prev)
@@ -266,13 +265,9 @@ class UORO(forward_mode.ForwardModeAlgorithm):
       th_e = th_e / rho0 + v_e / rho1
       if not published:
         g_flat, g_e = self._rank_one_gradient(dl_dz, z_t, th_t, th_e)
-      g_embed = embed_tape.gradient(e, sysm.embed_variables,
-                                    output_gradients=g_e)
-      sink.add(list(g_embed) + sysm.unflat_params(g_flat) + list(dread))
+      self.add_step(sink, embedded, g_e, sysm.unflat_params(g_flat), dread)
       loss += step_loss
-    step_grads = sink.finish()
-    metrics = {"loss": loss,
-               "loss_last": self.last_step_distortion(batch["target"], p)}
+    metrics, step_grads = self.end_episode(sink, batch, loss, p)
     if keep_estimate:
       return metrics, step_grads, (z_t, th_t, th_e)
     return metrics, step_grads

@@ -1,0 +1,182 @@
+"""The machinery of a resumable training loop, one implementation of each.
+
+Two loops train in this package: `tf_hbd.training.trainer.Trainer` (the
+decoder, any learning algorithm, epochs and validation) and
+`tf_hbd.baselines.training.train_loop` (GOOG and E2E, one compiled step on
+random crops). As in Orbit's ``Controller`` (TensorFlow Model Garden), each
+loop owns its step and what it reports; what a resumable run needs beyond
+that lives here, and both loops use it:
+
+* `RunCheckpoint`: checkpoints ``ckpt-<step>`` in a folder, resumed from the
+  newest *intact* one (`tf_hbd.training.checkpoints.restore_newest_intact`:
+  a garbled state file or damaged files fall back to an older checkpoint,
+  never to step 0 over intact files), saved when due (every N steps and/or
+  every S seconds);
+* `Budget`: when a run stops, in steps and training seconds, both totals
+  over all its sessions (the counters live in the checkpoint);
+* `timed`: one step, its seconds added to the run's checkpointed clock;
+* `with_warmup`: a fresh optimizer's rate ramped linearly (a rate held in
+  the optimizer's variable; the decoder's schedules are Keras
+  ``LearningRateSchedule`` objects, `tf_hbd.training.trainer`);
+* `append_jsonl` / `read_jsonl`: a run's records, one JSON object a line,
+  safe against a run killed while writing.
+
+The object graph of a checkpoint is the caller's `tf.train.Checkpoint`:
+nothing here adds to or renames what is saved.
+"""
+
+import dataclasses
+import json
+import time
+from typing import Callable, Optional
+
+import tensorflow as tf
+
+from tf_hbd.training import checkpoints
+
+__all__ = ["RunCheckpoint", "Budget", "timed", "with_warmup",
+           "append_jsonl", "read_jsonl"]
+
+
+class RunCheckpoint:
+  """The checkpoints of a resumable run, numbered by its step counter.
+
+  Args:
+    checkpoint: the `tf.train.Checkpoint` of everything the run keeps.
+    directory: the checkpoint folder.
+    step: the variable that counts the steps done (numbers the files).
+    max_to_keep: checkpoints kept.
+    every_steps: `due` at every multiple of this step (0: never by steps).
+    every_seconds: `due` once this many seconds passed since the last save
+      or restore (None: never by time).
+    log: where the notes of `restore` go.
+  """
+
+  def __init__(self, checkpoint: tf.train.Checkpoint, directory: str,
+               step: tf.Variable, *, max_to_keep: int = 3,
+               every_steps: int = 0, every_seconds: Optional[float] = None,
+               log: Callable[[str], None] = print):
+    self.checkpoint = checkpoint
+    self.step = step
+    self.max_to_keep = max_to_keep
+    self.every_steps = every_steps
+    self.every_seconds = every_seconds
+    self.log = log
+    self.manager = tf.train.CheckpointManager(checkpoint, directory,
+                                              max_to_keep=max_to_keep)
+    self._last_save = time.time()
+
+  @property
+  def directory(self) -> str:
+    return self.manager.directory
+
+  @property
+  def latest(self) -> Optional[str]:
+    """The newest checkpoint's prefix (None before the first)."""
+    return self.manager.latest_checkpoint
+
+  def restore(self) -> Optional[str]:
+    """Restores the newest intact checkpoint; its prefix, or None when the
+    folder holds none (a fresh run).
+
+    Raises:
+      tf_hbd.training.checkpoints.CheckpointError: checkpoint files exist
+        but none of them reads back.
+    """
+    prefix, repaired = checkpoints.restore_newest_intact(
+        self.checkpoint, self.directory, self.latest, log=self.log)
+    if repaired:  # the state file was rewritten: read it again
+      self.manager = tf.train.CheckpointManager(
+          self.checkpoint, self.directory, max_to_keep=self.max_to_keep)
+    self._last_save = time.time()
+    return prefix
+
+  def due(self, step: int) -> bool:
+    """Whether a checkpoint is due after step `step`."""
+    if self.every_steps and step % self.every_steps == 0:
+      return True
+    return (self.every_seconds is not None
+            and time.time() - self._last_save >= self.every_seconds)
+
+  def save(self) -> str:
+    """Writes ``ckpt-<step>``; its prefix."""
+    prefix = self.manager.save(checkpoint_number=int(self.step.numpy()))
+    self._last_save = time.time()
+    return prefix
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+  """When a resumable run stops: totals over all its sessions.
+
+  Attributes:
+    max_steps: stop once this many steps were done (None: no limit).
+    max_seconds: stop once this many training seconds were spent (None: no
+      limit).
+  """
+  max_steps: Optional[int] = None
+  max_seconds: Optional[float] = None
+
+  def spent(self, step: int, seconds: float = 0.0) -> bool:
+    """Whether a run at `step` with `seconds` of training must stop."""
+    if self.max_steps is not None and step >= self.max_steps:
+      return True
+    return self.max_seconds is not None and seconds >= self.max_seconds
+
+
+def timed(fn: Callable, clock: tf.Variable):
+  """Runs ``fn()`` and adds its wall time to `clock`, the run's
+  checkpointed training seconds (time outside steps, e.g. validation,
+  is not training time). Returns ``(fn's result, its seconds)``; `fn`
+  should wait for its step (e.g. read its loss) so the time is the step's.
+  """
+  t0 = time.perf_counter()
+  out = fn()
+  seconds = time.perf_counter() - t0
+  clock.assign_add(seconds)
+  return out, seconds
+
+
+def with_warmup(step_fn: Callable, optimizer, rate: float, warmup_steps: int,
+                log: Optional[Callable[[str], None]] = None) -> Callable:
+  """`step_fn` trained at `rate`, ramped over the optimizer's first
+  `warmup_steps` updates (``rate * (updates + 1) / warmup_steps``). A
+  resumed optimizer past the ramp gets `rate` at the first step, whatever
+  its checkpoint stored (logged when it differs). The optimizer's
+  ``learning_rate`` must be a variable (a float at construction).
+  """
+  first = [True]
+
+  def scheduled(*args):
+    updates = int(optimizer.iterations.numpy())
+    if first[0] or updates <= warmup_steps:
+      old = float(optimizer.learning_rate.numpy())
+      if first[0] and updates >= warmup_steps and old != rate and log:
+        log(f"learning rate {rate:g} (the checkpoint had {old:g})")
+      first[0] = False
+      optimizer.learning_rate.assign(
+          rate * min(1.0, (updates + 1) / max(warmup_steps, 1)))
+    return step_fn(*args)
+
+  return scheduled
+
+
+def append_jsonl(path: str, record: dict) -> None:
+  """Appends `record` as one line of JSON to `path`."""
+  with tf.io.gfile.GFile(path, "a") as f:
+    f.write(json.dumps(record) + "\n")
+
+
+def read_jsonl(path: str) -> list:
+  """The records of a ``.jsonl`` file ([] if missing); a torn last line
+  (a run killed while writing) is ignored."""
+  if not tf.io.gfile.exists(path):
+    return []
+  out = []
+  with tf.io.gfile.GFile(path) as f:
+    for line in f:
+      try:
+        out.append(json.loads(line))
+      except json.JSONDecodeError:
+        continue
+  return out

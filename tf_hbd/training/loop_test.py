@@ -1,0 +1,130 @@
+"""Tests of tf_hbd.training.loop, the machinery both training loops share."""
+
+import os
+
+import pytest
+import tensorflow as tf
+
+from tf_hbd.training import checkpoints
+from tf_hbd.training import loop
+
+
+class RunCheckpointTest(tf.test.TestCase):
+
+  def _saver(self, directory, **kwargs):
+    step = tf.Variable(0, dtype=tf.int64)
+    value = tf.Variable(0.0)
+    ckpt = tf.train.Checkpoint(step=step, value=value)
+    return loop.RunCheckpoint(ckpt, directory, step, log=lambda _: None,
+                              **kwargs), step, value
+
+  def test_saves_by_step_number_and_restores(self):
+    directory = self.create_tempdir().full_path
+    saver, step, value = self._saver(directory, max_to_keep=2)
+    self.assertIsNone(saver.restore())  # a fresh run
+    for n in (1, 2, 3):
+      step.assign(n)
+      value.assign(10.0 * n)
+      saver.save()
+    self.assertEqual([os.path.basename(p) for p in
+                      checkpoints.checkpoints_on_disk(directory)],
+                     ["ckpt-2", "ckpt-3"])
+    again, step2, value2 = self._saver(directory)
+    self.assertEqual(again.restore(), os.path.join(directory, "ckpt-3"))
+    self.assertEqual((int(step2.numpy()), float(value2.numpy())), (3, 30.0))
+
+  def test_torn_state_file_falls_back_to_the_files_on_disk(self):
+    directory = self.create_tempdir().full_path
+    saver, step, _ = self._saver(directory)
+    step.assign(4)
+    saver.save()
+    with open(os.path.join(directory, "checkpoint"), "w") as f:
+      f.write('model_checkpoint_path: "ckpt')
+    again, step2, _ = self._saver(directory)
+    self.assertEqual(again.restore(), os.path.join(directory, "ckpt-4"))
+    self.assertEqual(int(step2.numpy()), 4)
+    # the state file was repaired: the manager lists the checkpoint again
+    self.assertEqual(again.latest, os.path.join(directory, "ckpt-4"))
+
+  def test_due_every_steps_or_seconds(self):
+    directory = self.create_tempdir().full_path
+    by_steps, _, _ = self._saver(directory, every_steps=3)
+    self.assertEqual([n for n in range(1, 10) if by_steps.due(n)], [3, 6, 9])
+    never, _, _ = self._saver(directory)
+    self.assertFalse(any(never.due(n) for n in range(1, 10)))
+    self.assertTrue(self._saver(directory, every_seconds=0.0)[0].due(1))
+    self.assertFalse(self._saver(directory, every_seconds=1e9)[0].due(1))
+
+
+class BudgetTest(tf.test.TestCase):
+
+  def test_steps_and_seconds(self):
+    self.assertFalse(loop.Budget().spent(10**9, 1e9))
+    self.assertTrue(loop.Budget(max_steps=5).spent(5))
+    self.assertFalse(loop.Budget(max_steps=5).spent(4, 1e9))
+    self.assertTrue(loop.Budget(max_steps=0).spent(0))
+    self.assertTrue(loop.Budget(max_seconds=60.0).spent(0, 60.0))
+    self.assertFalse(loop.Budget(10, 60.0).spent(9, 59.9))
+
+
+class TimedTest(tf.test.TestCase):
+
+  def test_adds_the_step_time_to_the_clock(self):
+    clock = tf.Variable(5.0, dtype=tf.float64)
+    out, seconds = loop.timed(lambda: "done", clock)
+    self.assertEqual(out, "done")
+    self.assertGreaterEqual(seconds, 0.0)
+    self.assertAllClose(clock.numpy(), 5.0 + seconds)
+
+
+class WarmupTest(tf.test.TestCase):
+
+  def test_fresh_optimizer_ramps_its_rate(self):
+    v = tf.Variable([1.0, -2.0])
+    optimizer = tf.keras.optimizers.Adam(learning_rate=1e-2)
+    rates = []
+
+    def step(_):
+      rates.append(float(optimizer.learning_rate.numpy()))
+      optimizer.apply_gradients([(tf.constant([1.0, 1.0]), v)])
+      return {}
+
+    scheduled = loop.with_warmup(step, optimizer, 1e-2, 4)
+    for _ in range(6):
+      scheduled(None)
+    self.assertAllClose(rates, [2.5e-3, 5e-3, 7.5e-3, 1e-2, 1e-2, 1e-2])
+    # each update moved the weights by its ramped rate (constant gradient)
+    self.assertAllClose(v.numpy()[0] - (1.0 - 2.5e-3 - 5e-3 - 7.5e-3 - 3e-2),
+                        0.0, atol=1e-4)
+    # an optimizer past its ramp (a resumed run) is left at its rate
+    rates.clear()
+    optimizer.learning_rate.assign(3e-3)
+    loop.with_warmup(step, optimizer, 3e-3, 4)(None)
+    self.assertEqual(rates, [pytest.approx(3e-3)])
+
+  def test_resumed_optimizer_gets_the_rate_of_the_call(self):
+    v = tf.Variable([1.0])
+    optimizer = tf.keras.optimizers.Adam(learning_rate=1e-2)
+    for _ in range(3):
+      optimizer.apply_gradients([(tf.constant([1.0]), v)])
+    lines = []
+    loop.with_warmup(lambda: None, optimizer, 5e-4, 2, lines.append)()
+    self.assertAllClose(optimizer.learning_rate.numpy(), 5e-4)
+    self.assertEqual(lines, ["learning rate 0.0005 (the checkpoint had 0.01)"])
+
+
+class JsonlTest(tf.test.TestCase):
+
+  def test_records_and_a_torn_last_line(self):
+    path = os.path.join(self.create_tempdir().full_path, "h.jsonl")
+    self.assertEqual(loop.read_jsonl(path), [])
+    loop.append_jsonl(path, {"step": 1})
+    loop.append_jsonl(path, {"step": 2, "loss": 0.5})
+    with open(path, "a") as f:
+      f.write('{"step": 3, "lo')  # killed while writing
+    self.assertEqual(loop.read_jsonl(path),
+                     [{"step": 1}, {"step": 2, "loss": 0.5}])
+
+
+if __name__ == "__main__":
+  tf.test.main()
