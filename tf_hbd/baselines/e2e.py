@@ -201,13 +201,15 @@ class E2EExport(tf.Module):
     x_hat = x_hat[0, :image_shape[0], :image_shape[1], :]
     return tf.saturate_cast(tf.round(x_hat * 255.0), tf.uint8)
 
-  @tf.function(input_signature=[
+  # AutoGraph stays on here (not elsewhere, issue 16): tensorflow_compression's
+  # GDN layer branches in Python on a tensor (``if ... self.alpha == 1``).
+  @tf.function(autograph=True, input_signature=[
       tf.TensorSpec((None, None, 1), tf.uint8, name="image")])
   def compress(self, image):
     """Range-codes an image (H, W, 1) uint8 into one string."""
     return self.entropy_model.compress(self._latents(image))[0]
 
-  @tf.function(input_signature=[
+  @tf.function(autograph=True, input_signature=[
       tf.TensorSpec((), tf.string, name="string"),
       tf.TensorSpec((2,), tf.int32, name="image_shape")])
   def decompress(self, string, image_shape):
@@ -216,7 +218,7 @@ class E2EExport(tf.Module):
     y_hat = self.entropy_model.decompress(string[None], y_shape)
     return self._synthesize(y_hat, image_shape)
 
-  @tf.function(input_signature=[
+  @tf.function(autograph=True, input_signature=[
       tf.TensorSpec((None, None, 1), tf.uint8, name="image")])
   def reconstruct(self, image):
     """The reconstruction from rounded latents, without range coding."""

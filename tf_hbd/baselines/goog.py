@@ -290,24 +290,28 @@ class GoogExport(tf.Module):
   def _run_encoder(self, image, iterations):
     x, padded = self._prepare(image)
     enc_states, dec_states = self._model.initial_state(1, padded[0], padded[1])
-    x_hat = tf.zeros_like(x)
-    packed = tf.TensorArray(tf.uint8, size=iterations)
-    for t in tf.range(iterations):
+
+    def body(t, x_hat, enc_states, dec_states, packed):
       codes, enc_states = self._model.encode_step(x - x_hat, enc_states)
       delta, dec_states = self._model.decode_step(codes, dec_states)
-      x_hat = x_hat + delta
-      packed = packed.write(t, _pack(codes))
+      return (t + 1, x_hat + delta, enc_states, dec_states,
+              packed.write(t, _pack(codes)))
+
+    _, x_hat, _, _, packed = tf.while_loop(  # no AutoGraph (issue 16)
+        lambda t, *_: t < iterations, body,
+        (tf.constant(0), tf.zeros_like(x), enc_states, dec_states,
+         tf.TensorArray(tf.uint8, size=iterations)))
     size = padded[0] // CODE_STRIDE * padded[1] // CODE_STRIDE * BITS // 8
     return tf.reshape(packed.stack(), (iterations, size)), x_hat
 
-  @tf.function(input_signature=[
+  @tf.function(autograph=False, input_signature=[
       tf.TensorSpec((None, None, 1), tf.uint8, name="image"),
       tf.TensorSpec((), tf.int32, name="iterations")])
   def compress(self, image, iterations):
     """Packed codes uint8 (iterations, bytes) of an image (H, W, 1)."""
     return self._run_encoder(image, iterations)[0]
 
-  @tf.function(input_signature=[
+  @tf.function(autograph=False, input_signature=[
       tf.TensorSpec((None, None, 1), tf.uint8, name="image"),
       tf.TensorSpec((), tf.int32, name="iterations")])
   def reconstruct(self, image, iterations):
@@ -315,7 +319,7 @@ class GoogExport(tf.Module):
     return self._to_image(self._run_encoder(image, iterations)[1],
                           tf.shape(image)[:2])
 
-  @tf.function(input_signature=[
+  @tf.function(autograph=False, input_signature=[
       tf.TensorSpec((None, None), tf.uint8, name="codes"),
       tf.TensorSpec((2,), tf.int32, name="image_shape")])
   def decompress(self, codes, image_shape):
@@ -325,11 +329,15 @@ class GoogExport(tf.Module):
     tf.debugging.assert_equal(tf.shape(codes)[1], h * w * BITS // 8,
                               message="code size does not match the shape")
     _, dec_states = self._model.initial_state(1, padded[0], padded[1])
-    x_hat = tf.zeros((1, padded[0], padded[1], 1))
-    for t in tf.range(tf.shape(codes)[0]):
+
+    def body(t, x_hat, dec_states):
       delta, dec_states = self._model.decode_step(_unpack(codes[t], h, w),
                                                  dec_states)
-      x_hat = x_hat + delta
+      return t + 1, x_hat + delta, dec_states
+
+    _, x_hat, _ = tf.while_loop(  # no AutoGraph (issue 16)
+        lambda t, *_: t < tf.shape(codes)[0], body,
+        (tf.constant(0), tf.zeros((1, padded[0], padded[1], 1)), dec_states))
     return self._to_image(x_hat, image_shape)
 
 

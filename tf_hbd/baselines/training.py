@@ -396,7 +396,9 @@ def make_step_fn(model, optimizer, batch_size: int, patch_size: int,
   """
   call_kwargs = dict(call_kwargs or {})
 
-  @tf.function(input_signature=[
+  # AutoGraph stays on here (not elsewhere, issue 16): the E2E model's
+  # tensorflow_compression GDN layers branch in Python on a tensor.
+  @tf.function(autograph=True, input_signature=[
       tf.TensorSpec((batch_size, patch_size, patch_size, 1), tf.uint8)])
   def step_fn(batch):
     with tf.GradientTape() as tape:

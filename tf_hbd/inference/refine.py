@@ -59,7 +59,7 @@ def predictor(model, K=None, guard=True):
 
   size = int(getattr(model, "setting_size", 0))
 
-  @tf.function(input_signature=[
+  @tf.function(autograph=False, input_signature=[
       tf.TensorSpec([None, 9, d, d], tf.uint8),
       tf.TensorSpec([None], tf.int32),
       tf.TensorSpec([size], tf.float32)])

@@ -99,16 +99,18 @@ class _Serving(tf.Module):
     setting_spec = ([tf.TensorSpec([size], tf.float32, name="setting")]
                     if size else [])
 
-    @tf.function(input_signature=[image_spec] + setting_spec)
+    @tf.function(autograph=False, input_signature=[image_spec] + setting_spec)
     def refine(image, setting=None):
       return {"refined": run(image, tf.constant(self._k), setting)}
 
-    @tf.function(input_signature=[image_spec, k_spec] + setting_spec)
+    @tf.function(autograph=False,
+                 input_signature=[image_spec, k_spec] + setting_spec)
     def refine_k(image, K, setting=None):  # pylint: disable=invalid-name
       tf.debugging.assert_positive(K, message="K must be >= 1")
       return {"refined": run(image, K, setting)}
 
-    @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="jpeg")])
+    @tf.function(autograph=False,
+                 input_signature=[tf.TensorSpec([], tf.string, name="jpeg")])
     def decode_and_refine(jpeg):
       image = tf.io.decode_jpeg(jpeg, channels=1,
                                 dct_method="INTEGER_ACCURATE")

@@ -434,7 +434,7 @@ class HybridDecoder(tf.keras.Model):
       spec.append(tf.TensorSpec([None, self.setting_size], self.compute_dtype,
                                 name="setting"))
 
-    @tf.function(input_signature=spec)
+    @tf.function(autograph=False, input_signature=spec)
     def serve(context, position, K, setting=None):
       recons = self.unroll(context, position, K, setting=setting)
       return {"reconstructions": recons, "refined": recons[:, -1]}

@@ -225,7 +225,7 @@ class DistributedTrainer(training.Trainer):
       super().__init__(algo, self._replica_batches, validator, config,
                        printer)
     self.replica_batch_size = config.batch_size // self.num_replicas
-    self._step_fn = tf.function(self._distributed_step)
+    self._step_fn = tf.function(self._distributed_step, autograph=False)
 
   # ---- input -----------------------------------------------------------
 
@@ -300,4 +300,4 @@ class DistributedTrainer(training.Trainer):
     coordination service) exits while others still train or save."""
     fn = lambda: tf.distribute.get_replica_context().all_reduce(
         tf.distribute.ReduceOp.SUM, tf.constant(1.0))
-    tf.function(lambda: self.strategy.run(fn))()
+    tf.function(lambda: self.strategy.run(fn), autograph=False)()

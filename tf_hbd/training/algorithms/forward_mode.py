@@ -57,9 +57,11 @@ class StateSystem:
     self.dtype = tf.as_dtype(decoder.compute_dtype)
     # Compiled once per shape and reused by every step and episode (the
     # vectorised Jacobians are costly to trace).
-    self.jacobians = tf.function(self._jacobians, reduce_retracing=True)
+    self.jacobians = tf.function(self._jacobians, reduce_retracing=True,
+                                 autograph=False)
     self.param_vjp_per_example = tf.function(self._param_vjp_per_example,
-                                             reduce_retracing=True)
+                                             reduce_retracing=True,
+                                             autograph=False)
 
   @property
   def variables(self):
