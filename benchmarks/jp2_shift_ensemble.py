@@ -42,6 +42,7 @@ from tf_hbd.codecs import codec_setting
 from tf_hbd.codecs import legacy as codecs
 from tf_hbd.data import pipelines as data_lib
 from tf_hbd.data import stress_set
+from tf_hbd.evaluation import disk_cache
 from tf_hbd.evaluation import metrics
 from tf_hbd.inference import numpy_serving
 
@@ -72,8 +73,7 @@ class PassCache:
     out = self.inner(gray, k, setting)
     self.seconds += time.perf_counter() - start
     self.runs += 1
-    np.save(path + ".tmp.npy", out)
-    os.replace(path + ".tmp.npy", path)
+    disk_cache.write_atomic(path, lambda f: np.save(f, out), binary=True)
     return out
 
 
@@ -87,8 +87,8 @@ def _encoded(images, rates, folder):
       if not os.path.exists(path):
         dec, enc = codecs.roundtrip(img, "jp2", bpp=rate)
         st = codec_setting.features(enc.data, "jp2", dec.shape)
-        np.savez(path + ".tmp.npz", decoded=dec, setting=st)
-        os.replace(path + ".tmp.npz", path)
+        disk_cache.write_atomic(
+            path, lambda f: np.savez(f, decoded=dec, setting=st), binary=True)
       with np.load(path) as z:
         out[(name, rate)] = (img, z["decoded"], z["setting"])
   return out
