@@ -1,73 +1,15 @@
-"""Evaluate codecs, neural baselines and trained decoders; write the tables.
+"""Evaluates codecs, neural baselines and trained decoders; writes the tables.
 
   python scripts/evaluate.py --datasets kodak=../shared/data/kodak \
       --decoders runs/bptt,runs/sab --k_sweep 1,3,5,7,9,11 \
       --rd_bpps 0.2,0.3,0.4,0.5,0.6,0.8,1.0 --out_dir results/mine
 
-Known dataset names (kodak, cb8, cb16, cb16linear, tecnick, wikipedia, bsd68)
-bring the paper's target rate and preprocessing (tf_hbd.evaluation.systems.BENCHMARKS);
-any other folder is evaluated at --bpp (default 0.37).
+A thin wrapper of the library's entry point `tf_hbd.evaluation.main` (also
+``python -m tf_hbd.evaluation`` and the console script ``hbd-evaluate``);
+its docstring and ``--help`` list the flags.
 """
 
-import sys
-
-from tf_hbd import quiet  # first: TF's log lines off unless --verbose
-
-quiet.quiet_tensorflow(quiet.verbose_in_argv())
-
-# pylint: disable=g-import-not-at-top,wrong-import-position
-from absl import app
-from absl import flags
-
-from tf_hbd import errors
-from tf_hbd.evaluation import study
-
-_DATASETS = flags.DEFINE_list(
-    "datasets", None, "Datasets as NAME=FOLDER (or FOLDER); NAME may be a "
-    "known benchmark (kodak, cb8, cb16, cb16linear, tecnick, wikipedia).")
-_BPP = flags.DEFINE_float("bpp", 0.0, "Target bpp for Table 3 (0: the "
-                          "benchmark's own, else 0.37).")
-_SYSTEMS = flags.DEFINE_list(
-    "systems", ["jpeg", "jp2", "goog", "e2e"], "Codec and neural-baseline "
-    "rows (tf_hbd.evaluation.systems.SYSTEMS); --systems=jpeg,jp2 alone is "
-    "the codec table.")
-_DECODERS = flags.DEFINE_list("decoders", [], "Trained decoders: [LABEL=]DIR "
-                              "(training model dir or serving export).")
-_K_SWEEP = flags.DEFINE_list("k_sweep", [], "K values for Table 1, e.g. "
-                             "1,3,5,7,9,11 (empty: skip).")
-_RD_BPPS = flags.DEFINE_list("rd_bpps", [], "Rates of the RD curves, e.g. "
-                             "0.2,0.3,0.4,0.5,0.6,0.8,1.0 (empty: skip).")
-_MAX_IMAGES = flags.DEFINE_integer("max_images", 0, "At most N images per "
-                                   "dataset (0: all).")
-_MAX_SIDE = flags.DEFINE_integer("max_side", 0, "Downsample so the longer "
-                                 "side is <= N (0: benchmark default).")
-_OUT_DIR = flags.DEFINE_string("out_dir", "results/latest", "Output folder.")
-_VERBOSE = flags.DEFINE_bool("verbose", False, "Show TensorFlow's own log "
-                              "lines.")
-flags.mark_flag_as_required("datasets")
-
-
-def main(argv):
-  del argv
-  quiet.quiet_tensorflow(_VERBOSE.value)
-  try:
-    datasets = [study.parse_dataset(s, _BPP.value, _MAX_SIDE.value)
-                for s in _DATASETS.value]
-    artifacts = study.run(
-        datasets, _OUT_DIR.value, systems=_SYSTEMS.value,
-        decoders=_DECODERS.value, k_sweep=[int(k) for k in _K_SWEEP.value],
-        rd_bpps=[float(b) for b in _RD_BPPS.value],
-        max_images=_MAX_IMAGES.value or None)
-  except (errors.HbdError, FileNotFoundError) as e:
-    print(f"evaluate.py: error: {e}", file=sys.stderr)
-    return 1
-  except KeyboardInterrupt:
-    print("evaluate.py: interrupted", file=sys.stderr)
-    return 130
-  for name, path in artifacts.items():
-    print(f"wrote {name}: {path}")
-  return 0
-
+from tf_hbd.evaluation import main as evaluate_main  # first: quiets TensorFlow
 
 if __name__ == "__main__":
-  app.run(main)
+  evaluate_main.run()
