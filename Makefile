@@ -15,7 +15,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 
 # The main job on the embedded default data (scikit-image's photographs).
 quickstart: $(VENV)/.installed
-	$(PY) -m tf_hbd.quickstart
+	$(PY) -m tf_hbd.workflows.quickstart
 
 # The test suite CI runs: every test, the `slow` ones (a minute or more each:
 # multi-process training, kill -9 resume, tfds/beam builds, the tiny

@@ -18,10 +18,11 @@ is printed):
    channels (what `metrics.ssim` does), the per-call overhead (SSIM of a
    16 x 16 pair), SSIM compiled once as a `tf.function`, and
    `tf.nn.conv2d` with the same filter (faster, but not the same bits).
-2. ``before`` / ``cold`` / ``warm``: `tf_hbd.study_runner.evaluate_decoder`
-   scoring every row with all three metrics and no cache (the evaluation up
-   to 35b339d), then with the metric subsets and an empty metric cache (the
-   study's first run of a codec), then again on the filled cache (every
+2. ``before`` / ``cold`` / ``warm``:
+   `tf_hbd.workflows.study_runner.evaluate_decoder` scoring every row with
+   all three metrics and no cache (the evaluation up to 35b339d), then with
+   the metric subsets and an empty metric cache (the study's first run of a
+   codec), then again on the filled cache (every
    later run: the decoder's rows computed, the codec's read). Prints the
    wall time of each and whether the three ``test`` sections are identical
    (``--skip=before``: cold and warm only).
@@ -150,7 +151,7 @@ def split(dec, tier, imgs, repeats=2):
 def before_after(dec, tier, spec, imgs, before=True):
   """Times the three evaluations (`before`: False skips the first); returns
   their ``test`` sections and whether they are identical."""
-  from tf_hbd import study_runner  # pylint: disable=g-import-not-at-top
+  from tf_hbd.workflows import study_runner  # pylint: disable=g-import-not-at-top
   from tf_hbd.evaluation import metric_cache  # pylint: disable=g-import-not-at-top
   from tf_hbd.evaluation import metrics  # pylint: disable=g-import-not-at-top
   out = {}
@@ -178,7 +179,7 @@ def codec_cache_before_after(dec, tier, spec, imgs):
   """Times a later run without / with a filled codec cache, then the codec
   round trips alone; returns whether the ``test`` sections are identical."""
   # pylint: disable=g-import-not-at-top
-  from tf_hbd import study_runner
+  from tf_hbd.workflows import study_runner
   from tf_hbd.codecs import legacy
   from tf_hbd.evaluation import codec_cache
   from tf_hbd.evaluation import metric_cache
@@ -266,7 +267,7 @@ def main(argv=None):
                  "before_after (all three), codec_cache")
   args = p.parse_args(argv)
   quiet.quiet_tensorflow()
-  from tf_hbd import study_runner  # pylint: disable=g-import-not-at-top
+  from tf_hbd.workflows import study_runner  # pylint: disable=g-import-not-at-top
   from tf_hbd.evaluation import systems  # pylint: disable=g-import-not-at-top
   tier = dataclasses.replace(study_runner.STUDIES["study"][0],
                              test_max_images=args.images)

@@ -7,13 +7,14 @@
 
 Writes results/<scale>/ (tables, figures, JSON, README.md with the command,
 date and machine). Training runs live in --work_dir and are resumed/skipped
-when the command is rerun. A thin wrapper of `tf_hbd.reproduce.main` (also
-``python -m tf_hbd.reproduce`` and ``hbd-reproduce``).
+when the command is rerun. A thin wrapper of
+`tf_hbd.workflows.reproduce.main` (also
+``python -m tf_hbd.workflows.reproduce`` and ``hbd-reproduce``).
 """
 
 import sys
 
-from tf_hbd import reproduce
+from tf_hbd.workflows import reproduce
 
 if __name__ == "__main__":
   sys.exit(reproduce.main(sys.argv[1:]))

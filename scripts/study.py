@@ -14,12 +14,12 @@ metrics, the same for every run, are kept in ~/.cache/tf_hbd/metrics
 its round trips of the test images in ~/.cache/tf_hbd/codecs
 (--codec_cache=DIR or $TF_HBD_CODEC_CACHE, 'none'). Same as
 ``python scripts/reproduce.py --scale=study``. A thin wrapper of
-`tf_hbd.study_runner.main`; BUILD.md, "The study (issue 14)".
+`tf_hbd.workflows.study_runner.main`; BUILD.md, "The study (issue 14)".
 """
 
 import sys
 
-from tf_hbd import study_runner
+from tf_hbd.workflows import study_runner
 
 if __name__ == "__main__":
   sys.exit(study_runner.main(sys.argv[1:]))

@@ -53,7 +53,8 @@ _SCRIPT_FLAGS = {"hbd": "enhance", "hbd-train": "--model_dir",
                  "hbd-evaluate": "--datasets", "hbd-quickstart": "--minutes",
                  "hbd-reproduce": "--scale"}
 _MODULES = {"tf_hbd.evaluation": "--datasets",
-            "tf_hbd.baselines": "--family"}
+            "tf_hbd.baselines": "--family",
+            "tf_hbd.workflows.reproduce": "--scale"}
 
 
 class EntryPointsTest(parameterized.TestCase):

@@ -1,5 +1,5 @@
-"""`make quickstart`'s main job (tf_hbd.quickstart) end to end, on a tiny
-budget: build the sample TFRecords, train, evaluate, enhance."""
+"""`make quickstart`'s main job (tf_hbd.workflows.quickstart) end to end,
+on a tiny budget: build the sample TFRecords, train, evaluate, enhance."""
 
 import contextlib
 import io
@@ -10,7 +10,7 @@ from PIL import Image
 import pytest
 import tensorflow as tf
 
-from tf_hbd import quickstart
+from tf_hbd.workflows import quickstart
 
 
 class QuickstartTest(tf.test.TestCase):

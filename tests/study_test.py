@@ -1,4 +1,5 @@
-"""The study pipeline end to end at a tiny scale (tf_hbd.study_runner).
+"""The study pipeline end to end at a tiny scale
+(tf_hbd.workflows.study_runner).
 
 Two configurations x 2 seeds of 4-unit decoders on the embedded sample
 photographs, trained in this process: records, kill-free resume of an
@@ -17,7 +18,7 @@ import tempfile
 import pytest
 from absl.testing import absltest
 
-from tf_hbd import study_runner
+from tf_hbd.workflows import study_runner
 from tf_hbd.evaluation import claims
 
 

@@ -25,16 +25,22 @@ image -> metrics. The subpackages, in that order:
   refinement and export), `guards`, `cli` (`hbd`, also ``python -m tf_hbd``);
 * `tf_hbd.evaluation`: `metrics`, `systems` (the one `evaluate`: codecs,
   baselines and decoders on image folders), `study` (the paper's tables and
-  figures), `cards` (model cards' gains), `plots`, `no_harm`, `golden`
+  figures), `main` (its entry point: ``hbd-evaluate``,
+  ``python -m tf_hbd.evaluation``), `cards` (model cards' gains), `plots`, `no_harm`, `golden`
   (pinned figures of the shipped models), `stats` (bootstrap intervals over
   seeds and images), `claims` and `study_report` (issue 14's claims, tables
   and figures from run records);
-* `tf_hbd.baselines`: the neural baseline codecs GOOG and E2E.
+* `tf_hbd.baselines`: the neural baseline codecs GOOG and E2E, `training`
+  (their loop, on `tf_hbd.training.loop`) and `main` (their training entry
+  point: ``hbd-train-baseline``, ``python -m tf_hbd.baselines``);
+* `tf_hbd.workflows`: whole jobs that compose the layers above (each
+  training run ``python -m tf_hbd.training`` in its own process):
+  `quickstart` (``hbd-quickstart``), `reproduce` (the whole study at a named
+  scale, ``hbd-reproduce``), `study_runner` (issue 14's seeded study: run
+  records that accumulate, skip and resume).
 
 At the top: `errors` (exception types), `quiet` (TensorFlow's log lines off
-unless --verbose), `quickstart` and `reproduce` (the quick start and the whole
-study at a named scale), `study_runner` (issue 14's seeded study: run
-records that accumulate, skip and resume). Shipped decoders live in ``tf_hbd/pretrained/``.
+unless --verbose). Shipped decoders live in ``tf_hbd/pretrained/``.
 """
 
 __version__ = "0.1.0"

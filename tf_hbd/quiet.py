@@ -3,7 +3,7 @@
 Loading TensorFlow prints about nine lines (oneDNN, CUDA, cuDNN/cuFFT/cuBLAS
 factories, CPU features, TensorRT) that users read as failures; exporting and
 TFDS add more through Python's `logging` / absl. Entry points (`hbd`,
-`scripts/*.py`, `tf_hbd.quickstart`) call `quiet_tensorflow` *before*
+`scripts/*.py`, `tf_hbd.workflows.quickstart`) call `quiet_tensorflow` *before*
 TensorFlow is imported; with ``verbose=True`` (their ``--verbose`` flag)
 nothing is changed. A ``TF_CPP_MIN_LOG_LEVEL`` set by the user wins.
 Progress lines are printed with `print` and are not affected.

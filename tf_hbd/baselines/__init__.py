@@ -11,7 +11,8 @@ two neural codecs:
 Both are real codecs: `compress` returns the bytes of a file (format in
 `tf_hbd.baselines.container`) and `decompress` reads them back; the bit rate
 is ``8 * len(bytes) / pixels``, header included. Small models trained by
-``scripts/train_baseline.py --family=e2e|goog`` ship in
+``hbd-train-baseline --family=e2e|goog`` (`tf_hbd.baselines.main`; also
+``scripts/train_baseline.py``) ship in
 ``tf_hbd/baselines/pretrained/<name>/`` (a SavedModel and a MODEL.md with
 the data, steps, time and rate-distortion point), so that evaluation runs
 offline:

@@ -7,6 +7,8 @@
 * `systems`: the one `evaluate`: codecs (at a rate, a quality or another
   system's rate), neural baselines and trained decoders on image folders;
 * `study`: Table 3, Table 1, Figure 1 and the RD curves in one call;
+* `main`: the evaluation entry point (``hbd-evaluate``,
+  ``python -m tf_hbd.evaluation``, ``scripts/evaluate.py``);
 * `cards`: a decoder's gain over its codec for its model card;
 * `plots`: the figures;
 * `no_harm`: the do-no-harm check;
@@ -14,7 +16,7 @@
 * `stats`: hierarchical bootstrap intervals over seeds and images;
 * `claims`: the paper's claims (a)-(d) decided from run records;
 * `study_report`: the seeded study's tables, figures and claims from its
-  records (`tf_hbd.study_runner`).
+  records (`tf_hbd.workflows.study_runner`).
 
 Import the modules themselves; this package imports nothing.
 """

@@ -1,7 +1,7 @@
 """The paper's four claims decided from the study's run records.
 
-Records are the ``record.json`` files of `tf_hbd.study_runner` (one per
-tier, configuration and seed). A *group* is every seed of one (tier,
+Records are the ``record.json`` files of `tf_hbd.workflows.study_runner`
+(one per tier, configuration and seed). A *group* is every seed of one (tier,
 configuration); a *family* is the groups of one tier that differ only by
 the learning algorithm (same cell, codec, K, units).
 

@@ -1,6 +1,7 @@
 """The study's outputs in one call: Table 3, Table 1, Figure 1, RD curves.
 
-`run(...)` is what ``scripts/evaluate.py`` and ``scripts/reproduce.py`` call.
+`run(...)` is what `tf_hbd.evaluation.main` (``hbd-evaluate``) and
+`tf_hbd.workflows.reproduce` call.
 For each dataset (a folder of images, preprocessed as the paper does for the
 named benchmarks in `tf_hbd.evaluation.systems.BENCHMARKS`) it writes into `out_dir`:
 

@@ -1,8 +1,9 @@
 """The study's tables, figures and claims, regenerated from run records.
 
-Reads every ``record.json`` under ``<out_dir>/runs`` (`tf_hbd.study_runner`)
-and writes into `out_dir`, with 95 % hierarchical bootstrap intervals
-(`tf_hbd.evaluation.stats`: seeds, then test images) on every number:
+Reads every ``record.json`` under ``<out_dir>/runs``
+(`tf_hbd.workflows.study_runner`) and writes into `out_dir`, with 95 %
+hierarchical bootstrap intervals (`tf_hbd.evaluation.stats`: seeds, then test
+images) on every number:
 
 * ``table3.md``: per tier and configuration, test bpp, PSNR, gain over the
   codec, SSIM, MS-SSIM, with the examples seen, updates made and training

@@ -12,7 +12,7 @@ from tf_hbd.training import config
 from tf_hbd.training import trainer
 
 # The flag strings the scales were written as before they became
-# `RunConfig` objects (tf_hbd/reproduce.py, SCALES[...].train_flags).
+# `RunConfig` objects (tf_hbd/workflows/reproduce.py, SCALES[...].train_flags).
 _OLD_SCALE_FLAGS = {
     "tiny": {"dataset": "sample", "units": "8", "K": "2",
              "batch_size": "16", "epochs": "2", "steps_per_epoch": "3",

@@ -1,7 +1,8 @@
 """The quick-start main job on the embedded default (scikit-image photos).
 
-Run with ``make quickstart`` (or ``python -m tf_hbd.quickstart``). On a fresh
-machine, with no data beyond what pip installed, it:
+Run with ``make quickstart`` (or ``hbd-quickstart``, or
+``python -m tf_hbd.workflows.quickstart``). On a fresh machine, with no data
+beyond what pip installed, it:
 
 1. builds the sample patch-block TFRecords (`sample_patches/jpeg`, TFDS) from
    the ``train`` split of the photographs that scikit-image ships;

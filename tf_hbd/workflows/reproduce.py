@@ -17,9 +17,10 @@ checkpoints). Baselines GOOG and E2E are the models shipped in the package.
 Results go to ``results/<scale>/`` (tables, figures, JSON, and a README.md
 with the command, date, machine and timings).
 
-Run with ``python -m tf_hbd.reproduce --scale=tiny`` (or ``hbd-reproduce``,
-or ``python scripts/reproduce.py`` in a checkout); the evaluation sets are
-read from ``--data_root`` (default: `DEFAULT_DATA_ROOT`).
+Run with ``hbd-reproduce --scale=tiny`` (or
+``python -m tf_hbd.workflows.reproduce``, or ``python scripts/reproduce.py``
+in a checkout); the evaluation sets are read from ``--data_root`` (default:
+`DEFAULT_DATA_ROOT`).
 """
 
 import argparse
@@ -237,10 +238,10 @@ def _write_readme(out_dir, name, scale, command, timings, train_time,
 
 
 def main(argv=None) -> int:
-  """``python -m tf_hbd.reproduce``: the whole study at one scale."""
+  """``python -m tf_hbd.workflows.reproduce``: the whole study at one scale."""
   argv = sys.argv[1:] if argv is None else list(argv)
-  if "--scale=study" in argv:  # issue 14's seeded study: tf_hbd.study_runner
-    from tf_hbd import study_runner  # pylint: disable=g-import-not-at-top
+  if "--scale=study" in argv:  # issue 14's seeded study (study_runner)
+    from tf_hbd.workflows import study_runner  # pylint: disable=g-import-not-at-top
     return study_runner.main([a for a in argv if a != "--scale=study"])
   p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
   p.add_argument("--scale", default="tiny", choices=sorted(SCALES),

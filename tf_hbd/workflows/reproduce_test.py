@@ -1,4 +1,5 @@
-"""Tests of tf_hbd.reproduce that need no training: plans, data root, command."""
+"""Tests of tf_hbd.workflows.reproduce that need no training: plans, data
+root, command."""
 
 import os
 import subprocess
@@ -7,7 +8,7 @@ from unittest import mock
 
 from absl.testing import absltest
 
-from tf_hbd import reproduce
+from tf_hbd.workflows import reproduce
 from tf_hbd.training import config
 from tf_hbd.training import config_test
 

@@ -1,4 +1,5 @@
-"""Tests of tf_hbd.study_runner: the tiers as data, flags, the estimate.
+"""Tests of tf_hbd.workflows.study_runner: the tiers as data, flags, the
+estimate.
 
 The whole pipeline end to end is tests/study_test.py.
 """
@@ -13,7 +14,7 @@ import pytest
 from absl import flags
 from absl.testing import absltest
 
-from tf_hbd import study_runner
+from tf_hbd.workflows import study_runner
 
 
 def _parse_training_flags(fl):
@@ -207,7 +208,7 @@ class StudyRunnerTest(absltest.TestCase):
       self.assertEqual((doc["runs"], doc["seeds_min"]), (0, 0))
 
   def test_reproduce_scale_study_is_the_study(self):
-    from tf_hbd import reproduce  # pylint: disable=g-import-not-at-top
+    from tf_hbd.workflows import reproduce  # pylint: disable=g-import-not-at-top
     with tempfile.TemporaryDirectory() as d:
       self.assertEqual(reproduce.main(["--scale=study", "--study=tiny",
                                        f"--out_dir={d}", "--report_only",
