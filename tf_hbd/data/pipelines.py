@@ -387,7 +387,7 @@ def _block_batches(builder, split, batch_size, *, d, convert, predicate,
                    drop_remainder, start_batch, shuffle, cycle_length):
   """`training_dataset` on block records (version 1)."""
   info = builder.info.splits[split]
-  paths, skips, takes = _file_lists(builder, split)
+  files, n_files, seed_t = _seeded_files(builder, split, seed)
   num_blocks = int(info.num_examples)
   if shuffle_buffer is None:
     per_block = builder.info.splits[split.split("[")[0]].num_bytes / max(
@@ -397,15 +397,8 @@ def _block_batches(builder, split, batch_size, *, d, convert, predicate,
   if not shuffle:
     shuffle_buffer = 0
 
-  if seed is None:  # a fresh order every run, still distinct per epoch
-    seed = secrets.randbits(62)
-  seed_t = tf.constant(int(seed), tf.int64)
-  files = tf.data.Dataset.from_tensor_slices(
-      (tf.constant(paths), tf.constant(skips, tf.int64),
-       tf.constant(takes, tf.int64)))
-
   def one_epoch(epoch):
-    records = _epoch_records(files, len(paths), seed_t, epoch, shuffle,
+    records = _epoch_records(files, n_files, seed_t, epoch, shuffle,
                              cycle_length, deterministic)
     if shuffle_buffer > 1:
       records = records.shuffle(
@@ -475,6 +468,19 @@ def _parse_block_batches(records, batch_size, *, d, convert, predicate,
                 deterministic=deterministic)
 
 
+def _seeded_files(builder, split, seed):
+  """The split's files as a dataset of (path, skip, take), their number and
+  the run's seed as a tensor (`seed` None: a fresh order every run, still
+  distinct per epoch). What both record versions start from."""
+  paths, skips, takes = _file_lists(builder, split)
+  if seed is None:
+    seed = secrets.randbits(62)
+  files = tf.data.Dataset.from_tensor_slices(
+      (tf.constant(paths), tf.constant(skips, tf.int64),
+       tf.constant(takes, tf.int64)))
+  return files, len(paths), tf.constant(int(seed), tf.int64)
+
+
 def _epoch_records(files, n_files, seed_t, epoch, shuffle, cycle_length,
                    deterministic):
   """Step 1 of the shuffle: the records of one epoch, files shuffled."""
@@ -503,19 +509,13 @@ def _tile_batches(builder, split, batch_size, *, d, strategy, predicate,
                   shuffle_buffer, seed, deterministic, repeat, drop_remainder,
                   start_batch, shuffle, cycle_length):
   """`training_dataset` on tile records (version 2)."""
-  paths, skips, takes = _file_lists(builder, split)
+  files, n_files, seed_t = _seeded_files(builder, split, seed)
   if shuffle_buffer is None:  # about 256 MiB of cut uint8 blocks
     shuffle_buffer = int(min(1 << 16, max(1024, _SHUFFLE_BYTES // (
         10 * d * d + 4))))
   if not shuffle:
     shuffle_buffer = 0
     deterministic = True  # the records' order, as documented
-  if seed is None:  # a fresh order every run, still distinct per epoch
-    seed = secrets.randbits(62)
-  seed_t = tf.constant(int(seed), tf.int64)
-  files = tf.data.Dataset.from_tensor_slices(
-      (tf.constant(paths), tf.constant(skips, tf.int64),
-       tf.constant(takes, tf.int64)))
   spec = _tile_spec()
 
   def parse(serialized):
@@ -532,7 +532,7 @@ def _tile_batches(builder, split, batch_size, *, d, strategy, predicate,
     return context, position, target
 
   def one_epoch(epoch):
-    records = _epoch_records(files, len(paths), seed_t, epoch, shuffle,
+    records = _epoch_records(files, n_files, seed_t, epoch, shuffle,
                              cycle_length, deterministic)
     if predicate is None:
       tiles = records.map(lambda r: cut(parse(r)),
