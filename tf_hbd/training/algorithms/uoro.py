@@ -157,12 +157,7 @@ class UORO(forward_mode.ForwardModeAlgorithm):
         z, _ = sysm.step(e, z_prev)
       v_e = tape.gradient(z, e, output_gradients=nu)
       return v_theta, v_e
-    flat = sysm.flat_params()
-    with tf.GradientTape(watch_accessed_variables=False) as tape:
-      tape.watch([e, flat])
-      z, _ = sysm.step(e, z_prev, sysm.unflat_params(flat))
-    v_e, v_theta = tape.gradient(z, [e, flat], output_gradients=nu)
-    return v_theta, v_e
+    return self._batch_vjp(e, z_prev, nu)
 
   def _rank_one_gradient(self, dl_dz, z_t, th_t, th_e):
     """(dl/dz . z~) theta~ as (theta_s part, e part (B, |e|))."""
@@ -175,15 +170,17 @@ class UORO(forward_mode.ForwardModeAlgorithm):
     # examples and needs the global c.
     return c_local * th_t, self.replica_sum(c_local) * th_e
 
-  def _immediate(self, e, z_prev, dl_dz):
-    """The exact immediate term dl_k/dz_k dF/d(theta_s, e): (|theta|,),
-    (B, |e|) (this replica's examples; the loop sums over replicas)."""
+  def _batch_vjp(self, e, z_prev, cotangent):
+    """cotangent^T dF/d(theta_s, e) summed over the batch: (|theta|,),
+    (B, |e|) (this replica's examples; the loop sums over replicas). With
+    the signs nu: `_vjp` of one system; with dl_k/dz_k: the exact immediate
+    term of the published algorithm."""
     sysm = self.system
     flat = sysm.flat_params()
     with tf.GradientTape(watch_accessed_variables=False) as tape:
       tape.watch([e, flat])
       z, _ = sysm.step(e, z_prev, sysm.unflat_params(flat))
-    g_e, g_theta = tape.gradient(z, [e, flat], output_gradients=dl_dz)
+    g_e, g_theta = tape.gradient(z, [e, flat], output_gradients=cotangent)
     return g_theta, g_e
 
   def _rescalings(self, th_t, th_e, v_theta, v_e, jvp, nu, eps):
@@ -257,7 +254,7 @@ class UORO(forward_mode.ForwardModeAlgorithm):
         # exact step (dF/dz z~_{k-1} = jvp, theta~_{k-1}) and the exact
         # immediate term, before the fresh signs enter.
         g_flat, g_e = self._rank_one_gradient(dl_dz, jvp, th_t, th_e)
-        imm_theta, imm_e = self._immediate(e, z_prev, dl_dz)
+        imm_theta, imm_e = self._batch_vjp(e, z_prev, dl_dz)  # immediate
         g_flat = g_flat + imm_theta
         g_e = g_e + imm_e
       z_t = rho0 * jvp + rho1 * nu                                 # eq. 15
