@@ -56,6 +56,8 @@ import sys
 import tempfile
 import time
 
+import matmul_floor  # this folder's (the script's folder is on sys.path)
+
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_IMAGE = os.path.join(_ROOT, "..", "shared", "data", "kodak",
                              "kodim01.png")
@@ -183,25 +185,9 @@ def child_ratio_tf(jpg, repeats):
   xs = [tf.cast(rng.uniform(0, 1, (min(batch, blocks - s), w.shape[0])),
                 dtype) for s in range(0, blocks, batch)]
 
-  def products(steps):
-    @tf.function
-    def run(x):
-      s = tf.matmul(x, w)
-      acc = tf.zeros([], dtype)
-      for _ in range(steps):
-        z = tf.matmul(s, v)
-        s = z[:, :n]  # a data dependency, no nonlinearity
-        acc += z[0, 0]
-      return tf.matmul(s, u), acc
-
-    def all_products():
-      for x in xs:
-        out = run(x)
-      return out[0].numpy()
-    return all_products
-
-  ts = _alternate([lambda: model.refine(decoded, source=jpg), products(k - 1),
-                   products(k)], repeats)
+  ts = _alternate([lambda: model.refine(decoded, source=jpg),
+                   matmul_floor.products(xs, w, v, u, k - 1),
+                   matmul_floor.products(xs, w, v, u, k)], repeats)
   print(json.dumps({**_ratios(ts),
                     "precision": dtype.name,
                     "blocks": blocks, "units": n, "K": k}))

@@ -38,6 +38,8 @@ from tf_hbd.model import decoder
 from tf_hbd.codecs import images
 from tf_hbd.inference import refine
 
+import matmul_floor  # pylint: disable=g-bad-import-order  (this folder's)
+
 DEFAULT_IMAGE = os.path.join(os.path.dirname(__file__), "..", "..", "shared",
                              "data", "kodak", "kodim01.png")
 
@@ -94,22 +96,7 @@ def main(argv=None):
   w = tf.constant(rng.uniform(-0.05, 0.05, (9 * d * d, n)), tf.float32)
   v = tf.constant(rng.uniform(-0.05, 0.05, (n, 4 * n)), tf.float32)
   u = tf.constant(rng.uniform(-0.05, 0.05, (n, d * d)), tf.float32)
-
-  @tf.function
-  def products(x):
-    e = tf.matmul(x, w)
-    s = e
-    acc = tf.zeros([])
-    for _ in range(k):
-      z = tf.matmul(s, v)
-      s = z[:, :n]  # a data dependency, no nonlinearity
-      acc += z[0, 0]
-    return tf.matmul(s, u), acc
-
-  def all_products():
-    for x in xs:
-      out = products(x)
-    return out[0].numpy()
+  all_products = matmul_floor.products(xs, w, v, u, k)
 
   def run_refine():
     return refine.refine(decoded, model, batch_size=args.batch_size)
