@@ -55,6 +55,7 @@ from typing import Optional
 import numpy as np
 
 from tf_hbd.codecs import codec_setting
+from tf_hbd.codecs import images as images_lib
 from tf_hbd import errors
 from tf_hbd.codecs import patches as patches_lib
 
@@ -628,23 +629,15 @@ class NumpyModel(codec_setting.TakesSetting):
              shifts: Optional[int] = None) -> np.ndarray:
     """Refines a decoded gray uint8 image (H, W) or (H, W, 1); the arguments
     are those of `tf_hbd.inference.serving.ServedModel.refine`."""
-    image = np.asarray(image)
-    if image.dtype != np.uint8:
-      raise errors.HbdError(f"refine expects uint8 pixels, got {image.dtype}")
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] != 1):
-      raise errors.HbdError(f"refine expects a gray image (H, W) or (H, W, 1),"
-                            f" got shape {image.shape}")
-    if image.size == 0:
-      raise errors.HbdError(f"refine got an empty image {image.shape}")
-    if image.size > MAX_PIXELS:
+    shape = np.shape(image)
+    gray = images_lib.check_gray(image)  # the output keeps the input's shape
+    if gray.size > MAX_PIXELS:
       raise errors.ResourceLimitError(
-          f"image too large: {image.size} pixels; the limit is {MAX_PIXELS} "
+          f"image too large: {gray.size} pixels; the limit is {MAX_PIXELS} "
           "(refine tiles of it instead)")
     k = self._k if K is None else int(K)
     if k < 1:
       raise errors.HbdError(f"K must be >= 1, got {k}")
-    shape = image.shape
-    gray = image.reshape(shape[:2])
     setting = self.setting_for(setting, source, shape[:2])
     n = check_shifts(self.metadata.get("grid_shifts", 1) if shifts is None
                      else shifts, self.codec)
