@@ -7,6 +7,9 @@ TFDS add more through Python's `logging` / absl. Entry points (`hbd`,
 TensorFlow is imported; with ``verbose=True`` (their ``--verbose`` flag)
 nothing is changed. A ``TF_CPP_MIN_LOG_LEVEL`` set by the user wins.
 Progress lines are printed with `print` and are not affected.
+
+`run_app` starts the absl entry points (``hbd-train``, ``hbd-evaluate``,
+``hbd-train-baseline``) with their flags listed by ``--help``.
 """
 
 import logging
@@ -14,7 +17,7 @@ import os
 import sys
 import warnings
 
-__all__ = ["quiet_tensorflow", "verbose_in_argv"]
+__all__ = ["quiet_tensorflow", "verbose_in_argv", "run_app"]
 
 _NOISY_LOGGERS = ("tensorflow", "absl", "tensorflow_datasets", "h5py",
                   "apache_beam", "jax")
@@ -47,3 +50,14 @@ def quiet_tensorflow(verbose: bool = False) -> None:
                           r"tensorflow_datasets|absl)(\.|$)")
   if "absl.logging" in sys.modules:
     sys.modules["absl.logging"].set_verbosity("error")
+
+
+def run_app(main, module_name: str, argv=None) -> None:
+  """`absl.app.run(main, argv)` for an entry point whose flags are defined
+  in the module `module_name`: ``--help`` lists them under the program's
+  name (a console script's or ``python -m``'s ``sys.argv[0]``). Exits."""
+  from absl import app  # pylint: disable=g-import-not-at-top
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  for flag in flags.FLAGS.get_key_flags_for_module(module_name):
+    flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+  app.run(main, argv)

@@ -20,10 +20,10 @@ other (exit code 2). The training itself is `tf_hbd.baselines.e2e.train` /
 `tf_hbd.baselines.goog.train` (through `tf_hbd.baselines.training`).
 """
 
-import sys
-
 from absl import app
 from absl import flags
+
+from tf_hbd import quiet
 
 __all__ = ["FAMILY_DEFAULTS", "FAMILY_FLAGS", "main", "run"]
 
@@ -146,9 +146,7 @@ def run(argv=None):
   """Entry point of ``hbd-train-baseline``, ``python -m tf_hbd.baselines``
   and ``scripts/train_baseline.py``: parses the flags (``--help`` lists
   them), exits."""
-  for flag in flags.FLAGS.get_key_flags_for_module(__name__):
-    flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
-  app.run(main, argv)
+  quiet.run_app(main, __name__, argv)
 
 
 if __name__ == "__main__":

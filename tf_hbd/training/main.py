@@ -198,9 +198,7 @@ def _finish(cfg, trainer, log):
 def run(argv=None):
   """Entry point of ``hbd-train``, ``python -m tf_hbd.training`` and
   ``scripts/train.py``: parses the flags (``--help`` lists them), exits."""
-  for flag in flags.FLAGS.get_key_flags_for_module(__name__):
-    flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
-  app.run(main, argv)
+  quiet.run_app(main, __name__, argv)
 
 
 if __name__ == "__main__":
