@@ -33,14 +33,14 @@ image -> metrics. The subpackages, in that order:
 * `tf_hbd.baselines`: the neural baseline codecs GOOG and E2E, `training`
   (their loop, on `tf_hbd.training.loop`) and `main` (their training entry
   point: ``hbd-train-baseline``, ``python -m tf_hbd.baselines``);
-* `tf_hbd.workflows`: whole jobs that compose the layers above (each
+* `tf_hbd.workflows`: whole jobs composed of the subpackages above (each
   training run ``python -m tf_hbd.training`` in its own process):
   `quickstart` (``hbd-quickstart``), `reproduce` (the whole study at a named
   scale, ``hbd-reproduce``), `study_runner` (issue 14's seeded study: run
   records that accumulate, skip and resume).
 
 At the top: `errors` (exception types), `quiet` (TensorFlow's log lines off
-unless --verbose). Shipped decoders live in ``tf_hbd/pretrained/``.
+unless --verbose; `run_app`, the absl entry points' start). Shipped decoders live in ``tf_hbd/pretrained/``.
 """
 
 __version__ = "0.1.0"
