@@ -33,6 +33,11 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from tf_hbd import quiet  # first: TF's log lines off (hbd-reproduce --help)
+
+quiet.quiet_tensorflow(quiet.verbose_in_argv())
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from tf_hbd.evaluation import systems as evaluation
 from tf_hbd.evaluation import study
 from tf_hbd.training import config as config_lib
