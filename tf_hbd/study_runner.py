@@ -29,12 +29,17 @@ are then regenerated from whatever records exist
 (`tf_hbd.evaluation.study_report`, `tf_hbd.evaluation.claims`), so the study
 can be spread over days.
 
-Before training, the CPU hours of the runs still to do are estimated from a
-measured step time per (tier, algorithm, cell): the real training program on
-the real data for two short epochs, the steady second epoch's step time
-(data pipeline included) timed by the trainer itself, plus the validation
-and test evaluation from a measured whole-image refinement time. The
-measurements are cached in ``<out_dir>/step_times.json``.
+Before training, the CPU hours of the runs still to do are estimated
+(`estimate_parts`) from a measured step time per (tier, algorithm, cell):
+the real training program on the real data for two short epochs, the steady
+second epoch's step time (data pipeline included) timed by the trainer
+itself; plus the run's start-up, validation every epoch, decoder load and
+test evaluation (refinement at every K and rate, and the metrics the record
+keeps) from measured per-megapixel costs (`measure_eval_costs`), with the
+codec's rows (round trips, metrics) counted once per study as the caches
+make them. A record (or a model dir) of other flags than the run's is
+neither counted nor overwritten (`record_mismatch`). The measurements are
+cached in ``<out_dir>/step_times.json``.
 
 Entry points: ``python scripts/study.py`` and
 ``python scripts/reproduce.py --scale=study`` (same flags).
@@ -699,23 +704,13 @@ def _test_set_size(tier: Tier, data_root: str, testsets: _TestSet):
           len({im.gray.shape for im in imgs}))
 
 
-def _eval_scale(times):
-  """The evaluation costs' factor to the load of the step times: the
-  reference key's step time in the step times over its step time when the
-  evaluation costs were measured (1 without a reference)."""
-  ref = times[EVAL_KEY].get("reference") or {}
-  then = times.get(ref.get("key"), {}).get("step_s")
-  return then / ref["step_s"] if then and ref.get("step_s") else 1.0
-
-
 def _run_seconds(run, times, test, val_mpixels):
   """{part: seconds} of one run: training, start-up, validation, decoder
   load, test (refinement and metrics of the decoder's rows)."""
   fl = dict(run.tier.train_flags)
   fl.update(dict(run.spec.flags))
   m, ev = times[measure_key(run)], times[EVAL_KEY]
-  scale = _eval_scale(times)
-  px = {k: v * scale for k, v in ev["s_per_mpixel"].items()}
+  px = ev["s_per_mpixel"]
   k = int(fl.get("K", 4))
   epochs = int(fl["epochs"])
   refine = m["refine_s_per_mpixel"] * k / 4.0
@@ -724,11 +719,11 @@ def _run_seconds(run, times, test, val_mpixels):
   mp, shapes = test
   return {
       "train": epochs * int(fl["steps_per_epoch"]) * m["step_s"] * k / 4.0,
-      "start": (m.get("overhead_s", ev.get("overhead_s", 0.0) * scale)
+      "start": (m.get("overhead_s", ev.get("overhead_s", 0.0))
                 + val_mpixels * px[f"roundtrip:{fl['codec']}"]),
       "validation": epochs * val_mpixels * (refine + px["psnr"]),
-      "load": (m.get("load_s", ev.get("load_s", 0.0) * scale)
-               + shapes * ev["warmup_s"] * scale),
+      "load": (m.get("load_s", ev.get("load_s", 0.0))
+               + shapes * ev["warmup_s"]),
       "test": mp * (refine * (1 + sum(x / k for x in others) + n_rd)
                     + px["ssim_and_ms_ssim"] + px["ms_ssim"] * n_rd
                     + px["psnr"] * (1 + len(others) + n_rd)
@@ -738,8 +733,7 @@ def _run_seconds(run, times, test, val_mpixels):
 def _codec_seconds(runs, times, tests):
   """{(test set, codec): seconds} of the codec's rows, once per study (the
   codec and metric caches): round trips and metrics at every rate."""
-  scale = _eval_scale(times)
-  px = {k: v * scale for k, v in times[EVAL_KEY]["s_per_mpixel"].items()}
+  px = times[EVAL_KEY]["s_per_mpixel"]
   rates = {}
   for run in runs:
     key = (run.tier.test, dict(run.tier.train_flags, **dict(
@@ -762,7 +756,9 @@ def estimate_parts(runs: Sequence[Run], times: Dict[str, dict],
   Args:
     runs: the runs to estimate.
     times: step times per `measure_key` and the evaluation costs
-      (`EVAL_KEY`, `measure_eval_costs` with its reference key).
+      (`EVAL_KEY`: `measure_eval_costs`, with ``overhead_s`` and ``load_s``
+      for keys measured without them), wall seconds at the load they were
+      measured at.
     tests: {tier name: (test megapixels, distinct image shapes)}.
     val_mpixels: megapixels of the validation images (every epoch).
   """
@@ -951,9 +947,9 @@ def _print_estimate(todo, tiers, out_dir, work_dir, data_root, testsets,
 
 def _measure_eval(run, data_root, testsets, in_process, images=2):
   """`measure_eval_costs` on the first `images` test images with a decoder
-  trained for `run`'s key now (in a temporary folder), whose step time is
-  the reference that scales the costs to the load of the step times, and
-  whose start-up overhead and load time stand for keys measured without."""
+  trained for `run`'s key now (in a temporary folder), whose start-up
+  overhead and load time stand for keys measured without them; its step
+  time is kept as ``reference`` (the load then, next to the step times')."""
   import tempfile  # pylint: disable=g-import-not-at-top
   from tf_hbd.evaluation import systems  # pylint: disable=g-import-not-at-top
   with tempfile.TemporaryDirectory() as d:

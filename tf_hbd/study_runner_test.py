@@ -199,13 +199,11 @@ class StudyRunnerTest(absltest.TestCase):
     times = {key: {"step_s": 2.0, "refine_s_per_mpixel": 10.0,
                    "overhead_s": 5.0, "load_s": 3.0},
              study_runner.EVAL_KEY: {
-                 "s_per_mpixel": {"psnr": 1.0, "ssim_and_ms_ssim": 4.0,
-                                  "ms_ssim": 3.0, "cached_roundtrip": 0.5,
-                                  "roundtrip:jpeg": 2.0,
-                                  "roundtrip:jp2": 6.0},
-                 "warmup_s": 1.0,
-                 # measured at half the step time: costs x 2
-                 "reference": {"key": key, "step_s": 1.0}}}
+                 "s_per_mpixel": {"psnr": 2.0, "ssim_and_ms_ssim": 8.0,
+                                  "ms_ssim": 6.0, "cached_roundtrip": 1.0,
+                                  "roundtrip:jpeg": 4.0,
+                                  "roundtrip:jp2": 12.0},
+                 "warmup_s": 2.0}}
     tests = {"tiny": (0.1, 2)}
     hours, lines = study_runner.estimate_hours(runs[:1], times, tests,
                                                val_mpixels=0.2)
@@ -215,7 +213,7 @@ class StudyRunnerTest(absltest.TestCase):
         "train": 6 * 2.0 * 0.5,  # 6 batches
         "start": 5.0 + 0.2 * 2.0 * 2,  # + the validation images coded
         "validation": 2 * 0.2 * (10.0 * 0.5 + 1.0 * 2),  # 2 epochs
-        "load": 3.0 + 2 * 1.0 * 2,  # + a warm-up per image shape
+        "load": 3.0 + 2 * 2.0,  # + a warm-up per image shape
         # refinement at K = 2, K = 1 (half), the RD rate; SSIM + MS-SSIM at
         # the test rate, MS-SSIM at the RD rate, 3 PSNRs, 2 cached trips
         "test": 0.1 * (5.0 * (1 + 0.5 + 1) + 8.0 + 6.0 + 2.0 * 3 + 1.0 * 2)}
