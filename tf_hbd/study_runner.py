@@ -913,6 +913,9 @@ def _caches(metric_cache_dir, codec_cache_dir):
 
 def _print_estimate(todo, tiers, out_dir, work_dir, data_root, testsets,
                     in_process, say):
+  if not todo:
+    say("[study] no runs to do, nothing to estimate")
+    return
   path = os.path.join(out_dir, "step_times.json")
   times = {}
   if os.path.isfile(path):

@@ -145,6 +145,23 @@ class StudyRunnerTest(absltest.TestCase):
       with open(study_runner.record_path(d, runs[1])) as f:
         self.assertEqual(json.load(f)["flags"]["units"], "5")  # kept
 
+  def test_estimate_only_with_every_run_recorded(self):
+    import contextlib  # pylint: disable=g-import-not-at-top
+    import io  # pylint: disable=g-import-not-at-top
+    with tempfile.TemporaryDirectory() as d:
+      for run in study_runner.plan(study_runner.STUDIES["tiny"]):
+        path = study_runner.record_path(d, run)
+        os.makedirs(os.path.dirname(path))
+        with open(path, "w") as f:
+          json.dump({"flags": study_runner.run_flags(run, "/data")}, f)
+      out = io.StringIO()
+      with contextlib.redirect_stdout(out):  # nothing measured
+        self.assertEqual(study_runner.main([
+            "--study=tiny", f"--out_dir={d}", f"--work_dir={d}",
+            "--data_root=/data", "--estimate_only"]), 0)
+      self.assertIn("no runs to do", out.getvalue())
+      self.assertFalse(os.path.exists(os.path.join(d, "step_times.json")))
+
   def test_a_model_dir_of_another_budget_is_not_resumed(self):
     run = study_runner.plan(study_runner.STUDIES["tiny"])[0]
     fl = study_runner.run_flags(run, "/data")
