@@ -1,8 +1,8 @@
 """Where a study run's evaluation time goes, and the evaluation before / after.
 
   nice -n 19 python benchmarks/study_eval_profile.py \\
-      --model_dir=runs/study/size/lstm-jpeg-bptt-seed0 --images=1 \\
-      [--record=results/study/runs/size/lstm-jpeg-bptt-seed0/record.json]
+      --model_dir=runs/study10k/size/lstm-jpeg-bptt-seed0 --images=1 \\
+      [--record=results/study10k/runs/size/lstm-jpeg-bptt-seed0/record.json]
 
 On the first `--images` test images of the study's size tier (Kodak, 0.37
 bpp, K sweep, RD rates), with the run's decoder (loaded once; its load time
@@ -269,7 +269,7 @@ def main(argv=None):
   quiet.quiet_tensorflow()
   from tf_hbd.workflows import study_runner  # pylint: disable=g-import-not-at-top
   from tf_hbd.evaluation import systems  # pylint: disable=g-import-not-at-top
-  tier = dataclasses.replace(study_runner.STUDIES["study"][0],
+  tier = dataclasses.replace(study_runner.STUDIES["study10k"][0],
                              test_max_images=args.images)
   spec, imgs = study_runner._TestSet().get(tier, args.data_root)  # pylint: disable=protected-access
   t0 = time.perf_counter()

@@ -5,10 +5,14 @@
   python scripts/study.py --max_runs=4         # at most 4 runs, then report
   python scripts/study.py --report_only        # tables, figures, claims
   python scripts/study.py --study=tiny --out_dir=/tmp/s --work_dir=/tmp/w
+  python scripts/study.py --study=study10k ...  # an earlier setting
 
-Records go to results/study/runs/<tier>/<config>-seed<N>/ (small JSON, no
-weights); model dirs to runs/study/ (rerun the same command to skip recorded
-runs and resume an interrupted one from its checkpoint). The codec's own
+Records go to results/<study>/runs/<tier>/<config>-seed<N>/ (small JSON, no
+weights); model dirs to runs/<study>/ (rerun the same command to skip recorded
+runs and resume an interrupted one from its checkpoint; a record or model dir
+of other flags is neither counted nor overwritten). The estimate counts
+training and evaluation (decoder load, refinement, metrics; the codec's rows
+once per study). The codec's own
 metrics, the same for every run, are kept in ~/.cache/tf_hbd/metrics
 (--metric_cache=DIR or $TF_HBD_METRIC_CACHE elsewhere, 'none' to recompute),
 its round trips of the test images in ~/.cache/tf_hbd/codecs

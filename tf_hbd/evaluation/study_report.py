@@ -246,9 +246,10 @@ def _rd(records, out_dir):
       files.append(path)
 
     for config, recs in configs.items():
-      rates = recs[0]["test"].get("rd") or {}
-      if not rates:
+      recs = [r for r in recs if r["test"].get("rd")]  # `Tier.rd_seeds`
+      if not recs:
         continue
+      rates = recs[0]["test"]["rd"]
       codecs.setdefault(recs[0]["codec"], rates)
       write(config, {rate: {k: [v for r in recs for v in
                                 r["test"]["rd"][rate]["decoder"][k]]

@@ -85,6 +85,23 @@ class StudyReportTest(absltest.TestCase):
         self.assertIn("Every decoder beats its codec at equal bpp: "
                       "**confirmed**", f.read())
 
+  def test_rd_from_the_seeds_that_have_it(self):
+    # `Tier.rd_seeds`: seed 0 has RD points, seed 1 none
+    with tempfile.TemporaryDirectory() as d:
+      for seed in range(2):
+        rec = _record("bptt", seed, 0.5 + seed, 1.0, 0.0)
+        if seed:
+          rec["test"]["rd"] = {}
+        path = os.path.join(d, "runs", rec["run"], "record.json")
+        os.makedirs(os.path.dirname(path))
+        with open(path, "w") as f:
+          json.dump(rec, f)
+      arts = study_report.write_reports(d, n_boot=50)
+      self.assertTrue(os.path.isfile(arts["rd_t"]))
+      with open(os.path.join(d, "rd", "t", "lstm-jpeg-bptt.json")) as f:
+        rd = json.load(f)["results"]
+      self.assertAlmostEqual(rd["psnr"][0], 30.5)  # seed 0's alone
+
 
 if __name__ == "__main__":
   absltest.main()

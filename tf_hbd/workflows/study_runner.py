@@ -29,12 +29,17 @@ are then regenerated from whatever records exist
 (`tf_hbd.evaluation.study_report`, `tf_hbd.evaluation.claims`), so the study
 can be spread over days.
 
-Before training, the CPU hours of the runs still to do are estimated from a
-measured step time per (tier, algorithm, cell): the real training program on
-the real data for two short epochs, the steady second epoch's step time
-(data pipeline included) timed by the trainer itself, plus the validation
-and test evaluation from a measured whole-image refinement time. The
-measurements are cached in ``<out_dir>/step_times.json``.
+Before training, the CPU hours of the runs still to do are estimated
+(`estimate_parts`) from a measured step time per (tier, algorithm, cell):
+the real training program on the real data for two short epochs, the steady
+second epoch's step time (data pipeline included) timed by the trainer
+itself; plus the run's start-up, validation every epoch, decoder load and
+test evaluation (refinement at every K and rate, and the metrics the record
+keeps) from measured per-megapixel costs (`measure_eval_costs`), with the
+codec's rows (round trips, metrics) counted once per study as the caches
+make them. A record (or a model dir) of other flags than the run's is
+neither counted nor overwritten (`record_mismatch`). The measurements are
+cached in ``<out_dir>/step_times.json``.
 
 Entry points: ``python scripts/study.py`` and
 ``python scripts/reproduce.py --scale=study`` (same flags).
@@ -52,9 +57,12 @@ import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 __all__ = ["RunSpec", "Tier", "Run", "STUDIES", "plan", "run_flags",
-           "record_path", "train_run", "evaluate_run", "evaluate_decoder",
+           "record_path", "record_mismatch", "train_run", "evaluate_run",
+           "evaluate_decoder",
            "make_record",
-           "measure_step_time", "measure_key", "estimate_hours",
+           "measure_step_time", "measure_key", "measure_dir",
+           "measure_eval_costs", "estimate_parts", "estimate_hours",
+           "EVAL_KEY",
            "run_study", "main", "ONLINE_ALGORITHMS", "EXACT_TIER_UNITS",
            "EXACT_TIER_BATCH", "size_tier", "exact_tier"]
 
@@ -93,6 +101,8 @@ class Tier:
     test_max_images, test_max_side: evaluation limits (None: all / as is).
     k_sweep: K values evaluated at inference (Table 1, claim c).
     rd_bpps: rates of the RD curves.
+    rd_seeds: RD points only for seeds below this (the RD plot, no claim;
+      None: every seed).
   """
   name: str
   description: str
@@ -105,6 +115,7 @@ class Tier:
   test_max_side: Optional[int]
   k_sweep: Tuple[int, ...]
   rd_bpps: Tuple[float, ...]
+  rd_seeds: Optional[int] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,6 +128,11 @@ class Run:
   @property
   def run_id(self) -> str:
     return f"{self.tier.name}/{self.spec.name}-seed{self.seed}"
+
+  @property
+  def rd(self) -> bool:
+    """Whether this run's evaluation has the RD points."""
+    return self.tier.rd_seeds is None or self.seed < self.tier.rd_seeds
 
 
 def _grid(algorithms, cells, codecs, extra=None, k_values=()):
@@ -155,54 +171,71 @@ _RECIPE = {
 EXACT_TIER_BATCH = 256
 EXACT_TIER_UNITS = 38
 
+_CODEC_NAMES = {"jpeg": "JPEG", "jp2": "JPEG 2000"}
+
+
+def _codec_list(codecs):
+  return " and ".join(_CODEC_NAMES[c] for c in codecs)
+
+
 def size_tier(units: int, epochs: int, steps_per_epoch: int,
               precision: str = "bfloat16", checkpoint_every: int = 500,
-              why: str = "") -> Tier:
+              why: str = "", sne_codecs: Sequence[str] = ("jpeg", "jp2"),
+              rd_seeds: Optional[int] = None) -> Tier:
   """The size tier at `units`: BPTT, SAB, UORO and SnAp-1 (approximate
-  RTRL), LSTM and SNE cells, JPEG and JPEG 2000, 3 seeds, LSTM-JPEG-BPTT at
-  K = 2 and 8 too; `epochs` x `steps_per_epoch` batches of 256 per run."""
+  RTRL), the LSTM cell with JPEG and JPEG 2000 and the SNE cell with
+  `sne_codecs`, 3 seeds, LSTM-JPEG-BPTT at K = 2 and 8 too; `epochs` x
+  `steps_per_epoch` batches of 256 per run; RD points for seeds below
+  `rd_seeds` (None: all)."""
   batches = epochs * steps_per_epoch
+  algos = ("bptt", "sab", "uoro", "snap1")
+  rd = "" if rd_seeds is None else f"; RD rates for seed 0-{rd_seeds - 1}"
   return Tier(
       name="size",
       description=f"size tier: LSTM-{units}{why} trained with BPTT, SAB, "
-      "UORO and SnAp-1 (approximate RTRL), LSTM and SNE cells, JPEG and "
-      f"JPEG 2000, 3 seeds; {precision} products; {epochs} epochs of "
-      f"{steps_per_epoch:,} batches of 256 blocks ({batches * 256:,} "
-      "examples) per run; BPTT at K = 2 and 8 too",
+      "UORO and SnAp-1 (approximate RTRL), LSTM cells with JPEG and JPEG "
+      f"2000, SNE cells with {_codec_list(sne_codecs)}, 3 seeds; "
+      f"{precision} products; {epochs} epochs of {steps_per_epoch:,} "
+      f"batches of 256 blocks ({batches * 256:,} examples) per run; BPTT at "
+      f"K = 2 and 8 too{rd}",
       train_flags=tuple(sorted({
           **_RECIPE, "units": str(units), "precision": precision,
           "epochs": str(epochs), "steps_per_epoch": str(steps_per_epoch),
           "checkpoint_every": str(checkpoint_every)}.items())),
-      configs=_grid(("bptt", "sab", "uoro", "snap1"), ("lstm", "sne"),
-                    ("jpeg", "jp2"), k_values=(2, 8)),
+      configs=(_grid(algos, ("lstm",), ("jpeg", "jp2"))
+               + _grid(algos, ("sne",), tuple(sne_codecs), k_values=(2, 8))),
       seeds=3, test="kodak={data}/kodak", test_bpp=0.37,
       test_max_images=None, test_max_side=None, k_sweep=(1, 2, 4, 6, 8),
-      rd_bpps=(0.25, 0.5, 1.0))
+      rd_bpps=(0.25, 0.5, 1.0), rd_seeds=rd_seeds)
 
 
 def exact_tier(epochs: int, steps_per_epoch: int,
-               checkpoint_every: int = 50) -> Tier:
+               checkpoint_every: int = 50,
+               codecs: Sequence[str] = ("jpeg", "jp2"),
+               rd_seeds: Optional[int] = None) -> Tier:
   """The exact tier: LSTM-`EXACT_TIER_UNITS` at batch `EXACT_TIER_BATCH`,
-  float32, BPTT, SAB, UORO and exact RTRL, JPEG and JPEG 2000, 3 seeds."""
+  float32, BPTT, SAB, UORO and exact RTRL, `codecs`, 3 seeds; RD points
+  for seeds below `rd_seeds` (None: all)."""
   batches = epochs * steps_per_epoch
+  rd = "" if rd_seeds is None else f"; RD rates for seed 0-{rd_seeds - 1}"
   return Tier(
       name="exact",
       description=f"exact tier: LSTM-{EXACT_TIER_UNITS} (the largest at "
       "which exact RTRL fits its 4 GiB memory guard at batch "
       f"{EXACT_TIER_BATCH}, float32) trained with BPTT, SAB, UORO and exact "
-      f"RTRL, JPEG and JPEG 2000, 3 seeds; {epochs} epochs of "
+      f"RTRL, {_codec_list(codecs)}, 3 seeds; {epochs} epochs of "
       f"{steps_per_epoch:,} batches of {EXACT_TIER_BATCH} blocks "
-      f"({batches * EXACT_TIER_BATCH:,} examples) per run",
+      f"({batches * EXACT_TIER_BATCH:,} examples) per run{rd}",
       train_flags=tuple(sorted({
           **_RECIPE, "units": str(EXACT_TIER_UNITS),
           "batch_size": str(EXACT_TIER_BATCH), "precision": "float32",
           "epochs": str(epochs), "steps_per_epoch": str(steps_per_epoch),
           "checkpoint_every": str(checkpoint_every)}.items())),
       configs=_grid(("bptt", "sab", "uoro", "rtrl"), ("lstm",),
-                    ("jpeg", "jp2")),
+                    tuple(codecs)),
       seeds=3, test="kodak={data}/kodak", test_bpp=0.37,
       test_max_images=None, test_max_side=None, k_sweep=(1, 2, 4, 6, 8),
-      rd_bpps=(0.25, 0.5, 1.0))
+      rd_bpps=(0.25, 0.5, 1.0), rd_seeds=rd_seeds)
 
 
 # The first setting (issue 14 as first registered): the paper's LSTM-512,
@@ -211,13 +244,26 @@ def exact_tier(epochs: int, steps_per_epoch: int,
 _SIZE512 = size_tier(512, 8, 1500, why=" (the paper's size)")
 _EXACT512 = exact_tier(6, 250)
 
-# The study that fits this machine (BUILD.md, "The study (issue 14)": why
-# these sizes and budgets, measured step times, CPU hours): LSTM-128 in
-# float32 (bfloat16 products are slower than float32 at 128 units here),
-# 10 epochs of 1,000 batches; exact RTRL 8 epochs of 50 batches.
-_SIZE = size_tier(128, 10, 1000, precision="float32",
-                  why=" (the largest that fits a 10-15 CPU-hour study here)")
-_EXACT = exact_tier(8, 50)
+# The second setting: LSTM-128 in float32 (bfloat16 products are slower
+# than float32 at 128 units here), 10 epochs of 1,000 batches, every cell
+# with both codecs; exact RTRL 8 epochs of 50 batches, both codecs. About
+# 68 h of training and refinement under load before the evaluation's
+# metrics were counted; kept as STUDIES["study10k"] (its first record, the
+# pilot, in results/study10k).
+_SIZE10K = size_tier(128, 10, 1000, precision="float32",
+                     why=" (the largest that fits a 10-15 CPU-hour study "
+                     "here)")
+_EXACT10K = exact_tier(8, 50)
+
+# The study that fits this machine with its evaluation (BUILD.md, "The
+# study (issue 14)": what each cut keeps of the claims, measured step times
+# and evaluation costs, CPU hours): LSTM-128 float32, 8 epochs of 400
+# batches; SNE with JPEG only; exact tier with JPEG only; RD rates for
+# seed 0 only.
+_SIZE = size_tier(128, 8, 400, precision="float32", checkpoint_every=400,
+                  why=" (the largest that fits the study here)",
+                  sne_codecs=("jpeg",), rd_seeds=1)
+_EXACT = exact_tier(8, 50, codecs=("jpeg",), rd_seeds=1)
 
 # CI scale (tests): embedded sample photographs, 4-unit decoders, a few steps.
 _TINY_FLAGS = {
@@ -235,8 +281,8 @@ _TINY = Tier(
     test="sample_test=sample:test", test_bpp=0.6, test_max_images=2,
     test_max_side=64, k_sweep=(1, 2), rd_bpps=(0.8,))
 
-STUDIES = {"study": (_SIZE, _EXACT), "study512": (_SIZE512, _EXACT512),
-           "tiny": (_TINY,)}
+STUDIES = {"study": (_SIZE, _EXACT), "study10k": (_SIZE10K, _EXACT10K),
+           "study512": (_SIZE512, _EXACT512), "tiny": (_TINY,)}
 
 
 def plan(tiers: Sequence[Tier]) -> List[Run]:
@@ -260,6 +306,47 @@ def run_flags(run: Run, data_root: str) -> Dict[str, str]:
 
 def record_path(out_dir: str, run: Run) -> str:
   return os.path.join(out_dir, "runs", run.run_id, RECORD)
+
+
+# Flags that move with the machine (data paths), not part of a setting.
+_DATA_FLAGS = ("dataset", "val_images", "data_dir")
+# The budget a model dir was trained to (`_one_run` will not resume or
+# evaluate a model dir trained for another).
+_BUDGET_FLAGS = ("epochs", "steps_per_epoch", "batch_size", "units", "K")
+
+
+def record_mismatch(out_dir: str, run: Run, data_root: str) -> List[str]:
+  """The flags in which `run`'s existing record differs from `run_flags`
+  (data paths aside): [] if it matches or there is none. A record of
+  another setting (e.g. of a study renamed since) is not counted."""
+  path = record_path(out_dir, run)
+  if not os.path.isfile(path):
+    return []
+  try:
+    with open(path) as f:
+      got = json.load(f).get("flags") or {}
+  except (OSError, ValueError):
+    return ["(unreadable record)"]
+  want = run_flags(run, data_root)
+  return sorted(k for k in set(want) | set(got)
+                if k not in _DATA_FLAGS and want.get(k) != got.get(k))
+
+
+def _to_do(runs, out_dir, data_root):
+  """(runs without a record or with a record of other flags, {run_id:
+  differing flags} of the latter)."""
+  stale = {r.run_id: d for r in runs
+           for d in [record_mismatch(out_dir, r, data_root)] if d}
+  return ([r for r in runs if r.run_id in stale
+           or not os.path.isfile(record_path(out_dir, r))], stale)
+
+
+def _budget_mismatch(log, flags_) -> List[str]:
+  """The `_BUDGET_FLAGS` in which a model dir's training log differs from
+  the run's flags."""
+  got = (log or {}).get("flags") or {}
+  return [k for k in _BUDGET_FLAGS if k in got and k in flags_
+          and str(got[k]).lower() != str(flags_[k]).lower()]
 
 
 def _log_status(model_dir):
@@ -338,18 +425,18 @@ class _TestSet:
 
 
 def evaluate_run(model_dir: str, tier: Tier, spec, imgs,
-                 metric_cache=None, codec_cache=None) -> dict:
+                 metric_cache=None, codec_cache=None, rd: bool = True) -> dict:
   """The record's ``test`` section of the decoder in `model_dir`, loaded
   once (`evaluate_decoder`)."""
   from tf_hbd.evaluation import systems  # pylint: disable=g-import-not-at-top
   return evaluate_decoder(systems.load_trained_decoder(model_dir), tier,
                           spec, imgs, metric_cache=metric_cache,
-                          codec_cache=codec_cache)
+                          codec_cache=codec_cache, rd=rd)
 
 
 def evaluate_decoder(dec, tier: Tier, spec, imgs, metric_cache=None,
                      every_metric: Optional[Callable] = None,
-                     codec_cache=None) -> dict:
+                     codec_cache=None, rd: bool = True) -> dict:
   """The record's ``test`` section: per-image metrics of codec and decoder
   at the tier's rate, the K sweep and the RD points.
 
@@ -370,6 +457,7 @@ def evaluate_decoder(dec, tier: Tier, spec, imgs, metric_cache=None,
     codec_cache: a `tf_hbd.evaluation.codec_cache.RoundTripCache` for the
       codec round trips (every run of the study with this codec codes the
       same images at the same rates); None: coded here.
+    rd: False: no RD points (``rd`` empty; `Tier.rd_seeds`).
   """
   from tf_hbd.evaluation import metrics  # pylint: disable=g-import-not-at-top
   from tf_hbd.evaluation import systems  # pylint: disable=g-import-not-at-top
@@ -407,10 +495,10 @@ def evaluate_decoder(dec, tier: Tier, spec, imgs, metric_cache=None,
     rows = res["decoder"] if k == dec.K else kres[f"K={k}"]
     out["k_sweep"][str(k)] = [float(r["psnr"]) for r in rows]
   rd_keys = ("bpp", "psnr", "ms-ssim")
-  for bpp in tier.rd_bpps:
-    rd = codec_and_decoder(bpp, rd_keys[1:])
+  for bpp in tier.rd_bpps if rd else ():
+    rows = codec_and_decoder(bpp, rd_keys[1:])
     out["rd"][repr(float(bpp))] = {
-        name: _per_image(rows, rd_keys) for name, rows in rd.items()}
+        name: _per_image(r, rd_keys) for name, r in rows.items()}
   return out
 
 
@@ -481,14 +569,20 @@ def measure_key(run: Run) -> str:
           f"units={fl.get('units')}:batch={fl.get('batch_size')}")
 
 
+EVAL_KEY = "eval"
+
+
 def measure_step_time(run: Run, data_root: str, work_dir: str,
                       steps: int = 5, in_process: bool = False) -> dict:
   """Times `run`'s configuration: the real trainer, 2 epochs of `steps`.
 
   Returns:
     {"step_s": the second epoch's step time per batch (trainer-timed,
-    data pipeline included), "refine_s_per_mpixel": whole-image refinement
-    time per megapixel of the exported decoder, "how": text}.
+    data pipeline included), "overhead_s": the rest of the trainer's wall
+    time (start-up, data set-up, tracing, validation, export: once per
+    run), "load_s": loading the exported decoder, "refine_s_per_mpixel":
+    whole-image refinement time per megapixel of it, "how", "measured",
+    "load_average": the machine's 1-minute load average after it}.
   """
   import numpy as np  # pylint: disable=g-import-not-at-top
   from tf_hbd.codecs import legacy  # pylint: disable=g-import-not-at-top
@@ -497,16 +591,19 @@ def measure_step_time(run: Run, data_root: str, work_dir: str,
   fl.update({"epochs": "2", "steps_per_epoch": str(steps), "seed": "0",
              "val_max_images": "1", "log_every": "0",
              "checkpoint_every": "0", "K": "4"})
-  model_dir = os.path.join(work_dir, "measure", measure_key(run).replace(
-      ":", "_").replace("=", "-"))
+  model_dir = measure_dir(run, work_dir)
   log_file = model_dir + ".log"
+  t0 = time.perf_counter()
   code = train_run(fl, model_dir, log_file, in_process=in_process)
+  wall = time.perf_counter() - t0
   log = _log_status(model_dir)
   if code != 0 or not log or len(log.get("epochs", [])) < 2:
     raise RuntimeError(f"measuring {measure_key(run)} failed (exit {code}); "
                        f"see {log_file}")
   step_s = float(log["epochs"][1]["epoch_time_s"]) / steps
+  t0 = time.perf_counter()
   dec = systems.load_trained_decoder(model_dir)
+  load_s = time.perf_counter() - t0
   yy, xx = np.mgrid[0:256, 0:256]
   img = np.clip(128 + 60 * np.sin(xx / 9.0) * np.cos(yy / 13.0)
                 + (xx + yy) / 8.0, 0, 255).astype(np.uint8)
@@ -515,45 +612,181 @@ def measure_step_time(run: Run, data_root: str, work_dir: str,
   t0 = time.perf_counter()
   dec.refine(decoded, encoded=enc)
   refine = (time.perf_counter() - t0) / (256 * 256 / 1e6)
-  return {"step_s": step_s, "refine_s_per_mpixel": refine,
+  return {"step_s": step_s, "overhead_s": wall - 2 * steps * step_s,
+          "load_s": load_s, "refine_s_per_mpixel": refine,
           "how": f"2 epochs x {steps} batches of the run's own flags; "
                  "second epoch's trainer-timed step time; refinement of "
                  "one 256 x 256 image after a warm-up call",
-          "measured": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+          "measured": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+          "load_average": round(os.getloadavg()[0], 2)}
 
 
-def _image_mpixels(tier: Tier, data_root: str, testsets: _TestSet):
+def measure_dir(run: Run, work_dir: str) -> str:
+  """The model dir `measure_step_time` trains `run`'s key in."""
+  return os.path.join(work_dir, "measure", measure_key(run).replace(
+      ":", "_").replace("=", "-"))
+
+
+def _timed(fn, repeats):
+  """(median wall seconds, median CPU seconds of this process, first
+  call's wall seconds, last result) of `repeats` calls after a first."""
+  import statistics  # pylint: disable=g-import-not-at-top
+  t0 = time.perf_counter()
+  out = fn()
+  first = time.perf_counter() - t0
+  walls, cpus = [], []
+  for _ in range(repeats):
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = fn()
+    walls.append(time.perf_counter() - t0)
+    cpus.append(time.process_time() - c0)
+  return statistics.median(walls), statistics.median(cpus), first, out
+
+
+def measure_eval_costs(dec, imgs, bpp: float, repeats: int = 2) -> dict:
+  """Per-megapixel costs of the parts of a run's evaluation, on `imgs`.
+
+  Times (after a first call each) the codec round trips with their rate
+  search (JPEG, JPEG 2000: once per study with the codec cache), a round
+  trip read from a `tf_hbd.evaluation.codec_cache.RoundTripCache` (every
+  run), `dec`'s refinement at its K, and the metrics the evaluation
+  computes: PSNR, SSIM with MS-SSIM (one pass), MS-SSIM alone.
+
+  Returns:
+    {"s_per_mpixel": {part: wall seconds per megapixel},
+    "cpu_s_per_mpixel": the same in this process's CPU seconds,
+    "warmup_s": the first refinement's extra wall time per image shape,
+    "images", "how", "measured", "load_average"}.
+  """
+  import collections  # pylint: disable=g-import-not-at-top
+  import tempfile  # pylint: disable=g-import-not-at-top
+  from tf_hbd.codecs import legacy  # pylint: disable=g-import-not-at-top
+  from tf_hbd.evaluation import codec_cache  # pylint: disable=g-import-not-at-top
+  from tf_hbd.evaluation import metrics  # pylint: disable=g-import-not-at-top
+  wall, cpu = collections.defaultdict(float), collections.defaultdict(float)
+  warmup = {}
+
+  def add(name, fn):
+    w, c, first, out = _timed(fn, repeats)
+    wall[name] += w
+    cpu[name] += c
+    return first - w, out
+
+  with tempfile.TemporaryDirectory() as d:
+    cache = codec_cache.RoundTripCache(d)
+    for im in imgs:
+      img = im.gray
+      for codec in ("jpeg", "jp2"):
+        add(f"roundtrip:{codec}",
+            lambda c=codec: legacy.roundtrip(img, c, bpp=bpp))
+      _, (decoded, enc) = add("cached_roundtrip", lambda: cache.roundtrip(
+          img, dec.codec, bpp=bpp))
+      extra, out = add("refine", lambda: dec.refine(decoded, encoded=enc))
+      warmup.setdefault(img.shape, extra)
+      add("psnr", lambda: metrics.psnr(img, out))
+      add("ssim_and_ms_ssim", lambda: metrics.ssim_and_ms_ssim(img, out))
+      add("ms_ssim", lambda: metrics.ms_ssim(img, out))
+  mp = sum(im.gray.size for im in imgs) / 1e6
+  return {"s_per_mpixel": {k: v / mp for k, v in wall.items()},
+          "cpu_s_per_mpixel": {k: v / mp for k, v in cpu.items()},
+          "warmup_s": max(0.0, sum(warmup.values()) / len(warmup)),
+          "images": [im.name for im in imgs],
+          "how": f"median of {repeats} calls after a first, per image, "
+                 f"at {bpp} bpp, {dec.codec} decoder ({dec.label})",
+          "measured": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+          "load_average": round(os.getloadavg()[0], 2)}
+
+
+def _test_set_size(tier: Tier, data_root: str, testsets: _TestSet):
+  """(megapixels, distinct image shapes) of the tier's test set."""
   _, imgs = testsets.get(tier, data_root)
-  return sum(im.gray.size for im in imgs) / 1e6
+  return (sum(im.gray.size for im in imgs) / 1e6,
+          len({im.gray.shape for im in imgs}))
+
+
+def _run_seconds(run, times, test, val_mpixels):
+  """{part: seconds} of one run: training, start-up, validation, decoder
+  load, test (refinement and metrics of the decoder's rows)."""
+  fl = dict(run.tier.train_flags)
+  fl.update(dict(run.spec.flags))
+  m, ev = times[measure_key(run)], times[EVAL_KEY]
+  px = ev["s_per_mpixel"]
+  k = int(fl.get("K", 4))
+  epochs = int(fl["epochs"])
+  refine = m["refine_s_per_mpixel"] * k / 4.0
+  others = [x for x in run.tier.k_sweep if x != k]
+  n_rd = len(run.tier.rd_bpps) if run.rd else 0
+  mp, shapes = test
+  return {
+      "train": epochs * int(fl["steps_per_epoch"]) * m["step_s"] * k / 4.0,
+      "start": (m.get("overhead_s", ev.get("overhead_s", 0.0))
+                + val_mpixels * px[f"roundtrip:{fl['codec']}"]),
+      "validation": epochs * val_mpixels * (refine + px["psnr"]),
+      "load": (m.get("load_s", ev.get("load_s", 0.0))
+               + shapes * ev["warmup_s"]),
+      "test": mp * (refine * (1 + sum(x / k for x in others) + n_rd)
+                    + px["ssim_and_ms_ssim"] + px["ms_ssim"] * n_rd
+                    + px["psnr"] * (1 + len(others) + n_rd)
+                    + px["cached_roundtrip"] * (1 + n_rd))}
+
+
+def _codec_seconds(runs, times, tests):
+  """{(test set, codec): seconds} of the codec's rows, once per study (the
+  codec and metric caches): round trips and metrics at every rate."""
+  px = times[EVAL_KEY]["s_per_mpixel"]
+  rates = {}
+  for run in runs:
+    key = (run.tier.test, dict(run.tier.train_flags, **dict(
+        run.spec.flags))["codec"])
+    n_rd = len(run.tier.rd_bpps) if run.rd else 0
+    rates[key] = (max(rates.get(key, (0,))[0], n_rd), tests[run.tier.name])
+  return {key: mp * (px[f"roundtrip:{key[1]}"] * (1 + n_rd)
+                     + px["psnr"] * (1 + n_rd) + px["ssim_and_ms_ssim"]
+                     + px["ms_ssim"] * n_rd)
+          for key, (n_rd, (mp, _)) in rates.items()}
+
+
+def estimate_parts(runs: Sequence[Run], times: Dict[str, dict],
+                   tests: Dict[str, Tuple[float, int]],
+                   val_mpixels: float) -> Dict[str, Dict[str, float]]:
+  """{label: {part: seconds}}: every run's (`_run_seconds`: train, start,
+  validation, load, test) and, once per study, each codec's rows
+  (``codec:<test set>:<codec>``: {"test": seconds}).
+
+  Args:
+    runs: the runs to estimate.
+    times: step times per `measure_key` and the evaluation costs
+      (`EVAL_KEY`: `measure_eval_costs`, with ``overhead_s`` and ``load_s``
+      for keys measured without them), wall seconds at the load they were
+      measured at.
+    tests: {tier name: (test megapixels, distinct image shapes)}.
+    val_mpixels: megapixels of the validation images (every epoch).
+  """
+  out = {run.run_id: _run_seconds(run, times, tests[run.tier.name],
+                                  val_mpixels) for run in runs}
+  for (test, codec), secs in _codec_seconds(runs, times, tests).items():
+    out[f"codec:{test.split('=')[0]}:{codec}"] = {"test": secs}
+  return out
 
 
 def estimate_hours(runs: Sequence[Run], times: Dict[str, dict],
-                   test_mpixels: Dict[str, float],
+                   tests: Dict[str, Tuple[float, int]],
                    val_mpixels: float) -> Tuple[float, List[str]]:
-  """CPU-bound wall hours of `runs` from measured times.
-
-  Training: batches x step_s (x K/4 for a K other than the measured 4).
-  Validation: epochs x val_mpixels x refine time. Test: the tier's image
-  megapixels x (1 + K sweep (K-weighted) + 2 x RD rates) x refine time.
-  """
-  total, lines = 0.0, []
-  for run in runs:
-    fl = dict(run.tier.train_flags)
-    fl.update(dict(run.spec.flags))
-    m = times[measure_key(run)]
-    k_scale = int(fl.get("K", 4)) / 4.0
-    batches = int(fl["epochs"]) * int(fl["steps_per_epoch"])
-    train = batches * m["step_s"] * k_scale
-    refine = m["refine_s_per_mpixel"] * k_scale
-    val = int(fl["epochs"]) * val_mpixels * refine
-    k_work = sum(k / int(fl.get("K", 4)) for k in run.tier.k_sweep)
-    test = (test_mpixels[run.tier.name] * refine
-            * (1 + k_work + 2 * len(run.tier.rd_bpps)))
-    hours = (train + val + test) / 3600
-    total += hours
-    lines.append(f"{run.run_id}: {hours:.2f} h (train {train / 3600:.2f}, "
-                 f"validation {val / 3600:.2f}, test {test / 3600:.2f})")
-  return total, lines
+  """CPU-bound wall hours of `runs` from measured times (`estimate_parts`);
+  (hours, one line per run and per codec, then one per tier)."""
+  parts = estimate_parts(runs, times, tests, val_mpixels)
+  lines, tiers = [], {}
+  for label, p in parts.items():
+    tier = label.split("/")[0] if "/" in label else "codecs (once)"
+    for name, secs in p.items():
+      tiers.setdefault(tier, {}).setdefault(name, 0.0)
+      tiers[tier][name] += secs
+    lines.append(f"{label}: {sum(p.values()) / 3600:.2f} h (" + ", ".join(
+        f"{k} {v / 3600:.2f}" for k, v in p.items()) + ")")
+  for tier, p in tiers.items():
+    lines.append(f"tier {tier}: {sum(p.values()) / 3600:.1f} h (" + ", ".join(
+        f"{k} {v / 3600:.1f}" for k, v in p.items()) + ")")
+  return sum(sum(p.values()) for p in parts.values()) / 3600, lines
 
 
 # ---- the driver -------------------------------------------------------------
@@ -589,7 +822,7 @@ def run_study(tiers: Sequence[Tier], out_dir: str, work_dir: str,
     {run_id: "skipped" | "done" | "failed (exit N)"}.
   """
   runs = plan(tiers)
-  todo = [r for r in runs if not os.path.isfile(record_path(out_dir, r))]
+  todo, stale = _to_do(runs, out_dir, data_root)
   say(f"[study] {len(runs)} runs planned in {len(tiers)} tier(s), "
       f"{len(runs) - len(todo)} recorded, {len(todo)} to do")
   testsets = _TestSet()
@@ -597,8 +830,13 @@ def run_study(tiers: Sequence[Tier], out_dir: str, work_dir: str,
     _print_estimate(todo, tiers, out_dir, work_dir, data_root, testsets,
                     in_process, say)
   status = {r.run_id: "skipped" for r in runs if r not in todo}
+  for run_id, diff in stale.items():
+    say(f"[study] {run_id}: its record was made with other flags "
+        f"({', '.join(diff)}); not counted, not overwritten: move it to "
+        "its own study's folder or delete it")
+    status[run_id] = "failed (record of other flags)"
   done = 0
-  for run in todo:
+  for run in (r for r in todo if r.run_id not in stale):
     if max_runs and done >= max_runs:
       say(f"[study] stopping after {done} runs (--max_runs)")
       break
@@ -622,6 +860,12 @@ def _one_run(run, out_dir, work_dir, data_root, in_process, testsets, say,
   log_file = model_dir + ".log"
   os.makedirs(os.path.dirname(model_dir), exist_ok=True)
   prior = _log_status(model_dir)
+  other = _budget_mismatch(prior, fl)
+  if other:
+    say(f"[study] {run.run_id}: {model_dir} was trained with other "
+        f"{', '.join(other)}; move it (to its own study's work dir) or "
+        "delete it")
+    return "failed (model dir of another budget)"
   verb = ("evaluating" if prior and prior.get("status") == "finished" else
           "resuming" if prior else "training")
   say(f"[study] {run.run_id}: {verb} in {model_dir}")
@@ -636,7 +880,7 @@ def _one_run(run, out_dir, work_dir, data_root, in_process, testsets, say,
   spec, imgs = testsets.get(run.tier, data_root)
   mcache, ccache = _caches(*cache_dirs)
   test = evaluate_run(model_dir, run.tier, spec, imgs, metric_cache=mcache,
-                      codec_cache=ccache)
+                      codec_cache=ccache, rd=run.rd)
   rec = make_record(run, fl, log, test, time.time() - t1)
   path = record_path(out_dir, run)
   os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -669,6 +913,9 @@ def _caches(metric_cache_dir, codec_cache_dir):
 
 def _print_estimate(todo, tiers, out_dir, work_dir, data_root, testsets,
                     in_process, say):
+  if not todo:
+    say("[study] no runs to do, nothing to estimate")
+    return
   path = os.path.join(out_dir, "step_times.json")
   times = {}
   if os.path.isfile(path):
@@ -683,15 +930,41 @@ def _print_estimate(todo, tiers, out_dir, work_dir, data_root, testsets,
       say(f"[study]   {times[key]['step_s'] * 1e3:.1f} ms per batch, "
           f"{times[key]['refine_s_per_mpixel']:.2f} s per megapixel refined")
       _write_json(path, times)
-  test_mp = {t.name: _image_mpixels(t, data_root, testsets) for t in tiers}
+  if EVAL_KEY not in times:
+    say(f"[study] measuring the evaluation's costs with {todo[0].run_id}'s "
+        "decoder ...")
+    times[EVAL_KEY] = _measure_eval(todo[0], data_root, testsets,
+                                    in_process)
+    _write_json(path, times)
+  tests = {t.name: _test_set_size(t, data_root, testsets) for t in tiers}
   val = dict(tiers[0].train_flags)
   val_mp = 0.154 * int(val.get("val_max_images", "16") or 16)  # BSD68 481x321
-  hours, lines = estimate_hours(todo, times, test_mp, val_mp)
+  hours, lines = estimate_hours(todo, times, tests, val_mp)
   for line in lines:
     say(f"[study]   {line}")
   say(f"[study] estimated CPU time of the {len(todo)} runs to do: "
-      f"{hours:.1f} h on this machine (step times measured here, cached in "
-      f"{path}; delete it to remeasure)")
+      f"{hours:.1f} h on this machine, evaluation included (step times and "
+      f"evaluation costs measured here, cached in {path}; delete it to "
+      "remeasure)")
+
+
+def _measure_eval(run, data_root, testsets, in_process, images=2):
+  """`measure_eval_costs` on the first `images` test images with a decoder
+  trained for `run`'s key now (in a temporary folder), whose start-up
+  overhead and load time stand for keys measured without them; its step
+  time is kept as ``reference`` (the load then, next to the step times')."""
+  import tempfile  # pylint: disable=g-import-not-at-top
+  from tf_hbd.evaluation import systems  # pylint: disable=g-import-not-at-top
+  with tempfile.TemporaryDirectory() as d:
+    ref = measure_step_time(run, data_root, d, in_process=in_process)
+    dec = systems.load_trained_decoder(measure_dir(run, d))
+    _, imgs = testsets.get(run.tier, data_root)
+    ev = measure_eval_costs(dec, imgs[:images], run.tier.test_bpp)
+  ev.update(overhead_s=ref["overhead_s"], load_s=ref["load_s"],
+            reference={"key": measure_key(run), "step_s": ref["step_s"],
+                       "refine_s_per_mpixel": ref["refine_s_per_mpixel"],
+                       "load_average": ref["load_average"]})
+  return ev
 
 
 def _metric_cache_dir(flag: str) -> Optional[str]:
@@ -765,8 +1038,7 @@ def main(argv=None) -> int:
       print(f"[study] wrote {path}")
     return 0
   if args.estimate_only:
-    runs = [r for r in plan(tiers)
-            if not os.path.isfile(record_path(out_dir, r))]
+    runs, _ = _to_do(plan(tiers), out_dir, args.data_root)
     _print_estimate(runs, tiers, out_dir, work_dir, args.data_root,
                     _TestSet(), args.in_process, print)
     return 0

@@ -4,6 +4,7 @@ estimate.
 The whole pipeline end to end is tests/study_test.py.
 """
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -39,8 +40,19 @@ class StudyRunnerTest(absltest.TestCase):
 
   def test_the_study_plan(self):
     size, exact = study_runner.STUDIES["study"]
-    self.assertLen(study_runner.plan([size]), (4 * 2 * 2 + 2) * 3)
-    self.assertLen(study_runner.plan([exact]), 4 * 2 * 3)
+    # LSTM x (JPEG, JPEG 2000), SNE x JPEG, 4 algorithms; 2 K variants
+    self.assertLen(study_runner.plan([size]), (4 * 2 + 4 + 2) * 3)
+    self.assertLen(study_runner.plan([exact]), 4 * 3)  # JPEG only
+    cells = {(dict(r.spec.flags)["sne"], dict(r.spec.flags)["codec"])
+             for r in study_runner.plan([size])}
+    self.assertEqual(cells, {("false", "jpeg"), ("false", "jp2"),
+                             ("true", "jpeg")})
+    for tier in (size, exact):
+      self.assertGreaterEqual(tier.seeds, 3)  # every claim: >= 3 seeds
+      self.assertEqual({r.seed for r in study_runner.plan([tier]) if r.rd},
+                       {0})  # RD rates for seed 0 only
+      self.assertEqual(tier.k_sweep, (1, 2, 4, 6, 8))  # claim (c)
+      self.assertGreaterEqual(int(dict(tier.train_flags)["epochs"]), 8)
     runs = study_runner.plan([size, exact])
     self.assertLen({r.run_id for r in runs}, len(runs))
     # seed-major: every configuration at seed 0 before any at seed 1
@@ -55,7 +67,7 @@ class StudyRunnerTest(absltest.TestCase):
     self.assertEqual(ks, {None, "2", "8"})
 
   def test_every_run_parses_with_the_training_flags(self):
-    for study in ("study", "study512", "tiny"):
+    for study in ("study", "study10k", "study512", "tiny"):
       for run in study_runner.plan(study_runner.STUDIES[study]):
         fl = study_runner.run_flags(run, "/data")
         self.assertNotIn("{data}", json.dumps(fl))
@@ -74,23 +86,121 @@ class StudyRunnerTest(absltest.TestCase):
     self.assertEqual(int(fl["epochs"]) * int(fl["steps_per_epoch"]), 12000)
     fl = dict(exact.train_flags)
     self.assertEqual(int(fl["epochs"]) * int(fl["steps_per_epoch"]), 1500)
-    # the same configurations as the default study, another scale
-    for a, b in zip(study_runner.STUDIES["study"], (size, exact)):
+    # the same configurations as study10k, another scale
+    for a, b in zip(study_runner.STUDIES["study10k"], (size, exact)):
       self.assertEqual(a.configs, b.configs)
       self.assertEqual(a.name, b.name)
+      self.assertIsNone(b.rd_seeds)
 
-  def test_the_study_budget_is_smaller_than_study512s(self):
-    for a, b in zip(study_runner.STUDIES["study"],
-                    study_runner.STUDIES["study512"]):
-      fa, fb = dict(a.train_flags), dict(b.train_flags)
-      cost = lambda f: (int(f["units"]) ** 2 * int(f["epochs"])
-                        * int(f["steps_per_epoch"]))
-      self.assertLess(cost(fa), cost(fb))
+  def test_study10k_keeps_the_second_setting(self):
+    size, exact = study_runner.STUDIES["study10k"]
+    fl = dict(size.train_flags)
+    self.assertEqual((fl["units"], fl["precision"], fl["epochs"],
+                      fl["steps_per_epoch"], fl["checkpoint_every"]),
+                     ("128", "float32", "10", "1000", "500"))
+    self.assertLen(study_runner.plan([size]), 54)
+    fl = dict(exact.train_flags)
+    self.assertEqual((fl["epochs"], fl["steps_per_epoch"]), ("8", "50"))
+    self.assertLen(study_runner.plan([exact]), 24)
+    # the default study: a subset of its configurations, fewer batches
+    for a, b in zip(study_runner.STUDIES["study"], (size, exact)):
+      self.assertLess(set(a.configs), set(b.configs))
+
+  def test_the_committed_pilot_is_a_record_of_study10k(self):
+    out = os.path.join(os.path.dirname(os.path.dirname(
+        os.path.abspath(study_runner.__file__))), "results", "study10k")
+    path = os.path.join(out, "runs", "size", "lstm-jpeg-bptt-seed0",
+                        "record.json")
+    if not os.path.isfile(path):
+      self.skipTest(f"no {path}")
+    old = study_runner.plan(study_runner.STUDIES["study10k"][:1])[0]
+    new = study_runner.plan(study_runner.STUDIES["study"][:1])[0]
+    self.assertEqual(old.run_id, new.run_id)
+    self.assertEqual(study_runner.record_mismatch(out, old, "/elsewhere"), [])
+    self.assertEqual(study_runner.record_mismatch(out, new, "/elsewhere"),
+                     ["checkpoint_every", "epochs", "steps_per_epoch"])
+
+  def test_a_record_of_other_flags_is_not_counted(self):
+    tiers = study_runner.STUDIES["tiny"]
+    runs = study_runner.plan(tiers)
+    with tempfile.TemporaryDirectory() as d:
+      for i, run in enumerate(runs):
+        fl = study_runner.run_flags(run, "/data")
+        if i == 1:
+          fl["units"] = "5"  # a tier changed since
+        path = study_runner.record_path(d, run)
+        os.makedirs(os.path.dirname(path))
+        with open(path, "w") as f:
+          json.dump({"flags": fl}, f)
+      todo, stale = study_runner._to_do(runs, d, "/other/data")  # pylint: disable=protected-access
+      self.assertEqual(todo, [runs[1]])
+      self.assertEqual(stale, {runs[1].run_id: ["units"]})
+      lines = []
+      status = study_runner.run_study(tiers, d, d, "/data", estimate=False,
+                                      report=False, say=lines.append)
+      self.assertEqual(status[runs[1].run_id],
+                       "failed (record of other flags)")
+      self.assertEqual({v for k, v in status.items()
+                        if k != runs[1].run_id}, {"skipped"})
+      self.assertTrue(any("other flags (units)" in l for l in lines), lines)
+      with open(study_runner.record_path(d, runs[1])) as f:
+        self.assertEqual(json.load(f)["flags"]["units"], "5")  # kept
+
+  def test_estimate_only_with_every_run_recorded(self):
+    import contextlib  # pylint: disable=g-import-not-at-top
+    import io  # pylint: disable=g-import-not-at-top
+    with tempfile.TemporaryDirectory() as d:
+      for run in study_runner.plan(study_runner.STUDIES["tiny"]):
+        path = study_runner.record_path(d, run)
+        os.makedirs(os.path.dirname(path))
+        with open(path, "w") as f:
+          json.dump({"flags": study_runner.run_flags(run, "/data")}, f)
+      out = io.StringIO()
+      with contextlib.redirect_stdout(out):  # nothing measured
+        self.assertEqual(study_runner.main([
+            "--study=tiny", f"--out_dir={d}", f"--work_dir={d}",
+            "--data_root=/data", "--estimate_only"]), 0)
+      self.assertIn("no runs to do", out.getvalue())
+      self.assertFalse(os.path.exists(os.path.join(d, "step_times.json")))
+
+  def test_a_model_dir_of_another_budget_is_not_resumed(self):
+    run = study_runner.plan(study_runner.STUDIES["tiny"])[0]
+    fl = study_runner.run_flags(run, "/data")
+    mismatch = study_runner._budget_mismatch  # pylint: disable=protected-access
+    log = {"flags": {"epochs": 2, "steps_per_epoch": 3, "batch_size": 16,
+                     "units": 4, "K": 2}}
+    self.assertEqual(mismatch(log, fl), [])
+    self.assertEqual(mismatch(None, fl), [])
+    log["flags"].update(epochs=10, K=4)
+    self.assertEqual(mismatch(log, fl), ["epochs", "K"])
+    with tempfile.TemporaryDirectory() as d:
+      model_dir = os.path.join(d, "work", run.run_id)
+      os.makedirs(model_dir)
+      with open(os.path.join(model_dir, "log.json"), "w") as f:
+        json.dump(dict(log, status="finished"), f)
+      lines = []
+      status = study_runner._one_run(  # pylint: disable=protected-access
+          run, os.path.join(d, "out"), os.path.join(d, "work"), "/data",
+          True, None, lines.append)
+      self.assertEqual(status, "failed (model dir of another budget)")
+      self.assertIn("other epochs, K", lines[-1])
+      self.assertFalse(os.path.exists(study_runner.record_path(
+          os.path.join(d, "out"), run)))
+
+  def test_the_study_budget_is_smaller_than_the_earlier_settings(self):
+    def cost(tier):
+      f = dict(tier.train_flags)
+      return (int(f["units"]) ** 2 * int(f["epochs"])
+              * int(f["steps_per_epoch"]) * len(tier.configs))
+    for a, b, c in zip(*(study_runner.STUDIES[s] for s in
+                         ("study", "study10k", "study512"))):
+      self.assertLess(cost(a), cost(b))
+      self.assertLess(cost(b), cost(c))
 
   def test_exact_tier_is_the_largest_rtrl_fits(self):
     from tf_hbd.model import decoder as decoder_lib  # pylint: disable=g-import-not-at-top
     from tf_hbd.training.algorithms import rtrl  # pylint: disable=g-import-not-at-top
-    for study in ("study", "study512"):
+    for study in ("study", "study10k", "study512"):
       fl = dict(study_runner.STUDIES[study][1].train_flags)
       self.assertEqual(int(fl["units"]), study_runner.EXACT_TIER_UNITS)
       self.assertEqual(int(fl["batch_size"]), study_runner.EXACT_TIER_BATCH)
@@ -103,16 +213,46 @@ class StudyRunnerTest(absltest.TestCase):
   def test_estimate_hours(self):
     tiny = study_runner.STUDIES["tiny"]
     runs = study_runner.plan(tiny)
-    times = {study_runner.measure_key(r): {"step_s": 2.0,
-                                          "refine_s_per_mpixel": 10.0}
-             for r in runs}
-    hours, lines = study_runner.estimate_hours(runs[:1], times, {"tiny": 0.1},
+    key = study_runner.measure_key(runs[0])
+    times = {key: {"step_s": 2.0, "refine_s_per_mpixel": 10.0,
+                   "overhead_s": 5.0, "load_s": 3.0},
+             study_runner.EVAL_KEY: {
+                 "s_per_mpixel": {"psnr": 2.0, "ssim_and_ms_ssim": 8.0,
+                                  "ms_ssim": 6.0, "cached_roundtrip": 1.0,
+                                  "roundtrip:jpeg": 4.0,
+                                  "roundtrip:jp2": 12.0},
+                 "warmup_s": 2.0}}
+    tests = {"tiny": (0.1, 2)}
+    hours, lines = study_runner.estimate_hours(runs[:1], times, tests,
                                                val_mpixels=0.2)
-    # K = 2 (measured at 4: x 0.5): train 6 batches x 2 s x 0.5 = 6 s;
-    # validation 2 epochs x 0.2 MP x 5 s = 2 s; test 0.1 MP x 5 s x
-    # (1 + (1 + 2) / 2 + 2 x 1) = 2.25 s
-    self.assertAlmostEqual(hours * 3600, 6 + 2 + 2.25, places=9)
-    self.assertLen(lines, 1)
+    parts = study_runner.estimate_parts(runs[:1], times, tests, 0.2)
+    # K = 2 (refinement and steps measured at K = 4: x 0.5)
+    want = {
+        "train": 6 * 2.0 * 0.5,  # 6 batches
+        "start": 5.0 + 0.2 * 2.0 * 2,  # + the validation images coded
+        "validation": 2 * 0.2 * (10.0 * 0.5 + 1.0 * 2),  # 2 epochs
+        "load": 3.0 + 2 * 2.0,  # + a warm-up per image shape
+        # refinement at K = 2, K = 1 (half), the RD rate; SSIM + MS-SSIM at
+        # the test rate, MS-SSIM at the RD rate, 3 PSNRs, 2 cached trips
+        "test": 0.1 * (5.0 * (1 + 0.5 + 1) + 8.0 + 6.0 + 2.0 * 3 + 1.0 * 2)}
+    self.assertEqual(set(parts), {runs[0].run_id, "codec:sample_test:jpeg"})
+    for name, secs in want.items():
+      self.assertAlmostEqual(parts[runs[0].run_id][name], secs, places=9)
+    # once per study: 2 round trips, 2 PSNRs, SSIM + MS-SSIM, 1 MS-SSIM
+    codec = 0.1 * (4.0 * 2 + 2.0 * 2 + 8.0 + 6.0)
+    self.assertAlmostEqual(parts["codec:sample_test:jpeg"]["test"], codec)
+    self.assertAlmostEqual(hours * 3600, sum(want.values()) + codec,
+                           places=9)
+    self.assertLen(lines, 2 + 2)  # the run, the codec, then per tier
+    # without RD points (`Tier.rd_seeds`): no RD refinement nor metrics
+    tier = dataclasses.replace(tiny[0], rd_seeds=0)
+    run = study_runner.Run(tier, runs[0].spec, 0)
+    self.assertFalse(run.rd)
+    parts = study_runner.estimate_parts([run], times, tests, 0.2)
+    self.assertAlmostEqual(parts[run.run_id]["test"],
+                           0.1 * (5.0 * 1.5 + 8.0 + 2.0 * 2 + 1.0))
+    self.assertAlmostEqual(parts["codec:sample_test:jpeg"]["test"],
+                           0.1 * (4.0 + 2.0 + 8.0))
 
   def test_evaluation_computes_the_recorded_metrics_and_caches_the_codecs(
       self):
@@ -174,11 +314,38 @@ class StudyRunnerTest(absltest.TestCase):
         self.assertEqual(evaluate(codec_cache=warm), before)
       self.assertEqual((warm.hits, warm.computed), (4, 0))
     rec = json.loads(before)
+    no_rd = json.loads(evaluate(rd=False))  # `Tier.rd_seeds`
+    self.assertEqual(no_rd["rd"], {})
+    self.assertEqual({k: v for k, v in no_rd.items() if k != "rd"},
+                     {k: v for k, v in rec.items() if k != "rd"})
     self.assertEqual(sorted(rec["rd"]["0.8"]), ["codec", "decoder"])
     self.assertEqual(sorted(rec["rd"]["0.8"]["codec"]),
                      ["bpp", "ms-ssim", "psnr"])
     self.assertEqual(rec["k_sweep"]["2"], rec["decoder"]["psnr"])
     self.assertNotEqual(rec["k_sweep"]["1"], rec["decoder"]["psnr"])
+
+  def test_measure_eval_costs(self):
+    from tf_hbd.evaluation import systems  # pylint: disable=g-import-not-at-top
+    tier = study_runner.STUDIES["tiny"][0]
+    _, imgs = study_runner._TestSet().get(tier, "")  # pylint: disable=protected-access
+    calls = []
+
+    def refine(img, K=None, encoded=None, ensemble=False):
+      del K, ensemble
+      calls.append(encoded is not None)
+      return img
+
+    dec = systems.LoadedDecoder("fake", "jpeg", refine, 2, None, "fake")
+    ev = study_runner.measure_eval_costs(dec, imgs, 0.6, repeats=1)
+    parts = {"roundtrip:jpeg", "roundtrip:jp2", "cached_roundtrip", "refine",
+             "psnr", "ssim_and_ms_ssim", "ms_ssim"}
+    self.assertEqual(set(ev["s_per_mpixel"]), parts)
+    self.assertEqual(set(ev["cpu_s_per_mpixel"]), parts)
+    self.assertTrue(all(v > 0 for v in ev["s_per_mpixel"].values()), ev)
+    self.assertEqual(ev["images"], [im.name for im in imgs])
+    # a first call and one timed call per image, with the bitstream
+    self.assertEqual(calls, [True] * 2 * len(imgs))
+    self.assertGreaterEqual(ev["warmup_s"], 0.0)
 
   def test_cache_flags(self):
     from tf_hbd.evaluation import metric_cache  # pylint: disable=g-import-not-at-top
@@ -222,6 +389,8 @@ class StudyRunnerTest(absltest.TestCase):
       m = study_runner.measure_step_time(run, d, d, steps=2, in_process=False)
     self.assertGreater(m["step_s"], 0)
     self.assertGreater(m["refine_s_per_mpixel"], 0)
+    self.assertGreater(m["overhead_s"], 0)
+    self.assertGreater(m["load_s"], 0)
     self.assertIn("second epoch", m["how"])
 
 
