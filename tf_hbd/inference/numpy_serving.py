@@ -21,8 +21,11 @@ computation as the export's ``refine`` / ``refine_k`` signatures
    constraint projection (`tf_hbd.codecs.jpeg_constraint.project`) and the
    passthrough of fine settings (`tf_hbd.inference.guards.passthrough`).
 
-The float32 products run in another BLAS than TensorFlow's, so a pixel can
-land on the other side of a rounding boundary: outputs equal the TF path's
+The LSTM's gates are computed from one vectorised `np.exp` pass
+(`sigmoid_exp`, `tanh_exp`; NumPy's float32 `np.tanh` runs at scalar speed
+on AVX2 CPUs). The float32 products run in another BLAS than TensorFlow's,
+and the nonlinearities differ from TensorFlow's in the last bits, so a
+pixel can land on the other side of a rounding boundary: outputs equal the TF path's
 within one gray level on a few pixels (measured figures: BUILD.md, "Speed of
 hbd enhance"; pinned by `tf_hbd.inference.numpy_serving_test` and
 `tests/golden_test.py`).
