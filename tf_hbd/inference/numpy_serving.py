@@ -105,8 +105,9 @@ _C = _dct8()
 
 
 def _sigmoid_(x):
-  """In-place logistic function, 0.5 tanh(x / 2) + 0.5 (one SIMD pass of
-  tanh instead of exp and a division)."""
+  """In-place logistic function, 0.5 tanh(x / 2) + 0.5 (the GRU's gates;
+  the LSTM's use `sigmoid_exp`'s formula, faster where `np.tanh` is
+  scalar)."""
   x *= _F32(0.5)
   np.tanh(x, out=x)
   x *= _F32(0.5)
