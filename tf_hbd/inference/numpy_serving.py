@@ -21,8 +21,11 @@ computation as the export's ``refine`` / ``refine_k`` signatures
    constraint projection (`tf_hbd.codecs.jpeg_constraint.project`) and the
    passthrough of fine settings (`tf_hbd.inference.guards.passthrough`).
 
-The float32 products run in another BLAS than TensorFlow's, so a pixel can
-land on the other side of a rounding boundary: outputs equal the TF path's
+The LSTM's gates are computed from one vectorised `np.exp` pass
+(`sigmoid_exp`, `tanh_exp`; NumPy's float32 `np.tanh` runs at scalar speed
+on AVX2 CPUs). The float32 products run in another BLAS than TensorFlow's,
+and the nonlinearities differ from TensorFlow's in the last bits, so a
+pixel can land on the other side of a rounding boundary: outputs equal the TF path's
 within one gray level on a few pixels (measured figures: BUILD.md, "Speed of
 hbd enhance"; pinned by `tf_hbd.inference.numpy_serving_test` and
 `tests/golden_test.py`).
@@ -60,6 +63,7 @@ from tf_hbd import errors
 from tf_hbd.codecs import patches as patches_lib
 
 __all__ = ["RUNTIME_FILE", "RUNTIMES", "CELLS", "NumpyModel", "load",
+           "sigmoid_exp", "tanh_exp",
            "load_pretrained", "pretrained_dir", "spec_from_model",
            "write_runtime", "write_for_model", "convert_saved_model",
            "compare_runtimes", "fingerprint", "MAX_PIXELS", "flat_tile_fraction",
@@ -102,13 +106,83 @@ _C = _dct8()
 
 
 def _sigmoid_(x):
-  """In-place logistic function, 0.5 tanh(x / 2) + 0.5 (one SIMD pass of
-  tanh instead of exp and a division)."""
+  """In-place logistic function, 0.5 tanh(x / 2) + 0.5 (the GRU's gates;
+  the LSTM's use `sigmoid_exp`'s formula, faster where `np.tanh` is
+  scalar)."""
   x *= _F32(0.5)
   np.tanh(x, out=x)
   x *= _F32(0.5)
   x += _F32(0.5)
   return x
+
+
+# The LSTM's gate nonlinearities from one `np.exp` pass: NumPy 1.26's float32
+# `np.tanh` runs at scalar speed on AVX2 CPUs (about 4x `np.exp`'s time per
+# element on the test machine), where `np.exp` is vectorised. With
+# d = 1 + exp(-x), sigmoid(x) = 1 / d and tanh(x) = 2 sigmoid(2x) - 1 =
+# 2 / (1 + exp(-2x)) - 1. d lies in [1, inf] for every finite x (exp
+# overflows to inf for x < -88, which gives 0 and -1, the limits), so
+# nothing divides by zero and no NaN arises; callers run these under
+# `_QUIET` (the overflow and underflows are expected). Accuracy against
+# float64: `numpy_serving_test.test_gate_nonlinearities_from_exp`.
+_QUIET = {"over": "ignore", "under": "ignore"}
+
+
+def _gate_denominator_(z, out=None):
+  """1 + exp(z) into `out` (default: z itself; z is -x for a sigmoid of x,
+  -2x for a tanh of x: the runtime folds these factors into the weights)."""
+  out = z if out is None else out
+  np.exp(z, out=out)
+  out += _F32(1.0)
+  return out
+
+
+def _tanh_from_denominator_(d):
+  """In place: d = 1 + exp(-2x) -> tanh(x) = 2 / d - 1."""
+  np.divide(_F32(2.0), d, out=d)
+  d -= _F32(1.0)
+  return d
+
+
+def sigmoid_exp(x):
+  """float32 logistic function 1 / (1 + exp(-x)) from one `np.exp` pass,
+  as the runtime's LSTM gates compute it (a new array)."""
+  with np.errstate(**_QUIET):
+    d = _gate_denominator_(np.negative(np.asarray(x, _F32)))
+    return np.divide(_F32(1.0), d, out=d)
+
+
+def tanh_exp(x):
+  """float32 tanh(x) = 2 / (1 + exp(-2x)) - 1 from one `np.exp` pass, as
+  the runtime's LSTM computes it (a new array)."""
+  with np.errstate(**_QUIET):
+    z = np.multiply(np.asarray(x, _F32), _F32(-2.0))
+    return _tanh_from_denominator_(_gate_denominator_(z))
+
+
+def _lstm_update_(d, c, s, first):
+  """One LSTM state update from the gates' denominators, in place.
+
+  Args:
+    d: (f, i, g, o), each (rows, n): 1 + exp(-z) for the sigmoid gates f,
+      i, o and 1 + exp(-2 z) for the candidate g (`_gate_denominator_`);
+      overwritten (g becomes i * tanh(z_g)).
+    c: (rows, n) cell state, updated (written when `first`: c_0 = 0).
+    s: (rows, n) output state, written: o * tanh(c).
+    first: the first step (f is not read).
+  """
+  f, i, g, o = d
+  _tanh_from_denominator_(g)                  # c~ = tanh(z_g)
+  np.divide(g, i, out=g)                      # i * c~ (i = 1 / d_i)
+  if first:                                   # c_0 = 0
+    c[...] = g
+  else:
+    np.divide(c, f, out=c)
+    c += g
+  np.multiply(c, _F32(-2.0), out=s)
+  _tanh_from_denominator_(_gate_denominator_(s))
+  np.divide(s, o, out=s)                      # o * tanh(c)
+  return s
 
 
 def _activation_(name, x):
@@ -212,9 +286,9 @@ class _Decoder:
           w[name] = _bf16(w[name])
     if self.cell == "lstm":  # see _lstm
       n = self.n
-      half = np.full(4 * n, 0.5, _F32)
-      half[2 * n:3 * n] = 1.0  # c~ = tanh(z_c), not a sigmoid
-      self._lstm_vb = (w["cell.V"] * half, w["cell.b"] * half, half)
+      scale = np.full(4 * n, -1.0, _F32)  # sigmoid(z) = 1 / (1 + exp(-z))
+      scale[2 * n:3 * n] = -2.0  # c~ = tanh(z) = 2 / (1 + exp(-2z)) - 1
+      self._lstm_vb = (w["cell.V"] * scale, w["cell.b"] * scale, scale)
       with np.errstate(all="ignore"):
         self._split_ok = bool(np.abs(self._lstm_vb[0]).sum(
             axis=0, dtype=np.float64).max() < _SPLIT_MAX_COLUMN_SUM)
@@ -240,39 +314,40 @@ class _Decoder:
       e += setting_row
     return e
 
-  def _lstm(self, e, k):
-    """LSTM steps with sigmoid(z) = 0.5 tanh(z / 2) + 0.5: the gate columns
-    of V and of (e + b) are halved once (exact), so that one tanh pass over
-    all 4n pre-activations serves the four gates."""
+  def _scaled_eb(self, e, out):
+    """(e + b) times the gate columns' factors (`_lstm`) into `out`
+    (rows, 4n); e is broadcast to the four gates when the cell is tied."""
     n = self.n
-    v, b, half = self._lstm_vb
+    _, b, scale = self._lstm_vb
     if self.tied:
-      eb = np.empty((e.shape[0], 4 * n), _F32)
-      np.multiply(e[:, None, :], half.reshape(4, n), out=eb.reshape(-1, 4, n))
+      np.multiply(e[:, None, :], scale.reshape(4, n),
+                  out=out.reshape(-1, 4, n))
     else:
-      eb = e * half
-    eb += b  # (e + b) / 2 on the gate columns (b was halved)
-    pre = np.empty_like(eb)
-    s = c = None
+      np.multiply(e, scale, out=out)
+    out += b  # b was scaled at load
+    return out
+
+  def _lstm(self, e, k):
+    """LSTM steps with every gate from one `np.exp` pass: the gate columns
+    of V and b were multiplied once by -1 (sigmoid gates f, i, o) and by -2
+    (the candidate's tanh), which is exact (powers of two; bfloat16
+    rounding commutes with them), so that exp of the scaled pre-activations
+    gives each gate's denominator (`_gate_denominator_`, `_lstm_update_`)."""
+    n, rows = self.n, e.shape[0]
+    v = self._lstm_vb[0]
+    eb = self._scaled_eb(e, np.empty((rows, 4 * n), _F32))
+    z = np.empty_like(eb)
+    c, s = np.empty((rows, n), _F32), np.empty((rows, n), _F32)
     for step in range(k):
       if step == 0:  # s_0 = 0: V s_0 = 0
-        np.tanh(eb, out=pre)
+        z[...] = eb
       else:
-        self._mm(s, v, out=pre)
-        pre += eb
-        np.tanh(pre, out=pre)
-      for gates in (pre[:, :2 * n], pre[:, 3 * n:]):  # f, i; o
-        gates *= _F32(0.5)
-        gates += _F32(0.5)
-      g = pre[:, 2 * n:3 * n]
-      g *= pre[:, n:2 * n]                       # i * c~
-      if step == 0:                              # c_0 = 0
-        c = g.copy()
-      else:
-        c *= pre[:, :n]
-        c += g
-      s = np.tanh(c, out=s)
-      s *= pre[:, 3 * n:]
+        self._mm(s, v, out=z)
+        z += eb
+      with np.errstate(**_QUIET):
+        _gate_denominator_(z)
+        _lstm_update_([z[:, j * n:(j + 1) * n] for j in range(4)], c, s,
+                      step == 0)
     return s
 
   def _buffers(self, rows):
@@ -297,24 +372,18 @@ class _Decoder:
 
     The product s V is one (rows, n) x (n, 4n) product as before (products
     of column blocks would sum in another order), written into a buffer,
-    rounded into a second one and shifted by (e + b) / 2 there; the tanh
-    then writes the pre-activations gate-major, as four contiguous
+    rounded into a second one and shifted by the scaled (e + b) there; the
+    exp then writes the gates' denominators gate-major, as four contiguous
     (rows, n) blocks, because NumPy's elementwise passes over column slices
     of a (rows, 4n) array are several times slower than over contiguous
-    blocks. A step allocates nothing and makes no temporaries; the product
+    blocks (the first step skips f, which c_0 = 0 makes unneeded). A step allocates nothing and makes no temporaries; the product
     is rounded by `_bf16_split` where that gives the same bits. The state
     returned lives in the buffers: it is valid until this thread's next
     call."""
-    n = self.n
-    v, b, half = self._lstm_vb
-    rows = e.shape[0]
+    n, rows = self.n, e.shape[0]
+    v = self._lstm_vb[0]
     eb, prod, shifted, pre, s, s_bf, c = self._buffers(rows)
-    if self.tied:
-      np.multiply(e[:, None, :], half.reshape(4, n), out=eb.reshape(-1, 4, n))
-    else:
-      np.multiply(e, half, out=eb)
-    eb += b  # (e + b) / 2 on the gate columns (b was halved)
-    f, i, g, o = pre  # views of the four contiguous gate blocks
+    self._scaled_eb(e, eb)
     # Rounding s V by splitting gives bf16(s V) + (e + b) bit for bit when
     # |s V| < 2^100 (the weights bound it: |s| <= 1) and every |e + b| >=
     # 2^-100: a subnormal s V, the one case where the two roundings differ,
@@ -323,25 +392,18 @@ class _Decoder:
     split = self._split_ok and bool(
         np.abs(eb, out=prod).min() >= _SPLIT_MIN_SHIFT)
     rnd = _bf16_split if split else _bf16_into
-    for step in range(k):
-      z = eb  # s_0 = 0: V s_0 = 0
-      if step:
-        _bf16_into(s, s_bf)
-        np.matmul(s_bf, v, out=prod)
-        z = rnd(prod, shifted)
-        z += eb
-      np.tanh(z.reshape(rows, 4, n).transpose(1, 0, 2), out=pre)
-      for gates in (pre[:2], o):  # sigmoid = 0.5 tanh(z / 2) + 0.5
-        gates *= _F32(0.5)
-        gates += _F32(0.5)
-      g *= i                                     # i * c~
-      if step == 0:                              # c_0 = 0
-        c[...] = g
-      else:
-        c *= f
-        c += g
-      np.tanh(c, out=s)
-      s *= o
+    with np.errstate(**_QUIET):
+      for step in range(k):
+        z = eb  # s_0 = 0: V s_0 = 0
+        if step:
+          _bf16_into(s, s_bf)
+          np.matmul(s_bf, v, out=prod)
+          z = rnd(prod, shifted)
+          z += eb
+        lo = 1 if step == 0 else 0  # c_0 = 0: f is not needed
+        _gate_denominator_(z.reshape(rows, 4, n).transpose(1, 0, 2)[lo:],
+                           pre[lo:])  # gate-major
+        _lstm_update_(pre, c, s, step == 0)
     return s
 
   def _gru(self, e, k):

@@ -6,6 +6,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import warnings
 from unittest import mock
 
 import numpy as np
@@ -595,3 +597,63 @@ def test_bfloat16_lstm_buffers_reused_across_chunks_keep_the_bits():
   for i, g in enumerate(got):
     np.testing.assert_array_equal(g.view(np.uint32), want[i % 4].view(
         np.uint32))
+
+
+def test_gate_nonlinearities_from_exp():
+  """`sigmoid_exp` and `tanh_exp` (the LSTM's gates, from one `np.exp`
+  pass) against float64 from -100 to 100, at 0, at exp's float32 overflow
+  edge (|x| ~ 88.7), beyond it and at +-inf: within ~3 ulps (sigmoid,
+  relative; 0 below -88.7) and 3e-7 (tanh, absolute; `np.tanh` is within
+  6e-8), the limits exact, no NaN and no floating-point warning."""
+  edges = np.float32([0.0, 1e-30, 1e-7, 0.5, 88.0, 88.7, 88.8, 89.0, 100.0,
+                      1e4, 3e38, np.inf])
+  x = np.concatenate([np.linspace(-100, 100, 400_001, dtype=np.float32),
+                      edges, -edges])
+  x64 = x.astype(np.float64)
+  tail = np.exp(-np.abs(x64))  # no overflow
+  want_sigmoid = np.where(x64 >= 0, 1 / (1 + tail), tail / (1 + tail))
+  with np.errstate(all="raise"), warnings.catch_warnings():
+    warnings.simplefilter("error")
+    sig = numpy_serving.sigmoid_exp(x)
+    tanh = numpy_serving.tanh_exp(x)
+  assert sig.dtype == np.float32 and tanh.dtype == np.float32
+  assert not np.isnan(sig).any() and not np.isnan(tanh).any()
+  # For x < -88.7 exp(-x) overflows to inf and the sigmoid is 0, where
+  # the exact value is below 3e-39.
+  np.testing.assert_allclose(sig, want_sigmoid, rtol=4e-7, atol=3e-39)
+  np.testing.assert_allclose(tanh, np.tanh(x64), rtol=0, atol=3e-7)
+  assert 0 <= sig.min() and sig.max() <= 1
+  assert -1 <= tanh.min() and tanh.max() <= 1
+  limits = np.float32([0.0, 100.0, -100.0, 3e38, -3e38, np.inf, -np.inf])
+  np.testing.assert_array_equal(numpy_serving.tanh_exp(limits),
+                                [0, 1, -1, 1, -1, 1, -1])
+  np.testing.assert_array_equal(numpy_serving.sigmoid_exp(limits),
+                                [0.5, 1, 0, 1, 0, 1, 0])
+
+
+def test_refine_bits_are_the_same_in_fresh_processes():
+  """The shipped JPEG decoder's NumPy refine (exp-based gates, bfloat16
+  rounding, OpenBLAS products) gives the same bits run to run and in two
+  fresh processes."""
+  img = sample_images.load_sample("camera")[:96, :136]
+  enc = codecs.encode(img, "jpeg", quality=20)
+  decoded = codecs.decode(enc)
+  st = codec_setting.features(enc.data, "jpeg", decoded.shape)
+  model = numpy_serving.load_pretrained("jpeg", "numpy")
+  here = model.refine(decoded, setting=st)
+  np.testing.assert_array_equal(model.refine(decoded, setting=st), here)
+  assert np.any(here != decoded)  # the decoder acts on this crop
+  with tempfile.TemporaryDirectory() as tmp:
+    np.save(os.path.join(tmp, "decoded.npy"), decoded)
+    np.save(os.path.join(tmp, "setting.npy"), st)
+    code = ("import sys, numpy as np\n"
+            "from tf_hbd.inference import numpy_serving\n"
+            "d = np.load(sys.argv[1] + '/decoded.npy')\n"
+            "st = np.load(sys.argv[1] + '/setting.npy')\n"
+            "m = numpy_serving.load_pretrained('jpeg', 'numpy')\n"
+            "np.save(sys.argv[1] + '/' + sys.argv[2], m.refine(d, setting=st))"
+            "\n")
+    for name in ("a.npy", "b.npy"):
+      subprocess.run([sys.executable, "-c", code, tmp, name], check=True,
+                     env=dict(os.environ, PYTHONPATH=_ROOT))
+      np.testing.assert_array_equal(np.load(os.path.join(tmp, name)), here)

@@ -1,0 +1,133 @@
+"""Where the NumPy runtime's LSTM refine spends its time, per chunk of blocks.
+
+The shipped JPEG decoder (tied LSTM-512, bfloat16 products, K = 4) refines
+one chunk (`numpy_serving.CHUNK` blocks) of the 768 x 512 gray JPEG of
+`benchmarks/enhance_speed.py` (kodim01, quality 20) with the steps of
+`numpy_serving._Decoder._lstm_bf16` spelled out and each operation timed
+(CPU time of the process, summed over --repeats chunks): the embedding, the
+gates' (e + b), per step the state's bfloat16 rounding, the product s V,
+its rounding and shift, the gates' `np.exp` pass and + 1, the state update
+(`numpy_serving._lstm_update_`: the divisions, the cell state's exp-based
+tanh), and the readout. The spelled-out steps are checked to give the
+runtime's bits. Matrix products are marked: their share is what the
+issue-16 ratio (`enhance_speed.py`'s warm refine / bare products) would be
+for this chunk without the rest of `refine` (patches, guards, projection).
+
+Run with OPENBLAS_NUM_THREADS=1 for CPU times without thread spinning.
+
+Usage:
+  .venv/bin/python benchmarks/numpy_step_profile.py [--image PNG] [--repeats 40]
+"""
+
+import argparse
+import collections
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, _ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import enhance_speed
+from tf_hbd.codecs import legacy as codecs
+from tf_hbd.codecs import patches as patches_lib
+from tf_hbd.inference import numpy_serving as ns
+# pylint: enable=g-import-not-at-top,wrong-import-position
+
+_F32 = np.float32
+
+
+def first_chunk(model, jpg):
+  """(x, position, setting_row) of the JPEG's first chunk of blocks."""
+  with open(jpg, "rb") as f:
+    gray = codecs.decode(f.read())
+  dec = model._decoder  # pylint: disable=protected-access
+  grid = patches_lib.to_patches(gray, dec.d)
+  rows, cols, position, _ = patches_lib.block_indices(
+      grid.grid_shape, str(model.spec["boundary"]))
+  setting = model.setting_for(None, jpg, gray.shape)
+  rows_n = min(ns.CHUNK, rows.size)
+  ctx = grid.patches[rows[:rows_n], cols[:rows_n]]
+  x = np.divide(ctx.reshape(rows_n, -1), _F32(255.0), dtype=_F32)
+  return x, position[:rows_n], setting[None] @ dec.S
+
+
+def chunk(dec, x, pos, setting_row, k, tm):
+  """One chunk through the decoder, every operation timed by `tm`;
+  returns the state s_K (as `_lstm_bf16`) and the prediction."""
+  # pylint: disable=protected-access
+  xc = tm("embed: centre", lambda: x - _F32(0.5))
+  xb = tm("embed: bf16(x)", lambda: ns._bf16_into(xc, np.empty_like(xc)))
+  y = tm("matmul x W", lambda: np.matmul(xb, dec.W))
+  e = tm("embed: bf16(x W)", lambda: ns._bf16_into(y, np.empty_like(y)))
+  tm("embed: + P + S", lambda: (np.add(e, dec.P[pos], out=e),
+                                np.add(e, setting_row, out=e)))
+  v, n, rows = dec._lstm_vb[0], dec.n, x.shape[0]
+  eb, prod, shifted, pre, s, s_bf, c = dec._buffers(rows)
+  tm("(e + b) scaled", lambda: dec._scaled_eb(e, eb))
+  with np.errstate(**ns._QUIET):
+    for step in range(k):
+      z = eb
+      if step:
+        tm("bf16(s)", lambda: ns._bf16_into(s, s_bf))
+        tm("matmul s V", lambda: np.matmul(s_bf, v, out=prod))
+        z = tm("bf16(s V)", lambda: ns._bf16_split(prod, shifted))
+        tm("+ (e + b)", lambda: np.add(z, eb, out=z))
+      lo = 1 if step == 0 else 0
+      tm("gates: exp", lambda: np.exp(
+          z.reshape(rows, 4, n).transpose(1, 0, 2)[lo:], out=pre[lo:]))
+      tm("gates: + 1", lambda: np.add(pre[lo:], _F32(1.0), out=pre[lo:]))
+      tm("state update", lambda: ns._lstm_update_(pre, c, s, step == 0))
+  sb = tm("readout: bf16(s)", lambda: ns._bf16_into(s, np.empty_like(s)))
+  p = tm("matmul s U", lambda: np.matmul(sb, dec.U))
+  p = tm("readout: rest", lambda: ns._bf16_into(p, np.empty_like(p)) + dec.c
+         + x.reshape(-1, 9, dec.d * dec.d)[np.arange(rows), pos])
+  # pylint: enable=protected-access
+  return s.copy(), p
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--image", default=enhance_speed.DEFAULT_IMAGE)
+  parser.add_argument("--repeats", type=int, default=40)
+  args = parser.parse_args(argv)
+  model = ns.load_pretrained("jpeg", "numpy")
+  dec = model._decoder  # pylint: disable=protected-access
+  k = int(model.spec["K"])
+  with tempfile.TemporaryDirectory() as tmp:
+    jpg, source = enhance_speed.make_input(args.image, tmp)
+    x, pos, setting_row = first_chunk(model, jpg)
+  want = dec.predict_last(x, pos, k, setting_row)
+  times = collections.defaultdict(float)
+
+  def tm(name, fn):
+    t = time.process_time()
+    out = fn()
+    times[name] += time.process_time() - t
+    return out
+
+  for _ in range(args.repeats):
+    _, got = chunk(dec, x, pos, setting_row, k, tm)
+  np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+  total = sum(times.values())
+  products = sum(t for name, t in times.items() if name.startswith("matmul"))
+  print(f"{source}, JPEG q=20; one chunk of {x.shape[0]} blocks, LSTM-"
+        f"{dec.n}, K={k}; CPU ms per chunk (mean of {args.repeats}); "
+        f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', '-')}"
+        f"; load average {os.getloadavg()[0]:.1f}")
+  for name, t in times.items():
+    print(f"  {name:<18} {t / args.repeats * 1e3:8.3f} ms  "
+          f"{100 * t / total:5.1f} %")
+  print(f"  {'total':<18} {total / args.repeats * 1e3:8.3f} ms; products "
+        f"{products / args.repeats * 1e3:.3f} ms; total / products "
+        f"{total / products:.3f}")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
