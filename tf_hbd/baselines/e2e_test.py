@@ -6,6 +6,7 @@ import tempfile
 from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
+import tensorflow_compression as tfc
 
 from tf_hbd import errors
 from tf_hbd.data import sample_images
@@ -89,6 +90,11 @@ class E2EModelTest(tf.test.TestCase, parameterized.TestCase):
     exported = e2e.E2EExport(model).entropy_model
     offsets = exported.quantization_offset.numpy()
     self.assertGreater(np.abs(offsets).max(), 0.01)  # the test can fail
+    # Its tables (tails estimated in a graph) are TFC's eager ones.
+    eager = tfc.ContinuousBatchedEntropyModel(model.prior, coding_rank=3,
+                                              compression=True)
+    for name in ("cdf", "cdf_offset", "quantization_offset"):
+      self.assertAllEqual(getattr(exported, name), getattr(eager, name))
     self.assertAllEqual(model.entropy_model().quantize(y),
                         exported.quantize(y))
     self.assertNotAllEqual(tf.round(y), exported.quantize(y))
