@@ -35,6 +35,7 @@ that training fits a CPU budget; see the shipped models' MODEL.md.
 """
 
 import contextlib
+import functools
 import math
 
 import numpy as np
@@ -176,13 +177,15 @@ def _tails_in_a_graph():
   tails and quantization offsets with `tfc_helpers.estimate_tails`, a loop
   of up to a few hundred Adam steps that runs eagerly, op by op (TFC's own
   TODO: "Consider wrapping in tf.function"), the larger part of building a
-  small model's codec. Traced (a fresh `tf.function` per call: no
-  retracing warnings) the same loop gives the same tables (`e2e_test`).
+  small model's codec. Traced, the same loop gives the same tables
+  (`e2e_test`). Each call traces a new `functools.partial`: TensorFlow counts
+  retracings per function code, and would warn from the second model on.
   """
   eager = tfc_helpers.estimate_tails
 
   def in_a_graph(func, target, shape, dtype):
-    return tf.function(eager, autograph=False)(func, target, shape, dtype)
+    estimate = functools.partial(eager, func, target, shape, dtype)
+    return tf.function(estimate, autograph=False)()
 
   tfc_helpers.estimate_tails = in_a_graph
   try:
