@@ -120,7 +120,12 @@ class CampaignTest(tf.test.TestCase):
     out = campaign.run_campaign(plan, root, train_dir, val_dir,
                                 settings=_SETTINGS, log=lines.append)
     self.assertEqual([o[1] for o in out], ["new"] * 3)
-    self.assertTrue(any("warm start" in line for line in lines))
+    self.assertEqual([o[2]["step"] for o in out], [2, 1, 1])
+    # e2e-l0.01 starts from its parent's last checkpoint (`e2e.train`'s
+    # init_from; this test is its only check of a warm start).
+    parent = os.path.join(root, "e2e-l0.02", "ckpt", "ckpt-2")
+    self.assertTrue(any(f"warm start from {parent}" in line
+                        for line in lines), lines)
     for run in plan:
       self.assertEqual(campaign.run_status(root, run)["state"], "done")
       model_dir = os.path.join(root, run.name, "model", run.name)
@@ -140,23 +145,25 @@ class CampaignTest(tf.test.TestCase):
     out = campaign.run_campaign(plan, root, train_dir, val_dir,
                                 settings=_SETTINGS, log=lambda _: None)
     self.assertEqual(out, [(r.name, "done", None) for r in plan])
-    # A larger budget continues from the checkpoint.
-    longer = [campaign.Run("e2e-l0.02", "e2e", 100.0, max_steps=3,
-                           lmbda=0.02, kwargs=e2e_kwargs)]
+    # A larger budget continues from the checkpoint and exports over the
+    # old model (GOOG: both families resume through `training.train_loop`,
+    # and a GOOG step, evaluation and export cost a fraction of E2E's).
+    longer = [campaign.Run("goog", "goog", 100.0, max_steps=2,
+                           kwargs=_TINY_GOOG)]
     self.assertEqual(campaign.run_status(root, longer[0])["state"],
                      "partial")
     lines = []
     out = campaign.run_campaign(longer, root, train_dir, val_dir,
                                 settings=_SETTINGS, log=lines.append)
-    self.assertEqual(out[0][2]["step"], 3)
-    self.assertTrue(any("resumed" in line and "at step 2" in line
+    self.assertEqual(out[0][2]["step"], 2)
+    self.assertTrue(any("resumed" in line and "at step 1" in line
                         for line in lines))
-    with open(os.path.join(root, "e2e-l0.02", "status.json")) as f:
-      self.assertEqual(json.load(f)["step"], 3)
+    with open(os.path.join(root, "goog", "status.json")) as f:
+      self.assertEqual(json.load(f)["step"], 2)
     table = campaign.curve_markdown(root, longer[0])
-    self.assertLen(table.splitlines(), 4 + 2)  # steps 2 and 3
+    self.assertLen(table.splitlines(), 4 + 2)  # steps 1 and 2
     self.assertNotIn(".tmp", " ".join(os.listdir(
-        os.path.join(root, "e2e-l0.02", "model"))))
+        os.path.join(root, "goog", "model"))))
 
   def test_held_out_training_folder_refused(self):
     with self.assertRaises(ValueError):

@@ -34,11 +34,14 @@ Default width here is 64 filters instead of the paper's 128 (gray) / 192, so
 that training fits a CPU budget; see the shipped models' MODEL.md.
 """
 
+import contextlib
+import functools
 import math
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_compression as tfc
+from tensorflow_compression.python.distributions import helpers as tfc_helpers
 
 from tf_hbd import errors
 from tf_hbd.baselines import codec_base
@@ -166,6 +169,31 @@ class E2EModel(tf.keras.Model):
             "psnr": 10.0 * tf.math.log(255.0**2 / mse) / math.log(10.0)}
 
 
+@contextlib.contextmanager
+def _tails_in_a_graph():
+  """Within: TFC estimates tail quantiles in a graph, not op by op.
+
+  A range-coding entropy model (``compression=True``) finds its prior's
+  tails and quantization offsets with `tfc_helpers.estimate_tails`, a loop
+  of up to a few hundred Adam steps that runs eagerly, op by op (TFC's own
+  TODO: "Consider wrapping in tf.function"), the larger part of building a
+  small model's codec. Traced, the same loop gives the same tables
+  (`e2e_test`). Each call traces a new `functools.partial`: TensorFlow counts
+  retracings per function code, and would warn from the second model on.
+  """
+  eager = tfc_helpers.estimate_tails
+
+  def in_a_graph(func, target, shape, dtype):
+    estimate = functools.partial(eager, func, target, shape, dtype)
+    return tf.function(estimate, autograph=False)()
+
+  tfc_helpers.estimate_tails = in_a_graph
+  try:
+    yield
+  finally:
+    tfc_helpers.estimate_tails = eager
+
+
 class E2EExport(tf.Module):
   """The coding functions of a trained `E2EModel`, ready for SavedModel.
 
@@ -181,8 +209,9 @@ class E2EExport(tf.Module):
     self.transform_weights = (list(model.analysis.variables) +
                               list(model.synthesis.variables))
     self._ref = codec_base.Untracked((model.analysis, model.synthesis))
-    self.entropy_model = tfc.ContinuousBatchedEntropyModel(
-        model.prior, coding_rank=3, compression=True)
+    with _tails_in_a_graph():
+      self.entropy_model = tfc.ContinuousBatchedEntropyModel(
+          model.prior, coding_rank=3, compression=True)
     self.num_filters = tf.Variable(model.num_filters, trainable=False,
                                    name="num_filters")
     self.lmbda = tf.Variable(model.lmbda, trainable=False, dtype=tf.float32,

@@ -6,6 +6,7 @@ import tempfile
 from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
+import tensorflow_compression as tfc
 
 from tf_hbd import errors
 from tf_hbd.data import sample_images
@@ -16,6 +17,21 @@ from tf_hbd.baselines import e2e
 def _model(num_filters=8, lmbda=0.01, seed=3):
   tf.random.set_seed(seed)
   return e2e.E2EModel(num_filters=num_filters, lmbda=lmbda)
+
+
+_SHARED = {}
+
+
+def _shared_codec():
+  """(model, its exported `E2ECodec` "e2e-test"): `_model()` exported and
+  loaded once per process (about half a minute of CPU), for the tests that
+  only read them."""
+  if not _SHARED:
+    model = _model()
+    path = os.path.join(tempfile.mkdtemp(), "e2e-test")
+    e2e.export(model, path)
+    _SHARED["value"] = (model, e2e.E2ECodec(path))
+  return _SHARED["value"]
 
 
 class E2EModelTest(tf.test.TestCase, parameterized.TestCase):
@@ -74,6 +90,11 @@ class E2EModelTest(tf.test.TestCase, parameterized.TestCase):
     exported = e2e.E2EExport(model).entropy_model
     offsets = exported.quantization_offset.numpy()
     self.assertGreater(np.abs(offsets).max(), 0.01)  # the test can fail
+    # Its tables (tails estimated in a graph) are TFC's eager ones.
+    eager = tfc.ContinuousBatchedEntropyModel(model.prior, coding_rank=3,
+                                              compression=True)
+    for name in ("cdf", "cdf_offset", "quantization_offset"):
+      self.assertAllEqual(getattr(exported, name), getattr(eager, name))
     self.assertAllEqual(model.entropy_model().quantize(y),
                         exported.quantize(y))
     self.assertNotAllEqual(tf.round(y), exported.quantize(y))
@@ -108,12 +129,9 @@ class E2EModelTest(tf.test.TestCase, parameterized.TestCase):
       e2e.E2EModel(num_filters=8, compute_dtype="float16")
 
   def test_validation_metrics_use_real_files(self):
-    model = _model()
+    model, codec = _shared_codec()
     gray = [sample_images.load_sample("camera")[:64, :96]]
-    m = e2e.validation_metrics(model, gray, name="e2e-val")
-    codec_path = os.path.join(tempfile.mkdtemp(), "e2e-val")
-    e2e.export(model, codec_path)
-    codec = e2e.E2ECodec(codec_path)
+    m = e2e.validation_metrics(model, gray, name=codec.name)
     data = codec.compress(gray[0])
     self.assertAlmostEqual(m["bpp"], 8.0 * len(data) / gray[0].size,
                            places=4)
@@ -131,10 +149,8 @@ class E2ECodecTest(tf.test.TestCase, parameterized.TestCase):
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
-    cls.tmp = tempfile.mkdtemp()
-    path = os.path.join(cls.tmp, "e2e-test")
-    e2e.export(_model(), path)
-    cls.codec = e2e.E2ECodec(path)
+    cls.codec = _shared_codec()[1]
+    cls.tmp = os.path.dirname(cls.codec.path)
     cls.photo = sample_images.load_sample("camera")[100:164, 200:296]
 
   def test_name_and_attributes(self):

@@ -7,12 +7,10 @@ from unittest import mock
 
 import numpy as np
 from PIL import Image
-import pytest
 import tensorflow as tf
 
 from tf_hbd import errors
 from tf_hbd.data import sample_images
-from tf_hbd.baselines import e2e
 from tf_hbd.baselines import goog
 from tf_hbd.baselines import training
 from tf_hbd.training import checkpoints
@@ -247,26 +245,6 @@ class TrainAndResumeTest(tf.test.TestCase):
     path = tf.train.latest_checkpoint(ckpt)
     self.assertAllClose(tf.train.load_variable(
         path, "optimizer/_learning_rate/.ATTRIBUTES/VARIABLE_VALUE"), 3e-5)
-
-  @pytest.mark.slow
-  def test_e2e_train_warm_start_and_export(self):
-    folder = _image_folder()
-    root = tempfile.mkdtemp()
-    kwargs = dict(train_dir=folder, lmbda=0.01, num_filters=8, patch_size=32,
-                  batch_size=2, log_every=1)
-    e2e.train(checkpoint_dir=os.path.join(root, "a"), export_dir=None,
-              max_steps=2, log=lambda _: None, **kwargs)
-    lines = []
-    export_dir = os.path.join(root, "e2e-run")
-    result = e2e.train(checkpoint_dir=os.path.join(root, "b"),
-                       export_dir=export_dir, max_steps=1,
-                       init_from=os.path.join(root, "a"), log=lines.append,
-                       **kwargs)
-    self.assertEqual(result["step"], 1)
-    self.assertIn("warm start", lines[0])
-    codec = e2e.E2ECodec(export_dir)
-    image = np.full((20, 30), 128, np.uint8)
-    self.assertEqual(codec.decompress(codec.compress(image)).shape, (20, 30))
 
   def test_time_budget_stops_training(self):
     folder = _image_folder()
