@@ -5,7 +5,7 @@ time (BUILD.md, "The study (issue 14)": the variants table).
 
 Reads the committed measurements (``results/study/step_times.json``: step
 times per key and the evaluation's costs) and prints, per variant, the runs
-and `tf_hbd.study_runner.estimate_parts` summed: hours in total, in
+and `tf_hbd.workflows.study_runner.estimate_parts` summed: hours in total, in
 training and in the rest (start-up, validation, decoder load, test, the
 codec's rows once). Nothing is trained or measured.
 """
@@ -20,7 +20,7 @@ from tf_hbd import quiet
 
 def variants():
   """{name: tiers}: the default study and the cuts undone one at a time."""
-  from tf_hbd import study_runner as s  # pylint: disable=g-import-not-at-top
+  from tf_hbd.workflows import study_runner as s  # pylint: disable=g-import-not-at-top
   size = dict(units=128, precision="float32", checkpoint_every=400,
               sne_codecs=("jpeg",), rd_seeds=1)
   exact = dict(codecs=("jpeg",), rd_seeds=1)
@@ -49,7 +49,7 @@ def main(argv=None):
                                                  "step_times.json"))
   args = p.parse_args(argv)
   quiet.quiet_tensorflow()
-  from tf_hbd import study_runner as s  # pylint: disable=g-import-not-at-top
+  from tf_hbd.workflows import study_runner as s  # pylint: disable=g-import-not-at-top
   with open(args.times) as f:
     times = json.load(f)
   testsets = s._TestSet()  # pylint: disable=protected-access
