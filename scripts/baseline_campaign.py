@@ -145,6 +145,10 @@ def main(argv):
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
+  except KeyboardInterrupt as e:  # SIGTERM / Ctrl-C: checkpointed first
+    print(f"interrupted: {e or 'stopped'}; rerun the same command to resume",
+          file=sys.stderr)
+    return 130
   return 0
 
 

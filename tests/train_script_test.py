@@ -131,7 +131,9 @@ class TrainScriptTest(tf.test.TestCase):
     self.assertLen(warnings, 2, msg=proc.stderr)
     self.assertNotIn("Traceback", proc.stderr)
 
-  def test_ctrl_c_stops_with_one_line_and_exit_130(self):
+  def _stop_under_way(self, signum):
+    """Starts a long tiny run, sends `signum` once it is training; (return
+    code, stderr, newest checkpoint's batch or None)."""
     model_dir = self.create_tempdir().full_path
     child = subprocess.Popen(
         [sys.executable, _SCRIPT, f"--model_dir={model_dir}", *_TINY,
@@ -141,17 +143,28 @@ class TrainScriptTest(tf.test.TestCase):
     for line in child.stdout:  # interrupt once training is under way
       if "step 2/1000000" in line:
         break
-    child.send_signal(signal.SIGINT)
+    child.send_signal(signum)
     try:
       _, err = child.communicate(timeout=600)  # saving under load is slow
     except subprocess.TimeoutExpired:
       child.kill()
-      self.fail("train.py did not stop within 600 s of SIGINT")
-    self.assertEqual(child.returncode, 130, msg=err[-3000:])
-    self.assertNotIn("Traceback", err)
-    self.assertRegex(err.strip().splitlines()[-1],
-                     r"^train.py: interrupted; rerun the same command to "
-                     r"resume from the last checkpoint in .*/checkpoints$")
+      self.fail(f"train.py did not stop within 600 s of {signum!r}")
+    newest = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+    return child.returncode, err, (
+        None if newest is None else int(newest.rsplit("-", 1)[1]))
+
+  def test_ctrl_c_or_sigterm_checkpoint_then_stop_with_one_line(self):
+    for signum in (signal.SIGINT, signal.SIGTERM):
+      code, err, batch = self._stop_under_way(signum)
+      self.assertEqual(code, 130, msg=err[-3000:])
+      self.assertNotIn("Traceback", err)
+      self.assertRegex(err.strip().splitlines()[-1],
+                       r"^train.py: interrupted; rerun the same command to "
+                       r"resume from the last checkpoint in .*/checkpoints$")
+      # The batches done are saved (the run's checkpoint interval is 2,000
+      # batches: without the signal handling none would be).
+      self.assertIsNotNone(batch, msg=err[-3000:])
+      self.assertGreaterEqual(batch, 2)
 
   def test_quiet_by_default_verbose_shows_tensorflow_logs(self):
     model_dir, quiet_run = _tiny_run()  # training and export, no --verbose

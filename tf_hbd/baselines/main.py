@@ -20,6 +20,8 @@ other (exit code 2). The training itself is `tf_hbd.baselines.e2e.train` /
 `tf_hbd.baselines.goog.train` (through `tf_hbd.baselines.training`).
 """
 
+import sys
+
 from absl import app
 from absl import flags
 
@@ -123,23 +125,32 @@ def main(argv):
     if wrong:
       raise app.UsageError(f"{', '.join(wrong)} belong(s) to --family="
                            f"{other}, not --family={family}", exitcode=2)
+  try:
+    result = _train(family)
+  except KeyboardInterrupt as e:  # SIGTERM / Ctrl-C: checkpointed first
+    print(f"train_baseline: interrupted: {e or 'stopped'}; rerun the same "
+          "command to resume", file=sys.stderr)
+    return 130
+  print(f"done: {result}", flush=True)
+  return 0
+
+
+def _train(family):
+  """Trains the --family's codec from the flags; the loop's result."""
   if family == "e2e":
     from tf_hbd.baselines import e2e  # pylint: disable=g-import-not-at-top
-    result = e2e.train(
+    return e2e.train(
         lmbda=_LMBDA.value, num_filters=_NUM_FILTERS.value,
         clipnorm=_CLIPNORM.value, init_from=_INIT_FROM.value,
         compute_dtype=_COMPUTE_DTYPE.value, **_common(family))
-  else:
-    from tf_hbd.baselines import goog  # pylint: disable=g-import-not-at-top
-    config = goog.GoogConfig(
-        encoder_conv=_ENCODER_CONV.value,
-        encoder_rnn=tuple(int(n) for n in _ENCODER_RNN.value),
-        decoder_conv=_DECODER_CONV.value,
-        decoder_rnn=tuple(int(n) for n in _DECODER_RNN.value))
-    result = goog.train(config=config, iterations=_ITERATIONS.value,
-                        **_common(family))
-  print(f"done: {result}", flush=True)
-  return 0
+  from tf_hbd.baselines import goog  # pylint: disable=g-import-not-at-top
+  config = goog.GoogConfig(
+      encoder_conv=_ENCODER_CONV.value,
+      encoder_rnn=tuple(int(n) for n in _ENCODER_RNN.value),
+      decoder_conv=_DECODER_CONV.value,
+      decoder_rnn=tuple(int(n) for n in _DECODER_RNN.value))
+  return goog.train(config=config, iterations=_ITERATIONS.value,
+                    **_common(family))
 
 
 def run(argv=None):

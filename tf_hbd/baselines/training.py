@@ -255,6 +255,9 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
 
   Returns:
     The `TrainState` (final step and seconds).
+
+  Raises:
+    tf_hbd.training.loop.Stopped: on SIGTERM / SIGINT, after a checkpoint.
   """
   state = TrainState()
   saver = loop.RunCheckpoint(
@@ -275,23 +278,36 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
     return budget.spent(int(state.step.numpy()), state.seconds.numpy())
 
   means = _StepMeans(max_bad_steps)
-  while not out_of_budget():
-    step, values = _timed_step(step_fn, sampler, batch_size, state)
-    means.add(values, step)
-    if step % log_every == 0 or out_of_budget():
-      record = means.take_record(step, state.seconds.numpy())
-      log(" ".join(f"{k}={v}" for k, v in record.items()))
-      loop.append_jsonl(history_path, record)
-    due = evaluate is not None and eval_every and step % eval_every == 0
-    if due:
-      run_evaluation(step)
-    if due or saver.due(step):
-      saver.save()
-  step = int(state.step.numpy())
-  if evaluate is not None and step not in evaluated:
-    run_evaluation(step)
+  with loop.StopSignals() as stop:
+    while not out_of_budget():
+      step, values = _timed_step(step_fn, sampler, batch_size, state)
+      means.add(values, step)
+      if step % log_every == 0 or out_of_budget():
+        _log_record(means.take_record(step, state.seconds.numpy()),
+                    history_path, log)
+      due = evaluate is not None and eval_every and step % eval_every == 0
+      if due:
+        run_evaluation(step)
+      if due or saver.due(step) or stop.requested:
+        _save_or_stop(saver, stop, step)
+  if evaluate is not None and int(state.step.numpy()) not in evaluated:
+    run_evaluation(int(state.step.numpy()))
   saver.save()
   return state
+
+
+def _log_record(record, history_path, log):
+  """A progress record: one line to `log`, one JSON line to the history."""
+  log(" ".join(f"{k}={v}" for k, v in record.items()))
+  loop.append_jsonl(history_path, record)
+
+
+def _save_or_stop(saver, stop, step):
+  """Saves a checkpoint; then raises `loop.Stopped` if a signal asked."""
+  prefix = saver.save()
+  if stop.requested:
+    raise loop.Stopped(f"stopped by {stop.requested} after step {step}; "
+                       f"checkpoint {prefix} saved")
 
 
 def _resume(saver, state, trackables, continue_from, log):

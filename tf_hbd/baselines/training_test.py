@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import tempfile
 from unittest import mock
 
@@ -14,6 +15,7 @@ from tf_hbd.data import sample_images
 from tf_hbd.baselines import goog
 from tf_hbd.baselines import training
 from tf_hbd.training import checkpoints
+from tf_hbd.training import loop
 
 
 def _image_folder(n=3, size=(40, 52)):
@@ -172,6 +174,28 @@ class LoopTest(tf.test.TestCase):
     training.train_loop(self._counting_step(v), sampler, 1, ckpt, {"v": v},
                         max_steps=7, **kwargs)
     self.assertLen(training.read_jsonl(os.path.join(ckpt, "curve.jsonl")), 4)
+
+  def test_sigterm_checkpoints_the_last_step_then_stops(self):
+    sampler = training.CropSampler([np.zeros((8, 8), np.uint8)], 4)
+    ckpt = os.path.join(tempfile.mkdtemp(), "ckpt")
+    v = tf.Variable(0.0)
+    def step(_):
+      v.assign_add(1.0)
+      if int(v.numpy()) == 3:  # e.g. `kill <pid>` during step 3
+        os.kill(os.getpid(), signal.SIGTERM)
+      return {"loss": tf.constant(1.0)}
+    kwargs = dict(log=lambda _: None, checkpoint_every_s=1e9)
+    handler = signal.getsignal(signal.SIGTERM)
+    with self.assertRaisesRegex(loop.Stopped, "SIGTERM after step 3"):
+      training.train_loop(step, sampler, 1, ckpt, {"v": v}, max_steps=10,
+                          **kwargs)
+    self.assertTrue(tf.train.latest_checkpoint(ckpt).endswith("ckpt-3"))
+    self.assertEqual(signal.getsignal(signal.SIGTERM), handler)
+    v.assign(-100.0)  # what the stopped process had in memory is gone
+    state = training.train_loop(self._counting_step(v), sampler, 1, ckpt,
+                                {"v": v}, max_steps=5, **kwargs)
+    self.assertEqual(int(state.step.numpy()), 5)
+    self.assertEqual(float(v.numpy()), 5.0)  # no step lost, none repeated
 
   def test_damaged_checkpoint_falls_back_to_an_older_one(self):
     sampler = training.CropSampler([np.zeros((8, 8), np.uint8)], 4)

@@ -202,6 +202,10 @@ class DistributedTrainer(training.Trainer):
                validator: Optional[training.Validator],
                config: training.TrainConfig, strategy, printer=print):
     self.strategy = strategy
+    # A multi-worker checkpoint is a collective: one worker cannot save
+    # alone on a signal, so signals keep their usual effect there.
+    self.stop_on_signals = not isinstance(
+        strategy, tf.distribute.MultiWorkerMirroredStrategy)
     self.num_replicas = int(strategy.num_replicas_in_sync)
     if config.batch_size % self.num_replicas:
       raise ValueError(f"batch size {config.batch_size} does not split "

@@ -19,7 +19,10 @@ that lives here, and both loops use it:
   the optimizer's variable; the decoder's schedules are Keras
   ``LearningRateSchedule`` objects, `tf_hbd.training.trainer`);
 * `append_jsonl` / `read_jsonl`: a run's records, one JSON object a line,
-  safe against a run killed while writing.
+  safe against a run killed while writing;
+* `StopSignals`: SIGTERM / SIGINT turned into a request the loop honours
+  between steps (save a checkpoint at the current step, then raise
+  `Stopped`), so a stopped run loses no finished step.
 
 The object graph of a checkpoint is the caller's `tf.train.Checkpoint`:
 nothing here adds to or renames what is saved.
@@ -27,6 +30,8 @@ nothing here adds to or renames what is saved.
 
 import dataclasses
 import json
+import signal
+import threading
 import time
 from typing import Callable, Optional
 
@@ -35,7 +40,7 @@ import tensorflow as tf
 from tf_hbd.training import checkpoints
 
 __all__ = ["RunCheckpoint", "Budget", "timed", "with_warmup",
-           "append_jsonl", "read_jsonl"]
+           "append_jsonl", "read_jsonl", "StopSignals", "Stopped"]
 
 
 class RunCheckpoint:
@@ -180,3 +185,61 @@ def read_jsonl(path: str) -> list:
       except json.JSONDecodeError:
         continue
   return out
+
+
+class Stopped(KeyboardInterrupt):
+  """A run stopped by a signal after saving a checkpoint at its last step.
+
+  A `KeyboardInterrupt`, so the command lines' "interrupted" handling (exit
+  code 130) applies; the message names the signal and the checkpoint.
+  """
+
+
+class StopSignals:
+  """Within: SIGTERM and SIGINT are recorded instead of killing the run.
+
+  A loop checks `requested` between steps; when set it saves and raises
+  `Stopped`. A second signal of the same kind while a request is pending
+  stops at once (the previous handler's behaviour: ``KeyboardInterrupt``
+  for SIGINT, termination for SIGTERM), so a stuck run can still be killed.
+  A signal that is ignored on entry stays ignored. Off the main thread
+  (where Python cannot install handlers), or with
+  ``enabled=False``, it does nothing and `requested` stays None.
+
+  Args:
+    enabled: whether to catch the signals (False e.g. for a multi-worker
+      run, whose checkpoint is a collective all workers must join).
+  """
+
+  SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+  def __init__(self, enabled: bool = True):
+    self.enabled = enabled
+    self.requested: Optional[str] = None
+    self._previous = {}
+
+  def _handle(self, signum, frame):
+    if self.requested is not None:  # asked twice: behave as before
+      previous = self._previous.get(signum)
+      self.__exit__()
+      if callable(previous):
+        previous(signum, frame)
+      elif signum == signal.SIGINT:
+        raise KeyboardInterrupt
+      else:
+        signal.raise_signal(signum)
+      return
+    self.requested = signal.Signals(signum).name
+
+  def __enter__(self) -> "StopSignals":
+    if self.enabled and threading.current_thread() is threading.main_thread():
+      for signum in self.SIGNALS:
+        if signal.getsignal(signum) is signal.SIG_IGN:
+          continue  # e.g. SIGINT of a job started with `&` or nohup
+        self._previous[signum] = signal.signal(signum, self._handle)
+    return self
+
+  def __exit__(self, *exc) -> None:
+    for signum, previous in self._previous.items():
+      signal.signal(signum, previous)
+    self._previous = {}

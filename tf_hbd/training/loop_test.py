@@ -1,6 +1,8 @@
 """Tests of tf_hbd.training.loop, the machinery both training loops share."""
 
 import os
+import signal
+import threading
 
 import pytest
 import tensorflow as tf
@@ -124,6 +126,36 @@ class JsonlTest(tf.test.TestCase):
       f.write('{"step": 3, "lo')  # killed while writing
     self.assertEqual(loop.read_jsonl(path),
                      [{"step": 1}, {"step": 2, "loss": 0.5}])
+
+
+class StopSignalsTest(tf.test.TestCase):
+
+  def test_a_signal_is_recorded_not_fatal_and_handlers_come_back(self):
+    before = {s: signal.getsignal(s) for s in loop.StopSignals.SIGNALS}
+    with loop.StopSignals() as stop:
+      self.assertIsNone(stop.requested)
+      os.kill(os.getpid(), signal.SIGTERM)
+      self.assertEqual(stop.requested, "SIGTERM")  # still running
+    self.assertEqual({s: signal.getsignal(s) for s in before}, before)
+
+  def test_a_second_signal_stops_at_once(self):
+    with self.assertRaises(KeyboardInterrupt):
+      with loop.StopSignals() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        self.assertEqual(stop.requested, "SIGINT")
+        os.kill(os.getpid(), signal.SIGINT)  # asked twice: interrupt now
+        self.fail("the second SIGINT did not interrupt")
+    self.assertIs(signal.getsignal(signal.SIGINT), signal.default_int_handler)
+
+  def test_off_the_main_thread_it_does_nothing(self):
+    seen = []
+    def body():
+      with loop.StopSignals() as stop:
+        seen.append(stop.requested)
+    t = threading.Thread(target=body)
+    t.start()
+    t.join()
+    self.assertEqual(seen, [None])
 
 
 if __name__ == "__main__":

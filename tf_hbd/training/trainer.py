@@ -458,10 +458,15 @@ class Trainer:
     with self.averaged():
       return self.validator(self.model)
 
+  # SIGTERM / SIGINT: finish the batch, checkpoint, raise `loop.Stopped`.
+  stop_on_signals = True
+
   def run(self):
     """Trains (or resumes) to the end; returns the final log dict.
 
     Raises:
+      tf_hbd.training.loop.Stopped: SIGTERM or SIGINT arrived; the batch
+        under way was finished and checkpointed first (rerun to resume).
       TrainingDivergedError: non-finite loss (the checkpoint stays at the
         last good state).
       tf_hbd.errors.ResourceLimitError: the algorithm cannot fit (RTRL).
@@ -481,25 +486,30 @@ class Trainer:
     clock = _Clock()
     budget = loop.Budget(max_steps=c.max_steps or None)
     n = start
-    while n < total:
-      if budget.spent(n):
-        self.print(f"stopping at batch {n} (max_steps)")
-        self._save()
-        self._write_log("stopped")
-        return None
-      loss, loss_last, dt = self._one_batch(it, n)
-      n += 1
-      clock.add(dt)
-      self.batches_done.assign(n)
-      self.epoch_loss.assign_add(loss)
-      self.epoch_loss_last.assign_add(loss_last)
-      if c.log_every and n % c.log_every == 0:
-        self._progress(n, total, loss, loss_last, clock)
-      if n % c.steps_per_epoch == 0:
-        self._end_epoch(n, clock.epoch_time())
-        clock.new_epoch()
-      elif self.saver.due(n):
-        self._save()
+    with loop.StopSignals(self.stop_on_signals) as stop:
+      while n < total:
+        if budget.spent(n):
+          self.print(f"stopping at batch {n} (max_steps)")
+          self._save()
+          self._write_log("stopped")
+          return None
+        loss, loss_last, dt = self._one_batch(it, n)
+        n += 1
+        clock.add(dt)
+        self.batches_done.assign(n)
+        self.epoch_loss.assign_add(loss)
+        self.epoch_loss_last.assign_add(loss_last)
+        if c.log_every and n % c.log_every == 0:
+          self._progress(n, total, loss, loss_last, clock)
+        if n % c.steps_per_epoch == 0:
+          self._end_epoch(n, clock.epoch_time())
+          clock.new_epoch()
+        elif self.saver.due(n) or stop.requested:
+          self._save()
+        if stop.requested:
+          self._write_log("stopped")
+          raise loop.Stopped(f"stopped by {stop.requested} after batch {n}; "
+                             f"checkpoint {self.saver.latest} saved")
     return self._finish()
 
   def _check_resources(self):
