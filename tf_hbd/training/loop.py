@@ -199,10 +199,11 @@ class StopSignals:
   """Within: SIGTERM and SIGINT are recorded instead of killing the run.
 
   A loop checks `requested` between steps; when set it saves and raises
-  `Stopped`. A second signal of the same kind while a request is pending
-  stops at once (the previous handler's behaviour: ``KeyboardInterrupt``
+  `Stopped`. A second signal (of either kind) while a request is pending
+  stops at once (that signal's previous handler: ``KeyboardInterrupt``
   for SIGINT, termination for SIGTERM), so a stuck run can still be killed.
-  A signal that is ignored on entry stays ignored. Off the main thread
+  A signal that is ignored on entry, or whose handler was not installed
+  from Python, keeps its handler. Off the main thread
   (where Python cannot install handlers), or with
   ``enabled=False``, it does nothing and `requested` stays None.
 
@@ -234,8 +235,8 @@ class StopSignals:
   def __enter__(self) -> "StopSignals":
     if self.enabled and threading.current_thread() is threading.main_thread():
       for signum in self.SIGNALS:
-        if signal.getsignal(signum) is signal.SIG_IGN:
-          continue  # e.g. SIGINT of a job started with `&` or nohup
+        if signal.getsignal(signum) in (signal.SIG_IGN, None):
+          continue  # e.g. SIGINT of a job started with `&`; a C handler
         self._previous[signum] = signal.signal(signum, self._handle)
     return self
 

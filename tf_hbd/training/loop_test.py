@@ -138,6 +138,20 @@ class StopSignalsTest(tf.test.TestCase):
       self.assertEqual(stop.requested, "SIGTERM")  # still running
     self.assertEqual({s: signal.getsignal(s) for s in before}, before)
 
+  def setUp(self):
+    super().setUp()  # a suite started with `&` inherits an ignored SIGINT
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    self.addCleanup(signal.signal, signal.SIGINT, previous)
+
+  def test_an_ignored_signal_stays_ignored(self):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with loop.StopSignals() as stop:
+      self.assertIs(signal.getsignal(signal.SIGINT), signal.SIG_IGN)
+      os.kill(os.getpid(), signal.SIGINT)  # ignored: no request, no stop
+      self.assertIsNone(stop.requested)
+      self.assertIsNot(signal.getsignal(signal.SIGTERM), signal.SIG_DFL)
+    self.assertIs(signal.getsignal(signal.SIGINT), signal.SIG_IGN)
+
   def test_a_second_signal_stops_at_once(self):
     with self.assertRaises(KeyboardInterrupt):
       with loop.StopSignals() as stop:

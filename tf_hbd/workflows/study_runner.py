@@ -843,7 +843,7 @@ def run_study(tiers: Sequence[Tier], out_dir: str, work_dir: str,
     status[run.run_id] = _one_run(run, out_dir, work_dir, data_root,
                                   in_process, testsets, say,
                                   (metric_cache_dir, codec_cache_dir))
-    done += 1
+    done += not status[run.run_id].endswith("of another budget)")
     if status[run.run_id] == "done" and after_run:
       after_run(run.run_id, os.path.dirname(record_path(out_dir, run)))
   if report:
