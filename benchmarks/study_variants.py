@@ -58,8 +58,8 @@ def main(argv=None):
   for name, tiers in variants().items():
     tests = {t.name: s._test_set_size(t, args.data_root, testsets)  # pylint: disable=protected-access
              for t in tiers}
-    val_mp = 0.154 * int(dict(tiers[0].train_flags)["val_max_images"])
-    parts = s.estimate_parts(s.plan(tiers), times, tests, val_mp)
+    parts = s.estimate_parts(s.plan(tiers), times, tests,
+                             s.validation_mpixels(tiers[0]))
     total = sum(sum(p.values()) for p in parts.values()) / 3600
     train = sum(p.get("train", 0.0) for p in parts.values()) / 3600
     print(f"| {name} | {len(s.plan(tiers))} | {total:.1f} | {train:.1f} | "

@@ -62,7 +62,7 @@ __all__ = ["RunSpec", "Tier", "Run", "STUDIES", "plan", "run_flags",
            "make_record",
            "measure_step_time", "measure_key", "measure_dir",
            "measure_eval_costs", "estimate_parts", "estimate_hours",
-           "EVAL_KEY",
+           "EVAL_KEY", "validation_mpixels",
            "run_study", "main", "ONLINE_ALGORITHMS", "EXACT_TIER_UNITS",
            "EXACT_TIER_BATCH", "size_tier", "exact_tier"]
 
@@ -746,6 +746,12 @@ def _codec_seconds(runs, times, tests):
           for key, (n_rd, (mp, _)) in rates.items()}
 
 
+def validation_mpixels(tier: "Tier") -> float:
+  """Megapixels a tier validates on per epoch (BSD68: 481 x 321 each)."""
+  images = dict(tier.train_flags).get("val_max_images", "16") or 16
+  return 0.154 * int(images)
+
+
 def estimate_parts(runs: Sequence[Run], times: Dict[str, dict],
                    tests: Dict[str, Tuple[float, int]],
                    val_mpixels: float) -> Dict[str, Dict[str, float]]:
@@ -937,9 +943,8 @@ def _print_estimate(todo, tiers, out_dir, work_dir, data_root, testsets,
                                     in_process)
     _write_json(path, times)
   tests = {t.name: _test_set_size(t, data_root, testsets) for t in tiers}
-  val = dict(tiers[0].train_flags)
-  val_mp = 0.154 * int(val.get("val_max_images", "16") or 16)  # BSD68 481x321
-  hours, lines = estimate_hours(todo, times, tests, val_mp)
+  hours, lines = estimate_hours(todo, times, tests,
+                                validation_mpixels(tiers[0]))
   for line in lines:
     say(f"[study]   {line}")
   say(f"[study] estimated CPU time of the {len(todo)} runs to do: "
