@@ -9,7 +9,7 @@ The child finishes its batch, saves a checkpoint and exits
 `ChildStopped`, a `KeyboardInterrupt` that the workflow's one handler
 (`tf_hbd.errors.exit_on_interrupt`) turns into exit code 130 and one line
 that carries the child's account, e.g. ``quickstart: interrupted (training:
-SIGINT after batch 40, checkpoint .../ckpt-40 saved); rerun ...``. The child's
+SIGINT after batch N, checkpoint .../ckpt-N saved); rerun ...``. The child's
 own "interrupted" line is not repeated. A second signal reaches the child as
 a second one: it stops at once. A signal ignored on entry (a job started with
 ``&``, nohup) stays ignored. The child's stdout goes to `log` (or this
