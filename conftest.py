@@ -26,13 +26,30 @@ def _first_chunk(config, n_items):
   return workers, max(2, n_items // workers // 4)
 
 
+def _tf_session_placeholder(item) -> bool:
+  """True for `tf.test.TestCase.test_session`: a deprecated session helper
+  that pytest collects as a test of every tf.test.TestCase class and that
+  TensorFlow then skips ("Not a test"). It is no test of this repository."""
+  if item.name != "test_session":
+    return False
+  method = getattr(getattr(item, "cls", None), "test_session", None)
+  return getattr(method, "__qualname__", "") == (
+      "TensorFlowTestCase.test_session")
+
+
 def pytest_collection_modifyitems(config, items):
-  """Starts the tests marked `slow` first, shared among the xdist workers.
+  """Drops TensorFlow's `test_session` pseudo-tests; starts the tests marked
+  `slow` first, shared among the xdist workers.
+
+  Every tf.test.TestCase class inherits a method named `test_session` that
+  pytest collects and TensorFlow skips; left in, they were the suite's only
+  skips (101 of them), so a real skip would go unnoticed among them. They
+  are reported as deselected instead, and any skip left is a real one.
 
   Under ``-n 2`` (`make test`) a test of several minutes that starts late
   leaves one worker running alone at the end. Here each worker's first
   batch begins with its share of the slow tests (dealt in turn), so they
-  overlap each other and the short tests fill the end. Tests are only
+  overlap each other and the short tests fill the end. Real tests are only
   reordered, never added or removed, and every worker computes the same
   order (as xdist requires). Without xdist the slow tests simply run first.
 
@@ -40,6 +57,11 @@ def pytest_collection_modifyitems(config, items):
     config: the pytest configuration.
     items: the collected tests, reordered in place.
   """
+  dropped = [item for item in items if _tf_session_placeholder(item)]
+  if dropped:
+    config.hook.pytest_deselected(items=dropped)
+    gone = set(map(id, dropped))
+    items[:] = [item for item in items if id(item) not in gone]
   slow = [item for item in items if item.get_closest_marker("slow")]
   if not slow:
     return

@@ -29,7 +29,9 @@ Quiet by default (TensorFlow's log lines off); --verbose shows them.
 
 Exit codes: 0 done (or nothing to do), 2 bad arguments (e.g. a held-out
 training folder, a warm start from a model without a checkpoint, a
-snapshot folder inside --root).
+snapshot folder inside --root), 130 interrupted (Ctrl-C or SIGTERM: the
+model in training saves a checkpoint at its step first; one line,
+`tf_hbd.errors.exit_on_interrupt`).
 """
 
 import shlex
@@ -43,6 +45,7 @@ quiet.quiet_tensorflow(quiet.verbose_in_argv())
 from absl import app
 from absl import flags
 
+from tf_hbd import errors
 from tf_hbd.baselines import campaign
 
 _ROOT = flags.DEFINE_string("root", None,
@@ -109,8 +112,16 @@ def campaign_command(args) -> str:
 
 
 def main(argv):
+  """Runs (or reports) the campaign of the flags; 0, 2 on a bad flag value,
+  130 on Ctrl-C / SIGTERM (the model in training checkpoints first)."""
   del argv
   quiet.quiet_tensorflow(_VERBOSE.value)
+  return errors.exit_on_interrupt(_campaign, "baseline_campaign",
+                                  "rerun the same command to resume")
+
+
+def _campaign():
+  """The campaign of the flags; 0, or 2 on a bad flag value."""
   kwargs = {}
   if _LAMBDAS.value:
     kwargs["lambdas"] = [float(x) for x in _LAMBDAS.value]
@@ -145,10 +156,6 @@ def main(argv):
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-  except KeyboardInterrupt as e:  # SIGTERM / Ctrl-C: checkpointed first
-    print(f"interrupted: {e or 'stopped'}; rerun the same command to resume",
-          file=sys.stderr)
-    return 130
   return 0
 
 

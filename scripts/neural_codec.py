@@ -31,6 +31,12 @@ _USAGE = ("usage: neural_codec.py compress IN OUT [--codec=..] [--bpp=..|"
 
 
 def main(argv):
+  """compress / decompress / list; 0, 1 on a bad file, 2 on bad usage, 130
+  on Ctrl-C (`tf_hbd.errors.exit_on_interrupt`)."""
+  return errors.exit_on_interrupt(lambda: _command(argv), "neural_codec.py")
+
+
+def _command(argv):
   args = list(argv[1:])
   if args == ["list"]:
     for name in baselines.available():

@@ -16,6 +16,7 @@ import json
 from absl import app
 from absl import flags
 
+from tf_hbd import errors
 from tf_hbd.baselines import rd
 from tf_hbd.codecs import images
 
@@ -40,7 +41,13 @@ flags.mark_flag_as_required("images")
 
 
 def main(argv):
+  """Prints (and with --out writes) the RD comparison; 0, 130 on Ctrl-C
+  (`tf_hbd.errors.exit_on_interrupt`)."""
   del argv
+  return errors.exit_on_interrupt(_compare, "rd_baselines.py")
+
+
+def _compare():
   files = images.list_images(_IMAGES.value)[:_MAX_IMAGES.value]
   neural = rd.settings([int(k) for k in _GOOG_ITERATIONS.value],
                        _E2E_MODELS.value, [float(t) for t in _TARGETS.value])

@@ -71,6 +71,29 @@ class OrderTest(absltest.TestCase):
     self.hook(types.SimpleNamespace(workerinput={"workercount": 2}), items)
     self.assertEqual([i.name for i in items], [f"t{i}" for i in range(5)])
 
+  def test_tensorflow_test_session_is_deselected_and_reported(self):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+    class TfCase(tf.test.TestCase):
+      pass
+
+    class OwnCase(absltest.TestCase):
+      def test_session(self):  # a test of its own by that name stays
+        pass
+
+    items = _items(4, slow_at={2})
+    tf_session, own_session = _Item("test_session"), _Item("test_session")
+    tf_session.cls, own_session.cls = TfCase, OwnCase
+    items[1:1] = [tf_session, own_session]
+    deselected = []
+    config = types.SimpleNamespace(hook=types.SimpleNamespace(
+        pytest_deselected=lambda items: deselected.extend(items)))
+    self.hook(config, items)
+    self.assertEqual(deselected, [tf_session])
+    self.assertEqual([i.name for i in items],
+                     ["t2", "t0", "test_session", "t1", "t3"])
+    self.assertIs(items[2], own_session)
+
 
 if __name__ == "__main__":
   absltest.main()

@@ -133,7 +133,7 @@ class TrainScriptTest(tf.test.TestCase):
 
   def _stop_under_way(self, signum):
     """Starts a long tiny run, sends `signum` once it is training; (return
-    code, stderr, newest checkpoint's batch or None)."""
+    code, stderr, model dir, newest checkpoint's batch or None)."""
     model_dir = self.create_tempdir().full_path
     child = subprocess.Popen(
         [sys.executable, _SCRIPT, f"--model_dir={model_dir}", *_TINY,
@@ -150,17 +150,20 @@ class TrainScriptTest(tf.test.TestCase):
       child.kill()
       self.fail(f"train.py did not stop within 600 s of {signum!r}")
     newest = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
-    return child.returncode, err, (
+    return child.returncode, err, model_dir, (
         None if newest is None else int(newest.rsplit("-", 1)[1]))
 
   def test_ctrl_c_or_sigterm_checkpoint_then_stop_with_one_line(self):
     for signum in (signal.SIGINT, signal.SIGTERM):
-      code, err, batch = self._stop_under_way(signum)
+      code, err, model_dir, batch = self._stop_under_way(signum)
       self.assertEqual(code, 130, msg=err[-3000:])
       self.assertNotIn("Traceback", err)
-      self.assertRegex(err.strip().splitlines()[-1],
-                       r"^train.py: interrupted; rerun the same command to "
-                       r"resume from the last checkpoint in .*/checkpoints$")
+      name = signal.Signals(signum).name
+      self.assertEqual(err.strip().splitlines(), [
+          f"train.py: interrupted ({name} after batch {batch}, checkpoint "
+          f"{model_dir}/checkpoints/ckpt-{batch} saved); rerun the same "
+          f"command to resume from the last checkpoint in "
+          f"{model_dir}/checkpoints"])
       # The batches done are saved (the run's checkpoint interval is 2,000
       # batches: without the signal handling none would be).
       self.assertIsNotNone(batch, msg=err[-3000:])

@@ -1,11 +1,30 @@
-"""Exception types raised by tf_hbd.
+"""Exception types raised by tf_hbd, and the one handler of Ctrl-C.
 
 Every error that comes from bad *input* (a file, a bitstream, an image, a flag)
 is a subclass of `HbdError`, which itself subclasses `ValueError`, so callers can
 catch either. Errors always name the offending file when there is one.
+
+Ctrl-C (SIGINT), or SIGTERM where a training loop catches it, ends every
+command (``hbd``, ``train.py`` / ``hbd-train``, ``hbd-evaluate``,
+``hbd-train-baseline``, ``scripts/baseline_campaign.py``, the workflows
+``hbd-quickstart``, ``hbd-reproduce``, ``scripts/study.py``) through
+`exit_on_interrupt`: no traceback, exit code `EXIT_INTERRUPTED` (130) and one
+line on stderr::
+
+  <program>: interrupted[ (<what the run saved>)][; <what to do>]
+
+The part in parentheses is the `KeyboardInterrupt`'s message when it has one
+(a training loop's `tf_hbd.training.loop.Stopped`: the signal, the step and
+the checkpoint saved).
 """
 
+import sys
+from typing import Callable
+
 __all__ = [
+    "EXIT_INTERRUPTED",
+    "interrupted_line",
+    "exit_on_interrupt",
     "HbdError",
     "ImageReadError",
     "CodecError",
@@ -42,3 +61,43 @@ class ResourceLimitError(HbdError):
 
 class UsageError(HbdError):
   """A command-line flag or argument is invalid (exit code 2)."""
+
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a Ctrl-C
+
+
+def interrupted_line(program: str, exc: BaseException = None,
+                     hint: str = "") -> str:
+  """The one line a command prints when interrupted (module docstring).
+
+  Args:
+    program: the command's name, e.g. "hbd" or "train.py".
+    exc: the `KeyboardInterrupt`; its message, if any, goes in parentheses.
+    hint: what the user can do next (e.g. rerun to resume); may be empty.
+
+  Returns:
+    The line, without a newline.
+  """
+  detail = str(exc) if exc is not None and exc.args else ""
+  return (f"{program}: interrupted" + (f" ({detail})" if detail else "")
+          + (f"; {hint}" if hint else ""))
+
+
+def exit_on_interrupt(fn: Callable[[], int], program: str,
+                      hint: str = "") -> int:
+  """``fn()``'s exit code; on `KeyboardInterrupt`, `interrupted_line` on
+  stderr and `EXIT_INTERRUPTED`.
+
+  Args:
+    fn: the command's work; returns its exit code.
+    program: the command's name for the message.
+    hint: what to do next, for the message.
+
+  Returns:
+    ``fn()``'s return value, or 130 when interrupted.
+  """
+  try:
+    return fn()
+  except KeyboardInterrupt as e:
+    print(interrupted_line(program, e, hint), file=sys.stderr, flush=True)
+    return EXIT_INTERRUPTED

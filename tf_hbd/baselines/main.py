@@ -25,6 +25,7 @@ import sys
 from absl import app
 from absl import flags
 
+from tf_hbd import errors
 from tf_hbd import quiet
 
 __all__ = ["FAMILY_DEFAULTS", "FAMILY_FLAGS", "main", "run"]
@@ -125,14 +126,13 @@ def main(argv):
     if wrong:
       raise app.UsageError(f"{', '.join(wrong)} belong(s) to --family="
                            f"{other}, not --family={family}", exitcode=2)
-  try:
-    result = _train(family)
-  except KeyboardInterrupt as e:  # SIGTERM / Ctrl-C: checkpointed first
-    print(f"train_baseline: interrupted: {e or 'stopped'}; rerun the same "
-          "command to resume", file=sys.stderr)
-    return 130
-  print(f"done: {result}", flush=True)
-  return 0
+  def train():
+    print(f"done: {_train(family)}", flush=True)
+    return 0
+
+  # SIGTERM / Ctrl-C: the loop checkpoints first (`loop.Stopped`).
+  return errors.exit_on_interrupt(train, "train_baseline",
+                                  "rerun the same command to resume")
 
 
 def _train(family):

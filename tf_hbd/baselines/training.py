@@ -306,7 +306,7 @@ def _save_or_stop(saver, stop, step):
   """Saves a checkpoint; then raises `loop.Stopped` if a signal asked."""
   prefix = saver.save()
   if stop.requested:
-    raise loop.Stopped(f"stopped by {stop.requested} after step {step}; "
+    raise loop.Stopped(f"{stop.requested} after step {step}, "
                        f"checkpoint {prefix} saved")
 
 

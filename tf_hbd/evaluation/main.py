@@ -55,9 +55,17 @@ flags.mark_flag_as_required("datasets")
 
 
 def main(argv):
-  """Runs the evaluation of the flags; 0, or 1 on a refused input, 130."""
+  """Runs the evaluation of the flags; 0, or 1 on a refused input, 130 on
+  Ctrl-C (`tf_hbd.errors.exit_on_interrupt`)."""
   del argv
   quiet.quiet_tensorflow(_VERBOSE.value)
+  return errors.exit_on_interrupt(
+      _evaluate, "evaluate", "the files reported as written are complete; "
+      "rerun the same command for the rest")
+
+
+def _evaluate():
+  """The evaluation of the flags; 0, or 1 on a refused input."""
   try:
     datasets = [study.parse_dataset(s, _BPP.value, _MAX_SIDE.value)
                 for s in _DATASETS.value]
@@ -69,9 +77,6 @@ def main(argv):
   except (errors.HbdError, FileNotFoundError) as e:
     print(f"evaluate: error: {e}", file=sys.stderr)
     return 1
-  except KeyboardInterrupt:
-    print("evaluate: interrupted", file=sys.stderr)
-    return 130
   for name, path in artifacts.items():
     print(f"wrote {name}: {path}")
   return 0

@@ -115,7 +115,7 @@ class EvaluateTest(absltest.TestCase):
     for img, row in zip(_images(), res["jp2 at ref"]):
       _, enc = legacy.roundtrip(img.gray, "jp2", bpp=rates[img.name])
       self.assertEqual(row["bpp"], enc.bpp)
-      self.assertLessEqual(row["bpp"], rates[img.name] * 1.02)
+      self.assertLessEqual(row["bpp"], rates[img.name])  # never above it
       self.assertEqual(row["psnr"], 1.0)
     with self.assertRaisesRegex(ValueError, "has not run on"):
       systems.evaluate(_images(), plan[::-1], [None])

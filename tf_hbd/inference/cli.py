@@ -49,7 +49,8 @@ __all__ = ["main", "run", "jpeg_quality_estimate", "file_info", "MAX_PIXELS",
            "MAX_K", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE",
            "EXIT_INTERRUPTED"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = errors.EXIT_INTERRUPTED  # 130
 # Largest image refined (the limit of the exported graphs,
 # tf_hbd.inference.graph_refine.DEFAULT_MAX_PIXELS; not imported: it needs TensorFlow).
 MAX_PIXELS = 120_000_000
@@ -445,12 +446,9 @@ def main(argv=None) -> int:
           "shipped models are trained with K=4", file=sys.stderr)
     return EXIT_USAGE
   quiet.quiet_tensorflow(args.verbose)
-  try:
-    return args.func(args)
-  except KeyboardInterrupt:
-    print("hbd: interrupted; the outputs reported above are complete, no "
-          "partial file is left", file=sys.stderr)
-    return EXIT_INTERRUPTED
+  return errors.exit_on_interrupt(
+      lambda: args.func(args), "hbd", "the outputs reported above are "
+      "complete, no partial file is left")
 
 
 def run():

@@ -9,7 +9,7 @@ turns the errors a user can cause into one line on stderr and an exit code:
 | 0 | finished, or stopped at ``--max_steps`` (rerun to continue) |
 | 1 | training failed: non-finite loss, resource limit (RTRL), unreadable data, no intact checkpoint |
 | 2 | usage: a bad flag value, a missing dataset / validation folder / data_dir |
-| 130 | interrupted (Ctrl-C); rerun the same command to resume from the last checkpoint |
+| 130 | interrupted (Ctrl-C or SIGTERM: the batch under way is finished and checkpointed); rerun the same command to resume from the last checkpoint |
 """
 
 import os
@@ -21,7 +21,8 @@ from tf_hbd import errors
 __all__ = ["validate_train_flags", "guarded_main", "EXIT_OK", "EXIT_FAILED",
            "EXIT_USAGE", "EXIT_INTERRUPTED", "MAX_K"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = errors.EXIT_INTERRUPTED  # 130
 MAX_K = 64  # refinement steps per episode; memory and time grow with K
 
 # flag name -> smallest allowed value (ints and floats alike).
@@ -103,31 +104,34 @@ def validate_train_flags(values: Mapping[str, object]) -> None:
 
 def guarded_main(fn: Callable[[list], int], argv, values: Mapping[str,
                                                                    object],
-                 name: str = "train.py", resume_hint: str = "") -> int:
+                 name: str = "train.py", hint: str = "") -> int:
   """Validates `values`, runs ``fn(argv)``, maps errors to exit codes.
+
+  Ctrl-C / a training loop's `Stopped` goes through the package's one
+  handler (`tf_hbd.errors.exit_on_interrupt`).
 
   Args:
     fn: the script's real main.
     argv: passed to `fn`.
     values: flag values for `validate_train_flags`.
     name: program name for messages.
-    resume_hint: appended to the Ctrl-C message.
+    hint: what to do after a Ctrl-C (e.g. rerun to resume), for its message.
 
   Returns:
     The exit code (`fn`'s own on success).
   """
-  try:
-    validate_train_flags(values)
-    return fn(argv)
-  except errors.UsageError as e:
-    print(f"{name}: error: {e}", file=sys.stderr)
-    return EXIT_USAGE
-  except FileNotFoundError as e:  # e.g. a TFDS dataset that is not built
-    print(f"{name}: error: {e}", file=sys.stderr)
-    return EXIT_USAGE
-  except errors.HbdError as e:
-    print(f"{name}: error: {e}", file=sys.stderr)
-    return EXIT_FAILED
-  except KeyboardInterrupt:
-    print(f"{name}: interrupted{resume_hint}", file=sys.stderr)
-    return EXIT_INTERRUPTED
+  def checked():
+    try:
+      validate_train_flags(values)
+      return fn(argv)
+    except errors.UsageError as e:
+      print(f"{name}: error: {e}", file=sys.stderr)
+      return EXIT_USAGE
+    except FileNotFoundError as e:  # e.g. a TFDS dataset that is not built
+      print(f"{name}: error: {e}", file=sys.stderr)
+      return EXIT_USAGE
+    except errors.HbdError as e:
+      print(f"{name}: error: {e}", file=sys.stderr)
+      return EXIT_FAILED
+
+  return errors.exit_on_interrupt(checked, name, hint)

@@ -75,7 +75,7 @@ class GuardedMainTest(parameterized.TestCase):
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
       code = flag_checks.guarded_main(fn, [], values or _good(),
-                                      resume_hint="; rerun to resume")
+                                      hint="rerun to resume")
     return code, err.getvalue()
 
   def test_exit_codes_and_one_line_messages(self):
@@ -101,6 +101,12 @@ class GuardedMainTest(parameterized.TestCase):
     code, err = self._run(raiser(KeyboardInterrupt()))
     self.assertEqual((code, err), (130, "train.py: interrupted; rerun to "
                                         "resume\n"))
+    stopped = KeyboardInterrupt("SIGTERM after batch 7, checkpoint "
+                                "/m/ckpt-7 saved")  # as loop.Stopped says
+    code, err = self._run(raiser(stopped))
+    self.assertEqual((code, err), (130, "train.py: interrupted (SIGTERM after "
+                                        "batch 7, checkpoint /m/ckpt-7 saved)"
+                                        "; rerun to resume\n"))
     with self.assertRaises(RuntimeError):  # bugs are not hidden
       self._run(raiser(RuntimeError("bug")))
 

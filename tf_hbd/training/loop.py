@@ -190,8 +190,10 @@ def read_jsonl(path: str) -> list:
 class Stopped(KeyboardInterrupt):
   """A run stopped by a signal after saving a checkpoint at its last step.
 
-  A `KeyboardInterrupt`, so the command lines' "interrupted" handling (exit
-  code 130) applies; the message names the signal and the checkpoint.
+  A `KeyboardInterrupt`, so the command lines' one "interrupted" handler
+  (`tf_hbd.errors.exit_on_interrupt`: exit code 130, one line) applies; the
+  message ("SIGTERM after batch 12, checkpoint <prefix> saved") names the
+  signal, the step and the checkpoint, and that line shows it.
   """
 
 

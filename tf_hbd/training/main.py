@@ -88,8 +88,8 @@ def main(argv):
   quiet.quiet_tensorflow(cfg.verbose)
   return flag_checks.guarded_main(
       lambda argv: _train(cfg), argv, dataclasses.asdict(cfg),
-      resume_hint=f"; rerun the same command to resume from the last "
-      f"checkpoint in {cfg.model_dir}/checkpoints")
+      hint=f"rerun the same command to resume from the last checkpoint in "
+      f"{cfg.model_dir}/checkpoints")
 
 
 def _make_strategy(cfg):

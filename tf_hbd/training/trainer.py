@@ -508,7 +508,7 @@ class Trainer:
           self._save()
         if stop.requested:
           self._write_log("stopped")
-          raise loop.Stopped(f"stopped by {stop.requested} after batch {n}; "
+          raise loop.Stopped(f"{stop.requested} after batch {n}, "
                              f"checkpoint {self.saver.latest} saved")
     return self._finish()
 

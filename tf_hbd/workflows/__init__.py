@@ -11,6 +11,9 @@ own process) and evaluation (`tf_hbd.evaluation`) in order, resumably:
 * `study_runner`: issue 14's seeded study, run records that accumulate,
   skip and resume (``scripts/study.py``, ``hbd-reproduce --scale=study``).
 
+Their training processes start through `children.run`, which forwards
+SIGINT / SIGTERM to them and waits for their checkpoint (exit 130, one line).
+
 They sit above `tf_hbd.training` and `tf_hbd.evaluation` (which do not
 import them). Import the modules themselves; this package imports nothing.
 """

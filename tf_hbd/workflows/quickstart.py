@@ -13,14 +13,19 @@ beyond what pip installed, it:
 4. runs ``hbd enhance`` on one held-out JPEG with the trained model;
 
 and prints where everything is. Outputs go to ``quickstart_out/`` (override
-with ``--out``). A rerun resumes or reuses what is already there.
+with ``--out``). A rerun resumes or reuses what is already there. Ctrl-C (or
+SIGTERM) during training: the training run saves a checkpoint at its batch,
+then the quick start exits 130 with one line (`tf_hbd.workflows.children`,
+`tf_hbd.errors.exit_on_interrupt`).
 """
 
 import argparse
 import os
-import subprocess
 import sys
 import time
+
+RESUME_HINT = ("rerun the same command to resume: training continues from "
+               "its last checkpoint")
 
 
 def _step(n, text):
@@ -36,8 +41,15 @@ def main(argv=None):
   p.add_argument("--verbose", action="store_true",
                  help="show TensorFlow's own log lines")
   args = p.parse_args(argv)
+  from tf_hbd import errors  # pylint: disable=g-import-not-at-top
   from tf_hbd import quiet  # pylint: disable=g-import-not-at-top
   quiet.quiet_tensorflow(args.verbose)  # before TensorFlow is imported
+  return errors.exit_on_interrupt(lambda: _job(args), "quickstart",
+                                  RESUME_HINT)
+
+
+def _job(args):
+  """The four steps; 0 when done."""
   out = os.path.abspath(args.out)
   os.makedirs(out, exist_ok=True)
   t0 = time.time()
@@ -47,6 +59,7 @@ def main(argv=None):
   from tf_hbd.data import pipelines as data  # pylint: disable=g-import-not-at-top
   from tf_hbd.data import sample_images  # pylint: disable=g-import-not-at-top
   from tf_hbd.evaluation import study  # pylint: disable=g-import-not-at-top
+  from tf_hbd.workflows import children  # pylint: disable=g-import-not-at-top
 
   _step(1, "Building the sample patch-block TFRecords (sample_patches/jpeg)")
   data_dir = os.path.join(out, "tensorflow_datasets")
@@ -68,7 +81,9 @@ def main(argv=None):
          "--val_max_images=2", "--val_bpp=0.37", f"--log_every={steps}",
          f"--model_dir={model_dir}"] + (["--verbose"] if args.verbose else [])
   print("   " + " ".join(cmd[1:]), flush=True)
-  subprocess.run(cmd, check=True)
+  code = children.run(cmd)  # Ctrl-C: it checkpoints, then ChildStopped
+  if code != 0:  # the training run said why on stderr
+    raise SystemExit(code)
 
   _step(3, "Evaluating against JPEG at 0.37 bpp on the held-out photos")
   results = os.path.join(out, "results")

@@ -28,11 +28,11 @@ import dataclasses
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from tf_hbd import errors
 from tf_hbd import quiet  # first: TF's log lines off (hbd-reproduce --help)
 
 quiet.quiet_tensorflow(quiet.verbose_in_argv())
@@ -41,10 +41,13 @@ quiet.quiet_tensorflow(quiet.verbose_in_argv())
 from tf_hbd.evaluation import systems as evaluation
 from tf_hbd.evaluation import study
 from tf_hbd.training import config as config_lib
+from tf_hbd.workflows import children
 
-__all__ = ["Scale", "SCALES", "DEFAULT_DATA_ROOT", "plan_runs", "run_scale",
-           "main"]
+__all__ = ["Scale", "SCALES", "DEFAULT_DATA_ROOT", "RESUME_HINT", "plan_runs",
+           "run_scale", "main"]
 ALGORITHMS = ("bptt", "sab", "rtrl", "uoro")
+RESUME_HINT = ("rerun the same command to resume: finished runs are kept, "
+               "the others continue from their last checkpoint")
 SNE_ALGORITHMS = ("bptt", "sab")
 
 
@@ -162,10 +165,9 @@ def _train(label, fl, model_dir, log_file, say):
   say(f"  {label}: " + " ".join(args[1:]))
   t0 = time.time()
   with open(log_file, "a") as log:
-    proc = subprocess.run(args, stdout=log, stderr=subprocess.STDOUT,
-                          check=False)
-  if proc.returncode != 0:
-    raise RuntimeError(f"training {label} failed (exit {proc.returncode}); "
+    code = children.run(args, log=log)  # Ctrl-C: the run checkpoints first
+  if code != 0:
+    raise RuntimeError(f"training {label} failed (exit {code}); "
                        f"see {log_file}")
   return time.time() - t0
 
@@ -262,11 +264,16 @@ def main(argv=None) -> int:
                  help="learning algorithms to train (comma-separated)")
   args = p.parse_args(argv)
   algos = [a for a in args.algorithms.split(",") if a]
-  run_scale(args.scale, args.out_dir or f"results/{args.scale}",
-            args.work_dir or f"runs/reproduce/{args.scale}", args.data_root,
-            algorithms=algos,
-            command="python " + " ".join(sys.argv))
-  return 0
+
+  def reproduce():
+    run_scale(args.scale, args.out_dir or f"results/{args.scale}",
+              args.work_dir or f"runs/reproduce/{args.scale}",
+              args.data_root, algorithms=algos,
+              command="python " + " ".join(sys.argv))
+    return 0
+
+  # Ctrl-C / SIGTERM: the training run under way checkpoints, then exit 130.
+  return errors.exit_on_interrupt(reproduce, "reproduce", RESUME_HINT)
 
 
 if __name__ == "__main__":

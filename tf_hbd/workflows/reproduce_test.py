@@ -1,13 +1,15 @@
 """Tests of tf_hbd.workflows.reproduce that need no training: plans, data
 root, command."""
 
+import contextlib
+import io
 import os
-import subprocess
 import sys
 from unittest import mock
 
 from absl.testing import absltest
 
+from tf_hbd.workflows import children
 from tf_hbd.workflows import reproduce
 from tf_hbd.training import config
 from tf_hbd.training import config_test
@@ -46,14 +48,29 @@ class ReproducePlanTest(absltest.TestCase):
 
   def test_training_runs_the_library_entry_point(self):
     out = self.create_tempdir().full_path
-    done = mock.Mock(returncode=0)
-    with mock.patch.object(subprocess, "run", return_value=done) as run:
+    with mock.patch.object(children, "run", return_value=0) as run:
       reproduce._train("X", {"algo": "bptt"}, os.path.join(out, "m"),
                        os.path.join(out, "log"), say=lambda _: None)
     args = run.call_args[0][0]
+    self.assertEqual(run.call_args[1]["log"].name, os.path.join(out, "log"))
     self.assertEqual(args[:3], [sys.executable, "-m", "tf_hbd.training"])
     self.assertIn("--algo=bptt", args)
     self.assertFalse(any("scripts" in a for a in args), args)
+
+  def test_stopped_training_exits_130_with_one_line(self):
+    out = self.create_tempdir().full_path
+    stopped = children.ChildStopped("training: SIGINT after batch 5, "
+                                    "checkpoint /w/ckpt-5 saved")
+    err = io.StringIO()
+    with mock.patch.object(children, "run", side_effect=stopped) as run, \
+        contextlib.redirect_stderr(err), \
+        contextlib.redirect_stdout(io.StringIO()):
+      code = reproduce.main(["--scale=tiny", "--algorithms=bptt",
+                             f"--out_dir={out}/r", f"--work_dir={out}/w"])
+    run.assert_called_once()  # the first run; nothing after it
+    self.assertEqual((code, err.getvalue()), (130, (
+        "reproduce: interrupted (training: SIGINT after batch 5, checkpoint "
+        "/w/ckpt-5 saved); " + reproduce.RESUME_HINT + "\n")))
 
   def test_unknown_scale_is_refused_by_the_parser(self):
     with self.assertRaises(SystemExit) as e, mock.patch("sys.stderr"):

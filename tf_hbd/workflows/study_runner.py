@@ -56,6 +56,9 @@ import sys
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from tf_hbd import errors
+from tf_hbd.workflows import children
+
 __all__ = ["RunSpec", "Tier", "Run", "STUDIES", "plan", "run_flags",
            "record_path", "record_mismatch", "train_run", "evaluate_run",
            "evaluate_decoder",
@@ -394,10 +397,9 @@ def train_run(flags_: Dict[str, str], model_dir: str, log_file: str,
                                          sorted(flags_.items())]
   if in_process:
     return _train_in_process(args, log_file)
-  with open(log_file, "a") as log_f:
-    proc = subprocess.run([sys.executable, "-m", "tf_hbd.training"] + args,
-                          stdout=log_f, stderr=subprocess.STDOUT, check=False)
-  return proc.returncode
+  with open(log_file, "a") as log_f:  # Ctrl-C: the run checkpoints first
+    return children.run([sys.executable, "-m", "tf_hbd.training"] + args,
+                        log=log_f)
 
 
 def _per_image(rows, keys=("bpp", "psnr", "ssim", "ms-ssim")):
@@ -989,7 +991,17 @@ def _cache_dir(flag: str, default: Callable) -> Optional[str]:
 
 
 def main(argv=None) -> int:
-  """``python scripts/study.py``: run (or resume) the study, then report."""
+  """``python scripts/study.py``: run (or resume) the study, then report;
+  Ctrl-C / SIGTERM: the training run under way checkpoints, then exit 130
+  (`tf_hbd.errors.exit_on_interrupt`)."""
+  return errors.exit_on_interrupt(
+      lambda: _main(argv), "study", "rerun the same command to resume: "
+      "recorded runs are kept, the one under way continues from its last "
+      "checkpoint")
+
+
+def _main(argv=None) -> int:
+  """`main` without the Ctrl-C handler."""
   p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
   p.add_argument("--study", default="study", choices=sorted(STUDIES),
                  help="which study (tiny: the CI-sized one)")
