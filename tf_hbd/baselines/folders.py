@@ -95,6 +95,10 @@ def _one(path: str, name: str) -> Optional[ModelFolder]:
 def find(spec: str) -> List[ModelFolder]:
   """The models in ``[LABEL=]PATH``: PATH's own, else its subfolders'.
 
+  A campaign run that has neither an export nor a snapshot yet (only
+  training checkpoints) is not found: snapshot it first
+  (``scripts/baseline_campaign.py --snapshot``).
+
   Args:
     spec: a folder (see the module docstring), optionally prefixed by the
       model name to use (one model only).
@@ -105,6 +109,8 @@ def find(spec: str) -> List[ModelFolder]:
   """
   label, _, path = spec.rpartition("=")
   path = os.path.normpath(os.path.expanduser(path))
+  if label:
+    baselines.family_of(label)  # raises for a name of no family
   name = label or os.path.basename(path)
   found = (_one(path, name) if name.split("-", 1)[0] in baselines.FAMILIES
            else None)
@@ -124,6 +130,8 @@ def find(spec: str) -> List[ModelFolder]:
   if label and len(models) > 1:
     raise errors.HbdError(f"{spec!r}: a label names one model, {path!r} "
                           f"holds {len(models)}")
+  if label:
+    models = [dataclasses.replace(models[0], name=label)]
   return models
 
 

@@ -75,6 +75,8 @@ class FindTest(tf.test.TestCase):
     self.assertEqual(folders.find(os.path.dirname(self.snap)), [found])
     [named] = folders.find("e2e-x=" + self.snap)
     self.assertEqual(named.name, "e2e-x")
+    [named] = folders.find("e2e-y=" + os.path.dirname(self.snap))
+    self.assertEqual((named.name, named.folder), ("e2e-y", self.snap))
 
   def test_campaign_run_and_export(self):
     root = os.path.join(self.create_tempdir().full_path, "campaign")
@@ -114,7 +116,7 @@ class FindTest(tf.test.TestCase):
     for path in (empty, os.path.join(empty, "missing")):
       with self.assertRaisesRegex(errors.HbdError, "no trained baseline"):
         folders.find(path)
-    with self.assertRaises(errors.HbdError):  # not e2e... / goog...
+    with self.assertRaisesRegex(errors.HbdError, "does not start with"):
       folders.find("webp=" + self.snap)
 
   def test_build_model_restores_every_weight(self):
