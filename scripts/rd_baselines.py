@@ -4,19 +4,46 @@ same bit rate (each image's achieved neural bpp), on gray images.
 Prints three tables: every setting (each E2E model, each GOOG iteration
 count, the encode_at_bpp rows) with bpp / PSNR / MS-SSIM next to JPEG and
 JPEG 2000 at its rate; PSNR at --at_bpp of each codec's curve against JPEG
-and JPEG 2000; and the long per-codec table (`tf_hbd.baselines.rd`, measured
-by `tf_hbd.evaluation.systems.evaluate`).
+and JPEG 2000 (`tf_hbd.baselines.rd.INTERPOLATION`); and the long per-codec
+table (`tf_hbd.baselines.rd`, measured by
+`tf_hbd.evaluation.systems.evaluate`).
 
   python scripts/rd_baselines.py --images=../shared/data/kodak \
       --targets=0.37 --out=runs/rd_baselines.json
+
+The shipped models by default; --models evaluates models that are not
+shipped, where training left them (`tf_hbd.baselines.folders`): a campaign
+snapshot (campaigns/baselines/e2e-l0.005), a folder of snapshots
+(campaigns/baselines), a campaign run or its export (runs/baselines/e2e-l0.01,
+runs/baselines/e2e-l0.01/model/e2e-l0.01) or a campaign root; LABEL=PATH
+renames one. Snapshots are exported to SavedModels in --work_dir first
+(--weights=float16: as `scripts/ship_baselines.py --weights=float16` would
+ship them). Only these models run unless --with_shipped.
+
+  python scripts/rd_baselines.py --images=../shared/data/kodak \
+      --models=campaigns/baselines --targets= \
+      --out_dir=runs/rd_campaign     # <codec>.json (CompressAI) + rd.md
+
+Writes with --out_dir: one CompressAI-style JSON per curve (E2E, GOOG, and
+JPEG / JPEG 2000 at each family's rates; `rd.compressai_docs`, drawn by
+scripts/plot_rd.py), rd.md (the printed tables) and records.json (per image).
 """
 
 import json
+import os
+import tempfile
 
+from tf_hbd import quiet  # first: TF's log lines off unless --verbose
+
+quiet.quiet_tensorflow(quiet.verbose_in_argv())
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app
 from absl import flags
 
+from tf_hbd import baselines
 from tf_hbd import errors
+from tf_hbd.baselines import folders
 from tf_hbd.baselines import rd
 from tf_hbd.codecs import images
 
@@ -25,7 +52,18 @@ _GOOG_ITERATIONS = flags.DEFINE_list(
     "goog_iterations", [str(k) for k in range(1, 17)],
     "GOOG iteration counts (1/8 bpp each).")
 _E2E_MODELS = flags.DEFINE_list("e2e_models", None,
-                                "E2E models (default: all shipped).")
+                                "E2E models (default: all available).")
+_MODELS = flags.DEFINE_list(
+    "models", None, "Models that are not shipped: [LABEL=]FOLDER of a "
+    "campaign snapshot, run, export, or a folder of them.")
+_WITH_SHIPPED = flags.DEFINE_bool(
+    "with_shipped", False, "With --models: the shipped models run too.")
+_WEIGHTS = flags.DEFINE_enum(
+    "weights", "float32", ["float32", "float16"], "E2E snapshots of --models: "
+    "how their exports store the large parameters (e2e.stored_twin).")
+_WORK_DIR = flags.DEFINE_string(
+    "work_dir", None, "Where snapshots are exported (default: a new "
+    "temporary folder).")
 _TARGETS = flags.DEFINE_list(
     "targets", ["0.37"], "Target bpp for encode_at_bpp rows (per image "
     "choice).")
@@ -37,7 +75,41 @@ _AT_BPP = flags.DEFINE_float("at_bpp", 0.37,
                              "Rate of the interpolated comparison.")
 _OUT = flags.DEFINE_string("out", None,
                            "JSON file of per-image records + summary.")
+_OUT_DIR = flags.DEFINE_string(
+    "out_dir", None, "Folder for <curve>.json (CompressAI style), rd.md and "
+    "records.json.")
+_VERBOSE = flags.DEFINE_bool("verbose", False,
+                             "Show TensorFlow's own log lines.")
 flags.mark_flag_as_required("images")
+
+
+def _extra_models(log) -> dict:
+  """{name: SavedModel} of --models (snapshots exported first)."""
+  if not _MODELS.value:
+    return {}
+  work = _WORK_DIR.value or tempfile.mkdtemp(prefix="rd_baselines_")
+  out = {}
+  for model in folders.find_all(_MODELS.value):
+    weights = _WEIGHTS.value if model.family == "e2e" else "float32"
+    out[model.name] = folders.saved_model(model, work, weights)
+    log(f"{model.name}: {model.folder} -> {out[model.name]} "
+        f"({folders.progress(model)})")
+  return out
+
+
+def _write(out_dir, rows, records, header):
+  os.makedirs(out_dir, exist_ok=True)
+  at = rd.at_rate(rows, _AT_BPP.value)
+  dataset = os.path.basename(os.path.normpath(_IMAGES.value))
+  for doc in rd.compressai_docs(rows, at, _AT_BPP.value, dataset):
+    slug = doc["name"].lower().replace(" ", "_")
+    with open(os.path.join(out_dir, f"{slug}.json"), "w") as f:
+      json.dump(doc, f, indent=1)
+  with open(os.path.join(out_dir, "rd.md"), "w") as f:
+    f.write(rd.report_markdown(rows, _AT_BPP.value, header))
+  with open(os.path.join(out_dir, "records.json"), "w") as f:
+    json.dump({"images": _IMAGES.value, "summary": rows, "at_rate": at,
+               "records": records}, f, indent=1)
 
 
 def main(argv):
@@ -48,16 +120,20 @@ def main(argv):
 
 
 def _compare():
+  quiet.quiet_tensorflow(_VERBOSE.value)
+  log = lambda line: print(line, flush=True)
   files = images.list_images(_IMAGES.value)[:_MAX_IMAGES.value]
-  neural = rd.settings([int(k) for k in _GOOG_ITERATIONS.value],
-                       _E2E_MODELS.value, [float(t) for t in _TARGETS.value])
-  records = rd.evaluate(files, neural, _CLASSICAL.value,
-                        log=lambda line: print(line, flush=True))
+  extra = _extra_models(log)
+  with baselines.use(extra, shipped=not extra or _WITH_SHIPPED.value):
+    neural = rd.settings([int(k) for k in _GOOG_ITERATIONS.value],
+                         _E2E_MODELS.value, [float(t) for t in _TARGETS.value])
+    records = rd.evaluate(files, neural, _CLASSICAL.value, log=log)
   rows = rd.summarize(records)
-  print(f"\n{len(files)} images from {_IMAGES.value} (gray)\n")
+  header = f"{len(files)} images from {_IMAGES.value} (gray)"
+  print(f"\n{header}\n")
   print(rd.side_by_side(rows))
   at = rd.at_rate(rows, _AT_BPP.value)
-  print(f"\nInterpolated at {_AT_BPP.value:g} bpp:\n")
+  print(f"\nInterpolated at {_AT_BPP.value:g} bpp ({rd.INTERPOLATION}):\n")
   print(rd.at_rate_markdown(at, _AT_BPP.value))
   print("\nAll rows:\n")
   print(rd.markdown(rows))
@@ -65,6 +141,8 @@ def _compare():
     with open(_OUT.value, "w") as f:
       json.dump({"images": _IMAGES.value, "summary": rows, "at_rate": at,
                  "records": records}, f, indent=1)
+  if _OUT_DIR.value:
+    _write(_OUT_DIR.value, rows, records, header + "\n")
   return 0
 
 

@@ -1,4 +1,5 @@
-"""scripts/baseline_campaign.py and scripts/rd_baselines.py as commands."""
+"""scripts/baseline_campaign.py, scripts/rd_baselines.py and
+scripts/ship_baselines.py as commands."""
 
 import json
 import os
@@ -83,6 +84,14 @@ class BaselineScriptsTest(absltest.TestCase):
       # when even quality 1 is larger, as on so small an image).
       _, enc = legacy.roundtrip(gray, "jpeg", bpp=neural["bpp"])
       self.assertEqual(jpeg["bpp"], enc.bpp)
+
+  def test_ship_refuses_a_folder_without_models(self):
+    tmp = self.create_tempdir().full_path
+    dest = os.path.join(tmp, "pretrained")
+    proc = _script("ship_baselines.py", f"--models={tmp}", f"--dest={dest}")
+    self.assertEqual(proc.returncode, 2, proc.stderr[-2000:])
+    self.assertIn("error: no trained baseline model in", proc.stderr)
+    self.assertFalse(os.path.exists(dest))
 
 
 if __name__ == "__main__":

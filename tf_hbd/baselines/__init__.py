@@ -24,11 +24,19 @@ offline:
 
 Model names are ``<family>`` or ``<family>-<detail>``; a family name in
 `encode_at_bpp` picks among all shipped models of the family.
+
+Models that are not shipped (a training campaign's exports or snapshots,
+`tf_hbd.baselines.folders`) join the registry for a while with `use`:
+
+>>> with tf_hbd.baselines.use({"e2e-l0.005": saved_model_dir},
+...                           shipped=False):
+...   tf_hbd.baselines.encode_at_bpp("e2e", gray, 0.37)  # picks among them
 """
 
+import contextlib
 import math
 import os
-from typing import Optional
+from typing import Mapping, Optional
 
 import numpy as np
 
@@ -36,11 +44,15 @@ from tf_hbd import errors
 
 __all__ = ["PRETRAINED_DIR", "FAMILIES", "available", "family_of", "load",
            "load_path", "decompress", "model_of", "encode_at_bpp",
-           "goog_iterations_for"]
+           "goog_iterations_for", "use"]
 
 PRETRAINED_DIR = os.path.join(os.path.dirname(__file__), "pretrained")
 FAMILIES = ("e2e", "goog")
-_CACHE = {}
+_CACHE = {}  # SavedModel folder -> codec
+# What `use` added: {name: SavedModel folder}, and whether the shipped
+# models stay visible meanwhile.
+_EXTRA = {}
+_SHIPPED = [True]
 
 
 def _codec_class(family):
@@ -64,20 +76,51 @@ def family_of(name: str) -> str:
   return family
 
 
-def available(family: Optional[str] = None) -> list:
-  """Sorted names of the shipped models (of one family, if given)."""
+def _shipped() -> list:
   if not os.path.isdir(PRETRAINED_DIR):
     return []
   names = []
   for name in sorted(os.listdir(PRETRAINED_DIR)):
     path = os.path.join(PRETRAINED_DIR, name)
-    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
-      continue
-    if name.split("-", 1)[0] not in FAMILIES:
-      continue
-    if family is None or family_of(name) == family:
+    if (os.path.isfile(os.path.join(path, "saved_model.pb")) and
+        name.split("-", 1)[0] in FAMILIES):
       names.append(name)
   return names
+
+
+def available(family: Optional[str] = None) -> list:
+  """Sorted names of the shipped models (of one family, if given), and of
+  the models added by `use` while it is in effect."""
+  names = set(_shipped() if _SHIPPED[0] else ()) | set(_EXTRA)
+  return sorted(n for n in names if family is None or family_of(n) == family)
+
+
+@contextlib.contextmanager
+def use(models: Mapping[str, str], shipped: bool = True):
+  """Within: the registry also holds `models` (not shipped).
+
+  `available`, `load`, `decompress` and `encode_at_bpp` (hence the
+  evaluation's neural systems) then see them like shipped models; a name
+  given here hides a shipped model of that name.
+
+  Args:
+    models: {model name: SavedModel folder}; the name (``e2e-...``,
+      ``goog...``) is written into every file the model makes.
+    shipped: keep the shipped models visible (False: only `models`).
+  """
+  for name, path in models.items():
+    family_of(name)
+    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+      raise errors.HbdError(f"no SavedModel in {path!r} (model {name!r})")
+  saved = dict(_EXTRA), _SHIPPED[0]
+  _EXTRA.update(models)
+  _SHIPPED[0] = shipped
+  try:
+    yield
+  finally:
+    _EXTRA.clear()
+    _EXTRA.update(saved[0])
+    _SHIPPED[0] = saved[1]
 
 
 def load_path(path, family: str, name: Optional[str] = None):
@@ -95,14 +138,14 @@ def load(name: str):
   Raises:
     HbdError: no shipped model of that name.
   """
-  if name not in _CACHE:
-    names = available()
-    if name not in names:
-      raise errors.HbdError(f"no shipped neural codec {name!r}; available: "
-                            f"{names}")
-    _CACHE[name] = load_path(os.path.join(PRETRAINED_DIR, name),
-                             family_of(name), name)
-  return _CACHE[name]
+  names = available()
+  if name not in names:
+    raise errors.HbdError(f"no shipped neural codec {name!r}; available: "
+                          f"{names}")
+  path = _EXTRA.get(name) or os.path.join(PRETRAINED_DIR, name)
+  if (path, name) not in _CACHE:
+    _CACHE[(path, name)] = load_path(path, family_of(name), name)
+  return _CACHE[(path, name)]
 
 
 def model_of(data, name: str = "<bytes>") -> str:

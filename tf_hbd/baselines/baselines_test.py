@@ -146,6 +146,33 @@ class RegistryTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaises(errors.BitstreamError):
       baselines.decompress(b"\xff\xd8\xff\xe0 a JPEG, not ours")
 
+  def test_use_adds_models_for_a_while(self):
+    shipped = baselines.available()
+    e2e_name = baselines.available("e2e")[0]
+    path = os.path.join(baselines.PRETRAINED_DIR, e2e_name)
+    with baselines.use({"e2e-campaign": path}, shipped=False):
+      self.assertEqual(baselines.available(), ["e2e-campaign"])
+      codec = baselines.load("e2e-campaign")
+      self.assertEqual((codec.name, codec.path), ("e2e-campaign", path))
+      decoded, data, _ = baselines.encode_at_bpp("e2e", self.photo, 10.0)
+      self.assertEqual(baselines.model_of(data), "e2e-campaign")
+      np.testing.assert_array_equal(baselines.decompress(data), decoded)
+      with self.assertRaises(errors.HbdError):
+        baselines.load(e2e_name)  # the shipped ones are hidden
+      with baselines.use({}):  # nested: the shipped ones come back
+        self.assertEqual(baselines.available(), sorted(shipped +
+                                                       ["e2e-campaign"]))
+      self.assertEqual(baselines.available(), ["e2e-campaign"])
+    self.assertEqual(baselines.available(), shipped)
+    with self.assertRaisesRegex(errors.BitstreamError, "not shipped"):
+      baselines.decompress(data)
+    with self.assertRaisesRegex(errors.HbdError, "no SavedModel"):
+      with baselines.use({"e2e-x": self.get_temp_dir()}):
+        pass
+    with self.assertRaises(errors.HbdError):
+      with baselines.use({"webp": path}):
+        pass
+
   def test_corrupt_and_truncated_shipped_files_raise(self):
     for name in ("goog", baselines.available("e2e")[0]):
       data = (baselines.load(name).compress(self.photo, 2) if name == "goog"

@@ -50,8 +50,8 @@ from tf_hbd.baselines import training
 from tf_hbd.codecs import images
 
 __all__ = ["E2EModel", "E2EExport", "E2ECodec", "latent_shape", "export",
-           "train", "float32_twin", "validation_metrics", "FAMILY", "DOWNSAMPLING",
-           "COMPUTE_DTYPES"]
+           "train", "float32_twin", "stored_twin", "validation_metrics", "FAMILY",
+           "DOWNSAMPLING", "COMPUTE_DTYPES", "WEIGHT_DTYPES"]
 
 FAMILY = "e2e"
 DOWNSAMPLING = 16  # 4 * 2 * 2
@@ -264,9 +264,58 @@ def float32_twin(model: E2EModel) -> E2EModel:
   return twin
 
 
-def export(model: E2EModel, path: str):
-  """Writes the SavedModel of a trained model to `path` (always float32)."""
-  module = E2EExport(float32_twin(model))
+# How an exported SavedModel stores the transforms' large parameters (`export`).
+WEIGHT_DTYPES = ("float32", "float16")
+
+
+def _large_parameters(layer) -> list:
+  """The convolution kernels (RDFT) and GDN gamma matrices of a layer of
+  the transforms: nearly all of the model's bytes."""
+  out = []
+  for obj in (layer, getattr(layer, "activation", None)):
+    for attr in ("kernel_parameter", "gamma_parameter"):
+      param = getattr(obj, attr, None)
+      if param is not None and not isinstance(param, (str, tf.Tensor)):
+        out.append(param)
+  return out
+
+
+def stored_twin(model: E2EModel, weights: str = "float32") -> E2EModel:
+  """A float32-computing copy of `model` whose large parameters are stored
+  as `weights` ("float32": `float32_twin`).
+
+  "float16": every convolution kernel (its RDFT real and imaginary parts)
+  and GDN gamma becomes a float16 variable, cast back to float32 where the
+  layer uses it (TFC's parameters cast to the compute dtype); biases, GDN
+  betas and the prior (its range-coding tables) stay float32. The
+  SavedModel is then about half the size; the codec computes in float32 with
+  the rounded weights, the same in every process.
+  """
+  if weights not in WEIGHT_DTYPES:
+    raise ValueError(f"weights must be one of {WEIGHT_DTYPES}, got "
+                     f"{weights!r}")
+  if weights == "float32":
+    return float32_twin(model)
+  twin = E2EModel(num_filters=model.num_filters, lmbda=model.lmbda)
+  twin.set_weights(model.get_weights())
+  half = lambda v: tf.Variable(tf.cast(v, tf.float16), trainable=False,
+                               name=v.name.split(":")[0].split("/")[-1])
+  for layer in twin.analysis.layers + twin.synthesis.layers:
+    for param in _large_parameters(layer):
+      if isinstance(param, tfc.RDFTParameter):
+        param.real, param.imag = half(param.real), half(param.imag)
+      else:
+        param.variable = half(param.variable)
+  return twin
+
+
+def export(model: E2EModel, path: str, weights: str = "float32"):
+  """Writes the SavedModel of a trained model to `path`.
+
+  It always computes in float32; `weights` is how the large parameters are
+  stored (see `stored_twin`).
+  """
+  module = E2EExport(stored_twin(model, weights))
   return codec_base.save_module(module, path)
 
 

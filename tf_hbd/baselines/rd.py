@@ -7,7 +7,10 @@ bit rate (highest quality whose bpp does not exceed it), so each row compares
 the codecs at (almost) the same rate. The measuring is
 `tf_hbd.evaluation.systems.evaluate` (metrics: `tf_hbd.evaluation.metrics.all_metrics`,
 8-bit, full image); this module names the settings and lays out the tables.
-Used by ``scripts/rd_baselines.py``.
+Used by ``scripts/rd_baselines.py``, for the shipped models or for models
+that are not shipped (`tf_hbd.baselines.use`, `tf_hbd.baselines.folders`:
+a training campaign's exports and snapshots); `compressai_docs` and
+`report_markdown` lay out its output files.
 """
 
 from typing import Callable, Optional, Sequence
@@ -19,7 +22,15 @@ from tf_hbd.codecs import legacy as codecs
 from tf_hbd.evaluation import systems as evaluation
 
 __all__ = ["settings", "systems", "evaluate", "summarize", "markdown",
-           "side_by_side", "at_rate", "at_rate_markdown"]
+           "side_by_side", "at_rate", "at_rate_markdown", "INTERPOLATION",
+           "compressai_docs", "report_markdown"]
+
+INTERPOLATION = (
+    "linear in bpp between the two neighbouring points of the codec's "
+    "curve: the mean (bpp, PSNR) of each fixed setting (each E2E model, each "
+    "GOOG iteration count; for JPEG / JPEG 2000 each row at a neural rate), "
+    "sorted by bpp and kept only while PSNR increases; none outside the "
+    "measured range")
 
 
 def settings(goog_iterations: Sequence[int] = (2, 3, 4),
@@ -231,3 +242,73 @@ def at_rate_markdown(summary: Sequence[dict], bpp: float = 0.37) -> str:
         f"{fmt(r.get('vs_jp2_db'), '+.2f')} | "
         f"{'yes' if r['monotone'] else 'no'} |")
   return "\n".join(lines)
+
+
+_TITLES = {"e2e": "E2E", "goog": "GOOG", "jpeg": "JPEG", "jp2": "JPEG 2000"}
+
+
+def compressai_docs(rows: Sequence[dict], at: Sequence[dict],
+                    bpp: float = 0.37, dataset: str = "") -> list:
+  """One CompressAI-style JSON document per curve.
+
+  Each neural family, and each classical codec at that family's rates, is a
+  curve: ``{"name", "description", "dataset", "results": {"bpp", "psnr",
+  "ssim", "ms-ssim", "setting", ...}, "at_bpp": {...}}``, its points being
+  the fixed settings (target rows left out) sorted by bpp; neural curves
+  add ``models`` (and GOOG's ``iterations``); ``at_bpp`` is the codec's
+  `at_rate` entry at `bpp` (how: `INTERPOLATION`). `scripts/plot_rd.py`
+  draws them.
+
+  Args:
+    rows: `summarize` output.
+    at: `at_rate(rows, bpp)`.
+    bpp: the rate of `at`.
+    dataset: recorded in each document.
+  """
+  fixed = [r for r in rows if "@" not in r["setting"]]
+  family_of = {r["setting"]: r["codec"] for r in fixed
+               if r["codec"] not in ("jpeg", "jp2")}
+  curves = {}
+  for r in fixed:
+    family = family_of.get(r["setting"])
+    if family is None:
+      continue
+    key = (r["codec"], family)
+    curves.setdefault(key, []).append(r)
+  at_of = {a["codec"]: dict(a, bpp=bpp, interpolation=INTERPOLATION)
+           for a in at}
+  docs = []
+  for (codec, family), pts in curves.items():
+    pts = sorted(pts, key=lambda r: r["bpp"])
+    neural = codec == family
+    results = {k: [r[k] for r in pts] for k in ("bpp", "psnr", "ssim",
+                                                "ms-ssim")}
+    results["setting"] = [r["setting"] for r in pts]
+    if neural:
+      results["models"] = [r.get("models", [r["setting"]])[0] for r in pts]
+      if "iterations" in pts[0]:
+        results["iterations"] = [r["iterations"] for r in pts]
+    name = (_TITLES.get(codec, codec) if neural else
+            f"{_TITLES.get(codec, codec)} at {_TITLES[family]} rates")
+    docs.append({
+        "name": name,
+        "description": (f"{name}: real files, bpp = 8 * bytes / pixels "
+                        "(header included); mean over images" +
+                        ("" if neural else f"; {codec} encoded at each "
+                         f"image's {_TITLES[family]} rate (highest setting "
+                         "not above it)")),
+        "dataset": dataset, "results": results,
+        "at_bpp": at_of.get(codec)})
+  return docs
+
+
+def report_markdown(rows: Sequence[dict], bpp: float = 0.37,
+                    header: str = "") -> str:
+  """The RD report: `side_by_side`, `at_rate_markdown` and how it was
+  interpolated (`INTERPOLATION`), under an optional header line."""
+  parts = [header] if header else []
+  parts += [side_by_side(rows), "",
+            f"PSNR at {bpp:g} bpp, interpolated on each codec's curve "
+            f"({INTERPOLATION}):", "",
+            at_rate_markdown(at_rate(rows, bpp), bpp), ""]
+  return "\n".join(parts)

@@ -59,6 +59,21 @@ class RdTest(tf.test.TestCase):
     self.assertIn(f"| goog k=2 | goog | {goog2['bpp']:.4f} |", table)
     self.assertTrue(np.isfinite([r["psnr"] for r in rows]).all())
 
+  def test_models_that_are_not_shipped(self):
+    # A campaign's model (here a shipped SavedModel under another name)
+    # alone in the registry: the settings and rows are its own.
+    path = os.path.join(baselines.PRETRAINED_DIR,
+                        baselines.available("e2e")[0])
+    with baselines.use({"e2e-campaign": path}, shipped=False):
+      neural = rd.settings((1, 2), targets=(0.37,))
+      self.assertEqual(neural, [("e2e-campaign", "e2e-campaign", None, None),
+                                ("e2e @0.37", "e2e", None, 0.37)])
+      records = rd.evaluate([self.path], neural[:1], ("jpeg",),
+                            log=lambda _: None)
+    self.assertEqual([(r["setting"], r["codec"]) for r in records],
+                     [("e2e-campaign", "e2e"), ("e2e-campaign", "jpeg")])
+    self.assertEqual(records[0]["model"], "e2e-campaign")
+
 
 def _row(setting, codec, bpp, psnr, ms=0.9):
   return {"setting": setting, "codec": codec, "bpp": bpp, "psnr": psnr,
@@ -103,6 +118,29 @@ class TablesTest(tf.test.TestCase):
     self.assertLen(table, 2 + 6)
     self.assertEqual(table[-1], "| goog k=2 | 0.2600 | 23.00 | 0.9000 | - "
                      "| - |")
+
+  def test_compressai_docs(self):
+    at = rd.at_rate(self.ROWS, 0.37)
+    docs = {d["name"]: d for d in rd.compressai_docs(self.ROWS, at, 0.37,
+                                                     "kodak")}
+    self.assertEqual(sorted(docs), ["E2E", "GOOG", "JPEG 2000 at E2E rates",
+                                    "JPEG at E2E rates"])
+    e2e = docs["E2E"]
+    self.assertEqual(e2e["dataset"], "kodak")
+    self.assertEqual(e2e["results"]["bpp"], [0.2, 0.5, 0.6])  # no target row
+    self.assertEqual(e2e["results"]["psnr"], [27.0, 30.0, 29.0])
+    self.assertEqual(e2e["results"]["models"], ["e2e-a", "e2e-b", "e2e-c"])
+    self.assertEqual(e2e["at_bpp"]["psnr"],
+                     [a for a in at if a["codec"] == "e2e"][0]["psnr"])
+    self.assertEqual(e2e["at_bpp"]["interpolation"], rd.INTERPOLATION)
+    jpeg = docs["JPEG at E2E rates"]
+    self.assertEqual(jpeg["results"]["setting"], ["e2e-a", "e2e-b"])
+    self.assertIn("at each image's E2E rate", jpeg["description"])
+    self.assertIn("ms-ssim", jpeg["results"])
+    report = rd.report_markdown(self.ROWS, 0.37, "24 images")
+    self.assertTrue(report.startswith("24 images\n| setting |"))
+    self.assertIn(rd.INTERPOLATION, report)
+    self.assertIn("| e2e | 28.70 |", report)
 
 
 if __name__ == "__main__":
