@@ -42,9 +42,13 @@ the training stream can attach). With ``eps`` in 8-bit levels squared
     log_ratio: term_k = 1/(BK) sum_b log((D_b(p~_k^b) + e) / (r_b + e))
 
 "ratio" is 1 at the codec's output and a weighted MSE (weights fixed per
-example); "log_ratio" is 0 there and, times -10 / ln 10, the mean gain in dB
-per example (to first order, what validation measures per image). Both are
-batch means (``form`` must be "batch_mean") and still split into K terms.
+example); with ``r_b`` the error of the example's whole image it is, to
+first order, minus the mean gain in dB over images that validation
+measures (times ln 10 / 10). "log_ratio" is 0 at the codec's output and,
+times -10 / ln 10, the mean gain in dB per *patch*; its gradient weighs
+each patch by 1 / (D_b + e) whatever ``r_b`` is (``r_b`` only shifts it by a
+constant). Both are batch means (``form`` must be "batch_mean") and still
+split into K terms.
 """
 
 import tensorflow as tf
