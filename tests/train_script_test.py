@@ -69,9 +69,11 @@ class TrainScriptTest(tf.test.TestCase):
   def test_jp2_d16_normalised_loss_grid_offset_run_and_refine(self):
     # The JPEG 2000 levers end to end: d = 16 patches, blocks cut off the
     # codec's grid, the loss normalised by each image's codec error.
-    from tf_hbd.codecs import codec_setting  # pylint: disable=g-import-not-at-top
-    from tf_hbd.codecs import legacy as codecs  # pylint: disable=g-import-not-at-top
-    from tf_hbd.inference import serving  # pylint: disable=g-import-not-at-top
+    # pylint: disable=g-import-not-at-top
+    from tf_hbd.codecs import codec_setting
+    from tf_hbd.codecs import legacy as codecs
+    from tf_hbd.inference import serving
+    # pylint: enable=g-import-not-at-top
     model_dir = self.create_tempdir().full_path
     proc = _run([f"--model_dir={model_dir}", "--codec=jp2", "--patch_size=16",
                  "--dataset=recompress:sample", "--setting_input",

@@ -30,10 +30,11 @@ no 8 x 8 structure, and the model then sees every phase of it (as the
 grid-shift ensemble of `hbd enhance --shifts` does). With ``codec_error``
 every block also carries its image's codec error, (per-pixel MAE, MSE) of
 the decoded image in [0, 1] units, for a loss normalised per image
-(`tf_hbd.training.algorithms.base.Algorithm.reference_error`). The stream is a pure function of the
-seed and the batch number: ``batches(start_batch)`` rebuilds the epoch of
-``start_batch`` and skips into it (exact resume). The next epoch is made in a
-background thread while the current one is consumed.
+(`tf_hbd.training.algorithms.base.Algorithm.reference_error`). The stream
+is a pure function of the seed and the batch number:
+``batches(start_batch)`` rebuilds the epoch of ``start_batch`` and skips
+into it (exact resume). The next epoch is made in a background thread while
+the current one is consumed.
 """
 
 import dataclasses
