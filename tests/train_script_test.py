@@ -66,6 +66,39 @@ def _tiny_run():
 
 class TrainScriptTest(tf.test.TestCase):
 
+  def test_jp2_d16_normalised_loss_grid_offset_run_and_refine(self):
+    # The JPEG 2000 levers end to end: d = 16 patches, blocks cut off the
+    # codec's grid, the loss normalised by each image's codec error.
+    # pylint: disable=g-import-not-at-top
+    from tf_hbd.codecs import codec_setting
+    from tf_hbd.codecs import legacy as codecs
+    from tf_hbd.inference import serving
+    # pylint: enable=g-import-not-at-top
+    model_dir = self.create_tempdir().full_path
+    proc = _run([f"--model_dir={model_dir}", "--codec=jp2", "--patch_size=16",
+                 "--dataset=recompress:sample", "--setting_input",
+                 "--boundary=replicate", "--grid_offset", "--crop=64",
+                 "--loss_norm=log_ratio", "--loss_norm_scope=image",
+                 "--alpha=1", "--jp2_bpp=0.15-1", "--synthetic_fraction=0",
+                 "--tone_fraction=0", "--units=4", "--K=2",
+                 "--batch_size=16", "--train_limit=2", "--train_max_side=96",
+                 "--steps_per_epoch=3", "--epochs=1", "--log_every=1",
+                 "--val_max_images=1", "--val_max_side=64", "--val_bpp=0.5",
+                 "--optimizer=adam", "--lr=1e-3"])
+    self.assertEqual(proc.returncode, 0, msg=proc.stderr[-3000:])
+    self.assertIn("grid offset, codec error", proc.stdout)
+    with open(os.path.join(model_dir, "log.json")) as f:
+      log = json.load(f)
+    self.assertEqual(log["decoder"], {"patch_size": 16, "setting_size": 1})
+    self.assertEqual(log["flags"]["loss_norm"], "log_ratio")
+    model = serving.load(os.path.join(model_dir, "serving"))
+    img = sample_images.load_sample("camera")[:72, :88]
+    decoded, enc = codecs.roundtrip(img, "jp2", bpp=0.5)
+    out = model.refine(decoded, setting=codec_setting.features(
+        enc.data, "jp2", img.shape))
+    self.assertEqual(out.shape, img.shape)
+    self.assertEqual(out.dtype, img.dtype)
+
   def test_tiny_run_logs_and_exports(self):
     model_dir, proc = _tiny_run()
     self.assertEqual(proc.returncode, 0, msg=proc.stderr[-3000:])

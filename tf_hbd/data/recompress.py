@@ -22,10 +22,19 @@ only. This stream instead makes, for every epoch ``e`` and from
    dropped).
 
 Augmentation happens before compression, so the codec's block grid is
-always that of the compressed image. The stream is a pure function of the
-seed and the batch number: ``batches(start_batch)`` rebuilds the epoch of
-``start_batch`` and skips into it (exact resume). The next epoch is made in a
-background thread while the current one is consumed.
+always that of the compressed image. With ``grid_offset`` (JPEG 2000 only)
+the blocks of each compressed image are cut from a random offset of 0..d-1
+pixels in each direction instead of from its origin (an (H - d) x (W - d)
+window, so every epoch keeps its block count): JPEG 2000's wavelet grid has
+no 8 x 8 structure, and the model then sees every phase of it (as the
+grid-shift ensemble of `hbd enhance --shifts` does). With ``codec_error``
+every block also carries its image's codec error, (per-pixel MAE, MSE) of
+the decoded image in [0, 1] units, for a loss normalised per image
+(`tf_hbd.training.algorithms.base.Algorithm.reference_error`). The stream
+is a pure function of the seed and the batch number:
+``batches(start_batch)`` rebuilds the epoch of ``start_batch`` and skips
+into it (exact resume). The next epoch is made in a background thread while
+the current one is consumed.
 """
 
 import dataclasses
@@ -68,6 +77,9 @@ class RecompressConfig:
     tone_fraction: share of crops squeezed into a dark or bright range.
     synthetic_fraction: synthetic images per crop of a real image.
     flip: apply random flips / transposes.
+    grid_offset: cut blocks at a random offset from the codec's origin
+      (JPEG 2000 only).
+    codec_error: attach each image's codec (MAE, MSE) to its blocks.
   """
   codec: str = "jpeg"
   patch_size: int = 8
@@ -79,6 +91,8 @@ class RecompressConfig:
   tone_fraction: float = 0.1
   synthetic_fraction: float = 0.1
   flip: bool = True
+  grid_offset: bool = False
+  codec_error: bool = False
 
 
 def parse_mixture(spec: str):
@@ -135,6 +149,9 @@ class RecompressStream:
       raise ValueError("no training images")
     if config.codec not in codec_setting.SIZE:
       raise ValueError(f"unknown codec {config.codec!r}")
+    if config.grid_offset and config.codec != "jp2":
+      raise ValueError("grid_offset is for JPEG 2000 only (JPEG's block grid "
+                       "must stay aligned)")
     self.images = [np.ascontiguousarray(im, np.uint8) for im in images]
     self.config = config
     self.batch_size = int(batch_size)
@@ -165,9 +182,26 @@ class RecompressStream:
     c = self.config.crop
     return tuple(shape) if not c else (min(c, shape[0]), min(c, shape[1]))
 
+  def _window(self, shape):
+    """Shape of the part of a compressed image that is cut into blocks."""
+    d = self.config.patch_size
+    if self.config.grid_offset and min(shape) >= 2 * d:
+      return (shape[0] - d, shape[1] - d)
+    return tuple(shape)
+
   def _blocks(self, shape):
     d = self.config.patch_size
+    shape = self._window(shape)
     return -(-shape[0] // d) * -(-shape[1] // d)
+
+  def _cut(self, decoded, img, rng):
+    """(decoded, original) of the window cut into blocks: the whole image,
+    or with ``grid_offset`` a window at a random offset 0..d-1."""
+    h, w = self._window(img.shape)
+    if (h, w) == img.shape:
+      return decoded, img
+    oy, ox = (int(v) for v in rng.integers(0, self.config.patch_size, 2))
+    return decoded[oy:oy + h, ox:ox + w], img[oy:oy + h, ox:ox + w]
 
   # ---- one epoch ---------------------------------------------------------
 
@@ -219,19 +253,29 @@ class RecompressStream:
 
   def epoch_arrays(self, epoch: int):
     """All blocks of `epoch`, shuffled: (context uint8 (N, 9, d, d),
-    position int32, target uint8 (N, d, d), setting float32 (N, S))."""
+    position int32, target uint8 (N, d, d), setting float32 (N, S)
+    [, codec_error float32 (N, 2)])."""
     rng = np.random.default_rng([self.seed, int(epoch)])
     d = self.config.patch_size
     parts = {"context": [], "position": [], "target": [], "setting": []}
+    if self.config.codec_error:
+      parts["codec_error"] = []
     for img in self._sources(rng):
       decoded, setting = self._compress(img, rng)
+      if self.config.codec_error:
+        diff = (decoded.astype(np.float64) - img) / 255.0
+        error = np.array([np.mean(np.abs(diff)), np.mean(diff**2)],
+                         np.float32)
+      decoded, original = self._cut(decoded, img, rng)
       blocks = patches_lib.blocks_from_image(decoded, d, self.config.strategy,
-                                             original=img)
+                                             original=original)
       parts["context"].append(blocks.context)
       parts["position"].append(blocks.position)
       parts["target"].append(blocks.target)
       parts["setting"].append(np.broadcast_to(setting,
                                               (len(blocks), setting.size)))
+      if self.config.codec_error:
+        parts["codec_error"].append(np.broadcast_to(error, (len(blocks), 2)))
     arrays = {k: np.concatenate(v) for k, v in parts.items()}
     assert len(arrays["position"]) == self.blocks_per_epoch
     order = rng.permutation(self.blocks_per_epoch)
@@ -281,15 +325,17 @@ class RecompressStream:
            "position": tf.TensorSpec([b], tf.int32),
            "target": tf.TensorSpec([b, d, d], tf.uint8),
            "setting": tf.TensorSpec([b, s], tf.float32)}
+    if self.config.codec_error:
+      sig["codec_error"] = tf.TensorSpec([b, 2], tf.float32)
     ds = tf.data.Dataset.from_generator(
         lambda: self.numpy_batches(start_batch), output_signature=sig)
     scale = tf.constant(1.0 / 255.0, tf.float32)
 
     def to_float(x):
-      return {"context": tf.cast(x["context"], tf.float32) * scale,
-              "position": x["position"],
-              "target": tf.cast(x["target"], tf.float32) * scale,
-              "setting": x["setting"]}
+      out = dict(x)
+      out["context"] = tf.cast(x["context"], tf.float32) * scale
+      out["target"] = tf.cast(x["target"], tf.float32) * scale
+      return out
 
     return ds.map(to_float).prefetch(8)
 
@@ -300,4 +346,6 @@ class RecompressStream:
     return (f"{len(self.images)} images{' (' + names + ')' if names else ''},"
             f" recompressed every epoch ({c.codec}, {setting}, crop {c.crop},"
             f" {self._n_synth} synthetic, tone {c.tone_fraction}, "
-            f"{c.strategy}): {self.blocks_per_epoch} blocks per epoch")
+            f"{c.strategy}{', grid offset' if c.grid_offset else ''}"
+            f"{', codec error' if c.codec_error else ''}): "
+            f"{self.blocks_per_epoch} blocks per epoch")

@@ -163,3 +163,64 @@ def test_jp2_rates_follow_the_range():
   low, high = rates(0.3, 0.4), rates(1.5, 2.0)
   assert np.all((low > 0.3 * 0.9) & (low < 0.4 * 1.1)), low
   assert np.all((high > 1.5 * 0.9) & (high < 2.0 * 1.1)), high
+
+
+def _phases(arrays, images):
+  """(y mod 8, x mod 8) of where each target patch lies in its source."""
+  windows = [np.lib.stride_tricks.sliding_window_view(im, (8, 8))
+             for im in images]
+  out = set()
+  for tgt in arrays["target"]:
+    for win in windows:
+      hit = np.argwhere(np.all(win == tgt, axis=(2, 3)))
+      if len(hit):
+        out.add((int(hit[0][0]) % 8, int(hit[0][1]) % 8))
+        break
+    else:
+      raise AssertionError("a target patch is in no source image")
+  return out
+
+
+def test_grid_offset_cuts_blocks_off_the_codec_grid():
+  kw = dict(codec="jp2", crop=0, flip=False, synthetic_fraction=0.0,
+            tone_fraction=0.0, bpp_range=(0.5, 1.0))
+  plain = _stream(**kw)
+  assert _phases(plain.epoch_arrays(0), _images()) == {(0, 0)}
+  s = _stream(grid_offset=True, **kw)
+  # An (H - 8) x (W - 8) window of each image: 4x5 + 5x5 + 6x5 blocks.
+  assert s.blocks_per_epoch == 20 + 25 + 30
+  phases = set()
+  for epoch in range(3):
+    arrays = s.epoch_arrays(epoch)
+    assert len(arrays["target"]) == s.blocks_per_epoch
+    phases |= _phases(arrays, _images())
+    # The context is the decoded image at the same offset as the target.
+    err = np.abs(arrays["context"][:, 4].astype(int)
+                 - arrays["target"].astype(int)).mean()
+    assert 0 < err < 20
+  assert len(phases) >= 5
+
+
+def test_grid_offset_is_for_jp2_only():
+  with pytest.raises(ValueError, match="JPEG 2000 only"):
+    _stream(codec="jpeg", grid_offset=True)
+
+
+def test_codec_error_is_the_images_error():
+  s = _stream(codec="jp2", crop=0, flip=False, synthetic_fraction=0.0,
+              tone_fraction=0.0, codec_error=True)
+  arrays = s.epoch_arrays(0)
+  err = arrays["codec_error"]
+  assert err.shape == (s.blocks_per_epoch, 2) and err.dtype == np.float32
+  rows = np.unique(err, axis=0)
+  assert len(rows) == 3  # one per image
+  for mae, mse in rows:
+    mine = np.all(err == (mae, mse), axis=1)
+    diff = (arrays["context"][mine, 4].astype(np.float64)
+            - arrays["target"][mine]) / 255.0
+    # The images are multiples of 8: their blocks tile them exactly.
+    np.testing.assert_allclose(np.mean(diff**2), mse, rtol=1e-5)
+    np.testing.assert_allclose(np.mean(np.abs(diff)), mae, rtol=1e-5)
+  batch = next(iter(s.batches(0)))
+  assert batch["codec_error"].shape == (16, 2)
+  assert "codec_error" not in next(iter(_stream().batches(0)))

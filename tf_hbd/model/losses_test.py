@@ -116,5 +116,99 @@ class DistortionTest(tf.test.TestCase, parameterized.TestCase):
       losses.distortion(target, recons.astype(np.int32))
 
 
+class NormalisedTest(tf.test.TestCase, parameterized.TestCase):
+  """The loss divided by the codec's own error per example."""
+
+  def setUp(self):
+    super().setUp()
+    rng = np.random.default_rng(4)
+    self.target = rng.uniform(0, 1, (5, 9))
+    # Codec errors of very different size per example, as on real data.
+    scale = np.array([0.002, 0.01, 0.03, 0.1, 0.3])[:, None]
+    self.decoded = self.target + scale * rng.normal(size=(5, 9))
+    self.recons = self.target[:, None] + scale[:, None] * rng.normal(
+        size=(5, 3, 9))
+
+  def test_example_error(self):
+    diff = self.decoded - self.target
+    want = np.mean(0.765 * np.abs(diff) + 0.235 * diff**2, -1)
+    self.assertAllClose(losses.example_error(self.target, self.decoded),
+                        want, rtol=1e-12)
+    self.assertAllClose(losses.example_error(self.target, self.decoded, 1.0),
+                        np.mean(diff**2, -1), rtol=1e-12)
+
+  @parameterized.parameters("ratio", "log_ratio")
+  def test_matches_written_out(self, norm):
+    ref = losses.example_error(self.target, self.decoded, 1.0).numpy()
+    e = 2.0 / 255**2
+    got = losses.distortion(self.target, self.recons, 1.0,
+                            reference_error=ref, normalise=norm, eps=2.0)
+    want = 0.0
+    for b in range(5):
+      for k in range(3):
+        err = np.mean((self.recons[b, k] - self.target[b])**2)
+        want += (err / (ref[b] + e) if norm == "ratio"
+                 else np.log((err + e) / (ref[b] + e)))
+    self.assertAllClose(got, want / 15, rtol=1e-12)
+    terms = losses.distortion_terms(self.target, self.recons, 1.0,
+                                    reference_error=ref, normalise=norm)
+    self.assertEqual(terms.shape, (3,))
+    self.assertAllClose(tf.reduce_sum(terms), losses.distortion(
+        self.target, self.recons, 1.0, reference_error=ref, normalise=norm),
+                        rtol=1e-12)
+
+  def test_codec_output_scores_zero_log_ratio_and_about_one_ratio(self):
+    ref = losses.example_error(self.target, self.decoded)
+    same = np.repeat(self.decoded[:, None], 4, 1)
+    self.assertAllClose(losses.distortion(
+        self.target, same, reference_error=ref, normalise="log_ratio"), 0.0,
+                        atol=1e-14)
+    ratio = losses.distortion(self.target, same, reference_error=ref,
+                              normalise="ratio", eps=1e-9)
+    self.assertAllClose(ratio, 1.0, rtol=1e-6)
+
+  @parameterized.parameters("ratio", "log_ratio")
+  def test_every_example_weighs_alike(self, norm):
+    # Halving every example's error (a uniform relative gain) lowers the
+    # plain MSE mostly through the worst-coded example; normalised, each
+    # example contributes the same share.
+    ref = losses.example_error(self.target, self.decoded, 1.0)
+    half = self.target[:, None] + 0.5 * (self.decoded - self.target)[:, None]
+    per = [float(losses.distortion(
+        self.target[b:b + 1], half[b:b + 1], 1.0, reference_error=ref[b:b + 1],
+        normalise=norm, eps=1e-9)) for b in range(5)]
+    self.assertAllClose(per, [per[0]] * 5, rtol=1e-5)
+    plain = [float(losses.distortion(self.target[b:b + 1], half[b:b + 1],
+                                     1.0)) for b in range(5)]
+    self.assertGreater(plain[-1] / plain[0], 1e3)
+
+  def test_gradient_of_ratio_is_a_weighted_mse(self):
+    ref = losses.example_error(self.target, self.decoded, 1.0).numpy()
+    r = tf.constant(self.recons)
+    with tf.GradientTape() as tape:
+      tape.watch(r)
+      loss = losses.distortion(self.target, r, 1.0, reference_error=ref,
+                               normalise="ratio", eps=1.0)
+    g = tape.gradient(loss, r).numpy()
+    diff = self.recons - self.target[:, None]
+    w = 1.0 / (ref + 1.0 / 255**2)
+    want = 2 * diff * w[:, None, None] / (9 * 5 * 3)
+    self.assertAllClose(g, want, rtol=1e-12)
+
+  def test_errors(self):
+    ref = losses.example_error(self.target, self.decoded)
+    with self.assertRaisesRegex(ValueError, "reference_error"):
+      losses.distortion(self.target, self.recons, normalise="ratio")
+    with self.assertRaisesRegex(ValueError, "batch_mean"):
+      losses.distortion(self.target, self.recons, form="paper",
+                        reference_error=ref, normalise="ratio")
+    with self.assertRaisesRegex(ValueError, "normalisation"):
+      losses.distortion(self.target, self.recons, reference_error=ref,
+                        normalise="psnr")
+    self.assertAllClose(
+        losses.distortion(self.target, self.recons, reference_error=ref),
+        losses.distortion(self.target, self.recons))
+
+
 if __name__ == "__main__":
   tf.test.main()

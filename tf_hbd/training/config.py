@@ -115,6 +115,10 @@ class RunConfig:
   jp2_bpp: str = _knob(
       "", "recompress: JPEG 2000 rate range LOW-HIGH in bpp, drawn "
       "log-uniform (empty: 0.1-2).")
+  grid_offset: bool = _knob(
+      False, "recompress: cut the blocks of each compressed image at a "
+      "random offset (0..d-1 pixels) from the codec's origin (JPEG 2000 "
+      "only: JPEG's 8x8 grid must stay aligned).")
   val_settings: List[str] = _knob(
       [], "Validate at several JPEG qualities / JP2 bpps (e.g. 10,20,30); "
       "overrides --val_quality/--val_bpp.")
@@ -130,6 +134,15 @@ class RunConfig:
   alpha: float = _knob(0.235, "MSE weight of the loss (eq. 17).")
   loss_form: str = _knob("batch_mean", "Loss normalisation "
                          "(tf_hbd.model.losses).", ["batch_mean", "paper"])
+  loss_norm: str = _knob(
+      "none", "Divide each example's error by the codec's own "
+      "(tf_hbd.model.losses; none: the paper's loss).",
+      ["none", "ratio", "log_ratio"])
+  loss_norm_eps: float = _knob(1.0, "--loss_norm: added to both errors, in "
+                               "8-bit levels squared.")
+  loss_norm_scope: str = _knob(
+      "patch", "--loss_norm: the codec's error of the example's patch or of "
+      "its whole image (image: recompress: data).", ["patch", "image"])
   epochs: int = _knob(10, "Training epochs (paper: 260+).")
   steps_per_epoch: int = _knob(0, "Batches per epoch (0: one pass over the "
                                "set).")

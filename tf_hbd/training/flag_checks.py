@@ -34,7 +34,8 @@ _AT_LEAST_0 = ("patch_size", "train_max_side", "train_limit",
                "sab_attn_units", "num_cpu_devices", "seed", "clip_norm",
                "alpha", "val_bpp", "collective_timeout", "lr_end_fraction",
                "lr_decay_power", "momentum")
-_POSITIVE = ("lr", "rtrl_max_gb", "uoro_epsilon", "val_quality")
+_POSITIVE = ("lr", "rtrl_max_gb", "uoro_epsilon", "val_quality",
+             "loss_norm_eps")
 
 
 def _folder_with_images(flag, value, spec):
@@ -91,6 +92,7 @@ def validate_train_flags(values: Mapping[str, object]) -> None:
   data_dir = values.get("data_dir")
   if data_dir and "://" not in data_dir and not os.path.isdir(data_dir):
     raise errors.UsageError(f"--data_dir={data_dir}: no such folder")
+  _check_loss_and_grid(values)
   for name, parser in (("jpeg_qualities", "parse_mixture"),
                        ("jp2_bpp", "parse_bpp_range")):
     spec = values.get(name)
@@ -100,6 +102,29 @@ def validate_train_flags(values: Mapping[str, object]) -> None:
         getattr(recompress, parser)(spec)
       except ValueError as e:
         raise errors.UsageError(f"--{name}={spec}: {e}") from None
+
+
+def _check_loss_and_grid(values: Mapping[str, object]) -> None:
+  """--loss_norm and --grid_offset combinations that cannot work."""
+  norm = values.get("loss_norm")
+  if norm not in (None, "none"):
+    if values.get("loss_form", "batch_mean") != "batch_mean":
+      raise errors.UsageError(f"--loss_norm={norm} is a batch mean: use it "
+                              "with --loss_form=batch_mean")
+    dataset = values.get("dataset")
+    if (values.get("loss_norm_scope") == "image" and isinstance(dataset, str)
+        and not dataset.startswith("recompress:")):
+      raise errors.UsageError(
+          "--loss_norm_scope=image needs --dataset=recompress:... (the "
+          "stream that knows each block's image)")
+  if values.get("grid_offset"):
+    if values.get("codec", "jpeg") != "jp2":
+      raise errors.UsageError("--grid_offset is for --codec=jp2 (JPEG's 8x8 "
+                              "block grid must stay aligned)")
+    dataset = values.get("dataset")
+    if isinstance(dataset, str) and not dataset.startswith("recompress:"):
+      raise errors.UsageError("--grid_offset needs "
+                              "--dataset=recompress:...")
 
 
 def guarded_main(fn: Callable[[list], int], argv, values: Mapping[str,

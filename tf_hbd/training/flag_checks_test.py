@@ -26,6 +26,9 @@ class ValidateTrainFlagsTest(parameterized.TestCase):
 
   def test_good_values_pass(self):
     flag_checks.validate_train_flags(_good())
+    flag_checks.validate_train_flags(_good(
+        codec="jp2", dataset="recompress:sample", grid_offset=True,
+        loss_norm="log_ratio", loss_norm_scope="image", loss_norm_eps=0.5))
     flag_checks.validate_train_flags({})  # flags absent: nothing to check
 
   @parameterized.parameters(
@@ -48,6 +51,15 @@ class ValidateTrainFlagsTest(parameterized.TestCase):
                            r"LOW-HIGH"),
       ({"jpeg_qualities": "0.5:40-5"},
        r"^--jpeg_qualities=0.5:40-5: bad quality mixture component"),
+      ({"loss_norm_eps": 0.0}, r"^--loss_norm_eps=0.0: must be positive$"),
+      ({"loss_norm": "ratio", "loss_form": "paper"},
+       r"^--loss_norm=ratio is a batch mean"),
+      ({"loss_norm": "log_ratio", "loss_norm_scope": "image"},
+       r"^--loss_norm_scope=image needs --dataset=recompress:"),
+      ({"grid_offset": True, "codec": "jpeg"},
+       r"^--grid_offset is for --codec=jp2"),
+      ({"grid_offset": True, "codec": "jp2"},
+       r"^--grid_offset needs --dataset=recompress:"),
   )
   def test_bad_value_names_the_flag(self, over, pattern):
     with self.assertRaisesRegex(errors.UsageError, pattern):

@@ -73,7 +73,10 @@ def _recompress_config(cfg):
   from tf_hbd.data import recompress  # pylint: disable=g-import-not-at-top
   config = {"crop": cfg.crop, "strategy": cfg.boundary,
             "synthetic_fraction": cfg.synthetic_fraction,
-            "tone_fraction": cfg.tone_fraction}
+            "tone_fraction": cfg.tone_fraction,
+            "grid_offset": cfg.grid_offset,
+            "codec_error": (cfg.loss_norm != "none"
+                            and cfg.loss_norm_scope == "image")}
   if cfg.jpeg_qualities:
     config["quality_mixture"] = recompress.parse_mixture(cfg.jpeg_qualities)
   if cfg.jp2_bpp:

@@ -83,6 +83,8 @@ def build_algorithm(cfg: config_lib.RunConfig, patch_size: int,
       matmul_dtype=None if cfg.precision == "float32" else cfg.precision)
   algo = algorithms.make_algorithm(
       cfg.algo, decoder, K=cfg.K, alpha=cfg.alpha, loss_form=cfg.loss_form,
+      loss_norm=cfg.loss_norm, loss_norm_eps=cfg.loss_norm_eps,
+      loss_norm_scope=cfg.loss_norm_scope,
       **algorithms.options_from_flags(cfg.algo, dataclasses.asdict(cfg)))
   return decoder, algo
 

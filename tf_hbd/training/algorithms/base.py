@@ -20,7 +20,10 @@ gradients at each time step").
 
 The loss is the paper's distortion (eqs. 17-19, `tf_hbd.model.losses`) over the
 K-step episode; its per-step terms l_k (they sum to the episode loss) are what
-the online algorithms differentiate at each step.
+the online algorithms differentiate at each step. ``loss_norm`` divides each
+example's error by the codec's own (`reference_error`: of the decoded patch,
+``loss_norm_scope="patch"``, or of its whole image, "image", which the
+batch then carries as ``codec_error`` (B, 2): per-pixel MAE and MSE).
 
 Registry: ``ALGORITHMS`` maps a name to its class, filled by the
 `register_algorithm` decorator when the module of an algorithm is imported
@@ -35,6 +38,7 @@ from tf_hbd.model import losses
 
 __all__ = [
     "ALGORITHMS",
+    "NORM_SCOPES",
     "Algorithm",
     "register_algorithm",
     "get_algorithm",
@@ -44,6 +48,8 @@ __all__ = [
 ]
 
 ALGORITHMS = {}
+# Whose codec error a normalised loss divides by (`Algorithm.reference_error`).
+NORM_SCOPES = ("patch", "image")
 
 
 def register_algorithm(name):
@@ -128,6 +134,11 @@ class Algorithm:
     K: refinement steps per episode (default ``decoder.K``).
     alpha: MSE weight of eq. 17.
     loss_form: "batch_mean" or "paper" (`tf_hbd.model.losses`).
+    loss_norm: "none" (the paper), "ratio" or "log_ratio": each example's
+      error divided by the codec's own (`tf_hbd.model.losses`).
+    loss_norm_eps: added to both errors, in 8-bit levels squared.
+    loss_norm_scope: the codec's error of the example's decoded patch
+      ("patch") or of its whole image ("image"; the batch's ``codec_error``).
     **options: algorithm options, each a key of the subclass's ``OPTIONS``.
   """
 
@@ -136,7 +147,9 @@ class Algorithm:
   FLAG_NAMES = {}  # option name -> the scripts' flag that sets it
 
   def __init__(self, decoder, K=None, alpha=losses.ALPHA,
-               loss_form=losses.DEFAULT_FORM, **options):
+               loss_form=losses.DEFAULT_FORM, loss_norm="none",
+               loss_norm_eps=losses.DEFAULT_NORM_EPS, loss_norm_scope="patch",
+               **options):
     unknown = set(options) - set(self.OPTIONS)
     if unknown:
       raise ValueError(f"{self.name}: unknown options {sorted(unknown)}; "
@@ -151,6 +164,20 @@ class Algorithm:
     self.loss_form = loss_form
     if loss_form not in losses.FORMS:
       raise ValueError(f"unknown loss form {loss_form!r}")
+    if loss_norm not in losses.NORMALISATIONS:
+      raise ValueError(f"unknown loss normalisation {loss_norm!r}; choose "
+                       f"from {losses.NORMALISATIONS}")
+    if loss_norm_scope not in NORM_SCOPES:
+      raise ValueError(f"unknown loss_norm_scope {loss_norm_scope!r}; "
+                       f"choose from {NORM_SCOPES}")
+    if loss_norm != "none" and loss_form != "batch_mean":
+      raise ValueError("a normalised loss (loss_norm) needs "
+                       "loss_form='batch_mean'")
+    if not loss_norm_eps > 0:
+      raise ValueError(f"loss_norm_eps must be positive, got {loss_norm_eps}")
+    self.loss_norm = loss_norm
+    self.loss_norm_eps = float(loss_norm_eps)
+    self.loss_norm_scope = loss_norm_scope
     # Data-parallel training (`tf_hbd.training.distributed`) sets this to the global
     # batch size: every loss is then normalised by it, so the replicas'
     # losses and gradients over their shares of a batch sum to those of the
@@ -190,21 +217,40 @@ class Algorithm:
     """Every trainable variable of `model`, in a fixed order."""
     return list(self.model.trainable_variables)
 
-  def episode_loss(self, target, recons):
-    """Eq. 17 over the whole episode (B, K, d*d)."""
-    return losses.distortion(target, recons, self.alpha, self.loss_form,
-                             self.global_batch_size)
+  def reference_error(self, batch):
+    """(B,) the codec's own error per example for a normalised loss (None
+    with ``loss_norm="none"``)."""
+    if self.loss_norm == "none":
+      return None
+    if self.loss_norm_scope == "image":
+      if "codec_error" not in batch:
+        raise ValueError("loss_norm_scope='image' needs batches with "
+                         "codec_error (a recompress: stream)")
+      mae_mse = tf.cast(batch["codec_error"], tf.float32)
+      return (1.0 - self.alpha) * mae_mse[:, 0] + self.alpha * mae_mse[:, 1]
+    ctx = tf.reshape(batch["context"], [tf.shape(batch["context"])[0], 9, -1])
+    own = tf.gather(ctx, tf.cast(tf.reshape(batch["position"], [-1]),
+                                 tf.int32), axis=1, batch_dims=1)
+    return losses.example_error(batch["target"], own, self.alpha)
 
-  def step_loss(self, target, p_k):
+  def _distortion(self, target, recons, reference_error):
+    return losses.distortion(target, recons, self.alpha, self.loss_form,
+                             self.global_batch_size, reference_error,
+                             self.loss_norm, self.loss_norm_eps)
+
+  def episode_loss(self, target, recons, reference_error=None):
+    """Eq. 17 over the whole episode (B, K, d*d) (normalised with
+    ``loss_norm``: pass `reference_error` of the batch)."""
+    return self._distortion(target, recons, reference_error)
+
+  def step_loss(self, target, p_k, reference_error=None):
     """l_k, the step-k term of the episode loss (the K terms sum to it)."""
-    per_step = losses.distortion(target, p_k[:, None], self.alpha,
-                                 self.loss_form, self.global_batch_size)
+    per_step = self._distortion(target, p_k[:, None], reference_error)
     return per_step / tf.cast(self.K, per_step.dtype)
 
-  def last_step_distortion(self, target, p_last):
+  def last_step_distortion(self, target, p_last, reference_error=None):
     """Eq. 17 of the last reconstruction alone (comparable across K)."""
-    return losses.distortion(target, p_last[:, None], self.alpha,
-                             self.loss_form, self.global_batch_size)
+    return self._distortion(target, p_last[:, None], reference_error)
 
   def replica_sum(self, x):
     """x summed over the replicas of the current `tf.distribute` strategy.

@@ -32,13 +32,14 @@ class BPTT(base.Algorithm):
 
   def gradients(self, batch):
     """(grads aligned with `variables`, metrics) of the episode loss."""
+    ref = self.reference_error(batch)
     with tf.GradientTape() as tape:
       recons = self.reconstructions(batch)
-      loss = self.episode_loss(batch["target"], recons)
+      loss = self.episode_loss(batch["target"], recons, ref)
     grads = tape.gradient(loss, self.variables)
     metrics = {"loss": loss,
                "loss_last": self.last_step_distortion(batch["target"],
-                                                      recons[:, -1])}
+                                                      recons[:, -1], ref)}
     return grads, metrics
 
   def train_step(self, batch, apply_gradients):

@@ -171,7 +171,8 @@ class StateSystem:
       tape.watch(s)
       tape.watch(self.readout_variables)
       p = self.decoder.readout(s, batch["context"], batch["position"])
-      loss = algo.step_loss(batch["target"], p)
+      loss = algo.step_loss(batch["target"], p,
+                            algo.reference_error(batch))
     ds, *dread = tape.gradient(loss, [s] + self.readout_variables)
     return loss, p, ds, dread
 
@@ -258,7 +259,8 @@ class ForwardModeAlgorithm(base.Algorithm):
     summed gradients are applied now when not online."""
     step_grads = sink.finish()
     metrics = {"loss": loss,
-               "loss_last": self.last_step_distortion(batch["target"], p)}
+               "loss_last": self.last_step_distortion(
+                   batch["target"], p, self.reference_error(batch))}
     return metrics, step_grads
 
   def run(self, batch, apply_gradients=None):

@@ -44,6 +44,24 @@ class LearningTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(int(opt.iterations.numpy()),
                      STEPS * algo.updates_per_batch)
 
+  @parameterized.parameters("bptt", "sab", "rtrl", "uoro", "snap1")
+  def test_normalised_loss_drops_below_the_codecs(self, name):
+    # --loss_norm=log_ratio: 0 is the codec's own error, every example alike.
+    model = decoder_lib.build_decoder("lstm", units=8, patch_size=8, K=4,
+                                      seed=0)
+    algo = base.make_algorithm(name, model, alpha=1.0,
+                               loss_norm="log_ratio")
+    opt = tf.keras.optimizers.Adam(0.01)
+
+    def apply(grads):
+      grads, _ = tf.clip_by_global_norm(grads, 13.0)
+      opt.apply_gradients(zip(grads, algo.variables))
+
+    step = tf.function(lambda b: algo.train_step(b, apply))
+    hist = [float(step(self.batch)["loss"]) for _ in range(STEPS)]
+    self.assertGreater(hist[0], 0.0)
+    self.assertLess(np.mean(hist[-5:]), 0.0)
+
 
 if __name__ == "__main__":
   tf.test.main()

@@ -37,6 +37,22 @@ class RTRLTest(tf.test.TestCase, parameterized.TestCase):
     self.assertLessEqual(err, 1e-12)
     self.assertAllClose(metrics["loss"], m_bptt["loss"], rtol=1e-12)
 
+  @parameterized.parameters("ratio", "log_ratio")
+  def test_normalised_loss_gradient_equals_bptt(self, norm):
+    model = tu.small_decoder("lstm")
+    batch = tu.random_batch()
+    opts = {"alpha": 1.0, "loss_norm": norm, "loss_norm_eps": 0.3}
+    g_bptt, m_bptt = bptt.BPTT(model, **opts).gradients(batch)
+    algo = rtrl.RTRL(model, accumulate=True, **opts)
+    rec = tu.Recorder()
+    metrics = algo.train_step(batch, rec)
+    err = tu.rel_error(tu.by_variable(model.trainable_variables, g_bptt),
+                       tu.by_variable(algo.variables, rec.calls[0]))
+    self.assertLessEqual(err, 1e-12)
+    self.assertAllClose(metrics["loss"], m_bptt["loss"], rtol=1e-12)
+    self.assertAllClose(metrics["loss_last"], m_bptt["loss_last"],
+                        rtol=1e-12)
+
   @parameterized.named_parameters(CELLS[0])
   def test_online_step_gradients_equal_bptt_of_step_losses(self, cell,
                                                            kwargs):
