@@ -261,7 +261,7 @@ class RunTest(tf.test.TestCase):
     value, events = tf.Variable(0.0), []
     handler = signal.getsignal(signal.SIGTERM)
     with self.assertRaisesRegex(
-        loop.Stopped, r"stopped by SIGTERM after batch 3; checkpoint "
+        loop.Stopped, r"^SIGTERM after batch 3, checkpoint "
         r".*ckpt-3 saved"):
       self._run(directory, value, events, until=10, stop_at=3, unit="batch")
     self.assertEqual(events[-1], ("stop", 3))
