@@ -8,12 +8,14 @@ the paper). This module holds what the two training scripts have in common:
   reproducible batch of random crops (with horizontal flips) for every step:
   batch ``s`` depends only on ``(seed, s)``, so a resumed run sees exactly the
   batches an uninterrupted run would have seen;
-* `train_loop`: a step- and time-boxed loop with progress logging, periodic
-  checkpoints and resume, on the machinery the decoder's
-  `tf_hbd.training.trainer.Trainer` uses too (`tf_hbd.training.loop`:
-  resume from the newest intact checkpoint, budget, timing, the rate's
-  warm-up, the records). Training time is kept in the checkpoint, so a time
-  budget (``max_seconds``) is a budget for the whole run, across restarts.
+* `train_loop`: a step- and time-boxed run with progress logging, periodic
+  checkpoints and resume, through the loop the decoder's
+  `tf_hbd.training.trainer.Trainer` runs through too
+  (`tf_hbd.training.loop.run`: resume from the newest intact checkpoint,
+  budget, timing, stop signals, periodic checkpoints and actions;
+  `with_warmup`: the rate's warm-up). Training time is kept in the
+  checkpoint, so a time budget (``max_seconds``) is a budget for the whole
+  run, across restarts.
 """
 
 import os
@@ -225,11 +227,16 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
                log: Callable[[str], None] = print) -> TrainState:
   """Runs (or resumes) a training loop with checkpoints.
 
+  The loop is `tf_hbd.training.loop.run` (the decoder's too): resume,
+  budget, timing, stop signals, periodic checkpoints; this function plugs
+  in the step (the crops of step ``s`` are ``sampler.batch(s)``), the
+  progress records and the learning curve.
+
   Args:
     step_fn: called as ``step_fn(batch_uint8)``; returns a dict of scalar
       tensors (losses) to log. It updates the model's variables, except when
       the loss or a gradient is not finite (use `guarded_update`).
-    sampler: yields the batches.
+    sampler: yields the batches (batch ``s`` for step ``s``).
     batch_size: crops per step.
     checkpoint_dir: where checkpoints go (an existing one is resumed).
     trackables: objects to checkpoint (model, optimizer, ...).
@@ -263,57 +270,30 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
   saver = loop.RunCheckpoint(
       tf.train.Checkpoint(state=state, **trackables), checkpoint_dir,
       state.step, max_to_keep=3, every_seconds=checkpoint_every_s, log=log)
-  _resume(saver, state, trackables, continue_from, log)
-  history_path = os.path.join(checkpoint_dir, "history.jsonl")
-  curve_path = os.path.join(checkpoint_dir, "curve.jsonl")
-  tf.io.gfile.makedirs(checkpoint_dir)
-  evaluated = {r["step"] for r in read_jsonl(curve_path)}
-  budget = loop.Budget(max_steps, max_seconds)
+  records = _Records(checkpoint_dir, state, evaluate, max_bad_steps, log)
 
-  def run_evaluation(step):
-    _evaluate_to_curve(evaluate, step, state, curve_path, log)
-    evaluated.add(step)
+  def on_resume(prefix):
+    _resume(prefix, state, trackables, continue_from, log)
+    records.open()
 
-  def out_of_budget():
-    return budget.spent(int(state.step.numpy()), state.seconds.numpy())
+  def step(n):
+    values = step_fn(tf.constant(sampler.batch(n, batch_size)))
+    return {k: float(v) for k, v in values.items()}  # waits for the step
 
-  means = _StepMeans(max_bad_steps)
-  with loop.StopSignals() as stop:
-    while not out_of_budget():
-      step, values = _timed_step(step_fn, sampler, batch_size, state)
-      means.add(values, step)
-      if step % log_every == 0 or out_of_budget():
-        _log_record(means.take_record(step, state.seconds.numpy()),
-                    history_path, log)
-      due = evaluate is not None and eval_every and step % eval_every == 0
-      if due:
-        run_evaluation(step)
-      if due or saver.due(step) or stop.requested:
-        _save_or_stop(saver, stop, step)
-  if evaluate is not None and int(state.step.numpy()) not in evaluated:
-    run_evaluation(int(state.step.numpy()))
+  every = [loop.Every(log_every, records.progress, last=True)]
+  if evaluate is not None:
+    every.append(loop.Every(eval_every, records.evaluate, checkpoint=True))
+  loop.run(step, saver, state.seconds, loop.Budget(max_steps, max_seconds),
+           on_resume=on_resume, on_step=records.add, every=every)
+  if evaluate is not None and int(state.step.numpy()) not in records.evaluated:
+    records.evaluate(int(state.step.numpy()))
   saver.save()
   return state
 
 
-def _log_record(record, history_path, log):
-  """A progress record: one line to `log`, one JSON line to the history."""
-  log(" ".join(f"{k}={v}" for k, v in record.items()))
-  loop.append_jsonl(history_path, record)
-
-
-def _save_or_stop(saver, stop, step):
-  """Saves a checkpoint; then raises `loop.Stopped` if a signal asked."""
-  prefix = saver.save()
-  if stop.requested:
-    raise loop.Stopped(f"{stop.requested} after step {step}, "
-                       f"checkpoint {prefix} saved")
-
-
-def _resume(saver, state, trackables, continue_from, log):
-  """Restores the newest intact checkpoint of `saver`, else (none yet)
-  `continue_from` (without the optimizer) if given."""
-  restored = saver.restore()
+def _resume(restored, state, trackables, continue_from, log):
+  """After `loop.run` restored `restored` (None: no checkpoint yet): says
+  so, or starts from `continue_from` (without the optimizer) if given."""
   if restored:
     log(f"resumed from {restored} at step "
         f"{int(state.step.numpy())} ({state.seconds.numpy():.0f} s trained)")
@@ -341,27 +321,44 @@ def _restore_without_optimizer(path, state, trackables):
                      f"{str(e).splitlines()[0][:200]})") from e
 
 
-def _timed_step(step_fn, sampler, batch_size, state):
-  """Runs the state's next step; (the new step count, its values)."""
-  step = int(state.step.numpy())
+class _Records:
+  """What a baseline run reports: the means of the step values since the
+  last progress line (one line to `log`, one record in ``history.jsonl``)
+  and the evaluations (the learning curve, ``curve.jsonl``)."""
 
-  def run():
-    values = step_fn(tf.constant(sampler.batch(step, batch_size)))
-    return {k: float(v) for k, v in values.items()}  # waits for the step
+  def __init__(self, directory, state, evaluate, max_bad_steps, log):
+    self.directory = directory
+    self.state = state
+    self.evaluate_fn = evaluate
+    self.log = log
+    self.means = _StepMeans(max_bad_steps)
+    self.history_path = os.path.join(directory, "history.jsonl")
+    self.curve_path = os.path.join(directory, "curve.jsonl")
+    self.evaluated = set()
 
-  values, _ = loop.timed(run, state.seconds)
-  state.step.assign_add(1)
-  return step + 1, values
+  def open(self):
+    """Creates the folder; reads which steps the curve has already."""
+    tf.io.gfile.makedirs(self.directory)
+    self.evaluated = {r["step"] for r in read_jsonl(self.curve_path)}
 
+  def add(self, step, values, seconds):  # pylint: disable=unused-argument
+    """Adds the values of step `step` to the means."""
+    self.means.add(values, step)
 
-def _evaluate_to_curve(evaluate, step, state, curve_path, log):
-  """Runs `evaluate` and appends its record to the learning curve."""
-  record = {"step": step,
-            "seconds": round(float(state.seconds.numpy()), 1),
-            "hours": round(float(state.seconds.numpy()) / 3600.0, 4),
-            **evaluate()}
-  log("eval " + " ".join(f"{k}={v}" for k, v in record.items()))
-  loop.append_jsonl(curve_path, record)
+  def progress(self, step):
+    """The progress record of `step`: a line to the log, one to the history."""
+    record = self.means.take_record(step, self.state.seconds.numpy())
+    self.log(" ".join(f"{k}={v}" for k, v in record.items()))
+    loop.append_jsonl(self.history_path, record)
+
+  def evaluate(self, step):
+    """Runs the evaluation; appends its record to the learning curve."""
+    seconds = float(self.state.seconds.numpy())
+    record = {"step": step, "seconds": round(seconds, 1),
+              "hours": round(seconds / 3600.0, 4), **self.evaluate_fn()}
+    self.log("eval " + " ".join(f"{k}={v}" for k, v in record.items()))
+    loop.append_jsonl(self.curve_path, record)
+    self.evaluated.add(step)
 
 
 class _StepMeans:

@@ -286,5 +286,63 @@ class TrainAndResumeTest(tf.test.TestCase):
                  export_dir=None, patch_size=48)
 
 
+class OldCheckpointTest(tf.test.TestCase):
+  """A checkpoint of the object graph the baselines have always saved (the
+  campaign's checkpoints on disk) resumes with this code."""
+
+  def _old_checkpoint(self, directory):
+    """ckpt-7 as `train_loop` wrote it before `loop.run`, built by hand:
+    ``state`` (``step`` int64, ``seconds`` float64) and the trackables
+    (``model``, ``optimizer``: Adam with its slots) of `fit`."""
+    state = tf.Module()
+    state.step = tf.Variable(7, dtype=tf.int64)
+    state.seconds = tf.Variable(12.25, dtype=tf.float64)
+    model = tf.Module()
+    model.w = tf.Variable([1.0, 2.0])
+    optimizer = tf.keras.optimizers.Adam(1e-3)
+    for _ in range(7):
+      optimizer.apply_gradients([(tf.constant([0.5, -0.5]), model.w)])
+    manager = tf.train.CheckpointManager(
+        tf.train.Checkpoint(state=state, model=model, optimizer=optimizer),
+        directory, max_to_keep=3)
+    return manager.save(checkpoint_number=7), model.w.numpy()
+
+  def test_resumes_at_its_step_with_the_same_names(self):
+    ckpt = os.path.join(tempfile.mkdtemp(), "ckpt")
+    old, weights = self._old_checkpoint(ckpt)
+    self.assertEndsWith(old, "ckpt-7")
+    model = tf.Module()
+    model.w = tf.Variable([0.0, 0.0])
+    optimizer = tf.keras.optimizers.Adam(1e-3)
+    optimizer.build([model.w])
+    seen = []
+
+    def step(_):
+      seen.append((model.w.numpy(), int(optimizer.iterations.numpy())))
+      optimizer.apply_gradients([(tf.constant([0.5, -0.5]), model.w)])
+      return {"loss": tf.constant(1.0)}
+
+    lines = []
+    state = training.train_loop(
+        step, training.CropSampler([np.zeros((8, 8), np.uint8)], 4), 1,
+        ckpt, {"model": model, "optimizer": optimizer}, max_steps=9,
+        log=lines.append)
+    self.assertEqual(lines[0], f"resumed from {old} at step 7 (12 s "
+                     f"trained)")
+    self.assertEqual(int(state.step.numpy()), 9)
+    self.assertGreater(state.seconds.numpy(), 12.25)
+    self.assertAllEqual(seen[0][0], weights)  # the weights of ckpt-7
+    self.assertEqual([i for _, i in seen], [7, 8])  # Adam's steps too
+    new = tf.train.latest_checkpoint(ckpt)
+    self.assertEndsWith(new, "ckpt-9")
+    names = lambda p: {n for n, _ in tf.train.list_variables(p)}
+    self.assertEqual(names(new), names(old))
+    self.assertContainsSubset(
+        {"state/step/.ATTRIBUTES/VARIABLE_VALUE",
+         "state/seconds/.ATTRIBUTES/VARIABLE_VALUE",
+         "model/w/.ATTRIBUTES/VARIABLE_VALUE",
+         "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"}, names(new))
+
+
 if __name__ == "__main__":
   tf.test.main()

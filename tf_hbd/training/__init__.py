@@ -2,8 +2,9 @@
 
 * `algorithms`: the learning algorithms (BPTT, SAB, RTRL, UORO, SnAp-1);
 * `trainer`: the training loop shared by every algorithm (`Trainer`);
-* `loop`: the machinery of a resumable loop that `Trainer` and the
-  baselines' `train_loop` share (checkpoints, budget, timing, warm-up);
+* `loop`: the one resumable training loop (`loop.run`) that `Trainer` and
+  the baselines' `train_loop` run through, and its machinery (checkpoints,
+  budget, timing, stop signals, warm-up, records);
 * `distributed`: data-parallel training on `tf.distribute`;
 * `checkpoints`: resuming from the newest intact checkpoint;
 * `run_decoder`: a run's decoder (final or best) rebuilt from its settings

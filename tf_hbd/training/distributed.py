@@ -267,9 +267,11 @@ class DistributedTrainer(training.Trainer):
 
   # ---- state -----------------------------------------------------------
 
-  def _restore(self):
+  def _resumed(self, latest):
+    """The chief: as `Trainer`; another worker (whose own folder is a new
+    temporary one, `latest` None) restores the chief's newest checkpoint."""
     if self.is_chief:
-      return super()._restore()
+      return super()._resumed(latest)
     latest = tf.train.latest_checkpoint(
         os.path.join(self.chief_model_dir, "checkpoints"))
     if latest:

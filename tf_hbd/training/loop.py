@@ -1,12 +1,23 @@
-"""The machinery of a resumable training loop, one implementation of each.
+"""One resumable training loop and its machinery, one implementation of each.
 
-Two loops train in this package: `tf_hbd.training.trainer.Trainer` (the
-decoder, any learning algorithm, epochs and validation) and
-`tf_hbd.baselines.training.train_loop` (GOOG and E2E, one compiled step on
-random crops). As in Orbit's ``Controller`` (TensorFlow Model Garden), each
-loop owns its step and what it reports; what a resumable run needs beyond
-that lives here, and both loops use it:
+Two trainings run in this package: the decoder
+(`tf_hbd.training.trainer.Trainer`: any learning algorithm, epochs,
+validation, weight average, `tf.distribute`) and the neural baselines
+(`tf_hbd.baselines.training.train_loop`: GOOG and E2E, one compiled step on
+random crops, a learning curve). Both run through `run`, a step-driven loop
+in the manner of Orbit's ``Controller`` (TensorFlow Model Garden): it owns
+what makes a run resumable, and each training plugs in its step and what it
+reports:
 
+* `run`: resume from the newest intact checkpoint (then ``on_resume``), the
+  budget (`Budget`, steps and training seconds over all sessions) and an
+  optional end step (``until``), the timing of every step (`timed`), the
+  stop signals (`StopSignals`: a checkpoint at the current step, then
+  `Stopped`), the periodic actions (`Every`: progress lines and records,
+  validations, each optionally followed by a checkpoint) and the periodic
+  checkpoints (`RunCheckpoint.due`). What happens at the end (the
+  baselines' last evaluation and save, the decoder's log) is the caller's,
+  after `run` returns why it ended;
 * `RunCheckpoint`: checkpoints ``ckpt-<step>`` in a folder, resumed from the
   newest *intact* one (`tf_hbd.training.checkpoints.restore_newest_intact`:
   a garbled state file or damaged files fall back to an older checkpoint,
@@ -24,23 +35,33 @@ that lives here, and both loops use it:
   between steps (save a checkpoint at the current step, then raise
   `Stopped`), so a stopped run loses no finished step.
 
-The object graph of a checkpoint is the caller's `tf.train.Checkpoint`:
-nothing here adds to or renames what is saved.
+What stays with each training: the step itself (the decoder's algorithms
+apply their gradients inside it, once per batch or once per refinement
+step), the data (the decoder's resumable stream of batches, the baselines'
+crops as a function of the step number), what is logged and validated, and
+the object graph of the checkpoint: `run` saves the caller's
+`tf.train.Checkpoint` as given, nothing here adds to or renames it. A
+multi-worker decoder run (`tf_hbd.training.distributed`) goes through `run`
+too, with the stop signals off (its checkpoint is a collective that one
+worker cannot take alone); its non-chief workers restore from the chief's
+folder in their ``on_resume``.
 """
 
 import dataclasses
+import functools
 import json
 import signal
 import threading
 import time
-from typing import Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import tensorflow as tf
 
 from tf_hbd.training import checkpoints
 
-__all__ = ["RunCheckpoint", "Budget", "timed", "with_warmup",
-           "append_jsonl", "read_jsonl", "StopSignals", "Stopped"]
+__all__ = ["run", "Every", "UNTIL", "BUDGET", "RunCheckpoint", "Budget",
+           "timed", "with_warmup", "append_jsonl", "read_jsonl",
+           "StopSignals", "Stopped"]
 
 
 class RunCheckpoint:
@@ -246,3 +267,115 @@ class StopSignals:
     for signum, previous in self._previous.items():
       signal.signal(signum, previous)
     self._previous = {}
+
+
+# Why `run` ended.
+UNTIL = "until"  # the step `until` was reached
+BUDGET = "budget"  # the budget (steps or training seconds) was spent
+
+
+@dataclasses.dataclass(frozen=True)
+class Every:
+  """An action `run` takes every `interval` steps.
+
+  Attributes:
+    interval: steps between calls (0: never by the step count).
+    action: called as ``action(step)`` after step `step` (counted from 1).
+    checkpoint: a checkpoint follows the action (e.g. after a validation,
+      so that a resumed run never repeats it).
+    last: also call it after the step that reaches the budget or `until`.
+  """
+  interval: int
+  action: Callable[[int], Any]
+  checkpoint: bool = False
+  last: bool = False
+
+  def due(self, step: int, last: bool) -> bool:
+    """Whether the action is due after `step` (`last`: the run's last)."""
+    return bool((self.interval and step % self.interval == 0)
+                or (self.last and last))
+
+
+def run(step_fn: Callable[[int], Any], saver: RunCheckpoint,
+        clock: tf.Variable, budget: Budget, *, until: Optional[int] = None,
+        on_resume: Optional[Callable[[Optional[str]], None]] = None,
+        on_step: Optional[Callable[[int, Any, float], None]] = None,
+        every: Sequence[Every] = (),
+        on_budget: Optional[Callable[[int], None]] = None,
+        on_stop: Optional[Callable[[int], None]] = None,
+        unit: str = "step", stop_signals: bool = True) -> str:
+  """Runs (or resumes) a training loop until `until` or the budget.
+
+  First the newest intact checkpoint of `saver` is restored and
+  ``on_resume(prefix)`` called (prefix None: no checkpoint). Then, while
+  the step counter ``saver.step`` (the steps done, n) is below `until` and
+  the budget is not spent (n and `clock`, the checkpointed training
+  seconds): ``step_fn(n)`` runs, timed into `clock`; the counter becomes
+  n + 1; ``on_step(n + 1, its result, its seconds)``; every due `Every`
+  action; a checkpoint if an action asks for one, if `saver` says one is
+  due or if a stop signal arrived; after a signal, ``on_stop(n + 1)``
+  then `Stopped`. An exception of a step or an action ends the run
+  without a checkpoint (the last one stays).
+
+  Args:
+    step_fn: one training step, called with the number of steps done.
+    saver: the run's checkpoints; its ``step`` is the step counter.
+    clock: the run's training seconds (a float64 variable it checkpoints).
+    budget: steps and training seconds, totals over all sessions.
+    until: the step count at which the run is complete (None: none).
+    on_resume: called once after the restore, before any step.
+    on_step: called after every step (e.g. running sums).
+    every: the periodic actions, taken in this order.
+    on_budget: called with the step count when the budget is spent, still
+      under the stop signals' protection (e.g. a last checkpoint).
+    on_stop: called after the checkpoint of a stop signal.
+    unit: the name of a step in the message of `Stopped`.
+    stop_signals: whether SIGTERM / SIGINT stop the loop between steps
+      (`StopSignals`); False: they keep their usual effect.
+
+  Returns:
+    `UNTIL` or `BUDGET`: why the run ended.
+
+  Raises:
+    Stopped: SIGTERM or SIGINT arrived; the step under way was finished
+      and checkpointed first.
+  """
+  prefix = saver.restore()
+  if on_resume is not None:
+    on_resume(prefix)
+  with StopSignals(stop_signals) as stop:
+    while True:
+      n = int(saver.step.numpy())
+      if until is not None and n >= until:
+        return UNTIL
+      if budget.spent(n, float(clock.numpy())):
+        if on_budget is not None:
+          on_budget(n)
+        return BUDGET
+      out, seconds = timed(functools.partial(step_fn, n), clock)
+      n += 1
+      saver.step.assign(n)
+      last = ((until is not None and n >= until)
+              or budget.spent(n, float(clock.numpy())))
+      if on_step is not None:
+        on_step(n, out, seconds)
+      _after_step(n, last, every, saver, stop, on_stop, unit)
+
+
+def _after_step(n, last, every, saver, stop, on_stop, unit):
+  """The actions due after step `n`, the checkpoint if due, and the stop
+  of a signal (a checkpoint at `n` first)."""
+  checkpoint = False
+  for action in every:
+    if action.due(n, last):
+      action.action(n)
+      checkpoint = checkpoint or action.checkpoint
+  prefix = None
+  if checkpoint or saver.due(n) or stop.requested:
+    prefix = saver.save()
+  if stop.requested:  # also when it arrived after the test above
+    prefix = prefix or saver.save()
+    if on_stop is not None:
+      on_stop(n)
+    raise Stopped(f"{stop.requested} after {unit} {n}, "
+                  f"checkpoint {prefix} saved")

@@ -172,5 +172,125 @@ class StopSignalsTest(tf.test.TestCase):
     self.assertEqual(seen, [None])
 
 
+class RunTest(tf.test.TestCase):
+  """`loop.run`, the loop both trainings run through."""
+
+  def setUp(self):
+    super().setUp()  # a suite started with `&` inherits an ignored SIGINT
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    self.addCleanup(signal.signal, signal.SIGINT, previous)
+
+  def _run(self, directory, value, events, *, until=None, max_steps=None,
+           max_seconds=None, stop_at=None, every_steps=0, **kwargs):
+    """A run whose step adds 1 to `value`; `events` records the calls."""
+    step = tf.Variable(0, dtype=tf.int64)
+    clock = tf.Variable(0.0, dtype=tf.float64)
+    saver = loop.RunCheckpoint(
+        tf.train.Checkpoint(step=step, clock=clock, value=value), directory,
+        step, every_steps=every_steps, log=events.append)
+
+    def step_fn(n):
+      events.append(("step", n))
+      value.assign_add(1.0)
+      if stop_at == n + 1:  # e.g. `kill <pid>` during that step
+        os.kill(os.getpid(), signal.SIGTERM)
+      return float(value.numpy())
+
+    ended = loop.run(
+        step_fn, saver, clock, loop.Budget(max_steps, max_seconds),
+        until=until,
+        on_resume=lambda prefix: events.append(("resume", prefix)),
+        on_step=lambda n, out, s: events.append(("on_step", n, out)),
+        on_budget=lambda n: events.append(("budget", n)),
+        on_stop=lambda n: events.append(("stop", n)), **kwargs)
+    return ended, int(step.numpy()), float(clock.numpy())
+
+  def test_steps_actions_checkpoints_and_resume(self):
+    directory = self.create_tempdir().full_path
+    value, events = tf.Variable(0.0), []
+    every = [
+        loop.Every(2, lambda n: events.append(("log", n)), last=True),
+        loop.Every(3, lambda n: events.append(("eval", n)), checkpoint=True)]
+    ended, step, clock = self._run(directory, value, events, max_steps=4,
+                                   every=every)
+    self.assertEqual(ended, loop.BUDGET)
+    self.assertEqual((step, float(value.numpy())), (4, 4.0))
+    self.assertGreater(clock, 0.0)
+    self.assertEqual(events, [
+        ("resume", None),
+        ("step", 0), ("on_step", 1, 1.0),
+        ("step", 1), ("on_step", 2, 2.0), ("log", 2),
+        ("step", 2), ("on_step", 3, 3.0), ("eval", 3),
+        ("step", 3), ("on_step", 4, 4.0), ("log", 4),
+        ("budget", 4)])
+    # the evaluation's checkpoint only: the end is the caller's to save
+    self.assertEqual([os.path.basename(p) for p in
+                      checkpoints.checkpoints_on_disk(directory)], ["ckpt-3"])
+    value.assign(-100.0)  # a new session: what was in memory is gone
+    events.clear()
+    ended, step, _ = self._run(directory, value, events, until=5,
+                               max_steps=10, every_steps=5)
+    self.assertEqual(ended, loop.UNTIL)
+    self.assertEqual(events[0], ("resume", os.path.join(directory,
+                                                         "ckpt-3")))
+    self.assertEqual([e for e in events if e[0] == "step"],
+                     [("step", 3), ("step", 4)])
+    self.assertEqual((step, float(value.numpy())), (5, 5.0))
+    self.assertEqual(os.path.basename(checkpoints.checkpoints_on_disk(
+        directory)[-1]), "ckpt-5")  # every_steps=5
+    events.clear()  # complete: no step at all
+    self.assertEqual(self._run(directory, value, events, until=5)[0],
+                     loop.UNTIL)
+    self.assertEqual([e[0] for e in events], ["resume"])
+
+  def test_a_time_budget_counts_the_restored_seconds(self):
+    directory = self.create_tempdir().full_path
+    value, events = tf.Variable(0.0), []
+    self._run(directory, value, events, max_steps=2, every_steps=2)
+    spent = tf.train.load_variable(tf.train.latest_checkpoint(directory),
+                                   "clock/.ATTRIBUTES/VARIABLE_VALUE")
+    self.assertGreater(spent, 0.0)
+    events.clear()
+    ended, step, clock = self._run(directory, value, events,
+                                   max_seconds=spent)
+    self.assertEqual((ended, step, clock), (loop.BUDGET, 2, spent))
+    self.assertEqual([e[0] for e in events], ["resume", "budget"])
+
+  def test_a_signal_checkpoints_the_current_step_then_stops(self):
+    directory = self.create_tempdir().full_path
+    value, events = tf.Variable(0.0), []
+    handler = signal.getsignal(signal.SIGTERM)
+    with self.assertRaisesRegex(
+        loop.Stopped, r"^SIGTERM after batch 3, checkpoint "
+        r".*ckpt-3 saved"):
+      self._run(directory, value, events, until=10, stop_at=3, unit="batch")
+    self.assertEqual(events[-1], ("stop", 3))
+    self.assertEqual(signal.getsignal(signal.SIGTERM), handler)
+    self.assertTrue(tf.train.latest_checkpoint(directory).endswith("ckpt-3"))
+    value.assign(-100.0)
+    events.clear()
+    _, step, _ = self._run(directory, value, events, until=5)
+    self.assertEqual((step, float(value.numpy())), (5, 5.0))
+
+  def test_an_exception_in_a_step_leaves_the_last_checkpoint(self):
+    directory = self.create_tempdir().full_path
+    value, events = tf.Variable(0.0), []
+    def fail(n):
+      raise FloatingPointError(f"at {n}")
+    every = [loop.Every(2, lambda n: None, checkpoint=True),
+             loop.Every(3, fail)]
+    with self.assertRaisesRegex(FloatingPointError, "at 3"):
+      self._run(directory, value, events, until=10, every=every)
+    self.assertTrue(tf.train.latest_checkpoint(directory).endswith("ckpt-2"))
+
+  def test_every(self):
+    every = loop.Every(3, print)
+    self.assertEqual([n for n in range(1, 8) if every.due(n, False)], [3, 6])
+    self.assertTrue(loop.Every(3, print, last=True).due(4, True))
+    self.assertFalse(every.due(4, True))
+    self.assertFalse(any(loop.Every(0, print).due(n, False)
+                         for n in range(1, 5)))
+
+
 if __name__ == "__main__":
   tf.test.main()

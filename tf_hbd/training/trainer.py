@@ -5,11 +5,12 @@ which): it feeds batches, clips and applies the gradients the algorithm hands
 back (once per batch for BPTT/SAB, once per refinement step for online
 RTRL/UORO), logs progress and TensorBoard summaries, validates every epoch on
 whole images through `tf_hbd.inference.refine`, checkpoints and resumes exactly
-(`tf_hbd.training.loop`, shared with the baselines' loop), stops on a
-non-finite loss and, with ``export_best``, keeps the best epoch's weights
-as a checkpoint. The run's one SavedModel, the serving export, is written by
-the entry point (`tf_hbd.training.main`, `tf_hbd.training.exports`); the
-checkpoints are the source of re-exports (`tf_hbd.training.run_decoder`).
+(its batches run through `tf_hbd.training.loop.run`, the loop the baselines
+train through too), stops on a non-finite loss and, with ``export_best``,
+keeps the best epoch's weights as a checkpoint. The run's one SavedModel,
+the serving export, is written by the entry point (`tf_hbd.training.main`,
+`tf_hbd.training.exports`); the checkpoints are the source of re-exports
+(`tf_hbd.training.run_decoder`).
 
 Optimisation (paper, section 3.2): SGD, batch 256, initial step size 2e-4
 with polynomial decay, gradient global norm clipped to 13. "L2 polynomial
@@ -283,7 +284,12 @@ class _Clock:
     self.session_batches = 0
     self.rate_time = 0.0  # steps since the last progress line
     self.rate_batches = 0
-    self.epoch_t0 = time.perf_counter()
+    self.epoch_t0 = None  # set by the epoch's first step
+
+  def start_step(self):
+    """A step begins (the epoch too, after `new_epoch` or at the start)."""
+    if self.epoch_t0 is None:
+      self.epoch_t0 = time.perf_counter()
 
   def add(self, dt):
     self.session_batches += 1
@@ -302,8 +308,9 @@ class _Clock:
     return time.perf_counter() - self.epoch_t0
 
   def new_epoch(self):
-    """The next epoch begins now (after the validation)."""
-    self.epoch_t0 = time.perf_counter()
+    """The next epoch begins with the next step (after the validation and
+    the epoch's checkpoint)."""
+    self.epoch_t0 = None
 
 
 class Trainer:
@@ -367,6 +374,8 @@ class Trainer:
     self.log_path = os.path.join(c.model_dir, "log.json")
     self.csv_path = os.path.join(c.model_dir, "metrics.csv")
     self.history = []
+    # A run's: the step clock, the stream of batches, the last losses.
+    self._clock, self._batches, self._losses = None, None, None
     self.writer = tf.summary.create_file_writer(
         os.path.join(c.model_dir, "tensorboard"))
 
@@ -392,8 +401,12 @@ class Trainer:
     return self.saver.manager
 
   def _restore(self):
-    # The newest checkpoint that reads back; never batch 0 over intact files.
-    latest = self.saver.restore()
+    """Restores the newest intact checkpoint and the log's epochs."""
+    self._resumed(self.saver.restore())
+
+  def _resumed(self, latest):
+    """After the restore of `latest` (None: no checkpoint): says so and
+    keeps the log's epochs up to the checkpoint's."""
     if latest:
       self.print(f"resumed from {latest} at batch "
                  f"{int(self.batches_done.numpy())}")
@@ -464,6 +477,14 @@ class Trainer:
   def run(self):
     """Trains (or resumes) to the end; returns the final log dict.
 
+    The batches run through `tf_hbd.training.loop.run` (resume, the
+    ``max_steps`` budget, timing, stop signals, periodic checkpoints); the
+    trainer plugs in the batch, the progress lines and the epochs (the
+    validation, the log, the best checkpoint; a checkpoint follows).
+
+    Returns:
+      The final log dict, or None when stopped by ``max_steps``.
+
     Raises:
       tf_hbd.training.loop.Stopped: SIGTERM or SIGINT arrived; the batch
         under way was finished and checkpointed first (rerun to resume).
@@ -473,44 +494,40 @@ class Trainer:
     """
     c = self.config
     self._check_resources()
-    self._restore()
+    self._clock = _Clock()
+    ended = loop.run(
+        self._next_batch, self.saver, self.train_time,
+        loop.Budget(max_steps=c.max_steps or None),
+        until=c.epochs * c.steps_per_epoch, on_resume=self._start,
+        on_step=self._add_batch,
+        every=[loop.Every(c.log_every, self._progress),
+               loop.Every(c.steps_per_epoch, self._end_epoch,
+                          checkpoint=True)],
+        on_budget=self._stop_at_max_steps,
+        on_stop=lambda n: self._write_log("stopped"), unit="batch",
+        stop_signals=self.stop_on_signals)
+    return self._finish() if ended == loop.UNTIL else None
+
+  def _start(self, latest):
+    """After the restore of `latest`: the log's epochs, the first line and
+    the stream of batches from the checkpoint's position on."""
+    c = self.config
+    self._resumed(latest)
     total = c.epochs * c.steps_per_epoch
     start = int(self.batches_done.numpy())
     if start >= total and self.history:
       self.print("training already finished")
-      return self._finish()
+      return
     self.print(f"training {self.algo.describe()} for {c.epochs} epochs x "
                f"{c.steps_per_epoch} batches of {c.batch_size}, from batch "
                f"{start}")
-    it = iter(self.batches(start))
-    clock = _Clock()
-    budget = loop.Budget(max_steps=c.max_steps or None)
-    n = start
-    with loop.StopSignals(self.stop_on_signals) as stop:
-      while n < total:
-        if budget.spent(n):
-          self.print(f"stopping at batch {n} (max_steps)")
-          self._save()
-          self._write_log("stopped")
-          return None
-        loss, loss_last, dt = self._one_batch(it, n)
-        n += 1
-        clock.add(dt)
-        self.batches_done.assign(n)
-        self.epoch_loss.assign_add(loss)
-        self.epoch_loss_last.assign_add(loss_last)
-        if c.log_every and n % c.log_every == 0:
-          self._progress(n, total, loss, loss_last, clock)
-        if n % c.steps_per_epoch == 0:
-          self._end_epoch(n, clock.epoch_time())
-          clock.new_epoch()
-        elif self.saver.due(n) or stop.requested:
-          self._save()
-        if stop.requested:
-          self._write_log("stopped")
-          raise loop.Stopped(f"{stop.requested} after batch {n}, "
-                             f"checkpoint {self.saver.latest} saved")
-    return self._finish()
+    self._batches = iter(self.batches(start))
+
+  def _stop_at_max_steps(self, n):
+    """The ``max_steps`` budget is spent at batch `n`: checkpoint, log."""
+    self.print(f"stopping at batch {n} (max_steps)")
+    self._save()
+    self._write_log("stopped")
 
   def _check_resources(self):
     """The algorithm's resource check (raises when it cannot fit)."""
@@ -521,20 +538,17 @@ class Trainer:
                  f"{est.get('seconds_per_batch', float('nan')):.2f} s per "
                  f"batch")
 
-  def _one_batch(self, it, n):
-    """Trains on the next batch (number `n`), its time added to the
-    checkpointed training time; (loss, last-step loss, time).
+  def _next_batch(self, n):
+    """Trains on the next batch (number `n`); (loss, last-step loss).
 
     Raises:
       TrainingDivergedError: the loss is not finite (logged first).
     """
     c = self.config
-
-    def step():
-      out = self._step_fn(next(it))
-      return float(out["loss"].numpy()), float(out["loss_last"].numpy())
-
-    (loss, loss_last), dt = loop.timed(step, self.train_time)
+    self._clock.start_step()
+    out = self._step_fn(next(self._batches))
+    loss, loss_last = float(out["loss"].numpy()), float(
+        out["loss_last"].numpy())
     if not math.isfinite(loss) or not math.isfinite(loss_last):
       latest = self.saver.latest
       self._write_log("diverged", {"diverged_at_batch": n})
@@ -545,11 +559,21 @@ class Trainer:
           f"checkpoint is {latest or '(none: no checkpoint was saved)'}. "
           f"Lower the learning rate (--lr) or the clip norm (--clip_norm) "
           f"and resume from it.")
-    return loss, loss_last, dt
+    return loss, loss_last
 
-  def _progress(self, n, total, loss, loss_last, clock):
+  def _add_batch(self, n, losses, dt):  # pylint: disable=unused-argument
+    """Batch `n` (counted from 1) is done: its time and losses are added."""
+    self._clock.add(dt)
+    self._losses = losses
+    self.epoch_loss.assign_add(losses[0])
+    self.epoch_loss_last.assign_add(losses[1])
+
+  def _progress(self, n):
     """The progress line and the training summaries after batch `n`."""
     c = self.config
+    loss, loss_last = self._losses
+    clock = self._clock
+    total = c.epochs * c.steps_per_epoch
     rate = clock.take_rate(c.batch_size)
     eta = clock.session_time / clock.session_batches * (total - n)
     self.print(f"epoch {(n - 1) // c.steps_per_epoch + 1}/{c.epochs} "
@@ -569,9 +593,12 @@ class Trainer:
   def _save(self):
     self.saver.save()
 
-  def _end_epoch(self, n, epoch_time):
+  def _end_epoch(self, n):
+    """The epoch ending at batch `n`: validation, log row, summaries, the
+    best checkpoint; `loop.run` checkpoints after it."""
     c = self.config
     epoch = n // c.steps_per_epoch
+    epoch_time = self._clock.epoch_time()
     v = self._validate()
     row = {
         "epoch": epoch,
@@ -612,7 +639,7 @@ class Trainer:
         and v["val_psnr"] >= best):
       self._save_best(epoch)
     self._write_log("running")
-    self._save()
+    self._clock.new_epoch()
 
   def _save_best(self, epoch):
     """The model's (averaged) weights as ``checkpoints/best/ckpt-<epoch>``;

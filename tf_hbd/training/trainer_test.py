@@ -161,6 +161,64 @@ class TrainerTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(sched(100), 2e-6)
 
 
+class OldCheckpointTest(tf.test.TestCase):
+  """A checkpoint of the object graph the trainer has always saved resumes
+  with this code, at its batch, and the new checkpoints keep its names."""
+
+  def _old_checkpoint(self, model_dir):
+    """``checkpoints/ckpt-5`` as `Trainer` wrote it before `loop.run`,
+    built by hand: the model, the optimizer, the counters by their names and
+    the algorithm's state (UORO's sign generator)."""
+    model = decoder_lib.build_decoder("lstm", units=6, patch_size=8, K=3,
+                                      seed=9)
+    algo = base.make_algorithm("uoro", model)
+    optimizer = tf.keras.optimizers.SGD(
+        training.learning_rate_schedule(0.05, 30), momentum=0.9)
+    optimizer.build(algo.variables)
+    optimizer.apply_gradients([(tf.ones_like(v), v) for v in algo.variables])
+    algo.generator.reset_from_seed(123)
+    counters = dict(
+        batches_done=tf.Variable(5, dtype=tf.int64),
+        epoch_loss=tf.Variable(0.0, dtype=tf.float64),
+        epoch_loss_last=tf.Variable(0.0, dtype=tf.float64),
+        train_time=tf.Variable(3.5, dtype=tf.float64))
+    ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer,
+                               uoro_generator=algo.generator, **counters)
+    prefix = tf.train.CheckpointManager(
+        ckpt, os.path.join(model_dir, "checkpoints"), max_to_keep=3).save(
+            checkpoint_number=5)
+    return prefix, algo
+
+  def test_resumes_at_its_batch_with_the_same_names(self):
+    model_dir = self.create_tempdir().full_path
+    old, old_algo = self._old_checkpoint(model_dir)
+    self.assertEndsWith(old, "ckpt-5")
+    trainer = _trainer(model_dir, "uoro")
+    lines = []
+    trainer.print = lines.append
+    trainer._restore()  # pylint: disable=protected-access
+    self.assertEqual(lines, [f"resumed from {old} at batch 5"])
+    self.assertEqual(int(trainer.batches_done.numpy()), 5)
+    self.assertEqual(float(trainer.train_time.numpy()), 3.5)
+    for a, b in zip(old_algo.variables, trainer.algo.variables):
+      self.assertAllEqual(a, b, msg=a.name)
+    self.assertEqual(int(trainer.optimizer.iterations.numpy()), 1)
+    self.assertAllEqual(trainer.algo.generator.state,
+                        old_algo.generator.state)
+    names = lambda p: {n for n, _ in tf.train.list_variables(p)}
+    old_names = names(old)  # ckpt-5 is gone once 3 newer ones are kept
+    log = _trainer(model_dir, "uoro").run()  # epoch 2: batches 6 to 10
+    self.assertEqual(log["status"], "finished")
+    self.assertEqual([r["epoch"] for r in log["epochs"]], [2])
+    new = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+    self.assertEndsWith(new, "ckpt-10")
+    self.assertEqual(names(new), old_names)
+    self.assertContainsSubset(
+        {f"{k}/.ATTRIBUTES/VARIABLE_VALUE" for k in (
+            "batches_done", "epoch_loss", "epoch_loss_last", "train_time")},
+        old_names)
+
+
 if __name__ == "__main__":
   tf.test.main()
 
