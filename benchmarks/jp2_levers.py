@@ -24,7 +24,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -36,6 +35,8 @@ from tf_hbd.data import train_inputs  # pylint: disable=g-import-not-at-top
 from tf_hbd.model import decoder as decoder_lib  # pylint: disable=g-import-not-at-top
 from tf_hbd.training import algorithms  # pylint: disable=g-import-not-at-top
 from tf_hbd.training import trainer as training  # pylint: disable=g-import-not-at-top
+
+import train_step  # pylint: disable=g-import-not-at-top  # benchmarks/, the script's folder
 
 # name -> (loss_norm, loss_norm_scope)
 LOSSES = {"plain": ("none", "patch"), "ratio_image": ("ratio", "image"),
@@ -76,19 +77,6 @@ def _step_fn(algo, batch, clip):
   return lambda: step(batch)["loss"].numpy()
 
 
-def _interleaved(fns, repeats):
-  for fn in fns:
-    fn()
-    fn()
-  out = [[] for _ in fns]
-  for _ in range(repeats):
-    for i, fn in enumerate(fns):
-      t0 = time.perf_counter()
-      fn()
-      out[i].append(time.perf_counter() - t0)
-  return [statistics.median(x) for x in out]
-
-
 def step_times(args, rng):
   """Prints the step time of each variant (module docstring, 1)."""
   b, n, k = args.batch_size, args.units, args.K
@@ -96,7 +84,7 @@ def step_times(args, rng):
   variants += [("plain", int(d)) for d in args.patch_sizes.split(",") if d]
   fns = [_step_fn(_algo(loss, n, k, d, args.eps), _random_batch(b, d, rng),
                   args.clip_norm) for loss, d in variants]
-  times = _interleaved(fns, args.repeats)
+  times = train_step.interleaved_medians(fns, args.repeats)
   print(f"step time, LSTM-{n} tied, K={k}, batch {b}, bfloat16, BPTT; load "
         f"average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
   print(f"{'loss':12s} {'d':>3s} {'step ms':>8s} {'x plain d=8':>11s} "

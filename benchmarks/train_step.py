@@ -92,7 +92,8 @@ def _step(algo_name, n, k, b, d, precision, setting, rng):
   return lambda: step(batch)["loss"].numpy()
 
 
-def _interleaved(fns, repeats):
+def interleaved_medians(fns, repeats):
+  """Median seconds of each of `fns`, called in turn (two warm-up calls each)."""
   for fn in fns:
     fn()
     fn()
@@ -129,7 +130,7 @@ def main(argv=None):
     products = _products(b, d, n, k, dtype, rng)
     for algo in args.algos.split(","):
       step = _step(algo, n, k, b, d, precision, args.setting, rng)
-      t_step, t_mm = _interleaved([step, products], args.repeats)
+      t_step, t_mm = interleaved_medians([step, products], args.repeats)
       base.setdefault(algo, t_step)
       print(f"{algo:6s} {precision:9s} {1e3 * t_step:8.1f} {1e3 * t_mm:11.1f} "
             f"{t_mm / t_step:8.2f} {b / t_step:9.0f}"

@@ -55,6 +55,7 @@ import threading
 import time
 from typing import Any, Callable, Optional, Sequence
 
+import numpy as np
 import tensorflow as tf
 
 from tf_hbd.training import checkpoints
@@ -177,7 +178,8 @@ def with_warmup(step_fn: Callable, optimizer, rate: float, warmup_steps: int,
     updates = int(optimizer.iterations.numpy())
     if first[0] or updates <= warmup_steps:
       old = float(optimizer.learning_rate.numpy())
-      if first[0] and updates >= warmup_steps and old != rate and log:
+      changed = not np.isclose(old, rate, rtol=1e-6, atol=0.0)  # float32 held
+      if first[0] and updates >= warmup_steps and changed and log:
         log(f"learning rate {rate:g} (the checkpoint had {old:g})")
       first[0] = False
       optimizer.learning_rate.assign(

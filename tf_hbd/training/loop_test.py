@@ -114,6 +114,16 @@ class WarmupTest(tf.test.TestCase):
     self.assertAllClose(optimizer.learning_rate.numpy(), 5e-4)
     self.assertEqual(lines, ["learning rate 0.0005 (the checkpoint had 0.01)"])
 
+  def test_resumed_optimizer_at_the_same_rate_logs_nothing(self):
+    # 1e-2 is not a float32: the stored rate reads back as 0.009999999776.
+    v = tf.Variable([1.0])
+    optimizer = tf.keras.optimizers.Adam(learning_rate=1e-2)
+    for _ in range(3):
+      optimizer.apply_gradients([(tf.constant([1.0]), v)])
+    lines = []
+    loop.with_warmup(lambda: None, optimizer, 1e-2, 2, lines.append)()
+    self.assertEqual(lines, [])
+
 
 class JsonlTest(tf.test.TestCase):
 
