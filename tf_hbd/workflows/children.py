@@ -14,7 +14,7 @@ own "interrupted" line is not repeated. A second signal reaches the child as
 a second one: it stops at once. A signal ignored on entry (a job started with
 ``&``, nohup) stays ignored. The child's stdout goes to `log` (or this
 process's stdout), its stderr, line by line, to `log` (or this process's
-stderr).
+stderr); bytes that are not text there become U+FFFD.
 """
 
 import re
@@ -45,16 +45,31 @@ class _Forwarder:
   def __init__(self):
     self.proc = None
     self.received = []
+    self._early = []  # received while `proc` was None: not sent yet
     self._previous = {}
 
   def _handle(self, signum, frame):
+    # Runs in the main thread between two of its bytecodes, so in `start`
+    # before or after the one that publishes `proc`: each signal
+    # either finds no child (and waits in `_early`) or is sent here.
     del frame
     self.received.append(signum)
-    self.send(signum)
+    if self.proc is None:
+      self._early.append(signum)
+    else:
+      self._send(signum)
 
-  def send(self, signum):
-    if self.proc is not None and self.proc.poll() is None:
+  def _send(self, signum):
+    if self.proc.poll() is None:
       self.proc.send_signal(FORWARDED[signum])
+
+  def start(self, proc):
+    """Publishes `proc` and sends it the signals that came before it, each
+    once: after `self.proc = proc` the handler sends and `_early` no longer
+    grows."""
+    self.proc = proc
+    for signum in self._early:
+      self._send(signum)
 
   def __enter__(self):
     if threading.current_thread() is threading.main_thread():
@@ -73,15 +88,19 @@ def _relay(proc, out: TextIO, forwarder: _Forwarder, said: list,
            keep_own_line: bool):
   """Copies the child's stderr to `out`; after a forwarded signal, keeps its
   "interrupted" line's detail in `said` (and drops the line unless
-  `keep_own_line`)."""
+  `keep_own_line`). Keeps reading whatever happens to a line (`out` closed,
+  unencodable there): an undrained pipe would block the child for good."""
   for line in proc.stderr:
-    match = _INTERRUPTED.match(line.rstrip("\n"))
-    if match and forwarder.received:
-      said.append(match.group(1) or "")
-      if not keep_own_line:
-        continue
-    out.write(line)
-    out.flush()
+    try:
+      match = _INTERRUPTED.match(line.rstrip("\n"))
+      if match and forwarder.received:
+        said.append(match.group(1) or "")
+        if not keep_own_line:
+          continue
+      out.write(line)
+      out.flush()
+    except Exception:  # pylint: disable=broad-except
+      pass
 
 
 def run(args: Sequence[str], log: Optional[TextIO] = None) -> int:
@@ -103,10 +122,8 @@ def run(args: Sequence[str], log: Optional[TextIO] = None) -> int:
   with _Forwarder() as forwarder:
     proc = subprocess.Popen(list(args), stdin=subprocess.DEVNULL, stdout=log,
                             stderr=subprocess.PIPE, text=True,
-                            process_group=0)
-    forwarder.proc = proc
-    for signum in forwarder.received:  # arrived while it was starting
-      forwarder.send(signum)
+                            errors="replace", process_group=0)
+    forwarder.start(proc)
     relay = threading.Thread(target=_relay, daemon=True, args=(
         proc, sys.stderr if log is None else log, forwarder, said,
         log is not None))

@@ -19,7 +19,8 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
 _HINT = "rerun to resume"
 
 # A stand-in for a training run: says "ready", then on SIGINT / SIGTERM
-# writes its "checkpoint" and says so the way train.py does.
+# writes its "checkpoint" (the names of all the signals it got, one a line,
+# a second one given time to come) and says so the way train.py does.
 _FAKE_CHILD = textwrap.dedent("""
     import signal, sys, time
     stop = []
@@ -28,7 +29,8 @@ _FAKE_CHILD = textwrap.dedent("""
     print("ready", flush=True)
     while not stop:
       time.sleep(0.01)
-    open(sys.argv[1], "w").write(stop[0])
+    time.sleep(0.3)
+    open(sys.argv[1], "w").write("\\n".join(stop))
     print(f"train.py: interrupted ({stop[0]} after batch 7, checkpoint "
           f"{sys.argv[1]} saved); rerun the same command", file=sys.stderr)
     sys.exit(130)
@@ -88,14 +90,26 @@ class ChildrenTest(parameterized.TestCase):
     self.assertEqual(err.splitlines(), [
         f"workflow: interrupted (training: {name} after batch 7, checkpoint "
         f"{ckpt} saved); {_HINT}"])
-    with open(ckpt) as f:  # the child got the signal once, and saved
-      self.assertEqual(f.read(), name)
+    with open(ckpt) as f:  # the child got the signal exactly once, and saved
+      self.assertEqual(f.read().splitlines(), [name])
 
   def test_a_finished_child_returns_its_code(self):
     parent = _start_parent([sys.executable, "-c", "import sys; "
                             "print('failed', file=sys.stderr); sys.exit(3)"])
     _, err = parent.communicate(timeout=300)
     self.assertEqual((parent.returncode, err), (3, "failed\n"))
+
+  def test_undecodable_bytes_and_much_stderr_do_not_block_the_child(self):
+    # Bytes that are not UTF-8, then more than a pipe holds (~64 KB): the
+    # parent keeps draining the child's stderr, so the child can finish.
+    parent = _start_parent([sys.executable, "-c", "import sys; "
+                            "sys.stderr.buffer.write(b'bad \\xff\\xfe\\n' "
+                            "+ 2500 * (99 * b'x' + b'\\n'))"])
+    _, err = parent.communicate(timeout=300)
+    self.assertEqual(parent.returncode, 0, msg=err[-2000:])
+    lines = err.splitlines()
+    self.assertTrue(lines[0].startswith("bad "), msg=lines[0])
+    self.assertEqual(lines[1:], 2500 * [99 * "x"])
 
   def test_a_training_run_checkpoints_and_its_log_keeps_its_line(self):
     # A real training child (tiny, endless), its output in a log file as
