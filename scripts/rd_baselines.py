@@ -62,8 +62,8 @@ _WEIGHTS = flags.DEFINE_enum(
     "weights", "float32", ["float32", "float16"], "E2E snapshots of --models: "
     "how their exports store the large parameters (e2e.stored_twin).")
 _WORK_DIR = flags.DEFINE_string(
-    "work_dir", None, "Where snapshots are exported (default: a new "
-    "temporary folder).")
+    "work_dir", None, "Where snapshots are exported and kept (default: a "
+    "temporary folder, removed at the end).")
 _TARGETS = flags.DEFINE_list(
     "targets", ["0.37"], "Target bpp for encode_at_bpp rows (per image "
     "choice).")
@@ -83,11 +83,10 @@ _VERBOSE = flags.DEFINE_bool("verbose", False,
 flags.mark_flag_as_required("images")
 
 
-def _extra_models(log) -> dict:
-  """{name: SavedModel} of --models (snapshots exported first)."""
+def _extra_models(log, work) -> dict:
+  """{name: SavedModel} of --models (snapshots exported under `work`)."""
   if not _MODELS.value:
     return {}
-  work = _WORK_DIR.value or tempfile.mkdtemp(prefix="rd_baselines_")
   out = {}
   for model in folders.find_all(_MODELS.value):
     weights = _WEIGHTS.value if model.family == "e2e" else "float32"
@@ -120,10 +119,17 @@ def main(argv):
 
 
 def _compare():
+  if _WORK_DIR.value:
+    return _compare_in(_WORK_DIR.value)
+  with tempfile.TemporaryDirectory(prefix="rd_baselines_") as work:
+    return _compare_in(work)  # the exported snapshots go with it
+
+
+def _compare_in(work):
   quiet.quiet_tensorflow(_VERBOSE.value)
   log = lambda line: print(line, flush=True)
   files = images.list_images(_IMAGES.value)[:_MAX_IMAGES.value]
-  extra = _extra_models(log)
+  extra = _extra_models(log, work)
   with baselines.use(extra, shipped=not extra or _WITH_SHIPPED.value):
     neural = rd.settings([int(k) for k in _GOOG_ITERATIONS.value],
                          _E2E_MODELS.value, [float(t) for t in _TARGETS.value])

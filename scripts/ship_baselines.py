@@ -50,7 +50,14 @@ flags.mark_flag_as_required("models")
 
 
 def main(argv):
+  """0 shipped, 2 bad models or names, 130 on Ctrl-C
+  (`tf_hbd.errors.exit_on_interrupt`; no half-written model is left)."""
   del argv
+  return errors.exit_on_interrupt(_ship, "ship_baselines.py",
+                                  "nothing half-written was left; rerun")
+
+
+def _ship():
   quiet.quiet_tensorflow(_VERBOSE.value)
   command = shlex.join(["python", "scripts/ship_baselines.py"] +
                        [a for a in sys.argv[1:] if not a.startswith(

@@ -19,6 +19,7 @@ _ENTRY_POINTS = (
     "scripts/baseline_campaign.py",
     "scripts/neural_codec.py",
     "scripts/rd_baselines.py",
+    "scripts/ship_baselines.py",
     "tf_hbd/workflows/quickstart.py",  # hbd-quickstart, make quickstart
     "tf_hbd/workflows/reproduce.py",  # hbd-reproduce, scripts/reproduce.py
     "tf_hbd/workflows/study_runner.py",  # scripts/study.py

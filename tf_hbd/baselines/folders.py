@@ -69,6 +69,18 @@ def _latest(directory) -> Optional[str]:
   return tf.train.latest_checkpoint(directory)
 
 
+def _exported_from(run: str) -> Optional[str]:
+  """The checkpoint a campaign run's export was written from (the step in
+  its ``status.json``), or None: a run that trains on has newer ones."""
+  status = _file(run, "status.json")
+  if not status:
+    return None
+  with open(status, encoding="utf-8") as f:
+    step = json.load(f).get("step")
+  prefix = os.path.join(run, "ckpt", f"ckpt-{step}")
+  return prefix if _file(prefix + ".index") else None
+
+
 def _one(path: str, name: str) -> Optional[ModelFolder]:
   """The model in `path` itself (not its subfolders), or None."""
   parent = os.path.dirname(path)
@@ -78,7 +90,7 @@ def _one(path: str, name: str) -> Optional[ModelFolder]:
            if os.path.basename(parent) == "model" else None)
     ckpt = os.path.join(run, "ckpt") if run else None
     return ModelFolder(name, baselines.family_of(name), path, export=path,
-                       checkpoint=_latest(ckpt) if ckpt else None,
+                       checkpoint=_exported_from(run) if run else None,
                        curve=_file(ckpt, "curve.jsonl") if ckpt else None)
   export = os.path.join(path, "model", os.path.basename(path))
   if _file(export, "saved_model.pb"):

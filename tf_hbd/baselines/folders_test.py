@@ -108,6 +108,17 @@ class FindTest(tf.test.TestCase):
       folders.saved_model(goog, self.get_temp_dir(), "float16")
     with self.assertRaisesRegex(errors.HbdError, "a label names one"):
       folders.find("e2e-a=" + root)
+    # A run that trains on after its export: the export's own checkpoint
+    # (status.json's step), not the newest one.
+    ckpt = os.path.join(root, "goog", "ckpt")
+    os.makedirs(ckpt)
+    for step in (7, 9):
+      open(os.path.join(ckpt, f"ckpt-{step}.index"), "wb").close()
+    [goog_again] = folders.find(os.path.join(root, "goog"))
+    self.assertEqual(goog_again.checkpoint, os.path.join(ckpt, "ckpt-7"))
+    os.remove(os.path.join(ckpt, "ckpt-7.index"))
+    [goog_again] = folders.find(os.path.join(root, "goog"))
+    self.assertIsNone(goog_again.checkpoint)
     with self.assertRaisesRegex(errors.HbdError, "given twice"):
       folders.find_all([root, export])
 

@@ -140,9 +140,13 @@ def ship(specs: Sequence[str], dest: str = baselines.PRETRAINED_DIR,
       tmp = target + ".tmp"
       if os.path.isdir(tmp):
         shutil.rmtree(tmp)
-      shutil.copytree(source, tmp)
-      with open(os.path.join(tmp, "MODEL.md"), "w", encoding="utf-8") as f:
-        f.write(model_markdown(model, source, kind, command))
+      try:
+        shutil.copytree(source, tmp)
+        with open(os.path.join(tmp, "MODEL.md"), "w", encoding="utf-8") as f:
+          f.write(model_markdown(model, source, kind, command))
+      except BaseException:  # a stop or a failure leaves no half model
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
       if os.path.isdir(target):
         shutil.rmtree(target)
       os.rename(tmp, target)

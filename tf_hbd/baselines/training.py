@@ -285,9 +285,9 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
     every.append(loop.Every(eval_every, records.evaluate, checkpoint=True))
   loop.run(step, saver, state.seconds, loop.Budget(max_steps, max_seconds),
            on_resume=on_resume, on_step=records.add, every=every)
+  saver.save()  # before the last evaluation: a stop during it loses no step
   if evaluate is not None and int(state.step.numpy()) not in records.evaluated:
     records.evaluate(int(state.step.numpy()))
-  saver.save()
   return state
 
 

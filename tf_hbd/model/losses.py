@@ -42,9 +42,13 @@ the training stream can attach). With ``eps`` in 8-bit levels squared
     log_ratio: term_k = 1/(BK) sum_b log((D_b(p~_k^b) + e) / (r_b + e))
 
 "ratio" is 1 at the codec's output and a weighted MSE (weights fixed per
-example); with ``r_b`` the error of the example's whole image it is, to
-first order, minus the mean gain in dB over images that validation
-measures (times ln 10 / 10). "log_ratio" is 0 at the codec's output and,
+example); with ``alpha = 1`` (``D_b`` an MSE, as PSNR uses; the recipe's
+value) and ``r_b`` the error of the example's whole image it is, to first
+order, minus the mean gain in dB over images that validation measures
+(times ln 10 / 10), each image weighted by its blocks in the batch (alike
+for images of one crop size). ``e`` is in squared levels, the units of
+``D_b`` at ``alpha = 1``; at the paper's ``alpha`` the linear term
+dominates ``D_b`` and ``e`` counts for less than a one-level error. "log_ratio" is 0 at the codec's output and,
 times -10 / ln 10, the mean gain in dB per *patch*; its gradient weighs
 each patch by 1 / (D_b + e) whatever ``r_b`` is (``r_b`` only shifts it by a
 constant). Both are batch means (``form`` must be "batch_mean") and still
