@@ -506,6 +506,7 @@ def snapshot(plan: Sequence[Run], root: str, out_dir: str, *,
       continue
     os.makedirs(out_dir, exist_ok=True)
     info = {"name": run.name, "dir": os.path.join(out_dir, run.name)}
+    context["finished"] = _finished_budget(root, run, restored)
     _export_atomically(
         lambda _, tmp: info.update(_fill_snapshot(tmp, run, restored,
                                                   context)),
@@ -516,6 +517,22 @@ def snapshot(plan: Sequence[Run], root: str, out_dir: str, *,
         f"optimizer: {info['source_bytes']:,})")
     out.append(info)
   return out
+
+
+def _finished_budget(root, run, restored) -> Optional[float]:
+  """Hours of the budget a finished session of `run` spent, if `restored`
+  is that session's last checkpoint (status.json), else None."""
+  path = _paths(root, run)["status"]
+  try:
+    with open(path) as f:
+      status = json.load(f)
+  except (OSError, json.JSONDecodeError):
+    return None
+  state = restored[1]
+  if int(status.get("step", -1)) != int(state.step.numpy()):
+    return None
+  minutes = status.get("budget_minutes")
+  return None if minutes is None else float(minutes) / 60.0
 
 
 def _fill_snapshot(directory, run, restored, context) -> dict:
@@ -581,9 +598,11 @@ def _snapshot_markdown(run, info, context, curve) -> str:
       f"of step time (totals over sessions); {start}; Adam "
       f"{run.learning_rate:g} (a session that continues a snapshot starts a "
       f"fresh Adam, its rate ramped over {training.WARMUP_STEPS:,} updates); "
-      f"budget {run.minutes / 60.0:.2f} h"
-      + (f" or {run.max_steps:,} steps" if run.max_steps < 10_000_000
-         else "") + ".",
+      + (f"finished: its budget was {context['finished']:.2f} h"
+         if context.get("finished") is not None else
+         f"budget {run.minutes / 60.0:.2f} h"
+         + (f" or {run.max_steps:,} steps" if run.max_steps < 10_000_000
+            else "")) + ".",
       f"* Data: `{os.path.basename(os.path.normpath(context['train_dir']))}` "
       "plus the sample photographs' train split "
       "(`tf_hbd.data.sample_images`), random crops with horizontal flips; "

@@ -278,6 +278,26 @@ class SnapshotTest(tf.test.TestCase):
     for fact in ("E2E", "4 filters", "λ = 0.02", "128² crops, batch 8"):
       self.assertIn(fact, e2e_line)
 
+  def test_model_md_states_the_budget_a_finished_session_spent(self):
+    root, out = tempfile.mkdtemp(), tempfile.mkdtemp()
+    run = _tiny_run()  # its budget in this command: 100 min = 1.67 h
+    _partial_run(root, run, steps=4)
+    status = os.path.join(root, run.name, "status.json")
+
+    def read():
+      with open(os.path.join(out, run.name, "MODEL.md")) as f:
+        return f.read()
+
+    with open(status, "w") as f:  # a finished session at another step
+      json.dump({"step": 3, "seconds": 60.0, "budget_minutes": 45.0}, f)
+    campaign.snapshot([run], root, out, log=lambda _: None)
+    self.assertIn("budget 1.67 h.", read())
+    with open(status, "w") as f:  # that session ended at this checkpoint
+      json.dump({"step": 4, "seconds": 60.0, "budget_minutes": 45.0}, f)
+    campaign.snapshot([run], root, out, log=lambda _: None)
+    self.assertIn("finished: its budget was 0.75 h.", read())
+    self.assertNotIn("budget 1.67 h", read())
+
   def test_damaged_newest_checkpoint_falls_back_to_an_older_one(self):
     root, out = tempfile.mkdtemp(), tempfile.mkdtemp()
     run = _tiny_run()
