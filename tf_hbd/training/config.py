@@ -8,8 +8,8 @@ configurations (`CONFIGS`: ``tiny``, ``cpu``, ``study``, ``paper``) are
 `RunConfig` objects that list only what differs from the defaults;
 ``--config=NAME`` starts from one and the flags given on the command line
 override its fields (`from_args`, `override`). ``{data}`` in a
-configuration's paths stands for the folder of the data sets
-(`DEFAULT_DATA_ROOT`) and ``{codec}`` for its codec (`resolve`).
+configuration's paths stands for the folder of the data sets (the data
+root: `tf_hbd.data.roots`) and ``{codec}`` for its codec (`resolve`).
 
   from tf_hbd.training import config
   cfg = config.override(config.CONFIGS["tiny"], units=16)
@@ -17,21 +17,15 @@ configuration's paths stands for the folder of the data sets
 """
 
 import dataclasses
-import os
 import typing
 from typing import Dict, List, Mapping, Optional, Sequence
 
+from tf_hbd.data import roots
 from tf_hbd.training import distributed
 
-__all__ = ["RunConfig", "CONFIGS", "DEFAULT_DATA_ROOT", "TINY", "CPU",
+__all__ = ["RunConfig", "CONFIGS", "TINY", "CPU",
            "STUDY", "PAPER", "define_flags", "from_args", "from_flag_values",
            "override", "resolve", "to_flags", "flag_names", "trainer_config"]
-
-# Folder of the data sets (train400, bsd68, kodak, ...): $TF_HBD_DATA, else
-# ../shared/data from the working directory (this project's layout when run
-# from the repository root). "{data}" in a configuration stands for it.
-DEFAULT_DATA_ROOT = os.environ.get("TF_HBD_DATA",
-                                   os.path.join("..", "shared", "data"))
 
 _ALGOS = ["bptt", "sab", "rtrl", "uoro", "snap1"]
 _CELLS = ["lstm", "gru", "delta", "elman", "mlp"]
@@ -362,15 +356,19 @@ def to_flags(config: RunConfig, keep: Sequence[str] = ()
           if n in keep or getattr(config, n) != getattr(default, n)}
 
 
-def resolve(config: RunConfig, data_root: str = DEFAULT_DATA_ROOT
+def resolve(config: RunConfig, data_root: Optional[str] = None
             ) -> RunConfig:
-  """Replaces ``{data}`` (the data root) and ``{codec}`` in string fields."""
+  """Replaces ``{data}`` (the data root) and ``{codec}`` in string fields.
+
+  Raises:
+    errors.UsageError: a field names the data root and `data_root` is None
+      (`tf_hbd.data.roots.fill`).
+  """
   changes = {}
   for n in flag_names():
     v = getattr(config, n)
     if isinstance(v, str) and ("{data}" in v or "{codec}" in v):
-      changes[n] = v.replace("{data}", data_root).replace("{codec}",
-                                                          config.codec)
+      changes[n] = roots.fill(v, data_root).replace("{codec}", config.codec)
   return dataclasses.replace(config, **changes)
 
 

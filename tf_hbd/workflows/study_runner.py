@@ -57,6 +57,7 @@ import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from tf_hbd import errors
+from tf_hbd.data import roots
 from tf_hbd.workflows import children
 
 __all__ = ["RunSpec", "Tier", "Run", "STUDIES", "plan", "run_flags",
@@ -303,7 +304,7 @@ def run_flags(run: Run, data_root: str) -> Dict[str, str]:
   fl = dict(run.tier.train_flags)
   fl.update(dict(run.spec.flags))
   fl["seed"] = str(run.seed)
-  return {k: v.replace("{data}", data_root).replace("{codec}", fl["codec"])
+  return {k: roots.fill(v, data_root).replace("{codec}", fl["codec"])
           for k, v in fl.items()}
 
 
@@ -417,7 +418,7 @@ class _TestSet:
     from tf_hbd.evaluation import systems  # pylint: disable=g-import-not-at-top
     key = (tier.test, data_root, tier.test_max_side, tier.test_max_images)
     if key not in self._cache:
-      spec = study.parse_dataset(tier.test.replace("{data}", data_root),
+      spec = study.parse_dataset(roots.fill(tier.test, data_root),
                                  bpp=tier.test_bpp,
                                  max_side=tier.test_max_side)
       imgs = systems.load_eval_images(spec.path, spec.max_side,
@@ -990,6 +991,17 @@ def _cache_dir(flag: str, default: Callable) -> Optional[str]:
   return None if flag.lower() == "none" else flag or default()
 
 
+def _needs_data_root(tiers, data_root) -> str:
+  """Why `tiers` cannot run with `data_root` ("" when they can)."""
+  try:
+    for run in plan(tiers):
+      run_flags(run, data_root)
+      roots.fill(run.tier.test, data_root)
+  except errors.UsageError as e:
+    return str(e)
+  return ""
+
+
 def main(argv=None) -> int:
   """``python scripts/study.py``: run (or resume) the study, then report;
   Ctrl-C / SIGTERM: the training run under way checkpoints, then exit 130
@@ -1009,9 +1021,9 @@ def _main(argv=None) -> int:
                  "study to run (default: all)")
   p.add_argument("--out_dir", default="", help="default results/<study>")
   p.add_argument("--work_dir", default="", help="default runs/<study>")
-  p.add_argument("--data_root", default=os.environ.get(
-      "TF_HBD_DATA", os.path.join("..", "shared", "data")),
-                 help="folder holding train400, bsd68, kodak")
+  p.add_argument("--data_root", default="",
+                 help="folder holding train400, bsd68, kodak (default: "
+                 "$TF_HBD_DATA)")
   p.add_argument("--max_runs", type=int, default=0,
                  help="train at most this many runs now (0: all)")
   p.add_argument("--estimate_only", action="store_true",
@@ -1046,6 +1058,11 @@ def _main(argv=None) -> int:
             f"{[t.name for t in tiers]}", file=sys.stderr)
       return 2
     tiers = tuple(t for t in tiers if t.name in names)
+  args.data_root = roots.data_root(args.data_root)
+  missing = _needs_data_root(tiers, args.data_root)
+  if missing and not args.report_only:
+    print(f"study: error: {missing}", file=sys.stderr)
+    return 2
   out_dir = args.out_dir or os.path.join("results", args.study)
   work_dir = args.work_dir or os.path.join("runs", args.study)
   if args.report_only:
