@@ -17,6 +17,8 @@ root: `tf_hbd.data.roots`) and ``{codec}`` for its codec (`resolve`).
 """
 
 import dataclasses
+import decimal
+import math
 import typing
 from typing import Dict, List, Mapping, Optional, Sequence
 
@@ -25,7 +27,8 @@ from tf_hbd.training import distributed
 
 __all__ = ["RunConfig", "CONFIGS", "TINY", "CPU",
            "STUDY", "PAPER", "define_flags", "from_args", "from_flag_values",
-           "override", "resolve", "to_flags", "flag_names", "trainer_config"]
+           "override", "resolve", "to_flags", "flag_text", "flag_names",
+           "trainer_config"]
 
 _ALGOS = ["bptt", "sab", "rtrl", "uoro", "snap1"]
 _CELLS = ["lstm", "gru", "delta", "elman", "mlp"]
@@ -335,11 +338,31 @@ def from_args(args: Sequence[str], base: Optional[RunConfig] = None
   return from_flag_values(fv, base)
 
 
-def _flag_text(value) -> str:
+def _float_text(value: float) -> str:
+  """The shortest text that parses back to `value`: fixed-point (``0.02``,
+  ``1``) unless the exponent form is shorter (``1e-3``, ``2e-4``)."""
+  if not math.isfinite(value):
+    return repr(value)
+  exact = decimal.Decimal(repr(value))
+  fixed = format(exact, "f")
+  if "." in fixed:
+    fixed = fixed.rstrip("0").rstrip(".")
+  sign, digits, exponent = exact.normalize().as_tuple()
+  mantissa = "".join(map(str, digits))
+  mantissa = mantissa[0] + ("." + mantissa[1:] if len(mantissa) > 1 else "")
+  sci = f"{'-' if sign else ''}{mantissa}e{exponent + len(digits) - 1}"
+  return sci if len(sci) < len(fixed) else fixed
+
+
+def flag_text(value) -> str:
+  """A setting as its flag's text (the one place that writes it): bools as
+  ``true``/``false``, lists comma-separated, floats by `_float_text`."""
   if isinstance(value, bool):
     return "true" if value else "false"
   if isinstance(value, (list, tuple)):
     return ",".join(str(v) for v in value)
+  if isinstance(value, float):
+    return _float_text(value)
   return str(value)
 
 
@@ -352,7 +375,7 @@ def to_flags(config: RunConfig, keep: Sequence[str] = ()
   commas.
   """
   default = RunConfig()
-  return {n: _flag_text(getattr(config, n)) for n in flag_names()
+  return {n: flag_text(getattr(config, n)) for n in flag_names()
           if n in keep or getattr(config, n) != getattr(default, n)}
 
 
