@@ -1,8 +1,8 @@
 """Trains the HBD decoder with BPTT, SAB, RTRL or UORO: the training entry point.
 
   python -m tf_hbd.training --algo=bptt --model_dir=/tmp/hbd_bptt
-  hbd-train --algo=uoro --units=64 --dataset=folder:../shared/data/train400 \
-      --val_images=../shared/data/bsd68 --val_quality=20 --model_dir=/tmp/hbd_uoro
+  hbd-train --algo=uoro --units=64 --dataset=folder:$TF_HBD_DATA/train400 \
+      --val_images=$TF_HBD_DATA/bsd68 --val_quality=20 --model_dir=/tmp/hbd_uoro
 
 (``python scripts/train.py ...`` in a checkout is the same program.)
 
