@@ -14,7 +14,12 @@ when the command is rerun. A thin wrapper of
 
 import sys
 
+from tf_hbd.data import roots
 from tf_hbd.workflows import reproduce
 
+# In this checkout the data sets live in ../shared/data (the library itself
+# takes only --data_root or $TF_HBD_DATA).
+CHECKOUT_DATA_ROOT = "../shared/data"
+
 if __name__ == "__main__":
-  sys.exit(reproduce.main(sys.argv[1:]))
+  sys.exit(reproduce.main(roots.with_default(sys.argv[1:], CHECKOUT_DATA_ROOT)))

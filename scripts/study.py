@@ -23,7 +23,12 @@ its round trips of the test images in ~/.cache/tf_hbd/codecs
 
 import sys
 
+from tf_hbd.data import roots
 from tf_hbd.workflows import study_runner
 
+# In this checkout the data sets live in ../shared/data (the library itself
+# takes only --data_root or $TF_HBD_DATA).
+CHECKOUT_DATA_ROOT = "../shared/data"
+
 if __name__ == "__main__":
-  sys.exit(study_runner.main(sys.argv[1:]))
+  sys.exit(study_runner.main(roots.with_default(sys.argv[1:], CHECKOUT_DATA_ROOT)))

@@ -28,6 +28,7 @@ from typing import List, Optional
 
 from tf_hbd import baselines
 from tf_hbd import errors
+from tf_hbd.data import roots
 
 __all__ = ["ModelFolder", "find", "find_all", "saved_model", "build_model",
            "progress", "stored_weights"]
@@ -119,7 +120,7 @@ def find(spec: str) -> List[ModelFolder]:
     HbdError: no model there, a name that is not ``e2e...`` / ``goog...``,
       or a label for a folder of several models.
   """
-  label, _, path = spec.rpartition("=")
+  label, path = roots.split_label(spec)
   path = os.path.normpath(os.path.expanduser(path))
   if label:
     baselines.family_of(label)  # raises for a name of no family

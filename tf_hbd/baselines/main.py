@@ -5,10 +5,10 @@ Resumable: rerunning with the same --checkpoint_dir continues where it
 stopped (steps and the training-time budget are kept in the checkpoint).
 
   hbd-train-baseline --family=e2e \
-      --train_dir=../shared/data/train400 --checkpoint_dir=runs/e2e_l0.008 \
+      --train_dir=$TF_HBD_DATA/train400 --checkpoint_dir=runs/e2e_l0.008 \
       --export_dir=runs/e2e_l0.008/saved --lmbda=0.008 --max_minutes=10
   hbd-train-baseline --family=goog \
-      --train_dir=../shared/data/train400 --checkpoint_dir=runs/goog/ckpt \
+      --train_dir=$TF_HBD_DATA/train400 --checkpoint_dir=runs/goog/ckpt \
       --export_dir=runs/goog/saved --max_minutes=20
 
 (``python -m tf_hbd.baselines`` and ``python scripts/train_baseline.py ...``

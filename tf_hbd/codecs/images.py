@@ -34,6 +34,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "maybe_resize_max",
     "check_gray",
+    "check_gray_in_graph",
 ]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm", ".pnm",
@@ -201,3 +202,31 @@ def check_gray(image, error=errors.HbdError) -> np.ndarray:
   if image.dtype != np.uint8:
     raise error(f"expected uint8 pixels, got {image.dtype}")
   return np.ascontiguousarray(image)
+
+
+def check_gray_in_graph(image):
+  """`check_gray`'s twin for graph code: a uint8 tensor (H, W) or (H, W, 1)
+  -> (H, W), checked when the graph runs.
+
+  Imports TensorFlow when called (the rest of this module does not need it).
+
+  Raises:
+    TypeError: at trace time, when the pixels are not uint8.
+    tf.errors.InvalidArgumentError: when run, on another shape or an empty
+      image.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  image = tf.convert_to_tensor(image)
+  if image.dtype != tf.uint8:
+    raise TypeError(f"expected uint8 pixels, got {image.dtype.name}")
+  shape = tf.shape(image)
+  rank = tf.rank(image)
+  gray = tf.logical_or(
+      tf.equal(rank, 2),
+      tf.logical_and(tf.equal(rank, 3), tf.equal(shape[-1], 1)))
+  check = tf.debugging.Assert(
+      tf.logical_and(gray, tf.reduce_prod(shape[:2]) > 0),
+      ["expected a non-empty 2-D gray image (H, W) or (H, W, 1), got shape",
+       shape])
+  with tf.control_dependencies([check]):
+    return tf.reshape(image, shape[:2])

@@ -128,6 +128,23 @@ class ImagesTest(tf.test.TestCase):
       with self.assertRaises(errors.CodecError):
         images.check_gray(bad, errors.CodecError)
 
+  def test_check_gray_in_graph_is_the_same_check(self):
+    img = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    self.assertAllEqual(images.check_gray_in_graph(img), img)
+    self.assertAllEqual(images.check_gray_in_graph(img[:, :, None]), img)
+    fn = tf.function(images.check_gray_in_graph,
+                     input_signature=[tf.TensorSpec(None, tf.uint8)])
+    self.assertAllEqual(fn(img[:, :, None]), img)
+    for bad in (np.zeros((3, 4, 3), np.uint8), np.zeros((0, 4), np.uint8),
+                np.zeros((4,), np.uint8)):
+      with self.assertRaises(errors.HbdError):  # the NumPy check agrees
+        images.check_gray(bad)
+      with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                  "non-empty 2-D gray image"):
+        fn(bad)
+    with self.assertRaisesRegex(TypeError, "uint8"):
+      images.check_gray_in_graph(img.astype(np.float32))
+
 
 if __name__ == "__main__":
   tf.test.main()

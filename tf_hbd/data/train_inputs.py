@@ -7,7 +7,7 @@ batches (`tf_hbd.data.pipelines`), plus its number of blocks and patch size:
   ``train`` of `tf_hbd.data.sample_images`, made into blocks in memory exactly as
   the ``sample_patches`` TFDS builder makes them (no build step needed);
 * ``folder:<path>``: every image of a folder (e.g.
-  ``folder:../shared/data/train400``), blocks made in memory (the
+  ``folder:$TF_HBD_DATA/train400``), blocks made in memory (the
   ``folder_patches`` builder's code);
 * any prepared TFDS patch-block dataset, by name (``sample_patches/jpeg``,
   ``folder_patches/...``, ``places_patches/jpeg``) with ``--data_dir``;
@@ -15,10 +15,10 @@ batches (`tf_hbd.data.pipelines`), plus its number of blocks and patch size:
   random settings, with synthetic and tone-mapped content
   (`tf_hbd.data.recompress`); <sources> is a comma-separated list of folders and
   ``sample`` (the sample photographs' train split), e.g.
-  ``recompress:../shared/data/train400,sample``.
+  ``recompress:$TF_HBD_DATA/train400,sample``.
 
 Validation images (``--val_images``): a folder or glob of whole images (e.g.
-``../shared/data/bsd68``), or, when empty, the ``validation`` split of the
+``$TF_HBD_DATA/bsd68``), or, when empty, the ``validation`` split of the
 sample photographs; each is compressed once with the training codec at a
 fixed quality or target rate.
 """

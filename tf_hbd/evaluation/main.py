@@ -1,6 +1,6 @@
 """Evaluates codecs, neural baselines and trained decoders; writes the tables.
 
-  hbd-evaluate --datasets kodak=../shared/data/kodak \
+  hbd-evaluate --datasets kodak=$TF_HBD_DATA/kodak \
       --decoders runs/bptt,runs/sab --k_sweep 1,3,5,7,9,11 \
       --rd_bpps 0.2,0.3,0.4,0.5,0.6,0.8,1.0 --out_dir results/mine
 

@@ -22,6 +22,7 @@ import os
 import time
 from typing import Dict, List, Optional, Sequence
 
+from tf_hbd.data import roots
 from tf_hbd.evaluation import systems as evaluation
 from tf_hbd.evaluation import plots
 
@@ -40,7 +41,7 @@ class DatasetSpec:
 def parse_dataset(spec: str, bpp: Optional[float] = None,
                   max_side: Optional[int] = None) -> DatasetSpec:
   """``NAME=PATH`` or ``PATH``; a known NAME brings the paper's settings."""
-  name, path = evaluation.split_label(spec)
+  name, path = roots.split_label(spec)
   name = name or os.path.basename(os.path.normpath(path)).lower().replace(
       "sample:", "sample_")
   bench = evaluation.BENCHMARKS.get(name)
@@ -140,7 +141,7 @@ def load_logs(model_dirs: Sequence[str]) -> Dict[str, dict]:
   """{label: log.json} of training model dirs given as ``[LABEL=]DIR``."""
   logs = {}
   for spec in model_dirs:
-    label, path = evaluation.split_label(spec)
+    label, path = roots.split_label(spec)
     with open(os.path.join(path, "log.json")) as f:
       log = json.load(f)
     fl = log.get("flags", {})

@@ -48,6 +48,7 @@ from tf_hbd.codecs import codec_setting
 from tf_hbd.codecs import legacy as codecs
 from tf_hbd.codecs import images
 from tf_hbd.data import pipelines
+from tf_hbd.data import roots
 from tf_hbd.evaluation import metrics
 
 __all__ = [
@@ -58,7 +59,7 @@ __all__ = [
     "summarize", "write_results", "table3_markdown", "METRICS",
     "decoder_label", "LoadedDecoder", "load_trained_decoder",
     "trained_decoder_system", "k_sweep_markdown", "convergence_markdown",
-    "figure1_curves", "CodecCache", "split_label",
+    "figure1_curves", "CodecCache",
 ]
 
 METRICS = ("psnr", "ssim", "ms-ssim")
@@ -499,12 +500,6 @@ def table3_markdown(tables: Dict[str, Dict[str, list]],
 _CODEC_TITLE = {"jpeg": "JPEG", "jp2": "JP2"}
 
 
-def split_label(spec: str):
-  """``[LABEL=]PATH`` -> (LABEL or "", PATH); the last "=" separates them."""
-  label, _, path = spec.rpartition("=")
-  return label, path
-
-
 def decoder_label(cell: str, codec: str, algorithm: str, sne: bool = False):
   """The paper's row label, e.g. ``LSTM-JP2-SAB`` or ``SNE-RNN-JPEG-BPTT``."""
   head = "SNE-RNN" if sne else (cell or "rnn").upper()
@@ -545,7 +540,7 @@ def load_trained_decoder(spec: str) -> LoadedDecoder:
   decoder, rebuilt from its checkpoints (`tf_hbd.training.run_decoder`; runs
   of earlier versions: their ``export/`` decoder SavedModel).
   """
-  label, path = split_label(spec)
+  label, path = roots.split_label(spec)
   path = os.path.expanduser(path)
   log = None
   log_path = os.path.join(path, "log.json")

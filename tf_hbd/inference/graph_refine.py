@@ -16,6 +16,8 @@ the limit.
 
 import tensorflow as tf
 
+from tf_hbd.codecs import images
+
 __all__ = ["pad_to_grid", "block_index_tensors", "refine_in_graph",
            "jpeg_setting_in_graph", "DEFAULT_MAX_PIXELS"]
 
@@ -75,23 +77,11 @@ def refine_in_graph(image, model_fn, patch_size, strategy, batch_size=4096,
     uint8 tensor of the input's shape.
   """
   image = tf.convert_to_tensor(image)
-  if image.dtype != tf.uint8:
-    raise TypeError(f"refine expects uint8 pixels, got {image.dtype.name}")
   in_shape = tf.shape(image)
-  rank_ok = tf.logical_or(
-      tf.equal(tf.rank(image), 2),
-      tf.logical_and(tf.equal(tf.rank(image), 3), tf.equal(in_shape[-1], 1)))
-  checks = [
-      tf.debugging.Assert(rank_ok, ["image must be (H, W) or (H, W, 1), got "
-                                    "shape", in_shape]),
-  ]
-  with tf.control_dependencies(checks):
-    img2d = tf.reshape(image, in_shape[:2])
+  img2d = images.check_gray_in_graph(image)
   h, w = tf.shape(img2d)[0], tf.shape(img2d)[1]
   pixels = tf.cast(h, tf.int64) * tf.cast(w, tf.int64)
   checks = [
-      tf.debugging.Assert(tf.logical_and(h > 0, w > 0),
-                          ["image must have at least 1x1 pixels, got", h, w]),
       tf.debugging.Assert(pixels <= max_pixels,
                           ["image too large:", pixels, "pixels; the limit is",
                            max_pixels, "(refine tiles of it instead)"]),

@@ -72,6 +72,7 @@ __all__ = [
     "GRUCell",
     "MLPCell",
     "ACTIVATIONS",
+    "output_state_indices",
     "INIT_SCALE",
     "bfloat16_matmul_rounding",
 ]
@@ -461,3 +462,17 @@ class MLPCell(_ActivationCell):
     e, _, (b,) = self._prepare(e, states, params)
     s = ACTIVATIONS[self.activation](e + b)  # eq. 10
     return s, (s,)
+
+
+def output_state_indices(cell):
+  """Indices of the state tensors whose concatenation is the cell output s.
+
+  Every cell of `tf_hbd.model.cells` keeps its output as the state named ``s``
+  (the LSTM's other state is ``c``); the SNE `SiblingCell` keeps ``s_a`` and
+  ``s_b`` and outputs ``[s_a, s_b]``.
+  """
+  names = tuple(cell.state_names)
+  idx = [i for i, n in enumerate(names) if n == "s" or n.startswith("s_")]
+  if not idx:
+    raise ValueError(f"cannot find the output state among {names}")
+  return idx

@@ -360,5 +360,21 @@ class CellInterfaceTest(tf.test.TestCase, parameterized.TestCase):
       cell.step(tf.zeros([1, 3]), (tf.zeros([1, 3]),), cell.step_variables)
 
 
+class OutputStateTest(tf.test.TestCase):
+
+  def test_output_state_indices(self):
+    # The LSTM's output is its state s (its other state is c); the SNE's
+    # cell outputs [s_a, s_b].
+    from tf_hbd.model import decoder  # pylint: disable=g-import-not-at-top
+    lstm = decoder.build_decoder("lstm", units=3, patch_size=2, K=2)
+    sne = decoder.build_decoder("lstm", units=3, patch_size=2, K=2, sne=True)
+    self.assertEqual(cells.output_state_indices(lstm.cell), [0])
+    self.assertEqual(cells.output_state_indices(sne.cell), [0, 2])
+    gru = cells.get_cell("gru")(units=2)
+    self.assertEqual(cells.output_state_indices(gru), [0])
+    with self.assertRaisesRegex(ValueError, "cannot find the output state"):
+      cells.output_state_indices(type("C", (), {"state_names": ("c",)})())
+
+
 if __name__ == "__main__":
   tf.test.main()

@@ -77,6 +77,7 @@ from tf_hbd.codecs import patches as patches_lib
 
 __all__ = [
     "BLOCK_SIZE",
+    "DecoderServing",
     "HybridDecoder",
     "SiblingCell",
     "SiblingDecoder",
@@ -98,8 +99,48 @@ def _dtype_name(dtype):
   return tf.as_dtype(dtype or tf.keras.backend.floatx()).name
 
 
+class DecoderServing:
+  """What inference and export ask of a decoder, for every decoder class.
+
+  Written against the class's ``unroll(context, position, K, last_only=,
+  setting=)``, ``patch_size``, ``setting_size`` and ``compute_dtype``:
+  `HybridDecoder` (and SNE) and `tf_hbd.model.sab_decoder.SABDecoder` share
+  it.
+  """
+
+  @staticmethod
+  def _unpack(inputs):
+    if isinstance(inputs, dict):
+      return inputs["context"], inputs["position"], inputs.get("setting")
+    context, position, *setting = inputs
+    return context, position, (setting[0] if setting else None)
+
+  def predict_last(self, context, position, K=None, setting=None):
+    """The K-th reconstruction only (what inference uses), (B, d*d)."""
+    return self.unroll(context, position, K, last_only=True, setting=setting)
+
+  def serving_function(self):
+    """A `tf.function` with input signature (context, position, K[,
+    setting])."""
+    d = self.patch_size
+    spec = [tf.TensorSpec([None, BLOCK_SIZE, d, d], self.compute_dtype,
+                          name="context"),
+            tf.TensorSpec([None], tf.int32, name="position"),
+            tf.TensorSpec([], tf.int32, name="K")]
+    if self.setting_size:
+      spec.append(tf.TensorSpec([None, self.setting_size], self.compute_dtype,
+                                name="setting"))
+
+    @tf.function(autograph=False, input_signature=spec)
+    def serve(context, position, K, setting=None):
+      recons = self.unroll(context, position, K, setting=setting)
+      return {"reconstructions": recons, "refined": recons[:, -1]}
+
+    return serve
+
+
 @tf.keras.utils.register_keras_serializable(package="tf_hbd")
-class HybridDecoder(tf.keras.Model):
+class HybridDecoder(DecoderServing, tf.keras.Model):
   """The hybrid neural iterative decoder (paper, section 2).
 
   Args:
@@ -404,42 +445,12 @@ class HybridDecoder(tf.keras.Model):
 
   # ---- Keras ---------------------------------------------------------------
 
-  @staticmethod
-  def _unpack(inputs):
-    if isinstance(inputs, dict):
-      return inputs["context"], inputs["position"], inputs.get("setting")
-    context, position, *setting = inputs
-    return context, position, (setting[0] if setting else None)
-
   def call(self, inputs, K=None, training=False):
     """{'context': (B, 9, d, d), 'position': (B,)[, 'setting': (B, S)]}
     -> (B, K, d*d)."""
     del training  # no dropout or normalisation: same in training/inference
     context, position, setting = self._unpack(inputs)
     return self.unroll(context, position, K, setting=setting)
-
-  def predict_last(self, context, position, K=None, setting=None):
-    """The K-th reconstruction only (what inference uses), (B, d*d)."""
-    return self.unroll(context, position, K, last_only=True, setting=setting)
-
-  def serving_function(self):
-    """A `tf.function` with input signature (context, position, K[,
-    setting])."""
-    d = self.patch_size
-    spec = [tf.TensorSpec([None, BLOCK_SIZE, d, d], self.compute_dtype,
-                          name="context"),
-            tf.TensorSpec([None], tf.int32, name="position"),
-            tf.TensorSpec([], tf.int32, name="K")]
-    if self.setting_size:
-      spec.append(tf.TensorSpec([None, self.setting_size], self.compute_dtype,
-                                name="setting"))
-
-    @tf.function(autograph=False, input_signature=spec)
-    def serve(context, position, K, setting=None):
-      recons = self.unroll(context, position, K, setting=setting)
-      return {"reconstructions": recons, "refined": recons[:, -1]}
-
-    return serve
 
   def get_config(self):
     return {
@@ -706,7 +717,9 @@ def export_saved_model(model, path):
 
 
 def load_decoder(path):
-  """Loads a decoder saved by `export_saved_model` as its Python class."""
+  """Loads a decoder saved by `export_saved_model` as its Python class
+  (`HybridDecoder`, `SiblingDecoder` or SAB's `SABDecoder`)."""
+  from tf_hbd.model import sab_decoder  # pylint: disable=g-import-not-at-top,unused-import
   return tf.keras.models.load_model(path, compile=False)
 
 

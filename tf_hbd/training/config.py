@@ -8,8 +8,8 @@ configurations (`CONFIGS`: ``tiny``, ``cpu``, ``study``, ``paper``) are
 `RunConfig` objects that list only what differs from the defaults;
 ``--config=NAME`` starts from one and the flags given on the command line
 override its fields (`from_args`, `override`). ``{data}`` in a
-configuration's paths stands for the folder of the data sets
-(`DEFAULT_DATA_ROOT`) and ``{codec}`` for its codec (`resolve`).
+configuration's paths stands for the folder of the data sets (the data
+root: `tf_hbd.data.roots`) and ``{codec}`` for its codec (`resolve`).
 
   from tf_hbd.training import config
   cfg = config.override(config.CONFIGS["tiny"], units=16)
@@ -17,21 +17,18 @@ configuration's paths stands for the folder of the data sets
 """
 
 import dataclasses
-import os
+import decimal
+import math
 import typing
 from typing import Dict, List, Mapping, Optional, Sequence
 
+from tf_hbd.data import roots
 from tf_hbd.training import distributed
 
-__all__ = ["RunConfig", "CONFIGS", "DEFAULT_DATA_ROOT", "TINY", "CPU",
+__all__ = ["RunConfig", "CONFIGS", "TINY", "CPU",
            "STUDY", "PAPER", "define_flags", "from_args", "from_flag_values",
-           "override", "resolve", "to_flags", "flag_names", "trainer_config"]
-
-# Folder of the data sets (train400, bsd68, kodak, ...): $TF_HBD_DATA, else
-# ../shared/data from the working directory (this project's layout when run
-# from the repository root). "{data}" in a configuration stands for it.
-DEFAULT_DATA_ROOT = os.environ.get("TF_HBD_DATA",
-                                   os.path.join("..", "shared", "data"))
+           "override", "resolve", "to_flags", "flag_text", "flag_names",
+           "trainer_config"]
 
 _ALGOS = ["bptt", "sab", "rtrl", "uoro", "snap1"]
 _CELLS = ["lstm", "gru", "delta", "elman", "mlp"]
@@ -341,11 +338,31 @@ def from_args(args: Sequence[str], base: Optional[RunConfig] = None
   return from_flag_values(fv, base)
 
 
-def _flag_text(value) -> str:
+def _float_text(value: float) -> str:
+  """The shortest text that parses back to `value`: fixed-point (``0.02``,
+  ``1``) unless the exponent form is shorter (``1e-3``, ``2e-4``)."""
+  if not math.isfinite(value):
+    return repr(value)
+  exact = decimal.Decimal(repr(value))
+  fixed = format(exact, "f")
+  if "." in fixed:
+    fixed = fixed.rstrip("0").rstrip(".")
+  sign, digits, exponent = exact.normalize().as_tuple()
+  mantissa = "".join(map(str, digits))
+  mantissa = mantissa[0] + ("." + mantissa[1:] if len(mantissa) > 1 else "")
+  sci = f"{'-' if sign else ''}{mantissa}e{exponent + len(digits) - 1}"
+  return sci if len(sci) < len(fixed) else fixed
+
+
+def flag_text(value) -> str:
+  """A setting as its flag's text (the one place that writes it): bools as
+  ``true``/``false``, lists comma-separated, floats by `_float_text`."""
   if isinstance(value, bool):
     return "true" if value else "false"
   if isinstance(value, (list, tuple)):
     return ",".join(str(v) for v in value)
+  if isinstance(value, float):
+    return _float_text(value)
   return str(value)
 
 
@@ -358,19 +375,23 @@ def to_flags(config: RunConfig, keep: Sequence[str] = ()
   commas.
   """
   default = RunConfig()
-  return {n: _flag_text(getattr(config, n)) for n in flag_names()
+  return {n: flag_text(getattr(config, n)) for n in flag_names()
           if n in keep or getattr(config, n) != getattr(default, n)}
 
 
-def resolve(config: RunConfig, data_root: str = DEFAULT_DATA_ROOT
+def resolve(config: RunConfig, data_root: Optional[str] = None
             ) -> RunConfig:
-  """Replaces ``{data}`` (the data root) and ``{codec}`` in string fields."""
+  """Replaces ``{data}`` (the data root) and ``{codec}`` in string fields.
+
+  Raises:
+    errors.UsageError: a field names the data root and `data_root` is None
+      (`tf_hbd.data.roots.fill`).
+  """
   changes = {}
   for n in flag_names():
     v = getattr(config, n)
     if isinstance(v, str) and ("{data}" in v or "{codec}" in v):
-      changes[n] = v.replace("{data}", data_root).replace("{codec}",
-                                                          config.codec)
+      changes[n] = roots.fill(v, data_root).replace("{codec}", config.codec)
   return dataclasses.replace(config, **changes)
 
 

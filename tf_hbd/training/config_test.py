@@ -70,6 +70,17 @@ class RunConfigTest(absltest.TestCase):
         self.assertEqual(config.from_args(_args({k: old[k] for k in dropped})),
                          default)
 
+  def test_flag_text_is_the_shortest_that_parses_back(self):
+    cases = {1e-3: "1e-3", 2e-4: "2e-4", 1.0: "1", 0.0: "0", 0.99: "0.99",
+             0.02: "0.02", 13.0: "13", 100.0: "100", 1000.0: "1e3",
+             1e-7: "1e-7", 0.1 + 0.2: "0.30000000000000004", -0.5: "-0.5"}
+    for value, text in cases.items():
+      self.assertEqual(config.flag_text(value), text)
+      self.assertEqual(float(text), value)
+    self.assertEqual(config.flag_text(True), "true")
+    self.assertEqual(config.flag_text(["10", "20"]), "10,20")
+    self.assertEqual(config.flag_text(7), "7")
+
   def test_the_study_config_is_the_shipped_jpeg_decoders_command(self):
     with open(_MODEL_CARD) as f:
       text = f.read()

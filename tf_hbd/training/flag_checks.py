@@ -104,6 +104,13 @@ def validate_train_flags(values: Mapping[str, object]) -> None:
         raise errors.UsageError(f"--{name}={spec}: {e}") from None
 
 
+def _not_recompress(values: Mapping[str, object]) -> bool:
+  """Whether --dataset is given and is not a ``recompress:`` stream (the one
+  that compresses each image afresh and knows it)."""
+  dataset = values.get("dataset")
+  return isinstance(dataset, str) and not dataset.startswith("recompress:")
+
+
 def _check_loss_and_grid(values: Mapping[str, object]) -> None:
   """--loss_norm and --grid_offset combinations that cannot work."""
   norm = values.get("loss_norm")
@@ -111,9 +118,7 @@ def _check_loss_and_grid(values: Mapping[str, object]) -> None:
     if values.get("loss_form", "batch_mean") != "batch_mean":
       raise errors.UsageError(f"--loss_norm={norm} is a batch mean: use it "
                               "with --loss_form=batch_mean")
-    dataset = values.get("dataset")
-    if (values.get("loss_norm_scope") == "image" and isinstance(dataset, str)
-        and not dataset.startswith("recompress:")):
+    if values.get("loss_norm_scope") == "image" and _not_recompress(values):
       raise errors.UsageError(
           "--loss_norm_scope=image needs --dataset=recompress:... (the "
           "stream that knows each block's image)")
@@ -121,8 +126,7 @@ def _check_loss_and_grid(values: Mapping[str, object]) -> None:
     if values.get("codec", "jpeg") != "jp2":
       raise errors.UsageError("--grid_offset is for --codec=jp2 (JPEG's 8x8 "
                               "block grid must stay aligned)")
-    dataset = values.get("dataset")
-    if isinstance(dataset, str) and not dataset.startswith("recompress:"):
+    if _not_recompress(values):
       raise errors.UsageError("--grid_offset needs "
                               "--dataset=recompress:...")
 

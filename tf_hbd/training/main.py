@@ -1,8 +1,8 @@
 """Trains the HBD decoder with BPTT, SAB, RTRL or UORO: the training entry point.
 
   python -m tf_hbd.training --algo=bptt --model_dir=/tmp/hbd_bptt
-  hbd-train --algo=uoro --units=64 --dataset=folder:../shared/data/train400 \
-      --val_images=../shared/data/bsd68 --val_quality=20 --model_dir=/tmp/hbd_uoro
+  hbd-train --algo=uoro --units=64 --dataset=folder:$TF_HBD_DATA/train400 \
+      --val_images=$TF_HBD_DATA/bsd68 --val_quality=20 --model_dir=/tmp/hbd_uoro
 
 (``python scripts/train.py ...`` in a checkout is the same program.)
 
@@ -44,6 +44,7 @@ from tf_hbd import errors
 from tf_hbd.training import exports
 from tf_hbd.training import flag_checks
 from tf_hbd.training import run_decoder
+from tf_hbd.data import roots
 from tf_hbd.data import train_inputs
 from tf_hbd.training import trainer as training
 
@@ -55,8 +56,11 @@ _FLAGS = config_lib.define_flags(module_name=__name__)
 _CONFIG = flags.DEFINE_enum(
     "config", None, list(config_lib.CONFIGS), "Start from this named "
     "configuration (tf_hbd.training.config; {data} in its paths is "
-    "$TF_HBD_DATA, else ../shared/data); the flags given override its "
-    "fields. Unset: the defaults listed here.")
+    "--data_root); the flags given override its fields. Unset: the "
+    "defaults listed here.")
+_DATA_ROOT = flags.DEFINE_string(
+    "data_root", None, "--config: the folder of the data sets (train400, "
+    "bsd68, kodak); default: $TF_HBD_DATA.")
 flags.mark_flag_as_required("model_dir")
 
 
@@ -65,7 +69,8 @@ def settings():
   the flags given."""
   if _CONFIG.value is None:
     return config_lib.from_flag_values(flags.FLAGS)
-  base = config_lib.resolve(config_lib.CONFIGS[_CONFIG.value])
+  base = config_lib.resolve(config_lib.CONFIGS[_CONFIG.value],
+                            roots.data_root(_DATA_ROOT.value))
   return config_lib.from_flag_values(flags.FLAGS, base)
 
 
@@ -87,7 +92,11 @@ def _recompress_config(cfg):
 def main(argv):
   """Checks the flags before any data is built; one-line errors, exit codes
   (tf_hbd.training.flag_checks)."""
-  cfg = settings()
+  try:
+    cfg = settings()
+  except errors.UsageError as e:  # --config naming a data root not given
+    print(f"train.py: error: {e}", file=sys.stderr)
+    return flag_checks.EXIT_USAGE
   quiet.quiet_tensorflow(cfg.verbose)
   return flag_checks.guarded_main(
       lambda argv: _train(cfg), argv, dataclasses.asdict(cfg),

@@ -19,8 +19,8 @@ with the command, date, machine and timings).
 
 Run with ``hbd-reproduce --scale=tiny`` (or
 ``python -m tf_hbd.workflows.reproduce``, or ``python scripts/reproduce.py``
-in a checkout); the evaluation sets are read from ``--data_root`` (default:
-`DEFAULT_DATA_ROOT`).
+in a checkout); the data sets are read from ``--data_root`` (default:
+``$TF_HBD_DATA``; the ``tiny`` scale needs none: `tf_hbd.data.roots`).
 """
 
 import argparse
@@ -38,12 +38,14 @@ from tf_hbd import quiet  # first: TF's log lines off (hbd-reproduce --help)
 quiet.quiet_tensorflow(quiet.verbose_in_argv())
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
+from tf_hbd.data import roots
 from tf_hbd.evaluation import systems as evaluation
 from tf_hbd.evaluation import study
 from tf_hbd.training import config as config_lib
+from tf_hbd.training import flag_checks
 from tf_hbd.workflows import children
 
-__all__ = ["Scale", "SCALES", "DEFAULT_DATA_ROOT", "RESUME_HINT", "plan_runs",
+__all__ = ["Scale", "SCALES", "RESUME_HINT", "plan_runs",
            "run_scale", "main"]
 ALGORITHMS = ("bptt", "sab", "rtrl", "uoro")
 RESUME_HINT = ("rerun the same command to resume: finished runs are kept, "
@@ -86,8 +88,6 @@ class Scale:
     """The flags of `train` that differ from the defaults."""
     return config_lib.to_flags(self.train)
 
-
-DEFAULT_DATA_ROOT = config_lib.DEFAULT_DATA_ROOT
 
 SCALES = {
     "tiny": Scale(
@@ -149,10 +149,6 @@ def plan_runs(scale: Scale, algorithms: Sequence[str] = ALGORITHMS):
   return runs
 
 
-def _format(value, data_root):
-  return value.replace("{data}", data_root)
-
-
 def _train(label, fl, model_dir, log_file, say):
   done = os.path.join(model_dir, "log.json")
   if os.path.isfile(done):
@@ -173,29 +169,35 @@ def _train(label, fl, model_dir, log_file, say):
 
 
 def run_scale(name: str, out_dir: str, work_dir: str,
-              data_root: str = DEFAULT_DATA_ROOT, algorithms: Sequence[str] = ALGORITHMS,
+              data_root: Optional[str] = None,
+              algorithms: Sequence[str] = ALGORITHMS,
               command: str = "", say=print) -> Dict[str, str]:
-  """Trains every run of scale `name` and evaluates; returns artifacts."""
+  """Trains every run of scale `name` and evaluates; returns artifacts.
+
+  `data_root` fills ``{data}`` in the scale's settings (`tf_hbd.data.roots`;
+  None: a scale that names it is refused with `errors.UsageError`).
+  """
   if name not in SCALES:
     raise ValueError(f"unknown scale {name!r}; choose from {sorted(SCALES)}")
   scale = SCALES[name]
+  runs = [(label, {k: roots.fill(v, data_root).replace("{codec}", fl["codec"])
+                   for k, v in fl.items()})
+          for label, fl in plan_runs(scale, algorithms)]
+  datasets = [study.parse_dataset(roots.fill(s, data_root),
+                                  max_side=scale.eval_max_side)
+              for s in scale.datasets]
   os.makedirs(out_dir, exist_ok=True)
   os.makedirs(work_dir, exist_ok=True)
   t_start = time.time()
   timings = {}
   dirs = []
   say(f"[reproduce:{name}] {scale.description}")
-  for label, fl in plan_runs(scale, algorithms):
-    fl = {k: _format(v, data_root).replace("{codec}", fl["codec"])
-          for k, v in fl.items()}
+  for label, fl in runs:
     model_dir = os.path.join(work_dir, label)
     timings[label] = _train(label, fl, model_dir,
                             os.path.join(work_dir, label + ".log"), say)
     dirs.append(f"{label}={model_dir}")
   train_time = time.time() - t_start
-  datasets = [study.parse_dataset(_format(s, data_root),
-                                  max_side=scale.eval_max_side)
-              for s in scale.datasets]
   t_eval = time.time()
   artifacts = study.run(datasets, out_dir,
                         systems=("jpeg", "jp2") + tuple(scale.baselines),
@@ -257,19 +259,23 @@ def main(argv=None) -> int:
                  help="results folder (default results/<scale>)")
   p.add_argument("--work_dir", default="",
                  help="training runs (default runs/reproduce/<scale>)")
-  p.add_argument("--data_root", default=DEFAULT_DATA_ROOT,
-                 help="folder holding the evaluation sets (kodak, bsd68, "
-                 "train400, ...); default: $TF_HBD_DATA or ../shared/data")
+  p.add_argument("--data_root", default="",
+                 help="folder holding the data sets (kodak, bsd68, "
+                 "train400, ...); default: $TF_HBD_DATA")
   p.add_argument("--algorithms", default=",".join(ALGORITHMS),
                  help="learning algorithms to train (comma-separated)")
   args = p.parse_args(argv)
   algos = [a for a in args.algorithms.split(",") if a]
 
   def reproduce():
-    run_scale(args.scale, args.out_dir or f"results/{args.scale}",
-              args.work_dir or f"runs/reproduce/{args.scale}",
-              args.data_root, algorithms=algos,
-              command="python " + " ".join(sys.argv))
+    try:
+      run_scale(args.scale, args.out_dir or f"results/{args.scale}",
+                args.work_dir or f"runs/reproduce/{args.scale}",
+                roots.data_root(args.data_root), algorithms=algos,
+                command="python " + " ".join(sys.argv))
+    except errors.UsageError as e:  # e.g. no data root for a scale needing one
+      print(f"reproduce: error: {e}", file=sys.stderr)
+      return flag_checks.EXIT_USAGE
     return 0
 
   # Ctrl-C / SIGTERM: the training run under way checkpoints, then exit 130.

@@ -9,6 +9,7 @@ from unittest import mock
 
 from absl.testing import absltest
 
+from tf_hbd.data import roots
 from tf_hbd.workflows import children
 from tf_hbd.workflows import reproduce
 from tf_hbd.training import config
@@ -23,9 +24,22 @@ class ReproducePlanTest(absltest.TestCase):
       self.assertNotIn("shared", text, name)
     runs = dict(reproduce.plan_runs(reproduce.SCALES["cpu"], ("bptt",)))
     flags = runs["LSTM-JPEG-BPTT"]
-    self.assertEqual(reproduce._format(flags["dataset"], "/d"),
+    self.assertEqual(roots.fill(flags["dataset"], "/d"),
                      "folder:/d/train400")
-    self.assertEqual(reproduce._format(flags["val_images"], "/d"), "/d/bsd68")
+    self.assertEqual(roots.fill(flags["val_images"], "/d"), "/d/bsd68")
+
+  def test_no_data_root_no_guess(self):
+    # Without --data_root or $TF_HBD_DATA, a scale that reads the data sets
+    # stops before training with one line and exit code 2.
+    tmp = self.create_tempdir().full_path
+    err = io.StringIO()
+    with mock.patch.dict(os.environ, clear=True), \
+        contextlib.redirect_stderr(err):
+      code = reproduce.main(["--scale=cpu", f"--out_dir={tmp}/o",
+                             f"--work_dir={tmp}/w"])
+    self.assertEqual(code, 2)
+    self.assertRegex(err.getvalue(), r"^reproduce: error: .*--data_root")
+    self.assertFalse(os.path.exists(f"{tmp}/w"))
 
   def test_each_run_trains_with_the_settings_of_the_old_flag_plan(self):
     # The runs' flags as they were when the scales were flag strings: the

@@ -57,9 +57,17 @@ import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from tf_hbd import errors
+from tf_hbd import quiet  # first: TF's log lines off (scripts/study.py --help)
+
+quiet.quiet_tensorflow(quiet.verbose_in_argv())
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from tf_hbd.data import roots
+from tf_hbd.training import config as config_lib
 from tf_hbd.workflows import children
 
-__all__ = ["RunSpec", "Tier", "Run", "STUDIES", "plan", "run_flags",
+__all__ = ["RunSpec", "Tier", "Run", "STUDIES", "plan", "run_config",
+           "run_flags",
            "record_path", "record_mismatch", "train_run", "evaluate_run",
            "evaluate_decoder",
            "make_record",
@@ -76,27 +84,40 @@ TRAIN_LOG = "train.log"
 LOG_TAIL_LINES = 200
 
 
+# Settings every run's flags (and so its record) list, even at their
+# defaults: what a run is.
+_RUN_FIELDS = ("algo", "codec", "sne", "seed")
+
+
 @dataclasses.dataclass(frozen=True)
 class RunSpec:
   """One configuration of a tier.
 
   Attributes:
     name: directory-safe name, e.g. ``lstm-jpeg-bptt`` or ``sne-jp2-sab``.
-    flags: training flags added to (and overriding) the tier's.
+    changes: (`RunConfig` field, value) pairs changing the tier's settings.
   """
   name: str
-  flags: Tuple[Tuple[str, str], ...]
+  changes: Tuple[Tuple[str, object], ...]
+
+  @property
+  def flags(self) -> Tuple[Tuple[str, str], ...]:
+    """`changes` as flag text (`tf_hbd.training.config.flag_text`)."""
+    return tuple((k, config_lib.flag_text(v)) for k, v in self.changes)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Tier:
-  """A tier of the study: shared flags, configurations, seeds, evaluation.
+  """A tier of the study: shared settings, configurations, seeds, evaluation.
 
   Attributes:
     name: directory name (``size``, ``exact``...).
     description: one line for the reports.
-    train_flags: flags of ``python -m tf_hbd.training`` shared by every run
-      ("{data}" stands for the data root, "{codec}" for the run's codec).
+    train: the settings of ``python -m tf_hbd.training`` shared by every
+      run, a `tf_hbd.training.config.RunConfig` ("{data}" in its paths
+      stands for the data root, "{codec}" for the run's codec).
+    pinned: fields of `train` listed in every run's flags (and record) even
+      where they equal the defaults (besides algo, codec, sne and seed).
     configs: the configurations.
     seeds: seeds 0 .. seeds-1 per configuration.
     test: the test set as ``NAME=FOLDER``.
@@ -109,7 +130,8 @@ class Tier:
   """
   name: str
   description: str
-  train_flags: Tuple[Tuple[str, str], ...]
+  train: config_lib.RunConfig
+  pinned: Tuple[str, ...]
   configs: Tuple[RunSpec, ...]
   seeds: int
   test: str
@@ -119,6 +141,20 @@ class Tier:
   k_sweep: Tuple[int, ...]
   rd_bpps: Tuple[float, ...]
   rd_seeds: Optional[int] = None
+
+  @property
+  def train_flags(self) -> Tuple[Tuple[str, str], ...]:
+    """`train` as sorted (flag, text) pairs: what differs from the defaults
+    and the `pinned` fields."""
+    return tuple(sorted(config_lib.to_flags(self.train,
+                                            keep=self.pinned).items()))
+
+
+def _tier_settings(settings: Dict[str, object]) -> Dict[str, object]:
+  """A tier's `train` (`settings` over the defaults) and `pinned` (their
+  names: a record lists every setting its tier names)."""
+  return {"train": config_lib.override(config_lib.RunConfig(), **settings),
+          "pinned": tuple(sorted(settings))}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,11 +180,11 @@ def _grid(algorithms, cells, codecs, extra=None, k_values=()):
   for cell in cells:
     for codec in codecs:
       for algo in algorithms:
-        fl = {"algo": algo, "codec": codec, "sne": str(cell == "sne").lower()}
+        fl = {"algo": algo, "codec": codec, "sne": cell == "sne"}
         fl.update((extra or {}).get(algo, {}))
         out.append(RunSpec(f"{cell}-{codec}-{algo}", tuple(sorted(fl.items()))))
   for k in k_values:  # claim (c): K at training, LSTM-JPEG-BPTT
-    fl = {"algo": "bptt", "codec": "jpeg", "sne": "false", "K": str(k)}
+    fl = {"algo": "bptt", "codec": "jpeg", "sne": False, "K": k}
     out.append(RunSpec(f"lstm-jpeg-bptt-K{k}", tuple(sorted(fl.items()))))
   return tuple(out)
 
@@ -158,14 +194,14 @@ def _grid(algorithms, cells, codecs, extra=None, k_values=()):
 # codec setting as input, replicate boundary, Adam + cosine, weight average,
 # MSE loss; validation on 16 BSD68 images at the test rate.
 _RECIPE = {
-    "dataset": "recompress:{data}/train400", "synthetic_fraction": "0",
-    "tone_fraction": "0", "jp2_bpp": "0.15-1", "patch_size": "8",
-    "cell": "lstm", "tied": "true", "boundary": "replicate",
-    "setting_input": "true", "optimizer": "adam", "lr": "1e-3",
-    "lr_schedule": "cosine", "warmup": "100", "lr_end_fraction": "0.02",
-    "ema": "0.99", "alpha": "1", "K": "4", "batch_size": "256",
-    "val_images": "{data}/bsd68", "val_bpp": "0.37", "val_max_images": "16",
-    "log_every": "500", "checkpoint_every": "500",
+    "dataset": "recompress:{data}/train400", "synthetic_fraction": 0.0,
+    "tone_fraction": 0.0, "jp2_bpp": "0.15-1", "patch_size": 8,
+    "cell": "lstm", "tied": True, "boundary": "replicate",
+    "setting_input": True, "optimizer": "adam", "lr": 1e-3,
+    "lr_schedule": "cosine", "warmup": 100, "lr_end_fraction": 0.02,
+    "ema": 0.99, "alpha": 1.0, "K": 4, "batch_size": 256,
+    "val_images": "{data}/bsd68", "val_bpp": 0.37, "val_max_images": 16,
+    "log_every": 500, "checkpoint_every": 500,
 }
 
 # Exact tier: the largest LSTM at which exact RTRL's peak-memory estimate
@@ -201,10 +237,10 @@ def size_tier(units: int, epochs: int, steps_per_epoch: int,
       f"{precision} products; {epochs} epochs of {steps_per_epoch:,} "
       f"batches of 256 blocks ({batches * 256:,} examples) per run; BPTT at "
       f"K = 2 and 8 too{rd}",
-      train_flags=tuple(sorted({
-          **_RECIPE, "units": str(units), "precision": precision,
-          "epochs": str(epochs), "steps_per_epoch": str(steps_per_epoch),
-          "checkpoint_every": str(checkpoint_every)}.items())),
+      **_tier_settings({
+          **_RECIPE, "units": units, "precision": precision,
+          "epochs": epochs, "steps_per_epoch": steps_per_epoch,
+          "checkpoint_every": checkpoint_every}),
       configs=(_grid(algos, ("lstm",), ("jpeg", "jp2"))
                + _grid(algos, ("sne",), tuple(sne_codecs), k_values=(2, 8))),
       seeds=3, test="kodak={data}/kodak", test_bpp=0.37,
@@ -229,11 +265,11 @@ def exact_tier(epochs: int, steps_per_epoch: int,
       f"RTRL, {_codec_list(codecs)}, 3 seeds; {epochs} epochs of "
       f"{steps_per_epoch:,} batches of {EXACT_TIER_BATCH} blocks "
       f"({batches * EXACT_TIER_BATCH:,} examples) per run{rd}",
-      train_flags=tuple(sorted({
-          **_RECIPE, "units": str(EXACT_TIER_UNITS),
-          "batch_size": str(EXACT_TIER_BATCH), "precision": "float32",
-          "epochs": str(epochs), "steps_per_epoch": str(steps_per_epoch),
-          "checkpoint_every": str(checkpoint_every)}.items())),
+      **_tier_settings({
+          **_RECIPE, "units": EXACT_TIER_UNITS,
+          "batch_size": EXACT_TIER_BATCH, "precision": "float32",
+          "epochs": epochs, "steps_per_epoch": steps_per_epoch,
+          "checkpoint_every": checkpoint_every}),
       configs=_grid(("bptt", "sab", "uoro", "rtrl"), ("lstm",),
                     tuple(codecs)),
       seeds=3, test="kodak={data}/kodak", test_bpp=0.37,
@@ -269,17 +305,16 @@ _SIZE = size_tier(128, 8, 400, precision="float32", checkpoint_every=400,
 _EXACT = exact_tier(8, 50, codecs=("jpeg",), rd_seeds=1)
 
 # CI scale (tests): embedded sample photographs, 4-unit decoders, a few steps.
-_TINY_FLAGS = {
-    "dataset": "sample", "units": "4", "K": "2", "batch_size": "16",
-    "epochs": "2", "steps_per_epoch": "3", "train_limit": "2",
-    "train_max_side": "64", "val_max_images": "2", "val_max_side": "48",
-    "optimizer": "adam", "lr": "1e-3", "log_every": "0",
-    "checkpoint_every": "1", "patch_size": "8",
+_TINY_SETTINGS = {
+    "dataset": "sample", "units": 4, "K": 2, "batch_size": 16,
+    "epochs": 2, "steps_per_epoch": 3, "train_limit": 2,
+    "train_max_side": 64, "val_max_images": 2, "val_max_side": 48,
+    "optimizer": "adam", "lr": 1e-3, "log_every": 0,
+    "checkpoint_every": 1, "patch_size": 8,
 }
 _TINY = Tier(
     name="tiny", description="tiny tier (tests): sample photographs, "
-    "LSTM-4, 2 epochs x 3 batches of 16", train_flags=tuple(sorted(
-        _TINY_FLAGS.items())),
+    "LSTM-4, 2 epochs x 3 batches of 16", **_tier_settings(_TINY_SETTINGS),
     configs=_grid(("bptt", "sab"), ("lstm",), ("jpeg",)), seeds=2,
     test="sample_test=sample:test", test_bpp=0.6, test_max_images=2,
     test_max_side=64, k_sweep=(1, 2), rd_bpps=(0.8,))
@@ -298,12 +333,20 @@ def plan(tiers: Sequence[Tier]) -> List[Run]:
   return out
 
 
-def run_flags(run: Run, data_root: str) -> Dict[str, str]:
-  """The training flags of `run` (tier flags, then the config's, seed)."""
-  fl = dict(run.tier.train_flags)
-  fl.update(dict(run.spec.flags))
-  fl["seed"] = str(run.seed)
-  return {k: v.replace("{data}", data_root).replace("{codec}", fl["codec"])
+def run_config(run: Run) -> config_lib.RunConfig:
+  """The settings of `run`: the tier's, changed by its configuration's, its
+  seed ("{data}" and "{codec}" left in)."""
+  return config_lib.override(run.tier.train, **dict(run.spec.changes),
+                             seed=run.seed)
+
+
+def run_flags(run: Run, data_root: Optional[str]) -> Dict[str, str]:
+  """The training flags of `run`, derived from `run_config` (what differs
+  from the defaults, the tier's pinned fields, algo, codec, sne, seed)."""
+  cfg = run_config(run)
+  keep = set(run.tier.pinned) | set(dict(run.spec.changes)) | set(_RUN_FIELDS)
+  fl = config_lib.to_flags(cfg, keep=tuple(keep))
+  return {k: roots.fill(v, data_root).replace("{codec}", cfg.codec)
           for k, v in fl.items()}
 
 
@@ -417,7 +460,7 @@ class _TestSet:
     from tf_hbd.evaluation import systems  # pylint: disable=g-import-not-at-top
     key = (tier.test, data_root, tier.test_max_side, tier.test_max_images)
     if key not in self._cache:
-      spec = study.parse_dataset(tier.test.replace("{data}", data_root),
+      spec = study.parse_dataset(roots.fill(tier.test, data_root),
                                  bpp=tier.test_bpp,
                                  max_side=tier.test_max_side)
       imgs = systems.load_eval_images(spec.path, spec.max_side,
@@ -565,10 +608,9 @@ def _tail(path, n):
 # ---- the CPU-hours estimate -------------------------------------------------
 
 def measure_key(run: Run) -> str:
-  fl = dict(run.tier.train_flags)
-  fl.update(dict(run.spec.flags))
-  return (f"{run.tier.name}:{fl['algo']}:sne={fl.get('sne', 'false')}:"
-          f"units={fl.get('units')}:batch={fl.get('batch_size')}")
+  cfg = run_config(run)
+  return (f"{run.tier.name}:{cfg.algo}:sne={config_lib.flag_text(cfg.sne)}:"
+          f"units={cfg.units}:batch={cfg.batch_size}")
 
 
 EVAL_KEY = "eval"
@@ -709,20 +751,19 @@ def _test_set_size(tier: Tier, data_root: str, testsets: _TestSet):
 def _run_seconds(run, times, test, val_mpixels):
   """{part: seconds} of one run: training, start-up, validation, decoder
   load, test (refinement and metrics of the decoder's rows)."""
-  fl = dict(run.tier.train_flags)
-  fl.update(dict(run.spec.flags))
+  cfg = run_config(run)
   m, ev = times[measure_key(run)], times[EVAL_KEY]
   px = ev["s_per_mpixel"]
-  k = int(fl.get("K", 4))
-  epochs = int(fl["epochs"])
+  k = cfg.K
+  epochs = cfg.epochs
   refine = m["refine_s_per_mpixel"] * k / 4.0
   others = [x for x in run.tier.k_sweep if x != k]
   n_rd = len(run.tier.rd_bpps) if run.rd else 0
   mp, shapes = test
   return {
-      "train": epochs * int(fl["steps_per_epoch"]) * m["step_s"] * k / 4.0,
+      "train": epochs * cfg.steps_per_epoch * m["step_s"] * k / 4.0,
       "start": (m.get("overhead_s", ev.get("overhead_s", 0.0))
-                + val_mpixels * px[f"roundtrip:{fl['codec']}"]),
+                + val_mpixels * px[f"roundtrip:{cfg.codec}"]),
       "validation": epochs * val_mpixels * (refine + px["psnr"]),
       "load": (m.get("load_s", ev.get("load_s", 0.0))
                + shapes * ev["warmup_s"]),
@@ -738,8 +779,7 @@ def _codec_seconds(runs, times, tests):
   px = times[EVAL_KEY]["s_per_mpixel"]
   rates = {}
   for run in runs:
-    key = (run.tier.test, dict(run.tier.train_flags, **dict(
-        run.spec.flags))["codec"])
+    key = (run.tier.test, run_config(run).codec)
     n_rd = len(run.tier.rd_bpps) if run.rd else 0
     rates[key] = (max(rates.get(key, (0,))[0], n_rd), tests[run.tier.name])
   return {key: mp * (px[f"roundtrip:{key[1]}"] * (1 + n_rd)
@@ -750,8 +790,7 @@ def _codec_seconds(runs, times, tests):
 
 def validation_mpixels(tier: "Tier") -> float:
   """Megapixels a tier validates on per epoch (BSD68: 481 x 321 each)."""
-  images = dict(tier.train_flags).get("val_max_images", "16") or 16
-  return 0.154 * int(images)
+  return 0.154 * (tier.train.val_max_images or 16)
 
 
 def estimate_parts(runs: Sequence[Run], times: Dict[str, dict],
@@ -990,6 +1029,17 @@ def _cache_dir(flag: str, default: Callable) -> Optional[str]:
   return None if flag.lower() == "none" else flag or default()
 
 
+def _needs_data_root(tiers, data_root) -> str:
+  """Why `tiers` cannot run with `data_root` ("" when they can)."""
+  try:
+    for run in plan(tiers):
+      run_flags(run, data_root)
+      roots.fill(run.tier.test, data_root)
+  except errors.UsageError as e:
+    return str(e)
+  return ""
+
+
 def main(argv=None) -> int:
   """``python scripts/study.py``: run (or resume) the study, then report;
   Ctrl-C / SIGTERM: the training run under way checkpoints, then exit 130
@@ -1009,9 +1059,9 @@ def _main(argv=None) -> int:
                  "study to run (default: all)")
   p.add_argument("--out_dir", default="", help="default results/<study>")
   p.add_argument("--work_dir", default="", help="default runs/<study>")
-  p.add_argument("--data_root", default=os.environ.get(
-      "TF_HBD_DATA", os.path.join("..", "shared", "data")),
-                 help="folder holding train400, bsd68, kodak")
+  p.add_argument("--data_root", default="",
+                 help="folder holding train400, bsd68, kodak (default: "
+                 "$TF_HBD_DATA)")
   p.add_argument("--max_runs", type=int, default=0,
                  help="train at most this many runs now (0: all)")
   p.add_argument("--estimate_only", action="store_true",
@@ -1046,6 +1096,11 @@ def _main(argv=None) -> int:
             f"{[t.name for t in tiers]}", file=sys.stderr)
       return 2
     tiers = tuple(t for t in tiers if t.name in names)
+  args.data_root = roots.data_root(args.data_root)
+  missing = _needs_data_root(tiers, args.data_root)
+  if missing and not args.report_only:
+    print(f"study: error: {missing}", file=sys.stderr)
+    return 2
   out_dir = args.out_dir or os.path.join("results", args.study)
   work_dir = args.work_dir or os.path.join("runs", args.study)
   if args.report_only:

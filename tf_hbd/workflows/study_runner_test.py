@@ -15,6 +15,7 @@ import pytest
 from absl import flags
 from absl.testing import absltest
 
+from tf_hbd.training import config
 from tf_hbd.workflows import study_runner
 
 
@@ -78,6 +79,24 @@ class StudyRunnerTest(absltest.TestCase):
         study_runner.STUDIES["study"][:1])[0], "/data")
     self.assertEqual(fl["dataset"], "recompress:/data/train400")
     self.assertEqual(fl["val_images"], "/data/bsd68")
+
+  def test_each_run_is_one_config_its_flags_come_from(self):
+    # A tier holds a RunConfig; a run's flags are derived from run_config
+    # and parse back to it (data root filled in); the tier names every
+    # setting its records list, so the flag strings stay what they were.
+    for study in ("study", "study10k", "study512", "tiny"):
+      for run in study_runner.plan(study_runner.STUDIES[study]):
+        cfg = study_runner.run_config(run)
+        fl = study_runner.run_flags(run, "/data")
+        self.assertEqual(config.from_args(
+            [f"--{k}={v}" for k, v in fl.items()]),
+                         config.resolve(cfg, "/data"))
+        self.assertLessEqual(set(run.tier.pinned), set(fl))
+    fl = study_runner.run_flags(study_runner.plan(
+        study_runner.STUDIES["study"][:1])[0], "/data")
+    self.assertEqual((fl["lr"], fl["alpha"], fl["tied"], fl["K"],
+                      fl["synthetic_fraction"], fl["seed"], fl["sne"]),
+                     ("1e-3", "1", "true", "4", "0", "0", "false"))
 
   def test_study512_keeps_the_first_setting(self):
     size, exact = study_runner.STUDIES["study512"]

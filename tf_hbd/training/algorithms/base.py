@@ -44,7 +44,6 @@ __all__ = [
     "get_algorithm",
     "make_algorithm",
     "options_from_flags",
-    "output_state_indices",
 ]
 
 ALGORITHMS = {}
@@ -86,7 +85,7 @@ def make_algorithm(name, decoder, **options):
 
   Returns:
     An `Algorithm`; its ``model`` is the model to train (SAB wraps the
-    decoder in a `tf_hbd.training.algorithms.sab.SABDecoder`).
+    decoder in a `tf_hbd.model.sab_decoder.SABDecoder`).
   """
   return get_algorithm(name)(decoder, **options)
 
@@ -110,20 +109,6 @@ def options_from_flags(name, values):
       value = None
     out[option] = value
   return out
-
-
-def output_state_indices(cell):
-  """Indices of the state tensors whose concatenation is the cell output s.
-
-  Every cell of `tf_hbd.model.cells` keeps its output as the state named ``s``
-  (the LSTM's other state is ``c``); the SNE `SiblingCell` keeps ``s_a`` and
-  ``s_b`` and outputs ``[s_a, s_b]``.
-  """
-  names = tuple(cell.state_names)
-  idx = [i for i, n in enumerate(names) if n == "s" or n.startswith("s_")]
-  if not idx:
-    raise ValueError(f"cannot find the output state among {names}")
-  return idx
 
 
 class Algorithm:

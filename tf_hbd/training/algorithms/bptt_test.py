@@ -73,12 +73,6 @@ class RegistryTest(tf.test.TestCase):
                                  **base.options_from_flags(name, flags))
       self.assertEqual(algo.name, name)
 
-  def test_output_state_indices(self):
-    self.assertEqual(base.output_state_indices(
-        tu.small_decoder("lstm").cell), [0])
-    self.assertEqual(base.output_state_indices(
-        tu.small_decoder("lstm", sne=True).cell), [0, 2])
-
 
 class NormalisedLossTest(tf.test.TestCase):
   """--loss_norm: each example's error over the codec's own."""

@@ -13,6 +13,7 @@ product of ``embed``. This is exact: dz_k/dTheta_t = (dz_k/de)(de/dTheta_t).
 import numpy as np
 import tensorflow as tf
 
+from tf_hbd.model import cells as cells_lib
 from tf_hbd.training.algorithms import base
 
 __all__ = ["StateSystem", "StepGradients", "ForwardModeAlgorithm"]
@@ -49,7 +50,7 @@ class StateSystem:
                        "them")
     self.state_sizes = [int(n) for n in self.cell.state_size]
     self.state_dim = int(sum(self.state_sizes))
-    self.output_indices = base.output_state_indices(self.cell)
+    self.output_indices = cells_lib.output_state_indices(self.cell)
     self.param_shapes = [tuple(v.shape) for v in self.step_variables]
     self.param_sizes = [int(np.prod(s)) for s in self.param_shapes]
     self.num_params = int(sum(self.param_sizes))
