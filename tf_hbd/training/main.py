@@ -37,6 +37,7 @@ from absl import app
 from absl import flags
 import tensorflow as tf
 
+from tf_hbd.training import checkpoints
 from tf_hbd.training import config as config_lib
 from tf_hbd.model import decoder as decoder_lib
 from tf_hbd.training import distributed
@@ -146,7 +147,7 @@ def _validator(cfg):
 
 def _warm_start(cfg, decoder):
   """--init_from, when the model dir has no checkpoint yet."""
-  if cfg.init_from and not tf.train.latest_checkpoint(
+  if cfg.init_from and not checkpoints.checkpoints_on_disk(
       os.path.join(cfg.model_dir, "checkpoints")):
     source = run_decoder.init_source(cfg.init_from)
     copied, kept = decoder_lib.warm_start(decoder, source)
