@@ -52,12 +52,37 @@ def quiet_tensorflow(verbose: bool = False) -> None:
     sys.modules["absl.logging"].set_verbosity("error")
 
 
-def run_app(main, module_name: str, argv=None) -> None:
+def run_app(main, module_name: str, argv=None, program: str = "") -> None:
   """`absl.app.run(main, argv)` for an entry point whose flags are defined
   in the module `module_name`: ``--help`` lists them under the program's
-  name (a console script's or ``python -m``'s ``sys.argv[0]``). Exits."""
+  name (a console script's or ``python -m``'s ``sys.argv[0]``). A flag
+  error (unknown flag, bad value, missing required flag) is one line on
+  stderr and exit 2 (absl prints two and exits 1); a Ctrl-C before ``main``
+  takes over is `tf_hbd.errors.interrupted_line` and exit 130. Exits.
+
+  Args:
+    main: the absl main.
+    module_name: the module defining the flags.
+    argv: the arguments (default: `sys.argv`).
+    program: the name in the messages (default: ``sys.argv[0]``'s base name).
+  """
   from absl import app  # pylint: disable=g-import-not-at-top
   from absl import flags  # pylint: disable=g-import-not-at-top
+  from tf_hbd import errors  # pylint: disable=g-import-not-at-top
+  program = program or os.path.basename(sys.argv[0])
   for flag in flags.FLAGS.get_key_flags_for_module(module_name):
     flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
-  app.run(main, argv)
+
+  def parse(args):
+    try:
+      return flags.FLAGS(args)
+    except flags.Error as e:
+      print(f"{program}: error: {e} (--help lists the flags)",
+            file=sys.stderr)
+      sys.exit(2)
+
+  try:
+    app.run(main, argv, flags_parser=parse)
+  except KeyboardInterrupt as e:
+    print(errors.interrupted_line(program, e), file=sys.stderr, flush=True)
+    sys.exit(errors.EXIT_INTERRUPTED)
