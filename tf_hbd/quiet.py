@@ -81,8 +81,6 @@ def run_app(main, module_name: str, argv=None, program: str = "") -> None:
             file=sys.stderr)
       sys.exit(2)
 
-  try:
-    app.run(main, argv, flags_parser=parse)
-  except KeyboardInterrupt as e:
-    print(errors.interrupted_line(program, e), file=sys.stderr, flush=True)
-    sys.exit(errors.EXIT_INTERRUPTED)
+  # app.run exits (main's code); a Ctrl-C before main's own handler: 130.
+  sys.exit(errors.exit_on_interrupt(
+      lambda: app.run(main, argv, flags_parser=parse), program))

@@ -36,12 +36,16 @@ from tf_hbd import errors
 from tf_hbd import quiet  # first: TF's log lines off (hbd-reproduce --help)
 
 quiet.quiet_tensorflow(quiet.verbose_in_argv())
+# Ctrl-C while TensorFlow loads: one line, exit 130 (tf_hbd.errors).
+_imported = errors.interrupt_exits_while_importing("reproduce")
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from tf_hbd.evaluation import systems as evaluation
 from tf_hbd.evaluation import study
 from tf_hbd.training import config as config_lib
 from tf_hbd.workflows import children
+
+_imported()
 
 __all__ = ["Scale", "SCALES", "DEFAULT_DATA_ROOT", "RESUME_HINT", "plan_runs",
            "run_scale", "main"]
