@@ -8,16 +8,25 @@ TensorFlow is imported; with ``verbose=True`` (their ``--verbose`` flag)
 nothing is changed. A ``TF_CPP_MIN_LOG_LEVEL`` set by the user wins.
 Progress lines are printed with `print` and are not affected.
 
+TFDS prints its own lines with `print` ("Downloading and preparing dataset
+...", "Dataset ... prepared") and progress bars: `tfds_build_output` hides them
+around a build in a process made quiet.
+
 `run_app` starts the absl entry points (``hbd-train``, ``hbd-evaluate``,
 ``hbd-train-baseline``) with their flags listed by ``--help``.
 """
 
+import contextlib
+import io
 import logging
 import os
 import sys
 import warnings
 
-__all__ = ["quiet_tensorflow", "verbose_in_argv", "run_app"]
+__all__ = ["quiet_tensorflow", "verbose_in_argv", "tfds_build_output",
+           "run_app"]
+
+_STATE = {"quiet": False}  # set by quiet_tensorflow
 
 _NOISY_LOGGERS = ("tensorflow", "absl", "tensorflow_datasets", "h5py",
                   "apache_beam", "jax")
@@ -42,7 +51,9 @@ def quiet_tensorflow(verbose: bool = False) -> None:
     verbose: if True, do nothing (the user asked for the log lines).
   """
   if verbose:
+    _STATE["quiet"] = False
     return
+  _STATE["quiet"] = True
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
   for name in _NOISY_LOGGERS:
     logging.getLogger(name).setLevel(logging.ERROR)
@@ -50,6 +61,23 @@ def quiet_tensorflow(verbose: bool = False) -> None:
                           r"tensorflow_datasets|absl)(\.|$)")
   if "absl.logging" in sys.modules:
     sys.modules["absl.logging"].set_verbosity("error")
+
+
+@contextlib.contextmanager
+def tfds_build_output():
+  """Around a TFDS ``download_and_prepare``: in a process that
+  `quiet_tensorflow` made quiet, TFDS's printed lines and progress bars are
+  hidden (the caller prints its own progress line); else nothing changes."""
+  if not _STATE["quiet"]:
+    yield
+    return
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  tfds.disable_progress_bar()
+  try:
+    with contextlib.redirect_stdout(io.StringIO()):
+      yield
+  finally:
+    tfds.enable_progress_bar()
 
 
 def run_app(main, module_name: str, argv=None, program: str = "") -> None:

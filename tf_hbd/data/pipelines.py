@@ -181,7 +181,9 @@ def sample_dataset(config="jpeg", data_dir: Optional[str] = None):
   builder = sample_patches_dataset_builder.Builder(data_dir=data_dir,
                                                    config=config)
   if not builder.is_prepared():
-    builder.download_and_prepare()
+    from tf_hbd import quiet  # pylint: disable=g-import-not-at-top
+    with quiet.tfds_build_output():  # TFDS's lines only with --verbose
+      builder.download_and_prepare()
   return builder
 
 
