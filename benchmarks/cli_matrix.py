@@ -419,7 +419,7 @@ def other_rows(t) -> List[Row]:
                              "instructions printed once"),
                lambda r: "FAIL: chained" if "During handling" in r.stderr
                else "no chained traceback"),
-          stderr_line=r"ManualDataError", slow=True),
+          stderr_line=r"^tf_hbd\S*ManualDataError:", slow=True),
   ]
 
 
