@@ -104,8 +104,7 @@ def validate_train_flags(values: Mapping[str, object]) -> None:
 
 
 def _looks_like_a_path(spec: str) -> bool:
-  return (spec.startswith(("/", ".", "~")) or os.sep in spec[:1]
-          or os.path.exists(spec))
+  return spec.startswith(("/", ".", "~", os.sep)) or os.path.exists(spec)
 
 
 def _check_dataset(dataset) -> None:
