@@ -4,6 +4,7 @@ process, as an installed wheel's wrapper calls it)."""
 
 import configparser
 import os
+import signal
 import subprocess
 import sys
 
@@ -57,6 +58,42 @@ _MODULES = {"tf_hbd.evaluation": "--datasets",
             "tf_hbd.workflows.reproduce": "--scale"}
 
 
+# (entry point, arguments that reach `import tensorflow`, its Ctrl-C line's
+# start). The folder "{tmp}" holds one small JPEG, "x.jpg".
+_TF_ARGS = {
+    "hbd": (["enhance", "{tmp}/x.jpg", "-o", "{tmp}/out", "--runtime=tf"],
+            "hbd: interrupted"),
+    "hbd-train": (["--model_dir={tmp}/run"], "train.py: interrupted"),
+    "hbd-train-baseline": (["--family=goog", "--train_dir={tmp}",
+                            "--checkpoint_dir={tmp}/ckpt",
+                            "--export_dir={tmp}/export"],
+                           "train_baseline: interrupted"),
+    "hbd-evaluate": (["--datasets={tmp}", "--systems=jpeg",
+                      "--out_dir={tmp}/eval"], "evaluate: interrupted"),
+    "hbd-quickstart": (["--out={tmp}/quick"], "quickstart: interrupted"),
+    "hbd-reproduce": (["--out_dir={tmp}/results", "--work_dir={tmp}/runs"],
+                      "reproduce: interrupted"),
+}
+# The absl entry points and the program name of their messages.
+_ABSL_PROGRAMS = {"hbd-train": "train.py", "hbd-evaluate": "evaluate",
+                  "hbd-train-baseline": "train_baseline"}
+# Delivers SIGINT exactly while `import tensorflow` starts, wherever the
+# program imports it (at the console script's own import line, or later).
+_CTRL_C_AT_TF_IMPORT = (
+    "import os, signal, sys\n"
+    "class CtrlC:\n"
+    "  def find_spec(self, name, path=None, target=None):\n"
+    "    if name == 'tensorflow':\n"
+    "      os.kill(os.getpid(), signal.SIGINT)\n"
+    "sys.meta_path.insert(0, CtrlC())\n")
+
+
+def _terminal_sigint():
+  """In the child: SIGINT as a terminal delivers it (a background shell
+  leaves it ignored)."""
+  signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class EntryPointsTest(parameterized.TestCase):
 
   def test_setup_cfg_lists_the_known_scripts(self):
@@ -69,6 +106,35 @@ class EntryPointsTest(parameterized.TestCase):
     code = (f"import sys; sys.argv = [{name!r}, '--help']; "
             f"from {module} import {function} as f; sys.exit(f())")
     _check_help(self, _run(["-c", code]), flag)
+
+  @parameterized.parameters(*sorted(_TF_ARGS))
+  def test_ctrl_c_while_tensorflow_loads_is_one_line_exit_130(self, name):
+    from PIL import Image  # pylint: disable=g-import-not-at-top
+    tmp = self.create_tempdir().full_path
+    Image.new("L", (32, 24), 128).save(os.path.join(tmp, "x.jpg"))
+    args, line = _TF_ARGS[name]
+    module, function = console_scripts()[name]
+    code = (_CTRL_C_AT_TF_IMPORT +
+            f"sys.argv = [{name!r}, *{[a.format(tmp=tmp) for a in args]!r}]"
+            f"\nfrom {module} import {function} as f\nsys.exit(f())\n")
+    proc = subprocess.run([sys.executable, "-c", code], env=_env(), cwd=tmp,
+                          capture_output=True, text=True, timeout=600,
+                          check=False, preexec_fn=_terminal_sigint)
+    self.assertEqual(proc.returncode, 130, proc.stderr[-2000:])
+    lines = proc.stderr.strip().splitlines()
+    self.assertLen(lines, 1, proc.stderr[-2000:])
+    self.assertStartsWith(lines[0], line)
+
+  @parameterized.parameters(*sorted(_ABSL_PROGRAMS.items()))
+  def test_absl_flag_errors_are_one_line_exit_2(self, name, program):
+    module, function = console_scripts()[name]
+    code = (f"import sys; sys.argv = [{name!r}, '--no_such_flag=1']; "
+            f"from {module} import {function} as f; sys.exit(f())")
+    proc = _run(["-c", code])
+    self.assertEqual(proc.returncode, 2, proc.stderr[-2000:])
+    self.assertEqual(proc.stderr.strip().splitlines(), [
+        f"{program}: error: Unknown command line flag 'no_such_flag' "
+        "(--help lists the flags)"])
 
   @parameterized.parameters(*sorted(_MODULES.items()))
   def test_python_m_help(self, module, flag):

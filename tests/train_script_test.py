@@ -3,6 +3,8 @@ flags do not meet other scripts' flags in the test process)."""
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -131,18 +133,117 @@ class TrainScriptTest(tf.test.TestCase):
 
   def test_bad_flags_are_refused_before_any_data_is_built(self):
     model_dir = self.create_tempdir().full_path
+    images = self.create_tempdir().full_path
+    Image.fromarray(sample_images.load_sample("camera")[:64, :64]).save(
+        os.path.join(images, "photo.png"))
     for args, message in [
         (["--units=0"], "--units=0: must be at least 1"),
+        (["--K=0"], "--K=0: must be at least 1"),
+        (["--batch_size=0"], "--batch_size=0: must be at least 1"),
         (["--dataset=folder:/no/such/dir"],
          "--dataset=folder:/no/such/dir: no such file or folder"),
-        (["--model_dir="], "--model_dir is empty")]:
+        ([f"--dataset={images}"],
+         f"--dataset={images}: a folder of images needs its prefix: "
+         f"--dataset=folder:{images} (or recompress:{images})"),
+        (["--dataset=/no/such/dir"],
+         "--dataset=/no/such/dir: no such folder or dataset; a folder of "
+         "images is given as --dataset=folder:<path>, a prepared dataset by "
+         "its name (BUILD.md, section Datasets)"),
+        (["--dataset=recompress:sample,/no/such/dir"],
+         "--dataset=recompress:sample,/no/such/dir: /no/such/dir: no such "
+         "file or folder"),
+        (["--model_dir="], "--model_dir is empty; give the folder for "
+         "checkpoints, logs and the export")]:
       proc = _run([f"--model_dir={model_dir}", *args])
       self.assertEqual(proc.returncode, 2, msg=proc.stderr)
       self.assertEqual(proc.stderr.strip().splitlines(),
-                       [f"train.py: error: {message}" + (
-                           "; give the folder for checkpoints, logs and the "
-                           "export" if "model_dir" in message else "")])
+                       [f"train.py: error: {message}"])
       self.assertNotIn("training data:", proc.stdout)
+
+  def test_flag_parsing_errors_are_one_line_exit_2(self):
+    for args, message in [
+        (["--model_dir=/tmp/x", "--no_such_flag=1"],
+         "Unknown command line flag 'no_such_flag'"),
+        (["--model_dir=/tmp/x", "--units=abc"],
+         "flag --units=abc: invalid literal for int() with base 10: 'abc'"),
+        ([], "flag --model_dir=None: Flag --model_dir must have a value "
+         "other than None.")]:
+      proc = _run(args)
+      self.assertEqual(proc.returncode, 2, msg=proc.stderr)
+      self.assertEqual(proc.stderr.strip().splitlines(),
+                       [f"train.py: error: {message} (--help lists the "
+                        "flags)"])
+
+  def test_ctrl_c_while_tensorflow_loads_is_one_line_exit_130(self):
+    # Ctrl-C delivered exactly while `import tensorflow` runs (inside the
+    # script's own imports, before main): a finder that signals on it.
+    code = (
+        "import os, runpy, signal, sys\n"
+        "class Finder:\n"
+        "  def find_spec(self, name, path=None, target=None):\n"
+        "    if name == 'tensorflow':\n"
+        "      os.kill(os.getpid(), signal.SIGINT)\n"
+        "sys.meta_path.insert(0, Finder())\n"
+        f"sys.argv = [{_SCRIPT!r}, '--model_dir=/tmp/x']\n"
+        f"runpy.run_path({_SCRIPT!r}, run_name='__main__')\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=_ROOT,
+                          env=_env(), capture_output=True, text=True,
+                          timeout=300, preexec_fn=_default_sigint)
+    self.assertEqual(proc.returncode, 130, msg=proc.stderr[-3000:])
+    self.assertEqual(proc.stderr.strip().splitlines(),
+                     ["train.py: interrupted"])
+
+  def test_damaged_checkpoint_state_or_files_resume_from_an_intact_one(self):
+    source, first = _tiny_run()
+    self.assertEqual(first.returncode, 0, msg=first.stderr[-3000:])
+    for damage in ("empty state", "garbled state", "truncated index"):
+      model_dir = os.path.join(self.create_tempdir().full_path, "run")
+      shutil.copytree(source, model_dir)
+      ckpt = os.path.join(model_dir, "checkpoints")
+      state = os.path.join(ckpt, "checkpoint")
+      if damage == "truncated index":
+        with open(os.path.join(ckpt, "ckpt-8.index"), "r+b") as f:
+          f.truncate(20)
+      else:
+        with open(state, "w") as f:
+          f.write("" if damage == "empty state" else "{{ garbage \x01")
+      with open(os.path.join(ckpt, "ckpt-4.index"), "rb") as f:
+        older = f.read()
+      proc = _run(["--algo=uoro", f"--model_dir={model_dir}", *_TINY,
+                   "--export=false"])
+      self.assertEqual(proc.returncode, 0, msg=proc.stderr[-3000:])
+      self.assertNotIn("Traceback", proc.stderr)
+      if damage == "truncated index":
+        self.assertIn(f"falling back to {ckpt}/ckpt-4, the newest intact "
+                      "checkpoint", proc.stdout)
+        self.assertIn(f"resumed from {ckpt}/ckpt-4 at batch 4", proc.stdout)
+      else:
+        self.assertIn(f"warning: the checkpoint state file {state} is empty "
+                      f"or garbled; moved it to {state}.unreadable",
+                      proc.stdout)
+        self.assertIn(f"resumed from {ckpt}/ckpt-8 at batch 8", proc.stdout)
+        self.assertTrue(os.path.exists(state + ".unreadable"))
+        with open(os.path.join(ckpt, "ckpt-4.index"), "rb") as f:
+          self.assertEqual(f.read(), older)  # not overwritten from batch 0
+      self.assertNotIn("from batch 0", proc.stdout)
+
+  def test_folder_of_corrupt_images_is_one_line_exit_1(self):
+    folder = self.create_tempdir().full_path
+    with open(os.path.join(folder, "text.png"), "w") as f:
+      f.write("not an image\n")
+    with open(os.path.join(folder, "empty.jpg"), "wb") as f:
+      f.write(b"\xff\xd8\xff")
+    for prefix in ("folder", "recompress"):
+      proc = _run([f"--model_dir={self.create_tempdir().full_path}",
+                   f"--dataset={prefix}:{folder}", *_TINY,
+                   "--train_limit=0"])
+      self.assertEqual(proc.returncode, 1, msg=proc.stderr[-3000:])
+      lines = proc.stderr.strip().splitlines()
+      self.assertLen(lines, 1, msg=proc.stderr)
+      self.assertRegex(lines[0], re.escape(
+          f"train.py: error: cannot read image '{folder}': none of its 2 "
+          f"image files can be read ({folder}/empty.jpg: ") + r".+; 1 more\); "
+          "replace them or give another folder$")
 
   def test_corrupt_training_image_is_skipped_with_a_warning(self):
     folder = self.create_tempdir().full_path

@@ -16,15 +16,24 @@ line on stderr::
 The part in parentheses is the `KeyboardInterrupt`'s message when it has one
 (a training loop's `tf_hbd.training.loop.Stopped`: the signal, the step and
 the checkpoint saved).
+
+An entry point's module imports TensorFlow before its ``main`` (and so its
+`exit_on_interrupt`) runs, inside a console script's own ``import`` line:
+`interrupt_exits_while_importing` makes a Ctrl-C there the same one line and
+exit code (it raises `SystemExit`, which the import passes up without a
+traceback) until the module releases it at the end of its imports.
 """
 
+import signal
 import sys
+import threading
 from typing import Callable
 
 __all__ = [
     "EXIT_INTERRUPTED",
     "interrupted_line",
     "exit_on_interrupt",
+    "interrupt_exits_while_importing",
     "HbdError",
     "ImageReadError",
     "CodecError",
@@ -101,3 +110,35 @@ def exit_on_interrupt(fn: Callable[[], int], program: str,
   except KeyboardInterrupt as e:
     print(interrupted_line(program, e, hint), file=sys.stderr, flush=True)
     return EXIT_INTERRUPTED
+
+
+def interrupt_exits_while_importing(program: str) -> Callable[[], None]:
+  """Until the returned function is called, Ctrl-C prints `interrupted_line`
+  and exits with `EXIT_INTERRUPTED` (module docstring).
+
+  Only where SIGINT has Python's default handler, in the main thread: an
+  ignored SIGINT (a command started in the background) stays ignored.
+
+  Args:
+    program: the command's name for the message.
+
+  Returns:
+    The release: restores the default handler (call it once the module's
+    imports are done; it does nothing when the handler was not installed).
+  """
+  if (threading.current_thread() is not threading.main_thread()
+      or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+    return lambda: None
+
+  def handler(signum, frame):
+    del signum, frame
+    print(interrupted_line(program), file=sys.stderr, flush=True)
+    raise SystemExit(EXIT_INTERRUPTED)
+
+  signal.signal(signal.SIGINT, handler)
+
+  def release():
+    if signal.getsignal(signal.SIGINT) is handler:
+      signal.signal(signal.SIGINT, signal.default_int_handler)
+
+  return release

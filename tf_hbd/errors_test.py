@@ -4,6 +4,7 @@ import ast
 import contextlib
 import io
 import pathlib
+import signal
 
 from absl.testing import absltest
 
@@ -70,6 +71,30 @@ class InterruptedTest(absltest.TestCase):
 
     with self.assertRaises(RuntimeError):  # bugs are not hidden
       self._run(bug)
+
+  def test_interrupt_while_importing_installs_and_releases(self):
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+      self.skipTest("SIGINT is not Python's default here")
+    release = errors.interrupt_exits_while_importing("prog")
+    try:
+      handler = signal.getsignal(signal.SIGINT)
+      self.assertIsNot(handler, signal.default_int_handler)
+      err = io.StringIO()
+      with contextlib.redirect_stderr(err), self.assertRaises(SystemExit) as e:
+        handler(signal.SIGINT, None)
+      self.assertEqual(e.exception.code, 130)
+      self.assertEqual(err.getvalue(), "prog: interrupted\n")
+    finally:
+      release()
+    self.assertIs(signal.getsignal(signal.SIGINT), signal.default_int_handler)
+
+  def test_interrupt_while_importing_keeps_an_ignored_sigint(self):
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+      errors.interrupt_exits_while_importing("prog")()
+      self.assertIs(signal.getsignal(signal.SIGINT), signal.SIG_IGN)
+    finally:
+      signal.signal(signal.SIGINT, previous)
 
   def test_every_command_uses_the_one_handler(self):
     for rel in _ENTRY_POINTS:

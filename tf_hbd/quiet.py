@@ -8,16 +8,25 @@ TensorFlow is imported; with ``verbose=True`` (their ``--verbose`` flag)
 nothing is changed. A ``TF_CPP_MIN_LOG_LEVEL`` set by the user wins.
 Progress lines are printed with `print` and are not affected.
 
+TFDS prints its own lines with `print` ("Downloading and preparing dataset
+...", "Dataset ... prepared") and progress bars: `tfds_build_output` hides them
+around a build in a process made quiet.
+
 `run_app` starts the absl entry points (``hbd-train``, ``hbd-evaluate``,
 ``hbd-train-baseline``) with their flags listed by ``--help``.
 """
 
+import contextlib
+import io
 import logging
 import os
 import sys
 import warnings
 
-__all__ = ["quiet_tensorflow", "verbose_in_argv", "run_app"]
+__all__ = ["quiet_tensorflow", "verbose_in_argv", "tfds_build_output",
+           "run_app"]
+
+_STATE = {"quiet": False}  # set by quiet_tensorflow
 
 _NOISY_LOGGERS = ("tensorflow", "absl", "tensorflow_datasets", "h5py",
                   "apache_beam", "jax")
@@ -42,7 +51,9 @@ def quiet_tensorflow(verbose: bool = False) -> None:
     verbose: if True, do nothing (the user asked for the log lines).
   """
   if verbose:
+    _STATE["quiet"] = False
     return
+  _STATE["quiet"] = True
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
   for name in _NOISY_LOGGERS:
     logging.getLogger(name).setLevel(logging.ERROR)
@@ -52,12 +63,52 @@ def quiet_tensorflow(verbose: bool = False) -> None:
     sys.modules["absl.logging"].set_verbosity("error")
 
 
-def run_app(main, module_name: str, argv=None) -> None:
+@contextlib.contextmanager
+def tfds_build_output():
+  """Around a TFDS ``download_and_prepare``: in a process that
+  `quiet_tensorflow` made quiet, TFDS's printed lines and progress bars are
+  hidden (the caller prints its own progress line); else nothing changes."""
+  if not _STATE["quiet"]:
+    yield
+    return
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  tfds.disable_progress_bar()
+  try:
+    with contextlib.redirect_stdout(io.StringIO()):
+      yield
+  finally:
+    tfds.enable_progress_bar()
+
+
+def run_app(main, module_name: str, argv=None, program: str = "") -> None:
   """`absl.app.run(main, argv)` for an entry point whose flags are defined
   in the module `module_name`: ``--help`` lists them under the program's
-  name (a console script's or ``python -m``'s ``sys.argv[0]``). Exits."""
+  name (a console script's or ``python -m``'s ``sys.argv[0]``). A flag
+  error (unknown flag, bad value, missing required flag) is one line on
+  stderr and exit 2 (absl prints two and exits 1); a Ctrl-C before ``main``
+  takes over is `tf_hbd.errors.interrupted_line` and exit 130. Exits.
+
+  Args:
+    main: the absl main.
+    module_name: the module defining the flags.
+    argv: the arguments (default: `sys.argv`).
+    program: the name in the messages (default: ``sys.argv[0]``'s base name).
+  """
   from absl import app  # pylint: disable=g-import-not-at-top
   from absl import flags  # pylint: disable=g-import-not-at-top
+  from tf_hbd import errors  # pylint: disable=g-import-not-at-top
+  program = program or os.path.basename(sys.argv[0])
   for flag in flags.FLAGS.get_key_flags_for_module(module_name):
     flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
-  app.run(main, argv)
+
+  def parse(args):
+    try:
+      return flags.FLAGS(args)
+    except flags.Error as e:
+      print(f"{program}: error: {e} (--help lists the flags)",
+            file=sys.stderr)
+      sys.exit(2)
+
+  # app.run exits (main's code); a Ctrl-C before main's own handler: 130.
+  sys.exit(errors.exit_on_interrupt(
+      lambda: app.run(main, argv, flags_parser=parse), program))

@@ -125,8 +125,14 @@ class PlacesLayoutTest(tf.test.TestCase):
     missing = os.path.join(self.get_temp_dir(), "nowhere")
     with self.assertRaisesRegex(
         blocks_dataset.ManualDataError,
-        "nowhere(.|\n)*MANUAL_DIR/places365/train_large_places365standard"):
+        "nowhere(.|\n)*MANUAL_DIR/places365/train_large_places365standard"
+    ) as caught:
       _build(self.get_temp_dir(), missing)
+    message = str(caught.exception)
+    self.assertEqual(message.count("MANUAL_DIR/places365/val_large.tar"), 1,
+                     message)  # the instructions once, not twice
+    self.assertIsNone(caught.exception.__cause__)
+    self.assertTrue(caught.exception.__suppress_context__)
 
   def test_wrong_layout_names_the_expected_paths(self):
     manual = os.path.join(self.get_temp_dir(), "manual")

@@ -157,7 +157,7 @@ def run(argv=None):
   """Entry point of ``hbd-train-baseline``, ``python -m tf_hbd.baselines``
   and ``scripts/train_baseline.py``: parses the flags (``--help`` lists
   them), exits."""
-  quiet.run_app(main, __name__, argv)
+  quiet.run_app(main, __name__, argv, program="train_baseline")
 
 
 if __name__ == "__main__":

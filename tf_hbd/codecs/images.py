@@ -96,6 +96,9 @@ def _open(fp, name):
   except Image.DecompressionBombError as e:
     raise errors.ImageReadError(name, f"refused by Pillow's decompression-bomb"
                                 f" guard ({e})") from e
+  except Image.UnidentifiedImageError as e:  # its text names a BytesIO
+    raise errors.ImageReadError(name, "not an image file of a format Pillow "
+                                "reads") from e
   except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
     raise errors.ImageReadError(name, f"{type(e).__name__}: {e}") from e
   if gray.size == 0:

@@ -664,12 +664,15 @@ def manual_root(dl_manager, expected: str):
   try:
     root = dl_manager.manual_dir
   except AssertionError as e:  # TFDS: missing or empty manual dir
-    # `from None`: TFDS's message is already in ours; no chained traceback
-    # repeating it.
+    # TFDS's message is its first line (naming the folder) and then the
+    # builder's instructions, which ours gives once; `from None`: no chained
+    # traceback repeating it.
+    lines = str(e).strip().splitlines()
     raise ManualDataError(
-        f"{e}\nPass the data with `tfds build ... --manual_dir DIR` "
-        f"(or download_config=tfds.download.DownloadConfig(manual_dir=DIR))."
-        f"\nExpected layout:\n{expected}") from None
+        f"{lines[0] if lines else 'no manual directory given'}\n"
+        f"{expected.rstrip()}\nPass the data with `tfds build ... "
+        "--manual_dir DIR` (or download_config=tfds.download.DownloadConfig("
+        "manual_dir=DIR)).") from None
   return root
 
 

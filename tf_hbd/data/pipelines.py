@@ -62,6 +62,7 @@ __all__ = [
     "BlockArrays",
     "EvalImage",
     "blocks_from_folder",
+    "none_readable",
     "blocks_from_images",
     "dataset_size",
     "is_tile_dataset",
@@ -97,6 +98,7 @@ def load_builder(name_or_builder, data_dir: Optional[str] = None):
   Raises:
     FileNotFoundError: the dataset has not been built, with the command that
       builds it.
+    UsageError: `name_or_builder` is not a dataset name.
   """
   if isinstance(name_or_builder, tfds.core.DatasetBuilder):
     builder = name_or_builder
@@ -109,6 +111,10 @@ def load_builder(name_or_builder, data_dir: Optional[str] = None):
         builder = tfds.builder(spec, data_dir=data_dir)
       except tfds.core.registered.DatasetNotFoundError as e:
         raise FileNotFoundError(_not_built(spec, data_dir)) from e
+      except ValueError as e:  # TFDS's name parser: a multi-line example list
+        raise errors.UsageError(
+            f"{spec!r} is not a dataset name ({str(e).splitlines()[0]}); a "
+            "folder of images is given as folder:<path>") from None
   if not builder.is_prepared():
     older = _older_build(builder)
     if older is None:
@@ -175,7 +181,9 @@ def sample_dataset(config="jpeg", data_dir: Optional[str] = None):
   builder = sample_patches_dataset_builder.Builder(data_dir=data_dir,
                                                    config=config)
   if not builder.is_prepared():
-    builder.download_and_prepare()
+    from tf_hbd import quiet  # pylint: disable=g-import-not-at-top
+    with quiet.tfds_build_output():  # TFDS's lines only with --verbose
+      builder.download_and_prepare()
   return builder
 
 
@@ -725,8 +733,9 @@ def blocks_from_folder(folder: str, codec: str = "jpeg", *,
     max_bytes: refuse (`ResourceLimitError`) when the blocks would need more
       memory than this (estimated from the image headers first).
     on_skip: called with a one-line warning for every unreadable image,
-      which is skipped (default: printed to stderr); none readable raises
-      `ImageReadError`.
+      which is skipped (default: printed to stderr), once the blocks are
+      built; none readable raises `ImageReadError` (one message, no
+      warnings).
     Other args: as `blocks_from_images`.
   """
   from PIL import Image  # pylint: disable=g-import-not-at-top
@@ -734,8 +743,7 @@ def blocks_from_folder(folder: str, codec: str = "jpeg", *,
   if limit is not None:
     files = files[:limit]
   base = folder if os.path.isdir(folder) else None
-  estimate = 0
-  readable = []
+  estimate, readable, skipped = 0, [], []  # skipped: (file, why)
   for f in files:
     try:
       with Image.open(f) as img:
@@ -744,9 +752,12 @@ def blocks_from_folder(folder: str, codec: str = "jpeg", *,
       readable.append(f)
     except (OSError, SyntaxError, ValueError, EOFError,
             Image.DecompressionBombError) as e:
-      on_skip(f"warning: skipping the unreadable training image {f} "
-              f"({type(e).__name__}: {e})")
+      skipped.append((f, "not an image file of a format Pillow reads"
+                      if isinstance(e, Image.UnidentifiedImageError)
+                      else f"{type(e).__name__}: {e}"))
   files = readable
+  if not files:
+    raise none_readable(folder, skipped)
   need = estimate * (10 * patch_size * patch_size + 24)
   if need > max_bytes:
     raise errors.ResourceLimitError(
@@ -754,6 +765,7 @@ def blocks_from_folder(folder: str, codec: str = "jpeg", *,
         f"({need / 2**30:.2f} GiB in memory), over max_bytes="
         f"{max_bytes / 2**30:.2f} GiB; build them with `tfds build "
         f"data_builders/folder_patches` instead, or raise max_bytes/limit")
+  read = []
 
   def named():
     for f in files:
@@ -762,17 +774,39 @@ def blocks_from_folder(folder: str, codec: str = "jpeg", *,
       try:
         gray = images.load_image(f).gray
       except errors.ImageReadError as e:  # header fine, pixels corrupt
-        on_skip(f"warning: skipping the unreadable training image {f} "
-                f"({e.reason})")
+        skipped.append((f, e.reason))
         continue
+      read.append(f)
       yield name, gray
 
-  if not files:
-    raise errors.ImageReadError(folder, "no readable training image")
-  return blocks_from_images(named(), codec, bpp_range=bpp_range,
-                            quality=quality, patch_size=patch_size,
-                            strategy=strategy, seed=seed, max_side=max_side,
-                            square=square, rate_search=rate_search)
+  try:
+    arrays = blocks_from_images(named(), codec, bpp_range=bpp_range,
+                                quality=quality, patch_size=patch_size,
+                                strategy=strategy, seed=seed,
+                                max_side=max_side, square=square,
+                                rate_search=rate_search)
+  except ValueError:
+    if read:
+      raise
+    raise none_readable(folder, skipped) from None
+  for f, why in skipped:  # only when some image was read: else one line
+    on_skip(f"warning: skipping the unreadable training image {f} ({why})")
+  return arrays
+
+
+def none_readable(folder: str, skipped: Sequence[Tuple[str, str]]
+                  ) -> errors.ImageReadError:
+  """The one error of a folder none of whose images can be read.
+
+  Args:
+    folder: the folder (or sources) given.
+    skipped: (file, why) of every unreadable image, at least one.
+  """
+  f, why = skipped[0]
+  more = f"; {len(skipped) - 1} more" if len(skipped) > 1 else ""
+  return errors.ImageReadError(
+      folder, f"none of its {len(skipped)} image files can be read "
+      f"({f}: {why}{more}); replace them or give another folder")
 
 
 # ------------------------------------------------------------ whole images

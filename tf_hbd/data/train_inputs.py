@@ -24,10 +24,12 @@ fixed quality or target rate.
 """
 
 import dataclasses
+import sys
 from typing import Callable, List, Optional
 
 import numpy as np
 
+from tf_hbd import errors
 from tf_hbd.codecs import codec_setting
 from tf_hbd.codecs import legacy as codecs
 from tf_hbd.data import pipelines as data_lib
@@ -69,17 +71,29 @@ def _in_memory(arrays, batch_size, seed, description):
 
 def source_images(sources: str, max_side: Optional[int] = None,
                   limit: Optional[int] = None) -> List[np.ndarray]:
-  """Gray uint8 images of a comma-separated list of folders and ``sample``."""
-  out = []
+  """Gray uint8 images of a comma-separated list of folders and ``sample``.
+
+  An unreadable image is skipped with a one-line warning on stderr (after
+  the others are read); none readable raises `ImageReadError` (one line).
+  """
+  out, skipped = [], []
   for src in [x for x in sources.split(",") if x]:
     if src == "sample":
       out += [images_lib.maybe_resize_max(sample_images.load_sample(n),
                                           max_side)
               for n in sample_images.sample_names("train")]
-    else:
-      out += [im.gray for im in data_lib.load_images(src, max_side=max_side)]
+      continue
+    for f in images_lib.list_images(src):
+      try:
+        out.append(images_lib.maybe_resize_max(images_lib.load_image(f).gray,
+                                               max_side))
+      except errors.ImageReadError as e:
+        skipped.append((f, e.reason))
   if not out:
-    raise ValueError(f"no training images in {sources!r}")
+    raise data_lib.none_readable(sources, skipped or [(sources, "no files")])
+  for f, why in skipped:
+    print(f"warning: skipping the unreadable training image {f} ({why})",
+          file=sys.stderr, flush=True)
   return out[:limit] if limit else out
 
 

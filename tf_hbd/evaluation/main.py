@@ -15,16 +15,20 @@ bring the paper's target rate and preprocessing
 
 import sys
 
+from tf_hbd import errors
 from tf_hbd import quiet  # first: TF's log lines off unless --verbose
 
 quiet.quiet_tensorflow(quiet.verbose_in_argv())
+# Ctrl-C while TensorFlow loads: one line, exit 130 (tf_hbd.errors).
+_imported = errors.interrupt_exits_while_importing("evaluate")
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app
 from absl import flags
 
-from tf_hbd import errors
 from tf_hbd.evaluation import study
+
+_imported()
 
 __all__ = ["main", "run"]
 
@@ -85,7 +89,7 @@ def _evaluate():
 def run(argv=None):
   """Entry point of ``hbd-evaluate``, ``python -m tf_hbd.evaluation`` and
   ``scripts/evaluate.py``: parses the flags (``--help`` lists them), exits."""
-  quiet.run_app(main, __name__, argv)
+  quiet.run_app(main, __name__, argv, program="evaluate")
 
 
 if __name__ == "__main__":

@@ -3,10 +3,15 @@
 `tf.train.CheckpointManager` trusts its state file (``checkpoints/
 checkpoint``): when that file is garbled it silently starts from scratch (and
 later overwrites the intact ``ckpt-*`` files), and a damaged data or index
-file ends in a raw error. `restore_newest_intact` instead tries the state
-file's latest checkpoint, then every ``ckpt-N`` on disk from the newest down,
-says which ones it skipped and why, repairs the state file, and refuses to
-start from scratch over checkpoint files none of which can be read.
+file ends in a raw error; an empty one stops it with a raw error.
+`set_aside_unreadable_state` moves such a state file aside (to
+``checkpoint.unreadable``, saying so in one line) before a manager reads it;
+`restore_newest_intact` then tries the state file's latest checkpoint, then
+every ``ckpt-N`` on disk from the newest down, says which ones it skipped and
+why, repairs the state file, and refuses to start from scratch over
+checkpoint files none of which can be read. `readable_latest` is the newest
+checkpoint named by a state file for readers that must not write (None when
+the file is missing or unreadable).
 """
 
 import os
@@ -17,9 +22,11 @@ import tensorflow as tf
 
 from tf_hbd import errors
 
-__all__ = ["CheckpointError", "restore_newest_intact", "checkpoints_on_disk"]
+__all__ = ["CheckpointError", "restore_newest_intact", "checkpoints_on_disk",
+           "set_aside_unreadable_state", "readable_latest"]
 
 _STATE_FILE = "checkpoint"
+_SET_ASIDE_SUFFIX = ".unreadable"
 
 
 class CheckpointError(errors.HbdError):
@@ -37,6 +44,57 @@ def checkpoints_on_disk(directory: str, name: str = "ckpt") -> List[str]:
     if m:
       found.append((int(m.group(1)), os.path.join(directory, entry[:-6])))
   return [p for _, p in sorted(found)]
+
+
+def _state_readable(directory: str) -> bool:
+  """Whether the state file of `directory` parses and names a checkpoint."""
+  try:
+    state = tf.train.get_checkpoint_state(directory)
+  # Empty: ValueError; garbled: None (TF logs a parse error); unreadable
+  # bytes: an OpError or UnicodeDecodeError.
+  except Exception:  # pylint: disable=broad-except
+    return False
+  return state is not None and bool(state.model_checkpoint_path)
+
+
+def readable_latest(directory: str) -> Optional[str]:
+  """The newest checkpoint the state file of `directory` names; None when
+  it is missing, empty or garbled (never raises, writes nothing)."""
+  if not _state_readable(directory):
+    return None
+  return tf.train.latest_checkpoint(directory)
+
+
+def set_aside_unreadable_state(directory: str,
+                               log: Callable[[str], None] = print
+                               ) -> Optional[str]:
+  """Moves an empty or garbled state file of `directory` aside.
+
+  A `tf.train.CheckpointManager` built over such a file either fails with a
+  raw error (empty) or starts from scratch and later overwrites the intact
+  ``ckpt-*`` files (garbled). The file is renamed to ``checkpoint.unreadable``
+  (``.unreadable.1``, ... when taken) and `log` gets one line.
+
+  Args:
+    directory: the checkpoint folder.
+    log: where the one line goes.
+
+  Returns:
+    The new path of the set-aside file, or None when there was nothing to do.
+  """
+  path = os.path.join(directory, _STATE_FILE)
+  if not tf.io.gfile.exists(path) or _state_readable(directory):
+    return None
+  target, n = path + _SET_ASIDE_SUFFIX, 0
+  while tf.io.gfile.exists(target):
+    n += 1
+    target = f"{path}{_SET_ASIDE_SUFFIX}.{n}"
+  tf.io.gfile.rename(path, target)
+  intact = len(checkpoints_on_disk(directory))
+  log(f"warning: the checkpoint state file {path} is empty or garbled; moved "
+      f"it to {target} and looking for the newest intact one of {intact} "
+      "checkpoints")
+  return target
 
 
 def _first_line(e: BaseException) -> str:

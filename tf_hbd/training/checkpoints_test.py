@@ -67,15 +67,50 @@ class CheckpointFallbackTest(tf.test.TestCase):
       self.assertAllEqual(a, b, msg=a.name)
     return "\n".join(str(x) for x in lines)
 
-  def test_garbled_state_file_resumes_from_the_newest_checkpoint(self):
+  def _state_file_set_aside(self, content):
+    """Resumes over a state file holding `content`; the set-aside file's
+    content and the run's lines."""
     model_dir, ckpt_dir = self._interrupted()
     with open(os.path.join(ckpt_dir, "checkpoint"), "w") as f:
-      f.write("model_checkpoint_path: \"ckpt-6\x00\x01 garbage {{{\n")
+      f.write(content)
     out = self._resume_and_compare(model_dir)
-    self.assertRegex(out, r"state file .*checkpoint is unreadable")
+    self.assertRegex(out, r"state file .*checkpoint is empty or garbled; "
+                     r"moved it to .*checkpoint\.unreadable")
     self.assertRegex(out, r"resumed from .*ckpt-6 at batch 6")
     self.assertEqual(tf.train.latest_checkpoint(ckpt_dir),
                      os.path.join(ckpt_dir, "ckpt-8"))
+    with open(os.path.join(ckpt_dir, "checkpoint.unreadable")) as f:
+      return f.read(), out
+
+  def test_garbled_state_file_resumes_from_the_newest_checkpoint(self):
+    garbage = "model_checkpoint_path: \"ckpt-6\x00\x01 garbage {{{\n"
+    kept, _ = self._state_file_set_aside(garbage)
+    self.assertEqual(kept, garbage)  # moved aside, not lost
+
+  def test_empty_state_file_resumes_from_the_newest_checkpoint(self):
+    kept, _ = self._state_file_set_aside("")
+    self.assertEqual(kept, "")
+
+  def test_set_aside_and_readable_latest_leave_a_good_state_alone(self):
+    _, ckpt_dir = self._interrupted()
+    lines = []
+    self.assertIsNone(checkpoints.set_aside_unreadable_state(ckpt_dir,
+                                                             lines.append))
+    self.assertEqual(lines, [])
+    self.assertEqual(checkpoints.readable_latest(ckpt_dir),
+                     os.path.join(ckpt_dir, "ckpt-6"))
+    for content in ("", "{{{"):
+      with open(os.path.join(ckpt_dir, "checkpoint"), "w") as f:
+        f.write(content)
+      self.assertIsNone(checkpoints.readable_latest(ckpt_dir))
+    moved = checkpoints.set_aside_unreadable_state(ckpt_dir, lines.append)
+    self.assertEqual(moved, os.path.join(ckpt_dir, "checkpoint.unreadable"))
+    self.assertLen(lines, 1)
+    with open(os.path.join(ckpt_dir, "checkpoint"), "w") as f:
+      f.write("")  # a second bad one does not replace the first
+    self.assertEqual(checkpoints.set_aside_unreadable_state(ckpt_dir,
+                                                            lines.append),
+                     moved + ".1")
 
   def test_damaged_data_file_falls_back_to_the_previous_checkpoint(self):
     model_dir, ckpt_dir = self._interrupted()

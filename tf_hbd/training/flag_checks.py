@@ -43,7 +43,8 @@ def _folder_with_images(flag, value, spec):
   try:
     images.list_images(spec)
   except errors.ImageReadError as e:
-    raise errors.UsageError(f"--{flag}={value}: {e.reason}") from None
+    where = "" if value.endswith(":" + spec) or value == spec else f"{spec}: "
+    raise errors.UsageError(f"--{flag}={value}: {where}{e.reason}") from None
 
 
 def validate_train_flags(values: Mapping[str, object]) -> None:
@@ -83,9 +84,7 @@ def validate_train_flags(values: Mapping[str, object]) -> None:
     if os.path.exists(model_dir) and not os.path.isdir(model_dir):
       raise errors.UsageError(f"--model_dir={model_dir} is a file; give a "
                               "folder")
-  dataset = values.get("dataset")
-  if isinstance(dataset, str) and dataset.startswith("folder:"):
-    _folder_with_images("dataset", dataset, dataset[len("folder:"):])
+  _check_dataset(values.get("dataset"))
   if values.get("val_images"):
     _folder_with_images("val_images", values["val_images"],
                         values["val_images"])
@@ -109,6 +108,37 @@ def _not_recompress(values: Mapping[str, object]) -> bool:
   that compresses each image afresh and knows it)."""
   dataset = values.get("dataset")
   return isinstance(dataset, str) and not dataset.startswith("recompress:")
+
+
+def _looks_like_a_path(spec: str) -> bool:
+  return spec.startswith(("/", ".", "~", os.sep)) or os.path.exists(spec)
+
+
+def _check_dataset(dataset) -> None:
+  """--dataset: sample, folder:<path>, recompress:<sources> or a TFDS name
+  (or a prepared dataset's folder); a bare path is refused with the
+  prefix it needs."""
+  if not isinstance(dataset, str):
+    return
+  if not dataset.strip():
+    raise errors.UsageError("--dataset is empty; give sample, "
+                            "folder:<path> or a prepared dataset's name")
+  if dataset.startswith("folder:"):
+    _folder_with_images("dataset", dataset, dataset[len("folder:"):])
+  elif dataset.startswith("recompress:"):
+    for src in [x for x in dataset[len("recompress:"):].split(",") if x]:
+      if src != "sample":
+        _folder_with_images("dataset", dataset, src)
+  elif (dataset != "sample" and _looks_like_a_path(dataset) and
+        not os.path.exists(os.path.join(dataset, "dataset_info.json"))):
+    if os.path.isdir(dataset):
+      raise errors.UsageError(
+          f"--dataset={dataset}: a folder of images needs its prefix: "
+          f"--dataset=folder:{dataset} (or recompress:{dataset})")
+    raise errors.UsageError(
+        f"--dataset={dataset}: no such folder or dataset; a folder of images "
+        "is given as --dataset=folder:<path>, a prepared dataset by its name "
+        "(BUILD.md, section Datasets)")
 
 
 def _check_loss_and_grid(values: Mapping[str, object]) -> None:

@@ -60,6 +60,12 @@ class ValidateTrainFlagsTest(parameterized.TestCase):
        r"^--grid_offset is for --codec=jp2"),
       ({"grid_offset": True, "codec": "jp2"},
        r"^--grid_offset needs --dataset=recompress:"),
+      ({"dataset": ""}, r"^--dataset is empty"),
+      ({"dataset": "/no/such/dir"}, r"^--dataset=/no/such/dir: no such "
+       r"folder or dataset; a folder of images is given as "
+       r"--dataset=folder:<path>"),
+      ({"dataset": "recompress:sample,/no/such"},
+       r"^--dataset=recompress:sample,/no/such: /no/such: no such file"),
   )
   def test_bad_value_names_the_flag(self, over, pattern):
     with self.assertRaisesRegex(errors.UsageError, pattern):
@@ -79,6 +85,17 @@ class ValidateTrainFlagsTest(parameterized.TestCase):
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(
         os.path.join(empty, "a.png"))
     flag_checks.validate_train_flags(_good(dataset=f"folder:{empty}"))
+
+  def test_dataset_folder_needs_its_prefix_unless_a_prepared_dataset(self):
+    folder = self.create_tempdir().full_path
+    with self.assertRaisesRegex(
+        errors.UsageError, f"^--dataset={folder}: a folder of images needs "
+        f"its prefix: --dataset=folder:{folder} "):
+      flag_checks.validate_train_flags(_good(dataset=folder))
+    with open(os.path.join(folder, "dataset_info.json"), "w") as f:
+      f.write("{}")  # a prepared TFDS dataset's folder: load_builder's
+    flag_checks.validate_train_flags(_good(dataset=folder))
+    flag_checks.validate_train_flags(_good(dataset="sample_patches/jpeg"))
 
 
 class GuardedMainTest(parameterized.TestCase):

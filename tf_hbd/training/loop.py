@@ -89,6 +89,7 @@ class RunCheckpoint:
     self.every_steps = every_steps
     self.every_seconds = every_seconds
     self.log = log
+    checkpoints.set_aside_unreadable_state(directory, log)
     self.manager = tf.train.CheckpointManager(checkpoint, directory,
                                               max_to_keep=max_to_keep)
     self._last_save = time.time()

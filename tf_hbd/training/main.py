@@ -28,25 +28,30 @@ import dataclasses
 import os
 import sys
 
+from tf_hbd import errors
 from tf_hbd import quiet  # first: TF's log lines off unless --verbose
 
 quiet.quiet_tensorflow(quiet.verbose_in_argv())
+# Ctrl-C while TensorFlow loads: one line, exit 130 (tf_hbd.errors).
+_imported = errors.interrupt_exits_while_importing("train.py")
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app
 from absl import flags
 import tensorflow as tf
 
+from tf_hbd.training import checkpoints
 from tf_hbd.training import config as config_lib
 from tf_hbd.model import decoder as decoder_lib
 from tf_hbd.training import distributed
-from tf_hbd import errors
 from tf_hbd.training import exports
 from tf_hbd.training import flag_checks
 from tf_hbd.training import run_decoder
 from tf_hbd.data import roots
 from tf_hbd.data import train_inputs
 from tf_hbd.training import trainer as training
+
+_imported()
 
 __all__ = ["main", "run", "settings"]
 
@@ -155,7 +160,7 @@ def _validator(cfg):
 
 def _warm_start(cfg, decoder):
   """--init_from, when the model dir has no checkpoint yet."""
-  if cfg.init_from and not tf.train.latest_checkpoint(
+  if cfg.init_from and not checkpoints.checkpoints_on_disk(
       os.path.join(cfg.model_dir, "checkpoints")):
     source = run_decoder.init_source(cfg.init_from)
     copied, kept = decoder_lib.warm_start(decoder, source)
@@ -210,7 +215,7 @@ def _finish(cfg, trainer, log):
 def run(argv=None):
   """Entry point of ``hbd-train``, ``python -m tf_hbd.training`` and
   ``scripts/train.py``: parses the flags (``--help`` lists them), exits."""
-  quiet.run_app(main, __name__, argv)
+  quiet.run_app(main, __name__, argv, program="train.py")
 
 
 if __name__ == "__main__":

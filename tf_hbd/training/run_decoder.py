@@ -139,7 +139,7 @@ def _restore(model, directory: str, average_decay: float, written: bool,
                                              average_decay)
   prefix, _ = checkpoints_lib.restore_newest_intact(
       tf.train.Checkpoint(**items), directory,
-      tf.train.latest_checkpoint(directory), log=printer,
+      checkpoints_lib.readable_latest(directory), log=printer,
       repair_state=False, expect_partial=True, written=written)
   if prefix and average_decay:
     for avg, v in zip(items["average"].averages, model.trainable_variables):
