@@ -224,11 +224,15 @@ class MirroredEqualityTest(tf.test.TestCase):
     self.assertNotIn("error", r, msg=r.get("error"))
     self.assertEqual(r["replicas"], 2)
     self.assertGreater(r["moved"], 1e-3)  # it did train
-    self.assertLess(r["max_diff"], _TOLERANCE)
-    self.assertAllClose(r["loss_two"], r["loss_one"], rtol=1e-6)
+    self.assertLess(r["max_diff"], _TOLERANCE,
+                    msg="max |weight difference|, 2 vs 1 replicas")
+    self.assertAllClose(r["loss_two"], r["loss_one"], rtol=1e-6,
+                        msg="epoch loss, 2 vs 1 replicas")
     if name == "bptt":  # the distributed trainer = the plain one
-      self.assertLess(r["max_diff_plain"], _TOLERANCE)
-      self.assertAllClose(r["loss_plain"], r["loss_one"], rtol=1e-6)
+      self.assertLess(r["max_diff_plain"], _TOLERANCE,
+                      msg="max |weight difference|, 2 replicas vs plain")
+      self.assertAllClose(r["loss_plain"], r["loss_one"], rtol=1e-6,
+                          msg="epoch loss, plain vs 1 replica")
 
   @pytest.mark.slow
   def test_two_replicas_equal_one_for_every_algorithm(self):
