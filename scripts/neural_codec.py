@@ -12,6 +12,11 @@ for bad input (missing/corrupt image or bitstream, impossible option).
 
 import sys
 
+from tf_hbd import quiet  # first: TF's log lines off unless --verbose
+
+quiet.quiet_tensorflow(quiet.verbose_in_argv())
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app
 from absl import flags
 
@@ -28,6 +33,9 @@ _ITERATIONS = flags.DEFINE_integer("iterations", None,
 
 _USAGE = ("usage: neural_codec.py compress IN OUT [--codec=..] [--bpp=..|"
           "--iterations=..] | decompress IN OUT | list")
+
+_VERBOSE = flags.DEFINE_bool("verbose", False,
+                               "Show TensorFlow's own log lines.")
 
 
 def main(argv):

@@ -15,6 +15,11 @@ against steps and hours) and DIR/baseline_scaling_hours.png /
 DIR/baseline_scaling_steps.png (`tf_hbd.baselines.scaling`), for BUILD.md.
 """
 
+from tf_hbd import quiet  # first: TF's log lines off unless --verbose
+
+quiet.quiet_tensorflow(quiet.verbose_in_argv())
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app
 from absl import flags
 
@@ -26,6 +31,9 @@ _BASELINES = flags.DEFINE_list(
     "baselines", None, "Campaign model folders ([LABEL=]DIR): their "
     "scaling curves instead of Figure 1.")
 _OUT = flags.DEFINE_string("out_dir", "results/latest", "Output folder.")
+
+_VERBOSE = flags.DEFINE_bool("verbose", False,
+                               "Show TensorFlow's own log lines.")
 
 
 def main(argv):
