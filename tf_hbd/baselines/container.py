@@ -9,7 +9,7 @@ integers are big-endian::
   0       4     magic b"HBNC"
   4       1     format version (1)
   5       1     n = length of the model name (1..64)
-  6       n     model name, ASCII (e.g. "e2e-l0.008", "goog")
+  6       n     model name, ASCII (e.g. "e2e-l0.005", "goog")
   6+n     4     image height (pixels, >= 1)
   10+n    4     image width (pixels, >= 1)
   14+n    2     m = length of the codec parameters
