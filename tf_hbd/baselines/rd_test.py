@@ -32,7 +32,10 @@ class RdTest(tf.test.TestCase):
                               ("goog @0.37", "goog", None, 0.37)])
 
   def test_records_compare_codecs_at_the_neural_rate(self):
-    e2e_name = baselines.available("e2e")[0]
+    # A mid-rate model: on this small crop JPEG's lowest quality costs more
+    # than the lowest-rate E2E model's file, so no JPEG setting fits under it.
+    e2e_names = baselines.available("e2e")
+    e2e_name = e2e_names[len(e2e_names) // 2]
     neural = [("goog k=2", "goog", 2, None), (e2e_name, e2e_name, None, None),
               ("goog @0.3", "goog", None, 0.3)]
     records = rd.evaluate([self.path], neural, log=lambda _: None)
