@@ -21,14 +21,14 @@ from tf_hbd import quiet  # first: TF's log lines off unless --verbose
 quiet.quiet_tensorflow(quiet.verbose_in_argv())
 # Ctrl-C while TensorFlow loads: one line, exit 130 (tf_hbd.errors).
 _imported = errors.interrupt_exits_while_importing("evaluate")
+try:  # released even when an import fails (the handler must not stay)
+  # pylint: disable=g-import-not-at-top,wrong-import-position
+  from absl import app
+  from absl import flags
 
-# pylint: disable=g-import-not-at-top,wrong-import-position
-from absl import app
-from absl import flags
-
-from tf_hbd.evaluation import study
-
-_imported()
+  from tf_hbd.evaluation import study
+finally:
+  _imported()
 
 __all__ = ["main", "run"]
 

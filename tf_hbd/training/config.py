@@ -23,17 +23,20 @@ import typing
 from typing import Dict, List, Mapping, Optional, Sequence
 
 from tf_hbd.data import roots
-from tf_hbd.training import distributed
 
-__all__ = ["RunConfig", "CONFIGS", "TINY", "CPU",
+__all__ = ["RunConfig", "CONFIGS", "STRATEGIES", "COMMUNICATIONS", "TINY", "CPU",
            "STUDY", "PAPER", "define_flags", "from_args", "from_flag_values",
            "override", "resolve", "to_flags", "flag_text", "flag_names",
            "trainer_config"]
 
 _ALGOS = ["bptt", "sab", "rtrl", "uoro", "snap1"]
 _CELLS = ["lstm", "gru", "delta", "elman", "mlp"]
-_STRATEGIES = list(distributed.STRATEGIES)
-_COMMUNICATIONS = list(distributed.COMMUNICATIONS)
+# The distribution choices (tf_hbd.training.distributed re-exports them; kept
+# here so that reading a config does not import TensorFlow).
+STRATEGIES = ("default", "mirrored", "multi_worker")
+COMMUNICATIONS = ("auto", "ring", "nccl")
+_STRATEGIES = list(STRATEGIES)
+_COMMUNICATIONS = list(COMMUNICATIONS)
 
 
 def _knob(default, help_text, choices=None):

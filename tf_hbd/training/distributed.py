@@ -54,6 +54,7 @@ from typing import Callable, Optional
 
 import tensorflow as tf
 
+from tf_hbd.training import config as _config
 from tf_hbd.training import trainer as training
 
 __all__ = [
@@ -67,8 +68,8 @@ __all__ = [
     "worker_task",
 ]
 
-STRATEGIES = ("default", "mirrored", "multi_worker")
-COMMUNICATIONS = ("auto", "ring", "nccl")
+STRATEGIES = _config.STRATEGIES
+COMMUNICATIONS = _config.COMMUNICATIONS
 
 
 def split_cpu(num_devices: int):

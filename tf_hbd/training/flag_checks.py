@@ -110,14 +110,33 @@ def _not_recompress(values: Mapping[str, object]) -> bool:
   return isinstance(dataset, str) and not dataset.startswith("recompress:")
 
 
-def _looks_like_a_path(spec: str) -> bool:
-  return spec.startswith(("/", ".", "~", os.sep)) or os.path.exists(spec)
+def _explicit_path(spec: str) -> bool:
+  """A spec that can only mean a path (absolute, a drive, ./, ../ or ~)."""
+  return (os.path.isabs(spec) or bool(os.path.splitdrive(spec)[0]) or
+          spec.startswith((".", "~")))
+
+
+def _needs_prefix(spec: str) -> bool:
+  """A folder given without ``folder:``: an explicit path to a folder, or a
+  name that is a folder holding images, that is not a prepared dataset."""
+  if (not os.path.isdir(spec) or
+      os.path.exists(os.path.join(spec, "dataset_info.json"))):
+    return False
+  if _explicit_path(spec):
+    return True
+  from tf_hbd.codecs import images  # pylint: disable=g-import-not-at-top
+  try:
+    return bool(images.list_images(spec))
+  except errors.ImageReadError:
+    return False
 
 
 def _check_dataset(dataset) -> None:
   """--dataset: sample, folder:<path>, recompress:<sources> or a TFDS name
-  (or a prepared dataset's folder); a bare path is refused with the
-  prefix it needs."""
+  (or a prepared dataset's folder); a folder of images without its prefix
+  and an explicit path that does not exist are refused. Any other name
+  (e.g. ``sample_patches/jpeg``, even where a folder of that name exists)
+  is left to TFDS."""
   if not isinstance(dataset, str):
     return
   if not dataset.strip():
@@ -126,15 +145,20 @@ def _check_dataset(dataset) -> None:
   if dataset.startswith("folder:"):
     _folder_with_images("dataset", dataset, dataset[len("folder:"):])
   elif dataset.startswith("recompress:"):
-    for src in [x for x in dataset[len("recompress:"):].split(",") if x]:
+    sources = [x for x in dataset[len("recompress:"):].split(",") if x]
+    if not sources:
+      raise errors.UsageError(
+          f"--dataset={dataset}: no sources; give recompress:<folder>[,...] "
+          "or recompress:sample")
+    for src in sources:
       if src != "sample":
         _folder_with_images("dataset", dataset, src)
-  elif (dataset != "sample" and _looks_like_a_path(dataset) and
-        not os.path.exists(os.path.join(dataset, "dataset_info.json"))):
-    if os.path.isdir(dataset):
-      raise errors.UsageError(
-          f"--dataset={dataset}: a folder of images needs its prefix: "
-          f"--dataset=folder:{dataset} (or recompress:{dataset})")
+  elif dataset != "sample" and _needs_prefix(dataset):
+    raise errors.UsageError(
+        f"--dataset={dataset}: a folder of images needs its prefix: "
+        f"--dataset=folder:{dataset} (or recompress:{dataset})")
+  elif (dataset != "sample" and _explicit_path(dataset) and
+        not os.path.exists(dataset)):
     raise errors.UsageError(
         f"--dataset={dataset}: no such folder or dataset; a folder of images "
         "is given as --dataset=folder:<path>, a prepared dataset by its name "

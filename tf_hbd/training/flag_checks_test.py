@@ -97,6 +97,31 @@ class ValidateTrainFlagsTest(parameterized.TestCase):
     flag_checks.validate_train_flags(_good(dataset=folder))
     flag_checks.validate_train_flags(_good(dataset="sample_patches/jpeg"))
 
+  def test_dataset_name_that_is_also_a_folder_goes_to_tfds(self):
+    # Run from a TFDS data dir: `sample_patches/jpeg` is a folder there (of
+    # versions, not images) and stays a dataset name; a folder of images
+    # named without its prefix is refused.
+    root = self.create_tempdir().full_path
+    os.makedirs(os.path.join(root, "sample_patches", "jpeg", "1.0.0"))
+    os.makedirs(os.path.join(root, "photos"))
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(
+        os.path.join(root, "photos", "a.png"))
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+      flag_checks.validate_train_flags(_good(dataset="sample_patches/jpeg"))
+      with self.assertRaisesRegex(errors.UsageError,
+                                  "^--dataset=photos: a folder of images "
+                                  "needs its prefix: --dataset=folder:photos"):
+        flag_checks.validate_train_flags(_good(dataset="photos"))
+    finally:
+      os.chdir(cwd)
+
+  def test_recompress_without_sources_is_a_usage_error(self):
+    with self.assertRaisesRegex(errors.UsageError,
+                                "^--dataset=recompress:: no sources"):
+      flag_checks.validate_train_flags(_good(dataset="recompress:"))
+
 
 class GuardedMainTest(parameterized.TestCase):
 

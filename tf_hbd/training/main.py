@@ -34,24 +34,24 @@ from tf_hbd import quiet  # first: TF's log lines off unless --verbose
 quiet.quiet_tensorflow(quiet.verbose_in_argv())
 # Ctrl-C while TensorFlow loads: one line, exit 130 (tf_hbd.errors).
 _imported = errors.interrupt_exits_while_importing("train.py")
+try:  # released even when an import fails (the handler must not stay)
+  # pylint: disable=g-import-not-at-top,wrong-import-position
+  from absl import app
+  from absl import flags
+  import tensorflow as tf
 
-# pylint: disable=g-import-not-at-top,wrong-import-position
-from absl import app
-from absl import flags
-import tensorflow as tf
-
-from tf_hbd.training import checkpoints
-from tf_hbd.training import config as config_lib
-from tf_hbd.model import decoder as decoder_lib
-from tf_hbd.training import distributed
-from tf_hbd.training import exports
-from tf_hbd.training import flag_checks
-from tf_hbd.training import run_decoder
-from tf_hbd.data import roots
-from tf_hbd.data import train_inputs
-from tf_hbd.training import trainer as training
-
-_imported()
+  from tf_hbd.training import checkpoints
+  from tf_hbd.training import config as config_lib
+  from tf_hbd.model import decoder as decoder_lib
+  from tf_hbd.training import distributed
+  from tf_hbd.training import exports
+  from tf_hbd.training import flag_checks
+  from tf_hbd.training import run_decoder
+  from tf_hbd.data import roots
+  from tf_hbd.data import train_inputs
+  from tf_hbd.training import trainer as training
+finally:
+  _imported()
 
 __all__ = ["main", "run", "settings"]
 

@@ -38,16 +38,16 @@ from tf_hbd import quiet  # first: TF's log lines off (hbd-reproduce --help)
 quiet.quiet_tensorflow(quiet.verbose_in_argv())
 # Ctrl-C while TensorFlow loads: one line, exit 130 (tf_hbd.errors).
 _imported = errors.interrupt_exits_while_importing("reproduce")
-
-# pylint: disable=g-import-not-at-top,wrong-import-position
-from tf_hbd.data import roots
-from tf_hbd.evaluation import systems as evaluation
-from tf_hbd.evaluation import study
-from tf_hbd.training import config as config_lib
-from tf_hbd.training import flag_checks
-from tf_hbd.workflows import children
-
-_imported()
+try:  # released even when an import fails (the handler must not stay)
+  # pylint: disable=g-import-not-at-top,wrong-import-position
+  from tf_hbd.data import roots
+  from tf_hbd.evaluation import systems as evaluation
+  from tf_hbd.evaluation import study
+  from tf_hbd.training import config as config_lib
+  from tf_hbd.training import flag_checks
+  from tf_hbd.workflows import children
+finally:
+  _imported()
 
 __all__ = ["Scale", "SCALES", "RESUME_HINT", "plan_runs",
            "run_scale", "main"]
