@@ -203,13 +203,16 @@ def _train(run: Run, root: str, train_dir: str, validation_images,
   import tensorflow as tf
   from tf_hbd.baselines import e2e
   from tf_hbd.baselines import goog
+  from tf_hbd.training import checkpoints
   # pylint: enable=g-import-not-at-top
   p = _paths(root, run)
   os.makedirs(p["dir"], exist_ok=True)
   tf.keras.backend.clear_session()
   kwargs = dict(run.kwargs)
   continue_from = None
-  if tf.train.latest_checkpoint(p["ckpt"]) is None:
+  # Checkpoint files, not the state file (an unreadable one is set aside and
+  # the newest intact checkpoint resumed; a snapshot must not win then).
+  if not checkpoints.checkpoints_on_disk(p["ckpt"]):
     continue_from = snapshot_checkpoint(warm_start, run.name)
   if continue_from:
     _seed_logs(os.path.dirname(continue_from), p["ckpt"])

@@ -48,6 +48,7 @@ from tf_hbd.baselines import codec_base
 from tf_hbd.baselines import container
 from tf_hbd.baselines import training
 from tf_hbd.codecs import images
+from tf_hbd.training import checkpoints
 
 __all__ = ["E2EModel", "E2EExport", "E2ECodec", "latent_shape", "export",
            "train", "float32_twin", "stored_twin", "validation_metrics", "FAMILY",
@@ -440,9 +441,12 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
   optimizer = tf.keras.optimizers.Adam(learning_rate=learning_rate,
                                        global_clipnorm=clipnorm or None)
   optimizer.build(model.trainable_variables)  # slots outside tf.function
-  resuming = tf.train.latest_checkpoint(checkpoint_dir) is not None
+  # Checkpoint files on disk, not the state file (it may be empty or garbled:
+  # the training loop sets it aside and restores the newest intact one).
+  resuming = bool(checkpoints.checkpoints_on_disk(checkpoint_dir))
   if init_from and not resuming and not continue_from:
-    source = tf.train.latest_checkpoint(init_from)
+    source = checkpoints.readable_latest(init_from) or (
+        checkpoints.checkpoints_on_disk(init_from) or [None])[-1]
     if source is None:
       raise ValueError(f"no checkpoint in {init_from!r}")
     tf.train.Checkpoint(model=model).restore(source).expect_partial()

@@ -28,6 +28,7 @@ from tf_hbd import errors
 __all__ = [
     "LoadedImage",
     "load_image",
+    "pillow_reason",
     "decode_image_bytes",
     "to_gray8",
     "list_images",
@@ -93,14 +94,9 @@ def _open(fp, name):
       mode = img.mode
   except errors.ImageReadError:
     raise
-  except Image.DecompressionBombError as e:
-    raise errors.ImageReadError(name, f"refused by Pillow's decompression-bomb"
-                                f" guard ({e})") from e
-  except Image.UnidentifiedImageError as e:  # its text names a BytesIO
-    raise errors.ImageReadError(name, "not an image file of a format Pillow "
-                                "reads") from e
-  except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
-    raise errors.ImageReadError(name, f"{type(e).__name__}: {e}") from e
+  except (OSError, SyntaxError, ValueError, EOFError, MemoryError,
+          Image.DecompressionBombError) as e:
+    raise errors.ImageReadError(name, pillow_reason(e)) from e
   if gray.size == 0:
     raise errors.ImageReadError(name, "image has zero pixels")
   return LoadedImage(gray=np.ascontiguousarray(gray), bit_depth=depth,
@@ -112,6 +108,15 @@ def decode_image_bytes(data: bytes, name: str = "<bytes>") -> LoadedImage:
   if not data:
     raise errors.ImageReadError(name, "empty input (0 bytes)")
   return _open(io.BytesIO(data), name)
+
+
+def pillow_reason(e: BaseException) -> str:
+  """Why Pillow could not open or decode a file, for a one-line message."""
+  if isinstance(e, Image.DecompressionBombError):
+    return f"refused by Pillow's decompression-bomb guard ({e})"
+  if isinstance(e, Image.UnidentifiedImageError):  # its text names a BytesIO
+    return "not an image file of a format Pillow reads"
+  return f"{type(e).__name__}: {e}"
 
 
 def load_image(path: Union[str, os.PathLike]) -> LoadedImage:

@@ -62,6 +62,7 @@ __all__ = [
     "BlockArrays",
     "EvalImage",
     "blocks_from_folder",
+    "skipped_line",
     "none_readable",
     "blocks_from_images",
     "dataset_size",
@@ -752,9 +753,7 @@ def blocks_from_folder(folder: str, codec: str = "jpeg", *,
       readable.append(f)
     except (OSError, SyntaxError, ValueError, EOFError,
             Image.DecompressionBombError) as e:
-      skipped.append((f, "not an image file of a format Pillow reads"
-                      if isinstance(e, Image.UnidentifiedImageError)
-                      else f"{type(e).__name__}: {e}"))
+      skipped.append((f, images.pillow_reason(e)))
   files = readable
   if not files:
     raise none_readable(folder, skipped)
@@ -790,8 +789,13 @@ def blocks_from_folder(folder: str, codec: str = "jpeg", *,
       raise
     raise none_readable(folder, skipped) from None
   for f, why in skipped:  # only when some image was read: else one line
-    on_skip(f"warning: skipping the unreadable training image {f} ({why})")
+    on_skip(skipped_line(f, why))
   return arrays
+
+
+def skipped_line(path: str, why: str) -> str:
+  """The warning for a training image that is skipped (unreadable)."""
+  return f"warning: skipping the unreadable training image {path} ({why})"
 
 
 def none_readable(folder: str, skipped: Sequence[Tuple[str, str]]

@@ -92,8 +92,7 @@ def source_images(sources: str, max_side: Optional[int] = None,
   if not out:
     raise data_lib.none_readable(sources, skipped or [(sources, "no files")])
   for f, why in skipped:
-    print(f"warning: skipping the unreadable training image {f} ({why})",
-          file=sys.stderr, flush=True)
+    print(data_lib.skipped_line(f, why), file=sys.stderr, flush=True)
   return out[:limit] if limit else out
 
 

@@ -54,6 +54,7 @@ from typing import Callable, Optional
 
 import tensorflow as tf
 
+from tf_hbd.training import checkpoints
 from tf_hbd.training import config as _config
 from tf_hbd.training import trainer as training
 
@@ -273,10 +274,13 @@ class DistributedTrainer(training.Trainer):
     temporary one, `latest` None) restores the chief's newest checkpoint."""
     if self.is_chief:
       return super()._resumed(latest)
-    latest = tf.train.latest_checkpoint(
-        os.path.join(self.chief_model_dir, "checkpoints"))
+    directory = os.path.join(self.chief_model_dir, "checkpoints")
+    # The chief's newest intact checkpoint, whatever its state file holds
+    # (the chief may be setting an unreadable one aside); never written here.
+    latest, _ = checkpoints.restore_newest_intact(
+        self.checkpoint, directory, checkpoints.readable_latest(directory),
+        log=self.print, repair_state=False)
     if latest:
-      self.checkpoint.restore(latest).assert_existing_objects_matched()
       self.print(f"resumed from the chief's {latest} at batch "
                  f"{int(self.batches_done.numpy())}")
     return None
