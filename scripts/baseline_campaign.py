@@ -63,6 +63,10 @@ _E2E_HOURS = flags.DEFINE_float(
     "Training hours of each warm-started E2E model (total).")
 _GOOG_HOURS = flags.DEFINE_float("goog_hours", 6.0,
                                  "Training hours of GOOG (total).")
+_GOOG_DECAY_FROM = flags.DEFINE_float(
+    "goog_decay_from", None, "GOOG's rate decays (a cosine to 5 %) after "
+    "this fraction of its budget; default: a constant rate.",
+    lower_bound=0.0, upper_bound=1.0)
 _NUM_FILTERS = flags.DEFINE_integer("num_filters", 128, "E2E width.")
 _LAMBDAS = flags.DEFINE_list("lambdas", None,
                              "E2E lambdas (default: campaign's).")
@@ -132,7 +136,7 @@ def _campaign():
         e2e_base_minutes=60 * _E2E_BASE_HOURS.value,
         e2e_minutes=60 * _E2E_HOURS.value, goog_minutes=60 * _GOOG_HOURS.value,
         num_filters=_NUM_FILTERS.value, compute_dtype=_COMPUTE_DTYPE.value,
-        **kwargs)
+        goog_decay_from=_GOOG_DECAY_FROM.value, **kwargs)
     if _CURVES.value:
       for run in plan:
         print(campaign.curve_markdown(_ROOT.value, run) + "\n")

@@ -81,6 +81,8 @@ class Run:
     init_from: name of another run to warm-start from (E2E).
     learning_rate: Adam's step size.
     kwargs: further arguments of `e2e.train` / `goog.train`.
+    decay_from: GOOG only, the fraction of the budget after which the rate
+      decays (a cosine to 5 %, `training.fit`); None: constant.
   """
   name: str
   family: str
@@ -90,6 +92,7 @@ class Run:
   init_from: Optional[str] = None
   learning_rate: float = 1e-4
   kwargs: tuple = ()
+  decay_from: Optional[float] = None
 
 
 def e2e_name(lmbda: float) -> str:
@@ -101,13 +104,15 @@ def default_plan(e2e_base_minutes: float = 480.0, e2e_minutes: float = 180.0,
                  lambdas: Sequence[float] = E2E_LAMBDAS,
                  base_lambda: float = E2E_BASE_LAMBDA,
                  compute_dtype: str = "float32",
-                 goog_widths: Optional[dict] = None) -> list:
+                 goog_widths: Optional[dict] = None,
+                 goog_decay_from: Optional[float] = None) -> list:
   """The campaign: the E2E base model, the rest of the E2E family, GOOG.
 
   The base (``base_lambda``) trains from scratch; the other lambdas are
   warm-started in a chain: each lower lambda from the next higher one
   (0.002 from 0.005, 0.001 from 0.002), higher lambdas from the
-  next lower one. GOOG (16 iterations) comes last.
+  next lower one. GOOG (16 iterations) comes last; `goog_decay_from`: see
+  `Run.decay_from`.
   """
   lambdas = sorted(set(lambdas) | {base_lambda})
   e2e_kwargs = (("num_filters", num_filters),
@@ -126,7 +131,8 @@ def default_plan(e2e_base_minutes: float = 480.0, e2e_minutes: float = 180.0,
       parent = lmbda
   widths = dict(GOOG_WIDTHS if goog_widths is None else goog_widths)
   runs.append(Run("goog", "goog", goog_minutes, learning_rate=5e-4,
-                  kwargs=tuple(sorted(widths.items()))))
+                  kwargs=tuple(sorted(widths.items())),
+                  decay_from=goog_decay_from))
   return runs
 
 
@@ -239,7 +245,8 @@ def _train(run: Run, root: str, train_dir: str, validation_images,
     result = goog.train(
         config=config, patch_size=32,
         batch_size=settings.get("goog_batch_size", 32),
-        iterations=settings.get("goog_iterations", 16), **common)
+        iterations=settings.get("goog_iterations", 16),
+        decay_from=run.decay_from, **common)
   # Export from the final checkpoint (a fresh model restored from it).
   model = _restore_for_export(run, p["ckpt"], kwargs)
   _export_atomically(export_fn, model, p["model"])
@@ -600,7 +607,10 @@ def _snapshot_markdown(run, info, context, curve) -> str:
       f"* Training: {info['step']:,} steps, {info['seconds'] / 3600.0:.2f} h "
       f"of step time (totals over sessions); {start}; Adam "
       f"{run.learning_rate:g} (a session that continues a snapshot starts a "
-      f"fresh Adam, its rate ramped over {training.WARMUP_STEPS:,} updates); "
+      f"fresh Adam, its rate ramped over {training.WARMUP_STEPS:,} updates"
+      + (f"; from {run.decay_from:.0%} of the budget on, a cosine down to "
+         f"{training.DECAY_FINAL:.0%} of it at the end"
+         if run.decay_from is not None else "") + "); "
       + (f"finished: its budget was {context['finished']:.2f} h"
          if context.get("finished") is not None else
          f"budget {run.minutes / 60.0:.2f} h"

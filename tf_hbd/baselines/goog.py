@@ -485,7 +485,7 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
           checkpoint_every_s: float = 120.0, max_images: int = None,
           sample_split: str = None, validation_images=None,
           eval_every: int = 0, continue_from: str = None,
-          log=print) -> dict:
+          decay_from: float = None, log=print) -> dict:
   """Trains (or resumes) a GOOG model and exports its SavedModel.
 
   Args:
@@ -510,6 +510,8 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
     eval_every: steps between validations (0: only at the end).
     continue_from: a campaign snapshot of this run to continue from when
       `checkpoint_dir` has no checkpoint (see `training.train_loop`).
+    decay_from: the fraction of `max_seconds` after which the rate decays
+      (a cosine, `training.fit`); None: a constant rate.
     log: where progress lines go.
 
   Returns:
@@ -533,4 +535,5 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
       checkpoint_every_s=checkpoint_every_s,
       evaluate=None if validation_images is None else
       lambda: validation_metrics(model, validation_images),
-      eval_every=eval_every, continue_from=continue_from, log=log)
+      eval_every=eval_every, continue_from=continue_from, log=log,
+      decay_from=decay_from)

@@ -214,6 +214,8 @@ class TrainState(tf.Module):
 
 # Updates over which a fresh optimizer's rate is ramped up (see `fit`).
 WARMUP_STEPS = 1000
+# The rate at the end of a decayed budget, as a fraction of the rate (`fit`).
+DECAY_FINAL = 0.05
 
 
 def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
@@ -224,7 +226,8 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
                evaluate: Optional[Callable[[], dict]] = None,
                eval_every: int = 0,
                continue_from: Optional[str] = None,
-               log: Callable[[str], None] = print) -> TrainState:
+               log: Callable[[str], None] = print,
+               state: Optional[TrainState] = None) -> TrainState:
   """Runs (or resumes) a training loop with checkpoints.
 
   The loop is `tf_hbd.training.loop.run` (the decoder's too): resume,
@@ -259,6 +262,8 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
       start from when `checkpoint_dir` has none: the trackables but
       ``optimizer`` and step / seconds come from it; fresh optimizer.
     log: where progress lines go.
+    state: the `TrainState` to restore into and advance (a new one if None;
+      given when the step's schedule reads the training seconds).
 
   Returns:
     The `TrainState` (final step and seconds).
@@ -266,7 +271,7 @@ def train_loop(step_fn: Callable, sampler: CropSampler, batch_size: int,
   Raises:
     tf_hbd.training.loop.Stopped: on SIGTERM / SIGINT, after a checkpoint.
   """
-  state = TrainState()
+  state = TrainState() if state is None else state
   saver = loop.RunCheckpoint(
       tf.train.Checkpoint(state=state, **trackables), checkpoint_dir,
       state.step, max_to_keep=3, every_seconds=checkpoint_every_s, log=log)
@@ -458,7 +463,8 @@ def fit(model, optimizer, sampler: CropSampler, batch_size: int,
         log_every: int = 100, checkpoint_every_s: float = 60.0,
         evaluate: Optional[Callable[[], dict]] = None, eval_every: int = 0,
         continue_from: Optional[str] = None, log: Callable = print,
-        warmup_steps: Optional[int] = None) -> dict:
+        warmup_steps: Optional[int] = None,
+        decay_from: Optional[float] = None) -> dict:
   """The training run shared by the neural codecs: one compiled step
   (``model(batch, training=True, **call_kwargs)["loss"]`` minimised with
   `guarded_update`), `train_loop` (checkpoints, resume, budget) and the
@@ -473,22 +479,33 @@ def fit(model, optimizer, sampler: CropSampler, batch_size: int,
   Adam's first update moves every weight by the full rate in the direction
   of its gradient's sign, which took a trained 128-filter E2E model from
   27.6 to 19.7 dB in one step at 5e-4 (`benchmarks/warm_start_fresh_adam.py`).
+  `decay_from` (a fraction of `max_seconds`): from there on the rate
+  follows `loop.cosine_tail` down to `DECAY_FINAL` of itself at the end of
+  the time budget (None: a constant rate).
 
   Returns:
     dict with the final ``step``, ``seconds`` (over all restarts) and
     ``wall_this_run``.
   """
+  state = TrainState()
+  decay = None
+  if decay_from is not None:
+    if not max_seconds:
+      raise ValueError("decay_from needs a time budget (max_seconds)")
+    decay = lambda: loop.cosine_tail(  # pylint: disable=g-long-lambda
+        float(state.seconds.numpy()) / max_seconds, decay_from, DECAY_FINAL)
   step_fn = with_warmup(
       make_step_fn(model, optimizer, batch_size, patch_size, call_kwargs),
       optimizer, float(optimizer.learning_rate.numpy()),
-      WARMUP_STEPS if warmup_steps is None else warmup_steps, log)
+      WARMUP_STEPS if warmup_steps is None else warmup_steps, log, decay)
   start = time.time()
   state = train_loop(
       step_fn, sampler, batch_size, checkpoint_dir,
       {"model": model, "optimizer": optimizer}, max_steps=max_steps,
       max_seconds=max_seconds, log_every=log_every,
       checkpoint_every_s=checkpoint_every_s, evaluate=evaluate,
-      eval_every=eval_every, continue_from=continue_from, log=log)
+      eval_every=eval_every, continue_from=continue_from, log=log,
+      state=state)
   result = {"step": int(state.step.numpy()),
             "seconds": float(state.seconds.numpy()),
             "wall_this_run": time.time() - start}

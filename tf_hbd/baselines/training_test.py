@@ -280,6 +280,34 @@ class TrainAndResumeTest(tf.test.TestCase):
         log=lambda _: None)
     self.assertEqual(result["step"], 0)
 
+  def test_decay_follows_the_training_seconds_of_the_budget(self):
+    folder = _image_folder()
+    ckpt = os.path.join(tempfile.mkdtemp(), "ckpt")
+    kwargs = dict(train_dir=folder, checkpoint_dir=ckpt, export_dir=None,
+                  config=goog.GoogConfig(8, (8, 8, 8), 8, (8, 8, 8, 8)),
+                  batch_size=2, iterations=2, log=lambda _: None)
+    self.enter_context(mock.patch.object(training, "WARMUP_STEPS", 0))
+    goog.train(max_steps=2, max_seconds=1e3, decay_from=0.0, **kwargs)
+    path = tf.train.latest_checkpoint(ckpt)
+    seconds = tf.train.load_variable(path, "state/seconds/.ATTRIBUTES/"
+                                     "VARIABLE_VALUE")
+    rate = tf.train.load_variable(
+        path, "optimizer/_learning_rate/.ATTRIBUTES/VARIABLE_VALUE")
+    # The rate of the last step: the tail at the seconds before that step.
+    self.assertLess(rate, 5e-4)
+    self.assertGreater(rate, 5e-4 * loop.cosine_tail(seconds / 1e3, 0.0,
+                                                     training.DECAY_FINAL))
+    # Resumed with a budget that ends right now: one step at the final rate.
+    result = goog.train(max_steps=3, max_seconds=seconds + 1e-6,
+                        decay_from=0.5, **kwargs)
+    self.assertEqual(result["step"], 3)
+    self.assertAllClose(tf.train.load_variable(
+        tf.train.latest_checkpoint(ckpt),
+        "optimizer/_learning_rate/.ATTRIBUTES/VARIABLE_VALUE"),
+        5e-4 * training.DECAY_FINAL, rtol=1e-4)
+    with self.assertRaisesRegex(ValueError, "time budget"):
+      goog.train(max_steps=4, decay_from=0.5, **kwargs)
+
   def test_goog_rejects_unaligned_patches(self):
     with self.assertRaises(ValueError):
       goog.train(train_dir=_image_folder(), checkpoint_dir="/nonexistent",

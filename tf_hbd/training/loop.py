@@ -61,7 +61,7 @@ import tensorflow as tf
 from tf_hbd.training import checkpoints
 
 __all__ = ["run", "Every", "UNTIL", "BUDGET", "RunCheckpoint", "Budget",
-           "timed", "with_warmup", "append_jsonl", "read_jsonl",
+           "timed", "with_warmup", "cosine_tail", "append_jsonl", "read_jsonl",
            "StopSignals", "Stopped"]
 
 
@@ -166,28 +166,49 @@ def timed(fn: Callable, clock: tf.Variable):
 
 
 def with_warmup(step_fn: Callable, optimizer, rate: float, warmup_steps: int,
-                log: Optional[Callable[[str], None]] = None) -> Callable:
+                log: Optional[Callable[[str], None]] = None,
+                decay: Optional[Callable[[], float]] = None) -> Callable:
   """`step_fn` trained at `rate`, ramped over the optimizer's first
   `warmup_steps` updates (``rate * (updates + 1) / warmup_steps``). A
   resumed optimizer past the ramp gets `rate` at the first step, whatever
   its checkpoint stored (logged when it differs). The optimizer's
   ``learning_rate`` must be a variable (a float at construction).
+
+  `decay`, if given, is read before every step and multiplies the rate
+  (a schedule in training time, e.g. `cosine_tail`); the rate is then set
+  at every step.
   """
   first = [True]
 
   def scheduled(*args):
     updates = int(optimizer.iterations.numpy())
-    if first[0] or updates <= warmup_steps:
+    if first[0] or updates <= warmup_steps or decay is not None:
       old = float(optimizer.learning_rate.numpy())
       changed = not np.isclose(old, rate, rtol=1e-6, atol=0.0)  # float32 held
       if first[0] and updates >= warmup_steps and changed and log:
         log(f"learning rate {rate:g} (the checkpoint had {old:g})")
       first[0] = False
+      factor = 1.0 if decay is None else float(decay())
       optimizer.learning_rate.assign(
-          rate * min(1.0, (updates + 1) / max(warmup_steps, 1)))
+          rate * factor * min(1.0, (updates + 1) / max(warmup_steps, 1)))
     return step_fn(*args)
 
   return scheduled
+
+
+def cosine_tail(progress: float, start: float, final: float) -> float:
+  """A rate multiplier: 1 until `progress` (the fraction of the budget
+  spent, e.g. training seconds / budget) reaches `start`, then half a
+  cosine down to `final` at progress 1 (held after).
+
+  Annealing the rate over the end of a fixed budget is the usual way to
+  turn the last hours into a lower loss; a budget extended later restarts
+  nothing, the curve is recomputed from the new budget.
+  """
+  if progress <= start or start >= 1.0:
+    return 1.0
+  p = min(1.0, (progress - start) / (1.0 - start))
+  return final + (1.0 - final) * 0.5 * (1.0 + np.cos(np.pi * p))
 
 
 def append_jsonl(path: str, record: dict) -> None:

@@ -5,6 +5,7 @@ import signal
 import threading
 
 import pytest
+import numpy as np
 import tensorflow as tf
 
 from tf_hbd.training import checkpoints
@@ -123,6 +124,36 @@ class WarmupTest(tf.test.TestCase):
     lines = []
     loop.with_warmup(lambda: None, optimizer, 1e-2, 2, lines.append)()
     self.assertEqual(lines, [])
+
+  def test_decay_multiplies_the_rate_at_every_step(self):
+    v = tf.Variable([1.0])
+    optimizer = tf.keras.optimizers.Adam(learning_rate=1e-2)
+    factors = iter([1.0, 0.5, 0.25])
+    rates = []
+
+    def step():
+      rates.append(float(optimizer.learning_rate.numpy()))
+      optimizer.apply_gradients([(tf.constant([1.0]), v)])
+
+    scheduled = loop.with_warmup(step, optimizer, 1e-2, 0,
+                                 decay=lambda: next(factors))
+    for _ in range(3):
+      scheduled()
+    self.assertAllClose(rates, [1e-2, 5e-3, 2.5e-3])
+
+
+class CosineTailTest(tf.test.TestCase):
+
+  def test_flat_then_half_a_cosine_to_the_final_fraction(self):
+    tail = lambda p: loop.cosine_tail(p, 0.5, 0.05)
+    self.assertEqual(tail(0.0), 1.0)
+    self.assertEqual(tail(0.5), 1.0)
+    self.assertAllClose(tail(0.75), 0.05 + 0.95 * 0.5)
+    self.assertAllClose(tail(1.0), 0.05)
+    self.assertAllClose(tail(3.0), 0.05)  # held past the budget
+    values = [tail(p) for p in np.linspace(0.5, 1.0, 11)]
+    self.assertTrue(all(a > b for a, b in zip(values, values[1:])))
+    self.assertEqual(loop.cosine_tail(0.9, 1.0, 0.05), 1.0)  # never starts
 
 
 class JsonlTest(tf.test.TestCase):
