@@ -230,7 +230,8 @@ def _report_skipped(skipped, log, move: bool) -> None:
     if move:
       moved = set_aside_damaged(prefix)
       if moved:
-        where = (f"moved its {len(moved)} files aside to "
+        files = "file" if len(moved) == 1 else f"{len(moved)} files"
+        where = (f"moved its {files} aside to "
                  f"{prefix}.*{_DAMAGED_SUFFIX} (nothing deleted)")
     log(f"warning: checkpoint {prefix} is damaged or incomplete ({why}); "
         f"{where}")
@@ -241,7 +242,8 @@ def _rewrite_state(directory, prefix, on_disk, skipped) -> None:
   its time: a `tf.train.CheckpointManager` built over it then keeps track of
   them (deletes them beyond ``max_to_keep``, lists them when it saves);
   without times it would treat them as preserved and forget them."""
-  keep = [p for p in on_disk if p not in skipped and
+  damaged = {os.path.abspath(p) for p in skipped}
+  keep = [p for p in on_disk if os.path.abspath(p) not in damaged and
           _number(p) <= _number(prefix)]
   if prefix not in keep:
     keep.append(prefix)
