@@ -6,7 +6,8 @@ Every row is one command line in its own process (``hbd`` = ``python -m
 tf_hbd``, ``train.py`` = ``scripts/train.py``, ``hbd-evaluate`` = ``python
 -m tf_hbd.evaluation``, ``hbd-quickstart`` = ``python -m
 tf_hbd.workflows.quickstart``, ``hbd-train`` = the console script beside this
-Python, ``tfds build``), in a temporary folder ($T in the table), on tiny
+Python, ``tfds build``, ``golden.py`` = ``scripts/golden.py``), in a
+temporary folder ($T in the table), on tiny
 inputs made here; the package imported is this checkout's (PYTHONPATH).
 Training rows use a tiny configuration ($TINY below; a few seconds each), so
 the whole matrix takes a few minutes (--quick leaves out the quick start and
