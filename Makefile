@@ -26,7 +26,9 @@ test: $(VENV)/.installed
 # Same as `test` (kept for old habits).
 test-all: test
 
-# A quick local run without the tests marked `slow`.
+# A quick local run without the tests marked `slow`. It keeps a quick form
+# of each slow check where one exists, e.g. the two-replica gradient
+# equality of BPTT, UORO and SnAp-1 (tf_hbd/training/distributed_test.py).
 test-fast: $(VENV)/.installed
 	$(PY) -m pytest -q -m "not slow" -n 2 --durations=15 $(PYTEST_ARGS)
 

@@ -6,7 +6,8 @@ Every row is one command line in its own process (``hbd`` = ``python -m
 tf_hbd``, ``train.py`` = ``scripts/train.py``, ``hbd-evaluate`` = ``python
 -m tf_hbd.evaluation``, ``hbd-quickstart`` = ``python -m
 tf_hbd.workflows.quickstart``, ``hbd-train`` = the console script beside this
-Python, ``tfds build``), in a temporary folder ($T in the table), on tiny
+Python, ``tfds build``, ``golden.py`` = ``scripts/golden.py``), in a
+temporary folder ($T in the table), on tiny
 inputs made here; the package imported is this checkout's (PYTHONPATH).
 Training rows use a tiny configuration ($TINY below; a few seconds each), so
 the whole matrix takes a few minutes (--quick leaves out the quick start and
@@ -55,6 +56,8 @@ _PROGRAMS = {
     "hbd-quickstart": [sys.executable, "-m", "tf_hbd.workflows.quickstart"],
     "hbd-train": [os.path.join(os.path.dirname(sys.executable), "hbd-train")],
     "tfds": [os.path.join(os.path.dirname(sys.executable), "tfds")],
+    "golden.py": [sys.executable, os.path.join(_ROOT, "scripts",
+                                               "golden.py")],
 }
 
 
@@ -173,6 +176,7 @@ def make_inputs(t: str) -> None:
   corrupt[sos + 2:sos + 4] = b"\x00\x01"  # an impossible scan header
   _write(os.path.join(t, "corrupt.jpg"), bytes(corrupt))
   _write(os.path.join(t, "a_file"), b"x")
+  _write(os.path.join(t, "noimages", "notes.txt"), b"no images here\n")
   for i in range(200):  # far more work than a Ctrl-C takes to arrive
     _write(os.path.join(t, "many", f"img{i:03d}.jpg"), full)
   for folder in ("good", "bad"):
@@ -266,6 +270,30 @@ def _stdout_has(*texts):
   return check
 
 
+def _one_stderr_line(r: Result) -> str:
+  lines = [l for l in r.stderr.splitlines() if l.strip()]
+  return ("one line on stderr" if len(lines) == 1 else
+          f"FAIL: {len(lines)} lines on stderr")
+
+
+def _no_stdout_warning(r: Result) -> str:
+  return ("FAIL: a warning on stdout" if "warning" in r.stdout else
+          "warnings on stderr")
+
+
+def _set_aside(ckpt, suffix):
+  """A check: the damaged ckpt-8 file was renamed ``.damaged`` (kept as
+  it was: 20 bytes), and a new intact ckpt-8 written beside it."""
+  def check(_):
+    damaged = os.path.join(ckpt, "ckpt-8" + suffix + ".damaged")
+    if not os.path.exists(damaged) or os.path.getsize(damaged) != 20:
+      return f"FAIL: no 20-byte {damaged}"
+    if os.path.getsize(os.path.join(ckpt, "ckpt-8" + suffix)) <= 20:
+      return "FAIL: no new ckpt-8"
+    return f"damaged file kept as ckpt-8{suffix}.damaged, new ckpt-8 written"
+  return check
+
+
 def _stderr_count(text, want, note):
   def check(r):
     n = r.stderr.count(text)
@@ -304,13 +332,18 @@ def training_rows(t) -> List[Row]:
             "garbled": "garbled checkpoint state file",
             "data": "truncated newest checkpoint data file",
             "index": "truncated newest checkpoint index file"}[how]
+    checks = [_stdout_has(f"at batch {resumed}"),
+              lambda r: "" if "from batch 0" not in r.stdout else
+              "FAIL: started from batch 0",
+              lambda r, n=resumed: f"resumed at batch {n}",
+              _no_stdout_warning]
+    if how in ("data", "index"):
+      checks.append(_set_aside(f"{t}/{how}/checkpoints", {
+          "data": ".data-00000-of-00001", "index": ".index"}[how]))
     rows.append(Row(
         f"1 {what}", train(f"--model_dir={t}/{how}", *TINY, "--epochs=3"), 0,
-        _all(_stdout_has(f"at batch {resumed}"),
-             lambda r: "" if "from batch 0" not in r.stdout else
-             "FAIL: started from batch 0",
-             lambda r, n=resumed: f"resumed at batch {n}"),
-        show=r"^(warning|falling back)", prepare=_damage(t, how, how)))
+        _all(*checks), show=r"^(warning|falling back)",
+        prepare=_damage(t, how, how)))
   for flag in ("--units=0", "--K=0", "--batch_size=0", "--model_dir=",
                "--dataset=folder:/no/such/dir", f"--dataset={t}/imgs",
                "--dataset=/no/such/dir", "--no_such_flag=1",
@@ -377,6 +410,12 @@ def hbd_rows(t) -> List[Row]:
       Row("5 directory as input", ["hbd", "enhance", f"{t}/a", "-o", o], 1),
       Row("5 --K 1000", ["hbd", "enhance", f"{t}/x.jpg", "-o", o, "--K",
                          "1000"], 2),
+      Row("5 hbd unknown argument", ["hbd", "enhance", f"{t}/x.jpg", "-o", o,
+                                     "--bogus"], 2,
+          _all(_one_stderr_line, _absent(o))),
+      Row("5 hbd bad argument value", ["hbd", "enhance", f"{t}/x.jpg", "-o",
+                                       o, "--shifts", "3"], 2,
+          _one_stderr_line),
       Row("5 Ctrl-C during hbd enhance", ["hbd", "enhance",
                                           f"{t}/many/*.jpg", "-o",
                                           f"{t}/o_many"], 130,
@@ -405,6 +444,29 @@ def other_rows(t) -> List[Row]:
       Row("5 hbd-evaluate bad flag value", ["hbd-evaluate",
                                             f"--datasets={t}/eval",
                                             "--max_images=x"], 2),
+      Row("5 hbd-quickstart bad argument value", [
+          "hbd-quickstart", f"--out={t}/o_qbad", "--minutes=x"], 2,
+          _all(_one_stderr_line, _absent(f"{t}/o_qbad"))),
+      Row("5 scripts/golden.py unknown argument", ["golden.py", "--bogus"],
+          2, _one_stderr_line),
+      Row("5 folder_patches build, --manual_dir missing", [
+          "tfds", "build", os.path.join(_ROOT, "data_builders",
+                                        "folder_patches"), "--config",
+          "jpeg", "--manual_dir", f"{t}/nowhere", "--data_dir",
+          f"{t}/tfds_f"], 1,
+          _all(_stderr_count(f"{t}/nowhere: the --manual_dir folder does not "
+                             "exist or is empty", 1, "folder named once"),
+               lambda r: "FAIL: chained" if "During handling" in r.stderr
+               else "no chained traceback"),
+          stderr_line=r"^tf_hbd\S*ManualDataError:"),
+      Row("5 folder_patches build, a folder without images", [
+          "tfds", "build", os.path.join(_ROOT, "data_builders",
+                                        "folder_patches"), "--config",
+          "jpeg", "--manual_dir", f"{t}/noimages", "--data_dir",
+          f"{t}/tfds_n"], 1,
+          _stderr_count(f"{t}/noimages: no image files", 1,
+                        "folder named once"),
+          stderr_line=r"^tf_hbd\S*ManualDataError:"),
       Row("6 hbd-quickstart (tiny): quiet", [
           "hbd-quickstart", f"--out={t}/o_quick", "--minutes=0",
           "--units=8"], 0,

@@ -14,11 +14,12 @@ differs by more than one gray level or any PSNR by more than 0.01 dB.
 Exit code 0 when every export was converted and checked, 1 otherwise.
 """
 
-import argparse
 import os
 import sys
 
 import numpy as np
+
+from tf_hbd import arguments  # the standard library only
 
 def check_images(codec):
   """(decoded, reference) pairs and settings for checking a `codec` model."""
@@ -48,7 +49,7 @@ def check_images(codec):
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser = arguments.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--model", nargs="*", default=None, metavar="DIR",
                       help="exports to convert (default: the shipped ones)")
   parser.add_argument("--verbose", action="store_true",

@@ -7,17 +7,18 @@
 Exit code 0 when all figures match (or were written), 1 otherwise.
 """
 
-import argparse
 import json
 import os
 import sys
+
+from tf_hbd import arguments  # the standard library only
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GOLDEN_FILE = os.path.join(_ROOT, "tests", "golden.json")
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser = arguments.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--write", action="store_true",
                       help="write the computed figures to --file")
   parser.add_argument("--file", default=GOLDEN_FILE)

@@ -77,6 +77,14 @@ _TF_ARGS = {
 # The absl entry points and the program name of their messages.
 _ABSL_PROGRAMS = {"hbd-train": "train.py", "hbd-evaluate": "evaluate",
                   "hbd-train-baseline": "train_baseline"}
+# The argparse programs (console scripts and scripts/*.py): the program name
+# of their messages and the arguments before an unknown one.
+_ARGPARSE_PROGRAMS = {"hbd": ("hbd", ["info", "x.jpg"]),
+                      "hbd-quickstart": ("hbd-quickstart", []),
+                      "hbd-reproduce": ("hbd-reproduce", []),
+                      "scripts/golden.py": ("golden.py", []),
+                      "scripts/export_numpy.py": ("export_numpy.py", []),
+                      "scripts/study.py": ("study.py", [])}
 # Delivers SIGINT exactly while `import tensorflow` starts, wherever the
 # program imports it (at the console script's own import line, or later).
 _CTRL_C_AT_TF_IMPORT = (
@@ -135,6 +143,24 @@ class EntryPointsTest(parameterized.TestCase):
     self.assertEqual(proc.stderr.strip().splitlines(), [
         f"{program}: error: Unknown command line flag 'no_such_flag' "
         "(--help lists the flags)"])
+
+  @parameterized.parameters(*sorted(_ARGPARSE_PROGRAMS))
+  def test_argparse_errors_are_one_line_exit_2(self, name):
+    # tf_hbd.arguments.ArgumentParser: no usage block before the line.
+    program, args = _ARGPARSE_PROGRAMS[name]
+    args = [*args, "--bogus"]
+    if name.endswith(".py"):
+      argv = [os.path.join(_ROOT, name), *args]
+    else:
+      module, function = console_scripts()[name]
+      argv = ["-c", f"import sys; sys.argv = [{name!r}, *{args!r}]; "
+              f"from {module} import {function} as f; sys.exit(f())"]
+    proc = _run(argv)
+    self.assertEqual(proc.returncode, 2, proc.stderr[-2000:])
+    self.assertEqual(proc.stdout, "")
+    self.assertEqual(proc.stderr.strip().splitlines(), [
+        f"{program}: error: unrecognized arguments: --bogus (--help lists "
+        "the arguments)"])
 
   @parameterized.parameters(*sorted(_MODULES.items()))
   def test_python_m_help(self, module, flag):

@@ -213,14 +213,20 @@ class TrainScriptTest(tf.test.TestCase):
                    "--export=false"])
       self.assertEqual(proc.returncode, 0, msg=proc.stderr[-3000:])
       self.assertNotIn("Traceback", proc.stderr)
+      self.assertNotIn("warning", proc.stdout)  # warnings go to stderr
       if damage == "truncated index":
+        self.assertIn(f"warning: checkpoint {ckpt}/ckpt-8 is damaged or "
+                      "incomplete", proc.stderr)
+        self.assertIn(f"moved its 2 files aside to {ckpt}/ckpt-8.*.damaged",
+                      proc.stderr)
+        self.assertTrue(os.path.exists(f"{ckpt}/ckpt-8.index.damaged"))
         self.assertIn(f"falling back to {ckpt}/ckpt-4, the newest intact "
-                      "checkpoint", proc.stdout)
+                      "checkpoint", proc.stderr)
         self.assertIn(f"resumed from {ckpt}/ckpt-4 at batch 4", proc.stdout)
       else:
         self.assertIn(f"warning: the checkpoint state file {state} is empty "
                       f"or garbled; moved it to {state}.unreadable",
-                      proc.stdout)
+                      proc.stderr)
         self.assertIn(f"resumed from {ckpt}/ckpt-8 at batch 8", proc.stdout)
         self.assertTrue(os.path.exists(state + ".unreadable"))
         with open(os.path.join(ckpt, "ckpt-4.index"), "rb") as f:

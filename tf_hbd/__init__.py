@@ -15,6 +15,7 @@ Module map: one line a module, in `tf_hbd.<name>` form
 without its line here).
 
   errors                      exception types, exit codes, the Ctrl-C handler
+  arguments                   argparse errors as one line, exit 2
   quiet                       TF's log lines off unless --verbose; run_app
   __main__                    ``python -m tf_hbd``: the `hbd` command
 

@@ -67,17 +67,21 @@ def quiet_tensorflow(verbose: bool = False) -> None:
 def tfds_build_output():
   """Around a TFDS ``download_and_prepare``: in a process that
   `quiet_tensorflow` made quiet, TFDS's printed lines and progress bars are
-  hidden (the caller prints its own progress line); else nothing changes."""
+  hidden (the caller prints its own progress line); else nothing changes.
+  On exit the progress bars are as they were before (off stays off)."""
   if not _STATE["quiet"]:
     yield
     return
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  from tensorflow_datasets.core.utils import tqdm_utils  # pylint: disable=g-import-not-at-top
+  # TFDS has no public getter of the setting; its module flag is read.
+  before = bool(getattr(tqdm_utils, "_active", True))
   tfds.disable_progress_bar()
   try:
     with contextlib.redirect_stdout(io.StringIO()):
       yield
   finally:
-    tfds.enable_progress_bar()
+    tfds.display_progress_bar(before)
 
 
 def run_app(main, module_name: str, argv=None, program: str = "") -> None:

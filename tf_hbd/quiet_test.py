@@ -5,6 +5,7 @@ import io
 from unittest import mock
 
 from absl.testing import absltest
+import tensorflow_datasets as tfds
 from tensorflow_datasets.core.utils import tqdm_utils
 
 from tf_hbd import quiet
@@ -35,6 +36,20 @@ class QuietTest(absltest.TestCase):
     self.assertTrue(tqdm_utils._active)  # progress bars back after
     text, _ = self._printed_while_building(False)
     self.assertEqual(text, "Downloading and preparing dataset ...\nafter\n")
+
+  def test_progress_bars_left_off_when_they_were_off(self):
+    tfds.disable_progress_bar()  # e.g. the caller's own choice
+    try:
+      self.assertEqual(self._printed_while_building(True),
+                       ("after\n", False))
+      self.assertFalse(tqdm_utils._active)  # not switched on behind its back
+      with self.assertRaises(RuntimeError):  # nor when the build fails
+        with mock.patch.dict(quiet._STATE, {"quiet": True}):
+          with quiet.tfds_build_output():
+            raise RuntimeError("build failed")
+      self.assertFalse(tqdm_utils._active)
+    finally:
+      tfds.enable_progress_bar()
 
   def test_sample_dataset_build_prints_nothing_when_quiet(self):
     data_dir = self.create_tempdir().full_path

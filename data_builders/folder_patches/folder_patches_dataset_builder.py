@@ -91,9 +91,11 @@ class Builder(blocks_dataset.PatchBlocksBuilder):
                      blocks_dataset.list_folder_items(root_str)}
     for split, items in split_items.items():
       if not items:
+        folder = f"{root_str}/{split}" if subdirs else root_str
         raise blocks_dataset.ManualDataError(
-            f"no image files for split {split!r} under {root_str} "
-            f"(extensions: {', '.join(images.IMAGE_EXTENSIONS)})"
+            f"{folder}: no image files for split {split!r} (extensions: "
+            f"{', '.join(images.IMAGE_EXTENSIONS)}); put the images there "
+            f"or pass the folder that holds them with --manual_dir DIR"
             f"\n{_INSTRUCTIONS}")
     return split_items
 

@@ -94,8 +94,12 @@ class FolderLayoutTest(tf.test.TestCase):
   def test_missing_manual_dir_names_expected_layout(self):
     missing = os.path.join(self.get_temp_dir(), "nowhere")
     with self.assertRaisesRegex(blocks_dataset.ManualDataError,
-                                "nowhere(.|\n)*DIR/train/"):
+                                "nowhere(.|\n)*DIR/train/") as caught:
       _build(self.get_temp_dir(), missing)
+    self.assertEqual(str(caught.exception).splitlines()[0], (
+        f"{missing}: the --manual_dir folder does not exist or is empty; put "
+        "the data there as laid out below, or pass the folder that holds it "
+        "with --manual_dir DIR"))
 
   def test_folder_without_images_is_an_error(self):
     empty = os.path.join(self.get_temp_dir(), "empty")
@@ -103,7 +107,10 @@ class FolderLayoutTest(tf.test.TestCase):
     with open(os.path.join(empty, "train", "notes.txt"), "w") as f:
       f.write("no images here")
     with self.assertRaisesRegex(blocks_dataset.ManualDataError,
-                                "no image files for split 'train'"):
+                                f"^{empty}/train: no image files for split "
+                                "'train' .*; put the images there or pass "
+                                "the folder that holds them with "
+                                "--manual_dir DIR\n"):
       _build(self.get_temp_dir(), empty)
 
   def test_loose_images_beside_split_folders_are_an_error(self):

@@ -145,7 +145,9 @@ class Builder(blocks_dataset.PatchBlocksBuilder):
           f"\n\n{_INSTRUCTIONS}")
     for items, src in ((train, train_src), (val, val_src)):
       if not items:
-        raise blocks_dataset.ManualDataError(f"no images in {src}")
+        raise blocks_dataset.ManualDataError(
+            f"{src}: no images in it; put the Places365 images there (or "
+            f"its archive beside it) as laid out below\n\n{_INSTRUCTIONS}")
     train = sample(train, cfg.places_train_images, cfg.seed, "places_train")
     val = sample(val, cfg.places_validation_images, cfg.seed, "places_val")
 

@@ -145,6 +145,19 @@ class PlacesLayoutTest(tf.test.TestCase):
       _build(self.get_temp_dir(), manual)
 
 
+  def test_empty_places_folder_names_it_and_what_to_do(self):
+    manual = os.path.join(self.get_temp_dir(), "manual")
+    shutil.copytree(os.path.join(_DUMMY, "places365"),
+                    os.path.join(manual, "places365"))
+    shutil.rmtree(os.path.join(manual, "places365", "data_large"))
+    os.makedirs(os.path.join(manual, "places365", "data_large"))
+    with self.assertRaises(blocks_dataset.ManualDataError) as caught:
+      _build(self.get_temp_dir(), manual)
+    self.assertEqual(str(caught.exception).splitlines()[0], (
+        f"{manual}/places365/data_large: no images in it; put the Places365 "
+        "images there (or its archive beside it) as laid out below"))
+
+
 class SamplingTest(tf.test.TestCase):
 
   def _items(self, n):

@@ -51,6 +51,7 @@ import collections
 import dataclasses
 import hashlib
 import logging
+import re
 import tarfile
 from typing import Iterable, Iterator, Optional, Tuple
 
@@ -656,6 +657,9 @@ def reassemble(examples) -> dict:
 def manual_root(dl_manager, expected: str):
   """`dl_manager.manual_dir`, or a `ManualDataError` naming what is expected.
 
+  The error's first line (the one a traceback ends with) names the folder
+  and what to do; the expected layout follows, once.
+
   Args:
     dl_manager: the builder's download manager.
     expected: a description of the expected layout (the builder's
@@ -664,13 +668,19 @@ def manual_root(dl_manager, expected: str):
   try:
     root = dl_manager.manual_dir
   except AssertionError as e:  # TFDS: missing or empty manual dir
-    # TFDS's message is its first line (naming the folder) and then the
-    # builder's instructions, which ours gives once; `from None`: no chained
+    # TFDS's message names the folder and repeats the builder's
+    # instructions, which ours gives once; `from None`: no chained
     # traceback repeating it.
     lines = str(e).strip().splitlines()
+    m = re.match(r"Manual directory (.+?) does not exist",
+                 lines[0] if lines else "")
+    first = (f"{m.group(1)}: the --manual_dir folder does not exist or is "
+             "empty; put the data there as laid out below, or pass the "
+             "folder that holds it with --manual_dir DIR" if m else
+             f"{lines[0] if lines else 'no manual directory given'}; pass "
+             "the folder that holds the data with --manual_dir DIR")
     raise ManualDataError(
-        f"{lines[0] if lines else 'no manual directory given'}\n"
-        f"{expected.rstrip()}\nPass the data with `tfds build ... "
+        f"{first}\n{expected.rstrip()}\nPass the data with `tfds build ... "
         "--manual_dir DIR` (or download_config=tfds.download.DownloadConfig("
         "manual_dir=DIR)).") from None
   return root

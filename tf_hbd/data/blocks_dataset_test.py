@@ -317,7 +317,11 @@ class ImageToExamplesTest(tf.test.TestCase):
     self.assertIsNone(err.__cause__)
     self.assertTrue(err.__suppress_context__)  # no "During handling..." copy
     text = "".join(traceback.format_exception(err))
-    self.assertEqual(text.count("/m/places does not exist"), 1)
+    self.assertEqual(str(err).splitlines()[0], (
+        "/m/places: the --manual_dir folder does not exist or is empty; put "
+        "the data there as laid out below, or pass the folder that holds it "
+        "with --manual_dir DIR"))
+    self.assertEqual(text.count("/m/places"), 1)
     self.assertIn("--manual_dir DIR", text)
     self.assertIn("places365/train/*.jpg", text)
 

@@ -42,6 +42,7 @@ import numpy as np
 from PIL import Image
 
 from tf_hbd.codecs import legacy as codecs
+from tf_hbd import arguments
 from tf_hbd import errors
 from tf_hbd import quiet
 
@@ -389,7 +390,7 @@ def _info(args):
 
 
 def _parser():
-  p = argparse.ArgumentParser(
+  p = arguments.ArgumentParser(
       prog="hbd", description="Refine JPEG / JPEG 2000 images with a hybrid "
       "neural iterative decoder (tf_hbd).")
   common = argparse.ArgumentParser(add_help=False)

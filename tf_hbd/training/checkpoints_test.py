@@ -1,6 +1,8 @@
 """Resuming from the newest intact checkpoint (garbled state file, damaged
 data or index files), through the real training loop."""
 
+import contextlib
+import io
 import os
 
 import numpy as np
@@ -59,13 +61,18 @@ class CheckpointFallbackTest(tf.test.TestCase):
     return model_dir, ckpt_dir
 
   def _resume_and_compare(self, model_dir):
-    lines = []
-    resumed = _trainer(model_dir, lines)
-    resumed.run()
+    """Resumes to batch 8; the run's progress lines and its stderr (where
+    the checkpoint warnings go, never among the progress lines)."""
+    lines, stderr = [], io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+      resumed = _trainer(model_dir, lines)
+      resumed.run()
     self.assertEqual(int(resumed.batches_done.numpy()), 8)
     for a, b in zip(self.full.algo.variables, resumed.algo.variables):
       self.assertAllEqual(a, b, msg=a.name)
-    return "\n".join(str(x) for x in lines)
+    out = "\n".join(str(x) for x in lines)
+    self.assertNotIn("warning", out)
+    return out, stderr.getvalue()
 
   def _state_file_set_aside(self, content):
     """Resumes over a state file holding `content`; the set-aside file's
@@ -73,9 +80,10 @@ class CheckpointFallbackTest(tf.test.TestCase):
     model_dir, ckpt_dir = self._interrupted()
     with open(os.path.join(ckpt_dir, "checkpoint"), "w") as f:
       f.write(content)
-    out = self._resume_and_compare(model_dir)
-    self.assertRegex(out, r"state file .*checkpoint is empty or garbled; "
-                     r"moved it to .*checkpoint\.unreadable")
+    out, err = self._resume_and_compare(model_dir)
+    self.assertRegex(err, r"^warning: the checkpoint state file .*checkpoint "
+                     r"is empty or garbled; moved it to .*checkpoint"
+                     r"\.unreadable")
     self.assertRegex(out, r"resumed from .*ckpt-6 at batch 6")
     self.assertEqual(tf.train.latest_checkpoint(ckpt_dir),
                      os.path.join(ckpt_dir, "ckpt-8"))
@@ -118,18 +126,62 @@ class CheckpointFallbackTest(tf.test.TestCase):
     size = os.path.getsize(data_file)
     with open(data_file, "r+b") as f:
       f.truncate(size // 2)
-    out = self._resume_and_compare(model_dir)
-    self.assertRegex(out, r"checkpoint .*ckpt-6 is damaged")
-    self.assertRegex(out, r"falling back to .*ckpt-5")
+    with open(data_file, "rb") as f:
+      damaged = f.read()
+    out, err = self._resume_and_compare(model_dir)
+    self.assertRegex(err, r"^warning: checkpoint .*ckpt-6 is damaged or "
+                     r"incomplete \(.*\); moved its 2 files aside to "
+                     r".*ckpt-6\.\*\.damaged \(nothing deleted\)\n"
+                     r"falling back to .*ckpt-5")
     self.assertRegex(out, r"resumed from .*ckpt-5 at batch 5")
+    with open(data_file + ".damaged", "rb") as f:
+      self.assertEqual(f.read(), damaged)  # kept as it was
+    self._consistent(ckpt_dir)
 
   def test_damaged_index_file_falls_back_to_the_previous_checkpoint(self):
     model_dir, ckpt_dir = self._interrupted()
     with open(os.path.join(ckpt_dir, "ckpt-6.index"), "wb") as f:
       f.write(os.urandom(64))
-    out = self._resume_and_compare(model_dir)
-    self.assertRegex(out, r"checkpoint .*ckpt-6 is damaged")
+    out, err = self._resume_and_compare(model_dir)
+    self.assertRegex(err, r"checkpoint .*ckpt-6 is damaged.*moved its 2 "
+                     r"files aside")
     self.assertRegex(out, r"resumed from .*ckpt-5 at batch 5")
+    self.assertTrue(os.path.exists(os.path.join(ckpt_dir,
+                                                "ckpt-6.index.damaged")))
+    self._consistent(ckpt_dir)
+
+  def _consistent(self, ckpt_dir):
+    """The manager's state file lists exactly the checkpoints on disk (the
+    damaged files are not among them; ckpt-6 was written afresh), and each
+    of them reads back."""
+    state = tf.train.get_checkpoint_state(ckpt_dir)
+    on_disk = checkpoints.checkpoints_on_disk(ckpt_dir)
+    self.assertEqual([os.path.basename(p) for p in on_disk],
+                     ["ckpt-6", "ckpt-7", "ckpt-8"])  # max_to_keep=3
+    self.assertEqual([os.path.basename(p) for p in
+                      state.all_model_checkpoint_paths],
+                     [os.path.basename(p) for p in on_disk])
+    self.assertEqual(os.path.basename(state.model_checkpoint_path), "ckpt-8")
+    for prefix in on_disk:
+      tf.train.load_checkpoint(prefix)  # raises when damaged
+
+  def test_set_aside_damaged_never_replaces_a_set_aside_file(self):
+    _, ckpt_dir = self._interrupted()
+    prefix = os.path.join(ckpt_dir, "ckpt-6")
+    first = checkpoints.set_aside_damaged(prefix)
+    self.assertEqual([os.path.basename(p) for p in first],
+                     ["ckpt-6.data-00000-of-00001.damaged",
+                      "ckpt-6.index.damaged"])
+    self.assertEqual(checkpoints.set_aside_damaged(prefix), [])
+    with open(prefix + ".index", "wb") as f:
+      f.write(b"again")  # a later ckpt-6 damaged as well
+    self.assertEqual(checkpoints.set_aside_damaged(prefix),
+                     [prefix + ".index.damaged.1"])
+    with open(prefix + ".index.damaged.1", "rb") as f:
+      self.assertEqual(f.read(), b"again")
+    self.assertEqual([os.path.basename(p) for p in
+                      checkpoints.checkpoints_on_disk(ckpt_dir)],
+                     ["ckpt-4", "ckpt-5"])
 
   def test_no_intact_checkpoint_refuses_to_start_over(self):
     model_dir, ckpt_dir = self._interrupted()
@@ -137,11 +189,14 @@ class CheckpointFallbackTest(tf.test.TestCase):
       with open(p + ".index", "wb") as f:
         f.write(b"\x00" * 40)
     before = sorted(os.listdir(ckpt_dir))
+    stderr = io.StringIO()
     with self.assertRaisesRegex(checkpoints.CheckpointError,
                                 r"none of the 3 checkpoints .* can be read"
                                 r".*move that folder away"):
-      _trainer(model_dir).run()
-    self.assertEqual(sorted(os.listdir(ckpt_dir)), before)
+      with contextlib.redirect_stderr(stderr):
+        _trainer(model_dir).run()
+    self.assertEqual(sorted(os.listdir(ckpt_dir)), before)  # nothing moved
+    self.assertEqual(stderr.getvalue().count("; trying an older one"), 3)
 
 
 if __name__ == "__main__":

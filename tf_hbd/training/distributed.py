@@ -279,7 +279,7 @@ class DistributedTrainer(training.Trainer):
     # (the chief may be setting an unreadable one aside); never written here.
     latest, _ = checkpoints.restore_newest_intact(
         self.checkpoint, directory, checkpoints.readable_latest(directory),
-        log=self.print, repair_state=False)
+        repair_state=False)  # its warnings: stderr
     if latest:
       self.print(f"resumed from the chief's {latest} at batch "
                  f"{int(self.batches_done.numpy())}")

@@ -36,6 +36,9 @@ _ALGOS = {"bptt": ("bptt", {}), "sab": ("sab", {}), "rtrl": ("rtrl", {}),
           "uoro_per_example": ("uoro", {"per_example": True}),
           "uoro_post_update": ("uoro", {"form": "post_update"}),
           "snap1": ("snap1", {})}
+# Checked by the test that `make test-fast` runs; the others only by `make
+# test` (marked slow).
+_FAST_EQUALITY = ("bptt", "uoro", "snap1")
 
 
 def _arrays():
@@ -234,14 +237,13 @@ class MirroredEqualityTest(tf.test.TestCase):
       self.assertAllClose(r["loss_plain"], r["loss_one"], rtol=1e-6,
                           msg="epoch loss, plain vs 1 replica")
 
-  @pytest.mark.slow
-  def test_two_replicas_equal_one_for_every_algorithm(self):
-    # All of them in one child process: one TensorFlow start-up, not one per
-    # group. Every algorithm is checked; the failure names each that failed.
-    results = _run_child(list(_ALGOS))
-    self.assertCountEqual(results, _ALGOS)
+  def _check_all(self, names):
+    """All of `names` in one child process (one TensorFlow start-up); the
+    failure names each algorithm that failed."""
+    results = _run_child(names)
+    self.assertCountEqual(results, names)
     failures = []
-    for name in _ALGOS:
+    for name in names:
       try:
         self._check(name, results[name])
       except AssertionError as e:
@@ -249,6 +251,17 @@ class MirroredEqualityTest(tf.test.TestCase):
     if failures:
       self.fail("two replicas differ from one for " + ", ".join(
           f.split(":")[0] for f in failures) + ":\n" + "\n".join(failures))
+
+  def test_two_replicas_equal_one_bptt_uoro_snap1(self):
+    # Not `slow`: `make test-fast` keeps the gradient equality of the three
+    # main algorithms (and BPTT's distributed = plain trainer).
+    self._check_all(list(_FAST_EQUALITY))
+
+  @pytest.mark.slow
+  def test_two_replicas_equal_one_for_the_other_algorithms(self):
+    others = [n for n in _ALGOS if n not in _FAST_EQUALITY]
+    self.assertCountEqual(others + list(_FAST_EQUALITY), _ALGOS)
+    self._check_all(others)
 
 
 if __name__ == "__main__":

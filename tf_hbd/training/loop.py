@@ -76,13 +76,14 @@ class RunCheckpoint:
     every_steps: `due` at every multiple of this step (0: never by steps).
     every_seconds: `due` once this many seconds passed since the last save
       or restore (None: never by time).
-    log: where the notes of `restore` go.
+    log: where the warnings of `restore` go (default: stderr, as
+      `tf_hbd.training.checkpoints.warn`).
   """
 
   def __init__(self, checkpoint: tf.train.Checkpoint, directory: str,
                step: tf.Variable, *, max_to_keep: int = 3,
                every_steps: int = 0, every_seconds: Optional[float] = None,
-               log: Callable[[str], None] = print):
+               log: Callable[[str], None] = checkpoints.warn):
     self.checkpoint = checkpoint
     self.step = step
     self.max_to_keep = max_to_keep

@@ -158,14 +158,15 @@ def _legacy(model_dir: str, source: str):
 
 
 def load(model_dir: str, source: str = "final", log: Optional[dict] = None,
-         printer=print):
+         printer=checkpoints_lib.warn):
   """A run's decoder with the weights of `source` (see module docstring).
 
   Args:
     model_dir: the run directory (``--model_dir`` of the training run).
     source: "final" or "best" (`SOURCES`).
     log: its ``log.json`` (read when None).
-    printer: where notes on skipped damaged checkpoints go.
+    printer: where warnings on skipped damaged checkpoints go (default:
+      stderr).
 
   Returns:
     (model, where the weights came from: a checkpoint prefix or, for runs

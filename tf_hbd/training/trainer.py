@@ -369,7 +369,7 @@ class Trainer:
     self.saver = loop.RunCheckpoint(
         self.checkpoint, os.path.join(c.model_dir, "checkpoints"),
         self.batches_done, max_to_keep=c.max_to_keep,
-        every_steps=c.checkpoint_every, log=printer)
+        every_steps=c.checkpoint_every)  # its warnings: stderr
     self._step_fn = tf.function(self._train_step, autograph=False)
     self.log_path = os.path.join(c.model_dir, "log.json")
     self.csv_path = os.path.join(c.model_dir, "metrics.csv")

@@ -19,10 +19,11 @@ then the quick start exits 130 with one line (`tf_hbd.workflows.children`,
 `tf_hbd.errors.exit_on_interrupt`).
 """
 
-import argparse
 import os
 import sys
 import time
+
+from tf_hbd import arguments  # the standard library only
 
 RESUME_HINT = ("rerun the same command to resume: training continues from "
                "its last checkpoint")
@@ -33,7 +34,7 @@ def _step(n, text):
 
 
 def main(argv=None):
-  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p = arguments.ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("--out", default="quickstart_out", help="output folder")
   p.add_argument("--minutes", type=float, default=2.0,
                  help="training budget in minutes (approximate)")

@@ -23,7 +23,6 @@ in a checkout); the data sets are read from ``--data_root`` (default:
 ``$TF_HBD_DATA``; the ``tiny`` scale needs none: `tf_hbd.data.roots`).
 """
 
-import argparse
 import dataclasses
 import json
 import os
@@ -32,6 +31,7 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from tf_hbd import arguments
 from tf_hbd import errors
 from tf_hbd import quiet  # first: TF's log lines off (hbd-reproduce --help)
 
@@ -256,7 +256,7 @@ def main(argv=None) -> int:
   if "--scale=study" in argv:  # issue 14's seeded study (study_runner)
     from tf_hbd.workflows import study_runner  # pylint: disable=g-import-not-at-top
     return study_runner.main([a for a in argv if a != "--scale=study"])
-  p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+  p = arguments.ArgumentParser(description=__doc__.split("\n", 1)[0])
   p.add_argument("--scale", default="tiny", choices=sorted(SCALES),
                  help="which scale to run")
   p.add_argument("--out_dir", default="",

@@ -45,7 +45,6 @@ Entry points: ``python scripts/study.py`` and
 ``python scripts/reproduce.py --scale=study`` (same flags).
 """
 
-import argparse
 import contextlib
 import dataclasses
 import io
@@ -56,6 +55,7 @@ import sys
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from tf_hbd import arguments
 from tf_hbd import errors
 from tf_hbd import quiet  # first: TF's log lines off (scripts/study.py --help)
 
@@ -1052,7 +1052,7 @@ def main(argv=None) -> int:
 
 def _main(argv=None) -> int:
   """`main` without the Ctrl-C handler."""
-  p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+  p = arguments.ArgumentParser(description=__doc__.split("\n", 1)[0])
   p.add_argument("--study", default="study", choices=sorted(STUDIES),
                  help="which study (tiny: the CI-sized one)")
   p.add_argument("--tiers", default="", help="comma-separated tiers of the "
