@@ -22,9 +22,15 @@ computation as the export's ``refine`` / ``refine_k`` signatures
    passthrough of fine settings (`tf_hbd.inference.guards.passthrough`).
 
 The LSTM's gates are computed from one vectorised `np.exp` pass
-(`sigmoid_exp`, `tanh_exp`; NumPy's float32 `np.tanh` runs at scalar speed
-on AVX2 CPUs). The float32 products run in another BLAS than TensorFlow's,
-and the nonlinearities differ from TensorFlow's in the last bits, so a
+(`sigmoid_exp`, `tanh_exp`; NumPy 1.26's float32 `np.tanh` runs at scalar
+speed on AVX2 CPUs, while on AVX-512 ones it is SIMD and faster than
+`np.exp`: the exp formulas are kept there too, because another formula
+gives other bits). With bfloat16 products the elementwise work between two
+products (roundings, gates, state update) runs on up to `STEP_THREADS`
+threads, each on its own rows, so it uses the cores the BLAS products use;
+the bits do not depend on the split. The float32 products run in
+another BLAS than TensorFlow's, and the nonlinearities differ from
+TensorFlow's in the last bits, so a
 pixel can land on the other side of a rounding boundary: outputs equal the TF path's
 within one gray level on a few pixels (measured figures: BUILD.md, "Speed of
 hbd enhance"; pinned by `tf_hbd.inference.numpy_serving_test` and
