@@ -26,9 +26,9 @@ The LSTM's gates are computed from one vectorised `np.exp` pass
 speed on AVX2 CPUs, while on AVX-512 ones it is SIMD and faster than
 `np.exp`: the exp formulas are kept there too, because another formula
 gives other bits). With bfloat16 products the elementwise work between two
-products (roundings, gates, state update) runs on up to `STEP_THREADS`
-threads, each on its own rows, so it uses the cores the BLAS products use;
-the bits do not depend on the split. The float32 products run in
+products (roundings, gates, state update) can run on `STEP_THREADS`
+threads, each on its own rows (default 1); the bits do not depend on the
+split. The float32 products run in
 another BLAS than TensorFlow's, and the nonlinearities differ from
 TensorFlow's in the last bits, so a
 pixel can land on the other side of a rounding boundary: outputs equal the TF path's
@@ -91,10 +91,14 @@ CHUNK = 256
 # Chunks run in this many threads (NumPy and BLAS release the GIL; the
 # elementwise work is single-threaded in NumPy otherwise).
 THREADS = 1
-# The bfloat16 LSTM's elementwise work between two products runs on this
-# many threads, each on its own rows (`_Decoder._in_parts`; measured on 2
-# cores only, BUILD.md), when each gets at least MIN_PART_ROWS rows.
-STEP_THREADS = max(1, min(os.cpu_count() or 1, 4))
+# The bfloat16 LSTM's elementwise work between two products can run on
+# this many threads, each on its own rows (`_Decoder._in_parts`), when
+# each gets at least MIN_PART_ROWS rows; the bits are the same. 1: two
+# threads measured slower on the loaded 2-core test machine (a wake-up per
+# step, and the second core was busy); an idle machine was not available
+# to measure (BUILD.md, "The NumPy runtime's refine against its bare
+# products").
+STEP_THREADS = 1
 MIN_PART_ROWS = 32
 
 _CELL_WEIGHTS = {"lstm": ("V", "b"), "gru": ("V_zr", "b_zr", "V_s", "b_s"),
