@@ -22,9 +22,15 @@ computation as the export's ``refine`` / ``refine_k`` signatures
    passthrough of fine settings (`tf_hbd.inference.guards.passthrough`).
 
 The LSTM's gates are computed from one vectorised `np.exp` pass
-(`sigmoid_exp`, `tanh_exp`; NumPy's float32 `np.tanh` runs at scalar speed
-on AVX2 CPUs). The float32 products run in another BLAS than TensorFlow's,
-and the nonlinearities differ from TensorFlow's in the last bits, so a
+(`sigmoid_exp`, `tanh_exp`; NumPy 1.26's float32 `np.tanh` runs at scalar
+speed on AVX2 CPUs, while on AVX-512 ones it is SIMD and faster than
+`np.exp`: the exp formulas are kept there too, because another formula
+gives other bits). With bfloat16 products the elementwise work between two
+products (roundings, gates, state update) can run on `STEP_THREADS`
+threads, each on its own rows (default 1); the bits do not depend on the
+split. The float32 products run in
+another BLAS than TensorFlow's, and the nonlinearities differ from
+TensorFlow's in the last bits, so a
 pixel can land on the other side of a rounding boundary: outputs equal the TF path's
 within one gray level on a few pixels (measured figures: BUILD.md, "Speed of
 hbd enhance"; pinned by `tf_hbd.inference.numpy_serving_test` and
@@ -85,6 +91,15 @@ CHUNK = 256
 # Chunks run in this many threads (NumPy and BLAS release the GIL; the
 # elementwise work is single-threaded in NumPy otherwise).
 THREADS = 1
+# The bfloat16 LSTM's elementwise work between two products can run on
+# this many threads, each on its own rows (`_Decoder._in_parts`), when
+# each gets at least MIN_PART_ROWS rows; the bits are the same. 1: two
+# threads measured slower on the loaded 2-core test machine (a wake-up per
+# step, and the second core was busy); an idle machine was not available
+# to measure (BUILD.md, "The NumPy runtime's refine against its bare
+# products").
+STEP_THREADS = 1
+MIN_PART_ROWS = 32
 
 _CELL_WEIGHTS = {"lstm": ("V", "b"), "gru": ("V_zr", "b_zr", "V_s", "b_s"),
                  "elman": ("V", "b"), "mlp": ("b",)}
@@ -269,6 +284,8 @@ class _Decoder:
                        "runtime")
     self.residual = bool(spec["residual"])
     self._local = threading.local()  # per-thread step buffers (_buffers)
+    self._step_pool = None  # threads of the LSTM steps' rows (_in_parts)
+    self._pool_lock = threading.Lock()
     w = {k: np.ascontiguousarray(v, _F32) for k, v in weights.items()}
     self.w = w
     self.W = w["W"]
@@ -367,44 +384,81 @@ class _Decoder:
 
   def _lstm_bf16(self, e, k):
     """`_lstm` for bfloat16 products: the same arithmetic, element for
-    element, on reused buffers (`_buffers`), and gate-major after the
-    rounding.
+    element, on reused buffers (`_buffers`), gate-major after the rounding,
+    and the elementwise work between two products on several threads.
 
     The product s V is one (rows, n) x (n, 4n) product as before (products
-    of column blocks would sum in another order), written into a buffer,
-    rounded into a second one and shifted by the scaled (e + b) there; the
-    exp then writes the gates' denominators gate-major, as four contiguous
-    (rows, n) blocks, because NumPy's elementwise passes over column slices
-    of a (rows, 4n) array are several times slower than over contiguous
-    blocks (the first step skips f, which c_0 = 0 makes unneeded). A step allocates nothing and makes no temporaries; the product
-    is rounded by `_bf16_split` where that gives the same bits. The state
-    returned lives in the buffers: it is valid until this thread's next
-    call."""
-    n, rows = self.n, e.shape[0]
-    v = self._lstm_vb[0]
-    eb, prod, shifted, pre, s, s_bf, c = self._buffers(rows)
-    self._scaled_eb(e, eb)
+    of column blocks, or of row blocks, could sum in another order inside
+    OpenBLAS), written into a buffer; the rest of a step is elementwise, so
+    it runs on disjoint row ranges at once (`_in_parts`, `_lstm_rows_`)
+    and gives the same bits however the rows are split. The state returned
+    lives in the buffers: it is valid until this thread's next call."""
+    rows, v = e.shape[0], self._lstm_vb[0]
+    bufs = self._buffers(rows)
+    s, s_bf, prod = bufs[4], bufs[5], bufs[1]
+    smallest = min(self._in_parts(rows, lambda a, b: self._lstm_rows_(
+        bufs, a, b, 0, k, e)))
     # Rounding s V by splitting gives bf16(s V) + (e + b) bit for bit when
     # |s V| < 2^100 (the weights bound it: |s| <= 1) and every |e + b| >=
     # 2^-100: a subnormal s V, the one case where the two roundings differ,
     # then rounds to at most 2^-126 either way, less than a quarter of
     # an ulp of e + b, and the sum is e + b in both.
-    split = self._split_ok and bool(
-        np.abs(eb, out=prod).min() >= _SPLIT_MIN_SHIFT)
+    split = self._split_ok and bool(smallest >= _SPLIT_MIN_SHIFT)
     rnd = _bf16_split if split else _bf16_into
-    with np.errstate(**_QUIET):
-      for step in range(k):
-        z = eb  # s_0 = 0: V s_0 = 0
-        if step:
-          _bf16_into(s, s_bf)
-          np.matmul(s_bf, v, out=prod)
-          z = rnd(prod, shifted)
-          z += eb
-        lo = 1 if step == 0 else 0  # c_0 = 0: f is not needed
-        _gate_denominator_(z.reshape(rows, 4, n).transpose(1, 0, 2)[lo:],
-                           pre[lo:])  # gate-major
-        _lstm_update_(pre, c, s, step == 0)
+    for step in range(1, k):
+      np.matmul(s_bf, v, out=prod)  # s_bf: bf16(s) of the step before
+      self._in_parts(rows, lambda a, b, st=step: self._lstm_rows_(
+          bufs, a, b, st, k, rnd))
     return s
+
+  def _lstm_rows_(self, bufs, a, b, step, k, arg):
+    """One `_lstm_bf16` step's elementwise work on rows a:b, in place.
+
+    Step 0 (s_0 = 0, so V s_0 = 0): the scaled (e + b) of these rows from
+    the embedding `arg` (`_scaled_eb`); returns their smallest |e + b|
+    (the splitting test). Later steps: s V, in its buffer, rounded to
+    bfloat16 by `arg` (`_bf16_split` where it gives the same bits, else
+    `_bf16_into`), written into a second buffer and shifted by (e + b)
+    there. Then the gates' exp pass writes their denominators gate-major,
+    four contiguous (rows, n) blocks (NumPy's passes over column slices of
+    a (rows, 4n) array are several times slower; step 0 skips f, which
+    c_0 = 0 makes unneeded), `_lstm_update_`, and bf16(s) for the next
+    product (not after the last step). Nothing is allocated."""
+    eb, prod, shifted, pre, s, s_bf, c = (
+        x[:, a:b] if i == 3 else x[a:b] for i, x in enumerate(bufs))
+    smallest = None
+    with np.errstate(**_QUIET):  # per thread: NumPy keeps it thread-local
+      if step == 0:
+        self._scaled_eb(arg[a:b], eb)
+        smallest = np.abs(eb, out=prod).min() if b > a else np.inf
+        z = eb
+      else:
+        z = arg(prod, shifted)
+        z += eb
+      g = 1 if step == 0 else 0
+      _gate_denominator_(z.reshape(b - a, 4, self.n).transpose(1, 0, 2)[g:],
+                         pre[g:])
+      _lstm_update_(pre, c, s, step == 0)
+      if step + 1 < k:
+        _bf16_into(s, s_bf)
+    return smallest
+
+  def _in_parts(self, rows, fn):
+    """[fn(a, b)] over `rows` split into STEP_THREADS ranges (fewer when a
+    range would have under MIN_PART_ROWS rows), run at once on this
+    decoder's own threads: NumPy's ufuncs release the GIL, so the
+    elementwise work uses the cores the BLAS products use."""
+    parts = max(1, min(STEP_THREADS, rows // MIN_PART_ROWS))
+    if parts == 1:
+      return [fn(0, rows)]
+    bounds = [rows * i // parts for i in range(parts + 1)]
+    with self._pool_lock:
+      if self._step_pool is None:
+        self._step_pool = concurrent.futures.ThreadPoolExecutor(
+            STEP_THREADS - 1, thread_name_prefix="hbd-step")
+    futures = [self._step_pool.submit(fn, bounds[i], bounds[i + 1])
+               for i in range(1, parts)]
+    return [fn(bounds[0], bounds[1])] + [f.result() for f in futures]
 
   def _gru(self, e, k):
     v_zr, b_zr = self.w["cell.V_zr"], self.w["cell.b_zr"]

@@ -599,6 +599,36 @@ def test_bfloat16_lstm_buffers_reused_across_chunks_keep_the_bits():
         np.uint32))
 
 
+def test_bfloat16_lstm_step_threads_keep_the_bits():
+  """The bfloat16 steps' elementwise work split over 1 to 4 threads
+  (`numpy_serving.STEP_THREADS`, row ranges of `_Decoder._in_parts`, even
+  of one row each) gives the bits of the plain steps, and the threads do
+  run: the splitting test's minimum is taken over every range (a zero
+  (e + b) in the last range keeps the integer rounding)."""
+  # pylint: disable=protected-access
+  rng = np.random.default_rng(7)
+  x = rng.uniform(0, 1, (37, 9 * 64)).astype(np.float32)
+  dec = _bf16_lstm(False, units=16)
+  e = dec.embed(x, np.zeros(37, np.int32), None)
+  want = dec._lstm(e.copy(), 4)
+  for threads in (1, 2, 3, 4):
+    with mock.patch.object(numpy_serving, "STEP_THREADS", threads), \
+        mock.patch.object(numpy_serving, "MIN_PART_ROWS", 1):
+      fresh = _bf16_lstm(False, units=16)
+      got = fresh._lstm_bf16(e.copy(), 4)
+      np.testing.assert_array_equal(got.view(np.uint32),
+                                    want.view(np.uint32), err_msg=threads)
+      assert (fresh._step_pool is None) == (threads == 1)
+      e0 = e.copy()
+      e0[-1] = -fresh._lstm_vb[1] / fresh._lstm_vb[2]  # (e + b) = 0 there
+      with mock.patch.object(numpy_serving, "_bf16_split",
+                             side_effect=AssertionError("split used")):
+        got = fresh._lstm_bf16(e0.copy(), 3)
+      np.testing.assert_array_equal(
+          got.view(np.uint32), dec._lstm(e0.copy(), 3).view(np.uint32))
+  # pylint: enable=protected-access
+
+
 def test_gate_nonlinearities_from_exp():
   """`sigmoid_exp` and `tanh_exp` (the LSTM's gates, from one `np.exp`
   pass) against float64 from -100 to 100, at 0, at exp's float32 overflow
