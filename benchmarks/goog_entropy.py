@@ -38,6 +38,7 @@ import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
 from tf_hbd.baselines import campaign  # pylint: disable=g-import-not-at-top
 from tf_hbd.baselines import goog  # pylint: disable=g-import-not-at-top
+from tf_hbd.baselines import goog_bits  # pylint: disable=g-import-not-at-top
 from tf_hbd.codecs import images  # pylint: disable=g-import-not-at-top
 
 
@@ -149,11 +150,30 @@ def code_lengths(code_list, name, prob):
   return out
 
 
+def selected_lengths(fit_codes, eval_codes, iterations, parents):
+  """Bits spent per iteration (T,) on `eval_codes` under the codec's
+  selected-parents model (`goog_bits.fit` on `fit_codes`, its quantized
+  probabilities)."""
+  table, p0 = goog_bits.fit(fit_codes, iterations, parents)
+  p0 = p0.reshape(iterations, goog.BITS, -1) / float(1 << goog_bits.PRECISION)
+  spent = np.zeros(iterations)
+  for bits in eval_codes:
+    for t in range(iterations):
+      x = goog_bits.columns(bits[t], bits[t - 1] if t else None)
+      for c in range(goog.BITS):
+        ctx = np.zeros(x.shape[:2], np.int64)
+        for j in table[t, c]:
+          ctx = ctx * 2 + x[..., j]
+        p = p0[t, c][ctx]
+        spent[t] -= np.log2(np.where(x[..., c] > 0, 1.0 - p, p)).sum()
+  return spent
+
+
 MODELS = ("tc", "tc+p1", "tc+p2", "tc+p1+p2", "tc+p1+pn", "tc+p1+l1",
           "tc+p1+l2", "tc+p1+l3", "tc+p1+pn+l2", "tc+p1+s", "tc+p1+l2+s")
 
 
-def table(fit_codes, eval_codes, iterations, models=MODELS):
+def table(fit_codes, eval_codes, iterations, models=MODELS, selected=()):
   """Rows (model, contexts, [saving % at k = 1..T])."""
   raw = sum(b.size for b in eval_codes) / iterations  # bits per iteration
   rows = []
@@ -162,6 +182,11 @@ def table(fit_codes, eval_codes, iterations, models=MODELS):
     spent = np.cumsum(code_lengths(eval_codes, name, prob))
     coded = raw * np.arange(1, iterations + 1)
     rows.append((name, context_size(name, iterations),
+                 100.0 * (1.0 - spent / coded)))
+  for parents in selected:
+    spent = np.cumsum(selected_lengths(fit_codes, eval_codes, iterations,
+                                       parents))
+    rows.append((f"sel{parents}", iterations * 32 * 2 ** parents,
                  100.0 * (1.0 - spent / coded)))
   return rows
 
@@ -174,12 +199,15 @@ def main(argv=None):
   parser.add_argument("--iterations", type=int, default=goog.MAX_ITERATIONS)
   parser.add_argument("--max_images", type=int, default=None,
                       help="use only the first this-many images per folder")
+  parser.add_argument("--selected", default="4,6",
+                      help="parent counts of the selected-parents models")
   parser.add_argument("--cache", default=None,
                       help="an .npz of the codes: read if present, else "
                       "written")
   args = parser.parse_args(argv)
   fit_codes, eval_codes, step = _codes(args)
-  rows = table(fit_codes, eval_codes, args.iterations)
+  rows = table(fit_codes, eval_codes, args.iterations,
+               selected=[int(n) for n in args.selected.split(",") if n])
   print(f"GOOG snapshot {args.snapshot}, step {step}: saving (%) against "
         f"raw bits, fitted on {len(fit_codes)} images of {args.fit_dir}, "
         f"measured on {len(eval_codes)} of {args.eval_dir}")

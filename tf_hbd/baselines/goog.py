@@ -56,7 +56,7 @@ from tf_hbd.codecs import images
 __all__ = ["GoogConfig", "ConvLSTMCell", "GoogModel", "GoogExport",
            "GoogCodec", "export", "train", "FAMILY", "BITS", "ALIGN",
            "MAX_ITERATIONS", "padded_shape", "code_bytes", "unpack_bits",
-           "fit_bit_lookup",
+           "fit_bit_tables",
            "iteration_reconstructions", "validation_metrics"]
 
 FAMILY = "goog"
@@ -263,11 +263,15 @@ def _unpack(packed, h, w):
 class GoogExport(tf.Module):
   """The coding functions of a trained `GoogModel`, ready for SavedModel."""
 
-  def __init__(self, model: GoogModel, bit_lookup=None):
+  def __init__(self, model: GoogModel, bit_tables=None):
     super().__init__(name="goog")
-    if bit_lookup is not None:  # the entropy coder's tables (`goog_bits`)
-      self.bit_lookup = tf.Variable(goog_bits.check_lookup(bit_lookup),
-                                    trainable=False, name="bit_lookup")
+    if bit_tables is not None:  # the entropy coder's (`goog_bits.fit`)
+      parents, p0 = goog_bits.check_tables(*bit_tables)
+      if parents.shape[0] != MAX_ITERATIONS:
+        raise ValueError(f"bit tables must cover {MAX_ITERATIONS} iterations")
+      self.bit_parents = tf.Variable(parents, trainable=False,
+                                     name="bit_parents")
+      self.bit_p0 = tf.Variable(p0, trainable=False, name="bit_p0")
     # The functions read the model's variables, tracked here; the Keras
     # model itself stays out of the SavedModel (see `Untracked`).
     self.weights = list(model.variables)
@@ -353,11 +357,11 @@ def export(model: GoogModel, path: str, fit_images=None):
     model: a trained `GoogModel`.
     path: the SavedModel folder.
     fit_images: gray uint8 training images (H, W) to fit the entropy
-      coder's tables on (`fit_bit_lookup`), stored in the SavedModel; None:
+      coder's tables on (`fit_bit_tables`), stored in the SavedModel; None:
       no tables (files carry the raw bits).
   """
-  lookup = None if fit_images is None else fit_bit_lookup(model, fit_images)
-  module = GoogExport(model, lookup)
+  tables = None if fit_images is None else fit_bit_tables(model, fit_images)
+  module = GoogExport(model, tables)
   return codec_base.save_module(module, path)
 
 
@@ -368,16 +372,16 @@ def unpack_bits(codes, image_shape) -> np.ndarray:
   return bits.reshape(-1, hp // CODE_STRIDE, wp // CODE_STRIDE, BITS)
 
 
-def fit_bit_lookup(model: GoogModel, gray_images,
-                   iterations: int = MAX_ITERATIONS) -> np.ndarray:
-  """The entropy coder's tables (`goog_bits.fit_lookup`) fitted on the
-  codes of `iterations` iterations of gray uint8 training images."""
+def fit_bit_tables(model: GoogModel, gray_images,
+                   iterations: int = MAX_ITERATIONS) -> tuple:
+  """The entropy coder's tables (`goog_bits.fit`) fitted on the codes of
+  `iterations` iterations of gray uint8 training images."""
   module = GoogExport(model)
   codes = [unpack_bits(module.compress(
       tf.constant(np.asarray(g, np.uint8)[..., None]),
       tf.constant(iterations, tf.int32)).numpy(), np.shape(g))
            for g in gray_images]
-  return goog_bits.fit_lookup(codes, iterations)
+  return goog_bits.fit(codes, iterations)
 
 
 def iteration_reconstructions(model: GoogModel, image,
@@ -458,13 +462,19 @@ class GoogCodec(codec_base.NeuralCodec):
   ENTROPY_CODED = 1  # the second parameter byte of entropy-coded files
 
   @property
-  def bit_lookup(self):
-    """The entropy coder's tables (int32 (n, 4)), or None (raw bits only)."""
-    if not hasattr(self, "_lookup"):
-      var = getattr(self.module, "bit_lookup", None)
-      self._lookup = None if var is None else goog_bits.check_lookup(
-          var.numpy())
-    return self._lookup
+  def bit_tables(self):
+    """(parents, range coder lookup) of the entropy coder (`goog_bits`), or
+    None: the model has no tables (raw bits only)."""
+    if not hasattr(self, "_tables"):
+      self._tables = None
+      if hasattr(self.module, "bit_p0"):
+        parents, p0 = goog_bits.check_tables(self.module.bit_parents.numpy(),
+                                             self.module.bit_p0.numpy())
+        if parents.shape[0] != MAX_ITERATIONS:
+          raise errors.HbdError(f"{self.path}: bit tables of "
+                                f"{parents.shape[0]} iterations")
+        self._tables = parents, goog_bits.lookup_of(p0)
+    return self._tables
 
   @staticmethod
   def _check_iterations(iterations):
@@ -505,9 +515,9 @@ class GoogCodec(codec_base.NeuralCodec):
     raw = container.pack(self.name, image_shape[:2], bytes([k]),
                          np.ascontiguousarray(codes[:k]).tobytes())
     if entropy_coded is False or (entropy_coded is None
-                                  and self.bit_lookup is None):
+                                  and self.bit_tables is None):
       return raw
-    if self.bit_lookup is None:
+    if self.bit_tables is None:
       raise errors.CodecError(f"model {self.name!r} has no entropy-coder "
                               "tables (export it with fit_images)")
     coded = container.pack(self.name, image_shape[:2],
@@ -520,7 +530,7 @@ class GoogCodec(codec_base.NeuralCodec):
     out = []
     for t in range(bits.shape[0]):
       segment = goog_bits.encode_iteration(
-          t, bits[t], bits[t - 1] if t else None, self.bit_lookup)
+          t, bits[t], bits[t - 1] if t else None, *self.bit_tables)
       out += [len(segment).to_bytes(4, "big"), segment]
     return b"".join(out)
 
@@ -542,7 +552,7 @@ class GoogCodec(codec_base.NeuralCodec):
 
   def _decode_bits(self, box, k, name) -> np.ndarray:
     """Packed codes (k, bytes) of an entropy-coded payload."""
-    if self.bit_lookup is None:
+    if self.bit_tables is None:
       raise errors.BitstreamError(f"{name}: entropy-coded file, but model "
                                   f"{self.name!r} has no tables")
     segments = self._segments(box.payload, k, name)
@@ -551,7 +561,8 @@ class GoogCodec(codec_base.NeuralCodec):
     bits = []
     for t, segment in enumerate(segments):
       bits.append(goog_bits.decode_iteration(
-          t, segment, bits[-1] if t else None, shape, self.bit_lookup, name))
+          t, segment, bits[-1] if t else None, shape, *self.bit_tables,
+          name=name))
     return np.packbits(np.stack(bits).reshape(k, -1), axis=1)
 
   def compress(self, image, iterations=MAX_ITERATIONS) -> bytes:

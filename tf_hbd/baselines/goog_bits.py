@@ -3,20 +3,23 @@
 GOOG (`tf_hbd.baselines.goog`) emits, per iteration t, a bit
 b[t, y, x, c] for every code position (y, x) and channel c = 0..31. This
 module codes those bits with tensorflow-compression's range coder under a
-fixed (not adaptive) causal context model: the probability of a bit depends
-on its iteration t, its channel c, the same channel's bit at the same
-position in the previous iteration, b[t-1, y, x, c], and the bits of the
-`LOWER` channels just below it at the same position in the same iteration,
-b[t, y, x, c-1], ..., b[t, y, x, c-LOWER] (absent ones count as 0). Within an
-iteration the bits are coded channel by channel (all positions of a channel
-at once), so decoding takes 32 vectorised coder calls per iteration.
+fixed (not adaptive) causal context model. The probability of b[t, y, x, c]
+depends on t, c and `PARENTS` parent bits at the same position (y, x), each
+either a lower channel of the same iteration, b[t, y, x, c'] with c' < c,
+or any channel of the previous iteration, b[t-1, y, x, c'] (0 when t = 0).
+The parents of each (t, c) are chosen on training codes, greedily, each
+the one that shortens the fitted code length most (`fit`). Within an
+iteration the bits are coded channel by channel, all positions of a channel
+at once, so decoding takes 32 vectorised coder calls per iteration.
 
-The model is a table of ``MAX_ITERATIONS * 32 * 2 ** (1 + LOWER)`` integer
-CDFs (precision `PRECISION`), fitted on training codes by `fit_lookup`
-(counts plus 1/2, the probability of either bit at least 2^-PRECISION) and
-stored with the SavedModel. Each iteration is its own range-coded segment,
-so the first k segments of a file decode alone. Table indices and the coder
-are integer arithmetic: decoding is bit-exact across processes.
+The tables (`fit`): ``parents`` int32 (T, 32, PARENTS), column numbers of
+`columns` (0..31: channels of the same iteration, 32..63: of the previous
+one, `NO_PARENT`: a constant 0), and ``p0`` int32 (T * 32 * 2^PARENTS,),
+the probability of a 0 bit times 2^`PRECISION` per (t, c, parent bits),
+from counts plus 1/2, at least 1 and at most 2^PRECISION - 1. Each iteration
+is its own range-coded segment, so the first k segments decode alone. Table
+indices and the coder are integer arithmetic: decoding is bit-exact across
+processes.
 """
 
 import numpy as np
@@ -25,118 +28,141 @@ from tensorflow_compression.python.ops import gen_ops
 
 from tf_hbd import errors
 
-__all__ = ["LOWER", "PRECISION", "num_contexts", "context_index",
-           "fit_lookup", "check_lookup", "encode_iteration",
+__all__ = ["PARENTS", "PRECISION", "NO_PARENT", "columns", "fit",
+           "check_tables", "lookup_of", "encode_iteration",
            "decode_iteration"]
 
-LOWER = 2  # lower channels in the context
+PARENTS = 6  # parent bits per context
 PRECISION = 16  # range coder precision (bits)
 _BITS = 32
+NO_PARENT = 2 * _BITS  # the column of a constant 0
 
 
-def num_contexts(iterations: int) -> int:
-  """Rows of the CDF table of a model coding `iterations` iterations."""
-  return iterations * _BITS * 2 ** (1 + LOWER)
-
-
-def _lower(bits, j):
-  """b[..., c - j] (0 where c < j) of bits (..., 32)."""
-  return np.pad(bits[..., :_BITS - j], [(0, 0)] * (bits.ndim - 1) + [(j, 0)])
-
-
-def context_index(t: int, bits, previous):
-  """Table rows of the bits of iteration `t` (0-based).
-
-  Args:
-    t: the iteration.
-    bits: uint8 (h, w, 32) in {0, 1}, the bits of iteration t (only the
-      lower channels of each are read).
-    previous: the bits of iteration t - 1 (h, w, 32), or None when t = 0.
-
-  Returns:
-    int32 (h, w, 32).
-  """
+def columns(bits, previous) -> np.ndarray:
+  """int32 (h, w, 65): the bits of iteration t, of t - 1 (zeros when
+  `previous` is None) and a 0 column (`NO_PARENT`)."""
   bits = np.asarray(bits, np.int32)
-  prev = np.zeros_like(bits) if previous is None else np.asarray(
-      previous, np.int32)
-  index = (t * _BITS + np.arange(_BITS, dtype=np.int32)) * 2 + prev
-  for j in range(1, LOWER + 1):
-    index = index * 2 + _lower(bits, j)
-  return index.astype(np.int32)
+  prev = (np.zeros_like(bits) if previous is None
+          else np.asarray(previous, np.int32))
+  return np.concatenate([bits, prev, np.zeros_like(bits[..., :1])], -1)
 
 
-def fit_lookup(code_list, iterations: int) -> np.ndarray:
-  """The range coder's lookup table fitted on training codes.
+def _cost(ctx, y, size):
+  """Bits of y (0/1) under add-1/2 counts of the contexts themselves."""
+  ones = np.bincount(ctx, weights=y, minlength=size)
+  total = np.bincount(ctx, minlength=size)
+  p = (ones + 0.5) / (total + 1.0)
+  return -(ones * np.log2(p) + (total - ones) * np.log2(1.0 - p)).sum()
+
+
+def _select(x, t, c, parents):
+  """Greedy choice of the parents of (t, c) on columns x (N, 65)."""
+  candidates = list(range(c)) + (list(range(_BITS, 2 * _BITS)) if t else [])
+  chosen, ctx = [], np.zeros(len(x), np.int64)
+  for _ in range(min(parents, len(candidates))):
+    best = min((j for j in candidates if j not in chosen),
+               key=lambda j: _cost(ctx * 2 + x[:, j], x[:, c],
+                                   2 ** (len(chosen) + 1)))
+    chosen.append(best)
+    ctx = ctx * 2 + x[:, best]
+  return chosen + [NO_PARENT] * (parents - len(chosen))
+
+
+def _context(x, parent_list):
+  """Context numbers (N,) of rows x (N, 65) from a list of parents."""
+  ctx = np.zeros(x.shape[:-1], np.int64)
+  for j in parent_list:
+    ctx = ctx * 2 + x[..., j]
+  return ctx
+
+
+def fit(code_list, iterations: int, parents: int = PARENTS):
+  """The tables fitted on training codes.
 
   Args:
     code_list: bits uint8 (T, h, w, 32) per image, T >= `iterations`.
-    iterations: how many iterations the table covers.
+    iterations: how many iterations the tables cover.
+    parents: parent bits per context.
 
   Returns:
-    int32 (num_contexts(iterations), 4): rows ``[PRECISION, 0, P(0) *
-    2^PRECISION, 2^PRECISION]``.
+    (parents int32 (iterations, 32, parents), p0 int32 (iterations * 32 *
+    2^parents,)); see the module docstring.
   """
-  size = num_contexts(iterations)
-  ones = np.zeros(size)
-  total = np.zeros(size)
-  for codes in code_list:
-    for t in range(iterations):
-      index = context_index(t, codes[t], codes[t - 1] if t else None)
-      ones += np.bincount(index.ravel(), weights=codes[t].ravel(),
-                          minlength=size)
-      total += np.bincount(index.ravel(), minlength=size)
+  size = 2 ** parents
+  table = np.zeros((iterations, _BITS, parents), np.int32)
+  p0 = np.zeros((iterations, _BITS, size), np.int64)
   one = 1 << PRECISION
-  p0 = np.round((total - ones + 0.5) / (total + 1.0) * one)
-  p0 = np.clip(p0, 1, one - 1).astype(np.int32)
-  return np.stack([np.full(size, PRECISION, np.int32), np.zeros_like(p0), p0,
-                   np.full(size, one, np.int32)], axis=1)
+  for t in range(iterations):
+    x = np.concatenate([
+        columns(b[t], b[t - 1] if t else None).reshape(-1, NO_PARENT + 1)
+        for b in code_list])
+    for c in range(_BITS):
+      table[t, c] = _select(x, t, c, parents)
+      ctx = _context(x, table[t, c])
+      ones = np.bincount(ctx, weights=x[:, c], minlength=size)
+      total = np.bincount(ctx, minlength=size)
+      p0[t, c] = np.round((total - ones + 0.5) / (total + 1.0) * one)
+  return table, np.clip(p0, 1, one - 1).astype(np.int32).ravel()
 
 
-def check_lookup(lookup) -> np.ndarray:
-  """The lookup table as int32 (n, 4), checked; ValueError if malformed."""
-  lookup = np.asarray(lookup, np.int32)
-  one = 1 << PRECISION
-  if (lookup.ndim != 2 or lookup.shape[1] != 4
-      or lookup.shape[0] % num_contexts(1)
-      or np.any(lookup[:, 0] != PRECISION) or np.any(lookup[:, 1] != 0)
-      or np.any(lookup[:, 3] != one) or np.any(lookup[:, 2] < 1)
-      or np.any(lookup[:, 2] >= one)):
-    raise ValueError("not a GOOG bit-model lookup table")
-  return lookup
+def check_tables(parents, p0):
+  """The tables as int32 arrays, checked (causal parents, valid
+  probabilities); ValueError if malformed."""
+  parents = np.asarray(parents, np.int32)
+  p0 = np.asarray(p0, np.int32)
+  if parents.ndim != 3 or parents.shape[1] != _BITS or parents.shape[0] < 1:
+    raise ValueError("GOOG bit-model parents must be (T, 32, P)")
+  channel = np.arange(_BITS)[None, :, None]
+  causal = ((parents < channel) & (parents >= 0)) | (
+      (parents >= _BITS) & (parents <= NO_PARENT))
+  if not causal.all() or parents.shape[2] > 16:
+    raise ValueError("GOOG bit-model parents are not causal")
+  if (p0.shape != (parents.shape[0] * _BITS * 2 ** parents.shape[2],)
+      or p0.min() < 1 or p0.max() >= 1 << PRECISION):
+    raise ValueError("GOOG bit-model probabilities do not match the parents")
+  return parents, p0
 
 
-def encode_iteration(t: int, bits, previous, lookup) -> bytes:
+def lookup_of(p0) -> tf.Tensor:
+  """The range coder's lookup table (rows [precision, 0, P(0), 1])."""
+  p0 = tf.constant(p0, tf.int32)
+  n = tf.shape(p0)
+  return tf.stack([tf.fill(n, PRECISION), tf.zeros(n, tf.int32), p0,
+                   tf.fill(n, 1 << PRECISION)], axis=1)
+
+
+def _base(t, c, parents):
+  return (t * _BITS + c) << parents.shape[2]
+
+
+def encode_iteration(t: int, bits, previous, parents, lookup) -> bytes:
   """The range-coded segment of iteration `t`'s bits (h, w, 32)."""
-  index = context_index(t, bits, previous)
+  x = columns(bits, previous)
+  index = np.stack([_base(t, c, parents) + _context(x, parents[t, c])
+                    for c in range(_BITS)]).astype(np.int32)
+  values = np.ascontiguousarray(np.moveaxis(x[..., :_BITS], -1, 0))
   handle = gen_ops.create_range_encoder([], lookup)
-  handle = gen_ops.entropy_encode_index(
-      handle, np.ascontiguousarray(np.moveaxis(index, -1, 0)),
-      np.ascontiguousarray(np.moveaxis(np.asarray(bits, np.int32), -1, 0)))
+  handle = gen_ops.entropy_encode_index(handle, index, values)
   return gen_ops.entropy_encode_finalize(handle).numpy()
 
 
-def decode_iteration(t: int, segment: bytes, previous, shape, lookup,
-                     name: str = "<bytes>") -> np.ndarray:
+def decode_iteration(t: int, segment: bytes, previous, shape, parents,
+                     lookup, name: str = "<bytes>") -> np.ndarray:
   """Inverse of `encode_iteration`: bits uint8 (h, w, 32).
 
   Raises:
     BitstreamError: the coder's sanity check fails.
   """
-  h, w = shape
-  prev = (np.zeros((h, w, _BITS), np.int32) if previous is None
-          else np.asarray(previous, np.int32))
-  base = (t * _BITS + np.arange(_BITS, dtype=np.int32)) * 2
-  bits = np.zeros((h, w, _BITS), np.int32)
+  x = columns(np.zeros(tuple(shape) + (_BITS,), np.int32), previous)
   handle = gen_ops.create_range_decoder(tf.constant(segment, tf.string),
                                         lookup)
   for c in range(_BITS):
-    index = base[c] + prev[..., c]
-    for j in range(1, LOWER + 1):
-      index = index * 2 + (bits[..., c - j] if c >= j else 0)
-    handle, decoded = gen_ops.entropy_decode_index(
-        handle, index.astype(np.int32), [h, w], tf.int32)
-    bits[..., c] = decoded.numpy()
+    index = (_base(t, c, parents) + _context(x, parents[t, c])).astype(
+        np.int32)
+    handle, decoded = gen_ops.entropy_decode_index(handle, index, shape,
+                                                   tf.int32)
+    x[..., c] = decoded.numpy()
   if not bool(gen_ops.entropy_decode_finalize(handle).numpy()):
     raise errors.BitstreamError(f"{name}: range decoder sanity check failed "
                                 f"in iteration {t + 1}")
-  return bits.astype(np.uint8)
+  return x[..., :_BITS].astype(np.uint8)

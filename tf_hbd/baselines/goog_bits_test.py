@@ -3,7 +3,6 @@
 import numpy as np
 import tensorflow as tf
 
-from tf_hbd import errors
 from tf_hbd.baselines import goog_bits
 
 
@@ -27,64 +26,48 @@ def _correlated_codes(seed, iterations=3, h=5, w=7):
 
 class GoogBitsTest(tf.test.TestCase):
 
-  def test_context_index_is_causal_and_in_range(self):
-    codes = _correlated_codes(0)
-    n = goog_bits.num_contexts(3)
-    for t in range(3):
-      index = goog_bits.context_index(t, codes[t], codes[t - 1] if t else None)
-      self.assertEqual(index.shape, codes[t].shape)
-      self.assertEqual(index.dtype, np.int32)
-      self.assertGreaterEqual(index.min(), t * n // 3)
-      self.assertLess(index.max(), (t + 1) * n // 3)
-      # Changing a bit changes only the indices of higher channels.
-      flipped = codes[t].copy()
-      flipped[..., 10] ^= 1
-      other = goog_bits.context_index(t, flipped, codes[t - 1] if t else None)
-      changed = np.any(other != index, axis=(0, 1))
-      self.assertFalse(np.any(changed[:11]))
-      self.assertTrue(np.all(changed[11:11 + goog_bits.LOWER]))
+  def test_fit_picks_causal_informative_parents(self):
+    codes = [_correlated_codes(s) for s in range(3)]
+    parents, p0 = goog_bits.fit(codes, 3, parents=2)
+    self.assertEqual(parents.shape, (3, 32, 2))
+    self.assertEqual(p0.shape, (3 * 32 * 4,))
+    goog_bits.check_tables(parents, p0)
+    # Channel c copies channel c - 1 (and channel 0 the previous iteration's
+    # channel 0): that is the first parent chosen.
+    self.assertEqual(list(parents[1:, 1:, 0].ravel()),
+                     list(np.tile(np.arange(31), 2)))
+    self.assertEqual(list(parents[1:, 0, 0]), [32, 32])
+    # Iteration 1, channel 0 has no candidate: constant parents, one context.
+    self.assertEqual(list(parents[0, 0]), [goog_bits.NO_PARENT] * 2)
+    self.assertEqual(list(parents[0, 1]), [0, goog_bits.NO_PARENT])
 
-  def test_fit_lookup_rows(self):
-    lookup = goog_bits.fit_lookup([_correlated_codes(1)], 3)
-    self.assertEqual(lookup.shape, (goog_bits.num_contexts(3), 4))
-    np.testing.assert_array_equal(goog_bits.check_lookup(lookup), lookup)
-    # Iteration 1 has no previous bit set: never met, probability 1/2.
-    unseen = 1 << goog_bits.LOWER
-    self.assertEqual(lookup[unseen, 2], 1 << (goog_bits.PRECISION - 1))
-
-  def test_check_lookup_refuses_malformed_tables(self):
-    lookup = goog_bits.fit_lookup([_correlated_codes(1)], 1)
-    for bad in (lookup[:, :3], lookup[:-1], np.zeros_like(lookup)):
+  def test_check_tables_refuses_malformed_tables(self):
+    parents, p0 = goog_bits.fit([_correlated_codes(1)], 2, parents=2)
+    non_causal = parents.copy()
+    non_causal[0, 3, 0] = 3  # its own bit
+    zero_probability = p0.copy()
+    zero_probability[5] = 0
+    for bad in ((parents[:, :31], p0), (parents, p0[:-1]), (non_causal, p0),
+                (parents, zero_probability), (parents - 1, p0)):
       with self.assertRaises(ValueError):
-        goog_bits.check_lookup(bad)
-    zero_probability = lookup.copy()
-    zero_probability[5, 2] = 0
-    with self.assertRaises(ValueError):
-      goog_bits.check_lookup(zero_probability)
+        goog_bits.check_tables(*bad)
 
   def test_round_trip_and_saving(self):
-    lookup = goog_bits.fit_lookup(
+    parents, p0 = goog_bits.fit(
         [_correlated_codes(s, h=12, w=12) for s in range(2, 6)], 3)
+    lookup = goog_bits.lookup_of(p0)
     codes = _correlated_codes(7, h=12, w=12)
     total = 0
     for t in range(3):
       previous = codes[t - 1] if t else None
-      segment = goog_bits.encode_iteration(t, codes[t], previous, lookup)
+      segment = goog_bits.encode_iteration(t, codes[t], previous, parents,
+                                           lookup)
       total += len(segment)
       decoded = goog_bits.decode_iteration(t, segment, previous, (12, 12),
-                                           lookup)
+                                           parents, lookup)
       self.assertEqual(decoded.dtype, np.uint8)
       np.testing.assert_array_equal(decoded, codes[t])
     self.assertLess(total, 0.75 * codes.size / 8)  # raw: size / 8 bytes
-
-  def test_garbage_segment_raises_or_decodes_to_bits(self):
-    lookup = goog_bits.fit_lookup([_correlated_codes(1)], 2)
-    for segment in (b"\xff", b"\x00" * 3, bytes(range(40))):
-      try:
-        bits = goog_bits.decode_iteration(1, segment, None, (5, 7), lookup)
-      except errors.BitstreamError:
-        continue
-      self.assertTrue(np.all(bits <= 1))
 
 
 if __name__ == "__main__":

@@ -158,7 +158,7 @@ class GoogCodecTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaises(errors.BitstreamError):
       self.codec.decompress(bytes(bad))
 
-  @parameterized.parameters(b"", b"\x00", b"\x11", b"\x02\x02")
+  @parameterized.parameters(b"", b"\x00", b"\x11", b"\x02\x01\x00")
   def test_bad_iteration_byte_raises(self, params):
     size = goog.code_bytes((20, 20))
     data = container.pack("goog-test", (20, 20), params, b"\0" * size)
@@ -191,10 +191,11 @@ class GoogEntropyCodingTest(tf.test.TestCase, parameterized.TestCase):
     cls.photo = camera[100:164, 200:296]  # not among the fitting crops
 
   def test_tables_are_in_the_saved_model(self):
-    lookup = self.codec.bit_lookup
-    self.assertEqual(lookup.shape, (goog_bits.num_contexts(16), 4))
+    parents, lookup = self.codec.bit_tables
+    self.assertEqual(parents.shape, (16, 32, goog_bits.PARENTS))
+    self.assertEqual(lookup.shape, (16 * 32 * 2 ** goog_bits.PARENTS, 4))
     plain = goog.GoogCodec(self._plain_model())
-    self.assertIsNone(plain.bit_lookup)
+    self.assertIsNone(plain.bit_tables)
     with self.assertRaisesRegex(errors.CodecError, "tables"):
       plain.pack(self.photo.shape, plain.codes(self.photo, 1),
                  entropy_coded=True)
