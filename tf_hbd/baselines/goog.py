@@ -27,13 +27,26 @@ with narrower layers (see `GoogConfig`; the paper's widths are
 Pixels enter as ``x / 255 - 0.5``. An image of any size is padded (edge
 replication) to a multiple of 32 and the reconstruction is cropped back.
 
-The bitstream of k iterations is the raw packed bits of the first k code
-tensors (``k * Hp * Wp / 8`` bits for a padded Hp x Wp image), without
-entropy coding, inside the package's file format
-(`tf_hbd.baselines.container`; 1 parameter byte: k). Since the encoder runs
-the decoder in its loop, the first k iterations of a 16-iteration stream
-decode to exactly the encoder's k-iteration reconstruction, so one
-compression serves every rate.
+The bitstream of k iterations holds the first k code tensors inside the
+package's file format (`tf_hbd.baselines.container`), in one of two forms:
+
+* raw bits (1 parameter byte: k): the packed bits, ``k * Hp * Wp / 8`` bits
+  for a padded Hp x Wp image, no entropy coding;
+* entropy coded (2 parameter bytes: k, 1), for a model exported with
+  tables (`export` with ``fit_images``): each iteration's bits range coded
+  (tensorflow-compression's range coder) under a fixed context model fitted
+  on training codes: each bit's probability depends on its iteration, its
+  channel and 6 parent bits at the same position, chosen per (iteration,
+  channel) among the lower channels of the same iteration and the channels
+  of the previous iteration (`tf_hbd.baselines.goog_bits`); each iteration
+  is a segment with its 4-byte length. Toderici et al. entropy code with a
+  spatially adaptive BinaryRNN context model instead; this one decodes with
+  32 vectorised coder calls per iteration.
+
+`GoogCodec.compress` writes the smaller of the two; the rate counts every
+byte either way. Since the encoder runs the decoder in its loop, the first
+k iterations of a 16-iteration stream decode to exactly the encoder's
+k-iteration reconstruction, so one compression serves every rate.
 
 The exported SavedModel (`export`) has `tf.function`s with input signatures:
 ``compress(image uint8 (H, W, 1), iterations int32) -> uint8 (k, bytes)``,

@@ -224,6 +224,20 @@ class GoogEntropyCodingTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(self.codec.compress(self.photo, 3),
                      self.codec.pack(self.photo.shape, codes, 3))
 
+  def test_file_at_bpp_counts_the_real_sizes(self):
+    from tf_hbd import baselines  # pylint: disable=g-import-not-at-top
+    codes = self.codec.codes(self.photo)
+    sizes = [len(self.codec.pack(self.photo.shape, codes, k))
+             for k in range(1, 17)]
+    for k in (1, 3, 9):
+      target = 8.0 * (sizes[k - 1] + 0.5) / self.photo.size
+      data = baselines._goog_file_at_bpp(  # pylint: disable=protected-access
+          self.codec, self.photo, target)
+      self.assertEqual(data, self.codec.pack(self.photo.shape, codes, k))
+    data = baselines._goog_file_at_bpp(  # pylint: disable=protected-access
+        self.codec, self.photo, 0.01)
+    self.assertEqual(container.unpack(data).params[0], 1)
+
   @parameterized.parameters((1, 1), (33, 17), (5, 130))
   def test_odd_sizes(self, h, w):
     image = np.random.default_rng(h + w).integers(0, 256, (h, w), np.uint8)
