@@ -498,7 +498,8 @@ class GoogCodec(codec_base.NeuralCodec):
 
   @staticmethod
   def bpp(image_shape, iterations, name_length: int) -> float:
-    """The bit rate of a file of `iterations` iterations (header included)."""
+    """The bit rate of a raw-bit file of `iterations` iterations (header
+    included); an entropy-coded file (`pack`) is never larger."""
     size = container.header_bytes("x" * name_length, b"\0") + (
         iterations * code_bytes(image_shape))
     return 8.0 * size / float(image_shape[0] * image_shape[1])
