@@ -7,6 +7,7 @@ import tempfile
 
 from absl.testing import parameterized
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tf_hbd import errors
@@ -285,8 +286,9 @@ class GoogEntropyCodingTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(errors.BitstreamError, "no tables"):
       plain.decompress(self.codec.compress(self.photo, 2))
 
+  @pytest.mark.slow
   def test_decoding_is_identical_in_two_processes(self):
-    # Two fresh interpreters, side by side, decode the same entropy-coded
+    # Slow: two fresh interpreters, side by side, decode the same entropy-coded
     # files; their output bytes must equal each other's and ours.
     image = self.photo[:41, :75]
     inputs = []
