@@ -210,7 +210,7 @@ def main(argv=None):
   parser.add_argument("--max_images", type=int, default=None,
                       help="use only the first this-many images per folder")
   parser.add_argument("--kodak_k", type=int, default=3)
-  parser.add_argument("--selected", default="4,6",
+  parser.add_argument("--selected", default="4,6,8",
                       help="parent counts of the selected-parents models")
   parser.add_argument("--cache", default=None,
                       help="an .npz of the codes: read if present, else "

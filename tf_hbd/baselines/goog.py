@@ -36,7 +36,7 @@ package's file format (`tf_hbd.baselines.container`), in one of two forms:
   tables (`export` with ``fit_images``): each iteration's bits range coded
   (tensorflow-compression's range coder) under a fixed context model fitted
   on training codes: each bit's probability depends on its iteration, its
-  channel and 6 parent bits at the same position, chosen per (iteration,
+  channel and 8 parent bits at the same position, chosen per (iteration,
   channel) among the lower channels of the same iteration and the channels
   of the previous iteration (`tf_hbd.baselines.goog_bits`); each iteration
   is a segment with its 4-byte length. Toderici et al. entropy code with a

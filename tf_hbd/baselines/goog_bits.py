@@ -32,7 +32,7 @@ __all__ = ["PARENTS", "PRECISION", "NO_PARENT", "columns", "fit",
            "check_tables", "lookup_of", "encode_iteration",
            "decode_iteration"]
 
-PARENTS = 6  # parent bits per context
+PARENTS = 8  # parent bits per context
 PRECISION = 16  # range coder precision (bits)
 _BITS = 32
 NO_PARENT = 2 * _BITS  # the column of a constant 0
