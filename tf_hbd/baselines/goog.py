@@ -487,6 +487,7 @@ class GoogCodec(codec_base.NeuralCodec):
           raise errors.HbdError(f"{self.path}: bit tables of "
                                 f"{parents.shape[0]} iterations")
         self._tables = parents, goog_bits.lookup_of(p0)
+        self._p0 = p0
     return self._tables
 
   @staticmethod
@@ -572,6 +573,10 @@ class GoogCodec(codec_base.NeuralCodec):
     segments = self._segments(box.payload, k, name)
     hp, wp = padded_shape(box.shape)
     shape = (hp // CODE_STRIDE, wp // CODE_STRIDE)
+    least = goog_bits.min_segment_bytes(self._p0, shape[0] * shape[1] * BITS)
+    if min(len(s) for s in segments) < least:
+      raise errors.BitstreamError(f"{name}: a segment is too short for a "
+                                  f"{box.shape[0]} x {box.shape[1]} image")
     bits = []
     for t, segment in enumerate(segments):
       bits.append(goog_bits.decode_iteration(

@@ -29,7 +29,7 @@ from tensorflow_compression.python.ops import gen_ops
 from tf_hbd import errors
 
 __all__ = ["PARENTS", "PRECISION", "NO_PARENT", "columns", "fit",
-           "check_tables", "lookup_of", "encode_iteration",
+           "check_tables", "lookup_of", "min_segment_bytes", "encode_iteration",
            "decode_iteration"]
 
 PARENTS = 8  # parent bits per context
@@ -129,6 +129,17 @@ def lookup_of(p0) -> tf.Tensor:
   n = tf.shape(p0)
   return tf.stack([tf.fill(n, PRECISION), tf.zeros(n, tf.int32), p0,
                    tf.fill(n, 1 << PRECISION)], axis=1)
+
+
+def min_segment_bytes(p0, num_bits: int) -> int:
+  """A lower bound of the length of a segment of `num_bits` bits: each
+  costs at least -log2 of the largest probability in the table (less 8
+  bytes for the coder's rounding). Checked before decoding, so that a
+  short file cannot declare a huge image."""
+  p0 = np.asarray(p0, np.int64)
+  top = max(int(p0.max()), (1 << PRECISION) - int(p0.min()))
+  cost = -np.log2(top / float(1 << PRECISION))
+  return max(0, int(num_bits * cost / 8.0) - 8)
 
 
 def _base(t, c, parents):

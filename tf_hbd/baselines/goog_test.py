@@ -281,6 +281,16 @@ class GoogEntropyCodingTest(tf.test.TestCase, parameterized.TestCase):
       with self.assertRaisesRegex(errors.BitstreamError, message):
         self.codec.decompress(self._file(params, body))
 
+  def test_short_file_of_a_huge_image_raises_before_decoding(self):
+    payload = b"\0\0\0\x10" + b"\x55" * 16
+    data = container.pack("goog-ec", (60000, 60000), bytes([1, 1]), payload)
+    with self.assertRaisesRegex(errors.BitstreamError, "too short"):
+      self.codec.decompress(data)
+    parents, p0 = goog_bits.fit([np.zeros((1, 4, 4, 32), np.uint8)], 1, 2)
+    del parents
+    # All-zero codes: P(0) near 1 everywhere, yet 2^20 bits need > 8 bytes.
+    self.assertGreater(goog_bits.min_segment_bytes(p0, 1 << 20), 8)
+
   def test_model_without_tables_refuses_entropy_coded_files(self):
     plain = goog.GoogCodec(self._plain_model())
     with self.assertRaisesRegex(errors.BitstreamError, "no tables"):
