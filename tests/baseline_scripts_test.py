@@ -1,5 +1,5 @@
-"""scripts/baseline_campaign.py, scripts/rd_baselines.py and
-scripts/ship_baselines.py as commands."""
+"""scripts/baseline_campaign.py, scripts/rd_baselines.py,
+scripts/ship_baselines.py and scripts/goog_tables.py as commands."""
 
 import json
 import os
@@ -84,6 +84,31 @@ class BaselineScriptsTest(absltest.TestCase):
       # when even quality 1 is larger, as on so small an image).
       _, enc = legacy.roundtrip(gray, "jpeg", bpp=neural["bpp"])
       self.assertEqual(jpeg["bpp"], enc.bpp)
+
+  def test_goog_tables_exports_an_entropy_coding_model(self):
+    tmp = self.create_tempdir().full_path
+    snapshot = os.path.join(REPO, "campaigns", "baselines", "goog")
+    out = os.path.join(tmp, "out", "goog")
+    proc = _script("goog_tables.py", f"--model={snapshot}",
+                   f"--fit_dir={_folder(tmp, 'kodak')}", f"--out={out}")
+    self.assertEqual(proc.returncode, 2, proc.stdout)
+    self.assertRegex(proc.stderr, r"^goog_tables: .*kodak.*\n$")
+    proc = _script("goog_tables.py", f"--model={snapshot}",
+                   f"--fit_dir={_folder(tmp, 'train')}", f"--out={out}")
+    self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+    from tf_hbd.baselines import goog  # pylint: disable=g-import-not-at-top
+    codec = goog.GoogCodec(out)
+    self.assertIsNotNone(codec.bit_tables)
+    image = sample_images.load_sample("camera")[200:264, 100:196]
+    # (Tables fitted on one small image: forced, as they may not pay.)
+    data = codec.pack(image.shape, codec.codes(image, 2), entropy_coded=True)
+    self.assertEqual(len(codec.unpack(data).params), 2)
+    self.assertEqual(codec.decompress(data).tobytes(),
+                     codec.reconstruct(image, 2).tobytes())
+    proc = _script("goog_tables.py", f"--model={snapshot}",
+                   f"--fit_dir={os.path.join(tmp, 'train')}", f"--out={out}")
+    self.assertEqual(proc.returncode, 2, proc.stdout)
+    self.assertIn("exists", proc.stderr)
 
   def test_ship_refuses_a_folder_without_models(self):
     tmp = self.create_tempdir().full_path

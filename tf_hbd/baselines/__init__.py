@@ -181,6 +181,24 @@ def goog_iterations_for(codec, shape, target_bpp: float) -> int:
   return best
 
 
+def _goog_file_at_bpp(codec, image, target_bpp: float) -> bytes:
+  """The file of the most GOOG iterations that is <= target_bpp (at least
+  1): `goog_iterations_for` for raw bits; with entropy coding (sizes depend
+  on the image) the real files of one 16-iteration compression."""
+  from tf_hbd.baselines import codec_base  # pylint: disable=g-import-not-at-top
+  if codec.bit_tables is None:
+    return codec.compress(image, goog_iterations_for(codec, image.shape,
+                                                     target_bpp))
+  codes = codec.codes(image)
+  best = codec.pack(image.shape, codes, 1)
+  for k in range(2, codes.shape[0] + 1):
+    data = codec.pack(image.shape, codes, k)
+    if codec_base.bpp_of(data, image.shape) > target_bpp + 1e-12:
+      break
+    best = data
+  return best
+
+
 def encode_at_bpp(name: str, image, target_bpp: float):
   """Encodes at the largest rate that does not exceed `target_bpp`.
 
@@ -214,8 +232,7 @@ def encode_at_bpp(name: str, image, target_bpp: float):
     if not names or (name != "goog" and name not in names):
       raise errors.HbdError(f"no shipped GOOG model {name!r}")
     codec = load(names[0])
-    k = goog_iterations_for(codec, image.shape, target_bpp)
-    data = codec.compress(image, k)
+    data = _goog_file_at_bpp(codec, image, target_bpp)
   else:
     names = available("e2e") if name == "e2e" else [name]
     if not names or not set(names) <= set(available()):

@@ -49,7 +49,8 @@ from tf_hbd.baselines import training
 
 __all__ = ["Run", "E2E_LAMBDAS", "E2E_BASE_LAMBDA", "default_plan",
            "run_campaign", "run_status", "curve_markdown", "GOOG_WIDTHS",
-           "snapshot", "snapshot_checkpoint", "SNAPSHOT_PREFIX"]
+           "snapshot", "snapshot_checkpoint", "SNAPSHOT_PREFIX",
+           "GOOG_FIT_IMAGES"]
 
 # lambda (loss = bpp + lambda * MSE_255) of the E2E family: about 0.1 to
 # 1.0 bpp on gray Kodak (the shipped 64-filter models gave 0.22 bpp at 0.002
@@ -64,6 +65,9 @@ E2E_BASE_LAMBDA = 0.005
 # 2.46 M parameters (3.5x the shipped model's 0.70 M): 1.27 s per step of
 # 32 crops x 16 iterations against 0.86 s for the shipped widths and 11.7 s
 # for twice these (9.8 M), measured under load.
+# Training images whose GOOG codes the entropy coder's tables are fitted on
+# at export (`goog.export`; setting ``goog_fit_images``, 0: raw bits).
+GOOG_FIT_IMAGES = 100
 GOOG_WIDTHS = {"encoder_conv": 32, "encoder_rnn": (64, 128, 128),
                "decoder_conv": 128, "decoder_rnn": (128, 128, 64, 32)}
 
@@ -241,7 +245,8 @@ def _train(run: Run, root: str, train_dir: str, validation_images,
         batch_size=settings.get("e2e_batch_size", 8), **kwargs, **common)
   else:
     config = goog.GoogConfig(**kwargs)
-    export_fn = goog.export
+    export_fn = _goog_export_fn(train_dir, settings.get("goog_fit_images",
+                                                        GOOG_FIT_IMAGES))
     result = goog.train(
         config=config, patch_size=32,
         batch_size=settings.get("goog_batch_size", 32),
@@ -275,6 +280,17 @@ def _new_model(run):
                         lmbda=run.lmbda,
                         compute_dtype=kwargs.get("compute_dtype", "float32"))
   return goog.GoogModel(goog.GoogConfig(**kwargs))
+
+
+def _goog_export_fn(train_dir, fit_images: int):
+  """`goog.export` with entropy-coder tables fitted on the first
+  `fit_images` training images (0: raw bits, no tables)."""
+  from tf_hbd.baselines import goog  # pylint: disable=g-import-not-at-top
+  if not fit_images:
+    return goog.export
+  return lambda model, path: goog.export(
+      model, path, fit_images=training.load_validation_images(
+          train_dir, int(fit_images)))
 
 
 def _restore_for_export(run, ckpt_dir, kwargs):

@@ -28,7 +28,8 @@ _TINY_GOOG = (("decoder_conv", 8), ("decoder_rnn", (8, 8, 8, 8)),
               ("encoder_conv", 8), ("encoder_rnn", (8, 8, 8)))
 _SETTINGS = {"e2e_patch_size": 32, "e2e_batch_size": 2, "goog_batch_size": 2,
              "eval_every": 2, "checkpoint_every_s": 1e9, "log_every": 1,
-             "sample_split": None, "goog_iterations": 2}
+             "sample_split": None, "goog_iterations": 2,
+             "goog_fit_images": 2}
 
 
 class PlanTest(tf.test.TestCase):
@@ -134,6 +135,8 @@ class CampaignTest(tf.test.TestCase):
       image = np.full((20, 30), 100, np.uint8)
       self.assertEqual(codec.decompress(codec.compress(image)).shape,
                        (20, 30))
+      if run.family == "goog":  # exported with entropy-coder tables
+        self.assertIsNotNone(codec.bit_tables)
       curve = training.read_jsonl(
           os.path.join(root, run.name, "ckpt", "curve.jsonl"))
       self.assertEqual([r["step"] for r in curve],  # every 2 steps + end

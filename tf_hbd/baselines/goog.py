@@ -27,13 +27,26 @@ with narrower layers (see `GoogConfig`; the paper's widths are
 Pixels enter as ``x / 255 - 0.5``. An image of any size is padded (edge
 replication) to a multiple of 32 and the reconstruction is cropped back.
 
-The bitstream of k iterations is the raw packed bits of the first k code
-tensors (``k * Hp * Wp / 8`` bits for a padded Hp x Wp image), without
-entropy coding, inside the package's file format
-(`tf_hbd.baselines.container`; 1 parameter byte: k). Since the encoder runs
-the decoder in its loop, the first k iterations of a 16-iteration stream
-decode to exactly the encoder's k-iteration reconstruction, so one
-compression serves every rate.
+The bitstream of k iterations holds the first k code tensors inside the
+package's file format (`tf_hbd.baselines.container`), in one of two forms:
+
+* raw bits (1 parameter byte: k): the packed bits, ``k * Hp * Wp / 8`` bits
+  for a padded Hp x Wp image, no entropy coding;
+* entropy coded (2 parameter bytes: k, 1), for a model exported with
+  tables (`export` with ``fit_images``): each iteration's bits range coded
+  (tensorflow-compression's range coder) under a fixed context model fitted
+  on training codes: each bit's probability depends on its iteration, its
+  channel and 8 parent bits at the same position, chosen per (iteration,
+  channel) among the lower channels of the same iteration and the channels
+  of the previous iteration (`tf_hbd.baselines.goog_bits`); each iteration
+  is a segment with its 4-byte length. Toderici et al. entropy code with a
+  spatially adaptive BinaryRNN context model instead; this one decodes with
+  32 vectorised coder calls per iteration.
+
+`GoogCodec.compress` writes the smaller of the two; the rate counts every
+byte either way. Since the encoder runs the decoder in its loop, the first
+k iterations of a 16-iteration stream decode to exactly the encoder's
+k-iteration reconstruction, so one compression serves every rate.
 
 The exported SavedModel (`export`) has `tf.function`s with input signatures:
 ``compress(image uint8 (H, W, 1), iterations int32) -> uint8 (k, bytes)``,
@@ -49,12 +62,14 @@ import tensorflow as tf
 from tf_hbd import errors
 from tf_hbd.baselines import codec_base
 from tf_hbd.baselines import container
+from tf_hbd.baselines import goog_bits
 from tf_hbd.baselines import training
 from tf_hbd.codecs import images
 
 __all__ = ["GoogConfig", "ConvLSTMCell", "GoogModel", "GoogExport",
            "GoogCodec", "export", "train", "FAMILY", "BITS", "ALIGN",
-           "MAX_ITERATIONS", "padded_shape", "code_bytes",
+           "MAX_ITERATIONS", "padded_shape", "code_bytes", "unpack_bits",
+           "fit_bit_tables",
            "iteration_reconstructions", "validation_metrics"]
 
 FAMILY = "goog"
@@ -261,8 +276,15 @@ def _unpack(packed, h, w):
 class GoogExport(tf.Module):
   """The coding functions of a trained `GoogModel`, ready for SavedModel."""
 
-  def __init__(self, model: GoogModel):
+  def __init__(self, model: GoogModel, bit_tables=None):
     super().__init__(name="goog")
+    if bit_tables is not None:  # the entropy coder's (`goog_bits.fit`)
+      parents, p0 = goog_bits.check_tables(*bit_tables)
+      if parents.shape[0] != MAX_ITERATIONS:
+        raise ValueError(f"bit tables must cover {MAX_ITERATIONS} iterations")
+      self.bit_parents = tf.Variable(parents, trainable=False,
+                                     name="bit_parents")
+      self.bit_p0 = tf.Variable(p0, trainable=False, name="bit_p0")
     # The functions read the model's variables, tracked here; the Keras
     # model itself stays out of the SavedModel (see `Untracked`).
     self.weights = list(model.variables)
@@ -341,10 +363,38 @@ class GoogExport(tf.Module):
     return self._to_image(x_hat, image_shape)
 
 
-def export(model: GoogModel, path: str):
-  """Writes the SavedModel of a trained model to `path`."""
-  module = GoogExport(model)
+def export(model: GoogModel, path: str, fit_images=None):
+  """Writes the SavedModel of a trained model to `path`.
+
+  Args:
+    model: a trained `GoogModel`.
+    path: the SavedModel folder.
+    fit_images: gray uint8 training images (H, W) to fit the entropy
+      coder's tables on (`fit_bit_tables`), stored in the SavedModel; None:
+      no tables (files carry the raw bits).
+  """
+  tables = None if fit_images is None else fit_bit_tables(model, fit_images)
+  module = GoogExport(model, tables)
   return codec_base.save_module(module, path)
+
+
+def unpack_bits(codes, image_shape) -> np.ndarray:
+  """Packed codes uint8 (k, bytes) -> bits uint8 (k, h, w, 32) in {0, 1}."""
+  hp, wp = padded_shape(image_shape)
+  bits = np.unpackbits(np.asarray(codes, np.uint8), axis=1)
+  return bits.reshape(-1, hp // CODE_STRIDE, wp // CODE_STRIDE, BITS)
+
+
+def fit_bit_tables(model: GoogModel, gray_images,
+                   iterations: int = MAX_ITERATIONS) -> tuple:
+  """The entropy coder's tables (`goog_bits.fit`) fitted on the codes of
+  `iterations` iterations of gray uint8 training images."""
+  module = GoogExport(model)
+  codes = [unpack_bits(module.compress(
+      tf.constant(np.asarray(g, np.uint8)[..., None]),
+      tf.constant(iterations, tf.int32)).numpy(), np.shape(g))
+           for g in gray_images]
+  return goog_bits.fit(codes, iterations)
 
 
 def iteration_reconstructions(model: GoogModel, image,
@@ -408,11 +458,37 @@ def validation_metrics(model: GoogModel, gray_images,
 class GoogCodec(codec_base.NeuralCodec):
   """A trained GOOG model (SavedModel) as a codec of real files.
 
-  Files carry one parameter byte, the number of iterations k (1..16), and
-  k packed code tensors.
+  Two kinds of files, told apart by their parameter bytes:
+
+  * raw bits: one parameter byte, the number of iterations k (1..16); the
+    payload is the k packed code tensors;
+  * entropy coded (`ENTROPY_CODED`; only with a model exported with
+    tables, see `export`): two parameter bytes, k and 1; the payload is k
+    segments, each a 4-byte big-endian length and the range-coded bits of
+    one iteration (`goog_bits`).
+
+  `compress` writes the smaller of the two (entropy coded whenever the model
+  has tables and that is not larger); `decompress` reads both.
   """
 
   family = FAMILY
+  ENTROPY_CODED = 1  # the second parameter byte of entropy-coded files
+
+  @property
+  def bit_tables(self):
+    """(parents, range coder lookup) of the entropy coder (`goog_bits`), or
+    None: the model has no tables (raw bits only)."""
+    if not hasattr(self, "_tables"):
+      self._tables = None
+      if hasattr(self.module, "bit_p0"):
+        parents, p0 = goog_bits.check_tables(self.module.bit_parents.numpy(),
+                                             self.module.bit_p0.numpy())
+        if parents.shape[0] != MAX_ITERATIONS:
+          raise errors.HbdError(f"{self.path}: bit tables of "
+                                f"{parents.shape[0]} iterations")
+        self._tables = parents, goog_bits.lookup_of(p0)
+        self._p0 = p0
+    return self._tables
 
   @staticmethod
   def _check_iterations(iterations):
@@ -423,7 +499,8 @@ class GoogCodec(codec_base.NeuralCodec):
 
   @staticmethod
   def bpp(image_shape, iterations, name_length: int) -> float:
-    """The bit rate of a file of `iterations` iterations (header included)."""
+    """The bit rate of a raw-bit file of `iterations` iterations (header
+    included); an entropy-coded file (`pack`) is never larger."""
     size = container.header_bytes("x" * name_length, b"\0") + (
         iterations * code_bytes(image_shape))
     return 8.0 * size / float(image_shape[0] * image_shape[1])
@@ -435,14 +512,77 @@ class GoogCodec(codec_base.NeuralCodec):
         tf.constant(image[..., None]),
         tf.constant(self._check_iterations(iterations), tf.int32)).numpy()
 
-  def pack(self, image_shape, codes, iterations=None) -> bytes:
-    """The file of the first `iterations` rows of `codes`."""
+  def pack(self, image_shape, codes, iterations=None,
+           entropy_coded=None) -> bytes:
+    """The file of the first `iterations` rows of `codes`.
+
+    Args:
+      image_shape: (H, W) of the image.
+      codes: packed codes uint8 (T, bytes) (`codes`).
+      iterations: how many rows to keep (None: all).
+      entropy_coded: True: range-code the bits (the model needs tables);
+        False: raw bits; None: the smaller file.
+    """
     k = codes.shape[0] if iterations is None else self._check_iterations(
         iterations)
     if k > codes.shape[0]:
       raise ValueError(f"only {codes.shape[0]} iterations were coded")
-    return container.pack(self.name, image_shape[:2], bytes([k]),
-                          np.ascontiguousarray(codes[:k]).tobytes())
+    raw = container.pack(self.name, image_shape[:2], bytes([k]),
+                         np.ascontiguousarray(codes[:k]).tobytes())
+    if entropy_coded is False or (entropy_coded is None
+                                  and self.bit_tables is None):
+      return raw
+    if self.bit_tables is None:
+      raise errors.CodecError(f"model {self.name!r} has no entropy-coder "
+                              "tables (export it with fit_images)")
+    coded = container.pack(self.name, image_shape[:2],
+                           bytes([k, self.ENTROPY_CODED]),
+                           self._encode_bits(image_shape, codes[:k]))
+    return raw if entropy_coded is None and len(raw) < len(coded) else coded
+
+  def _encode_bits(self, image_shape, codes) -> bytes:
+    bits = unpack_bits(codes, image_shape)
+    out = []
+    for t in range(bits.shape[0]):
+      segment = goog_bits.encode_iteration(
+          t, bits[t], bits[t - 1] if t else None, *self.bit_tables)
+      out += [len(segment).to_bytes(4, "big"), segment]
+    return b"".join(out)
+
+  @staticmethod
+  def _segments(payload, k, name) -> list:
+    """The k segments of an entropy-coded payload, lengths checked."""
+    pos, out = 0, []
+    for t in range(k):
+      size = int.from_bytes(payload[pos:pos + 4], "big")
+      if pos + 4 > len(payload) or size < 1 or pos + 4 + size > len(payload):
+        raise errors.BitstreamError(f"{name}: bad segment length of "
+                                    f"iteration {t + 1}")
+      out.append(payload[pos + 4:pos + 4 + size])
+      pos += 4 + size
+    if pos != len(payload):
+      raise errors.BitstreamError(f"{name}: {len(payload) - pos} bytes after "
+                                  "the last segment")
+    return out
+
+  def _decode_bits(self, box, k, name) -> np.ndarray:
+    """Packed codes (k, bytes) of an entropy-coded payload."""
+    if self.bit_tables is None:
+      raise errors.BitstreamError(f"{name}: entropy-coded file, but model "
+                                  f"{self.name!r} has no tables")
+    segments = self._segments(box.payload, k, name)
+    hp, wp = padded_shape(box.shape)
+    shape = (hp // CODE_STRIDE, wp // CODE_STRIDE)
+    least = goog_bits.min_segment_bytes(self._p0, shape[0] * shape[1] * BITS)
+    if min(len(s) for s in segments) < least:
+      raise errors.BitstreamError(f"{name}: a segment is too short for a "
+                                  f"{box.shape[0]} x {box.shape[1]} image")
+    bits = []
+    for t, segment in enumerate(segments):
+      bits.append(goog_bits.decode_iteration(
+          t, segment, bits[-1] if t else None, shape, *self.bit_tables,
+          name=name))
+    return np.packbits(np.stack(bits).reshape(k, -1), axis=1)
 
   def compress(self, image, iterations=MAX_ITERATIONS) -> bytes:
     """Compresses a gray uint8 image (H, W) with `iterations` iterations."""
@@ -464,14 +604,21 @@ class GoogCodec(codec_base.NeuralCodec):
       BitstreamError: not an intact file of this model.
     """
     box = self.unpack(data, name)
-    if len(box.params) != 1 or not 1 <= box.params[0] <= MAX_ITERATIONS:
+    if (len(box.params) not in (1, 2)
+        or not 1 <= box.params[0] <= MAX_ITERATIONS):
       raise errors.BitstreamError(f"{name}: bad iteration count")
     k = box.params[0]
-    per = code_bytes(box.shape)
-    if len(box.payload) != k * per:
-      raise errors.BitstreamError(
-          f"{name}: payload of {len(box.payload)} bytes, expected {k} x {per}")
-    codes = np.frombuffer(box.payload, np.uint8).reshape(k, per)
+    if len(box.params) == 2:
+      if box.params[1] != self.ENTROPY_CODED:
+        raise errors.BitstreamError(f"{name}: unknown coding mode "
+                                    f"{box.params[1]}")
+      codes = self._decode_bits(box, k, name)
+    else:
+      per = code_bytes(box.shape)
+      if len(box.payload) != k * per:
+        raise errors.BitstreamError(f"{name}: payload of {len(box.payload)} "
+                                    f"bytes, expected {k} x {per}")
+      codes = np.frombuffer(box.payload, np.uint8).reshape(k, per)
     out = self.module.decompress(tf.constant(codes),
                                   tf.constant(box.shape, tf.int32)).numpy()
     return out[..., 0]

@@ -1,16 +1,23 @@
 """Tests of tf_hbd.baselines.goog (on a small freshly built model)."""
 
 import os
+import subprocess
+import sys
 import tempfile
 
 from absl.testing import parameterized
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tf_hbd import errors
 from tf_hbd.data import sample_images
 from tf_hbd.baselines import container
 from tf_hbd.baselines import goog
+from tf_hbd.baselines import goog_bits
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
 
 _SMALL = goog.GoogConfig(encoder_conv=8, encoder_rnn=(8, 12, 12),
                          decoder_conv=12, decoder_rnn=(12, 12, 8, 8))
@@ -152,7 +159,7 @@ class GoogCodecTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaises(errors.BitstreamError):
       self.codec.decompress(bytes(bad))
 
-  @parameterized.parameters(b"", b"\x00", b"\x11", b"\x02\x02")
+  @parameterized.parameters(b"", b"\x00", b"\x11", b"\x02\x01\x00")
   def test_bad_iteration_byte_raises(self, params):
     size = goog.code_bytes((20, 20))
     data = container.pack("goog-test", (20, 20), params, b"\0" * size)
@@ -169,6 +176,158 @@ class GoogCodecTest(tf.test.TestCase, parameterized.TestCase):
   def test_iterations_out_of_range(self, k):
     with self.assertRaises(errors.CodecError):
       self.codec.compress(self.photo, k)
+
+
+class GoogEntropyCodingTest(tf.test.TestCase, parameterized.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.tmp = tempfile.mkdtemp()
+    camera = sample_images.load_sample("camera")
+    fit = [camera[y:y + 64, x:x + 64] for y in (0, 64) for x in (0, 96, 192)]
+    cls.path = os.path.join(cls.tmp, "goog-ec")
+    goog.export(_model(), cls.path, fit_images=fit)
+    cls.codec = goog.GoogCodec(cls.path)
+    cls.photo = camera[100:164, 200:296]  # not among the fitting crops
+
+  def test_tables_are_in_the_saved_model(self):
+    parents, lookup = self.codec.bit_tables
+    self.assertEqual(parents.shape, (16, 32, goog_bits.PARENTS))
+    self.assertEqual(lookup.shape, (16 * 32 * 2 ** goog_bits.PARENTS, 4))
+    plain = goog.GoogCodec(self._plain_model())
+    self.assertIsNone(plain.bit_tables)
+    with self.assertRaisesRegex(errors.CodecError, "tables"):
+      plain.pack(self.photo.shape, plain.codes(self.photo, 1),
+                 entropy_coded=True)
+
+  def _plain_model(self):
+    """The same model without tables, under the same name."""
+    path = os.path.join(self.tmp, "plain", "goog-ec")
+    if not os.path.isdir(path):
+      goog.export(_model(), path)
+    return path
+
+  def test_every_prefix_decodes_and_is_smaller(self):
+    codes = self.codec.codes(self.photo, 4)
+    for k in range(1, 5):
+      coded = self.codec.pack(self.photo.shape, codes, k, entropy_coded=True)
+      raw = self.codec.pack(self.photo.shape, codes, k, entropy_coded=False)
+      self.assertEqual(container.unpack(coded).params, bytes([k, 1]))
+      self.assertEqual(container.unpack(raw).params, bytes([k]))
+      if k > 1:  # (this untrained model's first iteration is ~random)
+        self.assertLess(len(coded), len(raw))
+      self.assertEqual(self.codec.pack(self.photo.shape, codes, k),
+                       min(raw, coded, key=len))
+      expected = self.codec.reconstruct(self.photo, k)
+      np.testing.assert_array_equal(self.codec.decompress(coded), expected)
+      np.testing.assert_array_equal(self.codec.decompress(raw), expected)
+    self.assertEqual(self.codec.compress(self.photo, 3),
+                     self.codec.pack(self.photo.shape, codes, 3))
+
+  def test_file_at_bpp_counts_the_real_sizes(self):
+    from tf_hbd import baselines  # pylint: disable=g-import-not-at-top
+    codes = self.codec.codes(self.photo)
+    sizes = [len(self.codec.pack(self.photo.shape, codes, k))
+             for k in range(1, 17)]
+    for k in (1, 3, 9):
+      target = 8.0 * (sizes[k - 1] + 0.5) / self.photo.size
+      data = baselines._goog_file_at_bpp(  # pylint: disable=protected-access
+          self.codec, self.photo, target)
+      self.assertEqual(data, self.codec.pack(self.photo.shape, codes, k))
+    data = baselines._goog_file_at_bpp(  # pylint: disable=protected-access
+        self.codec, self.photo, 0.01)
+    self.assertEqual(container.unpack(data).params[0], 1)
+
+  @parameterized.parameters((1, 1), (33, 17), (5, 130))
+  def test_odd_sizes(self, h, w):
+    image = np.random.default_rng(h + w).integers(0, 256, (h, w), np.uint8)
+    data = self.codec.pack(image.shape, self.codec.codes(image, 2),
+                           entropy_coded=True)
+    np.testing.assert_array_equal(self.codec.decompress(data),
+                                  self.codec.reconstruct(image, 2))
+
+  def test_truncated_and_corrupt_files_raise(self):
+    data = self.codec.compress(self.photo, 3)
+    self.assertEqual(len(container.unpack(data).params), 2)
+    for n in (0, 12, len(data) // 2, len(data) - 1):
+      with self.assertRaises(errors.BitstreamError):
+        self.codec.decompress(data[:n])
+    for pos in (40, len(data) // 2, len(data) - 6):
+      bad = bytearray(data)
+      bad[pos] ^= 0x04
+      with self.assertRaises(errors.BitstreamError):
+        self.codec.decompress(bytes(bad))
+
+  def _file(self, params, payload):
+    return container.pack("goog-ec", self.photo.shape, params, payload)
+
+  def test_bad_segments_raise(self):
+    payload = container.unpack(self.codec.compress(self.photo, 2)).payload
+    first = int.from_bytes(payload[:4], "big")
+    cases = [
+        (bytes([3, 1]), payload, "segment"),  # a segment missing
+        (bytes([1, 1]), payload, "after the last segment"),
+        (bytes([2, 1]), payload + b"\0", "after the last segment"),
+        (bytes([2, 1]), payload[:-1], "segment"),
+        (bytes([1, 1]), b"\0\0\0\0", "segment"),  # empty segment
+        (bytes([1, 1]), b"\0\0", "segment"),
+        (bytes([2, 2]), payload, "coding mode"),
+        (bytes([2, 1, 0]), payload, "iteration"),
+        (bytes([1, 1]), (first + 1).to_bytes(4, "big") + payload[4:],
+         "after the last segment"),
+    ]
+    for params, body, message in cases:
+      with self.assertRaisesRegex(errors.BitstreamError, message):
+        self.codec.decompress(self._file(params, body))
+
+  def test_short_file_of_a_huge_image_raises_before_decoding(self):
+    payload = b"\0\0\0\x10" + b"\x55" * 16
+    data = container.pack("goog-ec", (60000, 60000), bytes([1, 1]), payload)
+    with self.assertRaisesRegex(errors.BitstreamError, "too short"):
+      self.codec.decompress(data)
+    parents, p0 = goog_bits.fit([np.zeros((1, 4, 4, 32), np.uint8)], 1, 2)
+    del parents
+    # All-zero codes: P(0) near 1 everywhere, yet 2^20 bits need > 8 bytes.
+    self.assertGreater(goog_bits.min_segment_bytes(p0, 1 << 20), 8)
+
+  def test_model_without_tables_refuses_entropy_coded_files(self):
+    plain = goog.GoogCodec(self._plain_model())
+    with self.assertRaisesRegex(errors.BitstreamError, "no tables"):
+      plain.decompress(self.codec.compress(self.photo, 2))
+
+  @pytest.mark.slow
+  def test_decoding_is_identical_in_two_processes(self):
+    # Slow: two fresh interpreters, side by side, decode the same entropy-coded
+    # files; their output bytes must equal each other's and ours.
+    image = self.photo[:41, :75]
+    inputs = []
+    for k in (1, 3):
+      path = os.path.join(self.tmp, f"two-{k}.bin")
+      data = self.codec.pack(image.shape, self.codec.codes(image, k),
+                             entropy_coded=True)
+      with open(path, "wb") as f:
+        f.write(data)
+      inputs.append((path, self.codec.decompress(data)))
+    script = ("import sys, numpy as np\n"
+              "from tf_hbd.baselines import goog\n"
+              "codec = goog.GoogCodec(sys.argv[2])\n"
+              "for p in sys.argv[3:]:\n"
+              "  np.save(p + sys.argv[1] + '.npy',\n"
+              "          codec.decompress(open(p, 'rb').read(), p))\n")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
+           "PYTHONPATH": _ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    procs = [subprocess.Popen(
+        [sys.executable, "-c", script, tag, self.path] +
+        [p for p, _ in inputs], env=env, cwd=self.tmp,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE) for tag in "ab"]
+    for proc in procs:
+      _, err = proc.communicate(timeout=600)
+      self.assertEqual(proc.returncode, 0, err.decode()[-2000:])
+    for path, here in inputs:
+      a, b = np.load(path + "a.npy"), np.load(path + "b.npy")
+      self.assertEqual(a.tobytes(), b.tobytes(), path)
+      self.assertEqual(a.tobytes(), here.tobytes(), path)
 
 
 if __name__ == "__main__":
