@@ -490,6 +490,11 @@ def evaluate_decoder(dec, tier: Tier, spec, imgs, metric_cache=None,
   (`tf_hbd.evaluation.metrics.subset`: the same values `all_metrics`
   gives).
 
+  The trained K and the K sweep at the tier's rate come from one refinement
+  pass of the sweep's largest K per image (`tf_hbd.evaluation.step_sweep`:
+  checked against the decoder's own refinement on the first image, the same
+  pixels), the RD points from the decoder at its trained K.
+
   Args:
     dec: a `tf_hbd.evaluation.systems.LoadedDecoder`.
     tier, spec, imgs: the tier, its test set and images (`_TestSet`).
@@ -504,8 +509,10 @@ def evaluate_decoder(dec, tier: Tier, spec, imgs, metric_cache=None,
       same images at the same rates); None: coded here.
     rd: False: no RD points (``rd`` empty; `Tier.rd_seeds`).
   """
-  from tf_hbd.evaluation import metrics  # pylint: disable=g-import-not-at-top
-  from tf_hbd.evaluation import systems  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from tf_hbd.evaluation import metrics
+  from tf_hbd.evaluation import step_sweep
+  from tf_hbd.evaluation import systems
 
   def measure(names, shared=False):
     if every_metric is not None:
@@ -518,30 +525,32 @@ def evaluate_decoder(dec, tier: Tier, spec, imgs, metric_cache=None,
   cache = systems.CodecCache(disk=codec_cache)
   codec = systems.codec_system(dec.codec)
   codec.name = "codec"
-  decoder = systems.trained_decoder_system(dec, label="decoder")
+  # the trained K and the K sweep at the test rate: one pass per image
+  sweep = step_sweep.StepSweep(dec, tier.k_sweep)
 
-  def codec_and_decoder(bpp, names):
+  def codec_and_decoder(bpp, names, decoder):
     rows = systems.evaluate(imgs, [codec], [bpp], cache=cache,
                             measure=measure(names, shared=True))
     rows.update(systems.evaluate(imgs, [decoder], [bpp], cache=cache,
                                  measure=measure(names)))
     return rows
 
-  res = codec_and_decoder(tier.test_bpp, metrics.METRIC_NAMES)
+  res = codec_and_decoder(tier.test_bpp, metrics.METRIC_NAMES,
+                          sweep.system(dec.K, "decoder"))
   out = {"dataset": spec.name, "bpp": tier.test_bpp,
          "images": [im.name for im in imgs], "trained_K": dec.K,
          "codec": _per_image(res["codec"]),
          "decoder": _per_image(res["decoder"]), "k_sweep": {}, "rd": {}}
-  ks = [systems.trained_decoder_system(dec, K=k, label=f"K={k}")
-        for k in tier.k_sweep if k != dec.K]
+  ks = [sweep.system(k, f"K={k}") for k in tier.k_sweep if k != dec.K]
   kres = systems.evaluate(imgs, ks, [tier.test_bpp], cache=cache,
                           measure=measure(("psnr",))) if ks else {}
   for k in tier.k_sweep:
     rows = res["decoder"] if k == dec.K else kres[f"K={k}"]
     out["k_sweep"][str(k)] = [float(r["psnr"]) for r in rows]
   rd_keys = ("bpp", "psnr", "ms-ssim")
+  decoder = systems.trained_decoder_system(dec, label="decoder")
   for bpp in tier.rd_bpps if rd else ():
-    rows = codec_and_decoder(bpp, rd_keys[1:])
+    rows = codec_and_decoder(bpp, rd_keys[1:], decoder)
     out["rd"][repr(float(bpp))] = {
         name: _per_image(r, rd_keys) for name, r in rows.items()}
   return out

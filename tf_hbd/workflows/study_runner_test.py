@@ -345,6 +345,36 @@ class StudyRunnerTest(absltest.TestCase):
     self.assertEqual(rec["k_sweep"]["2"], rec["decoder"]["psnr"])
     self.assertNotEqual(rec["k_sweep"]["1"], rec["decoder"]["psnr"])
 
+  def test_evaluate_decoder_k_sweep_from_one_pass(self):
+    from tf_hbd.evaluation import systems  # pylint: disable=g-import-not-at-top
+    tier = study_runner.STUDIES["tiny"][0]  # 2 images, K 1 and 2, 1 RD rate
+    spec, imgs = study_runner._TestSet().get(tier, "")  # pylint: disable=protected-access
+    calls = []
+
+    def refine(img, K=None, encoded=None, ensemble=False):  # a K-step blur
+      del encoded, ensemble
+      calls.append(K)
+      out = img.astype(np.float64)
+      for _ in range(K or 2):
+        out = (out + np.roll(out, 1, axis=1)) / 2
+      return np.round(out).astype(np.uint8)
+
+    def refine_steps(img, K, encoded=None):
+      calls.append(f"pass {K}")
+      return np.stack([refine(img, k, encoded) for k in range(1, K + 1)])
+
+    dec = systems.LoadedDecoder("fake", "jpeg", refine, 2, None, "fake")
+    before = study_runner.evaluate_decoder(dec, tier, spec, imgs)
+    self.assertEqual(calls, [None, None, 1, 1, None, None])  # K=2 default
+    calls.clear()
+    dec.refine_steps = refine_steps
+    self.assertEqual(study_runner.evaluate_decoder(dec, tier, spec, imgs),
+                     before)
+    # per image one pass of K=2 (its steps listed inside), the first image
+    # checked against the default refinement; the RD rate as before
+    self.assertEqual(calls, ["pass 2", 1, 2, None, "pass 2", 1, 2, None,
+                             None])
+
   def test_measure_eval_costs(self):
     from tf_hbd.evaluation import systems  # pylint: disable=g-import-not-at-top
     tier = study_runner.STUDIES["tiny"][0]
