@@ -696,14 +696,17 @@ def _timed(fn, repeats):
   return statistics.median(walls), statistics.median(cpus), first, out
 
 
-def measure_eval_costs(dec, imgs, bpp: float, repeats: int = 2) -> dict:
+def measure_eval_costs(dec, imgs, bpp: float, repeats: int = 2,
+                       sweep_k: int = 8) -> dict:
   """Per-megapixel costs of the parts of a run's evaluation, on `imgs`.
 
   Times (after a first call each) the codec round trips with their rate
   search (JPEG, JPEG 2000: once per study with the codec cache), a round
   trip read from a `tf_hbd.evaluation.codec_cache.RoundTripCache` (every
-  run), `dec`'s refinement at its K, and the metrics the evaluation
-  computes: PSNR, SSIM with MS-SSIM (one pass), MS-SSIM alone.
+  run), `dec`'s refinement at its K, its pass of `sweep_k` steps keeping
+  every step (``refine_steps``: the K sweep, `tf_hbd.evaluation.step_sweep`;
+  when `dec` has one), and the metrics the evaluation computes: PSNR, SSIM
+  with MS-SSIM (one pass), MS-SSIM alone.
 
   Returns:
     {"s_per_mpixel": {part: wall seconds per megapixel},
@@ -736,6 +739,9 @@ def measure_eval_costs(dec, imgs, bpp: float, repeats: int = 2) -> dict:
           img, dec.codec, bpp=bpp))
       extra, out = add("refine", lambda: dec.refine(decoded, encoded=enc))
       warmup.setdefault(img.shape, extra)
+      if dec.refine_steps is not None:
+        add("refine_steps", lambda: dec.refine_steps(decoded, sweep_k,
+                                                      encoded=enc))
       add("psnr", lambda: metrics.psnr(img, out))
       add("ssim_and_ms_ssim", lambda: metrics.ssim_and_ms_ssim(img, out))
       add("ms_ssim", lambda: metrics.ms_ssim(img, out))
@@ -745,7 +751,8 @@ def measure_eval_costs(dec, imgs, bpp: float, repeats: int = 2) -> dict:
           "warmup_s": max(0.0, sum(warmup.values()) / len(warmup)),
           "images": [im.name for im in imgs],
           "how": f"median of {repeats} calls after a first, per image, "
-                 f"at {bpp} bpp, {dec.codec} decoder ({dec.label})",
+                 f"at {bpp} bpp, {dec.codec} decoder ({dec.label}); "
+                 f"refine_steps: one pass of K={sweep_k} keeping every step",
           "measured": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
           "load_average": round(os.getloadavg()[0], 2)}
 
@@ -769,6 +776,10 @@ def _run_seconds(run, times, test, val_mpixels):
   others = [x for x in run.tier.k_sweep if x != k]
   n_rd = len(run.tier.rd_bpps) if run.rd else 0
   mp, shapes = test
+  if "refine_steps" in px:  # the trained K and the sweep: one pass
+    sweep = m["refine_s_per_mpixel"] * px["refine_steps"] / px["refine"]
+  else:  # measured before the one pass: the trained K, then each other K
+    sweep = refine * (1 + sum(x / k for x in others))
   return {
       "train": epochs * cfg.steps_per_epoch * m["step_s"] * k / 4.0,
       "start": (m.get("overhead_s", ev.get("overhead_s", 0.0))
@@ -776,7 +787,7 @@ def _run_seconds(run, times, test, val_mpixels):
       "validation": epochs * val_mpixels * (refine + px["psnr"]),
       "load": (m.get("load_s", ev.get("load_s", 0.0))
                + shapes * ev["warmup_s"]),
-      "test": mp * (refine * (1 + sum(x / k for x in others) + n_rd)
+      "test": mp * (sweep + refine * n_rd
                     + px["ssim_and_ms_ssim"] + px["ms_ssim"] * n_rd
                     + px["psnr"] * (1 + len(others) + n_rd)
                     + px["cached_roundtrip"] * (1 + n_rd))}
@@ -1014,7 +1025,8 @@ def _measure_eval(run, data_root, testsets, in_process, images=2):
     ref = measure_step_time(run, data_root, d, in_process=in_process)
     dec = systems.load_trained_decoder(measure_dir(run, d))
     _, imgs = testsets.get(run.tier, data_root)
-    ev = measure_eval_costs(dec, imgs[:images], run.tier.test_bpp)
+    ev = measure_eval_costs(dec, imgs[:images], run.tier.test_bpp,
+                            sweep_k=max(run.tier.k_sweep))
   ev.update(overhead_s=ref["overhead_s"], load_s=ref["load_s"],
             reference={"key": measure_key(run), "step_s": ref["step_s"],
                        "refine_s_per_mpixel": ref["refine_s_per_mpixel"],

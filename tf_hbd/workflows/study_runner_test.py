@@ -274,6 +274,14 @@ class StudyRunnerTest(absltest.TestCase):
                            0.1 * (5.0 * 1.5 + 8.0 + 2.0 * 2 + 1.0))
     self.assertAlmostEqual(parts["codec:sample_test:jpeg"]["test"],
                            0.1 * (4.0 + 2.0 + 8.0))
+    # measured with the one pass (`measure_eval_costs`' refine_steps): the
+    # trained K and the sweep cost the key's refinement (K = 4) x the pass's
+    # measured cost over the refinement's, whatever the trained K
+    times[study_runner.EVAL_KEY]["s_per_mpixel"].update(
+        refine=3.0, refine_steps=4.5)
+    parts = study_runner.estimate_parts([run], times, tests, 0.2)
+    self.assertAlmostEqual(parts[run.run_id]["test"],
+                           0.1 * (10.0 * 1.5 + 8.0 + 2.0 * 2 + 1.0))
 
   def test_evaluation_computes_the_recorded_metrics_and_caches_the_codecs(
       self):
@@ -396,6 +404,12 @@ class StudyRunnerTest(absltest.TestCase):
     self.assertEqual(ev["images"], [im.name for im in imgs])
     # a first call and one timed call per image, with the bitstream
     self.assertEqual(calls, [True] * 2 * len(imgs))
+    # with a one-pass sweep: its cost at sweep_k too
+    dec.refine_steps = lambda img, K, encoded=None: calls.append(K) or [img]
+    ev = study_runner.measure_eval_costs(dec, imgs, 0.6, repeats=1,
+                                         sweep_k=5)
+    self.assertEqual(set(ev["s_per_mpixel"]), parts | {"refine_steps"})
+    self.assertEqual(calls[-2:], [5, 5])
     self.assertGreaterEqual(ev["warmup_s"], 0.0)
 
   def test_cache_flags(self):
