@@ -64,61 +64,10 @@ class _Serving(tf.Module):
     self.guard = bool(guard)
     self.passthrough = dict(passthrough or {}) if size else {}
 
-    ramp = (float(self.passthrough.get("jp2_min_activity_per_bpp", 0.0)),
-            float(self.passthrough.get("jp2_full_activity_per_bpp", 0.0)))
-
-    def run(image, k, setting=None):
-      if self.passthrough:  # settings finer than the model's error floor
-        return tf.cond(
-            guards.passthrough(codec, setting, decoded=image,
-                               **self.passthrough),
-            lambda: tf.identity(image), lambda: refine_and_ramp(
-                image, k, setting))
-      return refine_and_project(image, k, setting)
-
-    def ramp_of(image, out, setting):
-      if codec == "jp2" and ramp[1] > ramp[0]:  # guards.activity_weight
-        out = guards.blend(image, out, guards.activity_weight(
-            image, setting, ramp[0], ramp[1]))
-      return out
-
-    def refine_and_ramp(image, k, setting):
-      return ramp_of(image, refine_and_project(image, k, setting), setting)
-
-    def refine_and_project(image, k, setting):
-      out = graph_refine.refine_in_graph(
-          image, self._block_fn(k, setting), self._d, self._boundary, self._batch,
-          self._max_pixels)
-      return project_of(image, out, setting)
-
-    def project_of(image, out, setting):
-      if self.project:  # JPEG quantization constraint (jpeg_constraint)
-        flat_in = tf.reshape(image, tf.shape(image)[:2])
-        flat_out = tf.reshape(out, tf.shape(image)[:2])
-        table = jpeg_constraint.table_from_setting(setting)
-        out = tf.reshape(jpeg_constraint.project(flat_out, flat_in, table),
-                         tf.shape(image))
-      return out
-
-    def run_steps(image, k, setting=None):
-      """`run` at K = 1..k from one k-step pass: (k,) + image shape."""
-      if self.passthrough:
-        return tf.cond(
-            guards.passthrough(codec, setting, decoded=image,
-                               **self.passthrough),
-            lambda: tf.repeat(image[None], k, axis=0),
-            lambda: steps_and_finish(image, k, setting, ramp_of))
-      return steps_and_finish(image, k, setting, None)
-
-    def steps_and_finish(image, k, setting, then):
-      outs = graph_refine.refine_steps_in_graph(
-          image, self._steps_fn(k, setting), self._d, self._boundary,
-          self._batch, self._max_pixels)
-
-      def finish(out):  # what `run` does after refine_in_graph
-        out = project_of(image, out, setting)
-        return then(image, out, setting) if then else out
-      return tf.map_fn(finish, outs, fn_output_signature=tf.uint8)
+    self._ramp = (
+        float(self.passthrough.get("jp2_min_activity_per_bpp", 0.0)),
+        float(self.passthrough.get("jp2_full_activity_per_bpp", 0.0)))
+    run, run_steps = self._run, self._run_steps
 
     image_spec = tf.TensorSpec(None, tf.uint8, name="image")
     k_spec = tf.TensorSpec([], tf.int32, name="K")
@@ -155,6 +104,58 @@ class _Serving(tf.Module):
     self.refine_steps = refine_steps
     self.decode_and_refine = decode_and_refine
     self.refine_blocks = model.serving_function()
+
+  def _run(self, image, k, setting=None):
+    """The refined image at K = `k` (every signature's pipeline)."""
+    if self.passthrough:  # settings finer than the model's error floor
+      return tf.cond(
+          guards.passthrough(self._codec, setting, decoded=image,
+                             **self.passthrough),
+          lambda: tf.identity(image), lambda: self._ramp_of(
+              image, self._refine_and_project(image, k, setting), setting))
+    return self._refine_and_project(image, k, setting)
+
+  def _ramp_of(self, image, out, setting):
+    low, high = self._ramp
+    if self._codec == "jp2" and high > low:  # guards.activity_weight
+      out = guards.blend(image, out, guards.activity_weight(
+          image, setting, low, high))
+    return out
+
+  def _refine_and_project(self, image, k, setting):
+    out = graph_refine.refine_in_graph(
+        image, self._block_fn(k, setting), self._d, self._boundary,
+        self._batch, self._max_pixels)
+    return self._project_of(image, out, setting)
+
+  def _project_of(self, image, out, setting):
+    if self.project:  # JPEG quantization constraint (jpeg_constraint)
+      flat_in = tf.reshape(image, tf.shape(image)[:2])
+      flat_out = tf.reshape(out, tf.shape(image)[:2])
+      table = jpeg_constraint.table_from_setting(setting)
+      out = tf.reshape(jpeg_constraint.project(flat_out, flat_in, table),
+                       tf.shape(image))
+    return out
+
+  def _run_steps(self, image, k, setting=None):
+    """`_run` at K = 1..k from one k-step pass: (k,) + image shape."""
+    if self.passthrough:
+      return tf.cond(
+          guards.passthrough(self._codec, setting, decoded=image,
+                             **self.passthrough),
+          lambda: tf.repeat(image[None], k, axis=0),
+          lambda: self._steps_and_finish(image, k, setting, self._ramp_of))
+    return self._steps_and_finish(image, k, setting, None)
+
+  def _steps_and_finish(self, image, k, setting, then):
+    outs = graph_refine.refine_steps_in_graph(
+        image, self._steps_fn(k, setting), self._d, self._boundary,
+        self._batch, self._max_pixels)
+
+    def finish(out):  # what `_run` does after refine_in_graph
+      out = self._project_of(image, out, setting)
+      return then(image, out, setting) if then else out
+    return tf.map_fn(finish, outs, fn_output_signature=tf.uint8)
 
   def _block_fn(self, k, setting):
     """The decoder on one batch of blocks (plus the flat-block guard)."""

@@ -24,7 +24,9 @@ shared by the runs (``--metric_cache``, outside the repository by default),
 as do the codec round trips the codec and decoder rows start from (JPEG 2000's
 rate search: seconds per image and rate), through a
 `tf_hbd.evaluation.codec_cache.RoundTripCache` (``--codec_cache``): the
-numbers are the same with or without them. The tables, figures and claims
+numbers are the same with or without them. The trained K and the K sweep
+come from one refinement pass per image (`tf_hbd.evaluation.step_sweep`:
+the same pixels as a refinement at each K). The tables, figures and claims
 are then regenerated from whatever records exist
 (`tf_hbd.evaluation.study_report`, `tf_hbd.evaluation.claims`), so the study
 can be spread over days.
