@@ -520,6 +520,10 @@ class LoadedDecoder:
     K: the trained number of refinement steps.
     log: the training log (``log.json``) if there is one, else None.
     path: where it was loaded from.
+    refine_steps: callable(decoded uint8, K, encoded=None) -> uint8 (K,) +
+      image shape, `refine` at K = 1..K (serving exports: one K-step pass,
+      `tf_hbd.inference.serving.ServedModel.refine_steps`); None: not
+      available (call `refine` at each K).
   """
   label: str
   codec: str
@@ -527,6 +531,7 @@ class LoadedDecoder:
   K: int
   log: Optional[dict]
   path: str
+  refine_steps: Optional[Callable] = None
 
 
 def load_trained_decoder(spec: str) -> LoadedDecoder:
@@ -563,8 +568,13 @@ def load_trained_decoder(spec: str) -> LoadedDecoder:
                    if served.setting_size and encoded is not None else None)
         return served.refine(img, K=K, setting=setting, ensemble=ensemble)
 
+      def served_steps(img, K, encoded=None, served=served, codec=codec):
+        setting = (codec_setting.features(encoded.data, codec, img.shape)
+                   if served.setting_size and encoded is not None else None)
+        return served.refine_steps(img, K, setting=setting)
+
       return LoadedDecoder(label, codec, served_refine, int(meta["K"]), log,
-                           cand)
+                           cand, refine_steps=served_steps)
   if log is None or log.get("status") != "finished":
     raise FileNotFoundError(
         f"{path!r} is neither a tf_hbd serving export (hbd_model.json) nor a "

@@ -19,6 +19,7 @@ import tensorflow as tf
 from tf_hbd.codecs import images
 
 __all__ = ["pad_to_grid", "block_index_tensors", "refine_in_graph",
+           "refine_steps_in_graph",
            "jpeg_setting_in_graph", "DEFAULT_MAX_PIXELS"]
 
 DEFAULT_MAX_PIXELS = 120_000_000  # ~ 11000 x 11000; about 1 GB of float32
@@ -76,6 +77,48 @@ def refine_in_graph(image, model_fn, patch_size, strategy, batch_size=4096,
   Returns:
     uint8 tensor of the input's shape.
   """
+  d = int(patch_size)
+  preds, (h, w, r, c, in_shape) = _predict_blocks(
+      image, model_fn, d, strategy, batch_size, max_pixels, [d * d])
+  preds = tf.reshape(preds, [r, c, d, d])
+  full = tf.reshape(tf.transpose(preds, [0, 2, 1, 3]), [r * d, c * d])
+  full = full[:h, :w]
+  result = tf.cast(tf.clip_by_value(tf.round(full * 255.0), 0, 255), tf.uint8)
+  return tf.reshape(result, in_shape)
+
+
+def refine_steps_in_graph(image, steps_fn, patch_size, strategy,
+                          batch_size=4096, max_pixels=DEFAULT_MAX_PIXELS):
+  """`refine_in_graph` keeping every refinement step: (K,) + image shape.
+
+  Args:
+    image: uint8 tensor (H, W) or (H, W, 1).
+    steps_fn: callable(context, position) -> (n, K, d*d) float32, the
+      prediction of each target after steps 1..K (K the same for every
+      call).
+    patch_size, strategy, batch_size, max_pixels: as for `refine_in_graph`.
+
+  Returns:
+    uint8 tensor (K, H, W) or (K, H, W, 1): image k - 1 is assembled from
+    the step-k predictions exactly as `refine_in_graph` assembles its one
+    prediction (pixel for pixel the same operations).
+  """
+  d = int(patch_size)
+  preds, (h, w, r, c, in_shape) = _predict_blocks(
+      image, steps_fn, d, strategy, batch_size, max_pixels, [None, d * d])
+  k = tf.shape(preds)[1]
+  preds = tf.reshape(preds, [r, c, k, d, d])
+  full = tf.reshape(tf.transpose(preds, [2, 0, 3, 1, 4]), [k, r * d, c * d])
+  full = full[:, :h, :w]
+  result = tf.cast(tf.clip_by_value(tf.round(full * 255.0), 0, 255), tf.uint8)
+  return tf.reshape(result, tf.concat([[k], in_shape], axis=0))
+
+
+def _predict_blocks(image, model_fn, d, strategy, batch_size, max_pixels,
+                    element_shape):
+  """`model_fn` on every block of `image`, `batch_size` targets at a time:
+  (the predictions concatenated, (h, w, rows, cols of the grid, image
+  shape))."""
   image = tf.convert_to_tensor(image)
   in_shape = tf.shape(image)
   img2d = images.check_gray_in_graph(image)
@@ -88,29 +131,25 @@ def refine_in_graph(image, model_fn, patch_size, strategy, batch_size=4096,
   ]
   with tf.control_dependencies(checks):
     x = tf.cast(img2d, tf.float32) / 255.0
-  d = int(patch_size)
   grid, r, c = pad_to_grid(x, d)
   rows, cols, position = block_index_tensors(r, c, strategy)
   n = r * c
   out = tf.TensorArray(tf.float32, size=0, dynamic_size=True,
                        infer_shape=False, element_shape=tf.TensorShape(
-                           [None, d * d]))
+                           [None] + list(element_shape)))
 
   def body(i, start, out):
     stop = tf.minimum(start + batch_size, n)
     idx = tf.stack([rows[start:stop], cols[start:stop]], axis=-1)
     context = tf.gather_nd(grid, idx)  # (m, 9, d, d)
-    pred = model_fn(context, position[start:stop])
-    pred = tf.reshape(tf.cast(pred, tf.float32), [-1, d * d])
+    pred = tf.cast(model_fn(context, position[start:stop]), tf.float32)
+    if len(element_shape) == 1:
+      pred = tf.reshape(pred, [-1, d * d])
     return i + 1, stop, out.write(i, pred)
 
   _, _, out = tf.while_loop(lambda i, start, out: start < n, body,
                             [tf.constant(0), tf.constant(0), out])
-  preds = tf.reshape(out.concat(), [r, c, d, d])
-  full = tf.reshape(tf.transpose(preds, [0, 2, 1, 3]), [r * d, c * d])
-  full = full[:h, :w]
-  result = tf.cast(tf.clip_by_value(tf.round(full * 255.0), 0, 255), tf.uint8)
-  return tf.reshape(result, in_shape)
+  return out.concat(), (h, w, r, c, in_shape)
 
 
 def jpeg_setting_in_graph(jpeg):

@@ -9,6 +9,7 @@ no Python code of ours:
 |---|---|---|
 | ``serving_default`` = ``refine`` | ``image``: uint8, (H, W) or (H, W, 1) | ``refined``: uint8, same shape |
 | ``refine_k`` | ``image`` as above; ``K``: int32 scalar >= 1 | ``refined`` |
+| ``refine_steps`` | ``image``, ``K`` as above | ``refined``: uint8 (K,) + image shape, image k - 1 the same as ``refine_k`` at K = k (one K-step pass; the K sweep of the study) |
 | ``decode_and_refine`` (JPEG models) | ``jpeg``: string scalar, JPEG file bytes | ``refined``: uint8 (H, W, 1) |
 | ``refine_blocks`` | ``context`` (B, 9, d, d) float in [0, 1]; ``position`` (B,) int32; ``K`` int32 | ``reconstructions`` (B, K, d*d), ``refined`` (B, d*d) |
 
@@ -63,36 +64,10 @@ class _Serving(tf.Module):
     self.guard = bool(guard)
     self.passthrough = dict(passthrough or {}) if size else {}
 
-    ramp = (float(self.passthrough.get("jp2_min_activity_per_bpp", 0.0)),
-            float(self.passthrough.get("jp2_full_activity_per_bpp", 0.0)))
-
-    def run(image, k, setting=None):
-      if self.passthrough:  # settings finer than the model's error floor
-        return tf.cond(
-            guards.passthrough(codec, setting, decoded=image,
-                               **self.passthrough),
-            lambda: tf.identity(image), lambda: refine_and_ramp(
-                image, k, setting))
-      return refine_and_project(image, k, setting)
-
-    def refine_and_ramp(image, k, setting):
-      out = refine_and_project(image, k, setting)
-      if codec == "jp2" and ramp[1] > ramp[0]:  # guards.activity_weight
-        out = guards.blend(image, out, guards.activity_weight(
-            image, setting, ramp[0], ramp[1]))
-      return out
-
-    def refine_and_project(image, k, setting):
-      out = graph_refine.refine_in_graph(
-          image, self._block_fn(k, setting), self._d, self._boundary, self._batch,
-          self._max_pixels)
-      if self.project:  # JPEG quantization constraint (jpeg_constraint)
-        flat_in = tf.reshape(image, tf.shape(image)[:2])
-        flat_out = tf.reshape(out, tf.shape(image)[:2])
-        table = jpeg_constraint.table_from_setting(setting)
-        out = tf.reshape(jpeg_constraint.project(flat_out, flat_in, table),
-                         tf.shape(image))
-      return out
+    self._ramp = (
+        float(self.passthrough.get("jp2_min_activity_per_bpp", 0.0)),
+        float(self.passthrough.get("jp2_full_activity_per_bpp", 0.0)))
+    run, run_steps = self._run, self._run_steps
 
     image_spec = tf.TensorSpec(None, tf.uint8, name="image")
     k_spec = tf.TensorSpec([], tf.int32, name="K")
@@ -118,10 +93,69 @@ class _Serving(tf.Module):
                  else None)
       return {"refined": run(image, tf.constant(self._k), setting)}
 
+    @tf.function(autograph=False,
+                 input_signature=[image_spec, k_spec] + setting_spec)
+    def refine_steps(image, K, setting=None):  # pylint: disable=invalid-name
+      tf.debugging.assert_positive(K, message="K must be >= 1")
+      return {"refined": run_steps(image, K, setting)}
+
     self.refine = refine
     self.refine_k = refine_k
+    self.refine_steps = refine_steps
     self.decode_and_refine = decode_and_refine
     self.refine_blocks = model.serving_function()
+
+  def _run(self, image, k, setting=None):
+    """The refined image at K = `k` (every signature's pipeline)."""
+    if self.passthrough:  # settings finer than the model's error floor
+      return tf.cond(
+          guards.passthrough(self._codec, setting, decoded=image,
+                             **self.passthrough),
+          lambda: tf.identity(image), lambda: self._ramp_of(
+              image, self._refine_and_project(image, k, setting), setting))
+    return self._refine_and_project(image, k, setting)
+
+  def _ramp_of(self, image, out, setting):
+    low, high = self._ramp
+    if self._codec == "jp2" and high > low:  # guards.activity_weight
+      out = guards.blend(image, out, guards.activity_weight(
+          image, setting, low, high))
+    return out
+
+  def _refine_and_project(self, image, k, setting):
+    out = graph_refine.refine_in_graph(
+        image, self._block_fn(k, setting), self._d, self._boundary,
+        self._batch, self._max_pixels)
+    return self._project_of(image, out, setting)
+
+  def _project_of(self, image, out, setting):
+    if self.project:  # JPEG quantization constraint (jpeg_constraint)
+      flat_in = tf.reshape(image, tf.shape(image)[:2])
+      flat_out = tf.reshape(out, tf.shape(image)[:2])
+      table = jpeg_constraint.table_from_setting(setting)
+      out = tf.reshape(jpeg_constraint.project(flat_out, flat_in, table),
+                       tf.shape(image))
+    return out
+
+  def _run_steps(self, image, k, setting=None):
+    """`_run` at K = 1..k from one k-step pass: (k,) + image shape."""
+    if self.passthrough:
+      return tf.cond(
+          guards.passthrough(self._codec, setting, decoded=image,
+                             **self.passthrough),
+          lambda: tf.repeat(image[None], k, axis=0),
+          lambda: self._steps_and_finish(image, k, setting, self._ramp_of))
+    return self._steps_and_finish(image, k, setting, None)
+
+  def _steps_and_finish(self, image, k, setting, then):
+    outs = graph_refine.refine_steps_in_graph(
+        image, self._steps_fn(k, setting), self._d, self._boundary,
+        self._batch, self._max_pixels)
+
+    def finish(out):  # what `_run` does after refine_in_graph
+      out = self._project_of(image, out, setting)
+      return then(image, out, setting) if then else out
+    return tf.map_fn(finish, outs, fn_output_signature=tf.uint8)
 
   def _block_fn(self, k, setting):
     """The decoder on one batch of blocks (plus the flat-block guard)."""
@@ -139,9 +173,28 @@ class _Serving(tf.Module):
       return p
     return fn
 
+  def _steps_fn(self, k, setting):
+    """`_block_fn` keeping every step: (B, k, d*d), guarded step by step."""
+    dtype = self.model.compute_dtype
+
+    def fn(context, position):
+      ctx = tf.cast(context, dtype)
+      st = (None if setting is None else
+            tf.tile(tf.cast(setting, dtype)[None], [tf.shape(ctx)[0], 1]))
+      p = tf.cast(self.model.unroll(ctx, position, k, setting=st),
+                  tf.float32)
+      if self.guard:  # the same guard on each step's prediction
+        flat = tf.cast(context, tf.float32)
+        p = tf.transpose(tf.map_fn(
+            lambda q: guards.keep_flat_context(flat, position, q),
+            tf.transpose(p, [1, 0, 2])), [1, 0, 2])
+      return p
+    return fn
+
   def signatures(self):
     sigs = {"serving_default": self.refine, "refine": self.refine,
-            "refine_k": self.refine_k, "refine_blocks": self.refine_blocks}
+            "refine_k": self.refine_k, "refine_steps": self.refine_steps,
+            "refine_blocks": self.refine_blocks}
     if self._codec == "jpeg":
       sigs["decode_and_refine"] = self.decode_and_refine
     return sigs
@@ -252,6 +305,29 @@ class ServedModel(codec_setting.TakesSetting):
       else:
         out = self._loaded.signatures["refine_k"](
             K=tf.constant(int(K), tf.int32), **kwargs)
+    except tf.errors.InvalidArgumentError as e:
+      raise errors.ResourceLimitError(e.message) from e
+    return out["refined"].numpy()
+
+  def refine_steps(self, image, K: int, setting=None,
+                   source: Optional[str] = None) -> np.ndarray:
+    """`refine` at K = 1..`K`: uint8 (K,) + image shape, from one K-step
+    pass where the export has the ``refine_steps`` signature and a single
+    grid (image k - 1 is the same as ``refine(image, K=k)``), else K calls
+    of `refine` (exports made before it, grid-shift ensembles)."""
+    shifts = numpy_serving.check_shifts(self.metadata.get("grid_shifts", 1),
+                                        self.codec)
+    if shifts > 1 or "refine_steps" not in self._loaded.signatures:
+      return np.stack([self.refine(image, K=k, setting=setting,
+                                   source=source) for k in range(1, K + 1)])
+    image = np.asarray(image)
+    images.check_gray(image)
+    kwargs = {"image": tf.constant(image), "K": tf.constant(int(K), tf.int32)}
+    setting = self.setting_for(setting, source, image.shape[:2])
+    if setting is not None:
+      kwargs["setting"] = tf.constant(setting)
+    try:
+      out = self._loaded.signatures["refine_steps"](**kwargs)
     except tf.errors.InvalidArgumentError as e:
       raise errors.ResourceLimitError(e.message) from e
     return out["refined"].numpy()

@@ -108,6 +108,16 @@ class ServingTest(tf.test.TestCase):
     with self.assertRaisesRegex(errors.ResourceLimitError, "too large"):
       m.refine(np.zeros((200, 200), np.uint8))
 
+  def test_refine_steps_equals_refine_k_at_every_k(self):
+    m = serving.load(self.dir)
+    steps = m.refine_steps(self.image, 5)
+    self.assertEqual(steps.shape, (5,) + self.image.shape)
+    for k in range(1, 6):
+      self.assertAllEqual(steps[k - 1], m.refine(self.image, K=k))
+    self.assertFalse(np.array_equal(steps[0], steps[2]))
+    self.assertEqual(m.refine_steps(self.image[..., None], 2).shape,
+                     (2,) + self.image.shape + (1,))
+
 
 if __name__ == "__main__":
   tf.test.main()
@@ -204,3 +214,81 @@ class SettingServingTest(tf.test.TestCase):
     self.assertAllEqual(out, fine)
     coarse = m.refine(self.decoded, setting=self.setting)  # quality 20
     self.assertGreater(np.abs(coarse.astype(int) - self.decoded).max(), 0)
+
+
+def _assert_steps_equal_k(test, model, codec, decoded, setting=None,
+                          K=8, **export_kw):
+  """Exports `model`; `refine_steps` at K equals `refine` at every k."""
+  path = os.path.join(test.get_temp_dir(), f"steps_{codec}_{id(model)}")
+  serving.export_serving(model, path, codec, batch_size=64, **export_kw)
+  m = serving.load(path)
+  steps = m.refine_steps(decoded, K, setting=setting)
+  for k in range(1, K + 1):
+    test.assertAllEqual(steps[k - 1], m.refine(decoded, K=k, setting=setting))
+  return m, steps
+
+
+class RefineStepsTest(tf.test.TestCase):
+  """`refine_steps` (one K-step pass) against `refine` at each K, bit for
+  bit: every decoder class, with the setting, projection, guard, passthrough
+  and the JPEG 2000 ramp; and exports without the signature."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    from tf_hbd.codecs import codec_setting  # pylint: disable=g-import-not-at-top
+    from tf_hbd.codecs import legacy as codecs  # pylint: disable=g-import-not-at-top
+    img = sample_images.load_sample("camera")[100:181, 200:299].copy()
+    img[:24, :24] = 200  # flat blocks: the guard at work
+    cls.jpeg, enc = codecs.roundtrip(img, "jpeg", quality=20)
+    cls.jpeg_setting = codec_setting.features(enc.data, "jpeg")
+    cls.jp2, enc2 = codecs.roundtrip(img, "jp2", bpp=0.5)
+    cls.jp2_setting = codec_setting.features(enc2.data, "jp2", img.shape)
+
+  def _model(self, setting_size, sne=False, units=12):
+    model = decoder_lib.build_decoder("lstm", units=units, patch_size=8, K=4,
+                                      seed=5, setting_size=setting_size,
+                                      boundary="replicate", sne=sne)
+    model(model.dummy_inputs())
+    rng = np.random.default_rng(1)
+    for v in model.readout_variables + model.embed_variables[-1:]:
+      v.assign(rng.normal(0, 0.05, v.shape).astype(np.float32))
+    return model
+
+  def test_lstm_with_setting_and_projection(self):
+    _, steps = _assert_steps_equal_k(self, self._model(64), "jpeg", self.jpeg,
+                                     self.jpeg_setting)
+    self.assertGreater(len({s.tobytes() for s in steps}), 4)
+
+  def test_sne(self):
+    _assert_steps_equal_k(self, self._model(64, sne=True), "jpeg", self.jpeg,
+                          self.jpeg_setting, K=3)
+
+  def test_sab(self):
+    from tf_hbd.model import sab_decoder  # pylint: disable=g-import-not-at-top
+    model = sab_decoder.SABDecoder(self._model(64), k_top=2, k_attn=2, seed=1)
+    model(model.dummy_inputs())
+    _assert_steps_equal_k(self, model, "jpeg", self.jpeg, self.jpeg_setting,
+                          K=5)
+
+  def test_jp2_ramp_and_passthrough(self):
+    model = self._model(1)
+    _assert_steps_equal_k(self, model, "jp2", self.jp2, self.jp2_setting, K=3,
+                          passthrough={"jp2_min_activity_per_bpp": 0.01,
+                                       "jp2_full_activity_per_bpp": 1e4})
+    _, steps = _assert_steps_equal_k(
+        self, model, "jp2", self.jp2, self.jp2_setting, K=2,
+        passthrough={"jp2_max_bpp": 0.1})  # passed through at 0.5 bpp
+    self.assertAllEqual(steps, np.stack([self.jp2] * 2))
+
+  def test_exports_without_the_signature_refine_k_times(self):
+    m, _ = _assert_steps_equal_k(self, self._model(0), "jpeg", self.jpeg, K=2)
+    sigs = dict(m._loaded.signatures)  # pylint: disable=protected-access
+    del sigs["refine_steps"]
+    m._loaded.signatures = sigs  # pylint: disable=protected-access
+    calls = []
+    real = m.refine
+    m.refine = lambda *a, **kw: calls.append(kw["K"]) or real(*a, **kw)
+    steps = m.refine_steps(self.jpeg, 3)
+    self.assertEqual(calls, [1, 2, 3])
+    self.assertAllEqual(steps[2], real(self.jpeg, K=3))

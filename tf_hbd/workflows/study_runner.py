@@ -24,7 +24,9 @@ shared by the runs (``--metric_cache``, outside the repository by default),
 as do the codec round trips the codec and decoder rows start from (JPEG 2000's
 rate search: seconds per image and rate), through a
 `tf_hbd.evaluation.codec_cache.RoundTripCache` (``--codec_cache``): the
-numbers are the same with or without them. The tables, figures and claims
+numbers are the same with or without them. The trained K and the K sweep
+come from one refinement pass per image (`tf_hbd.evaluation.step_sweep`:
+the same pixels as a refinement at each K). The tables, figures and claims
 are then regenerated from whatever records exist
 (`tf_hbd.evaluation.study_report`, `tf_hbd.evaluation.claims`), so the study
 can be spread over days.
@@ -490,6 +492,11 @@ def evaluate_decoder(dec, tier: Tier, spec, imgs, metric_cache=None,
   (`tf_hbd.evaluation.metrics.subset`: the same values `all_metrics`
   gives).
 
+  The trained K and the K sweep at the tier's rate come from one refinement
+  pass of the sweep's largest K per image (`tf_hbd.evaluation.step_sweep`:
+  checked against the decoder's own refinement on the first image, the same
+  pixels), the RD points from the decoder at its trained K.
+
   Args:
     dec: a `tf_hbd.evaluation.systems.LoadedDecoder`.
     tier, spec, imgs: the tier, its test set and images (`_TestSet`).
@@ -504,8 +511,10 @@ def evaluate_decoder(dec, tier: Tier, spec, imgs, metric_cache=None,
       same images at the same rates); None: coded here.
     rd: False: no RD points (``rd`` empty; `Tier.rd_seeds`).
   """
-  from tf_hbd.evaluation import metrics  # pylint: disable=g-import-not-at-top
-  from tf_hbd.evaluation import systems  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from tf_hbd.evaluation import metrics
+  from tf_hbd.evaluation import step_sweep
+  from tf_hbd.evaluation import systems
 
   def measure(names, shared=False):
     if every_metric is not None:
@@ -518,30 +527,32 @@ def evaluate_decoder(dec, tier: Tier, spec, imgs, metric_cache=None,
   cache = systems.CodecCache(disk=codec_cache)
   codec = systems.codec_system(dec.codec)
   codec.name = "codec"
-  decoder = systems.trained_decoder_system(dec, label="decoder")
+  # the trained K and the K sweep at the test rate: one pass per image
+  sweep = step_sweep.StepSweep(dec, tier.k_sweep)
 
-  def codec_and_decoder(bpp, names):
+  def codec_and_decoder(bpp, names, decoder):
     rows = systems.evaluate(imgs, [codec], [bpp], cache=cache,
                             measure=measure(names, shared=True))
     rows.update(systems.evaluate(imgs, [decoder], [bpp], cache=cache,
                                  measure=measure(names)))
     return rows
 
-  res = codec_and_decoder(tier.test_bpp, metrics.METRIC_NAMES)
+  res = codec_and_decoder(tier.test_bpp, metrics.METRIC_NAMES,
+                          sweep.system(dec.K, "decoder"))
   out = {"dataset": spec.name, "bpp": tier.test_bpp,
          "images": [im.name for im in imgs], "trained_K": dec.K,
          "codec": _per_image(res["codec"]),
          "decoder": _per_image(res["decoder"]), "k_sweep": {}, "rd": {}}
-  ks = [systems.trained_decoder_system(dec, K=k, label=f"K={k}")
-        for k in tier.k_sweep if k != dec.K]
+  ks = [sweep.system(k, f"K={k}") for k in tier.k_sweep if k != dec.K]
   kres = systems.evaluate(imgs, ks, [tier.test_bpp], cache=cache,
                           measure=measure(("psnr",))) if ks else {}
   for k in tier.k_sweep:
     rows = res["decoder"] if k == dec.K else kres[f"K={k}"]
     out["k_sweep"][str(k)] = [float(r["psnr"]) for r in rows]
   rd_keys = ("bpp", "psnr", "ms-ssim")
+  decoder = systems.trained_decoder_system(dec, label="decoder")
   for bpp in tier.rd_bpps if rd else ():
-    rows = codec_and_decoder(bpp, rd_keys[1:])
+    rows = codec_and_decoder(bpp, rd_keys[1:], decoder)
     out["rd"][repr(float(bpp))] = {
         name: _per_image(r, rd_keys) for name, r in rows.items()}
   return out
@@ -687,14 +698,17 @@ def _timed(fn, repeats):
   return statistics.median(walls), statistics.median(cpus), first, out
 
 
-def measure_eval_costs(dec, imgs, bpp: float, repeats: int = 2) -> dict:
+def measure_eval_costs(dec, imgs, bpp: float, repeats: int = 2,
+                       sweep_k: int = 8) -> dict:
   """Per-megapixel costs of the parts of a run's evaluation, on `imgs`.
 
   Times (after a first call each) the codec round trips with their rate
   search (JPEG, JPEG 2000: once per study with the codec cache), a round
   trip read from a `tf_hbd.evaluation.codec_cache.RoundTripCache` (every
-  run), `dec`'s refinement at its K, and the metrics the evaluation
-  computes: PSNR, SSIM with MS-SSIM (one pass), MS-SSIM alone.
+  run), `dec`'s refinement at its K, its pass of `sweep_k` steps keeping
+  every step (``refine_steps``: the K sweep, `tf_hbd.evaluation.step_sweep`;
+  when `dec` has one), and the metrics the evaluation computes: PSNR, SSIM
+  with MS-SSIM (one pass), MS-SSIM alone.
 
   Returns:
     {"s_per_mpixel": {part: wall seconds per megapixel},
@@ -727,6 +741,9 @@ def measure_eval_costs(dec, imgs, bpp: float, repeats: int = 2) -> dict:
           img, dec.codec, bpp=bpp))
       extra, out = add("refine", lambda: dec.refine(decoded, encoded=enc))
       warmup.setdefault(img.shape, extra)
+      if dec.refine_steps is not None:
+        add("refine_steps", lambda: dec.refine_steps(decoded, sweep_k,
+                                                      encoded=enc))
       add("psnr", lambda: metrics.psnr(img, out))
       add("ssim_and_ms_ssim", lambda: metrics.ssim_and_ms_ssim(img, out))
       add("ms_ssim", lambda: metrics.ms_ssim(img, out))
@@ -736,7 +753,8 @@ def measure_eval_costs(dec, imgs, bpp: float, repeats: int = 2) -> dict:
           "warmup_s": max(0.0, sum(warmup.values()) / len(warmup)),
           "images": [im.name for im in imgs],
           "how": f"median of {repeats} calls after a first, per image, "
-                 f"at {bpp} bpp, {dec.codec} decoder ({dec.label})",
+                 f"at {bpp} bpp, {dec.codec} decoder ({dec.label}); "
+                 f"refine_steps: one pass of K={sweep_k} keeping every step",
           "measured": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
           "load_average": round(os.getloadavg()[0], 2)}
 
@@ -760,6 +778,10 @@ def _run_seconds(run, times, test, val_mpixels):
   others = [x for x in run.tier.k_sweep if x != k]
   n_rd = len(run.tier.rd_bpps) if run.rd else 0
   mp, shapes = test
+  if "refine_steps" in px:  # the trained K and the sweep: one pass
+    sweep = m["refine_s_per_mpixel"] * px["refine_steps"] / px["refine"]
+  else:  # measured before the one pass: the trained K, then each other K
+    sweep = refine * (1 + sum(x / k for x in others))
   return {
       "train": epochs * cfg.steps_per_epoch * m["step_s"] * k / 4.0,
       "start": (m.get("overhead_s", ev.get("overhead_s", 0.0))
@@ -767,7 +789,7 @@ def _run_seconds(run, times, test, val_mpixels):
       "validation": epochs * val_mpixels * (refine + px["psnr"]),
       "load": (m.get("load_s", ev.get("load_s", 0.0))
                + shapes * ev["warmup_s"]),
-      "test": mp * (refine * (1 + sum(x / k for x in others) + n_rd)
+      "test": mp * (sweep + refine * n_rd
                     + px["ssim_and_ms_ssim"] + px["ms_ssim"] * n_rd
                     + px["psnr"] * (1 + len(others) + n_rd)
                     + px["cached_roundtrip"] * (1 + n_rd))}
@@ -1005,7 +1027,8 @@ def _measure_eval(run, data_root, testsets, in_process, images=2):
     ref = measure_step_time(run, data_root, d, in_process=in_process)
     dec = systems.load_trained_decoder(measure_dir(run, d))
     _, imgs = testsets.get(run.tier, data_root)
-    ev = measure_eval_costs(dec, imgs[:images], run.tier.test_bpp)
+    ev = measure_eval_costs(dec, imgs[:images], run.tier.test_bpp,
+                            sweep_k=max(run.tier.k_sweep))
   ev.update(overhead_s=ref["overhead_s"], load_s=ref["load_s"],
             reference={"key": measure_key(run), "step_s": ref["step_s"],
                        "refine_s_per_mpixel": ref["refine_s_per_mpixel"],

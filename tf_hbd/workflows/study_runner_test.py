@@ -274,6 +274,14 @@ class StudyRunnerTest(absltest.TestCase):
                            0.1 * (5.0 * 1.5 + 8.0 + 2.0 * 2 + 1.0))
     self.assertAlmostEqual(parts["codec:sample_test:jpeg"]["test"],
                            0.1 * (4.0 + 2.0 + 8.0))
+    # measured with the one pass (`measure_eval_costs`' refine_steps): the
+    # trained K and the sweep cost the key's refinement (K = 4) x the pass's
+    # measured cost over the refinement's, whatever the trained K
+    times[study_runner.EVAL_KEY]["s_per_mpixel"].update(
+        refine=3.0, refine_steps=4.5)
+    parts = study_runner.estimate_parts([run], times, tests, 0.2)
+    self.assertAlmostEqual(parts[run.run_id]["test"],
+                           0.1 * (10.0 * 1.5 + 8.0 + 2.0 * 2 + 1.0))
 
   def test_evaluation_computes_the_recorded_metrics_and_caches_the_codecs(
       self):
@@ -345,6 +353,36 @@ class StudyRunnerTest(absltest.TestCase):
     self.assertEqual(rec["k_sweep"]["2"], rec["decoder"]["psnr"])
     self.assertNotEqual(rec["k_sweep"]["1"], rec["decoder"]["psnr"])
 
+  def test_evaluate_decoder_k_sweep_from_one_pass(self):
+    from tf_hbd.evaluation import systems  # pylint: disable=g-import-not-at-top
+    tier = study_runner.STUDIES["tiny"][0]  # 2 images, K 1 and 2, 1 RD rate
+    spec, imgs = study_runner._TestSet().get(tier, "")  # pylint: disable=protected-access
+    calls = []
+
+    def refine(img, K=None, encoded=None, ensemble=False):  # a K-step blur
+      del encoded, ensemble
+      calls.append(K)
+      out = img.astype(np.float64)
+      for _ in range(K or 2):
+        out = (out + np.roll(out, 1, axis=1)) / 2
+      return np.round(out).astype(np.uint8)
+
+    def refine_steps(img, K, encoded=None):
+      calls.append(f"pass {K}")
+      return np.stack([refine(img, k, encoded) for k in range(1, K + 1)])
+
+    dec = systems.LoadedDecoder("fake", "jpeg", refine, 2, None, "fake")
+    before = study_runner.evaluate_decoder(dec, tier, spec, imgs)
+    self.assertEqual(calls, [None, None, 1, 1, None, None])  # K=2 default
+    calls.clear()
+    dec.refine_steps = refine_steps
+    self.assertEqual(study_runner.evaluate_decoder(dec, tier, spec, imgs),
+                     before)
+    # per image one pass of K=2 (its steps listed inside), the first image
+    # checked against the default refinement; the RD rate as before
+    self.assertEqual(calls, ["pass 2", 1, 2, None, "pass 2", 1, 2, None,
+                             None])
+
   def test_measure_eval_costs(self):
     from tf_hbd.evaluation import systems  # pylint: disable=g-import-not-at-top
     tier = study_runner.STUDIES["tiny"][0]
@@ -366,6 +404,12 @@ class StudyRunnerTest(absltest.TestCase):
     self.assertEqual(ev["images"], [im.name for im in imgs])
     # a first call and one timed call per image, with the bitstream
     self.assertEqual(calls, [True] * 2 * len(imgs))
+    # with a one-pass sweep: its cost at sweep_k too
+    dec.refine_steps = lambda img, K, encoded=None: calls.append(K) or [img]
+    ev = study_runner.measure_eval_costs(dec, imgs, 0.6, repeats=1,
+                                         sweep_k=5)
+    self.assertEqual(set(ev["s_per_mpixel"]), parts | {"refine_steps"})
+    self.assertEqual(calls[-2:], [5, 5])
     self.assertGreaterEqual(ev["warmup_s"], 0.0)
 
   def test_cache_flags(self):
