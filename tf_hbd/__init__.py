@@ -72,6 +72,7 @@ without its line here).
   evaluation.metric_cache     metrics of image pairs kept on disk
   evaluation.disk_cache       what the two disk caches share
   evaluation.study            the paper's tables and figures in one call
+  evaluation.step_sweep       Table 1's K sweep from one refinement pass
   evaluation.plots            RD curves, validation PSNR per epoch
   evaluation.cards            a decoder's gain, as its model card says
   evaluation.no_harm          the do-no-harm check
@@ -86,6 +87,7 @@ without its line here).
   baselines.container         the baselines' file format (HBNC, CRC-32)
   baselines.e2e               E2E (Balle et al. 2017), gray
   baselines.goog              GOOG (Toderici et al. 2017), gray
+  baselines.goog_bits         GOOG's bits entropy coded (context tables)
   baselines.training          the baselines' training, on `training.loop`
   baselines.campaign          the resumable training campaign
   baselines.folders           trained models where training left them
