@@ -59,6 +59,7 @@ they are). It has `tf.function`s with input signatures:
 """
 
 import dataclasses
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -74,6 +75,7 @@ __all__ = ["GoogConfig", "ConvLSTMCell", "GoogModel", "GoogExport",
            "GoogCodec", "export", "train", "FAMILY", "BITS", "ALIGN",
            "MAX_ITERATIONS", "padded_shape", "code_bytes", "unpack_bits",
            "fit_bit_tables", "stored_twin", "WEIGHT_DTYPES",
+           "bit_source_of", "BIT_SOURCE_KEY",
            "iteration_reconstructions", "validation_metrics"]
 
 FAMILY = "goog"
@@ -280,7 +282,7 @@ def _unpack(packed, h, w):
 class GoogExport(tf.Module):
   """The coding functions of a trained `GoogModel`, ready for SavedModel."""
 
-  def __init__(self, model: GoogModel, bit_tables=None):
+  def __init__(self, model: GoogModel, bit_tables=None, bit_source=""):
     super().__init__(name="goog")
     if bit_tables is not None:  # the entropy coder's (`goog_bits.fit`)
       parents, p0 = goog_bits.check_tables(*bit_tables)
@@ -289,6 +291,9 @@ class GoogExport(tf.Module):
       self.bit_parents = tf.Variable(parents, trainable=False,
                                      name="bit_parents")
       self.bit_p0 = tf.Variable(p0, trainable=False, name="bit_p0")
+      # What the tables were fitted on, for the record (`BIT_SOURCE_KEY`).
+      self.bit_source = tf.Variable(str(bit_source), trainable=False,
+                                    name="bit_source")
     # The functions read the model's variables, tracked here; the Keras
     # model itself stays out of the SavedModel (see `Untracked`).
     self.weights = list(model.variables)
@@ -403,7 +408,7 @@ def stored_twin(model: GoogModel, weights: str = "float32") -> GoogModel:
 
 
 def export(model: GoogModel, path: str, fit_images=None,
-           weights: str = "float32"):
+           weights: str = "float32", fit_source: str = ""):
   """Writes the SavedModel of a trained model to `path`.
 
   Args:
@@ -414,11 +419,31 @@ def export(model: GoogModel, path: str, fit_images=None,
       in the SavedModel; None: no tables (files carry the raw bits).
     weights: how the convolution kernels are stored ("float32" or
       "float16"; see `stored_twin`). The codec computes in float32.
+    fit_source: what `fit_images` are (e.g. "400 images of train400"),
+      stored with the tables (`bit_source_of`).
   """
   model = stored_twin(model, weights)
   tables = None if fit_images is None else fit_bit_tables(model, fit_images)
-  module = GoogExport(model, tables)
+  module = GoogExport(model, tables, fit_source)
   return codec_base.save_module(module, path)
+
+
+BIT_SOURCE_KEY = "bit_source/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+def bit_source_of(saved_model_dir: str):
+  """What a GOOG SavedModel's bit tables were fitted on ("" if not
+  recorded), or None: it has no tables (its files carry the raw bits)."""
+  try:
+    reader = tf.train.load_checkpoint(
+        os.path.join(saved_model_dir, "variables", "variables"))
+  except (tf.errors.OpError, ValueError):
+    return None
+  if not reader.has_tensor("bit_p0/.ATTRIBUTES/VARIABLE_VALUE"):
+    return None
+  if not reader.has_tensor(BIT_SOURCE_KEY):
+    return ""
+  return reader.get_tensor(BIT_SOURCE_KEY).decode("utf-8")
 
 
 def unpack_bits(codes, image_shape) -> np.ndarray:
