@@ -114,11 +114,10 @@ class BaselineScriptsTest(absltest.TestCase):
     tmp = self.create_tempdir().full_path
     snapshot = os.path.join(REPO, "campaigns", "baselines", "goog")
     dest = os.path.join(tmp, "pretrained")
-    for script in ("ship_baselines.py", "rd_baselines.py"):
-      proc = _script(script, f"--models={snapshot}", f"--dest={dest}",
-                     f"--images={tmp}", f"--fit_dir={_folder(tmp, 'x/kodak')}"
-                     if script == "ship_baselines.py" else
-                     f"--fit_dir={os.path.join(tmp, 'x', 'kodak')}")
+    held_out = f"--fit_dir={_folder(tmp, 'kodak')}"
+    for script, extra in (("ship_baselines.py", f"--dest={dest}"),
+                          ("rd_baselines.py", f"--images={tmp}")):
+      proc = _script(script, f"--models={snapshot}", held_out, extra)
       self.assertEqual(proc.returncode, 2, proc.stderr[-2000:])
       self.assertRegex(proc.stderr, r"^[^\n]*kodak is a validation/test "
                        r"set[^\n]*\n$")
