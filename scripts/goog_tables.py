@@ -32,6 +32,9 @@ def main(argv=None):
   parser.add_argument("--fit_dir", required=True,
                       help="training images to fit the tables on")
   parser.add_argument("--max_images", type=int, default=400)
+  parser.add_argument("--weights", choices=goog.WEIGHT_DTYPES,
+                      default="float32", help="how the kernels are stored "
+                      "(goog.stored_twin)")
   parser.add_argument("--out", required=True,
                       help="the SavedModel folder to write (named by the "
                       "model name written into files)")
@@ -50,7 +53,9 @@ def main(argv=None):
     print(f"goog_tables: {args.out} exists; choose a new --out",
           file=sys.stderr)
     return 2
-  goog.export(model, args.out, fit_images=fit)
+  goog.export(model, args.out, fit_images=fit, weights=args.weights,
+              fit_source=f"{len(fit)} images of "
+              f"{os.path.normpath(args.fit_dir)}")
   print(f"wrote {args.out} (tables fitted on {len(fit)} images of "
         f"{args.fit_dir})")
   return 0

@@ -18,7 +18,10 @@ snapshot (campaigns/baselines/e2e-l0.005), a folder of snapshots
 runs/baselines/e2e-l0.01/model/e2e-l0.01) or a campaign root; LABEL=PATH
 renames one. Snapshots are exported to SavedModels in --work_dir first
 (--weights=float16: as `scripts/ship_baselines.py --weights=float16` would
-ship them). Only these models run unless --with_shipped.
+ship them; a GOOG checkpoint gets entropy-coder tables fitted on --fit_dir,
+the training images, as ship_baselines.py --fit_dir would; kodak and bsd68
+are refused, exit 2; without it none, with a warning). Only these models
+run unless --with_shipped.
 
   python scripts/rd_baselines.py --images=../shared/data/kodak \
       --models=campaigns/baselines --targets= \
@@ -31,6 +34,7 @@ scripts/plot_rd.py), rd.md (the printed tables) and records.json (per image).
 
 import json
 import os
+import sys
 import tempfile
 
 from tf_hbd import quiet  # first: TF's log lines off unless --verbose
@@ -59,8 +63,12 @@ _MODELS = flags.DEFINE_list(
 _WITH_SHIPPED = flags.DEFINE_bool(
     "with_shipped", False, "With --models: the shipped models run too.")
 _WEIGHTS = flags.DEFINE_enum(
-    "weights", "float32", ["float32", "float16"], "E2E snapshots of --models: "
-    "how their exports store the large parameters (e2e.stored_twin).")
+    "weights", "float32", ["float32", "float16"], "Snapshots of --models: "
+    "how their exports store the large parameters (e2e.stored_twin, "
+    "goog.stored_twin).")
+_FIT_DIR = flags.DEFINE_string(
+    "fit_dir", None, "GOOG snapshots of --models: training images to fit "
+    "the entropy-coder tables on (not kodak or bsd68); default: none.")
 _WORK_DIR = flags.DEFINE_string(
     "work_dir", None, "Where snapshots are exported and kept (default: a "
     "temporary folder, removed at the end).")
@@ -89,8 +97,8 @@ def _extra_models(log, work) -> dict:
     return {}
   out = {}
   for model in folders.find_all(_MODELS.value):
-    weights = _WEIGHTS.value if model.family == "e2e" else "float32"
-    out[model.name] = folders.saved_model(model, work, weights)
+    out[model.name] = folders.saved_model(model, work, _WEIGHTS.value,
+                                          fit_dir=_FIT_DIR.value, log=log)
     log(f"{model.name}: {model.folder} -> {out[model.name]} "
         f"({folders.progress(model)})")
   return out
@@ -112,13 +120,19 @@ def _write(out_dir, rows, records, header):
 
 
 def main(argv):
-  """Prints (and with --out writes) the RD comparison; 0, 130 on Ctrl-C
-  (`tf_hbd.errors.exit_on_interrupt`)."""
+  """Prints (and with --out writes) the RD comparison; 0, 2 for a held-out
+  --fit_dir, 130 on Ctrl-C (`tf_hbd.errors.exit_on_interrupt`)."""
   del argv
   return errors.exit_on_interrupt(_compare, "rd_baselines.py")
 
 
 def _compare():
+  if _FIT_DIR.value:
+    try:
+      folders.check_fit_dir(_FIT_DIR.value)
+    except errors.HbdError as e:
+      print(f"rd_baselines.py: {e}", file=sys.stderr)
+      return 2
   if _WORK_DIR.value:
     return _compare_in(_WORK_DIR.value)
   with tempfile.TemporaryDirectory(prefix="rd_baselines_") as work:

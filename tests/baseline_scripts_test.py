@@ -110,6 +110,31 @@ class BaselineScriptsTest(absltest.TestCase):
     self.assertEqual(proc.returncode, 2, proc.stdout)
     self.assertIn("exists", proc.stderr)
 
+  def test_ship_goog_with_tables_in_float16(self):
+    tmp = self.create_tempdir().full_path
+    snapshot = os.path.join(REPO, "campaigns", "baselines", "goog")
+    dest = os.path.join(tmp, "pretrained")
+    held_out = f"--fit_dir={_folder(tmp, 'kodak')}"
+    for script, extra in (("ship_baselines.py", f"--dest={dest}"),
+                          ("rd_baselines.py", f"--images={tmp}")):
+      proc = _script(script, f"--models={snapshot}", held_out, extra)
+      self.assertEqual(proc.returncode, 2, proc.stderr[-2000:])
+      self.assertRegex(proc.stderr, r"^[^\n]*kodak is a validation/test "
+                       r"set[^\n]*\n$")
+    self.assertFalse(os.path.exists(dest))
+    proc = _script("ship_baselines.py", f"--models={snapshot}",
+                   f"--dest={dest}", f"--fit_dir={_folder(tmp, 'train')}")
+    self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+    self.assertNotIn("warning", proc.stdout + proc.stderr)
+    with open(os.path.join(dest, "goog", "MODEL.md"), encoding="utf-8") as f:
+      text = f.read()
+    self.assertIn("**entropy coded**", text)
+    self.assertIn(f"fitted on 1 images of {os.path.join(tmp, 'train')}", text)
+    self.assertIn("convolution kernels in float16", text)
+    from tf_hbd.baselines import folders  # pylint: disable=g-import-not-at-top
+    self.assertEqual(folders.stored_weights(os.path.join(dest, "goog")),
+                     "float16")
+
   def test_ship_refuses_a_folder_without_models(self):
     tmp = self.create_tempdir().full_path
     dest = os.path.join(tmp, "pretrained")

@@ -24,14 +24,15 @@ import dataclasses
 import json
 import os
 import re
-from typing import List, Optional
+import sys
+from typing import Callable, List, Optional
 
 from tf_hbd import baselines
 from tf_hbd import errors
 from tf_hbd.data import roots
 
 __all__ = ["ModelFolder", "find", "find_all", "saved_model", "build_model",
-           "progress", "stored_weights"]
+           "progress", "stored_weights", "check_fit_dir"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,45 +218,98 @@ def build_model(model: ModelFolder):
 
 
 def saved_model(model: ModelFolder, work_dir: str,
-                weights: str = "float32") -> str:
+                weights: str = "float32", fit_dir: Optional[str] = None,
+                max_fit_images: int = 400,
+                log: Optional[Callable[[str], None]] = None) -> str:
   """A SavedModel folder of `model`, named by its name.
 
-  Its export when it has one that stores `weights` (or has no checkpoint
-  to export again: then as it is; see `stored_weights`); else its
-  checkpoint exported (`e2e.export` / `goog.export`) to
-  ``<work_dir>/<weights>/<name>/`` (reused if already there: give each
-  evaluation a fresh `work_dir`).
+  Its export when it has one that stores `weights` (and, for GOOG with
+  `fit_dir`, bit tables), or has no checkpoint to export again (then as it
+  is; see `stored_weights`); else its checkpoint exported (`e2e.export` /
+  `goog.export`) to ``<work_dir>/<weights>[-tables]/<name>/`` (reused if
+  already there: give each evaluation a fresh `work_dir`).
 
   Args:
     model: from `find`.
     work_dir: where exports of checkpoints go.
-    weights: E2E: "float32" or "float16" (`e2e.stored_twin`); GOOG:
-      "float32" only.
+    weights: "float32" or "float16" (`e2e.stored_twin`,
+      `goog.stored_twin`).
+    fit_dir: GOOG: the training images to fit the entropy coder's tables
+      on (`goog.export`; a held-out folder, kodak or bsd68, is refused);
+      None: an export of the checkpoint has no tables (raw bits; a warning
+      goes to `log`). Ignored for E2E.
+    max_fit_images: GOOG: at most this many images of `fit_dir`.
+    log: where the no-tables warning goes (None: standard error).
+
+  Raises:
+    HbdError: a held-out `fit_dir`, or one without images.
   """
-  # pylint: disable=g-import-not-at-top
-  from tf_hbd.baselines import e2e
-  from tf_hbd.baselines import goog
-  # pylint: enable=g-import-not-at-top
-  if model.family == "goog" and weights != "float32":
-    raise errors.HbdError("GOOG models are exported in float32 only")
-  if model.export and (stored_weights(model.export) == weights or
+  from tf_hbd.baselines import e2e  # pylint: disable=g-import-not-at-top
+  fit_dir = fit_dir if model.family == "goog" else None
+  if fit_dir:
+    check_fit_dir(fit_dir)
+  if model.export and (_export_fits(model.export, weights, fit_dir) or
                        not model.checkpoint):
     return model.export
-  path = os.path.join(work_dir, weights, model.name)
+  kind = weights + ("-tables" if fit_dir else "")
+  path = os.path.join(work_dir, kind, model.name)
   if _file(path, "saved_model.pb"):
     return path
   keras_model = build_model(model)
   if model.family == "e2e":
     e2e.export(keras_model, path + ".tmp", weights=weights)
   else:
-    goog.export(keras_model, path + ".tmp")
+    _export_goog(keras_model, path + ".tmp", weights, fit_dir,
+                 max_fit_images, log, model.name)
   os.rename(path + ".tmp", path)
   return path
 
 
+def check_fit_dir(fit_dir: str):
+  """Raises `HbdError` unless `fit_dir` is a folder fit for training."""
+  from tf_hbd.baselines import training  # pylint: disable=g-import-not-at-top
+  try:
+    training.check_training_folder(fit_dir)
+  except ValueError as e:
+    raise errors.HbdError(f"--fit_dir {e}") from None
+  if not os.path.isdir(fit_dir):
+    raise errors.HbdError(f"--fit_dir {fit_dir}: no such folder; give the "
+                          "training images (train400)")
+
+
+def _export_fits(export: str, weights: str, fit_dir) -> bool:
+  """Whether an existing export stores `weights` (and tables if asked)."""
+  if stored_weights(export) != weights:
+    return False
+  from tf_hbd.baselines import goog  # pylint: disable=g-import-not-at-top
+  return not fit_dir or goog.bit_source_of(export) is not None
+
+
+def _export_goog(keras_model, path, weights, fit_dir, max_fit_images, log,
+                 name):
+  """`goog.export` with tables fitted on `fit_dir`, or none (warned)."""
+  # pylint: disable=g-import-not-at-top
+  from tf_hbd.baselines import goog
+  from tf_hbd.baselines import training
+  # pylint: enable=g-import-not-at-top
+  if not fit_dir:
+    (log or (lambda line: print(line, file=sys.stderr)))(
+        f"warning: {name}: exported without entropy-coder tables (its files "
+        "carry the raw bits); give the training folder (--fit_dir) to fit "
+        "them")
+    goog.export(keras_model, path, weights=weights)
+    return
+  try:
+    fit = training.load_validation_images(fit_dir, max_fit_images)
+  except (errors.HbdError, OSError, ValueError) as e:
+    raise errors.HbdError(f"--fit_dir {fit_dir}: {e}") from None
+  goog.export(keras_model, path, fit_images=fit, weights=weights,
+              fit_source=f"{len(fit)} images of {os.path.normpath(fit_dir)}")
+
+
 def stored_weights(saved_model_dir: str) -> str:
   """"float16" if a SavedModel stores any variable in float16 (an E2E
-  export of `e2e.stored_twin`), else "float32"."""
+  or GOOG export of a `stored_twin`), else "float32"."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   try:
     reader = tf.train.load_checkpoint(

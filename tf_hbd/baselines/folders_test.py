@@ -104,8 +104,14 @@ class FindTest(tf.test.TestCase):
     self.assertEqual(folders.stored_weights(export), "float32")
     with self.assertRaisesRegex(errors.HbdError, "no checkpoint"):
       folders.build_model(run)
-    with self.assertRaisesRegex(errors.HbdError, "float32 only"):
-      folders.saved_model(goog, self.get_temp_dir(), "float16")
+    # A held-out fit folder is refused before anything is exported.
+    for held_out in ("kodak", "bsd68"):
+      with self.assertRaisesRegex(errors.HbdError,
+                                  f"^--fit_dir .*{held_out} is a validation"):
+        folders.saved_model(goog, self.get_temp_dir(), "float16",
+                            fit_dir=os.path.join(root, held_out))
+    with self.assertRaisesRegex(errors.HbdError, "no such folder"):
+      folders.check_fit_dir(os.path.join(root, "train-missing"))
     with self.assertRaisesRegex(errors.HbdError, "a label names one"):
       folders.find("e2e-a=" + root)
     # A run that trains on after its export: the export's own checkpoint

@@ -48,13 +48,18 @@ byte either way. Since the encoder runs the decoder in its loop, the first
 k iterations of a 16-iteration stream decode to exactly the encoder's
 k-iteration reconstruction, so one compression serves every rate.
 
-The exported SavedModel (`export`) has `tf.function`s with input signatures:
+The exported SavedModel (`export`) stores the convolution kernels in float32
+or, with ``weights="float16"`` (`stored_twin`), in float16, cast to float32
+where each convolution uses them: the codec computes in float32 with the
+rounded kernels either way (the biases, widths and bit tables are stored as
+they are). It has `tf.function`s with input signatures:
 ``compress(image uint8 (H, W, 1), iterations int32) -> uint8 (k, bytes)``,
 ``decompress(codes uint8 (k, bytes), image_shape int32 (2,)) -> uint8
 (H, W, 1)`` and ``reconstruct(image, iterations) -> uint8 (H, W, 1)``.
 """
 
 import dataclasses
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -69,7 +74,8 @@ from tf_hbd.codecs import images
 __all__ = ["GoogConfig", "ConvLSTMCell", "GoogModel", "GoogExport",
            "GoogCodec", "export", "train", "FAMILY", "BITS", "ALIGN",
            "MAX_ITERATIONS", "padded_shape", "code_bytes", "unpack_bits",
-           "fit_bit_tables",
+           "fit_bit_tables", "stored_twin", "WEIGHT_DTYPES",
+           "bit_source_of", "BIT_SOURCE_KEY",
            "iteration_reconstructions", "validation_metrics"]
 
 FAMILY = "goog"
@@ -276,7 +282,7 @@ def _unpack(packed, h, w):
 class GoogExport(tf.Module):
   """The coding functions of a trained `GoogModel`, ready for SavedModel."""
 
-  def __init__(self, model: GoogModel, bit_tables=None):
+  def __init__(self, model: GoogModel, bit_tables=None, bit_source=""):
     super().__init__(name="goog")
     if bit_tables is not None:  # the entropy coder's (`goog_bits.fit`)
       parents, p0 = goog_bits.check_tables(*bit_tables)
@@ -285,6 +291,9 @@ class GoogExport(tf.Module):
       self.bit_parents = tf.Variable(parents, trainable=False,
                                      name="bit_parents")
       self.bit_p0 = tf.Variable(p0, trainable=False, name="bit_p0")
+      # What the tables were fitted on, for the record (`BIT_SOURCE_KEY`).
+      self.bit_source = tf.Variable(str(bit_source), trainable=False,
+                                    name="bit_source")
     # The functions read the model's variables, tracked here; the Keras
     # model itself stays out of the SavedModel (see `Untracked`).
     self.weights = list(model.variables)
@@ -363,19 +372,78 @@ class GoogExport(tf.Module):
     return self._to_image(x_hat, image_shape)
 
 
-def export(model: GoogModel, path: str, fit_images=None):
+# How an exported SavedModel stores the convolution kernels (`export`).
+WEIGHT_DTYPES = ("float32", "float16")
+
+
+def _cast_kernel_op(conv):
+  """`conv`'s convolution with its kernel cast to float32 first."""
+  plain = type(conv).convolution_op
+  return lambda inputs, kernel: plain(conv, inputs,
+                                      tf.cast(kernel, tf.float32))
+
+
+def stored_twin(model: GoogModel, weights: str = "float32") -> GoogModel:
+  """A copy of `model` whose convolution kernels are stored as `weights`.
+
+  "float16": every kernel (nearly all of the bytes) becomes a float16
+  variable, cast to float32 inside each convolution, so the twin computes
+  in float32 with the rounded kernels, the same in every process; the
+  biases stay float32. "float32": `model` itself.
+  """
+  if weights not in WEIGHT_DTYPES:
+    raise ValueError(f"weights must be one of {WEIGHT_DTYPES}, got "
+                     f"{weights!r}")
+  if weights == "float32":
+    return model
+  twin = GoogModel(model.config)
+  twin.set_weights(model.get_weights())
+  convs = [layer for layer in twin.submodules
+           if isinstance(layer, tf.keras.layers.Conv2D)]
+  for conv in convs:
+    conv.kernel = tf.Variable(tf.cast(conv.kernel, tf.float16),
+                              trainable=False, name="kernel")
+    conv.convolution_op = _cast_kernel_op(conv)
+  return twin
+
+
+def export(model: GoogModel, path: str, fit_images=None,
+           weights: str = "float32", fit_source: str = ""):
   """Writes the SavedModel of a trained model to `path`.
 
   Args:
     model: a trained `GoogModel`.
     path: the SavedModel folder.
     fit_images: gray uint8 training images (H, W) to fit the entropy
-      coder's tables on (`fit_bit_tables`), stored in the SavedModel; None:
-      no tables (files carry the raw bits).
+      coder's tables on (`fit_bit_tables`, with the stored kernels), stored
+      in the SavedModel; None: no tables (files carry the raw bits).
+    weights: how the convolution kernels are stored ("float32" or
+      "float16"; see `stored_twin`). The codec computes in float32.
+    fit_source: what `fit_images` are (e.g. "400 images of train400"),
+      stored with the tables (`bit_source_of`).
   """
+  model = stored_twin(model, weights)
   tables = None if fit_images is None else fit_bit_tables(model, fit_images)
-  module = GoogExport(model, tables)
+  module = GoogExport(model, tables, fit_source)
   return codec_base.save_module(module, path)
+
+
+BIT_SOURCE_KEY = "bit_source/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+def bit_source_of(saved_model_dir: str):
+  """What a GOOG SavedModel's bit tables were fitted on ("" if not
+  recorded), or None: it has no tables (its files carry the raw bits)."""
+  try:
+    reader = tf.train.load_checkpoint(
+        os.path.join(saved_model_dir, "variables", "variables"))
+  except (tf.errors.OpError, ValueError):
+    return None
+  if not reader.has_tensor("bit_p0/.ATTRIBUTES/VARIABLE_VALUE"):
+    return None
+  if not reader.has_tensor(BIT_SOURCE_KEY):
+    return ""
+  return reader.get_tensor(BIT_SOURCE_KEY).decode("utf-8")
 
 
 def unpack_bits(codes, image_shape) -> np.ndarray:

@@ -178,6 +178,52 @@ class GoogCodecTest(tf.test.TestCase, parameterized.TestCase):
       self.codec.compress(self.photo, k)
 
 
+class GoogFloat16Test(tf.test.TestCase, parameterized.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.tmp = tempfile.mkdtemp()
+    cls.model = _model(seed=7)
+    cls.paths = {w: goog.export(cls.model, os.path.join(cls.tmp, w, "goog-h"),
+                                weights=w) for w in goog.WEIGHT_DTYPES}
+    cls.photo = sample_images.load_sample("camera")[100:164, 200:296]
+
+  def test_kernels_are_float16_the_rest_float32(self):
+    twin = goog.stored_twin(self.model, "float16")
+    self.assertIs(goog.stored_twin(self.model, "float32"), self.model)
+    kernels = [v for v in twin.variables if "kernel" in v.name]
+    self.assertLen(kernels, 4 + 2 * 7)  # e_conv, binarizer, d_conv, d_out
+    self.assertEqual({v.dtype for v in kernels}, {tf.float16})
+    kernel_ids = {id(v) for v in kernels}
+    self.assertEqual({v.dtype for v in twin.variables
+                      if id(v) not in kernel_ids}, {tf.float32})
+    self.assertLen(twin.variables, len(self.model.variables))
+    with self.assertRaisesRegex(ValueError, "weights"):
+      goog.stored_twin(self.model, "bfloat16")
+
+  def test_saved_model_stores_float16_and_is_smaller(self):
+    reader = tf.train.load_checkpoint(
+        os.path.join(self.paths["float16"], "variables", "variables"))
+    dtypes = reader.get_variable_to_dtype_map()
+    self.assertIn(tf.float16, dtypes.values())
+    sizes = {w: os.path.getsize(os.path.join(
+        p, "variables", "variables.data-00000-of-00001"))
+             for w, p in self.paths.items()}
+    self.assertLess(sizes["float16"], 0.6 * sizes["float32"])
+
+  @parameterized.parameters(1, 4)
+  def test_codec_is_exact_and_close_to_float32(self, k):
+    codec, codec32 = (goog.GoogCodec(self.paths[w])
+                      for w in ("float16", "float32"))
+    decoded = codec.decompress(codec.compress(self.photo, k))
+    np.testing.assert_array_equal(decoded, codec.reconstruct(self.photo, k))
+    diff = np.abs(decoded.astype(int) -
+                  codec32.reconstruct(self.photo, k).astype(int))
+    self.assertLessEqual(diff.max(), 2)
+    self.assertLess(np.mean(diff > 0), 0.05)
+
+
 class GoogEntropyCodingTest(tf.test.TestCase, parameterized.TestCase):
 
   @classmethod
@@ -187,11 +233,17 @@ class GoogEntropyCodingTest(tf.test.TestCase, parameterized.TestCase):
     camera = sample_images.load_sample("camera")
     fit = [camera[y:y + 64, x:x + 64] for y in (0, 64) for x in (0, 96, 192)]
     cls.path = os.path.join(cls.tmp, "goog-ec")
-    goog.export(_model(), cls.path, fit_images=fit)
+    goog.export(_model(), cls.path, fit_images=fit, fit_source="6 crops")
     cls.codec = goog.GoogCodec(cls.path)
+    # The same model with float16 kernels (its own tables, fitted with them).
+    cls.path16 = os.path.join(cls.tmp, "float16", "goog-ec")
+    goog.export(_model(), cls.path16, fit_images=fit, weights="float16")
     cls.photo = camera[100:164, 200:296]  # not among the fitting crops
 
   def test_tables_are_in_the_saved_model(self):
+    self.assertEqual(goog.bit_source_of(self.path), "6 crops")
+    self.assertEqual(goog.bit_source_of(self.path16), "")
+    self.assertIsNone(goog.bit_source_of(self._plain_model()))
     parents, lookup = self.codec.bit_tables
     self.assertEqual(parents.shape, (16, 32, goog_bits.PARENTS))
     self.assertEqual(lookup.shape, (16 * 32 * 2 ** goog_bits.PARENTS, 4))
@@ -296,19 +348,23 @@ class GoogEntropyCodingTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(errors.BitstreamError, "no tables"):
       plain.decompress(self.codec.compress(self.photo, 2))
 
+  @parameterized.parameters("float32", "float16")
   @pytest.mark.slow
-  def test_decoding_is_identical_in_two_processes(self):
+  def test_decoding_is_identical_in_two_processes(self, weights):
     # Slow: two fresh interpreters, side by side, decode the same entropy-coded
     # files; their output bytes must equal each other's and ours.
+    model_path = self.path if weights == "float32" else self.path16
+    codec = goog.GoogCodec(model_path)
     image = self.photo[:41, :75]
     inputs = []
     for k in (1, 3):
-      path = os.path.join(self.tmp, f"two-{k}.bin")
-      data = self.codec.pack(image.shape, self.codec.codes(image, k),
-                             entropy_coded=True)
+      path = os.path.join(self.tmp, f"two-{weights}-{k}.bin")
+      data = codec.pack(image.shape, codec.codes(image, k),
+                        entropy_coded=True)
       with open(path, "wb") as f:
         f.write(data)
-      inputs.append((path, self.codec.decompress(data)))
+      inputs.append((path, codec.decompress(data)))
+      np.testing.assert_array_equal(inputs[-1][1], codec.reconstruct(image, k))
     script = ("import sys, numpy as np\n"
               "from tf_hbd.baselines import goog\n"
               "codec = goog.GoogCodec(sys.argv[2])\n"
@@ -318,7 +374,7 @@ class GoogEntropyCodingTest(tf.test.TestCase, parameterized.TestCase):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
            "PYTHONPATH": _ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
     procs = [subprocess.Popen(
-        [sys.executable, "-c", script, tag, self.path] +
+        [sys.executable, "-c", script, tag, model_path] +
         [p for p, _ in inputs], env=env, cwd=self.tmp,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE) for tag in "ab"]
     for proc in procs:

@@ -12,10 +12,15 @@ overwritten; otherwise a name that is already shipped is refused. Each model
 is written to ``<name>.tmp`` and renamed, so a failure never leaves half a
 model.
 
-Weights: E2E models store their convolution kernels and GDN gammas in
-float16 by default (`tf_hbd.baselines.e2e.stored_twin`; they compute in
-float32 with the rounded values, the same in every process), half the
-bytes; GOOG models are float32.
+Weights: by default E2E models store their convolution kernels and GDN
+gammas, GOOG models their convolution kernels, in float16
+(`tf_hbd.baselines.e2e.stored_twin`, `tf_hbd.baselines.goog.stored_twin`;
+they compute in float32 with the rounded values, the same in every
+process), about half the bytes.
+
+GOOG's entropy coder: a GOOG model exported from a checkpoint gets bit
+tables fitted on `fit_dir` (the training images; `folders.saved_model`),
+without it none (raw bits, with a warning). Its MODEL.md says which.
 """
 
 import os
@@ -64,9 +69,11 @@ def model_markdown(model: folders.ModelFolder, saved_model: str,
   done = folders.progress(model)
   size = folder_bytes(saved_model)
   variables = folder_bytes(os.path.join(saved_model, "variables"))
+  large = ("convolution kernels" if model.family == "goog" else
+           "convolution kernels and GDN gammas")
   storage = ("float32" if weights == "float32" else
-             "convolution kernels and GDN gammas in float16 (cast to float32 "
-             "where used; the codec computes in float32), the rest float32")
+             f"{large} in float16 (cast to float32 where used; the codec "
+             "computes in float32), the rest float32")
   lines = [
       f"# {model.name}: {model.family.upper()} baseline, trained by the "
       "issue-13 campaign", "",
@@ -82,6 +89,7 @@ def model_markdown(model: folders.ModelFolder, saved_model: str,
       f"* Weights: {storage}.",
       f"* Size: **{size:,} bytes** (the SavedModel: variables "
       f"{variables:,}, graph and range-coding tables the rest).",
+      *_bits_lines(model, saved_model),
       "* Rate-distortion on Kodak: `python scripts/rd_baselines.py "
       "--images=../shared/data/kodak --out_dir=DIR` (the shipped models; "
       "bpp from the real files).", ""]
@@ -90,6 +98,21 @@ def model_markdown(model: folders.ModelFolder, saved_model: str,
     lines += ["## Learning curve (validation, as trained)", "",
               campaign.curve_markdown("", run, model.curve), ""]
   return "\n".join(lines)
+
+
+def _bits_lines(model: folders.ModelFolder, saved_model: str) -> list:
+  """GOOG: whether its bits are entropy coded, and the tables' data."""
+  if model.family != "goog":
+    return []
+  from tf_hbd.baselines import goog  # pylint: disable=g-import-not-at-top
+  source = goog.bit_source_of(saved_model)
+  if source is None:
+    return ["* Bits: **not entropy coded** (no context tables; each "
+            "iteration's file payload is the raw bits, 1/8 bpp)."]
+  return ["* Bits: **entropy coded** (`tf_hbd/baselines/goog_bits.py`: "
+          "context tables fitted on "
+          f"{source or 'training images (not recorded)'}; a file is the "
+          "smaller of coded and raw bits, and its rate counts every byte)."]
 
 
 def _check_names(models, dest, replace):
@@ -104,18 +127,22 @@ def _check_names(models, dest, replace):
 
 def ship(specs: Sequence[str], dest: str = baselines.PRETRAINED_DIR,
          weights: str = DEFAULT_WEIGHTS, replace: bool = False,
-         command: str = "", log: Callable[[str], None] = print) -> list:
+         command: str = "", log: Callable[[str], None] = print,
+         fit_dir: Optional[str] = None) -> list:
   """Ships the models of `specs` into `dest`.
 
   Args:
     specs: ``[LABEL=]FOLDER`` each (`folders.find`).
     dest: the shipped models' folder.
-    weights: how E2E models store their large parameters ("float16" or
-      "float32"); GOOG models are always float32.
+    weights: how the models store their large parameters ("float16" or
+      "float32"; see the module docstring).
     replace: replace the shipped models of the families being shipped (see
       the module docstring); False: refuse names already shipped.
     command: the command line, for MODEL.md.
-    log: progress lines.
+    log: progress lines (and the warning of a GOOG model without tables).
+    fit_dir: the training images to fit GOOG's entropy-coder tables on
+      when a GOOG checkpoint is exported (`folders.saved_model`); None:
+      none (a warning).
 
   Returns:
     list of dicts, one per shipped model: ``name``, ``path``, ``bytes``
@@ -123,18 +150,20 @@ def ship(specs: Sequence[str], dest: str = baselines.PRETRAINED_DIR,
     models are logged.
 
   Raises:
-    HbdError: no model in a spec, a name given twice, or a name already
-      shipped without `replace`.
+    HbdError: no model in a spec, a name given twice, a name already
+      shipped without `replace`, or a held-out `fit_dir`.
   """
   models = folders.find_all(specs)
+  if fit_dir:
+    folders.check_fit_dir(fit_dir)
   _check_names(models, dest, replace)
   os.makedirs(dest, exist_ok=True)
   work = tempfile.mkdtemp(prefix="ship_baselines_")
   out = []
   try:
     for model in models:
-      source = folders.saved_model(
-          model, work, weights if model.family == "e2e" else "float32")
+      source = folders.saved_model(model, work, weights, fit_dir=fit_dir,
+                                   log=log)
       kind = folders.stored_weights(source)
       target = os.path.join(dest, model.name)
       tmp = target + ".tmp"

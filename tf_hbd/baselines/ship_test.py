@@ -138,5 +138,33 @@ class ShipTest(tf.test.TestCase):
       self.assertEqual(np.load(bits + tag + ".npy").tobytes(), here.tobytes())
 
 
+class GoogMarkdownTest(tf.test.TestCase):
+
+  def test_says_whether_bits_are_entropy_coded(self):
+    # pylint: disable=g-import-not-at-top
+    from tf_hbd.baselines import folders
+    from tf_hbd.baselines import goog
+    # pylint: enable=g-import-not-at-top
+    tmp = self.create_tempdir().full_path
+    config = goog.GoogConfig(encoder_conv=8, encoder_rnn=(8, 8, 8),
+                             decoder_conv=8, decoder_rnn=(8, 8, 8, 8))
+    model = goog.GoogModel(config)
+    fit = [sample_images.load_sample("camera")[:64, :64]]
+    texts = {}
+    for tables in (False, True):
+      path = goog.export(model, os.path.join(tmp, str(tables), "goog"),
+                         fit_images=fit if tables else None,
+                         weights="float16",
+                         fit_source="1 images of train400" if tables else "")
+      found = folders.ModelFolder("goog", "goog", path, export=path)
+      texts[tables] = ship.model_markdown(found, path, "float16")
+    self.assertIn("**not entropy coded**", texts[False])
+    self.assertIn("**entropy coded**", texts[True])
+    self.assertIn("fitted on 1 images of train400", texts[True])
+    for text in texts.values():
+      self.assertIn("* Weights: convolution kernels in float16", text)
+      self.assertRegex(text, r"\* Size: \*\*[0-9,]+ bytes\*\*")
+
+
 if __name__ == "__main__":
   tf.test.main()
