@@ -49,8 +49,11 @@ class RegistryTest(tf.test.TestCase, parameterized.TestCase):
     for name in baselines.available():
       path = os.path.join(baselines.PRETRAINED_DIR, name)
       self.assertTrue(os.path.isfile(os.path.join(path, "MODEL.md")), name)
-      # float16 E2E at N = 128 filters: 4,724,977 bytes (BUILD.md, issue 13)
-      self.assertLess(_dir_bytes(path), 5 << 20, name)
+      # float16 E2E at N = 128 filters: 4,724,977 bytes; float16 GOOG of
+      # the campaign's widths with its entropy-coder tables (0.5 MB of
+      # int32): 5,779,197 bytes (BUILD.md, issue 13)
+      limit = (6 if name == "goog" else 5) << 20
+      self.assertLess(_dir_bytes(path), limit, name)
 
   def test_load_is_cached_and_unknown_names_raise(self):
     self.assertIs(baselines.load("goog"), baselines.load("goog"))
