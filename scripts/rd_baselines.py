@@ -54,7 +54,7 @@ from tf_hbd.codecs import images
 _IMAGES = flags.DEFINE_string("images", None, "Folder or glob of images.")
 _GOOG_ITERATIONS = flags.DEFINE_list(
     "goog_iterations", [str(k) for k in range(1, 17)],
-    "GOOG iteration counts (1/8 bpp each).")
+    "GOOG iteration counts (1/8 bpp each as raw bits, less entropy coded).")
 _E2E_MODELS = flags.DEFINE_list("e2e_models", None,
                                 "E2E models (default: all available).")
 _MODELS = flags.DEFINE_list(
