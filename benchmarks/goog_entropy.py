@@ -65,28 +65,13 @@ def load_snapshot(folder):
   return model, step
 
 
-def image_codes(model, gray, iterations):
-  """Bits uint8 (T, h, w, 32) of a gray image, as `GoogExport.compress`."""
-  hp, wp = goog.padded_shape(gray.shape)
-  x = tf.constant(gray[..., None], tf.float32) / 255.0 - 0.5
-  x = goog._pad_edge(x, hp, wp)[None]  # pylint: disable=protected-access
-  enc, dec = model.initial_state(1, hp, wp)
-  x_hat = tf.zeros_like(x)
-  out = []
-  for _ in range(iterations):
-    codes, enc = model.encode_step(x - x_hat, enc)
-    delta, dec = model.decode_step(codes, dec)
-    x_hat = x_hat + delta
-    out.append((codes[0].numpy() > 0).astype(np.uint8))
-  return np.stack(out)
-
-
 def folder_codes(model, folder, iterations, limit=None):
-  """`image_codes` of every image of a folder (a list)."""
+  """`goog.bits_of` every image of a folder (a list of (T, h, w, 32))."""
   files = images.list_images(folder)[:limit]
   if not files:
     raise FileNotFoundError(f"{folder}: no image")
-  return [image_codes(model, images.load_image(f).gray, iterations)
+  module = goog.GoogExport(model)
+  return [goog.bits_of(module, images.load_image(f).gray, iterations)
           for f in files]
 
 

@@ -91,17 +91,23 @@ def chunk(dec, x, pos, setting_row, k, tm):
   return s.copy(), p
 
 
+def shipped_chunk(image):
+  """The shipped JPEG decoder's NumPy `_Decoder`, its K, the input's name
+  and `first_chunk` of `image` as `enhance_speed.make_input` prepares it."""
+  model = ns.load_pretrained("jpeg", "numpy")
+  with tempfile.TemporaryDirectory() as tmp:
+    jpg, source = enhance_speed.make_input(image, tmp)
+    chunk_inputs = first_chunk(model, jpg)
+  return (model._decoder,  # pylint: disable=protected-access
+          int(model.spec["K"]), source, chunk_inputs)
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--image", default=enhance_speed.DEFAULT_IMAGE)
   parser.add_argument("--repeats", type=int, default=40)
   args = parser.parse_args(argv)
-  model = ns.load_pretrained("jpeg", "numpy")
-  dec = model._decoder  # pylint: disable=protected-access
-  k = int(model.spec["K"])
-  with tempfile.TemporaryDirectory() as tmp:
-    jpg, source = enhance_speed.make_input(args.image, tmp)
-    x, pos, setting_row = first_chunk(model, jpg)
+  dec, k, source, (x, pos, setting_row) = shipped_chunk(args.image)
   want = dec.predict_last(x, pos, k, setting_row)
   times = collections.defaultdict(float)
 

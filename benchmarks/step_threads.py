@@ -18,7 +18,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -57,12 +56,8 @@ def main(argv=None):
   parser.add_argument("--image", default=enhance_speed.DEFAULT_IMAGE)
   parser.add_argument("--repeats", type=int, default=200)
   args = parser.parse_args(argv)
-  model = ns.load_pretrained("jpeg", "numpy")
-  dec = model._decoder  # pylint: disable=protected-access
-  k = int(model.spec["K"])
-  with tempfile.TemporaryDirectory() as tmp:
-    jpg, source = enhance_speed.make_input(args.image, tmp)
-    x, pos, setting_row = numpy_step_profile.first_chunk(model, jpg)
+  dec, k, source, (x, pos, setting_row) = numpy_step_profile.shipped_chunk(
+      args.image)
   fns = runners(dec, x, pos, setting_row, k)
   bits = [fns[name]().view(np.uint32).copy() for name in fns
           if name != "products"]

@@ -76,7 +76,7 @@ __all__ = ["GoogConfig", "ConvLSTMCell", "GoogModel", "GoogExport",
            "MAX_ITERATIONS", "padded_shape", "code_bytes", "unpack_bits",
            "fit_bit_tables", "stored_twin", "WEIGHT_DTYPES",
            "bit_source_of", "BIT_SOURCE_KEY",
-           "iteration_reconstructions", "validation_metrics"]
+           "iteration_reconstructions", "bits_of", "validation_metrics"]
 
 FAMILY = "goog"
 BITS = 32  # bits per code position
@@ -453,15 +453,20 @@ def unpack_bits(codes, image_shape) -> np.ndarray:
   return bits.reshape(-1, hp // CODE_STRIDE, wp // CODE_STRIDE, BITS)
 
 
+def bits_of(module: "GoogExport", gray, iterations: int) -> np.ndarray:
+  """Bits uint8 (iterations, h, w, 32) in {0, 1} of a gray uint8 image, as
+  `module.compress` writes them (reuse one module: it traces once)."""
+  packed = module.compress(tf.constant(np.asarray(gray, np.uint8)[..., None]),
+                           tf.constant(iterations, tf.int32))
+  return unpack_bits(packed.numpy(), np.shape(gray))
+
+
 def fit_bit_tables(model: GoogModel, gray_images,
                    iterations: int = MAX_ITERATIONS) -> tuple:
   """The entropy coder's tables (`goog_bits.fit`) fitted on the codes of
   `iterations` iterations of gray uint8 training images."""
   module = GoogExport(model)
-  codes = [unpack_bits(module.compress(
-      tf.constant(np.asarray(g, np.uint8)[..., None]),
-      tf.constant(iterations, tf.int32)).numpy(), np.shape(g))
-           for g in gray_images]
+  codes = [bits_of(module, g, iterations) for g in gray_images]
   return goog_bits.fit(codes, iterations)
 
 
