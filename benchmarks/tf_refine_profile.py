@@ -7,7 +7,8 @@ on a CPU with AVX512-BF16, where oneDNN's bfloat16 products are fast. This
 script, on the 768 x 512 gray JPEG of `enhance_speed.py` (kodim01, q=20):
 
 1. profiles the export's warm ``refine`` signature (`tf.profiler`, three
-   calls) and sums the kernels' time over all threads into: the bfloat16
+   calls) and sums the kernels' time over TensorFlow's inter-op threads
+   into: the bfloat16
    products of the K steps; the steps' elementwise work (casts, the tiling
    and split of the tied input, the gates in float32); per batch of blocks
    the embedding's and readout's products and the rest (casts, gathers,
@@ -26,7 +27,8 @@ script, on the 768 x 512 gray JPEG of `enhance_speed.py` (kodim01, q=20):
    ratio is `enhance_speed.py`'s, in a process without TensorFlow, whose
    threads slow OpenBLAS down);
 3. times the trial's fused gate kernels alone against the products s V
-   they sit between (one batch): the elementwise floor of any fused step.
+   they sit between (one batch): the elementwise floor of any fused step;
+   also with the gates' arithmetic in bfloat16 instead of float32.
 
 Usage:
   .venv/bin/python benchmarks/tf_refine_profile.py [--image PNG] [--repeats 9]
@@ -75,7 +77,8 @@ def _category(op_name):
 
 
 def profile_refine(model, gray, jpg, calls=3):
-  """CPU ms per call of the export's `refine`, by `CATEGORIES`."""
+  """Kernel ms per call of the export's `refine` (summed over the
+  inter-op threads a kernel runs on), by `CATEGORIES`."""
   from tensorflow.tsl.profiler.protobuf import xplane_pb2  # pylint: disable=g-import-not-at-top
   for _ in range(2):
     model.refine(gray, source=jpg)
@@ -109,20 +112,25 @@ def _bf16_weights(dec):
           tf.constant(dec.U, bf16))
 
 
-def _fused_gates(n, b):
+def _fused_gates(n, b, dtype=tf.float32):
   """One LSTM step's elementwise work as one XLA kernel: (bfloat16 s V or
-  None at the first step, e, c) -> (bfloat16 s, c); b and the tied e are
-  broadcast to the four gates inside the kernel (a tiled (rows, 4n) e + b
-  read from memory costs about as much again)."""
+  None at the first step, e, c) -> (bfloat16 s, float32 c); b and the tied
+  e are broadcast to the four gates inside the kernel (a tiled (rows, 4n)
+  e + b read from memory costs about as much again). `dtype`: the gates'
+  arithmetic (the model's is float32)."""
 
   @tf.function(jit_compile=True)
   def gates(prod, e, c):
-    pre = b if prod is None else tf.cast(prod, tf.float32) + b
-    pre = tf.reshape(pre, [-1, 4, n]) + e[:, None, :]
+    pre = tf.cast(b, dtype)
+    if prod is not None:
+      pre = tf.cast(prod, dtype) + pre
+    pre = tf.reshape(pre, [-1, 4, n]) + tf.cast(e, dtype)[:, None, :]
     zf, zi, zc, zo = tf.unstack(pre, axis=1)
     i, c_tilde = tf.sigmoid(zi), tf.tanh(zc)
-    c = i * c_tilde if prod is None else tf.sigmoid(zf) * c + i * c_tilde
-    return tf.cast(tf.sigmoid(zo) * tf.tanh(c), tf.bfloat16), c
+    c = (i * c_tilde if prod is None
+         else tf.sigmoid(zf) * tf.cast(c, dtype) + i * c_tilde)
+    return (tf.cast(tf.sigmoid(zo) * tf.tanh(c), tf.bfloat16),
+            tf.cast(c, tf.float32))
   return gates
 
 
@@ -138,6 +146,7 @@ class FusedTFDecoder:
     self._b, self._p, self._c = (tf.constant(dec.w["cell.b"]),
                                  tf.constant(dec.P), tf.constant(dec.c))
     self._gates, self._fns = _fused_gates(self.n, self._b), {}
+    self.cpu = 0.0  # CPU seconds spent in predict_last
 
   def _make(self, k):
     spec = [tf.TensorSpec([None, 9 * self._dd], tf.float32),
@@ -159,8 +168,12 @@ class FusedTFDecoder:
   def predict_last(self, x, position, k, setting_row):
     if k not in self._fns:
       self._fns[k] = self._make(k)
-    return self._fns[k](x, position.astype(np.int32),
-                        np.asarray(setting_row, np.float32)).numpy()
+    start = time.process_time()
+    try:
+      return self._fns[k](x, position.astype(np.int32),
+                          np.asarray(setting_row, np.float32)).numpy()
+    finally:
+      self.cpu += time.process_time() - start
 
 
 def tf_products(dec, blocks, k):
@@ -189,30 +202,39 @@ def _alternate(fns, repeats):
 
 def gates_floor(dec, k, repeats):
   """Prints, for one batch of `TF_BATCH` blocks, the K fused gate kernels
-  alone against the K - 1 bfloat16 products s V they sit between."""
+  alone (float32 as the model, and in bfloat16) against the K - 1
+  bfloat16 products s V they sit between."""
   _, v, _ = _bf16_weights(dec)
-  gates = _fused_gates(dec.n, tf.constant(dec.w["cell.b"]))
+  b = tf.constant(dec.w["cell.b"])
+  gates = {"float32": _fused_gates(dec.n, b),
+           "bfloat16": _fused_gates(dec.n, b, tf.bfloat16)}
   rng = np.random.default_rng(0)
   s = tf.cast(rng.uniform(-1, 1, (TF_BATCH, dec.n)), tf.bfloat16)
   prod = tf.matmul(s, v)
   e = tf.constant(rng.normal(0, 1, (TF_BATCH, dec.n)), tf.float32)
 
-  def all_gates():
-    out = gates(None, e, None)
+  def all_gates(fn):
+    out = fn(None, e, None)
     for _ in range(k - 1):
-      out = gates(prod, e, out[1])
+      out = fn(prod, e, out[1])
     return out[0].numpy()
 
   def products():
     return [tf.matmul(s, v) for _ in range(k - 1)][-1].numpy()
 
-  times = _alternate({"gates": all_gates, "products": products}, repeats)
-  (gw, gc), (pw, pc) = times["gates"], times["products"]
-  print(f"3. one batch of {TF_BATCH} blocks: {k} fused gate kernels "
-        f"{statistics.median(gw) * 1e3:.0f} ms vs {k - 1} products s V "
-        f"{statistics.median(pw) * 1e3:.0f} ms: "
-        f"{statistics.median(gw) / statistics.median(pw):.2f} (wall), "
-        f"{statistics.median(gc) / statistics.median(pc):.2f} (CPU)")
+  got = {name: all_gates(fn) for name, fn in gates.items()}
+  times = _alternate({"float32": lambda: all_gates(gates["float32"]),
+                      "bfloat16": lambda: all_gates(gates["bfloat16"]),
+                      "products": products}, repeats)
+  pw, pc = (statistics.median(t) for t in times["products"])
+  print(f"3. one batch of {TF_BATCH} blocks, {k - 1} products s V "
+        f"{pw * 1e3:.0f} ms; {k} fused gate kernels:")
+  for name in gates:
+    gw, gc = (statistics.median(t) for t in times[name])
+    print(f"  {name:<8} gates {gw * 1e3:4.0f} ms: {gw / pw:.2f} (wall), "
+          f"{gc / pc:.2f} (CPU) of the products")
+  print(f"  bfloat16 gates change {100 * np.mean(got['float32'] != got['bfloat16']):.1f}"
+        f" % of the state's entries after K steps")
 
 
 def _diff(a, b):
@@ -248,6 +270,17 @@ def runtimes(gray, jpg, tf_model, repeats):
       "fused": fused_refine,
       "tf products": tf_products(dec, blocks, k)}, repeats)
   _print_ratios(times, blocks, k)
+  decoder = fused._decoder  # pylint: disable=protected-access
+  decoder.cpu, cpu = 0.0, time.process_time()
+  for _ in range(repeats):
+    fused_refine()
+  cpu = (time.process_time() - cpu) / repeats
+  products = statistics.median(times["tf products"][1])
+  print(f"  trial's CPU time per refine {cpu * 1e3:.0f} ms: in the TF "
+        f"decoder {decoder.cpu / repeats * 1e3:.0f} ms, around it (NumPy "
+        f"pipeline) {(cpu - decoder.cpu / repeats) * 1e3:.0f} ms = "
+        f"{(cpu - decoder.cpu / repeats) / products:.2f}x the products' "
+        f"CPU time")
   gates_floor(dec, k, repeats)
 
 
@@ -279,8 +312,8 @@ def main(argv=None):
           f"average {os.getloadavg()[0]:.1f}")
     ms = profile_refine(tf_model, gray, jpg)
     total = sum(ms.values())
-    print(f"1. SavedModel refine, kernel CPU time per call (all threads, "
-          f"tf.profiler): {total:.0f} ms")
+    print(f"1. SavedModel refine, kernel time per call summed over "
+          f"TensorFlow's inter-op threads (tf.profiler): {total:.0f} ms")
     for name in CATEGORIES:
       print(f"  {name:<40} {ms[name]:6.1f} ms  {100 * ms[name] / total:5.1f}"
             f" %  {ms[name] / ms[CATEGORIES[0]]:.2f}x the step products")
