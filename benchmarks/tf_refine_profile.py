@@ -119,7 +119,7 @@ def _fused_gates(n, b, dtype=tf.float32):
   e + b read from memory costs about as much again). `dtype`: the gates'
   arithmetic (the model's is float32)."""
 
-  @tf.function(jit_compile=True)
+  @tf.function(autograph=False, jit_compile=True)
   def gates(prod, e, c):
     pre = tf.cast(b, dtype)
     if prod is not None:
@@ -153,7 +153,7 @@ class FusedTFDecoder:
             tf.TensorSpec([None], tf.int32),
             tf.TensorSpec([1, self.n], tf.float32)]
 
-    @tf.function(input_signature=spec)
+    @tf.function(autograph=False, input_signature=spec)
     def predict_last(x, position, setting_row):
       e = tf.cast(tf.matmul(tf.cast(x - 0.5, tf.bfloat16), self._w),
                   tf.float32) + tf.gather(self._p, position) + setting_row
