@@ -24,7 +24,7 @@ the 768 x 512 JPEG of `enhance_speed.py` against its bare needed products
 OPENBLAS_NUM_THREADS=1 for CPU times without thread spinning.
 
 Usage:
-  PYTHONPATH=DIR .venv/bin/python benchmarks/numba_step.py [--image PNG] [--repeats 60]
+  PYTHONPATH=DIR .venv/bin/python benchmarks/numba_step.py [--image PNG] [--repeats 60] [--check_bits]
 """
 
 import argparse
@@ -225,10 +225,39 @@ def refine_figures(image, repeats):
          f"{max(3, repeats // 10)}:", cpu, "bare needed products")
 
 
+def check_bits(kodak_dir):
+  """Refines of both shipped decoders through the runtime and the trial
+  (3 Kodak images, 2 settings, K = 2/4/6); prints how many are equal."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from tf_hbd.codecs import codec_setting  # pylint: disable=g-import-not-at-top
+  equal = total = 0
+  for codec, settings in (("jpeg", ({"quality": 10}, {"quality": 30})),
+                          ("jp2", ({"bpp": 0.25}, {"bpp": 1.0}))):
+    runtime = ns.load_pretrained(codec, "numpy")
+    trial = ns.load_pretrained(codec, "numpy")
+    trial._decoder = NumbaDecoder(trial._decoder)  # pylint: disable=protected-access
+    for name in ("kodim05", "kodim13", "kodim20"):
+      img = np.asarray(Image.open(os.path.join(kodak_dir, name + ".png"))
+                       .convert("L"))
+      for kwargs in settings:
+        decoded, enc = codecs.roundtrip(img, codec, **kwargs)
+        setting = codec_setting.features(enc.data, codec, img.shape)
+        for k in (2, 4, 6):
+          total += 1
+          equal += int(np.array_equal(
+              runtime.refine(decoded, K=k, setting=setting),
+              trial.refine(decoded, K=k, setting=setting)))
+  print(f"{equal} of {total} refines bit-identical (JPEG q 10/30, JPEG "
+        "2000 0.25/1 bpp, K 2/4/6)")
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--image", default=enhance_speed.DEFAULT_IMAGE)
   parser.add_argument("--repeats", type=int, default=60)
+  parser.add_argument("--check_bits", action="store_true",
+                      help="also compare 36 refines of both shipped "
+                           "decoders on Kodak images beside --image")
   args = parser.parse_args(argv)
   dec, k, source, chunk_inputs = numpy_step_profile.shipped_chunk(args.image)
   print(f"{source}, JPEG q=20, shipped JPEG decoder; OPENBLAS_NUM_THREADS="
@@ -236,6 +265,8 @@ def main(argv=None):
         f"{os.getloadavg()[0]:.1f}")
   chunk_figures(dec, k, chunk_inputs, args.repeats)
   refine_figures(args.image, args.repeats)
+  if args.check_bits:
+    check_bits(os.path.dirname(os.path.abspath(args.image)))
   print(f"load average at the end {os.getloadavg()[0]:.1f}")
   return 0
 
