@@ -15,7 +15,9 @@ dominated and dropped). Then:
   fitted by a cubic polynomial in log10 rate (least squares; exact through
   four points), and the mean difference of the two fits is taken over the
   overlap of the two rate ranges (optionally within a window of rates, the
-  fits then made on the points around the window).
+  fits then made on the points around the window). Each fit uses the
+  curve's points covering the overlap and one point beyond each end (at
+  least four), so a long reference curve is fitted where it is compared.
 
 Everything is NumPy; no SciPy.
 """
@@ -158,8 +160,9 @@ def bd_psnr(bpp_ref: Sequence[float], psnr_ref: Sequence[float],
   Args:
     bpp_ref, psnr_ref: the reference curve (e.g. JPEG).
     bpp_test, psnr_test: the curve compared (e.g. E2E).
-    window: (low, high) bpp: the overlap is cut to it, and each fit uses
-      only the points around it (`_fit_points`); None: all points.
+    window: (low, high) bpp: the overlap is cut to it; None: the whole
+      overlap. Each fit uses the points around the compared range
+      (`_fit_points`).
 
   Returns:
     the delta in dB; None when a curve has fewer than 4 points to fit or
@@ -174,7 +177,7 @@ def bd_psnr(bpp_ref: Sequence[float], psnr_ref: Sequence[float],
     return None
   means = []
   for x, y in curves:
-    part = _fit_points(x, lo, hi) if window is not None else slice(None)
+    part = _fit_points(x, lo, hi)
     x, y = np.log10(x[part]), y[part]
     if len(x) < 4:
       return None
