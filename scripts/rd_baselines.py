@@ -27,9 +27,20 @@ run unless --with_shipped.
       --models=campaigns/baselines --targets= \
       --out_dir=runs/rd_campaign     # <codec>.json (CompressAI) + rd.md
 
-Writes with --out_dir: one CompressAI-style JSON per curve (E2E, GOOG, and
-JPEG / JPEG 2000 at each family's rates; `rd.compressai_docs`, drawn by
-scripts/plot_rd.py), rd.md (the printed tables) and records.json (per image).
+JPEG and JPEG 2000 are also encoded on a fixed grid of settings per image
+(--jpeg_qualities, --jp2_bpps; `rd.reference`): their reference curves.
+PSNR at --at_bpp is read per image on each codec's curve (the reference
+curves for JPEG / JPEG 2000) and averaged (`rd.INTERPOLATION`), next to the
+other interpolation methods and the BD-PSNRs (`rd.at_rate`).
+
+Writes with --out_dir: one CompressAI-style JSON per curve (E2E, GOOG,
+JPEG / JPEG 2000 at each family's rates, and their reference curves;
+`rd.compressai_docs`, drawn by scripts/plot_rd.py), rd.md (the printed
+tables) and records.json (per image). --from_records=records.json redoes
+the tables and files from those per-image records without encoding:
+
+  python scripts/rd_baselines.py \
+      --from_records=results/baselines/records.json --out_dir=results/baselines
 """
 
 import json
@@ -52,6 +63,19 @@ from tf_hbd.baselines import rd
 from tf_hbd.codecs import images
 
 _IMAGES = flags.DEFINE_string("images", None, "Folder or glob of images.")
+_FROM_RECORDS = flags.DEFINE_string(
+    "from_records", None, "Instead of --images: a records.json written "
+    "before; the tables and files are recomputed from it, nothing encoded.")
+_REFERENCE = flags.DEFINE_bool(
+    "reference", True, "Encode the JPEG / JPEG 2000 reference curves (a "
+    "grid of settings per image); without them their PSNR at --at_bpp is "
+    "n/a.")
+_JPEG_QUALITIES = flags.DEFINE_list(
+    "jpeg_qualities", [str(q) for q in rd.JPEG_QUALITIES],
+    "JPEG qualities of the reference curve.")
+_JP2_BPPS = flags.DEFINE_list(
+    "jp2_bpps", [f"{b:g}" for b in rd.JP2_BPPS], "JPEG 2000 rates of the "
+    "reference curve (one encode at ratio 8 / bpp each; real rate kept).")
 _GOOG_ITERATIONS = flags.DEFINE_list(
     "goog_iterations", [str(k) for k in range(1, 17)],
     "GOOG iteration counts (1/8 bpp each as raw bits, less entropy coded).")
@@ -88,7 +112,8 @@ _OUT_DIR = flags.DEFINE_string(
     "records.json.")
 _VERBOSE = flags.DEFINE_bool("verbose", False,
                              "Show TensorFlow's own log lines.")
-flags.mark_flag_as_required("images")
+flags.mark_flags_as_mutual_exclusive(["images", "from_records"],
+                                     required=True)
 
 
 def _extra_models(log, work) -> dict:
@@ -104,29 +129,39 @@ def _extra_models(log, work) -> dict:
   return out
 
 
-def _write(out_dir, rows, records, header):
+def _document(source, records):
+  """What records.json holds: the per-image records, and what is computed
+  from them (summary, at_rate) for readers that do not recompute."""
+  return {"images": source, "summary": rd.summarize(records),
+          "at_bpp": _AT_BPP.value, "interpolation": rd.INTERPOLATION,
+          "at_rate": rd.at_rate(records, _AT_BPP.value), "records": records}
+
+
+def _write(out_dir, source, records, header):
   os.makedirs(out_dir, exist_ok=True)
-  at = rd.at_rate(rows, _AT_BPP.value)
-  dataset = os.path.basename(os.path.normpath(_IMAGES.value))
-  for doc in rd.compressai_docs(rows, at, _AT_BPP.value, dataset):
-    slug = doc["name"].lower().replace(" ", "_")
+  doc = _document(source, records)
+  dataset = os.path.basename(os.path.normpath(source))
+  for curve in rd.compressai_docs(doc["summary"], doc["at_rate"],
+                                  _AT_BPP.value, dataset):
+    slug = curve["name"].lower().replace(" ", "_")
     with open(os.path.join(out_dir, f"{slug}.json"), "w") as f:
-      json.dump(doc, f, indent=1)
+      json.dump(curve, f, indent=1)
   with open(os.path.join(out_dir, "rd.md"), "w") as f:
-    f.write(rd.report_markdown(rows, _AT_BPP.value, header))
+    f.write(rd.report_markdown(records, _AT_BPP.value, header))
   with open(os.path.join(out_dir, "records.json"), "w") as f:
-    json.dump({"images": _IMAGES.value, "summary": rows, "at_rate": at,
-               "records": records}, f, indent=1)
+    json.dump(doc, f, indent=1)
 
 
 def main(argv):
   """Prints (and with --out writes) the RD comparison; 0, 2 for a held-out
-  --fit_dir, 130 on Ctrl-C (`tf_hbd.errors.exit_on_interrupt`)."""
+  --fit_dir or an unreadable --from_records, 130 on Ctrl-C (`tf_hbd.errors.exit_on_interrupt`)."""
   del argv
   return errors.exit_on_interrupt(_compare, "rd_baselines.py")
 
 
 def _compare():
+  if _FROM_RECORDS.value:
+    return _recompute(_FROM_RECORDS.value)
   if _FIT_DIR.value:
     try:
       folders.check_fit_dir(_FIT_DIR.value)
@@ -139,6 +174,21 @@ def _compare():
     return _compare_in(work)  # the exported snapshots go with it
 
 
+def _recompute(path):
+  """The tables and files from a records.json; 2 if it cannot be read."""
+  try:
+    with open(path, encoding="utf-8") as f:
+      doc = json.load(f)
+    source, records = doc["images"], doc["records"]
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    print(f"rd_baselines.py: {path}: not a records.json written by "
+          f"--out_dir ({type(e).__name__}: {e}); rerun with --images",
+          file=sys.stderr)
+    return 2
+  images_ = len({r["image"] for r in records})
+  return _report(source, records, f"{images_} images from {source} (gray)")
+
+
 def _compare_in(work):
   quiet.quiet_tensorflow(_VERBOSE.value)
   log = lambda line: print(line, flush=True)
@@ -148,21 +198,29 @@ def _compare_in(work):
     neural = rd.settings([int(k) for k in _GOOG_ITERATIONS.value],
                          _E2E_MODELS.value, [float(t) for t in _TARGETS.value])
     records = rd.evaluate(files, neural, _CLASSICAL.value, log=log)
+  if _REFERENCE.value:
+    records += rd.reference(files, [int(q) for q in _JPEG_QUALITIES.value],
+                            [float(b) for b in _JP2_BPPS.value],
+                            _CLASSICAL.value, log=log)
+  return _report(_IMAGES.value, records,
+                 f"{len(files)} images from {_IMAGES.value} (gray)")
+
+
+def _report(source, records, header):
+  """Prints the tables; writes --out and --out_dir; 0."""
   rows = rd.summarize(records)
-  header = f"{len(files)} images from {_IMAGES.value} (gray)"
   print(f"\n{header}\n")
   print(rd.side_by_side(rows))
-  at = rd.at_rate(rows, _AT_BPP.value)
-  print(f"\nInterpolated at {_AT_BPP.value:g} bpp ({rd.INTERPOLATION}):\n")
+  at = rd.at_rate(records, _AT_BPP.value)
+  print(f"\nAt {_AT_BPP.value:g} bpp ({rd.INTERPOLATION}):\n")
   print(rd.at_rate_markdown(at, _AT_BPP.value))
   print("\nAll rows:\n")
   print(rd.markdown(rows))
   if _OUT.value:
     with open(_OUT.value, "w") as f:
-      json.dump({"images": _IMAGES.value, "summary": rows, "at_rate": at,
-                 "records": records}, f, indent=1)
+      json.dump(_document(source, records), f, indent=1)
   if _OUT_DIR.value:
-    _write(_OUT_DIR.value, rows, records, header + "\n")
+    _write(_OUT_DIR.value, source, records, header + "\n")
   return 0
 
 

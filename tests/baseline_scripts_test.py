@@ -69,21 +69,39 @@ class BaselineScriptsTest(absltest.TestCase):
     out = os.path.join(tmp, "rd.json")
     proc = _script("rd_baselines.py", f"--images={_folder(tmp, 'imgs')}",
                    "--goog_iterations=1,2", "--e2e_models=", "--targets=",
-                   "--classical=jpeg", f"--out={out}")
+                   "--classical=jpeg", "--jpeg_qualities=5,50",
+                   f"--out={out}")
     self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
     self.assertIn("| goog k=2 | ", proc.stdout)
     with open(out) as f:
       doc = json.load(f)
     self.assertEqual([(r["setting"], r["codec"]) for r in doc["records"]],
                      [("goog k=1", "goog"), ("goog k=1", "jpeg"),
-                      ("goog k=2", "goog"), ("goog k=2", "jpeg")])
-    self.assertEqual([r["iterations"] for r in doc["records"][::2]], [1, 2])
+                      ("goog k=2", "goog"), ("goog k=2", "jpeg"),
+                      ("jpeg q=5", "jpeg"), ("jpeg q=50", "jpeg")])
+    self.assertEqual([r["iterations"] for r in doc["records"][:4:2]], [1, 2])
     gray = sample_images.load_sample("camera")[:64, :96]
-    for neural, jpeg in zip(doc["records"][::2], doc["records"][1::2]):
+    for neural, jpeg in zip(doc["records"][:4:2], doc["records"][1:4:2]):
       # JPEG at the neural file's rate on this image (its smallest file
       # when even quality 1 is larger, as on so small an image).
       _, enc = legacy.roundtrip(gray, "jpeg", bpp=neural["bpp"])
       self.assertEqual(jpeg["bpp"], enc.bpp)
+    for ref, quality in zip(doc["records"][4:], (5, 50)):
+      self.assertEqual(ref["bpp"], legacy.encode(gray, "jpeg",
+                                                 quality=quality).bpp)
+    # The same tables again from the stored records, nothing encoded.
+    out_dir = os.path.join(tmp, "again")
+    proc = _script("rd_baselines.py", f"--from_records={out}",
+                   f"--out_dir={out_dir}")
+    self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+    with open(os.path.join(out_dir, "records.json")) as f:
+      again = json.load(f)
+    self.assertEqual(again["at_rate"], doc["at_rate"])
+    self.assertEqual(again["records"], doc["records"])
+    self.assertTrue(os.path.exists(os.path.join(out_dir, "jpeg.json")))
+    proc = _script("rd_baselines.py", f"--from_records={tmp}/nothing.json")
+    self.assertEqual(proc.returncode, 2, proc.stdout)
+    self.assertRegex(proc.stderr, r"^rd_baselines.py: .*nothing.json: .*\n$")
 
   def test_goog_tables_exports_an_entropy_coding_model(self):
     tmp = self.create_tempdir().full_path

@@ -74,6 +74,7 @@ without its line here).
   evaluation.study            the paper's tables and figures in one call
   evaluation.step_sweep       Table 1's K sweep from one refinement pass
   evaluation.plots            RD curves, validation PSNR per epoch
+  evaluation.rd_curves        an RD curve read at a rate (PCHIP in log bpp), BD-PSNR
   evaluation.cards            a decoder's gain, as its model card says
   evaluation.no_harm          the do-no-harm check
   evaluation.golden           pinned figures of the shipped models

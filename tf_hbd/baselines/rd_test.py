@@ -1,5 +1,6 @@
 """Tests of tf_hbd.baselines.rd (the rate-distortion table)."""
 
+import math
 import os
 import tempfile
 
@@ -81,9 +82,44 @@ class RdTest(tf.test.TestCase):
     self.assertEqual(records[0]["model"], "e2e-campaign")
 
 
-def _row(setting, codec, bpp, psnr, ms=0.9):
-  return {"setting": setting, "codec": codec, "bpp": bpp, "psnr": psnr,
-          "ssim": 0.8, "ms-ssim": ms}
+def _row(setting, codec, bpp, psnr, ms=0.9, image="a", **more):
+  return {"image": image, "setting": setting, "codec": codec, "bpp": bpp,
+          "psnr": psnr, "ssim": 0.8, "ms-ssim": ms, **more}
+
+
+def _log_psnr(bpp, offset=0.0):
+  """An RD curve linear in log bpp: 6 dB per doubling."""
+  return 20.0 + offset + 6.0 * math.log2(bpp / 0.05)
+
+
+_E2E_RATES = (0.1, 0.2, 0.3, 0.5, 0.8)
+_REF_RATES = (0.07, 0.12, 0.2, 0.35, 0.6, 1.0, 1.7)
+
+
+def _records():
+  """Two images: E2E 1 dB over JPEG and 2 dB under JPEG 2000 everywhere
+  (curves linear in log bpp, so every log-bpp method is exact); JPEG's rows
+  at E2E's rates are 5 dB off, to show they are not its curve."""
+  out = []
+  for image in ("a", "b"):
+    for i, bpp in enumerate(_E2E_RATES):
+      setting = f"e2e-{i}"
+      out += [_row(setting, "e2e", bpp, _log_psnr(bpp, 1.0), image=image),
+              _row(setting, "jpeg", bpp, _log_psnr(bpp, 5.0), image=image),
+              _row(setting, "jp2", bpp, _log_psnr(bpp, 5.0), image=image)]
+    out.append(_row("e2e @0.37", "e2e", 0.36, 1.0, image=image))
+    for k, bpp in enumerate(_REF_RATES):
+      out += [_row(f"jpeg q={k}", "jpeg", bpp, _log_psnr(bpp), image=image,
+                   reference=True, quality=k),
+              _row(f"jp2 ratio={8 / bpp:g}", "jp2", bpp, _log_psnr(bpp, 3.0),
+                   image=image, reference=True, quality=8 / bpp)]
+  # GOOG covers 0.37 on image a only; on image b a dominated point.
+  out += [_row("goog k=1", "goog", 0.2, 22.0), _row("goog k=2", "goog", 0.4,
+                                                    24.0),
+          _row("goog k=1", "goog", 0.1, 22.0, image="b"),
+          _row("goog k=2", "goog", 0.2, 21.0, image="b"),
+          _row("goog k=3", "goog", 0.3, 23.0, image="b")]
+  return out
 
 
 class TablesTest(tf.test.TestCase):
@@ -97,23 +133,53 @@ class TablesTest(tf.test.TestCase):
           _row("goog k=1", "goog", 0.13, 22.0),
           _row("goog k=2", "goog", 0.26, 23.0)]
 
-  def test_at_rate_interpolates_the_increasing_curve(self):
-    out = {r["codec"]: r for r in rd.at_rate(self.ROWS, 0.37)}
+  def test_curves_use_the_reference_grid(self):
+    curves = rd.curves(_records())
+    self.assertEqual(sorted(curves), ["e2e", "goog", "jp2", "jpeg"])
+    self.assertEqual([r["bpp"] for r in curves["jpeg"]["a"]],
+                     list(_REF_RATES))
+    self.assertEqual([r["setting"] for r in curves["e2e"]["b"]],
+                     [f"e2e-{i}" for i in range(5)])  # no target row
+
+  def test_at_rate_per_image(self):
+    out = {r["codec"]: r for r in rd.at_rate(_records(), 0.37)}
     e2e = out["e2e"]
-    self.assertAlmostEqual(e2e["psnr"], 27.0 + 3.0 * (0.17 / 0.3))
-    self.assertEqual(e2e["points"], 2)
-    self.assertFalse(e2e["monotone"])
-    jpeg = 26.0 + 3.0 * (0.18 / 0.3)
-    self.assertAlmostEqual(out["jpeg"]["psnr"], jpeg)
-    self.assertAlmostEqual(e2e["vs_jpeg_db"], e2e["psnr"] - jpeg)
-    self.assertAlmostEqual(e2e["vs_jp2_db"],
-                           e2e["psnr"] - (28.0 + 3.0 * (0.17 / 0.3)))
-    self.assertIsNone(out["goog"]["psnr"])  # 0.37 is beyond its rates
-    self.assertIsNone(out["goog"]["vs_jpeg_db"])
-    self.assertTrue(out["goog"]["monotone"])
+    self.assertAlmostEqual(e2e["psnr"], _log_psnr(0.37, 1.0), places=9)
+    self.assertAlmostEqual(out["jpeg"]["psnr"], _log_psnr(0.37), places=9)
+    self.assertAlmostEqual(e2e["vs_jpeg_db"], 1.0, places=9)
+    self.assertAlmostEqual(e2e["vs_jp2_db"], -2.0, places=9)
+    self.assertEqual((e2e["images"], e2e["covered"], e2e["points"]),
+                     (2, 2, 5))
+    self.assertTrue(e2e["monotone"])
+    for method in ("linear_log_bpp", "pchip_log_bpp"):
+      self.assertAlmostEqual(e2e["by_method"][method]["vs_jpeg_db"], 1.0,
+                             places=9)
+    # The chord in bpp reads both concave curves low, by different amounts.
+    chord = e2e["by_method"]["linear_bpp"]
+    self.assertLess(chord["psnr"], e2e["psnr"] - 0.1)
+    self.assertNotAlmostEqual(chord["vs_jpeg_db"], 1.0, places=3)
+    for ref, delta in (("jpeg", 1.0), ("jp2", -2.0)):
+      for window in ("overlap", "0.2-0.6"):
+        bd = e2e["bd_psnr"][ref][window]
+        self.assertEqual(bd["images"], 2)
+        self.assertAlmostEqual(bd["db"], delta, places=9)
+    goog = out["goog"]
+    self.assertIsNone(goog["psnr"])  # image b's curve stops at 0.3 bpp
+    self.assertEqual(goog["covered"], 1)
+    # two points: linear in log bpp, 2 dB per doubling from 0.2 bpp
+    self.assertAlmostEqual(goog["per_image"]["a"],
+                           22.0 + 2.0 * math.log2(0.37 / 0.2), places=9)
+    self.assertIsNone(goog["per_image"]["b"])
+    self.assertIsNone(goog["vs_jpeg_db"])
+    self.assertEqual((goog["rising_images"], goog["monotone"]), (1, False))
+    self.assertIsNone(goog["bd_psnr"]["jpeg"]["overlap"]["db"])  # < 4 pts
+    self.assertNotIn("vs_jpeg_db", out["jpeg"])
     table = rd.at_rate_markdown(list(out.values()), 0.37)
-    self.assertIn("| goog | - | - | - | - | yes |", table)
-    self.assertIn(f"| e2e | {e2e['psnr']:.2f} |", table)
+    self.assertIn("| goog | n/a | n/a | n/a | n/a | 1 / 2 | 1 / 2 |", table)
+    # (MS-SSIM is flat here: no rising points, so n/a)
+    self.assertIn(f"| e2e | {e2e['psnr']:.2f} | n/a | +1.00 | -2.00 | "
+                  "2 / 2 | 2 / 2 |", table)
+    self.assertIn("| e2e | JPEG 2000 | 0.2-0.6 bpp | -2.00 | 2 |", table)
 
   def test_side_by_side(self):
     table = rd.side_by_side(self.ROWS).splitlines()
@@ -126,27 +192,37 @@ class TablesTest(tf.test.TestCase):
                      "| - |")
 
   def test_compressai_docs(self):
-    at = rd.at_rate(self.ROWS, 0.37)
-    docs = {d["name"]: d for d in rd.compressai_docs(self.ROWS, at, 0.37,
+    records = _records()
+    rows = rd.summarize(records)
+    at = rd.at_rate(records, 0.37)
+    docs = {d["name"]: d for d in rd.compressai_docs(rows, at, 0.37,
                                                      "kodak")}
-    self.assertEqual(sorted(docs), ["E2E", "GOOG", "JPEG 2000 at E2E rates",
+    self.assertEqual(sorted(docs), ["E2E", "GOOG", "JPEG", "JPEG 2000",
+                                    "JPEG 2000 at E2E rates",
                                     "JPEG at E2E rates"])
     e2e = docs["E2E"]
     self.assertEqual(e2e["dataset"], "kodak")
-    self.assertEqual(e2e["results"]["bpp"], [0.2, 0.5, 0.6])  # no target row
-    self.assertEqual(e2e["results"]["psnr"], [27.0, 30.0, 29.0])
-    self.assertEqual(e2e["results"]["models"], ["e2e-a", "e2e-b", "e2e-c"])
+    self.assertEqual(e2e["results"]["bpp"], list(_E2E_RATES))  # no target
+    self.assertEqual(e2e["results"]["models"],
+                     [f"e2e-{i}" for i in range(5)])
     self.assertEqual(e2e["at_bpp"]["psnr"],
                      [a for a in at if a["codec"] == "e2e"][0]["psnr"])
     self.assertEqual(e2e["at_bpp"]["interpolation"], rd.INTERPOLATION)
-    jpeg = docs["JPEG at E2E rates"]
-    self.assertEqual(jpeg["results"]["setting"], ["e2e-a", "e2e-b"])
-    self.assertIn("at each image's E2E rate", jpeg["description"])
-    self.assertIn("ms-ssim", jpeg["results"])
-    report = rd.report_markdown(self.ROWS, 0.37, "24 images")
-    self.assertTrue(report.startswith("24 images\n| setting |"))
+    jpeg = docs["JPEG"]
+    self.assertEqual(jpeg["results"]["bpp"], list(_REF_RATES))
+    self.assertEqual(jpeg["results"]["quality"], list(range(7)))
+    self.assertIn("reference curve", jpeg["description"])
+    self.assertAlmostEqual(jpeg["at_bpp"]["psnr"], _log_psnr(0.37), places=9)
+    matched = docs["JPEG at E2E rates"]
+    self.assertEqual(matched["results"]["setting"],
+                     [f"e2e-{i}" for i in range(5)])
+    self.assertIn("at each image's E2E rate", matched["description"])
+    self.assertIn("ms-ssim", matched["results"])
+    report = rd.report_markdown(records, 0.37, "2 images")
+    self.assertTrue(report.startswith("2 images\n| setting |"))
     self.assertIn(rd.INTERPOLATION, report)
-    self.assertIn("| e2e | 28.70 |", report)
+    self.assertIn("| jpeg q=3 | jpeg | 0.3500 |", report)
+    self.assertIn(f"| e2e | {_log_psnr(0.37, 1.0):.2f} |", report)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@
   ``python -m tf_hbd.evaluation``, ``scripts/evaluate.py``);
 * `cards`: a decoder's gain over its codec for its model card;
 * `plots`: the figures;
+* `rd_curves`: a rate-distortion curve read at a rate (PCHIP in log bpp,
+  no extrapolation) and BD-PSNR;
 * `no_harm`: the do-no-harm check;
 * `golden`: pinned figures of the shipped models;
 * `stats`: hierarchical bootstrap intervals over seeds and images;
