@@ -55,6 +55,13 @@ class PchipTest(absltest.TestCase):
     self.assertAlmostEqual(float(rd_curves.pchip([0, 1, 2], [0, 1, 3], 0.5)),
                            0.5 + 0.0625 - 1 / 6)
 
+  def test_end_slope_is_limited_to_three_secants(self):
+    # Secants 1 then -10: the three-point end slope (2.1 + 10) / 1.1 = 11
+    # exceeds 3 x the first secant and is cut to 3; the inner knot is an
+    # extremum (slope 0). At t = 0.5 of [0, 1]: 0.125 * 3 + 0.5 * 1.
+    self.assertAlmostEqual(
+        float(rd_curves.pchip([0.0, 1.0, 1.1], [0.0, 1.0, 0.0], 0.5)), 0.875)
+
   def test_matches_an_independent_implementation(self):
     try:
       from scipy import interpolate as sp  # pylint: disable=g-import-not-at-top
@@ -163,6 +170,26 @@ class BdPsnrTest(absltest.TestCase):
     near = rd_curves.bd_psnr(_RATES, y, _RATES, bent, window=(0.1, 0.3))
     self.assertLess(whole, -0.05)
     self.assertAlmostEqual(near, 0.0, places=10)
+
+  def test_fit_points_cover_the_window_and_one_beyond(self):
+    # Window [0.2, 0.4] on _RATES: 0.17 and 0.5 are the points beyond it,
+    # widened one a side to 0.1 ... 0.8 (at least four). The test curve is
+    # one no cubic fits exactly, so the points chosen show in the figure
+    # (0.002-0.05 dB apart); the reference is linear in log bpp, exact
+    # whatever points fit it: its mean is its value at sqrt(0.2 * 0.4).
+    f = lambda b: 40 - 12 * np.exp(-3 * np.asarray(b))
+    lo, hi = np.log10(0.2), np.log10(0.4)
+
+    def mean(rates):
+      p = np.polyint(np.polyfit(np.log10(rates), f(rates), 3))
+      return (np.polyval(p, hi) - np.polyval(p, lo)) / (hi - lo)
+
+    want = mean(_RATES[1:6]) - float(_log_curve(math.sqrt(0.08)))
+    got = rd_curves.bd_psnr(_RATES, _log_curve(_RATES), _RATES, f(_RATES),
+                            window=(0.2, 0.4))
+    self.assertAlmostEqual(got, want, places=9)
+    for other in (_RATES[1:5], _RATES[2:6], _RATES[1:], _RATES):
+      self.assertGreater(abs(mean(other) - mean(_RATES[1:6])), 1e-3)
 
   def test_none_without_overlap_or_points(self):
     y = _log_curve(_RATES)
