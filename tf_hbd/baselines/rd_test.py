@@ -181,6 +181,18 @@ class TablesTest(tf.test.TestCase):
                   "2 / 2 | 2 / 2 |", table)
     self.assertIn("| e2e | JPEG 2000 | 0.2-0.6 bpp | -2.00 | 2 |", table)
 
+  def test_bd_psnr_needs_every_image(self):
+    # E2E keeps 3 points on image b: no cubic fit there, so no mean.
+    records = [r for r in _records() if not (
+        r["image"] == "b" and r["setting"] in ("e2e-3", "e2e-4"))]
+    bd = rd.bd_psnr(rd.curves(records), "e2e")
+    for ref in ("jpeg", "jp2"):
+      for window in ("overlap", "0.2-0.6"):
+        self.assertEqual(bd[ref][window], {"db": None, "images": 1})
+    full = rd.bd_psnr(rd.curves(_records()), "e2e", windows=(None,))
+    self.assertEqual(full["jpeg"]["overlap"]["images"], 2)
+    self.assertAlmostEqual(full["jpeg"]["overlap"]["db"], 1.0, places=9)
+
   def test_side_by_side(self):
     table = rd.side_by_side(self.ROWS).splitlines()
     self.assertEqual(table[0], "| setting | bpp | PSNR (dB) | MS-SSIM | "
