@@ -392,7 +392,8 @@ def _bd_markdown(summary: Sequence[dict]) -> list:
     return []
   lines = ["BD-PSNR (VCEG-M33: cubic fit of PSNR in log10 bpp, per image "
            "over the overlap of the two curves' rates, or that overlap cut "
-           "to a window; mean over images):", "",
+           "to a window, each fit on a curve's points covering those rates "
+           "and one beyond each end, at least four; mean over images):", "",
            "| codec | against | rates | BD-PSNR (dB) | images |",
            "|---|---|---|---|---|"]
   for codec, ref, key, v in rows:
