@@ -180,6 +180,9 @@ def _recompute(path):
     with open(path, encoding="utf-8") as f:
       doc = json.load(f)
     source, records = doc["images"], doc["records"]
+    for r in records:  # what the tables read of every record
+      _ = [r[k] for k in ("image", "setting", "codec")]
+      _ = [float(r[k]) for k in ("bpp", "psnr", "ssim", "ms-ssim")]
   except (OSError, ValueError, KeyError, TypeError) as e:
     print(f"rd_baselines.py: {path}: not a records.json written by "
           f"--out_dir ({type(e).__name__}: {e}); rerun with --images",

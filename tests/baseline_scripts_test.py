@@ -102,6 +102,14 @@ class BaselineScriptsTest(absltest.TestCase):
     proc = _script("rd_baselines.py", f"--from_records={tmp}/nothing.json")
     self.assertEqual(proc.returncode, 2, proc.stdout)
     self.assertRegex(proc.stderr, r"^rd_baselines.py: .*nothing.json: .*\n$")
+    # A record without its rate: the same one line, not a traceback.
+    del doc["records"][-1]["bpp"]
+    with open(os.path.join(tmp, "partial.json"), "w") as f:
+      json.dump(doc, f)
+    proc = _script("rd_baselines.py", f"--from_records={tmp}/partial.json")
+    self.assertEqual(proc.returncode, 2, proc.stdout)
+    self.assertRegex(proc.stderr, r"^rd_baselines.py: .*partial.json: .*'bpp'.*"
+                     r"rerun with --images\n$")
 
   def test_goog_tables_exports_an_entropy_coding_model(self):
     tmp = self.create_tempdir().full_path
