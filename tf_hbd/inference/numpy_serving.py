@@ -1062,12 +1062,30 @@ def convert_saved_model(path: str, seed: int = 0) -> dict:
                                                  setting_row)
       if np.max(np.abs(got - want)) < tolerance:
         matches.append(spec)
+  if len(matches) > 1:
+    matches = _narrow_by_flags(matches, meta)
   if len(matches) != 1:
     raise errors.HbdError(f"{path}: {len(matches)} NumPy variants reproduce "
                           "refine_blocks (need exactly one); keep the TF "
                           "runtime")
   write_runtime(path, matches[0], weights)
   return matches[0]
+
+
+def _narrow_by_flags(matches, meta):
+  """The variants that agree with the training flags `hbd_model.json` keeps.
+
+  A trained residual decoder can be nearly blind to a uniform input offset,
+  so the centred and uncentred variants may both reproduce its graph within
+  the bfloat16 tolerance; the run's own `center_inputs` / `residual` flags
+  (strings, as the training log records them), where present, decide.
+  """
+  flags = (meta.get("training") or {}).get("flags") or {}
+  for key in ("center_inputs", "residual"):
+    if key in flags:
+      want = str(flags[key]).strip().lower() == "true"
+      matches = [m for m in matches if m[key] == want]
+  return matches
 
 
 def compare_runtimes(path: str, images, ks=(None,), settings=None) -> dict:

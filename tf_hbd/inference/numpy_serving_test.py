@@ -419,6 +419,21 @@ class ExportTest(tf.test.TestCase):
       _assert_close(self, numpy_serving.load(path).refine(self.decoded),
                     serving.load(path).refine(self.decoded))
 
+  def test_training_flags_decide_between_matching_variants(self):
+    variants = [{"center_inputs": c, "residual": r}
+                for c in (False, True) for r in (True, False)]
+    # pylint: disable=protected-access
+    narrow = numpy_serving._narrow_by_flags
+    meta = {"training": {"flags": {"center_inputs": "True"}}}
+    both = [variants[0], variants[2]]  # residual, uncentred and centred
+    self.assertEqual(narrow(both, meta),
+                     [{"center_inputs": True, "residual": True}])
+    meta["training"]["flags"]["residual"] = "False"
+    self.assertEqual(narrow(variants, meta),
+                     [{"center_inputs": True, "residual": False}])
+    self.assertEqual(narrow(both, {}), both)  # no flags: still ambiguous
+    # pylint: enable=protected-access
+
   def test_unsupported_and_stale_exports_use_tf(self):
     path = os.path.join(self.tmp, "sne")
     shutil.copytree(self.lstm_dir, path)
