@@ -87,6 +87,9 @@ def main(argv=None):
   p.add_argument("--settings", default="",
                  help="comma-separated settings (default: stress_set)")
   p.add_argument("--out", default="", help="write the rows as JSON")
+  p.add_argument("--shifts", type=int, default=0,
+                 help="grid offsets to average (hbd enhance --shifts; "
+                 "0: the export's own)")
   args = p.parse_args(argv)
   images = stress_set.images()
   sets = []
@@ -104,8 +107,8 @@ def main(argv=None):
              else serving.load_pretrained(codec))
     settings = ([float(s) for s in args.settings.split(",")] if args.settings
                 else stress_set.SETTINGS[codec])
-    rows = no_harm.check(no_harm.served_refiner(model, codec), codec, images,
-                         settings)
+    refine = no_harm.served_refiner(model, codec, args.shifts or None)
+    rows = no_harm.check(refine, codec, images, settings)
     all_bad += _report(codec, rows, sets)
     results[codec] = [dict(vars(r), delta_db=r.delta_db, ok=r.ok)
                       for r in rows]

@@ -19,7 +19,7 @@ test runs a small fixed subset.
 """
 
 import dataclasses
-from typing import Callable, Dict, Iterable, List
+from typing import Callable, Dict, Iterable, List, Optional
 
 import numpy as np
 
@@ -67,12 +67,19 @@ def _psnr(a, b):
   return metrics.psnr(a, b)
 
 
-def served_refiner(model, codec: str) -> Callable:
-  """A refine(decoded, encoded) for a `tf_hbd.inference.serving.ServedModel`."""
+def served_refiner(model, codec: str, shifts: Optional[int] = None
+                   ) -> Callable:
+  """A refine(decoded, encoded) for a `tf_hbd.inference.serving.ServedModel`.
+
+  `shifts`: grid offsets to average (`hbd enhance --shifts`); None keeps the
+  export's own setting.
+  """
   def refine(decoded, encoded):
     setting = (codec_setting.features(encoded.data, codec, decoded.shape)
                if model.setting_size else None)
-    return model.refine(decoded, setting=setting)
+    if shifts is None:
+      return model.refine(decoded, setting=setting)
+    return model.refine(decoded, setting=setting, shifts=shifts)
   return refine
 
 

@@ -71,3 +71,19 @@ def test_tolerance_edge():
 def test_jp2_rows(codec, setting):
   rows = no_harm.check(lambda d, e: d, codec, _subset(), (setting,))
   assert all(r.bpp <= setting * 1.5 for r in rows if r.image != "flat-0")
+
+
+def test_served_refiner_forwards_shifts_only_when_asked():
+  calls = []
+
+  class _Model:
+    setting_size = 0
+
+    def refine(self, decoded, **kwargs):
+      calls.append(kwargs)
+      return decoded
+
+  img = np.full((16, 16), 7, np.uint8)
+  no_harm.served_refiner(_Model(), "jp2")(img, None)
+  no_harm.served_refiner(_Model(), "jp2", 2)(img, None)
+  assert calls == [{"setting": None}, {"setting": None, "shifts": 2}]
