@@ -137,9 +137,9 @@ def _document(source, records):
           "at_rate": rd.at_rate(records, _AT_BPP.value), "records": records}
 
 
-def _write(out_dir, source, records, header):
+def _write(out_dir, doc, header):
   os.makedirs(out_dir, exist_ok=True)
-  doc = _document(source, records)
+  source, records = doc["images"], doc["records"]
   dataset = os.path.basename(os.path.normpath(source))
   for curve in rd.compressai_docs(doc["summary"], doc["at_rate"],
                                   _AT_BPP.value, dataset):
@@ -211,19 +211,18 @@ def _compare_in(work):
 
 def _report(source, records, header):
   """Prints the tables; writes --out and --out_dir; 0."""
-  rows = rd.summarize(records)
+  doc = _document(source, records)  # summary and at_rate, computed once
   print(f"\n{header}\n")
-  print(rd.side_by_side(rows))
-  at = rd.at_rate(records, _AT_BPP.value)
+  print(rd.side_by_side(doc["summary"]))
   print(f"\nAt {_AT_BPP.value:g} bpp ({rd.INTERPOLATION}):\n")
-  print(rd.at_rate_markdown(at, _AT_BPP.value))
+  print(rd.at_rate_markdown(doc["at_rate"], _AT_BPP.value))
   print("\nAll rows:\n")
-  print(rd.markdown(rows))
+  print(rd.markdown(doc["summary"]))
   if _OUT.value:
     with open(_OUT.value, "w") as f:
-      json.dump(_document(source, records), f, indent=1)
+      json.dump(doc, f, indent=1)
   if _OUT_DIR.value:
-    _write(_OUT_DIR.value, source, records, header + "\n")
+    _write(_OUT_DIR.value, doc, header + "\n")
   return 0
 
 

@@ -77,8 +77,6 @@ def served_refiner(model, codec: str, shifts: Optional[int] = None
   def refine(decoded, encoded):
     setting = (codec_setting.features(encoded.data, codec, decoded.shape)
                if model.setting_size else None)
-    if shifts is None:
-      return model.refine(decoded, setting=setting)
     return model.refine(decoded, setting=setting, shifts=shifts)
   return refine
 
