@@ -528,8 +528,10 @@ _TITLES = {"a": "every decoder beats its codec at equal bpp",
            "d": "RTRL (exact, and approximate at size) converges first"}
 
 
-def write_claims(doc: dict, out_dir: str) -> Tuple[str, str]:
-  """Writes ``claims.json`` and ``claims.md``; returns their paths."""
+def write_claims(doc: dict, out_dir: str, note: str = ""
+                 ) -> Tuple[str, str]:
+  """Writes ``claims.json`` and ``claims.md`` (`note`: a line on what is
+  missing, `coverage`); returns their paths."""
   os.makedirs(out_dir, exist_ok=True)
   js = os.path.join(out_dir, "claims.json")
   with open(js + ".tmp", "w") as f:
@@ -537,7 +539,9 @@ def write_claims(doc: dict, out_dir: str) -> Tuple[str, str]:
   os.replace(js + ".tmp", js)
   lines = ["# The paper's claims, decided", "",
            f"{doc['runs']} run records, at least {doc['seeds_min']} seeds "
-           "per configuration.", "", f"Decision rule: {RULE}", "",
+           "per configuration.", ""] + ([f"**This is a {note}.**", ""]
+                                        if note else []) + [
+               f"Decision rule: {RULE}", "",
            "| claim | verdict | effect | 95 % interval |", "|---|---|---|---|"]
   for k, c in doc["claims"].items():
     unit = "epochs" if k == "d" else "dB"
