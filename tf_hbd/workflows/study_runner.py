@@ -1096,8 +1096,8 @@ def main(argv=None) -> int:
       "checkpoint")
 
 
-def _main(argv=None) -> int:
-  """`main` without the Ctrl-C handler."""
+def _parser():
+  """The flags of `main`."""
   p = arguments.ArgumentParser(description=__doc__.split("\n", 1)[0])
   p.add_argument("--study", default="study", choices=sorted(STUDIES),
                  help="which study (tiny: the CI-sized one)")
@@ -1136,7 +1136,12 @@ def _main(argv=None) -> int:
                  "codec round trips of the test images are kept for every "
                  "run (default: $TF_HBD_CODEC_CACHE, else "
                  "~/.cache/tf_hbd/codecs; 'none': no cache)")
-  args = p.parse_args(argv)
+  return p
+
+
+def _main(argv=None) -> int:
+  """`main` without the Ctrl-C handler."""
+  args = _parser().parse_args(argv)
   tiers = STUDIES[args.study]
   if args.tiers:
     names = args.tiers.split(",")
