@@ -316,22 +316,35 @@ def claim_b(records, n_boot, seed, min_seeds):
                 f"mean over {len(pairs)} families: {per}"), rows
 
 
-def claim_c(records, n_boot, seed, min_seeds):
-  # inference: PSNR at the largest K of the sweep minus the smallest
+def _c_inference(records, n_boot, seed, min_seeds):
+  """Claim (c) at inference: the part tuple, or None."""
+  decided = [recs for recs in groups(records).values()
+             if len(recs[0]["test"]["k_sweep"]) >= 2
+             and _enough(recs, min_seeds)]
+  if not decided:
+    return None
+  w = [1.0 / len(decided)] * len(decided)
   inf_groups = []
-  for recs in groups(records).values():
+  for recs in decided:
     ks = sorted(int(k) for k in recs[0]["test"]["k_sweep"])
-    if len(ks) >= 2 and _enough(recs, min_seeds):
-      inf_groups.append(ksweep_matrix(recs, ks[-1])
-                        - ksweep_matrix(recs, ks[0]))
-  parts = []
-  if inf_groups:
-    iv = stats.contrast_ci(inf_groups, [1.0 / len(inf_groups)]
-                           * len(inf_groups), LEVEL, n_boot, seed)
-    parts.append(("inference", iv, verdict(iv),
-                  f"K varied at inference (largest minus smallest K of "
-                  f"the sweep, mean of {len(inf_groups)} configurations): "
-                  f"{_fmt(iv)}"))
+    inf_groups.append(ksweep_matrix(recs, ks[-1])
+                      - ksweep_matrix(recs, ks[0]))
+  iv = stats.contrast_ci(inf_groups, w, LEVEL, n_boot, seed)
+  common = sorted(set.intersection(*[{int(k) for k in recs[0]["test"][
+      "k_sweep"]} for recs in decided]))
+  steps = ", ".join(
+      f"K={a}->{b} " + _fmt(stats.contrast_ci(
+          [ksweep_matrix(r, b) - ksweep_matrix(r, a) for r in decided], w,
+          LEVEL, n_boot, seed)) for a, b in zip(common, common[1:]))
+  return ("inference", iv, verdict(iv),
+          f"K varied at inference (largest minus smallest K of the sweep, "
+          f"mean of {len(decided)} configurations): {_fmt(iv)} -> "
+          f"{verdict(iv)} (step by step, not decided on: {steps})")
+
+
+def claim_c(records, n_boot, seed, min_seeds):
+  inf = _c_inference(records, n_boot, seed, min_seeds)
+  parts = [inf] if inf else []
   # training: same tier/cell/codec/algorithm, largest minus smallest K
   by_k = collections.OrderedDict()
   for recs in groups(records).values():
@@ -354,7 +367,7 @@ def claim_c(records, n_boot, seed, min_seeds):
         + " dB at K = " + " / ".join(str(k) for k in sorted(d))
         for key, d in by_k.items() if len(d) >= 2)
     parts.append(("training", iv, v, "K at training (largest minus "
-                  f"smallest trained K): {detail} ({means})"))
+                  f"smallest trained K): {detail} ({means}) -> {v}"))
   if not parts:
     return _claim(INCONCLUSIVE, None, "no K sweep or K variants in the "
                   "records"), []
@@ -368,7 +381,7 @@ def claim_c(records, n_boot, seed, min_seeds):
   weakest = min(parts, key=lambda p: p[1].lo)
   missing = "" if len(parts) == 2 else (
       "; the other part has no records (needs both to confirm)")
-  return _claim(v, weakest[1], "; ".join(p[3] + f" -> {p[2]}" for p in parts)
+  return _claim(v, weakest[1], "; ".join(p[3] for p in parts)
                 + f"; effect shown: {weakest[0]}" + missing), parts
 
 

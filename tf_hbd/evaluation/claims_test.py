@@ -86,6 +86,11 @@ class ClaimsTest(absltest.TestCase):
     # (a) shows the worst decoder: BPTT trained at K = 2 (0.4 - 2 x 0.05)
     self.assertAlmostEqual(doc["claims"]["a"]["effect_db"], 0.3, delta=0.05)
     self.assertIn("lstm-jpeg-bptt-K2", doc["claims"]["a"]["detail"])
+    # (c) shows every step of the inference sweep (0.05 dB per K) and the
+    # PSNR at every trained K
+    c = doc["claims"]["c"]["detail"]
+    self.assertRegex(c, r"K=1->2 \+0\.05\d dB.*K=4->8 \+0\.[12]\d\d dB")
+    self.assertIn("dB at K = 2 / 4 / 8", c)
 
   def test_reversed_effects_are_refuted(self):
     recs = _study(np.random.default_rng(1), sab_minus_bptt=-0.2, gain=-0.3,
