@@ -345,7 +345,31 @@ def splice_readme(path: str, paragraph: str) -> bool:
   return True
 
 
-def _readme(doc, artifacts, out_dir, note=""):
+def _n(x):
+  return "?" if x is None else f"{x:,}"
+
+
+def _tier_lines(records):
+  """One line per tier: its settings and the recorded wall time."""
+  out = []
+  for tier, configs in _by_tier(records).items():
+    recs = [r for rs in configs.values() for r in rs]
+    tr = recs[0]["training"]
+    units = sorted({r["units"] for r in recs})
+    train_h = sum(r["training"]["time_s"] for r in recs) / 3600
+    eval_h = sum(r.get("eval_time_s") or 0.0 for r in recs) / 3600
+    out.append(
+        f"* tier `{tier}`: {len(recs)} runs of {len(configs)} "
+        f"configurations, {'/'.join(map(str, units))} units, "
+        f"{len(recs[0]['epochs'])} epochs, {_n(tr.get('batches'))} "
+        f"batches of {_n(tr.get('batch_size'))} "
+        f"({_n(tr.get('examples'))} examples) per run; recorded wall time "
+        f"{train_h:.2f} h training + {eval_h:.2f} h evaluation (a shared "
+        "machine: other jobs ran too)")
+  return out
+
+
+def _readme(doc, artifacts, out_dir, note="", records=()):
   lines = ["# The study (issue 14): results regenerated from the run "
            "records", "",
            f"{doc['runs']} run records under `runs/`, at least "
@@ -354,7 +378,8 @@ def _readme(doc, artifacts, out_dir, note=""):
   if note:
     lines += [f"**This is a {note}.** No claim is confirmed until every "
               "planned run is recorded (a refutation stands).", ""]
-  lines += ["Verdicts (decision rule and per-comparison details: "
+  lines += _tier_lines(records)
+  lines += ["", "Verdicts (decision rule and per-comparison details: "
             "[`claims.md`](claims.md)):", ""]
   lines += [f"* {x}" for x in verdict_sentences(doc)]
   lines += ["", "Files:", ""]
@@ -403,7 +428,7 @@ def write_reports(out_dir: str, n_boot: int = stats.DEFAULT_BOOT,
   note = claims.coverage(records, planned)[1]
   artifacts["claims_json"], artifacts["claims_md"] = claims.write_claims(
       doc, out_dir, note)
-  artifacts["readme"] = _readme(doc, artifacts, out_dir, note)
+  artifacts["readme"] = _readme(doc, artifacts, out_dir, note, records)
   if readme:
     link = os.path.relpath(artifacts["readme"],
                            os.path.dirname(os.path.abspath(readme)) or ".")

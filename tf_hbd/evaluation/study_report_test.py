@@ -26,7 +26,7 @@ def _record(algo, seed, gain, sec_per_epoch, val_offset, epochs=6):
       "config": f"lstm-jpeg-{algo}", "seed": seed, "algorithm": algo,
       "cell": "lstm", "sne": False, "codec": "jpeg", "K": 4, "units": 8,
       "flags": {"algo": algo, "seed": str(seed)},
-      "training": {"examples": 2560, "updates": 10 if algo == "bptt" else 40,
+      "training": {"examples": 2560, "batches": 10, "batch_size": 256, "updates": 10 if algo == "bptt" else 40,
                    "time_s": sec_per_epoch * epochs,
                    "convergence_tol_db": 0.05},
       "epochs": rows,
@@ -89,8 +89,13 @@ class StudyReportTest(absltest.TestCase):
       self.assertEqual(doc["claims"]["a"]["verdict"], "confirmed")
       self.assertEqual(doc["runs"], 4)
       with open(arts["readme"]) as f:
-        self.assertIn("Every decoder beats its codec at equal bpp: "
-                      "**confirmed**", f.read())
+        text = f.read()
+      self.assertIn("Every decoder beats its codec at equal bpp: "
+                    "**confirmed**", text)
+      # 2 x 6 s (BPTT) + 2 x 12 s (UORO) of training
+      self.assertIn("* tier `t`: 4 runs of 2 configurations, 8 units, 6 "
+                    "epochs, 10 batches of 256 (2,560 examples) per run", text)
+      self.assertIn("recorded wall time 0.01 h training", text)
 
   def test_equal_wall_time_reads_each_configuration_on_its_fastest_seed(
       self):
