@@ -361,8 +361,8 @@ def _tier_lines(records):
     out.append(
         f"* tier `{tier}`: {len(recs)} runs of {len(configs)} "
         f"configurations, {'/'.join(map(str, units))} units, "
-        f"{len(recs[0]['epochs'])} epochs, {_n(tr.get('batches'))} "
-        f"batches of {_n(tr.get('batch_size'))} "
+        f"{_n(tr.get('batches'))} batches of {_n(tr.get('batch_size'))} "
+        f"in {len(recs[0]['epochs'])} epochs "
         f"({_n(tr.get('examples'))} examples) per run; recorded wall time "
         f"{train_h:.2f} h training + {eval_h:.2f} h evaluation (a shared "
         "machine: other jobs ran too)")

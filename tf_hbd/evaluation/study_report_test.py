@@ -93,8 +93,9 @@ class StudyReportTest(absltest.TestCase):
       self.assertIn("Every decoder beats its codec at equal bpp: "
                     "**confirmed**", text)
       # 2 x 6 s (BPTT) + 2 x 12 s (UORO) of training
-      self.assertIn("* tier `t`: 4 runs of 2 configurations, 8 units, 6 "
-                    "epochs, 10 batches of 256 (2,560 examples) per run", text)
+      self.assertIn("* tier `t`: 4 runs of 2 configurations, 8 units, 10 "
+                    "batches of 256 in 6 epochs (2,560 examples) per run",
+                    text)
       self.assertIn("recorded wall time 0.01 h training", text)
 
   def test_equal_wall_time_reads_each_configuration_on_its_fastest_seed(
