@@ -425,7 +425,7 @@ def _d_members(records, min_seeds):
       quiet = [a for a, g in ((ref, algos[ref]), (algo, recs))
                if not _learns(g)]
       if quiet:
-        left_out.append(f"{name} ({', '.join(quiet)} never "
+        left_out.append(f"{name} ({', '.join(quiet)} never more than "
                         f"{_tol(recs):.2f} dB above the codec)")
       else:
         members[ref].append((name, (recs, algos[ref])))

@@ -180,7 +180,7 @@ class ClaimsTest(absltest.TestCase):
     self.assertEqual(d["verdict"], "confirmed")
     self.assertEqual(d["effect_db"], 3.0)  # bptt 5 - 2 epochs
     self.assertIn("2 left out", d["detail"])
-    self.assertIn("uoro never 0.05 dB above the codec", d["detail"])
+    self.assertIn("uoro never more than 0.05 dB above the codec", d["detail"])
     self.assertAlmostEqual(claims.best_val_gain(recs[2:9:3]), 0.01,
                            delta=0.005)
 

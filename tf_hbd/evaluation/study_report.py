@@ -219,7 +219,8 @@ def _convergence(records, n_boot, seed):
     codec = np.mean([r["epochs"][0]["codec_psnr"] for r in recs])
     best = np.mean([max(e["val_psnr"] for e in r["epochs"]) for r in recs])
     quiet = ("" if claims.best_val_gain(recs) > tol else
-             " (within the tolerance of the codec: not compared in (d))")
+             " (never more than the tolerance above the codec: not compared "
+             "in (d))")
     lines.append(f"| {tier}/{config} | {len(recs)} | {curves.shape[2]} | "
                  f"{fmt_ci(iv, 2)} | {best - codec:+.3f}{quiet} |")
   return "\n".join(lines) + "\n"
