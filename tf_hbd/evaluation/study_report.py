@@ -30,6 +30,7 @@ images) on every number:
 import collections
 import json
 import os
+import re
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -308,8 +309,12 @@ def verdict_sentences(doc: dict) -> List[str]:
   for k, c in doc["claims"].items():
     claim, label = _SENTENCE[k]
     unit = "epochs" if k == "d" else "dB"
+    which = re.search(r"smallest: (.+?) [+-]\d", c["detail"])
+    if k == "c":
+      which = re.search(r"effect shown: (\w+)", c["detail"])
     eff = ("" if c["effect_db"] is None else
-           f" ({label} {c['effect_db']:+.3f} {unit}, 95 % interval "
+           f" ({label}{', ' + which.group(1) if which else ''}: "
+           f"{c['effect_db']:+.3f} {unit}, 95 % interval "
            f"[{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}])")
     out.append(f"({k}) {claim}: **{c['verdict']}**{eff}.")
   return out

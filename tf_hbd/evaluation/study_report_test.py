@@ -132,7 +132,8 @@ class StudyReportTest(absltest.TestCase):
       self.assertIn("partial study, 1 of 3 planned runs not recorded: tier "
                     "t: 2 of 3 runs (seed 2: lstm-jpeg-bptt missing)", text)
       self.assertIn("Every decoder beats its codec at equal bpp: "
-                    "**inconclusive** (smallest decoder gain +0.500 dB", text)
+                    "**inconclusive** (smallest decoder gain, "
+                    "t/lstm-jpeg-bptt: +0.500 dB", text)
       with open(top) as f:
         text = f.read()
       self.assertTrue(text.startswith(f"a\n{study_report.README_BEGIN}\n"
