@@ -20,7 +20,12 @@ Claims (issue 14):
   (approximate RTRL) in the size tier: every other algorithm's convergence
   epoch minus RTRL's, per family (convergence epoch: the first validation
   epoch within the trainer's tolerance, 0.05 dB, of the run's best; the
-  interval resamples seeds and validation images and recomputes it).
+  interval resamples seeds and validation images and recomputes it). Only
+  groups whose best validation gain over the codec exceeds that tolerance
+  are compared (below it the whole curve is within the tolerance of its
+  best, so the "convergence" epoch times nothing: a decoder that does not
+  learn would converge first); the pairs left out are named in the detail.
+  Confirming needs a comparison with exact RTRL and one with SnAp-1.
 
 Decision rule. Intervals are 95 % hierarchical bootstrap intervals
 (`tf_hbd.evaluation.stats`, seeds then images, paired by image, RNG seed
@@ -34,7 +39,10 @@ otherwise; its effect is the member with the smallest estimate. Claim (c)
 is confirmed if both parts are, refuted if either is; its effect is the
 part with the lower interval bound. Groups with fewer than `MIN_SEEDS`
 seeds are not decided (they keep a claim from being confirmed). For (d)
-``effect_db`` and ``ci95`` are in epochs, not dB.
+``effect_db`` and ``ci95`` are in epochs, not dB. Given the planned run
+ids (`decide_claims(..., planned=)`), a study with planned runs missing
+confirms nothing (a refutation stands) and every detail says what is
+missing (`coverage`).
 
 `decide_claims(records)` returns the JSON document
 ``{"claims": {"a": {"verdict", "effect_db", "ci95", "detail"}, ...},
@@ -54,8 +62,8 @@ from tf_hbd.evaluation import stats
 __all__ = ["MIN_SEEDS", "CONFIRMED", "REFUTED", "INCONCLUSIVE", "RULE",
            "load_records", "groups", "families", "family_name",
            "test_matrix",
-           "val_curves", "convergence_epochs", "verdict", "decide_all",
-           "decide_claims", "write_claims"]
+           "val_curves", "convergence_epochs", "best_val_gain", "verdict",
+           "coverage", "decide_all", "decide_claims", "write_claims"]
 
 MIN_SEEDS = 2
 CONFIRMED, REFUTED, INCONCLUSIVE = "confirmed", "refuted", "inconclusive"
@@ -69,7 +77,11 @@ RULE = (
     "interval (1 - 0.05/m) lies below 0, else inconclusive; the effect "
     "shown is the member with the smallest estimate. (c) = both parts. "
     f"Configurations with fewer than {MIN_SEEDS} seeds are not decided. "
-    "(d) is measured in epochs.")
+    "(d) is measured in epochs, compares only algorithms whose best "
+    "validation gain over the codec exceeds the convergence tolerance "
+    "(a flat curve \"converges\" at once), and needs exact RTRL and "
+    "SnAp-1 both to confirm. While planned runs are missing nothing is "
+    "confirmed.")
 RTRL_LIKE = ("rtrl", "snap1")
 
 
@@ -304,22 +316,35 @@ def claim_b(records, n_boot, seed, min_seeds):
                 f"mean over {len(pairs)} families: {per}"), rows
 
 
-def claim_c(records, n_boot, seed, min_seeds):
-  # inference: PSNR at the largest K of the sweep minus the smallest
+def _c_inference(records, n_boot, seed, min_seeds):
+  """Claim (c) at inference: the part tuple, or None."""
+  decided = [recs for recs in groups(records).values()
+             if len(recs[0]["test"]["k_sweep"]) >= 2
+             and _enough(recs, min_seeds)]
+  if not decided:
+    return None
+  w = [1.0 / len(decided)] * len(decided)
   inf_groups = []
-  for recs in groups(records).values():
+  for recs in decided:
     ks = sorted(int(k) for k in recs[0]["test"]["k_sweep"])
-    if len(ks) >= 2 and _enough(recs, min_seeds):
-      inf_groups.append(ksweep_matrix(recs, ks[-1])
-                        - ksweep_matrix(recs, ks[0]))
-  parts = []
-  if inf_groups:
-    iv = stats.contrast_ci(inf_groups, [1.0 / len(inf_groups)]
-                           * len(inf_groups), LEVEL, n_boot, seed)
-    parts.append(("inference", iv, verdict(iv),
-                  f"K varied at inference (largest minus smallest K of "
-                  f"the sweep, mean of {len(inf_groups)} configurations): "
-                  f"{_fmt(iv)}"))
+    inf_groups.append(ksweep_matrix(recs, ks[-1])
+                      - ksweep_matrix(recs, ks[0]))
+  iv = stats.contrast_ci(inf_groups, w, LEVEL, n_boot, seed)
+  common = sorted(set.intersection(*[{int(k) for k in recs[0]["test"][
+      "k_sweep"]} for recs in decided]))
+  steps = ", ".join(
+      f"K={a}->{b} " + _fmt(stats.contrast_ci(
+          [ksweep_matrix(r, b) - ksweep_matrix(r, a) for r in decided], w,
+          LEVEL, n_boot, seed)) for a, b in zip(common, common[1:]))
+  return ("inference", iv, verdict(iv),
+          f"K varied at inference (largest minus smallest K of the sweep, "
+          f"mean of {len(decided)} configurations): {_fmt(iv)} -> "
+          f"{verdict(iv)} (step by step, not decided on: {steps})")
+
+
+def claim_c(records, n_boot, seed, min_seeds):
+  inf = _c_inference(records, n_boot, seed, min_seeds)
+  parts = [inf] if inf else []
   # training: same tier/cell/codec/algorithm, largest minus smallest K
   by_k = collections.OrderedDict()
   for recs in groups(records).values():
@@ -336,7 +361,13 @@ def claim_c(records, n_boot, seed, min_seeds):
         members, lambda p, lv: stats.diff_ci(test_matrix(p[0]),
                                              test_matrix(p[1]), lv, n_boot,
                                              seed), n_boot, seed)
-    parts.append(("training", iv, v, "K at training: " + detail))
+    means = "; ".join(
+        f"{key[0]}/{key[1]}-{key[2]}-{key[3]} test PSNR "
+        + " / ".join(f"{test_matrix(d[k]).mean():.3f}" for k in sorted(d))
+        + " dB at K = " + " / ".join(str(k) for k in sorted(d))
+        for key, d in by_k.items() if len(d) >= 2)
+    parts.append(("training", iv, v, "K at training (largest minus "
+                  f"smallest trained K): {detail} ({means}) -> {v}"))
   if not parts:
     return _claim(INCONCLUSIVE, None, "no K sweep or K variants in the "
                   "records"), []
@@ -350,7 +381,7 @@ def claim_c(records, n_boot, seed, min_seeds):
   weakest = min(parts, key=lambda p: p[1].lo)
   missing = "" if len(parts) == 2 else (
       "; the other part has no records (needs both to confirm)")
-  return _claim(v, weakest[1], "; ".join(p[3] + f" -> {p[2]}" for p in parts)
+  return _claim(v, weakest[1], "; ".join(p[3] for p in parts)
                 + f"; effect shown: {weakest[0]}" + missing), parts
 
 
@@ -362,8 +393,27 @@ def _conv_stat(tol_other, tol_rtrl):
   return stat
 
 
-def claim_d(records, n_boot, seed, min_seeds):
-  members = []
+def best_val_gain(recs: Sequence[dict]) -> float:
+  """The group's best validation gain over the codec (dB): the maximum over
+  epochs of the gain averaged over seeds and images."""
+  return float(val_curves(recs, gain=True).mean(axis=(0, 1)).max())
+
+
+def _learns(recs):
+  """True if the group's best validation gain exceeds the convergence
+  tolerance: below it the whole curve lies within the tolerance of its best,
+  and the convergence epoch times nothing (a decoder that never gets clear
+  of its codec "converges" at once)."""
+  try:
+    return best_val_gain(recs) > _tol(recs)
+  except ValueError:
+    return False
+
+
+def _d_members(records, min_seeds):
+  """{reference: [(name, (other, ref))]} and the pairs left out (why)."""
+  members = {a: [] for a in RTRL_LIKE}
+  left_out = []
   for key, algos in families(records).items():
     ref = next((a for a in RTRL_LIKE if a in algos), None)
     if ref is None or not _enough(algos[ref], min_seeds):
@@ -371,8 +421,19 @@ def claim_d(records, n_boot, seed, min_seeds):
     for algo, recs in algos.items():
       if algo in RTRL_LIKE or not _enough(recs, min_seeds):
         continue
-      members.append((f"{family_name(key)}: {algo} - {ref}",
-                      (recs, algos[ref])))
+      name = f"{family_name(key)}: {algo} - {ref}"
+      quiet = [a for a, g in ((ref, algos[ref]), (algo, recs))
+               if not _learns(g)]
+      if quiet:
+        left_out.append(f"{name} ({', '.join(quiet)} never more than "
+                        f"{_tol(recs):.2f} dB above the codec)")
+      else:
+        members[ref].append((name, (recs, algos[ref])))
+  return members, left_out
+
+
+def claim_d(records, n_boot, seed, min_seeds):
+  members, left_out = _d_members(records, min_seeds)
 
   def compute(pair, level):
     other, ref = pair
@@ -382,19 +443,85 @@ def claim_d(records, n_boot, seed, min_seeds):
     return stats.statistic_ci([a, b], _conv_stat(_tol(other), _tol(ref)),
                               level, n_boot, seed)
 
-  v, iv, detail, rows = _every(members, compute, n_boot, seed, "epochs")
+  v, iv, detail, rows = _every(members["rtrl"] + members["snap1"], compute,
+                               n_boot, seed, "epochs")
+  absent = [_REF_NAME[a] for a in RTRL_LIKE if not members[a]]
+  if absent and v == CONFIRMED:
+    v = INCONCLUSIVE
+  detail += "".join(f"; no comparison with {a} (needs both to confirm)"
+                    for a in absent)
+  if left_out:
+    detail += (f"; {len(left_out)} left out, no convergence to time: "
+               + "; ".join(left_out))
   return _claim(v, iv, "convergence epoch of each other algorithm minus "
                 "RTRL's (exact tier: exact RTRL; size tier: SnAp-1), same "
-                "family; effect_db and ci95 in epochs; " + detail), rows
+                "family, algorithms that gain more than the tolerance on "
+                "validation; effect_db and ci95 in epochs; " + detail), rows
+
+
+_REF_NAME = {"rtrl": "exact RTRL (exact tier)",
+             "snap1": "SnAp-1 (size tier)"}
+
+
+def _split_run(run_id):
+  tier, rest = run_id.split("/", 1)
+  config, seed = rest.rsplit("-seed", 1)
+  return tier, config, seed
+
+
+def coverage(records: Sequence[dict], planned: Optional[Sequence[str]]
+             ) -> Tuple[List[str], str]:
+  """(planned run ids without a record, one sentence saying what is missing
+  per tier; empty if nothing is). `planned`: run ids
+  (``tier/config-seedN``), None: the records are the plan."""
+  have = {r["run"] for r in records}
+  missing = [p for p in (planned or ()) if p not in have]
+  if not missing:
+    return [], ""
+  parts = []
+  for tier in dict.fromkeys(_split_run(p)[0] for p in planned):
+    want = [p for p in planned if _split_run(p)[0] == tier]
+    gone = [p for p in missing if _split_run(p)[0] == tier]
+    if not gone:
+      continue
+    if len(gone) == len(want):
+      parts.append(f"tier {tier}: no records (0 of {len(want)} runs)")
+      continue
+    seeds = collections.OrderedDict()
+    for p in gone:
+      seeds.setdefault(_split_run(p)[2], []).append(_split_run(p)[1])
+    what = ", ".join(f"seed {k}: " + (", ".join(v) if len(v) <= 3 else
+                                      f"{len(v)} configurations")
+                     for k, v in seeds.items())
+    parts.append(f"tier {tier}: {len(want) - len(gone)} of {len(want)} runs "
+                 f"({what} missing)")
+  return missing, ("partial study, " + str(len(missing)) + " of "
+                   + str(len(planned)) + " planned runs not recorded: "
+                   + "; ".join(parts))
+
+
+def _partial(out, note):
+  """A claim cannot be confirmed while planned runs are missing."""
+  for c in out.values():
+    if c["verdict"] == CONFIRMED:
+      c["verdict"] = INCONCLUSIVE
+      c["detail"] += "; confirmed on the recorded runs alone"
+    c["detail"] += "; " + note
 
 
 def decide_all(records: Sequence[dict], n_boot: int = stats.DEFAULT_BOOT,
-               seed: int = 0, min_seeds: int = MIN_SEEDS):
-  """(claims document, {claim: per-comparison rows}) of `records`."""
+               seed: int = 0, min_seeds: int = MIN_SEEDS,
+               planned: Optional[Sequence[str]] = None):
+  """(claims document, {claim: per-comparison rows}) of `records`;
+  `planned` (run ids): with some of them missing nothing is confirmed and
+  every detail says what is missing."""
   out, rows = {}, {}
   for name, fn in (("a", claim_a), ("b", claim_b), ("c", claim_c),
                    ("d", claim_d)):
     out[name], rows[name] = fn(records, n_boot, seed, min_seeds)
+  note = coverage(records, planned)[1]
+  if note:
+    _partial(out, note)
   gs = groups(records)
   doc = {"claims": out, "runs": len(records),
          "seeds_min": min((len(v) for v in gs.values()), default=0)}
@@ -402,9 +529,10 @@ def decide_all(records: Sequence[dict], n_boot: int = stats.DEFAULT_BOOT,
 
 
 def decide_claims(records: Sequence[dict], n_boot: int = stats.DEFAULT_BOOT,
-                  seed: int = 0, min_seeds: int = MIN_SEEDS) -> dict:
+                  seed: int = 0, min_seeds: int = MIN_SEEDS,
+                  planned: Optional[Sequence[str]] = None) -> dict:
   """The claims document (see the module docstring)."""
-  return decide_all(records, n_boot, seed, min_seeds)[0]
+  return decide_all(records, n_boot, seed, min_seeds, planned)[0]
 
 
 _TITLES = {"a": "every decoder beats its codec at equal bpp",
@@ -413,8 +541,10 @@ _TITLES = {"a": "every decoder beats its codec at equal bpp",
            "d": "RTRL (exact, and approximate at size) converges first"}
 
 
-def write_claims(doc: dict, out_dir: str) -> Tuple[str, str]:
-  """Writes ``claims.json`` and ``claims.md``; returns their paths."""
+def write_claims(doc: dict, out_dir: str, note: str = ""
+                 ) -> Tuple[str, str]:
+  """Writes ``claims.json`` and ``claims.md`` (`note`: a line on what is
+  missing, `coverage`); returns their paths."""
   os.makedirs(out_dir, exist_ok=True)
   js = os.path.join(out_dir, "claims.json")
   with open(js + ".tmp", "w") as f:
@@ -422,7 +552,9 @@ def write_claims(doc: dict, out_dir: str) -> Tuple[str, str]:
   os.replace(js + ".tmp", js)
   lines = ["# The paper's claims, decided", "",
            f"{doc['runs']} run records, at least {doc['seeds_min']} seeds "
-           "per configuration.", "", f"Decision rule: {RULE}", "",
+           "per configuration.", ""] + ([f"**This is a {note}.**", ""]
+                                        if note else []) + [
+               f"Decision rule: {RULE}", "",
            "| claim | verdict | effect | 95 % interval |", "|---|---|---|---|"]
   for k, c in doc["claims"].items():
     unit = "epochs" if k == "d" else "dB"

@@ -86,6 +86,11 @@ class ClaimsTest(absltest.TestCase):
     # (a) shows the worst decoder: BPTT trained at K = 2 (0.4 - 2 x 0.05)
     self.assertAlmostEqual(doc["claims"]["a"]["effect_db"], 0.3, delta=0.05)
     self.assertIn("lstm-jpeg-bptt-K2", doc["claims"]["a"]["detail"])
+    # (c) shows every step of the inference sweep (0.05 dB per K) and the
+    # PSNR at every trained K
+    c = doc["claims"]["c"]["detail"]
+    self.assertRegex(c, r"K=1->2 \+0\.05\d dB.*K=4->8 \+0\.[12]\d\d dB")
+    self.assertIn("dB at K = 2 / 4 / 8", c)
 
   def test_reversed_effects_are_refuted(self):
     recs = _study(np.random.default_rng(1), sab_minus_bptt=-0.2, gain=-0.3,
@@ -156,6 +161,59 @@ class ClaimsTest(absltest.TestCase):
     got = claims.convergence_epochs(curves, 0.05)
     want = [trainer.convergence_epoch(list(c), 0.05) for c in curves]
     np.testing.assert_array_equal(got, want)
+
+  def test_d_leaves_out_a_decoder_that_does_not_learn(self):
+    # UORO's curve is flat (0.01 dB): within the tolerance of its best
+    # from epoch 1, it would "converge" first and refute (d)
+    rng = np.random.default_rng(9)
+    recs = []
+    for tier, ref in (("exact", "rtrl"), ("size", "snap1")):
+      for s in range(3):
+        recs.append(_record(rng, tier, ref, s, 0.4, conv=2))
+        recs.append(_record(rng, tier, "bptt", s, 0.4, conv=5))
+        flat = _record(rng, tier, "uoro", s, 0.0, conv=5)
+        for e in flat["epochs"]:
+          e["val_per_image"] = {v: 30.0 + 0.01 * e["epoch"] / 6
+                                for v in VAL}  # codec: 30 dB
+        recs.append(flat)
+    d = claims.decide_claims(recs, n_boot=200)["claims"]["d"]
+    self.assertEqual(d["verdict"], "confirmed")
+    self.assertEqual(d["effect_db"], 3.0)  # bptt 5 - 2 epochs
+    self.assertIn("2 left out", d["detail"])
+    self.assertIn("uoro never more than 0.05 dB above the codec", d["detail"])
+    self.assertAlmostEqual(claims.best_val_gain(recs[2:9:3]), 0.01,
+                           delta=0.005)
+
+  def test_d_needs_exact_rtrl_and_snap1(self):
+    recs = [r for r in _study(np.random.default_rng(10), 0.2, 0.4, 0.05, 2,
+                              5) if r["tier"] == "size"]
+    d = claims.decide_claims(recs, n_boot=200)["claims"]["d"]
+    self.assertEqual(d["verdict"], "inconclusive")
+    self.assertEqual(d["effect_db"], 3.0)
+    self.assertIn("no comparison with exact RTRL", d["detail"])
+
+  def test_a_partial_study_confirms_nothing_and_says_what_is_missing(self):
+    recs = _study(np.random.default_rng(11), 0.2, 0.4, 0.05, 2, 5)
+    runs = sorted(r["run"] for r in recs)
+    planned = runs + [f"extra/lstm-jpeg-bptt-seed{s}" for s in range(3)]
+    self.assertEqual(claims.coverage(recs, runs), ([], ""))
+    self.assertEqual(claims.coverage(recs, None), ([], ""))
+    missing, note = claims.coverage(recs[1:], planned)
+    self.assertEqual(len(missing), 4)
+    self.assertIn("4 of", note)
+    self.assertIn("tier extra: no records (0 of 3 runs)", note)
+    self.assertIn(f"seed 0: {recs[0]['config']} missing", note)
+    full = claims.decide_claims(recs, n_boot=100, planned=runs)
+    self.assertEqual(_verdicts(full), dict.fromkeys("abcd", "confirmed"))
+    part = claims.decide_claims(recs, n_boot=100, planned=planned)
+    self.assertEqual(_verdicts(part), dict.fromkeys("abcd", "inconclusive"))
+    for k in "abcd":
+      self.assertEqual(part["claims"][k]["ci95"], full["claims"][k]["ci95"])
+      self.assertIn("confirmed on the recorded runs alone; partial study",
+                    part["claims"][k]["detail"])
+    refuted = _study(np.random.default_rng(1), -0.2, -0.3, -0.05, 5, 2)
+    doc = claims.decide_claims(refuted, n_boot=100, planned=planned)
+    self.assertEqual(doc["claims"]["b"]["verdict"], "refuted")  # stands
 
   def test_written_files(self):
     recs = _study(np.random.default_rng(6), 0.2, 0.4, 0.05, 2, 5, seeds=2)

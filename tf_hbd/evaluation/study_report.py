@@ -9,9 +9,11 @@ images) on every number:
   codec, SSIM, MS-SSIM, with the examples seen, updates made and training
   time per run; the codecs' own rows (intervals over images);
 * ``comparisons.md``: every algorithm minus BPTT in its family, at equal
-  examples (test set) and at equal wall time (validation: each run's last
-  epoch whose cumulative step time is within the family's budget, the
-  shortest training time of any of its runs);
+  examples (test set) and at equal wall time (validation at the last epoch
+  whose cumulative training time is within the family's budget, the
+  shortest training time of its algorithms; a configuration's clock is its
+  fastest seed's, the one least slowed by other jobs), with the updates
+  made and the training times;
 * ``table1.md``: PSNR against K at inference, per configuration;
 * ``convergence.md``: convergence epochs (resampled through the validation
   images too);
@@ -20,20 +22,24 @@ images) on every number:
 * ``rd_<tier>.png`` and ``rd/<tier>/*.json``: mean PSNR / MS-SSIM against
   bpp per configuration and codec;
 * ``claims.json`` / ``claims.md`` (`tf_hbd.evaluation.claims`) and
-  ``README.md`` (what is there, the verdicts one sentence each).
+  ``README.md`` (what is there, what planned runs are missing, the verdicts
+  one sentence each); optionally the same verdicts into a block of the
+  top-level README (`readme_paragraph`, `splice_readme`).
 """
 
 import collections
 import json
 import os
-from typing import Dict
+import re
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
 from tf_hbd.evaluation import claims
 from tf_hbd.evaluation import stats
 
-__all__ = ["write_reports", "fmt_ci"]
+__all__ = ["write_reports", "fmt_ci", "verdict_sentences", "readme_paragraph",
+           "splice_readme", "README_BEGIN", "README_END"]
 
 _CODEC_TITLE = {"jpeg": "JPEG", "jp2": "JPEG 2000"}
 
@@ -63,7 +69,7 @@ def _table3(records, n_boot, seed):
               f"{len(test['images'])} images, target {test.get('bpp')} bpp",
               "", "| configuration | seeds | bpp | PSNR (dB) | gain over "
               "codec (dB) | SSIM | MS-SSIM | examples | updates | "
-              "training (h) |", "|---|---|---|---|---|---|---|---|---|---|"]
+              "training (s, fastest-slowest seed) |", "|---|---|---|---|---|---|---|---|---|---|"]
     codecs = collections.OrderedDict()
     for config, recs in configs.items():
       codecs.setdefault(recs[0]["codec"], recs[0])
@@ -81,7 +87,8 @@ def _table3(records, n_boot, seed):
           f"| {config} | {len(recs)} | {np.mean(m['bpp']):.4f} | "
           + " | ".join(cells) + f" | {np.mean([t['examples'] for t in tr]):,.0f}"
           f" | {np.mean([t['updates'] for t in tr]):,.0f} | "
-          f"{np.mean([t['time_s'] for t in tr]) / 3600:.2f} |")
+          f"{min(t['time_s'] for t in tr):,.0f}-"
+          f"{max(t['time_s'] for t in tr):,.0f} |")
     for codec, r in codecs.items():
       m = {k: np.array([r["test"]["codec"][k]]) for k in ("bpp", "psnr",
                                                           "ssim", "ms-ssim")}
@@ -96,60 +103,74 @@ def _table3(records, n_boot, seed):
   return "\n".join(lines) + "\n"
 
 
+def _clock(recs):
+  """The group's cumulative training seconds per epoch: its fastest seed's
+  (the seeds' times differ mostly by what else ran on the machine)."""
+  fastest = min(recs, key=lambda r: r["training"]["time_s"])
+  return [e["time_s"] for e in fastest["epochs"]]
+
+
 def _val_at_budget(recs, budget):
-  """(seeds, images) validation PSNR at each run's last epoch with
-  cumulative step time <= budget, or None if a run has none."""
+  """((seeds, images) validation PSNR, epoch) at the group's last epoch
+  whose `_clock` fits `budget`; (None, None) if none does."""
+  fits = [i for i, t in enumerate(_clock(recs)) if t <= budget * (1 + 1e-9)]
+  if not fits or any(len(r["epochs"]) <= fits[-1] for r in recs):
+    return None, None
   rows = []
   for r in recs:
-    eps = [e for e in r["epochs"] if e["time_s"] <= budget * (1 + 1e-9)]
-    if not eps:
-      return None, None
-    e = eps[-1]
+    e = r["epochs"][fits[-1]]
     per = e.get("val_per_image")
-    rows.append(([per[k] for k in sorted(per)] if per else [e["val_psnr"]],
-                 e["epoch"]))
-  if len({len(v) for v, _ in rows}) != 1:
+    rows.append([per[k] for k in sorted(per)] if per else [e["val_psnr"]])
+  if len({len(v) for v in rows}) != 1:
     return None, None
-  return np.array([v for v, _ in rows]), [ep for _, ep in rows]
+  return np.array(rows), fits[-1] + 1
+
+
+def _comparison_row(algo, recs, base, budget, b_val, n_boot, seed):
+  upd = np.mean([r["training"]["updates"] for r in recs])
+  secs = [r["training"]["time_s"] for r in recs]
+  eq = (fmt_ci(stats.diff_ci(claims.test_matrix(recs),
+                             claims.test_matrix(base), n_boot=n_boot,
+                             seed=seed), signed=True)
+        if algo != "bptt" else "0")
+  val, epoch = _val_at_budget(recs, budget)
+  if val is None or b_val is None:
+    wall, epoch = "its first epoch takes longer than the budget", "0"
+  elif algo == "bptt":
+    wall = "0"
+  elif val.shape[1] != b_val.shape[1]:
+    wall = "images differ"
+  else:
+    wall = fmt_ci(stats.diff_ci(val, b_val, n_boot=n_boot, seed=seed),
+                  signed=True)
+  return (f"| {algo} | {len(recs)} | {upd:,.0f} | {min(secs):,.0f}-"
+          f"{max(secs):,.0f} | {eq} | {epoch} | {wall} |")
 
 
 def _comparisons(records, n_boot, seed):
   lines = ["# Algorithms against BPTT, with 95 % intervals", "",
            "Equal examples: test PSNR after the planned budget (every "
            "algorithm sees the same blocks). Equal wall time: validation "
-           "PSNR at each run's last epoch whose cumulative step time fits "
-           "the family's budget (the shortest training time of any of its "
-           "runs); the epochs reached (per seed) are shown.",
-           ""]
+           "PSNR at the last epoch whose cumulative training time fits the "
+           "family's budget, the shortest training time of its "
+           "algorithms. A configuration's clock is its fastest seed's: the "
+           "seeds' times differ mostly by what else ran on the machine "
+           "(the training-time column shows the spread).", ""]
   for key, algos in claims.families(records).items():
-    if "bptt" not in algos:
+    if "bptt" not in algos or len(algos) < 2:
       continue
     base = algos["bptt"]
-    budget = min(r["training"]["time_s"] for recs in algos.values()
-                 for r in recs)
+    budget = min(_clock(recs)[-1] for recs in algos.values())
     lines += [f"## {claims.family_name(key)} (wall-time budget "
-              f"{budget / 3600:.3f} h)", "",
-              "| algorithm | seeds | updates per run | test PSNR - BPTT, "
-              "equal examples (dB) | epoch at budget | val PSNR - BPTT, "
-              "equal wall time (dB) |", "|---|---|---|---|---|---|"]
+              f"{budget:,.0f} s)", "",
+              "| algorithm | seeds | updates per run | training (s, "
+              "fastest-slowest seed) | test PSNR - BPTT, equal examples "
+              "(dB) | epoch at budget | val PSNR - BPTT, equal wall time "
+              "(dB) |", "|---|---|---|---|---|---|---|"]
     b_val, _ = _val_at_budget(base, budget)
     for algo, recs in algos.items():
-      upd = np.mean([r["training"]["updates"] for r in recs])
-      eq = (fmt_ci(stats.diff_ci(claims.test_matrix(recs),
-                                 claims.test_matrix(base), n_boot=n_boot,
-                                 seed=seed), signed=True)
-            if algo != "bptt" else "0")
-      val, epochs = _val_at_budget(recs, budget)
-      if val is None or b_val is None:
-        wall, ep = "no validation within the budget", "-"
-      else:
-        ep = "/".join(map(str, epochs))
-        wall = (fmt_ci(stats.diff_ci(val, b_val, n_boot=n_boot, seed=seed),
-                       signed=True)
-                if algo != "bptt" and val.shape[1] == b_val.shape[1]
-                else "0" if algo == "bptt" else "images differ")
-      lines.append(f"| {algo} | {len(recs)} | {upd:,.0f} | {eq} | {ep} | "
-                   f"{wall} |")
+      lines.append(_comparison_row(algo, recs, base, budget, b_val, n_boot,
+                                   seed))
     lines.append("")
   return "\n".join(lines) + "\n"
 
@@ -198,8 +219,11 @@ def _convergence(records, n_boot, seed):
         n_boot=n_boot, seed=seed)
     codec = np.mean([r["epochs"][0]["codec_psnr"] for r in recs])
     best = np.mean([max(e["val_psnr"] for e in r["epochs"]) for r in recs])
+    quiet = ("" if claims.best_val_gain(recs) > tol else
+             " (never more than the tolerance above the codec: not compared "
+             "in (d))")
     lines.append(f"| {tier}/{config} | {len(recs)} | {curves.shape[2]} | "
-                 f"{fmt_ci(iv, 2)} | {best - codec:+.3f} |")
+                 f"{fmt_ci(iv, 2)} | {best - codec:+.3f}{quiet} |")
   return "\n".join(lines) + "\n"
 
 
@@ -266,24 +290,104 @@ def _rd(records, out_dir):
   return paths
 
 
-_SENTENCE = {"a": "Every decoder beats its codec at equal bpp",
-             "b": "SAB is at least as good as BPTT",
-             "c": "PSNR grows with K",
-             "d": "RTRL converges first"}
+_SENTENCE = {"a": ("Every decoder beats its codec at equal bpp",
+                   "smallest decoder gain"),
+             "b": ("SAB is at least as good as BPTT", "SAB minus BPTT"),
+             "c": ("PSNR grows with K, at inference and at training",
+                   "weaker of the two parts"),
+             "d": ("RTRL (exact, and SnAp-1 at size) converges first",
+                   "smallest lead of RTRL")}
+
+README_BEGIN = "<!-- study-verdicts:begin (scripts/study.py --readme) -->"
+README_END = "<!-- study-verdicts:end -->"
 
 
-def _readme(doc, artifacts, out_dir):
+def verdict_sentences(doc: dict) -> List[str]:
+  """One sentence per claim of a claims document (`tf_hbd.evaluation.
+  claims`): the claim, its verdict, its effect and interval."""
+  out = []
+  for k, c in doc["claims"].items():
+    claim, label = _SENTENCE[k]
+    unit = "epochs" if k == "d" else "dB"
+    which = re.search(r"smallest: (.+?) [+-]\d", c["detail"])
+    if k == "c":
+      which = re.search(r"effect shown: (\w+)", c["detail"])
+    eff = ("" if c["effect_db"] is None else
+           f" ({label}{', ' + which.group(1) if which else ''}: "
+           f"{c['effect_db']:+.3f} {unit}, 95 % interval "
+           f"[{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}])")
+    out.append(f"({k}) {claim}: **{c['verdict']}**{eff}.")
+  return out
+
+
+def readme_paragraph(doc: dict, link: str, note: str = "") -> str:
+  """The top-level README's paragraph on the study: where it is, how large,
+  the verdicts one sentence each (`link`: to the study's README)."""
+  head = (f"The seeded study of issue 14 ([`{os.path.dirname(link) or '.'}/`]"
+          f"({link}): {doc['runs']} run records, at least "
+          f"{doc['seeds_min']} seeds per configuration; regenerated from "
+          "the records by `python scripts/study.py --report_only`) decides "
+          "the paper's claims with 95 % bootstrap intervals over seeds and "
+          "images.")
+  if note:
+    head += f" It is a {note}, so no claim is confirmed yet."
+  return head + "\n\n" + "\n".join(f"* {x}"
+                                   for x in verdict_sentences(doc))
+
+
+def splice_readme(path: str, paragraph: str) -> bool:
+  """Replaces the text between `README_BEGIN` and `README_END` in `path`
+  with `paragraph`; False (file untouched) if the markers are not there."""
+  with open(path) as f:
+    text = f.read()
+  i, j = text.find(README_BEGIN), text.find(README_END)
+  if i < 0 or j < i:
+    return False
+  text = (text[:i + len(README_BEGIN)] + "\n" + paragraph + "\n"
+          + text[j:])
+  with open(path + ".tmp", "w") as f:
+    f.write(text)
+  os.replace(path + ".tmp", path)
+  return True
+
+
+def _n(x):
+  return "?" if x is None else f"{x:,}"
+
+
+def _tier_lines(records):
+  """One line per tier: its settings and the recorded wall time."""
+  out = []
+  for tier, configs in _by_tier(records).items():
+    recs = [r for rs in configs.values() for r in rs]
+    tr = recs[0]["training"]
+    units = sorted({r["units"] for r in recs})
+    train_h = sum(r["training"]["time_s"] for r in recs) / 3600
+    eval_h = sum(r.get("eval_time_s") or 0.0 for r in recs) / 3600
+    out.append(
+        f"* tier `{tier}`: {len(recs)} runs of {len(configs)} "
+        f"configurations, {'/'.join(map(str, units))} units, "
+        f"{_n(tr.get('batches'))} batches of {_n(tr.get('batch_size'))} "
+        f"in {len(recs[0]['epochs'])} epochs "
+        f"({_n(tr.get('examples'))} examples) per run; recorded wall time "
+        f"{train_h:.2f} h training + {eval_h:.2f} h evaluation (a shared "
+        "machine: other jobs ran too)")
+  return out
+
+
+def _readme(doc, artifacts, out_dir, note="", records=()):
   lines = ["# The study (issue 14): results regenerated from the run "
            "records", "",
            f"{doc['runs']} run records under `runs/`, at least "
            f"{doc['seeds_min']} seeds per configuration. Regenerate with "
-           "`python scripts/study.py --report_only`.", "", "Verdicts:", ""]
-  for k, c in doc["claims"].items():
-    unit = "epochs" if k == "d" else "dB"
-    eff = ("" if c["effect_db"] is None else
-           f" (effect {c['effect_db']:+.3f} {unit}, 95 % interval "
-           f"[{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}])")
-    lines.append(f"* ({k}) {_SENTENCE[k]}: **{c['verdict']}**{eff}.")
+           "`python scripts/study.py --report_only`.", ""]
+  if note:
+    lines += [f"**This is a {note}.** No claim is confirmed until every "
+              "planned run is recorded (a refutation stands).", ""]
+  lines += _tier_lines(records)
+  lines += ["", "Verdicts (decision rule and per-comparison details: "
+            "[`claims.md`](claims.md)):", ""]
+  lines += [f"* {x}" for x in verdict_sentences(doc)]
   lines += ["", "Files:", ""]
   for name, path in sorted(artifacts.items()):
     lines.append(f"* {name}: [`{os.path.relpath(path, out_dir)}`]"
@@ -295,11 +399,23 @@ def _readme(doc, artifacts, out_dir):
 
 
 def write_reports(out_dir: str, n_boot: int = stats.DEFAULT_BOOT,
-                  seed: int = 0) -> Dict[str, str]:
+                  seed: int = 0, planned: Optional[Sequence[str]] = None,
+                  readme: str = "") -> Dict[str, str]:
   """Writes every table, figure and the claims from ``<out_dir>/runs``.
+
+  Args:
+    out_dir: the study's results folder (records in ``runs/``).
+    n_boot, seed: bootstrap replicates and RNG seed.
+    planned: the study's run ids (``tier/config-seedN``): runs missing from
+      them are named, and nothing is confirmed (`claims.decide_claims`).
+    readme: a README whose `README_BEGIN` / `README_END` block gets
+      `readme_paragraph` ("" : none).
 
   Returns:
     {artifact: path}.
+
+  Raises:
+    ValueError: `readme` has no such block.
   """
   records = claims.load_records(os.path.join(out_dir, "runs"))
   os.makedirs(out_dir, exist_ok=True)
@@ -313,8 +429,18 @@ def write_reports(out_dir: str, n_boot: int = stats.DEFAULT_BOOT,
       artifacts[name] = path
     artifacts.update(_figure1(records, out_dir, n_boot, seed))
     artifacts.update(_rd(records, out_dir))
-  doc = claims.decide_claims(records, n_boot=n_boot, seed=seed)
+  doc = claims.decide_claims(records, n_boot=n_boot, seed=seed,
+                             planned=planned)
+  note = claims.coverage(records, planned)[1]
   artifacts["claims_json"], artifacts["claims_md"] = claims.write_claims(
-      doc, out_dir)
-  artifacts["readme"] = _readme(doc, artifacts, out_dir)
+      doc, out_dir, note)
+  artifacts["readme"] = _readme(doc, artifacts, out_dir, note, records)
+  if readme:
+    link = os.path.relpath(artifacts["readme"],
+                           os.path.dirname(os.path.abspath(readme)) or ".")
+    if not splice_readme(readme, readme_paragraph(doc, link, note)):
+      raise ValueError(f"{readme}: no '{README_BEGIN}' ... '{README_END}' "
+                       "block; add the two lines where the study's "
+                       "paragraph belongs")
+    artifacts["top_readme"] = readme
   return artifacts

@@ -26,7 +26,7 @@ def _record(algo, seed, gain, sec_per_epoch, val_offset, epochs=6):
       "config": f"lstm-jpeg-{algo}", "seed": seed, "algorithm": algo,
       "cell": "lstm", "sne": False, "codec": "jpeg", "K": 4, "units": 8,
       "flags": {"algo": algo, "seed": str(seed)},
-      "training": {"examples": 2560, "updates": 10 if algo == "bptt" else 40,
+      "training": {"examples": 2560, "batches": 10, "batch_size": 256, "updates": 10 if algo == "bptt" else 40,
                    "time_s": sec_per_epoch * epochs,
                    "convergence_tol_db": 0.05},
       "epochs": rows,
@@ -37,6 +37,13 @@ def _record(algo, seed, gain, sec_per_epoch, val_offset, epochs=6):
                                         "ms-ssim": [0.9] * 3},
                               "decoder": {"bpp": [0.5] * 3, "psnr": dec,
                                           "ms-ssim": [0.92] * 3}}}}}
+
+
+def _write(d, rec):
+  path = os.path.join(d, "runs", rec["run"], "record.json")
+  os.makedirs(os.path.dirname(path))
+  with open(path, "w") as f:
+    json.dump(rec, f)
 
 
 class StudyReportTest(absltest.TestCase):
@@ -61,7 +68,7 @@ class StudyReportTest(absltest.TestCase):
       # PSNR's spans the images (28 to 32 dB)
       self.assertIn("| lstm-jpeg-bptt | 2 | 0.3700 | 30.500 [28.500, "
                     "32.500] | +0.500 [+0.500, +0.500] |", t3)
-      self.assertIn("| 2,560 | 40 | 0.00 |", t3)  # UORO: 4 updates a batch
+      self.assertIn("| 2,560 | 40 | 12-12 |", t3)  # UORO: 4 updates a batch
       self.assertIn("| JPEG (codec) |", t3)
       with open(arts["comparisons"]) as f:
         comp = f.read()
@@ -69,8 +76,8 @@ class StudyReportTest(absltest.TestCase):
       self.assertIn("-0.200 [-0.200, -0.200]", comp)
       # equal wall time: budget 6 s = BPTT's whole run; UORO (2 s per
       # epoch) is read at epoch 3: 30.35 vs 30.6 dB
-      self.assertIn("| uoro | 2 | 40 | -0.200 [-0.200, -0.200] | 3/3 | "
-                    "-0.250 [-0.250, -0.250] |", comp)
+      self.assertIn("| uoro | 2 | 40 | 12-12 | -0.200 [-0.200, -0.200] | 3 "
+                    "| -0.250 [-0.250, -0.250] |", comp)
       with open(arts["table1"]) as f:
         self.assertIn("| lstm-jpeg-uoro (4) | 30.200 [28.200, 32.200] | "
                       "30.300 [28.300, 32.300] |", f.read())
@@ -82,8 +89,67 @@ class StudyReportTest(absltest.TestCase):
       self.assertEqual(doc["claims"]["a"]["verdict"], "confirmed")
       self.assertEqual(doc["runs"], 4)
       with open(arts["readme"]) as f:
-        self.assertIn("Every decoder beats its codec at equal bpp: "
-                      "**confirmed**", f.read())
+        text = f.read()
+      self.assertIn("Every decoder beats its codec at equal bpp: "
+                    "**confirmed**", text)
+      # 2 x 6 s (BPTT) + 2 x 12 s (UORO) of training
+      self.assertIn("* tier `t`: 4 runs of 2 configurations, 8 units, 10 "
+                    "batches of 256 in 6 epochs (2,560 examples) per run",
+                    text)
+      self.assertIn("recorded wall time 0.01 h training", text)
+
+  def test_equal_wall_time_reads_each_configuration_on_its_fastest_seed(
+      self):
+    # UORO's seed 1 ran under load (6 s per epoch): its clock is seed 0's
+    # (2 s per epoch), so both seeds are read at epoch 3, not 1
+    with tempfile.TemporaryDirectory() as d:
+      for rec in (_record("bptt", 0, 0.5, 1.0, 0.0),
+                  _record("bptt", 1, 0.5, 1.5, 0.0),
+                  _record("uoro", 0, 0.3, 2.0, 0.05),
+                  _record("uoro", 1, 0.3, 6.0, 0.05)):
+        _write(d, rec)
+      arts = study_report.write_reports(d, n_boot=50)
+      with open(arts["comparisons"]) as f:
+        comp = f.read()
+      self.assertIn("(wall-time budget 6 s)", comp)
+      self.assertIn("| bptt | 2 | 10 | 6-9 | 0 | 6 | 0 |", comp)
+      self.assertIn("| uoro | 2 | 40 | 12-36 | -0.200 [-0.200, -0.200] | 3 "
+                    "| -0.250 [-0.250, -0.250] |", comp)
+
+  def test_a_partial_study_says_so_and_the_readme_block_follows(self):
+    with tempfile.TemporaryDirectory() as d:
+      for seed in range(2):
+        _write(d, _record("bptt", seed, 0.5, 1.0, 0.0))
+      top = os.path.join(d, "TOP.md")
+      with open(top, "w") as f:
+        f.write(f"a\n{study_report.README_BEGIN}\nold\n"
+                f"{study_report.README_END}\nb\n")
+      planned = [f"t/lstm-jpeg-bptt-seed{s}" for s in range(3)]
+      arts = study_report.write_reports(d, n_boot=50, planned=planned,
+                                        readme=top)
+      with open(arts["readme"]) as f:
+        text = f.read()
+      self.assertIn("partial study, 1 of 3 planned runs not recorded: tier "
+                    "t: 2 of 3 runs (seed 2: lstm-jpeg-bptt missing)", text)
+      self.assertIn("Every decoder beats its codec at equal bpp: "
+                    "**inconclusive** (smallest decoder gain, "
+                    "t/lstm-jpeg-bptt: +0.500 dB", text)
+      with open(top) as f:
+        text = f.read()
+      self.assertTrue(text.startswith(f"a\n{study_report.README_BEGIN}\n"
+                                      "The seeded study of issue 14 "
+                                      "([`./`](README.md): 2 run records"))
+      self.assertIn("no claim is confirmed yet", text)
+      self.assertTrue(text.endswith(f"{study_report.README_END}\nb\n"))
+      self.assertEqual(text.count("\n* ("), 4)
+      arts = study_report.write_reports(d, n_boot=50, planned=planned[:2],
+                                        readme=top)
+      with open(top) as f:
+        self.assertIn("**confirmed** (smallest decoder gain", f.read())
+      with open(top, "w") as f:
+        f.write("no block\n")
+      with self.assertRaisesRegex(ValueError, "TOP.md: no"):
+        study_report.write_reports(d, n_boot=50, readme=top)
 
   def test_rd_from_the_seeds_that_have_it(self):
     # `Tier.rd_seeds`: seed 0 has RD points, seed 1 none

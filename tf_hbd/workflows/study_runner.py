@@ -866,7 +866,8 @@ def run_study(tiers: Sequence[Tier], out_dir: str, work_dir: str,
               report: bool = True, after_run: Optional[Callable] = None,
               n_boot: int = 2000, say=print,
               metric_cache_dir: Optional[str] = None,
-              codec_cache_dir: Optional[str] = None) -> Dict[str, str]:
+              codec_cache_dir: Optional[str] = None,
+              readme: str = "") -> Dict[str, str]:
   """Trains and evaluates every run without a record, then reports.
 
   Args:
@@ -886,6 +887,8 @@ def run_study(tiers: Sequence[Tier], out_dir: str, work_dir: str,
       directory for the codec's rows, shared by every run (None: none).
     codec_cache_dir: a `tf_hbd.evaluation.codec_cache.RoundTripCache`
       directory for the codec round trips, shared by every run (None: none).
+    readme: a README whose study block gets the verdicts
+      (`tf_hbd.evaluation.study_report.write_reports`; "": none).
 
   Returns:
     {run_id: "skipped" | "done" | "failed (exit N)"}.
@@ -917,7 +920,9 @@ def run_study(tiers: Sequence[Tier], out_dir: str, work_dir: str,
       after_run(run.run_id, os.path.dirname(record_path(out_dir, run)))
   if report:
     from tf_hbd.evaluation import study_report  # pylint: disable=g-import-not-at-top
-    for path in study_report.write_reports(out_dir, n_boot=n_boot).values():
+    for path in study_report.write_reports(
+        out_dir, n_boot=n_boot, planned=[r.run_id for r in runs],
+        readme=readme).values():
       say(f"[study] wrote {path}")
   return status
 
@@ -1052,6 +1057,24 @@ def _cache_dir(flag: str, default: Callable) -> Optional[str]:
   return None if flag.lower() == "none" else flag or default()
 
 
+def _readme_problem(path: str) -> str:
+  """Why --readme=`path` cannot take the verdicts ("" if it can)."""
+  if not path:
+    return ""
+  from tf_hbd.evaluation import study_report  # pylint: disable=g-import-not-at-top
+  try:
+    with open(path) as f:
+      text = f.read()
+  except OSError as e:
+    return f"--readme={path}: cannot read it ({e.strerror})"
+  if study_report.README_BEGIN not in text or (
+      study_report.README_END not in text):
+    return (f"--readme={path}: no study block; add the lines "
+            f"'{study_report.README_BEGIN}' and '{study_report.README_END}' "
+            "where the verdicts belong")
+  return ""
+
+
 def _needs_data_root(tiers, data_root) -> str:
   """Why `tiers` cannot run with `data_root` ("" when they can)."""
   try:
@@ -1073,8 +1096,8 @@ def main(argv=None) -> int:
       "checkpoint")
 
 
-def _main(argv=None) -> int:
-  """`main` without the Ctrl-C handler."""
+def _parser():
+  """The flags of `main`."""
   p = arguments.ArgumentParser(description=__doc__.split("\n", 1)[0])
   p.add_argument("--study", default="study", choices=sorted(STUDIES),
                  help="which study (tiny: the CI-sized one)")
@@ -1101,6 +1124,10 @@ def _main(argv=None) -> int:
                  "commit of the record)")
   p.add_argument("--n_boot", type=int, default=2000,
                  help="bootstrap replicates")
+  p.add_argument("--readme", default="", help="a README (e.g. README.md) "
+                 "whose study block, between the lines "
+                 "'<!-- study-verdicts:begin ...' and "
+                 "'<!-- study-verdicts:end -->', gets the verdicts")
   p.add_argument("--metric_cache", default="", help="folder where the "
                  "codec rows' metrics are kept for every run (default: "
                  "$TF_HBD_METRIC_CACHE, else ~/.cache/tf_hbd/metrics; "
@@ -1109,7 +1136,12 @@ def _main(argv=None) -> int:
                  "codec round trips of the test images are kept for every "
                  "run (default: $TF_HBD_CODEC_CACHE, else "
                  "~/.cache/tf_hbd/codecs; 'none': no cache)")
-  args = p.parse_args(argv)
+  return p
+
+
+def _main(argv=None) -> int:
+  """`main` without the Ctrl-C handler."""
+  args = _parser().parse_args(argv)
   tiers = STUDIES[args.study]
   if args.tiers:
     names = args.tiers.split(",")
@@ -1126,10 +1158,15 @@ def _main(argv=None) -> int:
     return 2
   out_dir = args.out_dir or os.path.join("results", args.study)
   work_dir = args.work_dir or os.path.join("runs", args.study)
+  bad = _readme_problem(args.readme)
+  if bad:
+    print(f"study: error: {bad}", file=sys.stderr)
+    return 2
   if args.report_only:
     from tf_hbd.evaluation import study_report  # pylint: disable=g-import-not-at-top
-    for path in study_report.write_reports(out_dir,
-                                           n_boot=args.n_boot).values():
+    for path in study_report.write_reports(
+        out_dir, n_boot=args.n_boot, planned=[r.run_id for r in plan(tiers)],
+        readme=args.readme).values():
       print(f"[study] wrote {path}")
     return 0
   if args.estimate_only:
@@ -1148,7 +1185,8 @@ def _main(argv=None) -> int:
                      estimate=not args.no_estimate, after_run=hook,
                      n_boot=args.n_boot,
                      metric_cache_dir=_metric_cache_dir(args.metric_cache),
-                     codec_cache_dir=_codec_cache_dir(args.codec_cache))
+                     codec_cache_dir=_codec_cache_dir(args.codec_cache),
+                     readme=args.readme)
   failed = [k for k, v in status.items() if v.startswith("failed")]
   return 1 if failed else 0
 

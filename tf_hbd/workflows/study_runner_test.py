@@ -5,6 +5,7 @@ The whole pipeline end to end is tests/study_test.py.
 """
 
 import dataclasses
+import io
 import json
 import os
 import tempfile
@@ -438,6 +439,32 @@ class StudyRunnerTest(absltest.TestCase):
       with open(os.path.join(d, "claims.json")) as f:
         doc = json.load(f)
       self.assertEqual((doc["runs"], doc["seeds_min"]), (0, 0))
+
+  def test_report_only_names_missing_runs_and_fills_the_readme_block(self):
+    from tf_hbd.evaluation import study_report  # pylint: disable=g-import-not-at-top
+    with tempfile.TemporaryDirectory() as d:
+      readme = os.path.join(d, "README.md")
+      with open(readme, "w") as f:
+        f.write("intro\n")
+      argv = ["--study=tiny", f"--out_dir={d}/results", "--report_only",
+              "--n_boot=10", f"--readme={readme}"]
+      with mock.patch("sys.stderr", new=io.StringIO()) as err:
+        self.assertEqual(study_runner.main(argv), 2)
+      self.assertIn("no study block", err.getvalue())
+      self.assertEqual(err.getvalue().count("\n"), 1)
+      self.assertFalse(os.path.exists(os.path.join(d, "results")))
+      with open(readme, "w") as f:
+        f.write(f"intro\n{study_report.README_BEGIN}\nold\n"
+                f"{study_report.README_END}\nrest\n")
+      self.assertEqual(study_runner.main(argv), 0)
+      with open(readme) as f:
+        text = f.read()
+      self.assertNotIn("old", text)
+      self.assertIn("[`results/`](results/README.md)", text)
+      self.assertIn("no claim is confirmed yet", text)
+      self.assertTrue(text.endswith(f"{study_report.README_END}\nrest\n"))
+      with open(os.path.join(d, "results", "README.md")) as f:
+        self.assertIn("no records (0 of", f.read())
 
   def test_reproduce_scale_study_is_the_study(self):
     from tf_hbd.workflows import reproduce  # pylint: disable=g-import-not-at-top
