@@ -37,7 +37,7 @@ def variants():
                                     1000)}.items():
     out[name] = (s.size_tier(epochs=ep, steps_per_epoch=steps,
                              **dict(size, **sz)),
-                 s.exact_tier(8, 50, **dict(exact, **ex)))
+                 s.exact_tier(8, 250, **dict(exact, **ex)))
   out["STUDIES['study10k']"] = s.STUDIES["study10k"]
   return out
 

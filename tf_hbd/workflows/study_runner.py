@@ -299,12 +299,13 @@ _EXACT10K = exact_tier(8, 50)
 # The study that fits this machine with its evaluation (BUILD.md, "The
 # study (issue 14)": what each cut keeps of the claims, measured step times
 # and evaluation costs, CPU hours): LSTM-128 float32, 8 epochs of 400
-# batches; SNE with JPEG only; exact tier with JPEG only; RD rates for
-# seed 0 only.
+# batches; SNE with JPEG only; exact tier with JPEG only, 8 epochs of 250
+# batches (at 50, as first planned, its BPTT decoder did not learn: +0.004
+# dB on validation; at 250, +0.373 dB); RD rates for seed 0 only.
 _SIZE = size_tier(128, 8, 400, precision="float32", checkpoint_every=400,
                   why=" (the largest that fits the study here)",
                   sne_codecs=("jpeg",), rd_seeds=1)
-_EXACT = exact_tier(8, 50, codecs=("jpeg",), rd_seeds=1)
+_EXACT = exact_tier(8, 250, codecs=("jpeg",), rd_seeds=1)
 
 # CI scale (tests): embedded sample photographs, 4-unit decoders, a few steps.
 _TINY_SETTINGS = {

@@ -125,6 +125,9 @@ class StudyRunnerTest(absltest.TestCase):
     # the default study: a subset of its configurations, fewer batches
     for a, b in zip(study_runner.STUDIES["study"], (size, exact)):
       self.assertLess(set(a.configs), set(b.configs))
+    fl = dict(study_runner.STUDIES["study"][1].train_flags)
+    self.assertEqual((fl["units"], fl["epochs"], fl["steps_per_epoch"]),
+                     ("38", "8", "250"))  # 50 batches an epoch: BPTT +0.004 dB
 
   def test_the_committed_pilot_is_a_record_of_study10k(self):
     root = os.path.dirname(os.path.dirname(os.path.dirname(
