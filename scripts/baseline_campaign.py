@@ -25,6 +25,11 @@ first 1,000 updates).
   python scripts/baseline_campaign.py --root=runs/baselines \
       --warm_start=campaigns/baselines           # next session
 
+GOOG's training loss: --goog_loss_norm=l2 (mean squared residual instead of
+Toderici et al.'s mean |residual|) and --goog_loss_weights=4,4,4,1
+(iterations 1-3 weigh 4x each later one; default all alike); see
+docs/CAMPAIGNS.md "Next for GOOG" for the pilot behind them.
+
 Quiet by default (TensorFlow's log lines off); --verbose shows them.
 
 Exit codes: 0 done (or nothing to do), 2 bad arguments (e.g. a held-out
