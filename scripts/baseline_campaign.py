@@ -25,6 +25,11 @@ first 1,000 updates).
   python scripts/baseline_campaign.py --root=runs/baselines \
       --warm_start=campaigns/baselines           # next session
 
+GOOG's training loss: --goog_loss_norm=l2 (mean squared residual instead of
+Toderici et al.'s mean |residual|) and --goog_loss_weights=4,4,4,1
+(iterations 1-3 weigh 4x each later one; default all alike); see
+docs/CAMPAIGNS.md "Next for GOOG" for the pilot behind them.
+
 Quiet by default (TensorFlow's log lines off); --verbose shows them.
 
 Exit codes: 0 done (or nothing to do), 2 bad arguments (e.g. a held-out
@@ -67,6 +72,21 @@ _GOOG_DECAY_FROM = flags.DEFINE_float(
     "goog_decay_from", None, "GOOG's rate decays (a cosine to 5 %) after "
     "this fraction of its budget; default: a constant rate.",
     lower_bound=0.0, upper_bound=1.0)
+_GOOG_LEARNING_RATE = flags.DEFINE_float(
+    "goog_learning_rate", 5e-4, "GOOG's Adam rate (a fresh optimizer ramps "
+    "up to it over 1,000 updates).", lower_bound=0.0)
+_GOOG_ITERATIONS = flags.DEFINE_integer(
+    "goog_iterations", 16, "GOOG iterations unrolled in each training step "
+    "(the model codes up to 16 whatever this is).", lower_bound=1,
+    upper_bound=16)
+_GOOG_LOSS_NORM = flags.DEFINE_enum(
+    "goog_loss_norm", "l1", ["l1", "l2"], "GOOG's loss per iteration: mean "
+    "|residual| (Toderici et al.) or mean squared residual (what PSNR "
+    "measures).")
+_GOOG_LOSS_WEIGHTS = flags.DEFINE_string(
+    "goog_loss_weights", None, "GOOG's loss weights per iteration, "
+    "comma-separated, the last repeated (e.g. 4,4,4,1: iterations 1-3 "
+    "weigh 4x each later one); default: all alike.")
 _NUM_FILTERS = flags.DEFINE_integer("num_filters", 128, "E2E width.")
 _LAMBDAS = flags.DEFINE_list("lambdas", None,
                              "E2E lambdas (default: campaign's).")
@@ -124,6 +144,25 @@ def main(argv):
                                   "rerun the same command to resume")
 
 
+def _goog_settings() -> dict:
+  """The GOOG loss settings of the flags (`campaign.run_campaign`); only
+  those that differ from the defaults, so older MODEL.md lines stay.
+
+  Raises:
+    ValueError: bad --goog_loss_weights.
+  """
+  out = {}
+  if _GOOG_ITERATIONS.value != 16:
+    out["goog_iterations"] = _GOOG_ITERATIONS.value
+  if _GOOG_LOSS_NORM.value != "l1":
+    out["goog_loss_norm"] = _GOOG_LOSS_NORM.value
+  if _GOOG_LOSS_WEIGHTS.value:
+    from tf_hbd.baselines import goog  # pylint: disable=g-import-not-at-top
+    goog.iteration_weights(_GOOG_LOSS_WEIGHTS.value, _GOOG_ITERATIONS.value)
+    out["goog_loss_weights"] = _GOOG_LOSS_WEIGHTS.value
+  return out
+
+
 def _campaign():
   """The campaign of the flags; 0, or 2 on a bad flag value."""
   kwargs = {}
@@ -136,14 +175,15 @@ def _campaign():
         e2e_base_minutes=60 * _E2E_BASE_HOURS.value,
         e2e_minutes=60 * _E2E_HOURS.value, goog_minutes=60 * _GOOG_HOURS.value,
         num_filters=_NUM_FILTERS.value, compute_dtype=_COMPUTE_DTYPE.value,
-        goog_decay_from=_GOOG_DECAY_FROM.value, **kwargs)
+        goog_decay_from=_GOOG_DECAY_FROM.value,
+        goog_learning_rate=_GOOG_LEARNING_RATE.value, **kwargs)
     if _CURVES.value:
       for run in plan:
         print(campaign.curve_markdown(_ROOT.value, run) + "\n")
       return 0
     settings = {"eval_every": _EVAL_EVERY.value,
                 "checkpoint_every_s": _CHECKPOINT_EVERY_S.value,
-                "log_every": _LOG_EVERY.value}
+                "log_every": _LOG_EVERY.value, **_goog_settings()}
     log = lambda line: print(line, flush=True)
     if _SNAPSHOT.value:
       campaign.snapshot(

@@ -46,6 +46,12 @@ class BaselineScriptsTest(absltest.TestCase):
                    f"--val_dir={val}")
     self.assertEqual(proc.returncode, 2, proc.stdout)
     self.assertRegex(proc.stderr, r"error: .*kodak")
+    proc = _script("baseline_campaign.py", f"--root={root}", "--status",
+                   f"--train_dir={train}", f"--val_dir={val}",
+                   "--goog_iterations=4", "--goog_loss_weights=4,4,4,1,1")
+    self.assertEqual(proc.returncode, 2, proc.stdout)
+    self.assertRegex(proc.stderr, r"^error: loss weights .*1\.\.4")
+    self.assertLen(proc.stderr.strip().splitlines(), 1)
 
   def test_campaign_quiet_by_default_and_snapshot_outside_root(self):
     root = self.create_tempdir().full_path

@@ -109,14 +109,15 @@ def default_plan(e2e_base_minutes: float = 480.0, e2e_minutes: float = 180.0,
                  base_lambda: float = E2E_BASE_LAMBDA,
                  compute_dtype: str = "float32",
                  goog_widths: Optional[dict] = None,
-                 goog_decay_from: Optional[float] = None) -> list:
+                 goog_decay_from: Optional[float] = None,
+                 goog_learning_rate: float = 5e-4) -> list:
   """The campaign: the E2E base model, the rest of the E2E family, GOOG.
 
   The base (``base_lambda``) trains from scratch; the other lambdas are
   warm-started in a chain: each lower lambda from the next higher one
   (0.002 from 0.005, 0.001 from 0.002), higher lambdas from the
-  next lower one. GOOG (16 iterations) comes last; `goog_decay_from`: see
-  `Run.decay_from`.
+  next lower one. GOOG (16 iterations) comes last, at Adam's
+  `goog_learning_rate`; `goog_decay_from`: see `Run.decay_from`.
   """
   lambdas = sorted(set(lambdas) | {base_lambda})
   e2e_kwargs = (("num_filters", num_filters),
@@ -134,7 +135,8 @@ def default_plan(e2e_base_minutes: float = 480.0, e2e_minutes: float = 180.0,
                       kwargs=e2e_kwargs))
       parent = lmbda
   widths = dict(GOOG_WIDTHS if goog_widths is None else goog_widths)
-  runs.append(Run("goog", "goog", goog_minutes, learning_rate=5e-4,
+  runs.append(Run("goog", "goog", goog_minutes,
+                  learning_rate=goog_learning_rate,
                   kwargs=tuple(sorted(widths.items())),
                   decay_from=goog_decay_from))
   return runs
@@ -251,6 +253,8 @@ def _train(run: Run, root: str, train_dir: str, validation_images,
         config=config, patch_size=32,
         batch_size=settings.get("goog_batch_size", 32),
         iterations=settings.get("goog_iterations", 16),
+        loss_norm=settings.get("goog_loss_norm", "l1"),
+        loss_weights=settings.get("goog_loss_weights"),
         decay_from=run.decay_from, **common)
   # Export from the final checkpoint (a fresh model restored from it).
   model = _restore_for_export(run, p["ckpt"], kwargs)
@@ -337,6 +341,8 @@ def run_campaign(plan: Sequence[Run], root: str, train_dir: str,
     only: train only these run names (others are skipped).
     settings: overrides of e2e_patch_size (128), e2e_batch_size (8),
       goog_batch_size (32), goog_iterations (16, unrolled in training),
+      goog_loss_norm ("l1") and goog_loss_weights (None: uniform; see
+      `goog.iteration_weights`),
       eval_every (2000), checkpoint_every_s (300), log_every (200), seed
       (0), sample_split ("train").
     dry_run: only report each run's state.
@@ -601,7 +607,21 @@ def _architecture(run, settings) -> str:
   widths = ", ".join(f"{k} {v}" for k, v in sorted(kwargs.items()))
   return (f"GOOG (Toderici et al. 2017): widths {widths}; "
           f"{settings.get('goog_iterations', 16)} iterations unrolled in "
-          f"training; 32² crops, batch {settings.get('goog_batch_size', 32)}")
+          f"training; loss: {_goog_loss(settings)}; 32² crops, batch "
+          f"{settings.get('goog_batch_size', 32)}")
+
+
+def _goog_loss(settings) -> str:
+  """GOOG's training loss in words (for MODEL.md)."""
+  norm = {"l1": "|r_t|", "l2": "r_t²"}.get(
+      settings.get("goog_loss_norm", "l1"), "?")
+  weights = settings.get("goog_loss_weights")
+  if weights is None:
+    return f"mean over iterations of the mean {norm}"
+  if not isinstance(weights, str):
+    weights = ",".join(f"{float(w):g}" for w in weights)
+  return (f"mean {norm} weighted over iterations by {weights} (the last "
+          "weight repeated, normalized to a sum of 1)")
 
 
 def _snapshot_markdown(run, info, context, curve) -> str:

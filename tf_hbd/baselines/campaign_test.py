@@ -168,6 +168,18 @@ class CampaignTest(tf.test.TestCase):
     self.assertNotIn(".tmp", " ".join(os.listdir(
         os.path.join(root, "goog", "model"))))
 
+  def test_goog_loss_settings_reach_training(self):
+    root, train_dir = tempfile.mkdtemp(), _folder("train400")
+    settings = dict(_SETTINGS, goog_iterations=2, goog_loss_norm="l2",
+                    goog_loss_weights="3,1", goog_fit_images=0)
+    campaign.run_campaign([_tiny_run(max_steps=1)], root, train_dir, None,
+                          settings=settings, log=lambda _: None)
+    [record] = training.read_jsonl(
+        os.path.join(root, "goog", "ckpt", "history.jsonl"))
+    mse = [10.0 ** (-record[f"psnr_{t}"] / 10.0) for t in (1, 2)]
+    self.assertAllClose(record["loss"], 0.75 * mse[0] + 0.25 * mse[1],
+                        rtol=0.02)
+
   def test_held_out_training_folder_refused(self):
     with self.assertRaises(ValueError):
       campaign.run_campaign([], tempfile.mkdtemp(), "../data/kodak", None)
@@ -276,6 +288,13 @@ class SnapshotTest(tf.test.TestCase):
                  "4 steps", f"{info['bytes']:,} bytes", "not a shipped model",
                  "train400", "first 8 images of `bsd68`"):
       self.assertIn(fact, text)
+    self.assertIn("mean over iterations of the mean |r_t|", text)
+    goog_line = campaign._architecture(  # pylint: disable=protected-access
+        run, {"goog_iterations": 8, "goog_loss_norm": "l2",
+              "goog_loss_weights": "4,4,4,1"})
+    for fact in ("8 iterations", "mean r_t² weighted over iterations by "
+                 "4,4,4,1"):
+      self.assertIn(fact, goog_line)
     e2e_line = campaign._architecture(  # pylint: disable=protected-access
         _tiny_e2e(), {})
     for fact in ("E2E", "4 filters", "λ = 0.02", "128² crops, batch 8"):

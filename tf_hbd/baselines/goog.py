@@ -22,7 +22,10 @@ with narrower layers (see `GoogConfig`; the paper's widths are
 * additive reconstruction over iterations t = 1..T: the encoder codes the
   residual r_{t-1} = x - x^_{t-1}; x^_t = x^_{t-1} + D(B(E(r_{t-1}))); the
   recurrent states carry over from one iteration to the next. The loss is the
-  mean over iterations of the mean absolute residual |r_t|.
+  mean over iterations of the mean absolute residual |r_t| (Toderici et al.);
+  training may weight the iterations unequally (`iteration_weights`) and
+  use the mean squared residual instead (``loss_norm``), neither of which
+  touches the model's variables, its export or its files.
 
 Pixels enter as ``x / 255 - 0.5``. An image of any size is padded (edge
 replication) to a multiple of 32 and the reconstruction is cropped back.
@@ -76,7 +79,8 @@ __all__ = ["GoogConfig", "ConvLSTMCell", "GoogModel", "GoogExport",
            "MAX_ITERATIONS", "padded_shape", "code_bytes", "unpack_bits",
            "fit_bit_tables", "stored_twin", "WEIGHT_DTYPES",
            "bit_source_of", "BIT_SOURCE_KEY",
-           "iteration_reconstructions", "bits_of", "validation_metrics"]
+           "iteration_reconstructions", "bits_of", "validation_metrics",
+           "iteration_weights", "LOSS_NORMS"]
 
 FAMILY = "goog"
 BITS = 32  # bits per code position
@@ -225,14 +229,27 @@ class GoogModel(tf.keras.Model):
       x = tf.nn.depth_to_space(x, 2)
     return self.output_conv(x), new_states
 
-  def call(self, images, iterations=MAX_ITERATIONS, training=False):
+  def call(self, images, iterations=MAX_ITERATIONS, training=False,
+           loss_norm="l1", loss_weights=None):
     """Training losses of a batch of uint8 images (B, H, W, 1), H, W % 32 == 0.
 
+    Args:
+      images: uint8 (B, H, W, 1).
+      iterations: iterations unrolled.
+      training: stochastic binarization (with straight-through gradients).
+      loss_norm: "l1" (Toderici et al.: mean |r_t|) or "l2" (mean r_t^2,
+        the loss PSNR measures); see `LOSS_NORMS`.
+      loss_weights: per-iteration weights of the loss
+        (`iteration_weights`); None: the mean over iterations.
+
     Returns:
-      dict of scalars: ``loss`` (mean over iterations of the mean |r_t|, in
-      [0, 1] pixel units) and ``psnr_<t>`` of the additive reconstruction
-      after t iterations (t = 1, 2, 4, 8, 16 where run).
+      dict of scalars: ``loss`` (the weighted sum over iterations of the
+      mean |r_t| or r_t^2, in [0, 1] pixel units; uniform weights: the
+      mean) and ``psnr_<t>`` of the additive reconstruction after t
+      iterations (t = 1, 2, 3, 4, 8, 16 where run).
     """
+    weights = iteration_weights(loss_weights, iterations)
+    error = _LOSS_FUNCTIONS[_check_norm(loss_norm)]
     x = tf.cast(images, tf.float32) / 255.0 - 0.5
     shape = tf.shape(x)
     enc_states, dec_states = self.initial_state(shape[0], shape[1], shape[2])
@@ -246,13 +263,66 @@ class GoogModel(tf.keras.Model):
       delta, dec_states = self.decode_step(codes, dec_states)
       x_hat = x_hat + delta
       residual = x - x_hat
-      losses.append(tf.reduce_mean(tf.abs(residual)))
+      losses.append(tf.reduce_mean(error(residual)))
       if t in (1, 2, 3, 4, 8, 16):
         mse = tf.reduce_mean(tf.square(
             tf.clip_by_value(x_hat, -0.5, 0.5) - x))
         out[f"psnr_{t}"] = -10.0 * tf.math.log(mse) / np.log(10.0)
-    out["loss"] = tf.add_n(losses) / float(iterations)
+    if loss_weights is None:
+      out["loss"] = tf.add_n(losses) / float(iterations)
+    else:
+      out["loss"] = tf.add_n([float(w) * l for w, l in zip(weights, losses)])
     return out
+
+
+# The training losses of a residual (`GoogModel.call`'s ``loss_norm``).
+_LOSS_FUNCTIONS = {"l1": tf.abs, "l2": tf.square}
+LOSS_NORMS = tuple(_LOSS_FUNCTIONS)
+
+
+def _check_norm(loss_norm):
+  if loss_norm not in _LOSS_FUNCTIONS:
+    raise ValueError(f"loss_norm must be one of {LOSS_NORMS}, got "
+                     f"{loss_norm!r}")
+  return loss_norm
+
+
+def iteration_weights(spec, iterations: int) -> tuple:
+  """The per-iteration weights of the training loss, summing to 1.
+
+  Toderici et al. weight every iteration alike; a rate target of a few
+  iterations (issue 13: 0.375 bpp = 3 iterations of raw bits, 3-4 entropy
+  coded) gains from weighting the first ones more.
+
+  Args:
+    spec: None (every iteration alike), or a sequence of non-negative
+      numbers w_1, w_2, ..., w_n (n <= `iterations`; not all 0): iteration
+      t gets w_t, the iterations after n get w_n; or such numbers as one
+      comma-separated string. E.g. "4,4,4,1": iterations 1-3 weigh 4 times
+      as much as each of the later ones.
+    iterations: iterations unrolled.
+
+  Returns:
+    tuple of `iterations` floats summing to 1.
+
+  Raises:
+    ValueError: `spec` is not such a sequence.
+  """
+  if spec is None:
+    return (1.0 / iterations,) * iterations
+  if isinstance(spec, str):
+    try:
+      spec = [float(w) for w in spec.split(",")]
+    except ValueError:
+      raise ValueError(f"loss weights {spec!r}: not comma-separated "
+                       "numbers") from None
+  spec = [float(w) for w in spec]
+  if (not spec or len(spec) > iterations or min(spec) < 0.0
+      or not all(np.isfinite(spec)) or not any(spec)):
+    raise ValueError(f"loss weights {spec}: 1..{iterations} non-negative "
+                     "finite numbers, not all 0")
+  weights = np.array(spec + spec[-1:] * (iterations - len(spec)))
+  return tuple(float(w) for w in weights / weights.sum())
 
 
 def _pad_edge(image, height, width):
@@ -705,7 +775,8 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
           checkpoint_every_s: float = 120.0, max_images: int = None,
           sample_split: str = None, validation_images=None,
           eval_every: int = 0, continue_from: str = None,
-          decay_from: float = None, log=print) -> dict:
+          decay_from: float = None, loss_norm: str = "l1",
+          loss_weights=None, warmup_steps: int = None, log=print) -> dict:
   """Trains (or resumes) a GOOG model and exports its SavedModel.
 
   Args:
@@ -732,6 +803,11 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
       `checkpoint_dir` has no checkpoint (see `training.train_loop`).
     decay_from: the fraction of `max_seconds` after which the rate decays
       (a cosine, `training.fit`); None: a constant rate.
+    loss_norm, loss_weights: the training loss (`GoogModel.call`,
+      `iteration_weights`); default: Toderici et al.'s mean over
+      iterations of the mean |r_t|.
+    warmup_steps: updates over which a fresh optimizer's rate is ramped
+      (None: `training.WARMUP_STEPS`).
     log: where progress lines go.
 
   Returns:
@@ -739,6 +815,8 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
   """
   if patch_size % ALIGN:
     raise ValueError(f"patch_size must be a multiple of {ALIGN}")
+  _check_norm(loss_norm)
+  iteration_weights(loss_weights, iterations)  # bad weights fail here
   tf.random.set_seed(seed)
   sampler = training.crop_sampler(train_dir, patch_size, max_images,
                                   sample_split, seed)
@@ -750,10 +828,19 @@ def train(*, train_dir: str, checkpoint_dir: str, export_dir: str,
   return training.fit(
       model, optimizer, sampler, batch_size, patch_size, checkpoint_dir,
       export_fn=export, export_dir=export_dir,
-      call_kwargs={"iterations": iterations}, max_steps=max_steps,
+      call_kwargs={"iterations": iterations, "loss_norm": loss_norm,
+                   "loss_weights": _hashable(loss_weights)},
+      max_steps=max_steps,
       max_seconds=max_seconds, log_every=log_every,
       checkpoint_every_s=checkpoint_every_s,
       evaluate=None if validation_images is None else
       lambda: validation_metrics(model, validation_images),
       eval_every=eval_every, continue_from=continue_from, log=log,
-      decay_from=decay_from)
+      decay_from=decay_from, warmup_steps=warmup_steps)
+
+
+def _hashable(loss_weights):
+  """Loss weights as a call argument (a string or tuple, or None)."""
+  if loss_weights is None or isinstance(loss_weights, str):
+    return loss_weights
+  return tuple(float(w) for w in loss_weights)

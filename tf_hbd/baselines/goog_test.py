@@ -7,6 +7,7 @@ import tempfile
 
 from absl.testing import parameterized
 import numpy as np
+from PIL import Image
 import pytest
 import tensorflow as tf
 
@@ -15,6 +16,7 @@ from tf_hbd.data import sample_images
 from tf_hbd.baselines import container
 from tf_hbd.baselines import goog
 from tf_hbd.baselines import goog_bits
+from tf_hbd.baselines import training
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -84,6 +86,63 @@ class GoogModelTest(tf.test.TestCase, parameterized.TestCase):
       variables = model.trainable_variables
       opt.apply_gradients(zip(tape.gradient(loss, variables), variables))
     self.assertLess(float(evaluate()["loss"]), 0.9 * float(first["loss"]))
+
+  def test_iteration_weights(self):
+    self.assertEqual(goog.iteration_weights(None, 4), (0.25,) * 4)
+    self.assertEqual(goog.iteration_weights("4,4,4,1", 5),
+                     (4 / 14, 4 / 14, 4 / 14, 1 / 14, 1 / 14))
+    self.assertEqual(goog.iteration_weights((3, 1), 3), (0.6, 0.2, 0.2))
+    self.assertEqual(goog.iteration_weights("1,0", 3), (1.0, 0.0, 0.0))
+    for bad in ("", "a,1", "1,-1", "0,0", "1,2,3", "nan", ()):
+      with self.assertRaisesRegex(ValueError, "loss weights"):
+        goog.iteration_weights(bad, 2)
+
+  def test_loss_norms_and_weights(self):
+    model = _model()
+    images = tf.constant(np.tile(np.linspace(0, 255, 32, dtype=np.uint8),
+                                 (2, 32, 1))[..., None])
+    x = images.numpy().astype(np.float32) / 255.0 - 0.5
+    # Deterministic binarizer: the residuals are the reconstructions'.
+    residuals = [x]
+    x_hat = np.zeros_like(x)
+    enc, dec = model.initial_state(2, 32, 32)
+    for _ in range(3):
+      codes, enc = model.encode_step(tf.constant(residuals[-1]), enc)
+      delta, dec = model.decode_step(codes, dec)
+      x_hat = x_hat + delta.numpy()
+      residuals.append(x - x_hat)
+    l1 = [np.mean(np.abs(r)) for r in residuals[1:]]
+    l2 = [np.mean(np.square(r)) for r in residuals[1:]]
+    loss = lambda **kw: float(model(images, iterations=3, **kw)["loss"])
+    self.assertAllClose(loss(), np.mean(l1), rtol=1e-5)
+    self.assertAllClose(loss(loss_norm="l2"), np.mean(l2), rtol=1e-5)
+    self.assertAllClose(loss(loss_weights="2,1"),
+                        0.5 * l1[0] + 0.25 * (l1[1] + l1[2]), rtol=1e-5)
+    self.assertAllClose(loss(loss_norm="l2", loss_weights=(1, 0)), l2[0],
+                        rtol=1e-5)
+    with self.assertRaisesRegex(ValueError, "loss_norm"):
+      loss(loss_norm="l3")
+
+  def test_train_with_a_weighted_l2_loss(self):
+    tmp = tempfile.mkdtemp()
+    train_dir = os.path.join(tmp, "train")
+    os.makedirs(train_dir)
+    Image.fromarray(sample_images.load_sample("camera")[:64, :64]).save(
+        os.path.join(train_dir, "a.png"))
+    lines = []
+    result = goog.train(
+        train_dir=train_dir, checkpoint_dir=os.path.join(tmp, "ckpt"),
+        export_dir=None, config=_SMALL, batch_size=2, iterations=2,
+        max_steps=2, log_every=1, loss_norm="l2", loss_weights="3,1",
+        warmup_steps=1, log=lines.append)
+    self.assertEqual(result["step"], 2)
+    history = training.read_jsonl(os.path.join(tmp, "ckpt", "history.jsonl"))
+    self.assertLen(history, 2)
+    self.assertLess(history[0]["loss"], 0.25)  # squared residuals, not |r|
+    with self.assertRaisesRegex(ValueError, "loss weights"):
+      goog.train(train_dir=train_dir, checkpoint_dir=os.path.join(tmp, "x"),
+                 export_dir=None, config=_SMALL, iterations=2,
+                 loss_weights="1,1,1")
 
 
 class GoogCodecTest(tf.test.TestCase, parameterized.TestCase):
