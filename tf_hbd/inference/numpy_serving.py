@@ -58,6 +58,7 @@ import concurrent.futures
 import hashlib
 import json
 import os
+import queue
 import threading
 from typing import Optional
 
@@ -95,11 +96,18 @@ THREADS = 1
 # this many threads, each on its own rows (`_Decoder._in_parts`), when
 # each gets at least MIN_PART_ROWS rows; the bits are the same. 1: two
 # threads measured slower on the loaded 2-core test machine (a wake-up per
-# step, and the second core was busy); an idle machine was not available
-# to measure (BUILD.md, "The NumPy runtime's refine against its bare
-# products").
+# step, and the second core was busy), and no faster on the idle one
+# (BUILD.md, "The NumPy runtime's refine against its bare products").
 STEP_THREADS = 1
 MIN_PART_ROWS = 32
+# With STEP_THREADS > 1, pin each step thread to a CPU of its own, and run
+# the chunk loop on a thread pinned to yet another (`_step_workers`), when
+# the process may use that many CPUs. Unpinned, a woken step thread can
+# wait behind the thread that woke it on the same CPU while the other
+# CPU runs OpenBLAS's idle worker, which spins (`sched_yield`) for about
+# 0.1 s after every product: no CPU is idle for the scheduler to choose
+# (BUILD.md, "Why two step threads gave nothing").
+PIN_STEP_THREADS = True
 
 _CELL_WEIGHTS = {"lstm": ("V", "b"), "gru": ("V_zr", "b_zr", "V_s", "b_s"),
                  "elman": ("V", "b"), "mlp": ("b",)}
@@ -260,6 +268,73 @@ _SPLIT_MAX_COLUMN_SUM = 2.0 ** 99
 _SPLIT_MIN_SHIFT = _F32(2.0 ** -100)
 
 
+# ---- step threads -----------------------------------------------------------
+
+
+class _Workers:
+  """Threads that each run the calls queued for them (`submit`), each
+  pinned to one CPU when given one; daemon threads, started at once."""
+
+  def __init__(self, cpus):
+    self.pinned = all(cpu is not None for cpu in cpus)
+    self._queues = [queue.SimpleQueue() for _ in cpus]
+    self._idents = set()
+    started = threading.Barrier(len(cpus) + 1)
+    for q, cpu in zip(self._queues, cpus):
+      threading.Thread(target=self._serve, args=(q, cpu, started),
+                       name="hbd-step", daemon=True).start()
+    started.wait()
+
+  def _serve(self, q, cpu, started):
+    self._idents.add(threading.get_ident())
+    if cpu is not None:
+      try:
+        os.sched_setaffinity(0, {cpu})  # 0: this thread (Linux)
+      except OSError:
+        self.pinned = False
+    started.wait()
+    while True:
+      future, fn, args = q.get()
+      if future.set_running_or_notify_cancel():
+        try:
+          future.set_result(fn(*args))
+        except BaseException as e:  # pylint: disable=broad-except
+          future.set_exception(e)
+
+  def submit(self, i, fn, *args):
+    """fn(*args) on thread i: a `concurrent.futures.Future`."""
+    future = concurrent.futures.Future()
+    self._queues[i].put((future, fn, args))
+    return future
+
+  def owns_this_thread(self):
+    return threading.get_ident() in self._idents
+
+
+_WORKERS = {}
+_WORKERS_LOCK = threading.Lock()
+
+
+def _step_workers(count):
+  """`count` worker threads shared by every decoder: thread 0 runs a
+  refine's chunk loop, threads 1 to count - 1 the rows of `_in_parts`
+  beyond the first range. Pinned to `count` distinct CPUs when
+  PIN_STEP_THREADS and the process may run on that many."""
+  cpus = [None] * count
+  if PIN_STEP_THREADS:
+    try:
+      allowed = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+      allowed = []
+    if len(allowed) >= count:
+      cpus = allowed[:count]
+  key = tuple(cpus)
+  with _WORKERS_LOCK:
+    if key not in _WORKERS:
+      _WORKERS[key] = _Workers(cpus)
+    return _WORKERS[key]
+
+
 # ---- the decoder ------------------------------------------------------------
 
 
@@ -284,8 +359,6 @@ class _Decoder:
                        "runtime")
     self.residual = bool(spec["residual"])
     self._local = threading.local()  # per-thread step buffers (_buffers)
-    self._step_pool = None  # threads of the LSTM steps' rows (_in_parts)
-    self._pool_lock = threading.Lock()
     w = {k: np.ascontiguousarray(v, _F32) for k, v in weights.items()}
     self.w = w
     self.W = w["W"]
@@ -445,18 +518,16 @@ class _Decoder:
 
   def _in_parts(self, rows, fn):
     """[fn(a, b)] over `rows` split into STEP_THREADS ranges (fewer when a
-    range would have under MIN_PART_ROWS rows), run at once on this
-    decoder's own threads: NumPy's ufuncs release the GIL, so the
-    elementwise work uses the cores the BLAS products use."""
+    range would have under MIN_PART_ROWS rows), run at once: the first
+    in this thread, the others on the shared `_step_workers` (NumPy's
+    ufuncs release the GIL, so the elementwise work uses the cores the
+    BLAS products use)."""
     parts = max(1, min(STEP_THREADS, rows // MIN_PART_ROWS))
     if parts == 1:
       return [fn(0, rows)]
     bounds = [rows * i // parts for i in range(parts + 1)]
-    with self._pool_lock:
-      if self._step_pool is None:
-        self._step_pool = concurrent.futures.ThreadPoolExecutor(
-            STEP_THREADS - 1, thread_name_prefix="hbd-step")
-    futures = [self._step_pool.submit(fn, bounds[i], bounds[i + 1])
+    workers = _step_workers(STEP_THREADS)
+    futures = [workers.submit(i, fn, bounds[i], bounds[i + 1])
                for i in range(1, parts)]
     return [fn(bounds[0], bounds[1])] + [f.result() for f in futures]
 
@@ -810,6 +881,8 @@ class NumpyModel(codec_setting.TakesSetting):
       if self._pool is None:
         self._pool = concurrent.futures.ThreadPoolExecutor(THREADS)
       list(self._pool.map(run, starts))
+    elif _run_on_pinned_lead(lambda: [run(start) for start in starts]):
+      pass  # ran on the pinned chunk-loop thread (`_step_workers`)
     else:
       for start in starts:
         run(start)
@@ -818,6 +891,19 @@ class NumpyModel(codec_setting.TakesSetting):
     full *= _F32(255.0)
     return np.clip(np.round(full), 0, 255).astype(np.uint8)
 
+
+
+def _run_on_pinned_lead(fn):
+  """Runs fn on the pinned thread 0 of `_step_workers` and returns True,
+  when STEP_THREADS > 1 and its threads are pinned (else False: the
+  caller runs it); the calling thread waits."""
+  if STEP_THREADS < 2 or not PIN_STEP_THREADS:
+    return False
+  workers = _step_workers(STEP_THREADS)
+  if not workers.pinned or workers.owns_this_thread():
+    return False
+  workers.submit(0, fn).result()
+  return True
 
 
 # ---- choosing a runtime -----------------------------------------------------
