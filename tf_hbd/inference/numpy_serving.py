@@ -275,8 +275,9 @@ class _Workers:
   """Threads that each run the calls queued for them (`submit`), each
   pinned to one CPU when given one; daemon threads, started at once."""
 
-  def __init__(self, cpus):
+  def __init__(self, cpus, allowed=()):
     self.pinned = all(cpu is not None for cpu in cpus)
+    self._allowed = set(allowed)  # for unpinned threads: not the creator's
     self._queues = [queue.SimpleQueue() for _ in cpus]
     self._idents = set()
     started = threading.Barrier(len(cpus) + 1)
@@ -287,9 +288,10 @@ class _Workers:
 
   def _serve(self, q, cpu, started):
     self._idents.add(threading.get_ident())
-    if cpu is not None:
+    mask = self._allowed if cpu is None else {cpu}
+    if mask:
       try:
-        os.sched_setaffinity(0, {cpu})  # 0: this thread (Linux)
+        os.sched_setaffinity(0, mask)  # 0: this thread (Linux)
       except OSError:
         self.pinned = False
     started.wait()
@@ -319,19 +321,19 @@ def _step_workers(count):
   """`count` worker threads shared by every decoder: thread 0 runs a
   refine's chunk loop, threads 1 to count - 1 the rows of `_in_parts`
   beyond the first range. Pinned to `count` distinct CPUs when
-  PIN_STEP_THREADS and the process may run on that many."""
-  cpus = [None] * count
-  if PIN_STEP_THREADS:
-    try:
-      allowed = sorted(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-      allowed = []
-    if len(allowed) >= count:
-      cpus = allowed[:count]
-  key = tuple(cpus)
+  PIN_STEP_THREADS and the process (its main thread) may run on that
+  many."""
+  key = (count, bool(PIN_STEP_THREADS))
   with _WORKERS_LOCK:
     if key not in _WORKERS:
-      _WORKERS[key] = _Workers(cpus)
+      try:
+        allowed = sorted(os.sched_getaffinity(os.getpid()))
+      except (AttributeError, OSError):  # not Linux
+        allowed = []
+      cpus = [None] * count
+      if PIN_STEP_THREADS and len(allowed) >= count:
+        cpus = allowed[:count]
+      _WORKERS[key] = _Workers(cpus, allowed)
     return _WORKERS[key]
 
 

@@ -727,19 +727,28 @@ def test_pinned_step_threads_keep_the_refine_bits():
   st = codec_setting.features(enc.data, "jpeg", decoded.shape)
   model = numpy_serving.load_pretrained("jpeg", "numpy")
   want = model.refine(decoded, setting=st)
-  loops = []
+  loops, pools = [], []
   real_lead = numpy_serving._run_on_pinned_lead
+  real_workers = numpy_serving._step_workers
 
   def lead(fn):
     loops.append(real_lead(fn))
     return loops[-1]
 
+  def workers(count):
+    pools.append(real_workers(count))
+    return pools[-1]
+
   for pin in (True, False):
     with mock.patch.object(numpy_serving, "STEP_THREADS", 2), \
         mock.patch.object(numpy_serving, "PIN_STEP_THREADS", pin), \
         mock.patch.object(numpy_serving, "CHUNK", 64), \
-        mock.patch.object(numpy_serving, "_run_on_pinned_lead", lead):
+        mock.patch.object(numpy_serving, "_run_on_pinned_lead", lead), \
+        mock.patch.object(numpy_serving, "_step_workers", workers):
       np.testing.assert_array_equal(model.refine(decoded, setting=st), want)
+      # One set of workers, also when asked from a pinned worker.
+      assert len({id(w) for w in pools}) == 1, pin
+      pools.clear()
   cpus = len(os.sched_getaffinity(0))
   assert loops == [cpus >= 2, False]
   if cpus >= 2:
