@@ -27,7 +27,8 @@ speed on AVX2 CPUs, while on AVX-512 ones it is SIMD and faster than
 `np.exp`: the exp formulas are kept there too, because another formula
 gives other bits). With bfloat16 products the elementwise work between two
 products (roundings, gates, state update) can run on `STEP_THREADS`
-threads, each on its own rows (default 1); the bits do not depend on the
+threads, each on its own rows and pinned to a CPU of its own
+(`PIN_STEP_THREADS`; default one thread); the bits do not depend on the
 split. The float32 products run in
 another BLAS than TensorFlow's, and the nonlinearities differ from
 TensorFlow's in the last bits, so a
@@ -96,8 +97,9 @@ THREADS = 1
 # this many threads, each on its own rows (`_Decoder._in_parts`), when
 # each gets at least MIN_PART_ROWS rows; the bits are the same. 1: two
 # threads measured slower on the loaded 2-core test machine (a wake-up per
-# step, and the second core was busy), and no faster on the idle one
-# (BUILD.md, "The NumPy runtime's refine against its bare products").
+# step, and the second core was busy), and no faster, unpinned, on the
+# idle one; pinned (below) not yet measured idle (BUILD.md, "Why two step
+# threads gave nothing"; `benchmarks/refine_threads.py`).
 STEP_THREADS = 1
 MIN_PART_ROWS = 32
 # With STEP_THREADS > 1, pin each step thread to a CPU of its own, and run
