@@ -56,6 +56,8 @@ most; measured with ``scripts/export_numpy.py``).
 """
 
 import concurrent.futures
+import ctypes
+import functools
 import hashlib
 import json
 import os
@@ -102,13 +104,15 @@ THREADS = 1
 # threads gave nothing"; `benchmarks/refine_threads.py`).
 STEP_THREADS = 1
 MIN_PART_ROWS = 32
-# With STEP_THREADS > 1, pin each step thread to a CPU of its own, and run
-# the chunk loop on a thread pinned to yet another (`_step_workers`), when
-# the process may use that many CPUs. Unpinned, a woken step thread can
-# wait behind the thread that woke it on the same CPU while the other
-# CPU runs OpenBLAS's idle worker, which spins (`sched_yield`) for about
-# 0.1 s after every product: no CPU is idle for the scheduler to choose
-# (BUILD.md, "Why two step threads gave nothing").
+# With STEP_THREADS > 1, `_in_parts` hands its ranges to worker threads
+# pinned one to a CPU, each to a CPU other than the calling thread's
+# (`_step_workers`), when the process may use STEP_THREADS CPUs. Unpinned,
+# a woken worker can wait behind the thread that woke it on the same CPU
+# while the other CPU runs OpenBLAS's idle worker, which spins
+# (`sched_yield`) for about 0.1 s after every product: no CPU is idle for
+# the scheduler to choose (BUILD.md, "Why two step threads gave nothing").
+# Either way a range whose worker has not started when the calling thread
+# is done with its own runs in the calling thread (a busy CPU costs no wait).
 PIN_STEP_THREADS = True
 
 _CELL_WEIGHTS = {"lstm": ("V", "b"), "gru": ("V_zr", "b_zr", "V_s", "b_s"),
@@ -278,10 +282,10 @@ class _Workers:
   pinned to one CPU when given one; daemon threads, started at once."""
 
   def __init__(self, cpus, allowed=()):
+    self.cpus = list(cpus)
     self.pinned = all(cpu is not None for cpu in cpus)
     self._allowed = set(allowed)  # for unpinned threads: not the creator's
     self._queues = [queue.SimpleQueue() for _ in cpus]
-    self._idents = set()
     started = threading.Barrier(len(cpus) + 1)
     for q, cpu in zip(self._queues, cpus):
       threading.Thread(target=self._serve, args=(q, cpu, started),
@@ -289,7 +293,6 @@ class _Workers:
     started.wait()
 
   def _serve(self, q, cpu, started):
-    self._idents.add(threading.get_ident())
     mask = self._allowed if cpu is None else {cpu}
     if mask:
       try:
@@ -311,20 +314,16 @@ class _Workers:
     self._queues[i].put((future, fn, args))
     return future
 
-  def owns_this_thread(self):
-    return threading.get_ident() in self._idents
-
 
 _WORKERS = {}
 _WORKERS_LOCK = threading.Lock()
 
 
 def _step_workers(count):
-  """`count` worker threads shared by every decoder: thread 0 runs a
-  refine's chunk loop, threads 1 to count - 1 the rows of `_in_parts`
-  beyond the first range. Pinned to `count` distinct CPUs when
-  PIN_STEP_THREADS and the process (its main thread) may run on that
-  many."""
+  """The worker threads `_in_parts` uses for `count` ranges, shared by
+  every decoder: one pinned to each of the first `count` CPUs the process
+  (its main thread) may use, when PIN_STEP_THREADS and there are that
+  many; else count - 1 unpinned."""
   key = (count, bool(PIN_STEP_THREADS))
   with _WORKERS_LOCK:
     if key not in _WORKERS:
@@ -332,11 +331,34 @@ def _step_workers(count):
         allowed = sorted(os.sched_getaffinity(os.getpid()))
       except (AttributeError, OSError):  # not Linux
         allowed = []
-      cpus = [None] * count
+      cpus = [None] * (count - 1)
       if PIN_STEP_THREADS and len(allowed) >= count:
         cpus = allowed[:count]
       _WORKERS[key] = _Workers(cpus, allowed)
     return _WORKERS[key]
+
+
+@functools.lru_cache(maxsize=None)
+def _sched_getcpu():
+  try:
+    return ctypes.CDLL(None).sched_getcpu  # glibc
+  except (AttributeError, OSError):
+    return None
+
+
+def _current_cpu():
+  """The CPU this thread runs on, or -1 where that is not known."""
+  getcpu = _sched_getcpu()
+  return int(getcpu()) if getcpu is not None else -1
+
+
+def _helpers(workers, count):
+  """`count` workers' indices for the ranges after the first: pinned
+  ones on CPUs other than this thread's current CPU."""
+  if not workers.pinned:
+    return list(range(count))
+  here = _current_cpu()
+  return [i for i, cpu in enumerate(workers.cpus) if cpu != here][:count]
 
 
 # ---- the decoder ------------------------------------------------------------
@@ -525,15 +547,20 @@ class _Decoder:
     range would have under MIN_PART_ROWS rows), run at once: the first
     in this thread, the others on the shared `_step_workers` (NumPy's
     ufuncs release the GIL, so the elementwise work uses the cores the
-    BLAS products use)."""
+    BLAS products use); a range its worker has not started by the time
+    the first is done runs here instead."""
     parts = max(1, min(STEP_THREADS, rows // MIN_PART_ROWS))
     if parts == 1:
       return [fn(0, rows)]
     bounds = [rows * i // parts for i in range(parts + 1)]
     workers = _step_workers(STEP_THREADS)
-    futures = [workers.submit(i, fn, bounds[i], bounds[i + 1])
-               for i in range(1, parts)]
-    return [fn(bounds[0], bounds[1])] + [f.result() for f in futures]
+    futures = [workers.submit(i, fn, bounds[j], bounds[j + 1])
+               for j, i in enumerate(_helpers(workers, parts - 1), 1)]
+    out = [fn(bounds[0], bounds[1])]
+    for j, future in enumerate(futures, 1):
+      out.append(fn(bounds[j], bounds[j + 1]) if future.cancel()
+                 else future.result())
+    return out
 
   def _gru(self, e, k):
     v_zr, b_zr = self.w["cell.V_zr"], self.w["cell.b_zr"]
@@ -885,8 +912,6 @@ class NumpyModel(codec_setting.TakesSetting):
       if self._pool is None:
         self._pool = concurrent.futures.ThreadPoolExecutor(THREADS)
       list(self._pool.map(run, starts))
-    elif _run_on_pinned_lead(lambda: [run(start) for start in starts]):
-      pass  # ran on the pinned chunk-loop thread (`_step_workers`)
     else:
       for start in starts:
         run(start)
@@ -895,19 +920,6 @@ class NumpyModel(codec_setting.TakesSetting):
     full *= _F32(255.0)
     return np.clip(np.round(full), 0, 255).astype(np.uint8)
 
-
-
-def _run_on_pinned_lead(fn):
-  """Runs fn on the pinned thread 0 of `_step_workers` and returns True,
-  when STEP_THREADS > 1 and its threads are pinned (else False: the
-  caller runs it); the calling thread waits."""
-  if STEP_THREADS < 2 or not PIN_STEP_THREADS:
-    return False
-  workers = _step_workers(STEP_THREADS)
-  if not workers.pinned or workers.owns_this_thread():
-    return False
-  workers.submit(0, fn).result()
-  return True
 
 
 # ---- choosing a runtime -----------------------------------------------------

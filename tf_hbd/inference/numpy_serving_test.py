@@ -639,7 +639,10 @@ def test_bfloat16_lstm_step_threads_keep_the_bits():
         ran_on.add(threading.get_ident())
         return rows_fn(*args)
 
-      with mock.patch.object(fresh, "_lstm_rows_", side_effect=recorded):
+      # No range taken back by the calling thread: each on its own thread.
+      with mock.patch.object(fresh, "_lstm_rows_", side_effect=recorded), \
+          mock.patch.object(concurrent.futures.Future, "cancel",
+                            return_value=False):
         got = fresh._lstm_bf16(e.copy(), 4)
       np.testing.assert_array_equal(got.view(np.uint32),
                                     want.view(np.uint32), err_msg=threads)
@@ -716,10 +719,11 @@ def test_refine_bits_are_the_same_in_fresh_processes():
 
 def test_pinned_step_threads_keep_the_refine_bits():
   """The shipped JPEG decoder's refine with two step threads, pinned
-  (`numpy_serving.PIN_STEP_THREADS`: the chunk loop on the pinned thread 0
-  of `_step_workers`, the second row range on thread 1) and not, with
-  chunks of 64 blocks, gives the bits of the default (one thread); pinned,
-  each worker runs on one CPU of its own when the process has two."""
+  (`numpy_serving.PIN_STEP_THREADS`: the second row range on a worker
+  pinned to another CPU than the calling thread's) and not, with chunks of
+  64 blocks, gives the bits of the default (one thread), also when the
+  workers are busy and the calling thread runs every range itself;
+  pinned, each worker runs on one CPU of its own."""
   # pylint: disable=protected-access
   img = sample_images.load_sample("camera")[:120, :200]
   enc = codecs.encode(img, "jpeg", quality=20)
@@ -727,34 +731,29 @@ def test_pinned_step_threads_keep_the_refine_bits():
   st = codec_setting.features(enc.data, "jpeg", decoded.shape)
   model = numpy_serving.load_pretrained("jpeg", "numpy")
   want = model.refine(decoded, setting=st)
-  loops, pools = [], []
-  real_lead = numpy_serving._run_on_pinned_lead
-  real_workers = numpy_serving._step_workers
-
-  def lead(fn):
-    loops.append(real_lead(fn))
-    return loops[-1]
-
-  def workers(count):
-    pools.append(real_workers(count))
-    return pools[-1]
-
   for pin in (True, False):
     with mock.patch.object(numpy_serving, "STEP_THREADS", 2), \
         mock.patch.object(numpy_serving, "PIN_STEP_THREADS", pin), \
-        mock.patch.object(numpy_serving, "CHUNK", 64), \
-        mock.patch.object(numpy_serving, "_run_on_pinned_lead", lead), \
-        mock.patch.object(numpy_serving, "_step_workers", workers):
+        mock.patch.object(numpy_serving, "CHUNK", 64):
       np.testing.assert_array_equal(model.refine(decoded, setting=st), want)
-      # One set of workers, also when asked from a pinned worker.
-      assert len({id(w) for w in pools}) == 1, pin
-      pools.clear()
-  cpus = len(os.sched_getaffinity(0))
-  assert loops == [cpus >= 2, False]
-  if cpus >= 2:
+      workers = numpy_serving._step_workers(2)
+      gate = threading.Event()
+      blocked = [workers.submit(i, gate.wait) for i in range(2 if pin else 1)]
+      try:  # every worker busy: the ranges all run in this thread
+        np.testing.assert_array_equal(model.refine(decoded, setting=st),
+                                      want)
+      finally:
+        gate.set()
+      assert all(f.result() for f in blocked)
+      assert workers.pinned == (pin and len(os.sched_getaffinity(0)) >= 2)
+  if len(os.sched_getaffinity(0)) >= 2:
     with mock.patch.object(numpy_serving, "PIN_STEP_THREADS", True):
       pinned = numpy_serving._step_workers(2)
     masks = [pinned.submit(i, os.sched_getaffinity, 0).result()
              for i in (0, 1)]
-    assert all(len(m) == 1 for m in masks) and masks[0] != masks[1]
+    assert masks == [{cpu} for cpu in pinned.cpus] and masks[0] != masks[1]
+    for i, cpu in enumerate(pinned.cpus):  # the worker on the other CPU
+      with mock.patch.object(numpy_serving, "_current_cpu",
+                             return_value=cpu):
+        assert numpy_serving._helpers(pinned, 1) == [1 - i]
   # pylint: enable=protected-access
