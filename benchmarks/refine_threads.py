@@ -9,10 +9,13 @@ K-product figure too), --repeats times, after checking that every setting
 gives the default's bits:
 
 * default:           THREADS = 1, STEP_THREADS = 1;
-* 2 step, pinned:    STEP_THREADS = 2, PIN_STEP_THREADS (the chunk loop and
-                     the second row range on threads pinned to CPUs of their
-                     own);
-* 2 step, unpinned:  STEP_THREADS = 2, not pinned (the earlier switch);
+* 2 step, pinned:    STEP_THREADS = 2, PIN_STEP_THREADS (the second row
+                     range on a worker pinned to the CPU the calling thread
+                     is not on);
+* 2 step, unpinned:  STEP_THREADS = 2, an unpinned worker;
+
+(with two step threads, a range whose worker has not started when the
+calling thread is done with its own runs in the calling thread);
 * 2 chunk threads:   THREADS = 2 (two chunks at once, each on one thread).
 
 Prints, per setting, the warm refine's median and its ratio to the needed

@@ -8,10 +8,8 @@ own rows) and runs the chunk's bare products (x W, K - 1 times s V, s U, as
 `enhance_speed.py`), alternating, --repeats times. Prints each setting's
 wall and CPU time over the products' (medians, median of back-to-back
 pairs, CPU time, fastest run over fastest run) and checks that both give
-the same bits. The chunk runs in the calling thread (with two threads the
-second range runs on a worker pinned to a CPU when `PIN_STEP_THREADS`);
-`refine_threads.py` times the whole refine as `hbd enhance` runs it, with
-the chunk loop on the pinned worker too.
+the same bits. `refine_threads.py` times the whole refine under these and
+other thread settings.
 
 Usage:
   .venv/bin/python benchmarks/step_threads.py [--image PNG] [--repeats 200]
