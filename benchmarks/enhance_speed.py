@@ -206,6 +206,26 @@ def _ratios(ts):
           "cpu_ratio_k": _cpu_ratio(0, 2)}
 
 
+def numpy_products(dec, blocks, steps, chunk):
+  """A callable running the bare NumPy products of a refine of `blocks`
+  blocks by the `numpy_serving._Decoder` `dec` in batches of `chunk`: on
+  random inputs, x W, `steps` times s V, s U per batch."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  w, v, u, n = dec.W, dec.w["cell.V"], dec.U, dec.n
+  rng = np.random.default_rng(0)
+  xs = [rng.uniform(0, 1, (min(chunk, blocks - s), w.shape[0])).astype(
+      np.float32) for s in range(0, blocks, chunk)]
+
+  def run():
+    for x in xs:
+      s = x @ w
+      for _ in range(steps):
+        s = (s @ v)[:, :n]  # a data dependency, no nonlinearity
+      out = s @ u
+    return out
+  return run
+
+
 def child_ratio_numpy(jpg, repeats):
   """Warm NumPy refine vs the bare matrix products in NumPy, alternating."""
   import numpy as np  # pylint: disable=g-import-not-at-top
@@ -216,31 +236,16 @@ def child_ratio_numpy(jpg, repeats):
   model = numpy_serving.load_pretrained("jpeg", "numpy")
   dec = model._decoder  # pylint: disable=protected-access
   d, k = dec.d, int(model.spec["K"])
-  w, v, u = dec.W, dec.w["cell.V"], dec.U
-  n = dec.n
   blocks = (-(-decoded.shape[0] // d)) * (-(-decoded.shape[1] // d))
   chunk = numpy_serving.CHUNK
-  rng = np.random.default_rng(0)
-  xs = [rng.uniform(0, 1, (min(chunk, blocks - s), w.shape[0])).astype(
-      np.float32) for s in range(0, blocks, chunk)]
-
-  def products(steps):
-    def run():
-      for x in xs:
-        s = x @ w
-        for _ in range(steps):
-          s = (s @ v)[:, :n]  # a data dependency, no nonlinearity
-        out = s @ u
-      return out
-    return run
-
   ts = _alternate([lambda: model.refine(decoded, source=jpg),
-                   products(k - 1), products(k)], repeats)
+                   numpy_products(dec, blocks, k - 1, chunk),
+                   numpy_products(dec, blocks, k, chunk)], repeats)
   print(json.dumps({**_ratios(ts),
                     "precision": "float32 (bfloat16 values)"
                                  if dec.bf16 else "float32",
                     "openblas": _openblas_core(np),
-                    "blocks": blocks, "units": n, "K": k}))
+                    "blocks": blocks, "units": dec.n, "K": k}))
 
 
 def _openblas_core(numpy_module):

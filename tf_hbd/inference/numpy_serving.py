@@ -27,7 +27,8 @@ speed on AVX2 CPUs, while on AVX-512 ones it is SIMD and faster than
 `np.exp`: the exp formulas are kept there too, because another formula
 gives other bits). With bfloat16 products the elementwise work between two
 products (roundings, gates, state update) can run on `STEP_THREADS`
-threads, each on its own rows (default 1); the bits do not depend on the
+threads, each on its own rows and pinned to a CPU of its own
+(`PIN_STEP_THREADS`; default one thread); the bits do not depend on the
 split. The float32 products run in
 another BLAS than TensorFlow's, and the nonlinearities differ from
 TensorFlow's in the last bits, so a
@@ -55,9 +56,12 @@ most; measured with ``scripts/export_numpy.py``).
 """
 
 import concurrent.futures
+import ctypes
+import functools
 import hashlib
 import json
 import os
+import queue
 import threading
 from typing import Optional
 
@@ -95,11 +99,21 @@ THREADS = 1
 # this many threads, each on its own rows (`_Decoder._in_parts`), when
 # each gets at least MIN_PART_ROWS rows; the bits are the same. 1: two
 # threads measured slower on the loaded 2-core test machine (a wake-up per
-# step, and the second core was busy); an idle machine was not available
-# to measure (BUILD.md, "The NumPy runtime's refine against its bare
-# products").
+# step, and the second core was busy), and no faster, unpinned, on the
+# idle one; pinned (below) not yet measured idle (BUILD.md, "Why two step
+# threads gave nothing"; `benchmarks/refine_threads.py`).
 STEP_THREADS = 1
 MIN_PART_ROWS = 32
+# With STEP_THREADS > 1, `_in_parts` hands its ranges to worker threads
+# pinned one to a CPU, each to a CPU other than the calling thread's
+# (`_step_workers`), when the process may use STEP_THREADS CPUs. Unpinned,
+# a woken worker can wait behind the thread that woke it on the same CPU
+# while the other CPU runs OpenBLAS's idle worker, which spins
+# (`sched_yield`) for about 0.1 s after every product: no CPU is idle for
+# the scheduler to choose (BUILD.md, "Why two step threads gave nothing").
+# Either way a range whose worker has not started when the calling thread
+# is done with its own runs in the calling thread (a busy CPU costs no wait).
+PIN_STEP_THREADS = True
 
 _CELL_WEIGHTS = {"lstm": ("V", "b"), "gru": ("V_zr", "b_zr", "V_s", "b_s"),
                  "elman": ("V", "b"), "mlp": ("b",)}
@@ -260,6 +274,93 @@ _SPLIT_MAX_COLUMN_SUM = 2.0 ** 99
 _SPLIT_MIN_SHIFT = _F32(2.0 ** -100)
 
 
+# ---- step threads -----------------------------------------------------------
+
+
+class _Workers:
+  """Threads that each run the calls queued for them (`submit`), each
+  pinned to one CPU when given one; daemon threads, started at once."""
+
+  def __init__(self, cpus, allowed=()):
+    self.cpus = list(cpus)
+    self.pinned = all(cpu is not None for cpu in cpus)
+    self._allowed = set(allowed)  # for unpinned threads: not the creator's
+    self._queues = [queue.SimpleQueue() for _ in cpus]
+    started = threading.Barrier(len(cpus) + 1)
+    for q, cpu in zip(self._queues, cpus):
+      threading.Thread(target=self._serve, args=(q, cpu, started),
+                       name="hbd-step", daemon=True).start()
+    started.wait()
+
+  def _serve(self, q, cpu, started):
+    mask = self._allowed if cpu is None else {cpu}
+    if mask:
+      try:
+        os.sched_setaffinity(0, mask)  # 0: this thread (Linux)
+      except OSError:
+        self.pinned = False
+    started.wait()
+    while True:
+      future, fn, args = q.get()
+      if future.set_running_or_notify_cancel():
+        try:
+          future.set_result(fn(*args))
+        except BaseException as e:  # pylint: disable=broad-except
+          future.set_exception(e)
+
+  def submit(self, i, fn, *args):
+    """fn(*args) on thread i: a `concurrent.futures.Future`."""
+    future = concurrent.futures.Future()
+    self._queues[i].put((future, fn, args))
+    return future
+
+
+_WORKERS = {}
+_WORKERS_LOCK = threading.Lock()
+
+
+def _step_workers(count):
+  """The worker threads `_in_parts` uses for `count` ranges, shared by
+  every decoder: one pinned to each of the first `count` CPUs the process
+  (its main thread) may use, when PIN_STEP_THREADS and there are that
+  many; else count - 1 unpinned."""
+  key = (count, bool(PIN_STEP_THREADS))
+  with _WORKERS_LOCK:
+    if key not in _WORKERS:
+      try:
+        allowed = sorted(os.sched_getaffinity(os.getpid()))
+      except (AttributeError, OSError):  # not Linux
+        allowed = []
+      cpus = [None] * (count - 1)
+      if PIN_STEP_THREADS and len(allowed) >= count:
+        cpus = allowed[:count]
+      _WORKERS[key] = _Workers(cpus, allowed)
+    return _WORKERS[key]
+
+
+@functools.lru_cache(maxsize=None)
+def _sched_getcpu():
+  try:
+    return ctypes.CDLL(None).sched_getcpu  # glibc
+  except (AttributeError, OSError):
+    return None
+
+
+def _current_cpu():
+  """The CPU this thread runs on, or -1 where that is not known."""
+  getcpu = _sched_getcpu()
+  return int(getcpu()) if getcpu is not None else -1
+
+
+def _helpers(workers, count):
+  """`count` workers' indices for the ranges after the first: pinned
+  ones on CPUs other than this thread's current CPU."""
+  if not workers.pinned:
+    return list(range(count))
+  here = _current_cpu()
+  return [i for i, cpu in enumerate(workers.cpus) if cpu != here][:count]
+
+
 # ---- the decoder ------------------------------------------------------------
 
 
@@ -284,8 +385,6 @@ class _Decoder:
                        "runtime")
     self.residual = bool(spec["residual"])
     self._local = threading.local()  # per-thread step buffers (_buffers)
-    self._step_pool = None  # threads of the LSTM steps' rows (_in_parts)
-    self._pool_lock = threading.Lock()
     w = {k: np.ascontiguousarray(v, _F32) for k, v in weights.items()}
     self.w = w
     self.W = w["W"]
@@ -445,20 +544,23 @@ class _Decoder:
 
   def _in_parts(self, rows, fn):
     """[fn(a, b)] over `rows` split into STEP_THREADS ranges (fewer when a
-    range would have under MIN_PART_ROWS rows), run at once on this
-    decoder's own threads: NumPy's ufuncs release the GIL, so the
-    elementwise work uses the cores the BLAS products use."""
+    range would have under MIN_PART_ROWS rows), run at once: the first
+    in this thread, the others on the shared `_step_workers` (NumPy's
+    ufuncs release the GIL, so the elementwise work uses the cores the
+    BLAS products use); a range its worker has not started by the time
+    the first is done runs here instead."""
     parts = max(1, min(STEP_THREADS, rows // MIN_PART_ROWS))
     if parts == 1:
       return [fn(0, rows)]
     bounds = [rows * i // parts for i in range(parts + 1)]
-    with self._pool_lock:
-      if self._step_pool is None:
-        self._step_pool = concurrent.futures.ThreadPoolExecutor(
-            STEP_THREADS - 1, thread_name_prefix="hbd-step")
-    futures = [self._step_pool.submit(fn, bounds[i], bounds[i + 1])
-               for i in range(1, parts)]
-    return [fn(bounds[0], bounds[1])] + [f.result() for f in futures]
+    workers = _step_workers(STEP_THREADS)
+    futures = [workers.submit(i, fn, bounds[j], bounds[j + 1])
+               for j, i in enumerate(_helpers(workers, parts - 1), 1)]
+    out = [fn(bounds[0], bounds[1])]
+    for j, future in enumerate(futures, 1):
+      out.append(fn(bounds[j], bounds[j + 1]) if future.cancel()
+                 else future.result())
+    return out
 
   def _gru(self, e, k):
     v_zr, b_zr = self.w["cell.V_zr"], self.w["cell.b_zr"]

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import warnings
 from unittest import mock
 
@@ -626,14 +627,26 @@ def test_bfloat16_lstm_step_threads_keep_the_bits():
   dec = _bf16_lstm(False, units=16)
   e = dec.embed(x, np.zeros(37, np.int32), None)
   want = dec._lstm(e.copy(), 4)
-  for threads in (1, 2, 3, 4):
+  for threads, pin in ((1, True), (2, True), (2, False), (3, True),
+                      (4, False)):
     with mock.patch.object(numpy_serving, "STEP_THREADS", threads), \
+        mock.patch.object(numpy_serving, "PIN_STEP_THREADS", pin), \
         mock.patch.object(numpy_serving, "MIN_PART_ROWS", 1):
       fresh = _bf16_lstm(False, units=16)
-      got = fresh._lstm_bf16(e.copy(), 4)
+      rows_fn, ran_on = fresh._lstm_rows_, set()
+
+      def recorded(*args, rows_fn=rows_fn, ran_on=ran_on):
+        ran_on.add(threading.get_ident())
+        return rows_fn(*args)
+
+      # No range taken back by the calling thread: each on its own thread.
+      with mock.patch.object(fresh, "_lstm_rows_", side_effect=recorded), \
+          mock.patch.object(concurrent.futures.Future, "cancel",
+                            return_value=False):
+        got = fresh._lstm_bf16(e.copy(), 4)
       np.testing.assert_array_equal(got.view(np.uint32),
                                     want.view(np.uint32), err_msg=threads)
-      assert (fresh._step_pool is None) == (threads == 1)
+      assert len(ran_on) == threads, (threads, pin)
       e0 = e.copy()
       e0[-1] = -fresh._lstm_vb[1] / fresh._lstm_vb[2]  # (e + b) = 0 there
       with mock.patch.object(numpy_serving, "_bf16_split",
@@ -702,3 +715,45 @@ def test_refine_bits_are_the_same_in_fresh_processes():
       subprocess.run([sys.executable, "-c", code, tmp, name], check=True,
                      env=dict(os.environ, PYTHONPATH=_ROOT))
       np.testing.assert_array_equal(np.load(os.path.join(tmp, name)), here)
+
+
+def test_pinned_step_threads_keep_the_refine_bits():
+  """The shipped JPEG decoder's refine with two step threads, pinned
+  (`numpy_serving.PIN_STEP_THREADS`: the second row range on a worker
+  pinned to another CPU than the calling thread's) and not, with chunks of
+  64 blocks, gives the bits of the default (one thread), also when the
+  workers are busy and the calling thread runs every range itself;
+  pinned, each worker runs on one CPU of its own."""
+  # pylint: disable=protected-access
+  img = sample_images.load_sample("camera")[:120, :200]
+  enc = codecs.encode(img, "jpeg", quality=20)
+  decoded = codecs.decode(enc)
+  st = codec_setting.features(enc.data, "jpeg", decoded.shape)
+  model = numpy_serving.load_pretrained("jpeg", "numpy")
+  want = model.refine(decoded, setting=st)
+  for pin in (True, False):
+    with mock.patch.object(numpy_serving, "STEP_THREADS", 2), \
+        mock.patch.object(numpy_serving, "PIN_STEP_THREADS", pin), \
+        mock.patch.object(numpy_serving, "CHUNK", 64):
+      np.testing.assert_array_equal(model.refine(decoded, setting=st), want)
+      workers = numpy_serving._step_workers(2)
+      gate = threading.Event()
+      blocked = [workers.submit(i, gate.wait) for i in range(2 if pin else 1)]
+      try:  # every worker busy: the ranges all run in this thread
+        np.testing.assert_array_equal(model.refine(decoded, setting=st),
+                                      want)
+      finally:
+        gate.set()
+      assert all(f.result() for f in blocked)
+      assert workers.pinned == (pin and len(os.sched_getaffinity(0)) >= 2)
+  if len(os.sched_getaffinity(0)) >= 2:
+    with mock.patch.object(numpy_serving, "PIN_STEP_THREADS", True):
+      pinned = numpy_serving._step_workers(2)
+    masks = [pinned.submit(i, os.sched_getaffinity, 0).result()
+             for i in (0, 1)]
+    assert masks == [{cpu} for cpu in pinned.cpus] and masks[0] != masks[1]
+    for i, cpu in enumerate(pinned.cpus):  # the worker on the other CPU
+      with mock.patch.object(numpy_serving, "_current_cpu",
+                             return_value=cpu):
+        assert numpy_serving._helpers(pinned, 1) == [1 - i]
+  # pylint: enable=protected-access
