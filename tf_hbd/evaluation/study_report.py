@@ -31,7 +31,7 @@ import collections
 import json
 import os
 import re
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -39,7 +39,7 @@ from tf_hbd.evaluation import claims
 from tf_hbd.evaluation import stats
 
 __all__ = ["write_reports", "fmt_ci", "verdict_sentences", "readme_paragraph",
-           "splice_readme", "README_BEGIN", "README_END"]
+           "readme_block", "splice_readme", "README_BEGIN", "README_END"]
 
 _CODEC_TITLE = {"jpeg": "JPEG", "jp2": "JPEG 2000"}
 
@@ -335,16 +335,26 @@ def readme_paragraph(doc: dict, link: str, note: str = "") -> str:
                                    for x in verdict_sentences(doc))
 
 
+def readme_block(text: str) -> Optional[Tuple[int, int]]:
+  """(start, end) of the text between `README_BEGIN` and the first
+  `README_END` after it, or None if `text` has no such pair."""
+  i = text.find(README_BEGIN)
+  if i < 0:
+    return None
+  j = text.find(README_END, i + len(README_BEGIN))
+  return None if j < 0 else (i + len(README_BEGIN), j)
+
+
 def splice_readme(path: str, paragraph: str) -> bool:
   """Replaces the text between `README_BEGIN` and `README_END` in `path`
-  with `paragraph`; False (file untouched) if the markers are not there."""
+  with `paragraph`; False (file untouched) if the markers are not there
+  (`readme_block`)."""
   with open(path) as f:
     text = f.read()
-  i, j = text.find(README_BEGIN), text.find(README_END)
-  if i < 0 or j < i:
+  block = readme_block(text)
+  if block is None:
     return False
-  text = (text[:i + len(README_BEGIN)] + "\n" + paragraph + "\n"
-          + text[j:])
+  text = text[:block[0]] + "\n" + paragraph + "\n" + text[block[1]:]
   with open(path + ".tmp", "w") as f:
     f.write(text)
   os.replace(path + ".tmp", path)

@@ -151,6 +151,15 @@ class StudyReportTest(absltest.TestCase):
       with self.assertRaisesRegex(ValueError, "TOP.md: no"):
         study_report.write_reports(d, n_boot=50, readme=top)
 
+  def test_readme_block_needs_begin_then_end(self):
+    b, e = study_report.README_BEGIN, study_report.README_END
+    self.assertEqual(study_report.readme_block(f"x{b}yz{e}"),
+                     (1 + len(b), 3 + len(b)))
+    self.assertEqual(study_report.readme_block(f"{e}x{b}y{e}"),
+                     (len(e) + 1 + len(b), len(e) + 2 + len(b)))
+    for text in ("", b, e, f"{e}{b}"):
+      self.assertIsNone(study_report.readme_block(text))
+
   def test_rd_from_the_seeds_that_have_it(self):
     # `Tier.rd_seeds`: seed 0 has RD points, seed 1 none
     with tempfile.TemporaryDirectory() as d:

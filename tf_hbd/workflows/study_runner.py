@@ -1068,11 +1068,14 @@ def _readme_problem(path: str) -> str:
       text = f.read()
   except OSError as e:
     return f"--readme={path}: cannot read it ({e.strerror})"
-  if study_report.README_BEGIN not in text or (
-      study_report.README_END not in text):
+  if study_report.readme_block(text) is None:
     return (f"--readme={path}: no study block; add the lines "
             f"'{study_report.README_BEGIN}' and '{study_report.README_END}' "
-            "where the verdicts belong")
+            "(in that order) where the verdicts belong")
+  folder = os.path.dirname(os.path.abspath(path))
+  if not os.access(folder, os.W_OK):  # splice_readme replaces the file
+    return (f"--readme={path}: its folder is not writable; make it so or "
+            "drop --readme")
   return ""
 
 

@@ -451,11 +451,17 @@ class StudyRunnerTest(absltest.TestCase):
         f.write("intro\n")
       argv = ["--study=tiny", f"--out_dir={d}/results", "--report_only",
               "--n_boot=10", f"--readme={readme}"]
-      with mock.patch("sys.stderr", new=io.StringIO()) as err:
-        self.assertEqual(study_runner.main(argv), 2)
-      self.assertIn("no study block", err.getvalue())
-      self.assertEqual(err.getvalue().count("\n"), 1)
-      self.assertFalse(os.path.exists(os.path.join(d, "results")))
+      # no block, then the two lines in the wrong order: exit 2, one line,
+      # nothing written
+      for text in ("intro\n", f"{study_report.README_END}\n"
+                   f"{study_report.README_BEGIN}\n"):
+        with open(readme, "w") as f:
+          f.write(text)
+        with mock.patch("sys.stderr", new=io.StringIO()) as err:
+          self.assertEqual(study_runner.main(argv), 2)
+        self.assertIn("no study block", err.getvalue())
+        self.assertEqual(err.getvalue().count("\n"), 1)
+        self.assertFalse(os.path.exists(os.path.join(d, "results")))
       with open(readme, "w") as f:
         f.write(f"intro\n{study_report.README_BEGIN}\nold\n"
                 f"{study_report.README_END}\nrest\n")
