@@ -330,7 +330,7 @@ def readme_paragraph(doc: dict, link: str, note: str = "") -> str:
           "the paper's claims with 95 % bootstrap intervals over seeds and "
           "images.")
   if note:
-    head += f" It is a {note}, so no claim is confirmed yet."
+    head += f" It is a {note}, so no claim is decided yet."
   return head + "\n\n" + "\n".join(f"* {x}"
                                    for x in verdict_sentences(doc))
 
@@ -392,8 +392,10 @@ def _readme(doc, artifacts, out_dir, note="", records=()):
            f"{doc['seeds_min']} seeds per configuration. Regenerate with "
            "`python scripts/study.py --report_only`.", ""]
   if note:
-    lines += [f"**This is a {note}.** No claim is confirmed until every "
-              "planned run is recorded (a refutation stands).", ""]
+    lines += [f"**This is a {note}.** No claim is decided until every "
+              "planned run is recorded (each claim's detail in "
+              "`claims.md` gives the verdict of the recorded runs alone).",
+              ""]
   lines += _tier_lines(records)
   lines += ["", "Verdicts (decision rule and per-comparison details: "
             "[`claims.md`](claims.md)):", ""]
@@ -417,7 +419,7 @@ def write_reports(out_dir: str, n_boot: int = stats.DEFAULT_BOOT,
     out_dir: the study's results folder (records in ``runs/``).
     n_boot, seed: bootstrap replicates and RNG seed.
     planned: the study's run ids (``tier/config-seedN``): runs missing from
-      them are named, and nothing is confirmed (`claims.decide_claims`).
+      them are named, and nothing is decided (`claims.decide_claims`).
     readme: a README whose `README_BEGIN` / `README_END` block gets
       `readme_paragraph` ("" : none).
 

@@ -139,7 +139,7 @@ class StudyReportTest(absltest.TestCase):
       self.assertTrue(text.startswith(f"a\n{study_report.README_BEGIN}\n"
                                       "The seeded study of issue 14 "
                                       "([`./`](README.md): 2 run records"))
-      self.assertIn("no claim is confirmed yet", text)
+      self.assertIn("no claim is decided yet", text)
       self.assertTrue(text.endswith(f"{study_report.README_END}\nb\n"))
       self.assertEqual(text.count("\n* ("), 4)
       arts = study_report.write_reports(d, n_boot=50, planned=planned[:2],

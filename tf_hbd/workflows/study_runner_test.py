@@ -470,7 +470,7 @@ class StudyRunnerTest(absltest.TestCase):
         text = f.read()
       self.assertNotIn("old", text)
       self.assertIn("[`results/`](results/README.md)", text)
-      self.assertIn("no claim is confirmed yet", text)
+      self.assertIn("no claim is decided yet", text)
       self.assertTrue(text.endswith(f"{study_report.README_END}\nrest\n"))
       with open(os.path.join(d, "results", "README.md")) as f:
         self.assertIn("no records (0 of", f.read())
