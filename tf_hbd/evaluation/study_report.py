@@ -134,8 +134,10 @@ def _comparison_row(algo, recs, base, budget, b_val, n_boot, seed):
                              seed=seed), signed=True)
         if algo != "bptt" else "0")
   val, epoch = _val_at_budget(recs, budget)
-  if val is None or b_val is None:
-    wall, epoch = "its first epoch takes longer than the budget", "0"
+  if b_val is None:
+    wall, epoch = "BPTT has no validation within the budget", epoch or 0
+  elif val is None:
+    wall, epoch = "no validation within the budget", "0"
   elif algo == "bptt":
     wall = "0"
   elif val.shape[1] != b_val.shape[1]:

@@ -116,6 +116,23 @@ class StudyReportTest(absltest.TestCase):
       self.assertIn("| uoro | 2 | 40 | 12-36 | -0.200 [-0.200, -0.200] | 3 "
                     "| -0.250 [-0.250, -0.250] |", comp)
 
+  def test_equal_wall_time_says_who_has_no_epoch_within_the_budget(self):
+    # the budget is the shortest run (6 s); the other algorithm's first
+    # epoch takes 7 s: no validation to compare, named on its row
+    for slow, row in (("uoro", "| uoro | 2 | 40 | 42-42 | -0.200 [-0.200, "
+                       "-0.200] | 0 | no validation within the budget |"),
+                      ("bptt", "| uoro | 2 | 40 | 6-6 | -0.200 [-0.200, "
+                       "-0.200] | 6 | BPTT has no validation within the "
+                       "budget |")):
+      with tempfile.TemporaryDirectory() as d:
+        for seed in range(2):
+          for algo in ("bptt", "uoro"):
+            _write(d, _record(algo, seed, 0.5 if algo == "bptt" else 0.3,
+                              7.0 if algo == slow else 1.0, 0.0))
+        arts = study_report.write_reports(d, n_boot=50)
+        with open(arts["comparisons"]) as f:
+          self.assertIn(row, f.read())
+
   def test_a_partial_study_says_so_and_the_readme_block_follows(self):
     with tempfile.TemporaryDirectory() as d:
       for seed in range(2):
