@@ -414,7 +414,8 @@ def _readme(doc, artifacts, out_dir, note="", records=()):
 
 def write_reports(out_dir: str, n_boot: int = stats.DEFAULT_BOOT,
                   seed: int = 0, planned: Optional[Sequence[str]] = None,
-                  readme: str = "") -> Dict[str, str]:
+                  readme: str = "", stale: Sequence[str] = ()
+                  ) -> Dict[str, str]:
   """Writes every table, figure and the claims from ``<out_dir>/runs``.
 
   Args:
@@ -424,6 +425,9 @@ def write_reports(out_dir: str, n_boot: int = stats.DEFAULT_BOOT,
       them are named, and nothing is decided (`claims.decide_claims`).
     readme: a README whose `README_BEGIN` / `README_END` block gets
       `readme_paragraph` ("" : none).
+    stale: run ids whose records were made with other flags than the plan's
+      (`study_runner.record_mismatch`): left out of every table and claim,
+      so a planned one counts as missing.
 
   Returns:
     {artifact: path}.
@@ -431,7 +435,8 @@ def write_reports(out_dir: str, n_boot: int = stats.DEFAULT_BOOT,
   Raises:
     ValueError: `readme` has no such block.
   """
-  records = claims.load_records(os.path.join(out_dir, "runs"))
+  records = [r for r in claims.load_records(os.path.join(out_dir, "runs"))
+             if r["run"] not in set(stale)]
   os.makedirs(out_dir, exist_ok=True)
   artifacts = {}
   if records:

@@ -163,6 +163,13 @@ class StudyReportTest(absltest.TestCase):
                                         readme=top)
       with open(top) as f:
         self.assertIn("**confirmed** (smallest decoder gain", f.read())
+      # a record of other flags than the plan's is left out: missing
+      arts = study_report.write_reports(d, n_boot=50, planned=planned[:2],
+                                        stale=[planned[1]])
+      with open(arts["readme"]) as f:
+        self.assertIn("1 run records", f.read())
+      with open(arts["claims_md"]) as f:
+        self.assertIn("1 of 2 planned runs not recorded", f.read())
       with open(top, "w") as f:
         f.write("no block\n")
       with self.assertRaisesRegex(ValueError, "TOP.md: no"):

@@ -170,6 +170,17 @@ class StudyRunnerTest(absltest.TestCase):
       self.assertTrue(any("other flags (units)" in l for l in lines), lines)
       with open(study_runner.record_path(d, runs[1])) as f:
         self.assertEqual(json.load(f)["flags"]["units"], "5")  # kept
+      # the reports leave it out too (the run counts as missing)
+      from tf_hbd.evaluation import study_report  # pylint: disable=g-import-not-at-top
+      with mock.patch.object(study_report, "write_reports",
+                             return_value={}) as write, \
+          mock.patch("sys.stdout", new=io.StringIO()) as out:
+        self.assertEqual(study_runner.main(
+            ["--study=tiny", f"--out_dir={d}", "--report_only",
+             "--data_root=/data"]), 0)
+      self.assertEqual(write.call_args.kwargs["stale"], [runs[1].run_id])
+      self.assertIn(f"{runs[1].run_id}: its record was made with other "
+                    "flags", out.getvalue())
 
   def test_estimate_only_with_every_run_recorded(self):
     import contextlib  # pylint: disable=g-import-not-at-top
