@@ -69,7 +69,7 @@ def _table3(records, n_boot, seed):
               f"{len(test['images'])} images, target {test.get('bpp')} bpp",
               "", "| configuration | seeds | bpp | PSNR (dB) | gain over "
               "codec (dB) | SSIM | MS-SSIM | examples | updates | "
-              "training (s, fastest-slowest seed) |", "|---|---|---|---|---|---|---|---|---|---|"]
+              "training (s, fastest-slowest seed) |", "|---" * 10 + "|"]
     codecs = collections.OrderedDict()
     for config, recs in configs.items():
       codecs.setdefault(recs[0]["codec"], recs[0])

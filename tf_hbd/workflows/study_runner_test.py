@@ -228,10 +228,15 @@ class StudyRunnerTest(absltest.TestCase):
       f = dict(tier.train_flags)
       return (int(f["units"]) ** 2 * int(f["epochs"])
               * int(f["steps_per_epoch"]) * len(tier.configs))
-    for a, b, c in zip(*(study_runner.STUDIES[s] for s in
-                         ("study", "study10k", "study512"))):
-      self.assertLess(cost(a), cost(b))
-      self.assertLess(cost(b), cost(c))
+    (size, exact), (size10k, exact10k), (size512, _) = (
+        study_runner.STUDIES[s] for s in ("study", "study10k", "study512"))
+    self.assertLess(cost(size), cost(size10k))
+    self.assertLess(cost(size10k), cost(size512))
+    # the exact tier is the exception: 8 x 250 batches where study10k ran
+    # 8 x 50 (at 50 its decoders did not learn), on half its configurations
+    self.assertLess(set(exact.configs), set(exact10k.configs))
+    self.assertEqual(cost(exact) * len(exact10k.configs),
+                     5 * cost(exact10k) * len(exact.configs))
 
   def test_exact_tier_is_the_largest_rtrl_fits(self):
     from tf_hbd.model import decoder as decoder_lib  # pylint: disable=g-import-not-at-top
