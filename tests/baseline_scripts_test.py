@@ -9,6 +9,7 @@ import sys
 from absl.testing import absltest
 from PIL import Image
 
+from tf_hbd.baselines import campaign
 from tf_hbd.codecs import legacy
 from tf_hbd.data import sample_images
 
@@ -52,6 +53,31 @@ class BaselineScriptsTest(absltest.TestCase):
     self.assertEqual(proc.returncode, 2, proc.stdout)
     self.assertRegex(proc.stderr, r"^error: loss weights .*1\.\.4")
     self.assertLen(proc.stderr.strip().splitlines(), 1)
+
+  def test_campaign_goog_flags_reach_the_settings(self):
+    # the GOOG flags become `campaign.run_campaign` settings; without them
+    # the settings and the rate are the shipped model's (Toderici's loss)
+    code = ("import importlib.util, json, sys\n"
+            "from absl import flags\n"
+            "spec = importlib.util.spec_from_file_location('bc', sys.argv[1])\n"
+            "m = importlib.util.module_from_spec(spec)\n"
+            "spec.loader.exec_module(m)\n"
+            "flags.FLAGS(sys.argv[1:])\n"
+            "print(json.dumps([m._goog_settings(),\n"
+            "                  m._GOOG_LEARNING_RATE.value]))\n")
+    script = os.path.join(REPO, "scripts", "baseline_campaign.py")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    settings = lambda *args: json.loads(subprocess.run(
+        [sys.executable, "-c", code, script, "--root=r", *args], env=env,
+        capture_output=True, text=True, timeout=600,
+        check=True).stdout.splitlines()[-1])
+    goog = [r for r in campaign.default_plan() if r.family == "goog"]
+    self.assertEqual(settings(), [{}, goog[0].learning_rate])
+    self.assertEqual(
+        settings("--goog_iterations=8", "--goog_loss_norm=l2",
+                 "--goog_loss_weights=4,4,4,1", "--goog_learning_rate=2e-4"),
+        [{"goog_iterations": 8, "goog_loss_norm": "l2",
+          "goog_loss_weights": "4,4,4,1"}, 2e-4])
 
   def test_campaign_quiet_by_default_and_snapshot_outside_root(self):
     root = self.create_tempdir().full_path

@@ -41,7 +41,9 @@ part with the lower interval bound. Groups with fewer than `MIN_SEEDS`
 seeds are not decided (they keep a claim from being confirmed). For (d)
 ``effect_db`` and ``ci95`` are in epochs, not dB. Given the planned run
 ids (`decide_claims(..., planned=)`), a study with planned runs missing
-confirms nothing (a refutation stands) and every detail says what is
+decides nothing: every claim is inconclusive, its detail keeps the verdict
+of the recorded runs alone (a refutation too can turn: the missing runs
+widen the Bonferroni intervals and move the means) and says what is
 missing (`coverage`).
 
 `decide_claims(records)` returns the JSON document
@@ -81,7 +83,7 @@ RULE = (
     "validation gain over the codec exceeds the convergence tolerance "
     "(a flat curve \"converges\" at once), and needs exact RTRL and "
     "SnAp-1 both to confirm. While planned runs are missing nothing is "
-    "confirmed.")
+    "decided (inconclusive; the detail gives the recorded runs' verdict).")
 RTRL_LIKE = ("rtrl", "snap1")
 
 
@@ -501,11 +503,12 @@ def coverage(records: Sequence[dict], planned: Optional[Sequence[str]]
 
 
 def _partial(out, note):
-  """A claim cannot be confirmed while planned runs are missing."""
+  """No claim is decided while planned runs are missing: a verdict of the
+  recorded runs alone is kept in the detail."""
   for c in out.values():
-    if c["verdict"] == CONFIRMED:
+    if c["verdict"] != INCONCLUSIVE:
+      c["detail"] += f"; {c['verdict']} on the recorded runs alone"
       c["verdict"] = INCONCLUSIVE
-      c["detail"] += "; confirmed on the recorded runs alone"
     c["detail"] += "; " + note
 
 
@@ -513,8 +516,8 @@ def decide_all(records: Sequence[dict], n_boot: int = stats.DEFAULT_BOOT,
                seed: int = 0, min_seeds: int = MIN_SEEDS,
                planned: Optional[Sequence[str]] = None):
   """(claims document, {claim: per-comparison rows}) of `records`;
-  `planned` (run ids): with some of them missing nothing is confirmed and
-  every detail says what is missing."""
+  `planned` (run ids): with some of them missing nothing is decided
+  (`_partial`) and every detail says what is missing."""
   out, rows = {}, {}
   for name, fn in (("a", claim_a), ("b", claim_b), ("c", claim_c),
                    ("d", claim_d)):

@@ -31,7 +31,7 @@ import collections
 import json
 import os
 import re
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -39,7 +39,7 @@ from tf_hbd.evaluation import claims
 from tf_hbd.evaluation import stats
 
 __all__ = ["write_reports", "fmt_ci", "verdict_sentences", "readme_paragraph",
-           "splice_readme", "README_BEGIN", "README_END"]
+           "readme_block", "splice_readme", "README_BEGIN", "README_END"]
 
 _CODEC_TITLE = {"jpeg": "JPEG", "jp2": "JPEG 2000"}
 
@@ -69,7 +69,7 @@ def _table3(records, n_boot, seed):
               f"{len(test['images'])} images, target {test.get('bpp')} bpp",
               "", "| configuration | seeds | bpp | PSNR (dB) | gain over "
               "codec (dB) | SSIM | MS-SSIM | examples | updates | "
-              "training (s, fastest-slowest seed) |", "|---|---|---|---|---|---|---|---|---|---|"]
+              "training (s, fastest-slowest seed) |", "|---" * 10 + "|"]
     codecs = collections.OrderedDict()
     for config, recs in configs.items():
       codecs.setdefault(recs[0]["codec"], recs[0])
@@ -134,8 +134,10 @@ def _comparison_row(algo, recs, base, budget, b_val, n_boot, seed):
                              seed=seed), signed=True)
         if algo != "bptt" else "0")
   val, epoch = _val_at_budget(recs, budget)
-  if val is None or b_val is None:
-    wall, epoch = "its first epoch takes longer than the budget", "0"
+  if b_val is None:
+    wall, epoch = "BPTT has no validation within the budget", epoch or 0
+  elif val is None:
+    wall, epoch = "no validation within the budget", "0"
   elif algo == "bptt":
     wall = "0"
   elif val.shape[1] != b_val.shape[1]:
@@ -204,6 +206,9 @@ def _convergence(records, n_boot, seed):
            "Convergence epoch: the first epoch whose validation PSNR is "
            "within the trainer's tolerance (0.05 dB) of the run's best; "
            "equal to the number of epochs when a run is still improving.",
+           "Best validation gain: the highest over epochs of the gain "
+           "averaged over seeds and images (what (d) compares with the "
+           "tolerance, `claims.best_val_gain`).",
            "", "| tier/configuration | seeds | epochs | convergence epoch | "
            "best validation gain (dB) |", "|---|---|---|---|---|"]
   for (tier, config), recs in claims.groups(records).items():
@@ -217,13 +222,12 @@ def _convergence(records, n_boot, seed):
         [curves], lambda g: claims.convergence_epochs(g[0].mean(axis=1),
                                                       tol).mean(),
         n_boot=n_boot, seed=seed)
-    codec = np.mean([r["epochs"][0]["codec_psnr"] for r in recs])
-    best = np.mean([max(e["val_psnr"] for e in r["epochs"]) for r in recs])
-    quiet = ("" if claims.best_val_gain(recs) > tol else
+    best = claims.best_val_gain(recs)
+    quiet = ("" if best > tol else
              " (never more than the tolerance above the codec: not compared "
              "in (d))")
     lines.append(f"| {tier}/{config} | {len(recs)} | {curves.shape[2]} | "
-                 f"{fmt_ci(iv, 2)} | {best - codec:+.3f}{quiet} |")
+                 f"{fmt_ci(iv, 2)} | {best:+.3f}{quiet} |")
   return "\n".join(lines) + "\n"
 
 
@@ -330,21 +334,31 @@ def readme_paragraph(doc: dict, link: str, note: str = "") -> str:
           "the paper's claims with 95 % bootstrap intervals over seeds and "
           "images.")
   if note:
-    head += f" It is a {note}, so no claim is confirmed yet."
+    head += f" It is a {note}, so no claim is decided yet."
   return head + "\n\n" + "\n".join(f"* {x}"
                                    for x in verdict_sentences(doc))
 
 
+def readme_block(text: str) -> Optional[Tuple[int, int]]:
+  """(start, end) of the text between `README_BEGIN` and the first
+  `README_END` after it, or None if `text` has no such pair."""
+  i = text.find(README_BEGIN)
+  if i < 0:
+    return None
+  j = text.find(README_END, i + len(README_BEGIN))
+  return None if j < 0 else (i + len(README_BEGIN), j)
+
+
 def splice_readme(path: str, paragraph: str) -> bool:
   """Replaces the text between `README_BEGIN` and `README_END` in `path`
-  with `paragraph`; False (file untouched) if the markers are not there."""
+  with `paragraph`; False (file untouched) if the markers are not there
+  (`readme_block`)."""
   with open(path) as f:
     text = f.read()
-  i, j = text.find(README_BEGIN), text.find(README_END)
-  if i < 0 or j < i:
+  block = readme_block(text)
+  if block is None:
     return False
-  text = (text[:i + len(README_BEGIN)] + "\n" + paragraph + "\n"
-          + text[j:])
+  text = text[:block[0]] + "\n" + paragraph + "\n" + text[block[1]:]
   with open(path + ".tmp", "w") as f:
     f.write(text)
   os.replace(path + ".tmp", path)
@@ -382,8 +396,10 @@ def _readme(doc, artifacts, out_dir, note="", records=()):
            f"{doc['seeds_min']} seeds per configuration. Regenerate with "
            "`python scripts/study.py --report_only`.", ""]
   if note:
-    lines += [f"**This is a {note}.** No claim is confirmed until every "
-              "planned run is recorded (a refutation stands).", ""]
+    lines += [f"**This is a {note}.** No claim is decided until every "
+              "planned run is recorded (each claim's detail in "
+              "`claims.md` gives the verdict of the recorded runs alone).",
+              ""]
   lines += _tier_lines(records)
   lines += ["", "Verdicts (decision rule and per-comparison details: "
             "[`claims.md`](claims.md)):", ""]
@@ -400,16 +416,20 @@ def _readme(doc, artifacts, out_dir, note="", records=()):
 
 def write_reports(out_dir: str, n_boot: int = stats.DEFAULT_BOOT,
                   seed: int = 0, planned: Optional[Sequence[str]] = None,
-                  readme: str = "") -> Dict[str, str]:
+                  readme: str = "", stale: Sequence[str] = ()
+                  ) -> Dict[str, str]:
   """Writes every table, figure and the claims from ``<out_dir>/runs``.
 
   Args:
     out_dir: the study's results folder (records in ``runs/``).
     n_boot, seed: bootstrap replicates and RNG seed.
     planned: the study's run ids (``tier/config-seedN``): runs missing from
-      them are named, and nothing is confirmed (`claims.decide_claims`).
+      them are named, and nothing is decided (`claims.decide_claims`).
     readme: a README whose `README_BEGIN` / `README_END` block gets
       `readme_paragraph` ("" : none).
+    stale: run ids whose records were made with other flags than the plan's
+      (`study_runner.record_mismatch`): left out of every table and claim,
+      so a planned one counts as missing.
 
   Returns:
     {artifact: path}.
@@ -417,7 +437,8 @@ def write_reports(out_dir: str, n_boot: int = stats.DEFAULT_BOOT,
   Raises:
     ValueError: `readme` has no such block.
   """
-  records = claims.load_records(os.path.join(out_dir, "runs"))
+  records = [r for r in claims.load_records(os.path.join(out_dir, "runs"))
+             if r["run"] not in set(stale)]
   os.makedirs(out_dir, exist_ok=True)
   artifacts = {}
   if records:

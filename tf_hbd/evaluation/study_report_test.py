@@ -26,7 +26,8 @@ def _record(algo, seed, gain, sec_per_epoch, val_offset, epochs=6):
       "config": f"lstm-jpeg-{algo}", "seed": seed, "algorithm": algo,
       "cell": "lstm", "sne": False, "codec": "jpeg", "K": 4, "units": 8,
       "flags": {"algo": algo, "seed": str(seed)},
-      "training": {"examples": 2560, "batches": 10, "batch_size": 256, "updates": 10 if algo == "bptt" else 40,
+      "training": {"examples": 2560, "batches": 10, "batch_size": 256,
+                   "updates": 10 if algo == "bptt" else 40,
                    "time_s": sec_per_epoch * epochs,
                    "convergence_tol_db": 0.05},
       "epochs": rows,
@@ -116,6 +117,23 @@ class StudyReportTest(absltest.TestCase):
       self.assertIn("| uoro | 2 | 40 | 12-36 | -0.200 [-0.200, -0.200] | 3 "
                     "| -0.250 [-0.250, -0.250] |", comp)
 
+  def test_equal_wall_time_says_who_has_no_epoch_within_the_budget(self):
+    # the budget is the shortest run (6 s); the other algorithm's first
+    # epoch takes 7 s: no validation to compare, named on its row
+    for slow, row in (("uoro", "| uoro | 2 | 40 | 42-42 | -0.200 [-0.200, "
+                       "-0.200] | 0 | no validation within the budget |"),
+                      ("bptt", "| uoro | 2 | 40 | 6-6 | -0.200 [-0.200, "
+                       "-0.200] | 6 | BPTT has no validation within the "
+                       "budget |")):
+      with tempfile.TemporaryDirectory() as d:
+        for seed in range(2):
+          for algo in ("bptt", "uoro"):
+            _write(d, _record(algo, seed, 0.5 if algo == "bptt" else 0.3,
+                              7.0 if algo == slow else 1.0, 0.0))
+        arts = study_report.write_reports(d, n_boot=50)
+        with open(arts["comparisons"]) as f:
+          self.assertIn(row, f.read())
+
   def test_a_partial_study_says_so_and_the_readme_block_follows(self):
     with tempfile.TemporaryDirectory() as d:
       for seed in range(2):
@@ -139,17 +157,48 @@ class StudyReportTest(absltest.TestCase):
       self.assertTrue(text.startswith(f"a\n{study_report.README_BEGIN}\n"
                                       "The seeded study of issue 14 "
                                       "([`./`](README.md): 2 run records"))
-      self.assertIn("no claim is confirmed yet", text)
+      self.assertIn("no claim is decided yet", text)
       self.assertTrue(text.endswith(f"{study_report.README_END}\nb\n"))
       self.assertEqual(text.count("\n* ("), 4)
       arts = study_report.write_reports(d, n_boot=50, planned=planned[:2],
                                         readme=top)
       with open(top) as f:
         self.assertIn("**confirmed** (smallest decoder gain", f.read())
+      # a record of other flags than the plan's is left out: missing
+      arts = study_report.write_reports(d, n_boot=50, planned=planned[:2],
+                                        stale=[planned[1]])
+      with open(arts["readme"]) as f:
+        self.assertIn("1 run records", f.read())
+      with open(arts["claims_md"]) as f:
+        self.assertIn("1 of 2 planned runs not recorded", f.read())
       with open(top, "w") as f:
         f.write("no block\n")
       with self.assertRaisesRegex(ValueError, "TOP.md: no"):
         study_report.write_reports(d, n_boot=50, readme=top)
+
+  def test_convergence_shows_the_gain_that_decides_the_flag(self):
+    # each seed peaks at +0.08 dB, at other epochs: the mean curve peaks at
+    # +0.04, under the 0.05 dB tolerance; the table shows +0.040, flagged
+    with tempfile.TemporaryDirectory() as d:
+      for seed, peak in ((0, 1), (1, 6)):
+        rec = _record("bptt", seed, 0.5, 1.0, 0.0)
+        for e in rec["epochs"]:
+          e["val_psnr"] = 30.0 + (0.08 if e["epoch"] == peak else 0.0)
+          e["val_per_image"] = {v: e["val_psnr"] for v in VAL}
+        _write(d, rec)
+      arts = study_report.write_reports(d, n_boot=50)
+      with open(arts["convergence"]) as f:
+        self.assertIn("| +0.040 (never more than the tolerance above the "
+                      "codec: not compared in (d)) |", f.read())
+
+  def test_readme_block_needs_begin_then_end(self):
+    b, e = study_report.README_BEGIN, study_report.README_END
+    self.assertEqual(study_report.readme_block(f"x{b}yz{e}"),
+                     (1 + len(b), 3 + len(b)))
+    self.assertEqual(study_report.readme_block(f"{e}x{b}y{e}"),
+                     (len(e) + 1 + len(b), len(e) + 2 + len(b)))
+    for text in ("", b, e, f"{e}{b}"):
+      self.assertIsNone(study_report.readme_block(text))
 
   def test_rd_from_the_seeds_that_have_it(self):
     # `Tier.rd_seeds`: seed 0 has RD points, seed 1 none

@@ -923,7 +923,7 @@ def run_study(tiers: Sequence[Tier], out_dir: str, work_dir: str,
     from tf_hbd.evaluation import study_report  # pylint: disable=g-import-not-at-top
     for path in study_report.write_reports(
         out_dir, n_boot=n_boot, planned=[r.run_id for r in runs],
-        readme=readme).values():
+        readme=readme, stale=list(stale)).values():
       say(f"[study] wrote {path}")
   return status
 
@@ -1068,11 +1068,14 @@ def _readme_problem(path: str) -> str:
       text = f.read()
   except OSError as e:
     return f"--readme={path}: cannot read it ({e.strerror})"
-  if study_report.README_BEGIN not in text or (
-      study_report.README_END not in text):
+  if study_report.readme_block(text) is None:
     return (f"--readme={path}: no study block; add the lines "
             f"'{study_report.README_BEGIN}' and '{study_report.README_END}' "
-            "where the verdicts belong")
+            "(in that order) where the verdicts belong")
+  folder = os.path.dirname(os.path.abspath(path))
+  if not os.access(folder, os.W_OK):  # splice_readme replaces the file
+    return (f"--readme={path}: its folder is not writable; make it so or "
+            "drop --readme")
   return ""
 
 
@@ -1165,9 +1168,14 @@ def _main(argv=None) -> int:
     return 2
   if args.report_only:
     from tf_hbd.evaluation import study_report  # pylint: disable=g-import-not-at-top
+    runs = plan(tiers)
+    stale = _to_do(runs, out_dir, args.data_root)[1]
+    for run_id in stale:
+      print(f"[study] {run_id}: its record was made with other flags; not "
+            "counted (the run is missing)")
     for path in study_report.write_reports(
-        out_dir, n_boot=args.n_boot, planned=[r.run_id for r in plan(tiers)],
-        readme=args.readme).values():
+        out_dir, n_boot=args.n_boot, planned=[r.run_id for r in runs],
+        readme=args.readme, stale=list(stale)).values():
       print(f"[study] wrote {path}")
     return 0
   if args.estimate_only:

@@ -170,6 +170,17 @@ class StudyRunnerTest(absltest.TestCase):
       self.assertTrue(any("other flags (units)" in l for l in lines), lines)
       with open(study_runner.record_path(d, runs[1])) as f:
         self.assertEqual(json.load(f)["flags"]["units"], "5")  # kept
+      # the reports leave it out too (the run counts as missing)
+      from tf_hbd.evaluation import study_report  # pylint: disable=g-import-not-at-top
+      with mock.patch.object(study_report, "write_reports",
+                             return_value={}) as write, \
+          mock.patch("sys.stdout", new=io.StringIO()) as out:
+        self.assertEqual(study_runner.main(
+            ["--study=tiny", f"--out_dir={d}", "--report_only",
+             "--data_root=/data"]), 0)
+      self.assertEqual(write.call_args.kwargs["stale"], [runs[1].run_id])
+      self.assertIn(f"{runs[1].run_id}: its record was made with other "
+                    "flags", out.getvalue())
 
   def test_estimate_only_with_every_run_recorded(self):
     import contextlib  # pylint: disable=g-import-not-at-top
@@ -217,10 +228,15 @@ class StudyRunnerTest(absltest.TestCase):
       f = dict(tier.train_flags)
       return (int(f["units"]) ** 2 * int(f["epochs"])
               * int(f["steps_per_epoch"]) * len(tier.configs))
-    for a, b, c in zip(*(study_runner.STUDIES[s] for s in
-                         ("study", "study10k", "study512"))):
-      self.assertLess(cost(a), cost(b))
-      self.assertLess(cost(b), cost(c))
+    (size, exact), (size10k, exact10k), (size512, _) = (
+        study_runner.STUDIES[s] for s in ("study", "study10k", "study512"))
+    self.assertLess(cost(size), cost(size10k))
+    self.assertLess(cost(size10k), cost(size512))
+    # the exact tier is the exception: 8 x 250 batches where study10k ran
+    # 8 x 50 (at 50 its decoders did not learn), on half its configurations
+    self.assertLess(set(exact.configs), set(exact10k.configs))
+    self.assertEqual(cost(exact) * len(exact10k.configs),
+                     5 * cost(exact10k) * len(exact.configs))
 
   def test_exact_tier_is_the_largest_rtrl_fits(self):
     from tf_hbd.model import decoder as decoder_lib  # pylint: disable=g-import-not-at-top
@@ -451,11 +467,17 @@ class StudyRunnerTest(absltest.TestCase):
         f.write("intro\n")
       argv = ["--study=tiny", f"--out_dir={d}/results", "--report_only",
               "--n_boot=10", f"--readme={readme}"]
-      with mock.patch("sys.stderr", new=io.StringIO()) as err:
-        self.assertEqual(study_runner.main(argv), 2)
-      self.assertIn("no study block", err.getvalue())
-      self.assertEqual(err.getvalue().count("\n"), 1)
-      self.assertFalse(os.path.exists(os.path.join(d, "results")))
+      # no block, then the two lines in the wrong order: exit 2, one line,
+      # nothing written
+      for text in ("intro\n", f"{study_report.README_END}\n"
+                   f"{study_report.README_BEGIN}\n"):
+        with open(readme, "w") as f:
+          f.write(text)
+        with mock.patch("sys.stderr", new=io.StringIO()) as err:
+          self.assertEqual(study_runner.main(argv), 2)
+        self.assertIn("no study block", err.getvalue())
+        self.assertEqual(err.getvalue().count("\n"), 1)
+        self.assertFalse(os.path.exists(os.path.join(d, "results")))
       with open(readme, "w") as f:
         f.write(f"intro\n{study_report.README_BEGIN}\nold\n"
                 f"{study_report.README_END}\nrest\n")
@@ -464,7 +486,7 @@ class StudyRunnerTest(absltest.TestCase):
         text = f.read()
       self.assertNotIn("old", text)
       self.assertIn("[`results/`](results/README.md)", text)
-      self.assertIn("no claim is confirmed yet", text)
+      self.assertIn("no claim is decided yet", text)
       self.assertTrue(text.endswith(f"{study_report.README_END}\nrest\n"))
       with open(os.path.join(d, "results", "README.md")) as f:
         self.assertIn("no records (0 of", f.read())
