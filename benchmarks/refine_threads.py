@@ -6,12 +6,13 @@ The shipped JPEG decoder refines the 768 x 512 gray JPEG of
 `numpy_serving` below, alternating with the bare matrix products of
 `enhance_speed.numpy_products` (x W, K - 1 times s V, s U per chunk; the
 K-product figure too), --repeats times, after checking that every setting
-gives the default's bits:
+gives the same bits:
 
-* default:           THREADS = 1, STEP_THREADS = 1;
-* 2 step, pinned:    STEP_THREADS = 2, PIN_STEP_THREADS (the second row
-                     range on a worker pinned to the CPU the calling thread
-                     is not on);
+* 1 step thread:     THREADS = 1, STEP_THREADS = 1 (the default until
+                     2026-12-04);
+* 2 step, pinned:    STEP_THREADS = 2, PIN_STEP_THREADS, the default (the
+                     second row range on a worker pinned to the CPU the
+                     calling thread is not on);
 * 2 step, unpinned:  STEP_THREADS = 2, an unpinned worker;
 
 (with two step threads, a range whose worker has not started when the
@@ -47,7 +48,7 @@ from tf_hbd.inference import numpy_serving as ns
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 # name: (THREADS, STEP_THREADS, PIN_STEP_THREADS)
-SETTINGS = {"default": (1, 1, True), "2 step, pinned": (1, 2, True),
+SETTINGS = {"1 step thread": (1, 1, True), "2 step, pinned": (1, 2, True),
             "2 step, unpinned": (1, 2, False), "2 chunk threads": (2, 1, True)}
 
 
@@ -96,7 +97,7 @@ def main(argv=None):
   parser.add_argument("--repeats", type=int, default=30)
   args = parser.parse_args(argv)
   fns, what = runners(args.image)
-  want = fns["default"]()
+  want = fns["1 step thread"]()
   for name in SETTINGS:
     assert np.array_equal(fns[name](), want), f"{name} changed bits"
   load = os.getloadavg()[0]

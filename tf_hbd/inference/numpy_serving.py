@@ -97,12 +97,14 @@ CHUNK = 256
 THREADS = 1
 # The bfloat16 LSTM's elementwise work between two products can run on
 # this many threads, each on its own rows (`_Decoder._in_parts`), when
-# each gets at least MIN_PART_ROWS rows; the bits are the same. 1: two
-# threads measured slower on the loaded 2-core test machine (a wake-up per
-# step, and the second core was busy), and no faster, unpinned, on the
-# idle one; pinned (below) not yet measured idle (BUILD.md, "Why two step
-# threads gave nothing"; `benchmarks/refine_threads.py`).
-STEP_THREADS = 1
+# each gets at least MIN_PART_ROWS rows; the bits are the same. 2, pinned
+# (below): on the idle 2-core test machine the warm refine took 0.93x the
+# time of one thread (ratio to its products 1.39 against 1.49, three runs
+# of `benchmarks/refine_threads.py`); unpinned, no faster; under load the
+# pinned pair costs ~0.04 of the ratio (BUILD.md, "Why two step threads
+# gave nothing"). Where the workers cannot be pinned (not Linux, fewer
+# CPUs) they run unpinned: as fast as one thread, idle (same runs).
+STEP_THREADS = 2
 MIN_PART_ROWS = 32
 # With STEP_THREADS > 1, `_in_parts` hands its ranges to worker threads
 # pinned one to a CPU, each to a CPU other than the calling thread's
