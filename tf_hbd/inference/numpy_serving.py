@@ -28,7 +28,7 @@ speed on AVX2 CPUs, while on AVX-512 ones it is SIMD and faster than
 gives other bits). With bfloat16 products the elementwise work between two
 products (roundings, gates, state update) can run on `STEP_THREADS`
 threads, each on its own rows and pinned to a CPU of its own
-(`PIN_STEP_THREADS`; default one thread); the bits do not depend on the
+(`PIN_STEP_THREADS`; default two threads); the bits do not depend on the
 split. The float32 products run in
 another BLAS than TensorFlow's, and the nonlinearities differ from
 TensorFlow's in the last bits, so a

@@ -920,12 +920,18 @@ def run_study(tiers: Sequence[Tier], out_dir: str, work_dir: str,
     if status[run.run_id] == "done" and after_run:
       after_run(run.run_id, os.path.dirname(record_path(out_dir, run)))
   if report:
-    from tf_hbd.evaluation import study_report  # pylint: disable=g-import-not-at-top
-    for path in study_report.write_reports(
-        out_dir, n_boot=n_boot, planned=[r.run_id for r in runs],
-        readme=readme, stale=list(stale)).values():
-      say(f"[study] wrote {path}")
+    _write_reports(runs, stale, out_dir, n_boot, readme, say)
   return status
+
+
+def _write_reports(runs, stale, out_dir, n_boot, readme, say):
+  """The tables, figures and claims of `runs` from the records in
+  `out_dir` (those of `stale`, made with other flags, count as missing)."""
+  from tf_hbd.evaluation import study_report  # pylint: disable=g-import-not-at-top
+  for path in study_report.write_reports(
+      out_dir, n_boot=n_boot, planned=[r.run_id for r in runs],
+      readme=readme, stale=list(stale)).values():
+    say(f"[study] wrote {path}")
 
 
 def _one_run(run, out_dir, work_dir, data_root, in_process, testsets, say,
@@ -1167,16 +1173,12 @@ def _main(argv=None) -> int:
     print(f"study: error: {bad}", file=sys.stderr)
     return 2
   if args.report_only:
-    from tf_hbd.evaluation import study_report  # pylint: disable=g-import-not-at-top
     runs = plan(tiers)
     stale = _to_do(runs, out_dir, args.data_root)[1]
     for run_id in stale:
       print(f"[study] {run_id}: its record was made with other flags; not "
             "counted (the run is missing)")
-    for path in study_report.write_reports(
-        out_dir, n_boot=args.n_boot, planned=[r.run_id for r in runs],
-        readme=args.readme, stale=list(stale)).values():
-      print(f"[study] wrote {path}")
+    _write_reports(runs, stale, out_dir, args.n_boot, args.readme, print)
     return 0
   if args.estimate_only:
     runs, _ = _to_do(plan(tiers), out_dir, args.data_root)
