@@ -13,7 +13,8 @@ Scales (`SCALES`):
 Each training run is ``python -m tf_hbd.training`` in its own process
 (resumable: a
 rerun skips finished runs and resumes unfinished ones from their
-checkpoints). Baselines GOOG and E2E are the models shipped in the package.
+checkpoints). Baselines GOOG and E2E are the models shipped in the package;
+the ``cpu`` scale also evaluates the shipped decoders (`Scale.shipped`).
 Results go to ``results/<scale>/`` (tables, figures, JSON, and a README.md
 with the command, date, machine and timings).
 
@@ -43,6 +44,7 @@ try:  # released even when an import fails (the handler must not stay)
   from tf_hbd.data import roots
   from tf_hbd.evaluation import systems as evaluation
   from tf_hbd.evaluation import study
+  from tf_hbd.inference import numpy_serving
   from tf_hbd.training import config as config_lib
   from tf_hbd.training import flag_checks
   from tf_hbd.workflows import children
@@ -74,6 +76,10 @@ class Scale:
     rd_bpps: rates of the RD curves.
     baselines: neural baseline rows.
     sne: also train SNE-RNN with BPTT and SAB.
+    shipped: codecs whose shipped decoder (`tf_hbd/pretrained`, trained for
+      hours, not by this scale) is evaluated next to the scale's own
+      decoders, so the tables show what the package delivers as well as
+      what the scale's budget buys.
   """
   description: str
   codecs: Dict[str, int]
@@ -86,6 +92,7 @@ class Scale:
   rd_bpps: List[float]
   baselines: Tuple[str, ...] = ("goog", "e2e")
   sne: bool = True
+  shipped: Tuple[str, ...] = ()
 
   @property
   def train_flags(self) -> Dict[str, str]:
@@ -113,7 +120,7 @@ SCALES = {
         datasets=["kodak={data}/kodak"],
         eval_max_images=None, eval_max_side=None,
         k_sweep=[1, 3, 5, 7, 9, 11],
-        rd_bpps=[0.25, 0.37, 0.6, 1.0]),
+        rd_bpps=[0.25, 0.37, 0.6, 1.0], shipped=("jpeg", "jp2")),
     "paper": Scale(
         description="the paper's scale: Places365 (+ RAISE) TFDS builds, "
         "LSTM-512, SGD 2e-4 with polynomial decay, batch 256, clip 13, 260 "
@@ -151,6 +158,12 @@ def plan_runs(scale: Scale, algorithms: Sequence[str] = ALGORITHMS):
       label = evaluation.decoder_label("lstm", codec, algo, sne)
       runs.append((label, fl))
   return runs
+
+
+def shipped_decoders(scale: Scale) -> List[str]:
+  """``LABEL=PATH`` of the shipped decoders that `scale` evaluates."""
+  return [f"{numpy_serving.PRETRAINED[c]} (shipped)="
+          f"{numpy_serving.pretrained_dir(c)}" for c in scale.shipped]
 
 
 def _train(label, fl, model_dir, log_file, say):
@@ -201,6 +214,7 @@ def run_scale(name: str, out_dir: str, work_dir: str,
     timings[label] = _train(label, fl, model_dir,
                             os.path.join(work_dir, label + ".log"), say)
     dirs.append(f"{label}={model_dir}")
+  dirs += shipped_decoders(scale)
   train_time = time.time() - t_start
   t_eval = time.time()
   artifacts = study.run(datasets, out_dir,

@@ -86,6 +86,16 @@ class ReproducePlanTest(absltest.TestCase):
         "reproduce: interrupted (training: SIGINT after batch 5, checkpoint "
         "/w/ckpt-5 saved); " + reproduce.RESUME_HINT + "\n")))
 
+  def test_cpu_scale_evaluates_the_shipped_decoders_too(self):
+    specs = reproduce.shipped_decoders(reproduce.SCALES["cpu"])
+    self.assertEqual([roots.split_label(s)[0] for s in specs],
+                     ["hbd-lstm-jpeg (shipped)", "hbd-lstm-jp2 (shipped)"])
+    for spec in specs:
+      path = roots.split_label(spec)[1]
+      self.assertTrue(os.path.isfile(os.path.join(path, "hbd_model.json")),
+                      path)
+    self.assertEqual(reproduce.shipped_decoders(reproduce.SCALES["tiny"]), [])
+
   def test_unknown_scale_is_refused_by_the_parser(self):
     with self.assertRaises(SystemExit) as e, mock.patch("sys.stderr"):
       reproduce.main(["--scale=huge"])
