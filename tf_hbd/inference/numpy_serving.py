@@ -21,20 +21,30 @@ computation as the export's ``refine`` / ``refine_k`` signatures
    constraint projection (`tf_hbd.codecs.jpeg_constraint.project`) and the
    passthrough of fine settings (`tf_hbd.inference.guards.passthrough`).
 
-The LSTM's gates are computed from one vectorised `np.exp` pass
+The LSTM's gates are computed from one vectorised pass of one
+nonlinearity over the gate pre-activations, picked by the CPU (`GATES`):
+``np.tanh`` where NumPy runs it as SIMD code (AVX-512: sigmoid(x) = (1 +
+tanh(x / 2)) / 2, the halvings folded into the weights), else ``np.exp``
 (`sigmoid_exp`, `tanh_exp`; NumPy 1.26's float32 `np.tanh` runs at scalar
-speed on AVX2 CPUs, while on AVX-512 ones it is SIMD and faster than
-`np.exp`: the exp formulas are kept there too, because another formula
-gives other bits). With bfloat16 products the elementwise work between two
-products (roundings, gates, state update) can run on `STEP_THREADS`
+speed on AVX2 CPUs). With bfloat16 products the elementwise work between
+two products (roundings, gates, state update) can run on `STEP_THREADS`
 threads, each on its own rows and pinned to a CPU of its own
-(`PIN_STEP_THREADS`; default two threads); the bits do not depend on the
-split. The float32 products run in
-another BLAS than TensorFlow's, and the nonlinearities differ from
-TensorFlow's in the last bits, so a
-pixel can land on the other side of a rounding boundary: outputs equal the TF path's
-within one gray level on a few pixels (measured figures: BUILD.md, "Speed of
-hbd enhance"; pinned by `tf_hbd.inference.numpy_serving_test` and
+(`PIN_STEP_THREADS`; default two threads).
+
+The outputs are deterministic on a given machine (and OpenBLAS setting:
+its thread count and kernel change the products' last bits): the same
+bits run to run, in fresh processes, and however the rows are split over
+step threads (`numpy_serving_test`). They are not the TF path's bits: the float32
+products run in another BLAS than TensorFlow's, the nonlinearities and
+their formulas differ from TensorFlow's in the last bits, the bfloat16
+roundings of the products break ties away from zero (TensorFlow: to even;
+ties are ~1e-4 of the products), the projection's DCTs sum in another
+order, and on two machines with different gate formulas the NumPy outputs
+differ from each other the same way. So a pixel can land on the other side
+of a rounding boundary: outputs equal the TF path's within one gray level
+on a few pixels, and the shipped decoders' golden PSNR within +-0.01 dB,
+with every gate formula (measured figures: BUILD.md, "Speed of hbd
+enhance"; pinned by `tf_hbd.inference.numpy_serving_test` and
 `tests/golden_test.py`).
 
 `load(path, runtime)` picks the runtime: ``"auto"`` (NumPy when the export
@@ -49,10 +59,10 @@ it cannot run (SNE, SAB, the Delta-RNN cell, float64) keep the TensorFlow
 runtime.
 
 bfloat16 products (``matmul_dtype="bfloat16"``, `tf_hbd.model.cells.matmul`) are
-reproduced by rounding both factors and the float32 product to bfloat16;
-a product that lands near a rounding boundary can round the other way, so
-such models differ from the TF path on more pixels (still by one level at
-most; measured with ``scripts/export_numpy.py``).
+reproduced by rounding both factors and the float32 product to bfloat16
+(`_bf16_into`); a product that lands near a rounding boundary can round the
+other way, so such models differ from the TF path on more pixels (still by
+one level at most; measured with ``scripts/export_numpy.py``).
 """
 
 import concurrent.futures
