@@ -377,6 +377,7 @@ class _Workers:
         os.sched_setaffinity(0, mask)  # 0: this thread (Linux)
       except OSError:
         self.pinned = False
+    np.seterr(**_QUIET)  # this thread's (NumPy keeps it per thread)
     started.wait()
     while True:
       future, fn, args = q.get()
@@ -578,11 +579,12 @@ class _Decoder:
     rows, v = e.shape[0], self._lstm_vb[0]
     bufs = self._buffers(rows)
     s, s_bf, prod = bufs[3], bufs[4], bufs[1]
-    for step in range(k):
-      if step:
-        np.matmul(s_bf, v, out=prod)  # s_bf: bf16(s) of the step before
-      self._in_parts(rows, lambda a, b, st=step: self._lstm_rows_(
-          bufs, a, b, st, k, e))
+    with np.errstate(**_QUIET):  # here; the step workers set it at start
+      for step in range(k):
+        if step:
+          np.matmul(s_bf, v, out=prod)  # s_bf: bf16(s) of the step before
+        self._in_parts(rows, lambda a, b, st=step: self._lstm_rows_(
+            bufs, a, b, st, k, e))
     return s
 
   def _lstm_rows_(self, bufs, a, b, step, k, e):
@@ -595,21 +597,21 @@ class _Decoder:
     (rows, n) blocks (NumPy's passes over column slices of a (rows, 4n)
     array are several times slower; step 0 skips f, which c_0 = 0 makes
     unneeded), the state update (`_GATE_FORMULAS`), and bf16(s) for the
-    next product (not after the last step). Nothing is allocated."""
+    next product (not after the last step). Nothing is allocated. Runs
+    under `_QUIET` (`_lstm_bf16`, `_Workers`): exp overflows on purpose."""
     eb, prod, pre, s, s_bf, c = (
         x[:, a:b] if i == 2 else x[a:b] for i, x in enumerate(bufs))
     gates = self._gates
-    with np.errstate(**_QUIET):  # per thread: NumPy keeps it thread-local
-      if step == 0:
-        z = self._scaled_eb(e[a:b], eb)
-      else:
-        z = _bf16_into(prod, prod)
-        z += eb
-      g = 1 if step == 0 else 0
-      gates.pass_(z.reshape(b - a, 4, self.n).transpose(1, 0, 2)[g:], pre[g:])
-      gates.update(pre, c, s, step == 0)
-      if step + 1 < k:
-        _bf16_into(s, s_bf)
+    if step == 0:
+      z = self._scaled_eb(e[a:b], eb)
+    else:
+      z = _bf16_into(prod, prod)
+      z += eb
+    g = 1 if step == 0 else 0
+    gates.pass_(z.reshape(b - a, 4, self.n).transpose(1, 0, 2)[g:], pre[g:])
+    gates.update(pre, c, s, step == 0)
+    if step + 1 < k:
+      _bf16_into(s, s_bf)
 
   def _in_parts(self, rows, fn):
     """[fn(a, b)] over `rows` split into STEP_THREADS ranges (fewer when a
