@@ -65,6 +65,7 @@ other way, so such models differ from the TF path on more pixels (still by
 one level at most; measured with ``scripts/export_numpy.py``).
 """
 
+import collections
 import concurrent.futures
 import ctypes
 import functools
@@ -279,24 +280,19 @@ def _lstm_update_tanh_(t, c, s, first):
   return s
 
 
-class _GateFormula(tuple):
-  """(pass_, update, scales, state): the nonlinearity pass over the
-  pre-activations (in place or into `out`), the state update from its
-  results, the factors of the f, i, g, o pre-activations (folded into V and
-  b, and applied to e) and the factor the state carries (V and U are
-  divided by it)."""
-
-  pass_ = property(lambda self: self[0])
-  update = property(lambda self: self[1])
-  scales = property(lambda self: self[2])
-  state = property(lambda self: self[3])
+# A gate formula: the nonlinearity pass over the pre-activations (in place
+# or into `out`), the state update from its results, the factors of the f,
+# i, g, o pre-activations (folded into V and b, and applied to e) and the
+# factor the state carries (V and U are divided by it).
+_GateFormula = collections.namedtuple("_GateFormula",
+                                      "pass_ update scales state")
 
 
 _GATE_FORMULAS = {
-    "exp": _GateFormula((_gate_denominator_, _lstm_update_exp_,
-                         (-1.0, -1.0, -2.0, -1.0), 1.0)),
-    "tanh": _GateFormula((_tanh_, _lstm_update_tanh_, (0.5, 0.5, 1.0, 0.5),
-                          2.0)),
+    "exp": _GateFormula(_gate_denominator_, _lstm_update_exp_,
+                        (-1.0, -1.0, -2.0, -1.0), 1.0),
+    "tanh": _GateFormula(_tanh_, _lstm_update_tanh_, (0.5, 0.5, 1.0, 0.5),
+                         2.0),
 }
 
 
