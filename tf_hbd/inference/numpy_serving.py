@@ -186,8 +186,8 @@ def _sigmoid_(x):
 # "tanh": sigmoid(x) = (1 + tanh(x / 2)) / 2; the halvings are folded into
 # the weights (exact: powers of two, which commute with the bfloat16
 # rounding) and the state is kept doubled (2 s: the next product and the
-# readout take V / 2 and U / 2), so a step is one `np.tanh` pass over 4n,
-# two over n (the cell's tanh) and seven adds and multiplies over n.
+# readout take V / 2 and U / 2), so a step is one `np.tanh` pass over 4n
+# and nine over n (the cell's tanh, three + 1, four products, one sum).
 _QUIET = {"over": "ignore", "under": "ignore"}
 
 
