@@ -778,3 +778,24 @@ def test_pinned_step_threads_keep_the_refine_bits():
                              return_value=cpu):
         assert numpy_serving._helpers(pinned, 1) == [1 - i]
   # pylint: enable=protected-access
+
+
+def test_refine_bits_do_not_depend_on_chunk_threads():
+  """With every gate formula, the shipped JPEG decoder's refine gives the
+  same bits with chunks of 64 blocks run on two threads
+  (`numpy_serving.THREADS`) and on one, with one step thread or two."""
+  img = sample_images.load_sample("camera")[:120, :200]
+  enc = codecs.encode(img, "jpeg", quality=20)
+  decoded = codecs.decode(enc)
+  st = codec_setting.features(enc.data, "jpeg", decoded.shape)
+  for gates in _GATES:
+    with mock.patch.object(numpy_serving, "GATES", gates):
+      model = numpy_serving.load_pretrained("jpeg", "numpy")
+    with mock.patch.object(numpy_serving, "CHUNK", 64):
+      want = model.refine(decoded, setting=st)
+      for threads, step_threads in ((2, 1), (2, 2), (1, 1)):
+        with mock.patch.object(numpy_serving, "THREADS", threads), \
+            mock.patch.object(numpy_serving, "STEP_THREADS", step_threads):
+          np.testing.assert_array_equal(model.refine(decoded, setting=st),
+                                        want, err_msg=(gates, threads))
+    model._pool.shutdown()  # pylint: disable=protected-access
