@@ -6,10 +6,10 @@ one chunk (`numpy_serving.CHUNK` blocks) of the 768 x 512 gray JPEG of
 `numpy_serving._Decoder._lstm_bf16` spelled out and each operation timed
 (CPU time of the process, summed over --repeats chunks): the embedding, the
 gates' (e + b), per step the state's bfloat16 rounding, the product s V,
-its rounding and shift, the gates' `np.exp` pass and + 1, the state update
-(`numpy_serving._lstm_update_`: the divisions, the cell state's exp-based
-tanh), and the readout. The spelled-out steps are checked to give the
-runtime's bits. Matrix products are marked: their share is what the
+its rounding and shift, the gates' nonlinearity pass (`np.tanh`, or
+`np.exp` and + 1: `numpy_serving.GATES`, --gates), the state update
+(`numpy_serving._lstm_update_tanh_` / `_lstm_update_exp_`), and the
+readout. The spelled-out steps are checked to give the runtime's bits. Matrix products are marked: their share is what the
 issue-16 ratio (`enhance_speed.py`'s warm refine / bare products) would be
 for this chunk without the rest of `refine` (patches, guards, projection).
 
@@ -62,13 +62,12 @@ def chunk(dec, x, pos, setting_row, k, tm):
   returns the state s_K (as `_lstm_bf16`) and the prediction."""
   # pylint: disable=protected-access
   xc = tm("embed: centre", lambda: x - _F32(0.5))
-  xb = tm("embed: bf16(x)", lambda: ns._bf16_into(xc, np.empty_like(xc)))
+  xb = tm("embed: bf16(x)", lambda: ns._bf16_into(xc, xc))
   y = tm("matmul x W", lambda: np.matmul(xb, dec.W))
   e = tm("embed: bf16(x W)", lambda: ns._bf16_into(y, np.empty_like(y)))
-  tm("embed: + P + S", lambda: (np.add(e, dec.P[pos], out=e),
-                                np.add(e, setting_row, out=e)))
-  v, n, rows = dec._lstm_vb[0], dec.n, x.shape[0]
-  eb, prod, shifted, pre, s, s_bf, c = dec._buffers(rows)
+  tm("embed: + P + S", lambda: np.add(e, (dec.P + setting_row)[pos], out=e))
+  v, n, rows, gates = dec._lstm_vb[0], dec.n, x.shape[0], dec._gates
+  eb, prod, pre, s, s_bf, c = dec._buffers(rows)
   tm("(e + b) scaled", lambda: dec._scaled_eb(e, eb))
   with np.errstate(**ns._QUIET):
     for step in range(k):
@@ -76,15 +75,14 @@ def chunk(dec, x, pos, setting_row, k, tm):
       if step:
         tm("bf16(s)", lambda: ns._bf16_into(s, s_bf))
         tm("matmul s V", lambda: np.matmul(s_bf, v, out=prod))
-        z = tm("bf16(s V)", lambda: ns._bf16_split(prod, shifted))
+        z = tm("bf16(s V)", lambda: ns._bf16_into(prod, prod))
         tm("+ (e + b)", lambda: np.add(z, eb, out=z))
       lo = 1 if step == 0 else 0
-      tm("gates: exp", lambda: np.exp(
-          z.reshape(rows, 4, n).transpose(1, 0, 2)[lo:], out=pre[lo:]))
-      tm("gates: + 1", lambda: np.add(pre[lo:], _F32(1.0), out=pre[lo:]))
-      tm("state update", lambda: ns._lstm_update_(pre, c, s, step == 0))
+      tm(f"gates: {ns.GATES} pass", lambda: gates.pass_(
+          z.reshape(rows, 4, n).transpose(1, 0, 2)[lo:], pre[lo:]))
+      tm("state update", lambda: gates.update(pre, c, s, step == 0))
   sb = tm("readout: bf16(s)", lambda: ns._bf16_into(s, np.empty_like(s)))
-  p = tm("matmul s U", lambda: np.matmul(sb, dec.U))
+  p = tm("matmul s U", lambda: np.matmul(sb, dec._readout))
   p = tm("readout: rest", lambda: ns._bf16_into(p, np.empty_like(p)) + dec.c
          + x.reshape(-1, 9, dec.d * dec.d)[np.arange(rows), pos])
   # pylint: enable=protected-access
@@ -106,7 +104,11 @@ def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--image", default=enhance_speed.DEFAULT_IMAGE)
   parser.add_argument("--repeats", type=int, default=40)
+  parser.add_argument("--gates", choices=sorted(ns._GATE_FORMULAS),  # pylint: disable=protected-access
+                      default=ns.GATES, help="the LSTM gate formula "
+                      "(default: the one this CPU gets)")
   args = parser.parse_args(argv)
+  ns.GATES = args.gates
   dec, k, source, (x, pos, setting_row) = shipped_chunk(args.image)
   want = dec.predict_last(x, pos, k, setting_row)
   times = collections.defaultdict(float)
@@ -123,7 +125,7 @@ def main(argv=None):
   total = sum(times.values())
   products = sum(t for name, t in times.items() if name.startswith("matmul"))
   print(f"{source}, JPEG q=20; one chunk of {x.shape[0]} blocks, LSTM-"
-        f"{dec.n}, K={k}; CPU ms per chunk (mean of {args.repeats}); "
+        f"{dec.n}, K={k}, GATES={ns.GATES}; CPU ms per chunk (mean of {args.repeats}); "
         f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', '-')}"
         f"; load average {os.getloadavg()[0]:.1f}")
   for name, t in times.items():

@@ -19,6 +19,13 @@ gives the same bits:
 calling thread is done with its own runs in the calling thread);
 * 2 chunk threads:   THREADS = 2 (two chunks at once, each on one thread).
 
+With --gates, also the default threads with each other LSTM gate formula
+(`numpy_serving.GATES`: this CPU's default and the others, which give
+other bits); with --baseline FILE, also another version of
+`numpy_serving.py` (say main's before a change, from `git show`) with its
+own defaults: a before / after comparison in one process. For these the
+pixels that differ from the default setting's output are counted.
+
 Prints, per setting, the warm refine's median and its ratio to the needed
 products: medians, median of back-to-back pairs, CPU time (all threads of
 the process), and against the K products. Only the wall-time ratios show
@@ -27,14 +34,18 @@ second core is not there to use.
 
 Usage:
   .venv/bin/python benchmarks/refine_threads.py [--image PNG] [--repeats 30]
+      [--gates] [--baseline OLD_numpy_serving.py]
 """
 
 import argparse
+import functools
+import importlib.util
 import os
 import statistics
 import sys
 import tempfile
 import time
+from unittest import mock
 
 import numpy as np
 
@@ -50,11 +61,45 @@ from tf_hbd.inference import numpy_serving as ns
 # name: (THREADS, STEP_THREADS, PIN_STEP_THREADS)
 SETTINGS = {"1 step thread": (1, 1, True), "2 step, pinned": (1, 2, True),
             "2 step, unpinned": (1, 2, False), "2 chunk threads": (2, 1, True)}
+DEFAULT = (ns.THREADS, ns.STEP_THREADS, ns.PIN_STEP_THREADS)
 
 
-def runners(image):
-  """({name: fn}: the warm refine under each setting, the K - 1 and K
-  products), the image's name."""
+def _module(path):
+  """Another version of numpy_serving.py, imported from `path`."""
+  spec = importlib.util.spec_from_file_location("baseline_numpy_serving",
+                                                path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def _refine(model, decoded, setting, threads, step_threads, pin):
+  def run():
+    ns.THREADS, ns.STEP_THREADS, ns.PIN_STEP_THREADS = (
+        threads, step_threads, pin)
+    return model.refine(decoded, setting=setting)
+  return run
+
+
+def variants(decoded, setting, gates, baseline):
+  """{name: fn}: the warm refine with the other gate formulas (default
+  threads) when `gates`, and with the `baseline` module when given."""
+  fns = {}
+  for other in sorted(ns._GATE_FORMULAS) if gates else []:  # pylint: disable=protected-access
+    if other != ns.GATES:
+      with mock.patch.object(ns, "GATES", other):
+        model = ns.load_pretrained("jpeg", "numpy")
+      fns[f"GATES={other}"] = _refine(model, decoded, setting, *DEFAULT)
+  if baseline:
+    model = _module(baseline).NumpyModel(ns.pretrained_dir("jpeg"))
+    fns["baseline"] = functools.partial(model.refine, decoded,
+                                        setting=setting)  # its own defaults
+  return fns
+
+
+def runners(image, gates=False, baseline=None):
+  """({name: fn}: the warm refine under each setting (and `variants`), the
+  K - 1 and K products), the image's name."""
   with tempfile.TemporaryDirectory() as tmp:
     jpg, source = enhance_speed.make_input(image, tmp)
     with open(jpg, "rb") as f:
@@ -65,13 +110,9 @@ def runners(image):
   k = int(model.spec["K"])
   blocks = (-(-decoded.shape[0] // dec.d)) * (-(-decoded.shape[1] // dec.d))
 
-  def refine(threads, step_threads, pin):
-    def run():
-      ns.THREADS, ns.STEP_THREADS, ns.PIN_STEP_THREADS = (
-          threads, step_threads, pin)
-      return model.refine(decoded, setting=setting)
-    return run
-  fns = {name: refine(*s) for name, s in SETTINGS.items()}
+  fns = {name: _refine(model, decoded, setting, *s)
+         for name, s in SETTINGS.items()}
+  fns.update(variants(decoded, setting, gates, baseline))
   fns["products"] = enhance_speed.numpy_products(dec, blocks, k - 1, ns.CHUNK)
   fns["K products"] = enhance_speed.numpy_products(dec, blocks, k, ns.CHUNK)
   return fns, f"{source}, {blocks} blocks, K={k}"
@@ -95,11 +136,20 @@ def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--image", default=enhance_speed.DEFAULT_IMAGE)
   parser.add_argument("--repeats", type=int, default=30)
+  parser.add_argument("--gates", action="store_true",
+                      help="also time the other LSTM gate formulas")
+  parser.add_argument("--baseline", help="also time this numpy_serving.py")
   args = parser.parse_args(argv)
-  fns, what = runners(args.image)
+  fns, what = runners(args.image, args.gates, args.baseline)
   want = fns["1 step thread"]()
   for name in SETTINGS:
     assert np.array_equal(fns[name](), want), f"{name} changed bits"
+  others = [name for name in fns if name not in SETTINGS and "products"
+            not in name]
+  for name in others:
+    diff = np.abs(fns[name]().astype(int) - want)
+    print(f"{name}: {np.count_nonzero(diff)} of {diff.size} pixels differ "
+          f"from the default's (max {diff.max()})")
   load = os.getloadavg()[0]
   times = measure(fns, args.repeats)
   med = {name: statistics.median(w) for name, (w, _) in times.items()}
@@ -108,11 +158,12 @@ def main(argv=None):
         f"{os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, OPENBLAS_NUM_"
         f"THREADS={os.environ.get('OPENBLAS_NUM_THREADS', '(unset)')}; "
         f"{os.cpu_count()} CPUs; load average {load:.1f} at the start, "
-        f"{os.getloadavg()[0]:.1f} at the end; bits equal in every setting")
+        f"{os.getloadavg()[0]:.1f} at the end; GATES={ns.GATES}; bits "
+        "equal in every thread setting")
   print(f"  bare needed products {med['products'] * 1e3:.0f} ms, K products "
         f"{med['K products'] * 1e3:.0f} ms")
   walls = times["products"][0]
-  for name in SETTINGS:
+  for name in list(SETTINGS) + others:
     pairs = statistics.median(
         a / b for a, b in zip(times[name][0], walls))
     print(f"  {name:<17} {med[name] * 1e3:6.0f} ms: / products "

@@ -21,20 +21,30 @@ computation as the export's ``refine`` / ``refine_k`` signatures
    constraint projection (`tf_hbd.codecs.jpeg_constraint.project`) and the
    passthrough of fine settings (`tf_hbd.inference.guards.passthrough`).
 
-The LSTM's gates are computed from one vectorised `np.exp` pass
+The LSTM's gates are computed from one vectorised pass of one
+nonlinearity over the gate pre-activations, picked by the CPU (`GATES`):
+``np.tanh`` where NumPy runs it as SIMD code (AVX-512: sigmoid(x) = (1 +
+tanh(x / 2)) / 2, the halvings folded into the weights), else ``np.exp``
 (`sigmoid_exp`, `tanh_exp`; NumPy 1.26's float32 `np.tanh` runs at scalar
-speed on AVX2 CPUs, while on AVX-512 ones it is SIMD and faster than
-`np.exp`: the exp formulas are kept there too, because another formula
-gives other bits). With bfloat16 products the elementwise work between two
-products (roundings, gates, state update) can run on `STEP_THREADS`
+speed on AVX2 CPUs). With bfloat16 products the elementwise work between
+two products (roundings, gates, state update) can run on `STEP_THREADS`
 threads, each on its own rows and pinned to a CPU of its own
-(`PIN_STEP_THREADS`; default two threads); the bits do not depend on the
-split. The float32 products run in
-another BLAS than TensorFlow's, and the nonlinearities differ from
-TensorFlow's in the last bits, so a
-pixel can land on the other side of a rounding boundary: outputs equal the TF path's
-within one gray level on a few pixels (measured figures: BUILD.md, "Speed of
-hbd enhance"; pinned by `tf_hbd.inference.numpy_serving_test` and
+(`PIN_STEP_THREADS`; default two threads).
+
+The outputs are deterministic on a given machine (and OpenBLAS setting:
+its thread count and kernel change the products' last bits): the same
+bits run to run, in fresh processes, and however the rows are split over
+step threads (`numpy_serving_test`). They are not the TF path's bits: the float32
+products run in another BLAS than TensorFlow's, the nonlinearities and
+their formulas differ from TensorFlow's in the last bits, the bfloat16
+roundings of the products break ties away from zero (TensorFlow: to even;
+ties are ~1e-4 of the products), the projection's DCTs sum in another
+order, and on two machines with different gate formulas the NumPy outputs
+differ from each other the same way. So a pixel can land on the other side
+of a rounding boundary: outputs equal the TF path's within one gray level
+on a few pixels, and the shipped decoders' golden PSNR within +-0.01 dB,
+with every gate formula (measured figures: BUILD.md, "Speed of hbd
+enhance"; pinned by `tf_hbd.inference.numpy_serving_test` and
 `tests/golden_test.py`).
 
 `load(path, runtime)` picks the runtime: ``"auto"`` (NumPy when the export
@@ -49,12 +59,13 @@ it cannot run (SNE, SAB, the Delta-RNN cell, float64) keep the TensorFlow
 runtime.
 
 bfloat16 products (``matmul_dtype="bfloat16"``, `tf_hbd.model.cells.matmul`) are
-reproduced by rounding both factors and the float32 product to bfloat16;
-a product that lands near a rounding boundary can round the other way, so
-such models differ from the TF path on more pixels (still by one level at
-most; measured with ``scripts/export_numpy.py``).
+reproduced by rounding both factors and the float32 product to bfloat16
+(`_bf16_into`); a product that lands near a rounding boundary can round the
+other way, so such models differ from the TF path on more pixels (still by
+one level at most; measured with ``scripts/export_numpy.py``).
 """
 
+import collections
 import concurrent.futures
 import ctypes
 import functools
@@ -123,23 +134,34 @@ _F32 = np.float32
 
 
 def _dct8():
-  """The orthonormal 8-point DCT-II matrix, float32 (as jpeg_constraint)."""
+  """The orthonormal 8-point DCT-II matrix, float64 (jpeg_constraint's, in
+  float32)."""
   k = np.arange(8)[:, None]
   i = np.arange(8)[None, :]
   c = np.sqrt(2.0 / 8) * np.cos(np.pi * (2 * i + 1) * k / 16.0)
   c[0] /= np.sqrt(2.0)
-  return c.astype(_F32)
+  return c
 
 
-_C = _dct8()
+_C = _dct8().astype(_F32)
+# The 2-D DCT of 8 x 8 blocks as one product: with the blocks as rows of 64
+# (row-major), the rows of C Y C^T are Y's rows times _K2.T, and the inverse
+# is a product with _K2 (`_dct_rows`; one BLAS call over the image instead
+# of NumPy's loop of 8 x 8 products).
+_K2 = np.kron(_dct8(), _dct8()).astype(_F32)
+
+
+def _dct_rows(x):
+  """The 8 x 8 blocks of x (H, W; multiples of 8) as rows of 64 values."""
+  h, w = x.shape
+  return x.reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 64)
 
 # ---- activations ------------------------------------------------------------
 
 
 def _sigmoid_(x):
   """In-place logistic function, 0.5 tanh(x / 2) + 0.5 (the GRU's gates;
-  the LSTM's use `sigmoid_exp`'s formula, faster where `np.tanh` is
-  scalar)."""
+  the LSTM's fold the halving into the weights, `_GATE_FORMULAS`)."""
   x *= _F32(0.5)
   np.tanh(x, out=x)
   x *= _F32(0.5)
@@ -147,15 +169,25 @@ def _sigmoid_(x):
   return x
 
 
-# The LSTM's gate nonlinearities from one `np.exp` pass: NumPy 1.26's float32
-# `np.tanh` runs at scalar speed on AVX2 CPUs, where `np.exp` is vectorised
-# (`benchmarks/numpy_step_profile.py` splits a chunk's time by operation). With
-# d = 1 + exp(-x), sigmoid(x) = 1 / d and tanh(x) = 2 sigmoid(2x) - 1 =
-# 2 / (1 + exp(-2x)) - 1. d lies in [1, inf] for every finite x (exp
+# The LSTM's gates come from one pass of one nonlinearity over the 4n
+# pre-activations, whichever is vectorised on the CPU (`GATES`,
+# `_GATE_FORMULAS`): NumPy 1.26's float32 `np.tanh` is SIMD on AVX-512 CPUs
+# (about half the time of `np.exp` there) and runs at scalar speed on AVX2
+# ones, where `np.exp` is vectorised (`benchmarks/numpy_step_profile.py`
+# splits a chunk's time by operation).
+#
+# "exp": with d = 1 + exp(-x), sigmoid(x) = 1 / d and tanh(x) = 2 sigmoid(2x)
+# - 1 = 2 / (1 + exp(-2x)) - 1. d lies in [1, inf] for every finite x (exp
 # overflows to inf for x < -88, which gives 0 and -1, the limits), so
 # nothing divides by zero and no NaN arises; callers run these under
 # `_QUIET` (the overflow and underflows are expected). Accuracy against
 # float64: `numpy_serving_test.test_gate_nonlinearities_from_exp`.
+#
+# "tanh": sigmoid(x) = (1 + tanh(x / 2)) / 2; the halvings are folded into
+# the weights (exact: powers of two, which commute with the bfloat16
+# rounding) and the state is kept doubled (2 s: the next product and the
+# readout take V / 2 and U / 2), so a step is one `np.tanh` pass over 4n
+# and nine over n (the cell's tanh, three + 1, four products, one sum).
 _QUIET = {"over": "ignore", "under": "ignore"}
 
 
@@ -168,6 +200,11 @@ def _gate_denominator_(z, out=None):
   return out
 
 
+def _tanh_(z, out=None):
+  """tanh(z) into `out` (default: z itself)."""
+  return np.tanh(z, out=z if out is None else out)
+
+
 def _tanh_from_denominator_(d):
   """In place: d = 1 + exp(-2x) -> tanh(x) = 2 / d - 1."""
   np.divide(_F32(2.0), d, out=d)
@@ -177,7 +214,8 @@ def _tanh_from_denominator_(d):
 
 def sigmoid_exp(x):
   """float32 logistic function 1 / (1 + exp(-x)) from one `np.exp` pass,
-  as the runtime's LSTM gates compute it (a new array)."""
+  as the runtime's LSTM gates compute it with ``GATES = "exp"`` (a new
+  array)."""
   with np.errstate(**_QUIET):
     d = _gate_denominator_(np.negative(np.asarray(x, _F32)))
     return np.divide(_F32(1.0), d, out=d)
@@ -185,13 +223,13 @@ def sigmoid_exp(x):
 
 def tanh_exp(x):
   """float32 tanh(x) = 2 / (1 + exp(-2x)) - 1 from one `np.exp` pass, as
-  the runtime's LSTM computes it (a new array)."""
+  the runtime's LSTM computes it with ``GATES = "exp"`` (a new array)."""
   with np.errstate(**_QUIET):
     z = np.multiply(np.asarray(x, _F32), _F32(-2.0))
     return _tanh_from_denominator_(_gate_denominator_(z))
 
 
-def _lstm_update_(d, c, s, first):
+def _lstm_update_exp_(d, c, s, first):
   """One LSTM state update from the gates' denominators, in place.
 
   Args:
@@ -216,6 +254,63 @@ def _lstm_update_(d, c, s, first):
   return s
 
 
+def _lstm_update_tanh_(t, c, s, first):
+  """One LSTM state update from the gates' tanh, in place.
+
+  Args:
+    t: (f, i, g, o), each (rows, n): tanh(z / 2) for the sigmoid gates f,
+      i, o and tanh(z) for the candidate g (`_tanh_`); overwritten.
+    c: (rows, n) cell state, updated (written when `first`: c_0 = 0).
+    s: (rows, n) output state, written doubled: 2 o tanh(c).
+    first: the first step (f is not read).
+  """
+  f, i, g, o = t
+  i += _F32(1.0)                              # 2 i
+  if first:                                   # c_0 = 0
+    np.multiply(g, i, out=c)
+  else:
+    g *= i                                    # 2 i c~
+    f += _F32(1.0)                            # 2 f
+    c *= f
+    c += g
+  c *= _F32(0.5)                              # f c + i c~
+  np.tanh(c, out=s)
+  o += _F32(1.0)
+  s *= o                                      # 2 o tanh(c)
+  return s
+
+
+# A gate formula: the nonlinearity pass over the pre-activations (in place
+# or into `out`), the state update from its results, the factors of the f,
+# i, g, o pre-activations (folded into V and b, and applied to e) and the
+# factor the state carries (V and U are divided by it).
+_GateFormula = collections.namedtuple("_GateFormula",
+                                      "pass_ update scales state")
+
+
+_GATE_FORMULAS = {
+    "exp": _GateFormula(_gate_denominator_, _lstm_update_exp_,
+                        (-1.0, -1.0, -2.0, -1.0), 1.0),
+    "tanh": _GateFormula(_tanh_, _lstm_update_tanh_, (0.5, 0.5, 1.0, 0.5),
+                         2.0),
+}
+
+
+def _tanh_is_simd():
+  """Whether NumPy dispatches float32 `np.tanh` to AVX-512 code here."""
+  try:
+    from numpy.core._multiarray_umath import __cpu_features__  # pylint: disable=g-import-not-at-top
+  except ImportError:  # another NumPy layout: take the exp formula
+    return False
+  return bool(__cpu_features__.get("AVX512_SKX"))
+
+
+# The LSTM gate formula (`_GATE_FORMULAS`), read when a model is loaded: a
+# property of the CPU, so the bits are the same run to run on one machine
+# and may differ by a float32 rounding between machines.
+GATES = "tanh" if _tanh_is_simd() else "exp"
+
+
 def _activation_(name, x):
   if name == "tanh":
     return np.tanh(x, out=x)
@@ -228,7 +323,7 @@ def _activation_(name, x):
 
 def _bf16(x):
   """float32 -> the nearest bfloat16 (ties to even), kept as float32: what
-  ``tf.cast(x, tf.bfloat16)`` gives."""
+  ``tf.cast(x, tf.bfloat16)`` gives (the weights, rounded once at load)."""
   u = np.ascontiguousarray(x, _F32).view(np.uint32)
   r = u >> np.uint32(16)
   r &= np.uint32(1)
@@ -239,41 +334,18 @@ def _bf16(x):
 
 
 def _bf16_into(x, out):
-  """`_bf16` (x) written into `out` (float32, x's shape, not x itself) with
-  no temporaries: the same five integer operations, in place."""
-  u = x.view(np.uint32)
+  """x (float32, C-contiguous) rounded to the nearest bfloat16, ties away
+  from zero, into `out` (float32, x's shape; may be x): two integer
+  passes, where ties to even (`_bf16`) take five. It differs from `_bf16`
+  only on ties (the low 16 bits exactly 0x8000: 3e-4 of the shipped JPEG
+  decoder's embedding products, 7e-5 of its recurrent ones), by one
+  bfloat16 step away from zero; subnormals and infinities round the same
+  way, and a finite x at the top of the range rounds to inf, as in
+  ``tf.cast`` (`numpy_serving_test`)."""
   r = out.view(np.uint32)
-  np.right_shift(u, np.uint32(16), out=r)
-  r &= np.uint32(1)
-  r += np.uint32(0x7FFF)
-  r += u
+  np.add(x.view(np.uint32), np.uint32(0x8000), out=r)
   r &= np.uint32(0xFFFF0000)
   return out
-
-
-def _bf16_split(x, out):
-  """`_bf16` (x) into `out` by Veltkamp splitting, using x as scratch:
-  three float passes instead of five integer ones.
-
-  With sigma = 2^16 + 1, hi = sigma x - (sigma x - x) is x rounded to
-  24 - 16 = 8 significant bits, to nearest with ties to even (float32
-  arithmetic itself rounds to nearest even), which is `_bf16` (x) bit for
-  bit for zero and for every normal float32 with |x| < 2^100 (no
-  intermediate overflows or leaves the normal range, so the result scales
-  with x exactly as `_bf16`'s does: `numpy_serving_test` checks every
-  mantissa at the binades of 2^-126, 1 and 2^99, both signs). Subnormal x (|x| < 2^-126) round to 8 significant bits
-  instead of to bfloat16's subnormal grid; both results are at most 2^-126
-  in size. `_Decoder._lstm_bf16` uses it only where that cannot show."""
-  np.multiply(x, _F32(65537.0), out=out)
-  np.subtract(out, x, out=x)
-  np.subtract(out, x, out=out)
-  return out
-
-
-# |V| column sums below this bound every s V (|s| <= 1) under 2^100.
-_SPLIT_MAX_COLUMN_SUM = 2.0 ** 99
-# (e + b) entries at least this large absorb any subnormal addend.
-_SPLIT_MIN_SHIFT = _F32(2.0 ** -100)
 
 
 # ---- step threads -----------------------------------------------------------
@@ -301,6 +373,7 @@ class _Workers:
         os.sched_setaffinity(0, mask)  # 0: this thread (Linux)
       except OSError:
         self.pinned = False
+    np.seterr(**_QUIET)  # this thread's (NumPy keeps it per thread)
     started.wait()
     while True:
       future, fn, args = q.get()
@@ -402,14 +475,13 @@ class _Decoder:
       for name in ("cell.V", "cell.V_zr", "cell.V_s"):
         if name in w:
           w[name] = _bf16(w[name])
+    self._readout = self.U
     if self.cell == "lstm":  # see _lstm
-      n = self.n
-      scale = np.full(4 * n, -1.0, _F32)  # sigmoid(z) = 1 / (1 + exp(-z))
-      scale[2 * n:3 * n] = -2.0  # c~ = tanh(z) = 2 / (1 + exp(-2z)) - 1
-      self._lstm_vb = (w["cell.V"] * scale, w["cell.b"] * scale, scale)
-      with np.errstate(all="ignore"):
-        self._split_ok = bool(np.abs(self._lstm_vb[0]).sum(
-            axis=0, dtype=np.float64).max() < _SPLIT_MAX_COLUMN_SUM)
+      self._gates = _GATE_FORMULAS[GATES]
+      scale = np.repeat(np.asarray(self._gates.scales, _F32), self.n)
+      self._lstm_vb = (w["cell.V"] * (scale / _F32(self._gates.state)),
+                       w["cell.b"] * scale, scale)
+      self._readout = self.U / _F32(self._gates.state)
 
   def _mm(self, a, b, out=None):
     """a @ b (b already rounded when the model's products are bfloat16)."""
@@ -417,7 +489,7 @@ class _Decoder:
       return np.matmul(a, b, out=out)
     a = np.ascontiguousarray(a, _F32)
     y = np.matmul(_bf16_into(a, np.empty_like(a)), b)
-    return _bf16_into(y, np.empty_like(y) if out is None else out)
+    return _bf16_into(y, y if out is None else out)
 
   def embed(self, x, position, setting_row):
     """e for flattened blocks x (B, 9 d^2) in [0, 1]."""
@@ -426,9 +498,11 @@ class _Decoder:
     e = self._mm(x, self.W)
     if self.b_e is not None:
       e += self.b_e
-    if self.P is not None:
+    if self.P is not None and setting_row is not None:
+      e += (self.P + setting_row)[position]  # one pass over e, not two
+    elif self.P is not None:
       e += self.P[position]
-    if setting_row is not None:
+    elif setting_row is not None:
       e += setting_row
     return e
 
@@ -446,13 +520,16 @@ class _Decoder:
     return out
 
   def _lstm(self, e, k):
-    """LSTM steps with every gate from one `np.exp` pass: the gate columns
-    of V and b were multiplied once by -1 (sigmoid gates f, i, o) and by -2
-    (the candidate's tanh), which is exact (powers of two; bfloat16
-    rounding commutes with them), so that exp of the scaled pre-activations
-    gives each gate's denominator (`_gate_denominator_`, `_lstm_update_`)."""
+    """LSTM steps with every gate from one pass of one nonlinearity
+    (`GATES`, `_GATE_FORMULAS`): the gate columns of V and b were
+    multiplied once by the formula's factors (-1 and -2 for exp, 1/2 and 1
+    for tanh) and V by 1 / the state's factor, which is exact (powers of
+    two; bfloat16 rounding commutes with them), so that the nonlinearity
+    of the scaled pre-activations gives what the formula's state update
+    takes (`_lstm_update_exp_`, `_lstm_update_tanh_`). Returns the state
+    times the formula's factor (the readout takes U / that factor)."""
     n, rows = self.n, e.shape[0]
-    v = self._lstm_vb[0]
+    v, gates = self._lstm_vb[0], self._gates
     eb = self._scaled_eb(e, np.empty((rows, 4 * n), _F32))
     z = np.empty_like(eb)
     c, s = np.empty((rows, n), _F32), np.empty((rows, n), _F32)
@@ -463,9 +540,9 @@ class _Decoder:
         self._mm(s, v, out=z)
         z += eb
       with np.errstate(**_QUIET):
-        _gate_denominator_(z)
-        _lstm_update_([z[:, j * n:(j + 1) * n] for j in range(4)], c, s,
-                      step == 0)
+        gates.pass_(z)
+        gates.update([z[:, j * n:(j + 1) * n] for j in range(4)], c, s,
+                     step == 0)
     return s
 
   def _buffers(self, rows):
@@ -475,18 +552,19 @@ class _Decoder:
     n = self.n
     ws = getattr(self._local, "ws", None)
     if ws is None or ws[0] < rows:
-      big = [np.empty(rows * 4 * n, _F32) for _ in range(4)]
+      big = [np.empty(rows * 4 * n, _F32) for _ in range(3)]
       small = [np.empty(rows * n, _F32) for _ in range(3)]
       ws = self._local.ws = (rows, big, small)
     _, big, small = ws
-    return ([a[:rows * 4 * n].reshape(rows, 4 * n) for a in big[:3]] +
-            [big[3][:rows * 4 * n].reshape(4, rows, n)] +
+    return ([a[:rows * 4 * n].reshape(rows, 4 * n) for a in big[:2]] +
+            [big[2][:rows * 4 * n].reshape(4, rows, n)] +
             [a[:rows * n].reshape(rows, n) for a in small])
 
   def _lstm_bf16(self, e, k):
     """`_lstm` for bfloat16 products: the same arithmetic, element for
-    element, on reused buffers (`_buffers`), gate-major after the rounding,
-    and the elementwise work between two products on several threads.
+    element, on reused buffers (`_buffers`), gate-major after the
+    nonlinearity pass, and the elementwise work between two products on
+    several threads.
 
     The product s V is one (rows, n) x (n, 4n) product as before (products
     of column blocks, or of row blocks, could sum in another order inside
@@ -496,53 +574,40 @@ class _Decoder:
     lives in the buffers: it is valid until this thread's next call."""
     rows, v = e.shape[0], self._lstm_vb[0]
     bufs = self._buffers(rows)
-    s, s_bf, prod = bufs[4], bufs[5], bufs[1]
-    smallest = min(self._in_parts(rows, lambda a, b: self._lstm_rows_(
-        bufs, a, b, 0, k, e)))
-    # Rounding s V by splitting gives bf16(s V) + (e + b) bit for bit when
-    # |s V| < 2^100 (the weights bound it: |s| <= 1) and every |e + b| >=
-    # 2^-100: a subnormal s V, the one case where the two roundings differ,
-    # then rounds to at most 2^-126 either way, less than a quarter of
-    # an ulp of e + b, and the sum is e + b in both.
-    split = self._split_ok and bool(smallest >= _SPLIT_MIN_SHIFT)
-    rnd = _bf16_split if split else _bf16_into
-    for step in range(1, k):
-      np.matmul(s_bf, v, out=prod)  # s_bf: bf16(s) of the step before
-      self._in_parts(rows, lambda a, b, st=step: self._lstm_rows_(
-          bufs, a, b, st, k, rnd))
+    s, s_bf, prod = bufs[3], bufs[4], bufs[1]
+    with np.errstate(**_QUIET):  # here; the step workers set it at start
+      for step in range(k):
+        if step:
+          np.matmul(s_bf, v, out=prod)  # s_bf: bf16(s) of the step before
+        self._in_parts(rows, lambda a, b, st=step: self._lstm_rows_(
+            bufs, a, b, st, k, e))
     return s
 
-  def _lstm_rows_(self, bufs, a, b, step, k, arg):
+  def _lstm_rows_(self, bufs, a, b, step, k, e):
     """One `_lstm_bf16` step's elementwise work on rows a:b, in place.
 
-    Step 0 (s_0 = 0, so V s_0 = 0): the scaled (e + b) of these rows from
-    the embedding `arg` (`_scaled_eb`); returns their smallest |e + b|
-    (the splitting test). Later steps: s V, in its buffer, rounded to
-    bfloat16 by `arg` (`_bf16_split` where it gives the same bits, else
-    `_bf16_into`), written into a second buffer and shifted by (e + b)
-    there. Then the gates' exp pass writes their denominators gate-major,
-    four contiguous (rows, n) blocks (NumPy's passes over column slices of
-    a (rows, 4n) array are several times slower; step 0 skips f, which
-    c_0 = 0 makes unneeded), `_lstm_update_`, and bf16(s) for the next
-    product (not after the last step). Nothing is allocated."""
-    eb, prod, shifted, pre, s, s_bf, c = (
-        x[:, a:b] if i == 3 else x[a:b] for i, x in enumerate(bufs))
-    smallest = None
-    with np.errstate(**_QUIET):  # per thread: NumPy keeps it thread-local
-      if step == 0:
-        self._scaled_eb(arg[a:b], eb)
-        smallest = np.abs(eb, out=prod).min() if b > a else np.inf
-        z = eb
-      else:
-        z = arg(prod, shifted)
-        z += eb
-      g = 1 if step == 0 else 0
-      _gate_denominator_(z.reshape(b - a, 4, self.n).transpose(1, 0, 2)[g:],
-                         pre[g:])
-      _lstm_update_(pre, c, s, step == 0)
-      if step + 1 < k:
-        _bf16_into(s, s_bf)
-    return smallest
+    Step 0 (s_0 = 0, so V s_0 = 0): the scaled (e + b) of these rows
+    (`_scaled_eb`). Later steps: s V, in its buffer, rounded to bfloat16
+    in place (`_bf16_into`) and shifted by (e + b). Then the gates'
+    nonlinearity pass writes its results gate-major, four contiguous
+    (rows, n) blocks (NumPy's passes over column slices of a (rows, 4n)
+    array are several times slower; step 0 skips f, which c_0 = 0 makes
+    unneeded), the state update (`_GATE_FORMULAS`), and bf16(s) for the
+    next product (not after the last step). Nothing is allocated. Runs
+    under `_QUIET` (`_lstm_bf16`, `_Workers`): exp overflows on purpose."""
+    eb, prod, pre, s, s_bf, c = (
+        x[:, a:b] if i == 2 else x[a:b] for i, x in enumerate(bufs))
+    gates = self._gates
+    if step == 0:
+      z = self._scaled_eb(e[a:b], eb)
+    else:
+      z = _bf16_into(prod, prod)
+      z += eb
+    g = 1 if step == 0 else 0
+    gates.pass_(z.reshape(b - a, 4, self.n).transpose(1, 0, 2)[g:], pre[g:])
+    gates.update(pre, c, s, step == 0)
+    if step + 1 < k:
+      _bf16_into(s, s_bf)
 
   def _in_parts(self, rows, fn):
     """[fn(a, b)] over `rows` split into STEP_THREADS ranges (fewer when a
@@ -600,7 +665,7 @@ class _Decoder:
     e = self.embed(x, position, setting_row)
     cell = self.cell + ("_bf16" if self.bf16 and self.cell == "lstm" else "")
     s = getattr(self, "_" + cell)(e, k)
-    p = self._mm(s, self.U)
+    p = self._mm(s, self._readout)
     p += self.c
     if self.residual:
       # The decoded target patch: block member `position`.
@@ -630,30 +695,30 @@ def _blocks8(x):
 
 
 def project(refined, decoded, table, slack=0.5, clipped_slack=1.0):
-  """NumPy `tf_hbd.codecs.jpeg_constraint.project` (same arithmetic, float32)."""
+  """NumPy `tf_hbd.codecs.jpeg_constraint.project` (float32; the DCTs as
+  products with `_K2`, so sums in another order than TensorFlow's)."""
   h, w = decoded.shape
-  y = _blocks8(_pad8(refined.astype(_F32)) - _F32(128.0))
-  z = _blocks8(_pad8(decoded.astype(_F32)) - _F32(128.0))
-  ct = np.ascontiguousarray(_C.T)
-  yc = _C @ y @ ct
-  zc = _C @ z @ ct
-  q = table.astype(_F32)
-  clipped = np.any((z == -128.0) | (z == 127.0), axis=(2, 3), keepdims=True)
+  z = _dct_rows(_pad8(decoded.astype(_F32)) - _F32(128.0))
+  yc = _dct_rows(_pad8(refined.astype(_F32)) - _F32(128.0)) @ _K2.T
+  zc = z @ _K2.T
+  q = table.astype(_F32).reshape(64)
+  clipped = np.any((z == -128.0) | (z == 127.0), axis=1, keepdims=True)
   centre = np.where(clipped, zc, np.round(zc / q) * q)
-  half = q / _F32(2.0) + np.where(clipped, _F32(clipped_slack),
-                                  _F32(slack))
-  yc = np.clip(yc, centre - half, centre + half)
-  out = ct @ yc @ _C
-  r, c = out.shape[:2]
-  out = out.transpose(0, 2, 1, 3).reshape(r * 8, c * 8) + _F32(128.0)
+  half = np.where(clipped, _F32(clipped_slack), _F32(slack))
+  half = half + q / _F32(2.0)
+  np.clip(yc, centre - half, centre + half, out=yc)
+  out = yc @ _K2
+  r, c = -(-h // 8), -(-w // 8)
+  out = out.reshape(r, c, 8, 8).transpose(0, 2, 1, 3).reshape(r * 8, c * 8)
+  out += _F32(128.0)
   return np.clip(np.round(out[:h, :w]), 0, 255).astype(np.uint8)
 
 
 def coded_noise_rms(decoded, setting):
   """NumPy `tf_hbd.inference.guards.jpeg_coded_noise_rms` (float32)."""
-  q = _table_from_setting(np.asarray(setting, _F32).reshape(-1))
-  z = _blocks8(_pad8(decoded.astype(_F32)) - _F32(128.0))
-  k = np.round((_C @ z @ np.ascontiguousarray(_C.T)) / q)
+  q = _table_from_setting(np.asarray(setting, _F32).reshape(-1)).reshape(64)
+  z = _dct_rows(_pad8(decoded.astype(_F32)) - _F32(128.0))
+  k = np.round((z @ _K2.T) / q)
   noise = np.where(k != 0, np.square(q) / _F32(12.0), _F32(0.0))
   return float(np.sqrt(np.mean(noise, dtype=_F32)))
 

@@ -44,6 +44,10 @@ def _decoder(cell="lstm", setting_size=0, **kwargs):
   return model
 
 
+# The LSTM gate formulas (`numpy_serving.GATES`): the CPU picks one, the
+# tests run every one.
+_GATES = sorted(numpy_serving._GATE_FORMULAS)  # pylint: disable=protected-access
+
 # Fractions of pixels one level apart allowed between the runtimes: measured
 # 0.2 % (shipped JPEG decoder) where TF rounds to nearest, 2.6 % where it
 # truncates (`cells.bfloat16_matmul_rounding`: TF 2.14 truncates its
@@ -64,38 +68,45 @@ class ShippedModelsTest(tf.test.TestCase):
   """The shipped decoders: NumPy path = TF path, and the golden figures."""
 
   def test_numpy_runtime_is_the_default_and_matches_tf_and_golden(self):
+    """With every LSTM gate formula (`numpy_serving.GATES`)."""
     with open(GOLDEN_FILE) as f:
       expected = json.load(f)
     for codec in ("jpeg", "jp2"):
-      fast = numpy_serving.load_pretrained(codec)
-      self.assertIsInstance(fast, numpy_serving.NumpyModel)
       slow = numpy_serving.load_pretrained(codec, runtime="tf")
       self.assertIsInstance(slow, serving.ServedModel)
-      self.assertEqual(fast.metadata, slow.metadata)
-      for name, img in golden.images().items():
-        enc = codecs.encode(img, codec, bpp=golden.TARGET_BPP)
-        decoded = codecs.decode(enc)
-        st = (codec_setting.features(enc.data, codec, decoded.shape)
-              if fast.setting_size else None)
-        a, b = fast.refine(decoded, setting=st), slow.refine(decoded,
-                                                             setting=st)
-        # bfloat16 products (the shipped JPEG decoder) put ~0.2 % of pixels
-        # on the other side of a rounding boundary (BUILD.md).
-        _assert_close(self, a, b, max_differing=0.005 * _SPREAD)
-        key = f"{name}/{serving.PRETRAINED[codec]}"
-        self.assertAlmostEqual(float(metrics.psnr(img, a)),
-                               expected[key]["psnr"],
-                               delta=golden.PSNR_TOLERANCE_DB, msg=key)
-        # Never worse; the JPEG 2000 guards may return a smooth crop as is.
-        self.assertGreaterEqual(metrics.psnr(img, a),
-                                metrics.psnr(img, decoded))
-        if name == "camera":  # where both shipped decoders act
-          self.assertGreater(metrics.psnr(img, a), metrics.psnr(img, decoded))
-        crop = decoded[:40, :56, None]  # (H, W, 1), another K
-        a = fast.refine(crop, K=2, setting=st)
-        self.assertEqual(a.shape, crop.shape)
-        _assert_close(self, a, slow.refine(crop, K=2, setting=st),
-                      max_differing=0.01 * _SPREAD)
+      for gates in _GATES:
+        with mock.patch.object(numpy_serving, "GATES", gates):
+          fast = numpy_serving.load_pretrained(codec)
+        self.assertIsInstance(fast, numpy_serving.NumpyModel)
+        self.assertEqual(fast.metadata, slow.metadata)
+        self._check_golden_crops(codec, fast, slow, expected, gates)
+
+  def _check_golden_crops(self, codec, fast, slow, expected, gates):
+    for name, img in golden.images().items():
+      enc = codecs.encode(img, codec, bpp=golden.TARGET_BPP)
+      decoded = codecs.decode(enc)
+      st = (codec_setting.features(enc.data, codec, decoded.shape)
+            if fast.setting_size else None)
+      a, b = fast.refine(decoded, setting=st), slow.refine(decoded,
+                                                           setting=st)
+      # bfloat16 products (the shipped JPEG decoder) put ~0.2 % of pixels
+      # on the other side of a rounding boundary (BUILD.md).
+      _assert_close(self, a, b, max_differing=0.005 * _SPREAD)
+      key = f"{name}/{serving.PRETRAINED[codec]}"
+      self.assertAlmostEqual(float(metrics.psnr(img, a)),
+                             expected[key]["psnr"],
+                             delta=golden.PSNR_TOLERANCE_DB,
+                             msg=(key, gates))
+      # Never worse; the JPEG 2000 guards may return a smooth crop as is.
+      self.assertGreaterEqual(metrics.psnr(img, a),
+                              metrics.psnr(img, decoded))
+      if name == "camera":  # where both shipped decoders act
+        self.assertGreater(metrics.psnr(img, a), metrics.psnr(img, decoded))
+      crop = decoded[:40, :56, None]  # (H, W, 1), another K
+      a = fast.refine(crop, K=2, setting=st)
+      self.assertEqual(a.shape, crop.shape)
+      _assert_close(self, a, slow.refine(crop, K=2, setting=st),
+                    max_differing=0.01 * _SPREAD)
 
   def test_enhance_imports_no_tensorflow(self):
     tmp = self.create_tempdir().full_path
@@ -148,10 +159,13 @@ class DecoderTest(tf.test.TestCase):
     rng = np.random.default_rng(2)
     ctx = rng.uniform(0, 1, (50, 9, 8, 8)).astype(np.float32)
     pos = rng.integers(0, 9, 50).astype(np.int32)
-    for name, model in variants.items():
+    runs = [(name, model, gates) for name, model in variants.items()
+            for gates in (_GATES if name.startswith("lstm") else [None])]
+    for name, model, gates in runs:
       spec, weights = numpy_serving.spec_from_model(model)
-      fast = numpy_serving._Decoder(  # pylint: disable=protected-access
-          spec, weights)
+      with mock.patch.object(numpy_serving, "GATES", gates):
+        fast = numpy_serving._Decoder(  # pylint: disable=protected-access
+            spec, weights)
       st = rng.uniform(0, 1, model.setting_size).astype(np.float32)
       for k in (1, 2, 5):
         want = model.predict_last(
@@ -162,7 +176,7 @@ class DecoderTest(tf.test.TestCase):
                                 if model.setting_size else None)
         # bfloat16: a product can round to the neighbouring bfloat16
         # (float32 sums in another order; TF truncating), 2^-8 relative.
-        self.assertAllClose(got, want, rtol=0, msg=name,
+        self.assertAllClose(got, want, rtol=0, msg=(name, gates),
                             atol=5e-3 * min(_SPREAD, 4.0)
                             if model.matmul_dtype else 2e-5)
     sne = decoder_lib.build_decoder("lstm", units=8, K=2, sne=True)
@@ -509,43 +523,34 @@ def _all_mantissas(exponent_field, sign):
           ).view(np.float32)
 
 
-def test_bfloat16_rounding_in_place_and_by_splitting_equal_bf16():
-  """`_bf16_into` and `_bf16_split` give `_bf16`'s bits: every mantissa at
-  the smallest normal exponent, at 1 and at the largest allowed (2^99)."""
+def test_bfloat16_rounding_in_place_is_bf16_but_on_ties():
+  """`_bf16_into` (to nearest, ties away from zero; in place or not) gives
+  `_bf16`'s bits (ties to even, as ``tf.cast``) for every mantissa at the
+  subnormal, smallest normal, 1, 2^99 and largest exponents, both signs,
+  and at +-0 and +-inf, except on ties with an even bfloat16 neighbour
+  below, where it is one bfloat16 step away from zero."""
   # pylint: disable=protected-access
-  for field in (1, 127, 226):
+  for field in (0, 1, 127, 226, 254):
     for sign in (0, 1):
       x = _all_mantissas(field, sign)
       want = numpy_serving._bf16(x).view(np.uint32)
-      out = np.empty_like(x)
-      np.testing.assert_array_equal(
-          numpy_serving._bf16_into(x, out).view(np.uint32), want)
-      np.testing.assert_array_equal(
-          numpy_serving._bf16_split(x.copy(), out).view(np.uint32), want)
-  zeros = np.array([0.0, -0.0], np.float32)
+      got = numpy_serving._bf16_into(x, np.empty_like(x)).view(np.uint32)
+      bits = x.view(np.uint32)
+      tie = ((bits & 0xFFFF) == 0x8000) & ((bits & 0x10000) == 0)
+      np.testing.assert_array_equal(got[~tie], want[~tie])
+      np.testing.assert_array_equal(got[tie], want[tie] + 0x10000)
+      assert np.count_nonzero(tie) == 1 << 6  # 2^23 mantissas / 2^17
+      in_place = x.copy()
+      numpy_serving._bf16_into(in_place, in_place)
+      np.testing.assert_array_equal(in_place.view(np.uint32), got)
+  special = np.float32([0.0, -0.0, np.inf, -np.inf])
   np.testing.assert_array_equal(
-      numpy_serving._bf16_split(zeros.copy(), np.empty(2, np.float32)
-                                ).view(np.uint32), zeros.view(np.uint32))
-  # Subnormals: the two roundings may differ, but both stay <= 2^-126 and
-  # vanish when added to any float32 of size >= 2^-100.
-  for sign in (0, 1):
-    x = _all_mantissas(0, sign)
-    a = numpy_serving._bf16(x)
-    b = numpy_serving._bf16_split(x.copy(), np.empty_like(x))
-    assert np.abs(a).max() <= 2.0 ** -126 and np.abs(b).max() <= 2.0 ** -126
-    assert np.count_nonzero(a != b)  # they do differ somewhere
-    rng = np.random.default_rng(0)
-    shifts = np.concatenate([
-        np.float32([2.0 ** -100, -2.0 ** -100, 2.0 ** -99, 1.0, -0.5]),
-        (rng.choice([-1, 1], 1000) * 2.0 ** rng.uniform(-100, 10, 1000)
-         ).astype(np.float32)])
-    pick = rng.integers(0, x.size, shifts.size)
-    np.testing.assert_array_equal(a[pick] + shifts, shifts)
-    np.testing.assert_array_equal(b[pick] + shifts, shifts)
+      numpy_serving._bf16_into(special, np.empty(4, np.float32)
+                               ).view(np.uint32), special.view(np.uint32))
   # pylint: enable=protected-access
 
 
-def _bf16_lstm(tied, units=24, scale=0.3, seed=0):
+def _bf16_lstm(tied, units=24, scale=0.3, seed=0, gates=None):
   rng = np.random.default_rng(seed)
   n, dd = units, 64
   spec = {"cell": "lstm", "units": n, "patch_size": 8, "tied": tied,
@@ -556,41 +561,30 @@ def _bf16_lstm(tied, units=24, scale=0.3, seed=0):
              "U": rng.normal(0, scale, (n, dd)), "c": rng.normal(0, 0.1, dd),
              "cell.V": rng.normal(0, scale, (n, 4 * n)),
              "cell.b": rng.normal(0, 0.1, 4 * n)}
-  return numpy_serving._Decoder(  # pylint: disable=protected-access
-      spec, {k: v.astype(np.float32) for k, v in weights.items()})
+  with mock.patch.object(numpy_serving, "GATES",
+                         gates or numpy_serving.GATES):
+    return numpy_serving._Decoder(  # pylint: disable=protected-access
+        spec, {k: v.astype(np.float32) for k, v in weights.items()})
 
 
 def test_bfloat16_lstm_steps_are_bit_identical_to_the_reference():
-  """`_Decoder._lstm_bf16` (buffers, gate-major, rounding by splitting)
-  gives the bits of `_Decoder._lstm` (the plain NumPy steps)."""
+  """`_Decoder._lstm_bf16` (buffers, gate-major, rounding in place) gives
+  the bits of `_Decoder._lstm` (the plain NumPy steps), with every gate
+  formula."""
   # pylint: disable=protected-access
   rng = np.random.default_rng(3)
-  for tied in (True, False):
-    dec = _bf16_lstm(tied)
-    assert dec._split_ok
+  for tied, gates in [(t, g) for t in (True, False) for g in _GATES]:
+    dec = _bf16_lstm(tied, gates=gates)
     x = rng.uniform(0, 1, (300, 9 * 64)).astype(np.float32)
     e = dec.embed(x, np.zeros(300, np.int32), None)
     for k in (1, 2, 3, 6):
       want = dec._lstm(e.copy(), k)
       got = dec._lstm_bf16(e.copy(), k)
-      np.testing.assert_array_equal(got.view(np.uint32),
-                                    want.view(np.uint32), err_msg=(tied, k))
+      np.testing.assert_array_equal(got.view(np.uint32), want.view(
+          np.uint32), err_msg=(tied, gates, k))
     with mock.patch.object(dec, "_lstm",
                            side_effect=AssertionError("slow path used")):
       dec.predict_last(x, np.zeros(300, np.int32), 3)  # takes _lstm_bf16
-  # A zero (e + b) entry: the steps keep the integer rounding (splitting
-  # could then differ on a subnormal product), and still equal the reference.
-  dec = _bf16_lstm(True)
-  dec._lstm_vb[1][:5] = 0.0  # b on the first gate columns
-  e = dec.embed(np.full((10, 9 * 64), 0.5, np.float32),
-                np.zeros(10, np.int32), None)  # centred: e = 0
-  with mock.patch.object(numpy_serving, "_bf16_split",
-                         side_effect=AssertionError("split used")):
-    got = dec._lstm_bf16(e.copy(), 3)
-  np.testing.assert_array_equal(got.view(np.uint32),
-                                dec._lstm(e.copy(), 3).view(np.uint32))
-  # Weights too large to bound |s V| below 2^100: no splitting at all.
-  assert not _bf16_lstm(True, scale=1e30)._split_ok
   # pylint: enable=protected-access
 
 
@@ -618,21 +612,21 @@ def test_bfloat16_lstm_buffers_reused_across_chunks_keep_the_bits():
 def test_bfloat16_lstm_step_threads_keep_the_bits():
   """The bfloat16 steps' elementwise work split over 1 to 4 threads
   (`numpy_serving.STEP_THREADS`, row ranges of `_Decoder._in_parts`, even
-  of one row each) gives the bits of the plain steps, and the threads do
-  run: the splitting test's minimum is taken over every range (a zero
-  (e + b) in the last range keeps the integer rounding)."""
+  of one row each) gives the bits of the plain steps with every gate
+  formula, however the rows are split, and the threads do run."""
   # pylint: disable=protected-access
   rng = np.random.default_rng(7)
   x = rng.uniform(0, 1, (37, 9 * 64)).astype(np.float32)
-  dec = _bf16_lstm(False, units=16)
-  e = dec.embed(x, np.zeros(37, np.int32), None)
-  want = dec._lstm(e.copy(), 4)
-  for threads, pin in ((1, True), (2, True), (2, False), (3, True),
-                      (4, False)):
+  settings = [(t, p, g) for t, p in ((1, True), (2, True), (2, False),
+                                     (3, True), (4, False)) for g in _GATES]
+  for threads, pin, gates in settings:
+    dec = _bf16_lstm(False, units=16, gates=gates)
+    e = dec.embed(x, np.zeros(37, np.int32), None)
+    want = dec._lstm(e.copy(), 4)
     with mock.patch.object(numpy_serving, "STEP_THREADS", threads), \
         mock.patch.object(numpy_serving, "PIN_STEP_THREADS", pin), \
         mock.patch.object(numpy_serving, "MIN_PART_ROWS", 1):
-      fresh = _bf16_lstm(False, units=16)
+      fresh = _bf16_lstm(False, units=16, gates=gates)
       rows_fn, ran_on = fresh._lstm_rows_, set()
 
       def recorded(*args, rows_fn=rows_fn, ran_on=ran_on):
@@ -644,16 +638,11 @@ def test_bfloat16_lstm_step_threads_keep_the_bits():
           mock.patch.object(concurrent.futures.Future, "cancel",
                             return_value=False):
         got = fresh._lstm_bf16(e.copy(), 4)
-      np.testing.assert_array_equal(got.view(np.uint32),
-                                    want.view(np.uint32), err_msg=threads)
-      assert len(ran_on) == threads, (threads, pin)
-      e0 = e.copy()
-      e0[-1] = -fresh._lstm_vb[1] / fresh._lstm_vb[2]  # (e + b) = 0 there
-      with mock.patch.object(numpy_serving, "_bf16_split",
-                             side_effect=AssertionError("split used")):
-        got = fresh._lstm_bf16(e0.copy(), 3)
-      np.testing.assert_array_equal(
-          got.view(np.uint32), dec._lstm(e0.copy(), 3).view(np.uint32))
+      np.testing.assert_array_equal(got.view(np.uint32), want.view(
+          np.uint32), err_msg=(threads, gates))
+      # Pinned, a range goes to the worker on a CPU the caller is not on
+      # at that step: the caller may move, so one more worker may serve.
+      assert threads <= len(ran_on) <= threads + pin, (threads, pin, gates)
   # pylint: enable=protected-access
 
 
@@ -689,9 +678,41 @@ def test_gate_nonlinearities_from_exp():
                                 [0.5, 1, 0, 1, 0, 1, 0])
 
 
+def test_gate_formulas_update_like_a_float64_lstm():
+  """Each gate formula's nonlinearity pass and state update
+  (`_GATE_FORMULAS`) on pre-activations from -100 to 100 (past exp's
+  float32 overflow) give the float64 LSTM's cell state within 1e-6
+  (relative to 1 + |c|) and its output state, divided by the formula's
+  state factor, within 1e-6; no NaN; the first step (c_0 = 0) too."""
+  # pylint: disable=protected-access
+  rng = np.random.default_rng(11)
+  z = np.concatenate([rng.normal(0, 3, (4, 500, 8)),
+                      rng.uniform(-100, 100, (4, 500, 8))], axis=1)
+  c0 = rng.normal(0, 2, (1000, 8))
+  sig = lambda v: 1 / (1 + np.exp(-v))
+  for first in (True, False):
+    c_prev = 0 * c0 if first else c0
+    c_want = sig(z[0]) * c_prev + sig(z[1]) * np.tanh(z[2])
+    s_want = sig(z[3]) * np.tanh(c_want)
+    for name, gates in numpy_serving._GATE_FORMULAS.items():
+      scaled = (z * np.reshape(gates.scales, (4, 1, 1))).astype(np.float32)
+      c = c_prev.astype(np.float32)
+      s = np.empty_like(c)
+      with np.errstate(**numpy_serving._QUIET):
+        gates.pass_(scaled)
+        gates.update(list(scaled), c, s, first)
+      assert not np.isnan(c).any() and not np.isnan(s).any(), name
+      np.testing.assert_allclose(c, c_want, rtol=0,
+                                 atol=1e-6 * (1 + np.abs(c_want)).max(),
+                                 err_msg=name)
+      np.testing.assert_allclose(s / gates.state, s_want, rtol=0, atol=1e-6,
+                                 err_msg=name)
+  # pylint: enable=protected-access
+
+
 def test_refine_bits_are_the_same_in_fresh_processes():
-  """The shipped JPEG decoder's NumPy refine (exp-based gates, bfloat16
-  rounding, OpenBLAS products) gives the same bits run to run and in two
+  """The shipped JPEG decoder's NumPy refine (the CPU's gate formula,
+  bfloat16 rounding, OpenBLAS products) gives the same bits run to run and in two
   fresh processes."""
   img = sample_images.load_sample("camera")[:96, :136]
   enc = codecs.encode(img, "jpeg", quality=20)
@@ -757,3 +778,24 @@ def test_pinned_step_threads_keep_the_refine_bits():
                              return_value=cpu):
         assert numpy_serving._helpers(pinned, 1) == [1 - i]
   # pylint: enable=protected-access
+
+
+def test_refine_bits_do_not_depend_on_chunk_threads():
+  """With every gate formula, the shipped JPEG decoder's refine gives the
+  same bits with chunks of 64 blocks run on two threads
+  (`numpy_serving.THREADS`) and on one, with one step thread or two."""
+  img = sample_images.load_sample("camera")[:120, :200]
+  enc = codecs.encode(img, "jpeg", quality=20)
+  decoded = codecs.decode(enc)
+  st = codec_setting.features(enc.data, "jpeg", decoded.shape)
+  for gates in _GATES:
+    with mock.patch.object(numpy_serving, "GATES", gates):
+      model = numpy_serving.load_pretrained("jpeg", "numpy")
+    with mock.patch.object(numpy_serving, "CHUNK", 64):
+      want = model.refine(decoded, setting=st)
+      for threads, step_threads in ((2, 1), (2, 2), (1, 1)):
+        with mock.patch.object(numpy_serving, "THREADS", threads), \
+            mock.patch.object(numpy_serving, "STEP_THREADS", step_threads):
+          np.testing.assert_array_equal(model.refine(decoded, setting=st),
+                                        want, err_msg=(gates, threads))
+    model._pool.shutdown()  # pylint: disable=protected-access
