@@ -408,7 +408,16 @@ class ExportTest(tf.test.TestCase):
         refined, decoded,
         jpeg_constraint.table_from_setting(self.setting)).numpy()
     _assert_close(self, got, want)
-    self.assertAllClose(numpy_serving._C, jpeg_constraint._C)
+    # The DCTs as one product (`_K2`, blocks as rows of `_dct_rows`): each
+    # row is its block's C Y C^T with jpeg_constraint's C, row-major.
+    y = rng.normal(0, 60, (16, 24)).astype(np.float32)
+    c = jpeg_constraint._C
+    want = np.stack([c @ y[i:i + 8, j:j + 8] @ c.T for i in (0, 8)
+                     for j in (0, 8, 16)])
+    rows = numpy_serving._dct_rows(y) @ numpy_serving._K2.T
+    self.assertAllClose(rows.reshape(-1, 8, 8), want, atol=1e-3)
+    self.assertAllClose(rows @ numpy_serving._K2, numpy_serving._dct_rows(y),
+                        atol=1e-3)
     # pylint: enable=protected-access
 
   def test_convert_old_export_identifies_centring(self):
@@ -642,7 +651,9 @@ def test_bfloat16_lstm_step_threads_keep_the_bits():
           np.uint32), err_msg=(threads, gates))
       # Pinned, a range goes to the worker on a CPU the caller is not on
       # at that step: the caller may move, so one more worker may serve.
-      assert threads <= len(ran_on) <= threads + pin, (threads, pin, gates)
+      pinned = threads > 1 and numpy_serving._step_workers(threads).pinned
+      assert threads <= len(ran_on) <= threads + pinned, (threads, pin,
+                                                          gates)
   # pylint: enable=protected-access
 
 
@@ -707,6 +718,22 @@ def test_gate_formulas_update_like_a_float64_lstm():
                                  err_msg=name)
       np.testing.assert_allclose(s / gates.state, s_want, rtol=0, atol=1e-6,
                                  err_msg=name)
+  # pylint: enable=protected-access
+
+
+def test_gate_formula_is_chosen_once_from_the_cpu_features():
+  """`GATES` is "tanh" exactly where NumPy reports AVX512_SKX, and "exp"
+  where the report lacks it or cannot be read (another NumPy layout)."""
+  # pylint: disable=protected-access
+  from numpy.core import _multiarray_umath  # pylint: disable=g-import-not-at-top
+  features = _multiarray_umath.__cpu_features__
+  assert numpy_serving.GATES == (
+      "tanh" if features.get("AVX512_SKX") else "exp")
+  for value, want in ((True, True), (False, False)):
+    with mock.patch.dict(features, {"AVX512_SKX": value}):
+      assert numpy_serving._tanh_is_simd() is want
+  with mock.patch.dict(sys.modules, {"numpy.core._multiarray_umath": None}):
+    assert numpy_serving._tanh_is_simd() is False
   # pylint: enable=protected-access
 
 
