@@ -96,6 +96,20 @@ class ReproducePlanTest(absltest.TestCase):
                       path)
     self.assertEqual(reproduce.shipped_decoders(reproduce.SCALES["tiny"]), [])
 
+  def test_run_scale_hands_the_shipped_decoders_to_the_study(self):
+    tmp = self.create_tempdir().full_path
+    for name, shipped in (("cpu", 2), ("tiny", 0)):
+      with mock.patch.object(reproduce, "_train", return_value=1.0), \
+          mock.patch.object(reproduce.study, "run", return_value={}) as run, \
+          mock.patch.object(reproduce, "_write_readme"):
+        reproduce.run_scale(name, os.path.join(tmp, name, "r"),
+                            os.path.join(tmp, name, "w"), data_root=tmp,
+                            algorithms=("bptt",), say=lambda _: None)
+      decoders = run.call_args[1]["decoders"]
+      self.assertEqual(decoders[len(decoders) - shipped:],
+                       reproduce.shipped_decoders(reproduce.SCALES[name]))
+      self.assertLen([d for d in decoders if "(shipped)" in d], shipped)
+
   def test_unknown_scale_is_refused_by_the_parser(self):
     with self.assertRaises(SystemExit) as e, mock.patch("sys.stderr"):
       reproduce.main(["--scale=huge"])
