@@ -9,14 +9,21 @@ gates' (e + b), per step the state's bfloat16 rounding, the product s V,
 its rounding and shift, the gates' nonlinearity pass (`np.tanh`, or
 `np.exp` and + 1: `numpy_serving.GATES`, --gates), the state update
 (`numpy_serving._lstm_update_tanh_` / `_lstm_update_exp_`), and the
-readout. The spelled-out steps are checked to give the runtime's bits. Matrix products are marked: their share is what the
-issue-16 ratio (`enhance_speed.py`'s warm refine / bare products) would be
-for this chunk without the rest of `refine` (patches, guards, projection).
+readout. The spelled-out steps are checked to give the runtime's bits.
+Matrix products are marked: their share is what the issue-16 ratio
+(`enhance_speed.py`'s warm refine / bare products) would be for this chunk
+without the rest of `refine` (patches, guards, projection).
+
+Also counts the chunk's exact bfloat16 ties (`tie_counts`): the float32
+products x W and s V whose low 16 bits are 0x8000, and among them those
+the runtime's rounding (ties away from zero, `numpy_serving._bf16_into`)
+takes to another bfloat16 than ties to even (`tf.cast`) does.
 
 Run with OPENBLAS_NUM_THREADS=1 for CPU times without thread spinning.
 
 Usage:
   .venv/bin/python benchmarks/numpy_step_profile.py [--image PNG] [--repeats 40]
+      [--gates exp|tanh]
 """
 
 import argparse
@@ -89,6 +96,32 @@ def chunk(dec, x, pos, setting_row, k, tm):
   return s.copy(), p
 
 
+def _ties(y):
+  """[ties, ties the two roundings take apart, size] of float32 y."""
+  u = y.view(np.uint32)
+  tie = (u & np.uint32(0xFFFF)) == np.uint32(0x8000)
+  below_even = (u & np.uint32(0x10000)) == 0
+  return np.array([np.count_nonzero(tie),
+                   np.count_nonzero(tie & below_even), u.size])
+
+
+def tie_counts(dec, x, pos, setting_row, k):
+  """{"x W": counts, "s V": counts summed over steps 2..K} (`_ties`) of
+  the chunk's float32 products before their bfloat16 rounding; the states
+  from the reference steps (`_Decoder._lstm`, = `_lstm_bf16` bit for bit)."""
+  # pylint: disable=protected-access
+  xc = x - _F32(0.5) if dec.center else x
+  counts = {"x W": _ties(np.matmul(ns._bf16_into(xc, np.empty_like(xc)),
+                                   dec.W)), "s V": np.zeros(3, np.int64)}
+  e = dec.embed(x, pos, setting_row)
+  for step in range(1, k):
+    s = dec._lstm(e.copy(), step)
+    counts["s V"] += _ties(np.matmul(ns._bf16_into(s, np.empty_like(s)),
+                                     dec._lstm_vb[0]))
+  # pylint: enable=protected-access
+  return counts
+
+
 def shipped_chunk(image):
   """The shipped JPEG decoder's NumPy `_Decoder`, its K, the input's name
   and `first_chunk` of `image` as `enhance_speed.make_input` prepares it."""
@@ -134,6 +167,10 @@ def main(argv=None):
   print(f"  {'total':<18} {total / args.repeats * 1e3:8.3f} ms; products "
         f"{products / args.repeats * 1e3:.3f} ms; total / products "
         f"{total / products:.3f}")
+  for name, (ties, apart, size) in tie_counts(dec, x, pos, setting_row,
+                                              k).items():
+    print(f"  bfloat16 ties in {name}: {ties} of {size} ({ties / size:.1e})"
+          f"; rounded otherwise than to even: {apart} ({apart / size:.1e})")
   return 0
 
 
