@@ -158,7 +158,8 @@ def main(argv=None):
   total = sum(times.values())
   products = sum(t for name, t in times.items() if name.startswith("matmul"))
   print(f"{source}, JPEG q=20; one chunk of {x.shape[0]} blocks, LSTM-"
-        f"{dec.n}, K={k}, GATES={ns.GATES}; CPU ms per chunk (mean of {args.repeats}); "
+        f"{dec.n}, K={k}, GATES={ns.GATES}; CPU ms per chunk (mean of "
+        f"{args.repeats}); "
         f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', '-')}"
         f"; load average {os.getloadavg()[0]:.1f}")
   for name, t in times.items():
