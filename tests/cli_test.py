@@ -179,6 +179,19 @@ class CliTest(tf.test.TestCase):
     self.assertEqual(cli.main(["enhance", path, "-o", self.out, "--K", "0"]),
                      2)
 
+  def test_k_above_the_trained_k_warns_once_per_model(self):
+    a = self._write("a.jpg", self._jpeg(self.gray, quality=20))
+    b = self._write("b.jpg", self._jpeg(self.gray, quality=30))
+    code, err = self._main("enhance", a, b, "-o", self.out, "--K", "6")
+    self.assertEqual(code, 0)
+    warnings_ = [l for l in err if "warning" in l]
+    self.assertEqual(warnings_, [
+        "hbd: warning: the shipped jpeg model was trained with K=4; --K 6 "
+        "goes beyond it and can make the output worse, not better"])
+    code, err = self._main("enhance", a, "-o", self.out, "--force", "--K",
+                           "4")
+    self.assertEqual((code, err), (0, []))
+
   def test_shipped_models_are_in_the_package(self):
     for codec in ("jpeg", "jp2"):
       m = serving.load_pretrained(codec)
