@@ -20,6 +20,13 @@ computation as the export's ``refine`` / ``refine_k`` signatures
    8 bits, and for JPEG models with the codec setting the quantization
    constraint projection (`tf_hbd.codecs.jpeg_constraint.project`) and the
    passthrough of fine settings (`tf_hbd.inference.guards.passthrough`).
+   This per-image work runs on the refined patch grid as it comes out of
+   the chunks, mostly in place: the decoded image's DCT is taken once for
+   the coded-noise passthrough test and the projection (`_Constraint`),
+   an 8 x 8 patch grid is the projection's block rows as it is, the flat
+   guard reads per-patch extremes, and one pass casts and reorders the
+   result to the uint8 image (fresh megabyte temporaries cost page faults:
+   most of the projection's time until 2026-12-05).
 
 The LSTM's gates are computed from one vectorised pass of one
 nonlinearity over the gate pre-activations, picked by the CPU (`GATES`):
@@ -685,7 +692,10 @@ def _table_from_setting(setting):
 
 
 def _pad8(x):
+  """x edge-padded to multiples of 8 (x itself when it is)."""
   h, w = x.shape
+  if not h % 8 and not w % 8:
+    return x
   return np.pad(x, ((0, (-h) % 8), (0, (-w) % 8)), mode="edge")
 
 
@@ -1053,12 +1063,20 @@ class NumpyModel(codec_setting.TakesSetting):
 
 def _flat_blocks(patches, rows, cols):
   """Whether each block's nine patches (`block_indices`' rows, cols) hold
-  one gray level (`tf_hbd.inference.guards.keep_flat_context`), from each
-  patch's minimum and maximum: one pass over the image, not nine."""
+  one gray level (`tf_hbd.inference.guards.keep_flat_context`): whether
+  each patch is flat and its level, in one pass over the image (flat: its
+  bytes, read as 64-bit words, all repeat its first byte)."""
   r, c = patches.shape[:2]
-  flat = patches.reshape(r, c, -1)
-  lo, hi = flat.min(axis=2), flat.max(axis=2)
-  return lo[rows, cols].min(axis=1) == hi[rows, cols].max(axis=1)
+  flat = np.ascontiguousarray(patches).reshape(r * c, -1)
+  level = flat[:, 0]
+  if flat.shape[1] % 8:
+    same = (flat == level[:, None]).all(axis=1)
+  else:
+    word = level.astype(np.uint64) * np.uint64(0x0101010101010101)
+    same = (flat.view(np.uint64) == word[:, None]).all(axis=1)
+  index = rows * c + cols
+  level = level[index]
+  return same[index].all(axis=1) & (level == level[:, :1]).all(axis=1)
 
 
 def _blocks_of(levels, shape):
