@@ -490,19 +490,32 @@ class _Decoder:
                        w["cell.b"] * scale, scale)
       self._readout = self.U / _F32(self._gates.state)
 
-  def _mm(self, a, b, out=None):
-    """a @ b (b already rounded when the model's products are bfloat16)."""
+  def _mm(self, a, b, out=None, rounded=False):
+    """a @ b (b already rounded when the model's products are bfloat16; a
+    too when `rounded`)."""
     if not self.bf16:
       return np.matmul(a, b, out=out)
-    a = np.ascontiguousarray(a, _F32)
-    y = np.matmul(_bf16_into(a, np.empty_like(a)), b)
+    if not rounded:
+      a = np.ascontiguousarray(a, _F32)
+      a = _bf16_into(a, np.empty_like(a))
+    y = np.matmul(a, b)
     return _bf16_into(y, y if out is None else out)
 
-  def embed(self, x, position, setting_row):
-    """e for flattened blocks x (B, 9 d^2) in [0, 1]."""
+  def inputs(self, x):
+    """What the embedding's product takes of blocks x in [0, 1] (float32,
+    any shape, C-contiguous): x - 1/2 for centred models, rounded to
+    bfloat16 for bfloat16 products. Elementwise, so that `refine` takes it
+    per pixel, before the blocks are cut (`predict_inputs`)."""
     if self.center:
       x = x - _F32(0.5)
-    e = self._mm(x, self.W)
+    return _bf16_into(x, np.empty_like(x)) if self.bf16 else x
+
+  def embed(self, x, position, setting_row, prepared=False):
+    """e for flattened blocks x (B, 9 d^2) in [0, 1] (or their `inputs`
+    when `prepared`)."""
+    if not prepared:
+      x = self.inputs(np.ascontiguousarray(x, _F32))
+    e = self._mm(x, self.W, rounded=True)
     if self.b_e is not None:
       e += self.b_e
     if self.P is not None and setting_row is not None:
@@ -669,15 +682,21 @@ class _Decoder:
 
   def predict_last(self, x, position, k, setting_row=None):
     """(B, 9 d^2) blocks in [0, 1] -> (B, d^2) K-th reconstruction."""
-    e = self.embed(x, position, setting_row)
+    dd = self.d * self.d
+    target = x.reshape(-1, 9, dd)[np.arange(x.shape[0]), position]
+    return self.predict_inputs(self.inputs(np.ascontiguousarray(x, _F32)),
+                               target, position, k, setting_row)
+
+  def predict_inputs(self, inputs, target, position, k, setting_row=None):
+    """`predict_last` from the blocks' `inputs` (B, 9 d^2) and their
+    target patches (B, d^2) in [0, 1] (block member `position`)."""
+    e = self.embed(inputs, position, setting_row, prepared=True)
     cell = self.cell + ("_bf16" if self.bf16 and self.cell == "lstm" else "")
     s = getattr(self, "_" + cell)(e, k)
     p = self._mm(s, self._readout)
     p += self.c
     if self.residual:
-      # The decoded target patch: block member `position`.
-      dd = self.d * self.d
-      p += x.reshape(-1, 9, dd)[np.arange(x.shape[0]), position]
+      p += target
     return p
 
 
@@ -1033,17 +1052,21 @@ class NumpyModel(codec_setting.TakesSetting):
     n = r * c
     dd = d * d
     preds = np.empty((n, dd), _F32)
+    # Per pixel, not per block member (each pixel is in nine blocks): the
+    # patches in [0, 1] (block i's target is patch i) and the embedding's
+    # inputs, gathered per chunk.
+    unit = np.divide(grid.patches.reshape(n, dd), _F32(255.0), dtype=_F32)
+    inputs = self._decoder.inputs(unit)
+    members = rows * c + cols  # (n, 9) patch numbers
 
     def run(start):
       stop = min(n, start + CHUNK)
-      ctx = grid.patches[rows[start:stop], cols[start:stop]]  # uint8
-      x = np.divide(ctx.reshape(stop - start, 9 * dd), _F32(255.0),
-                    dtype=_F32)
-      pos = position[start:stop]
-      p = self._decoder.predict_last(x, pos, k, setting_row)
+      x = np.take(inputs, members[start:stop], axis=0)
+      own = unit[start:stop]
+      p = self._decoder.predict_inputs(x.reshape(stop - start, 9 * dd), own,
+                                       position[start:stop], k, setting_row)
       if flat is not None and flat[start:stop].any():
         keep = flat[start:stop]  # tf_hbd.inference.guards.keep_flat_context
-        own = x.reshape(-1, 9, dd)[np.arange(stop - start), pos]
         p[keep] = own[keep]
       preds[start:stop] = p  # chunks write disjoint rows
 
