@@ -111,7 +111,7 @@ def shipped_chunk(image):
 
 
 # The per-image parts --per_image times: (name, owner, attribute).
-PARTS = (("chunks: predict_last", ns._Decoder, "predict_last"),  # pylint: disable=protected-access
+PARTS = (("chunks: the decoder", ns._Decoder, "predict_inputs"),  # pylint: disable=protected-access
          ("patches", patches_lib, "to_patches"),
          ("block indices", patches_lib, "block_indices"),
          ("flat guard", ns, "_flat_blocks"),
@@ -168,11 +168,11 @@ def per_image(image, repeats):
         f"{ns.STEP_THREADS}; OPENBLAS_NUM_THREADS="
         f"{os.environ.get('OPENBLAS_NUM_THREADS', '-')}; load average "
         f"{os.getloadavg()[0]:.1f}")
-  times["rest (chunks' gather, scaling, guard)"] = total - sum(times.values())
+  times["rest (inputs, gathers, guard, rounding)"] = total - sum(times.values())
   for name, t in times.items():
     print(f"  {name:<38} {t / repeats * 1e3:8.2f} ms  / products "
           f"{t / bare:.4f}")
-  outside = total - times["chunks: predict_last"]
+  outside = total - times["chunks: the decoder"]
   print(f"  {'refine':<38} {total / repeats * 1e3:8.2f} ms  / products "
         f"{total / bare:.4f}; per-image work {outside / repeats * 1e3:.2f}"
         f" ms, / products {outside / bare:.4f}")
