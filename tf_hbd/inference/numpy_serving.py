@@ -1068,7 +1068,10 @@ class NumpyModel(codec_setting.TakesSetting):
       if flat is not None and flat[start:stop].any():
         keep = flat[start:stop]  # tf_hbd.inference.guards.keep_flat_context
         p[keep] = own[keep]
-      preds[start:stop] = p  # chunks write disjoint rows
+      p *= _F32(255.0)  # to gray levels while the chunk is in cache
+      out = preds[start:stop]  # chunks write disjoint rows
+      np.round(p, out=out)
+      np.clip(out, 0, 255, out=out)
 
     starts = range(0, n, CHUNK)
     if THREADS > 1 and len(starts) > 1:
@@ -1078,9 +1081,6 @@ class NumpyModel(codec_setting.TakesSetting):
     else:
       for start in starts:
         run(start)
-    preds *= _F32(255.0)
-    np.round(preds, out=preds)
-    np.clip(preds, 0, 255, out=preds)
     return preds.reshape(r, c, d, d)
 
 
