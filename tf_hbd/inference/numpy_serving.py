@@ -20,11 +20,12 @@ computation as the export's ``refine`` / ``refine_k`` signatures
    8 bits, and for JPEG models with the codec setting the quantization
    constraint projection (`tf_hbd.codecs.jpeg_constraint.project`) and the
    passthrough of fine settings (`tf_hbd.inference.guards.passthrough`).
-   This per-image work runs on the refined patch grid as it comes out of
-   the chunks, mostly in place: the decoded image's DCT is taken once for
-   the coded-noise passthrough test and the projection (`_Constraint`),
-   an 8 x 8 patch grid is the projection's block rows as it is, the flat
-   guard reads per-patch extremes, and one pass casts and reorders the
+   The work around the chunks is per pixel and mostly in place: the
+   embedding's inputs are prepared once per pixel, not per block member
+   (`_Decoder.inputs`); the decoded image's DCT is taken once for the
+   coded-noise passthrough test and the projection (`_Constraint`); an
+   8 x 8 patch grid is the projection's block rows as it is; the flat
+   guard reads each patch as 64-bit words; one pass casts and reorders the
    result to the uint8 image (fresh megabyte temporaries cost page faults:
    most of the projection's time until 2026-12-05).
 
