@@ -19,11 +19,19 @@ products x W and s V whose low 16 bits are 0x8000, and among them those
 the runtime's rounding (ties away from zero, `numpy_serving._bf16_into`)
 takes to another bfloat16 than ties to even (`tf.cast`) does.
 
+With --per_image, the whole warm `refine` of that JPEG instead, split
+into the chunks' `predict_last` calls and the per-image work around them
+(patches and block indices, the flat guard, the decoded image's DCT for
+the coded-noise test and the projection, the projection, the uint8 image,
+and the rest: each chunk's gather, scaling and guard), each part's CPU
+time also as a fraction of the image's bare needed products
+(`enhance_speed.numpy_products`): what it adds to the issue-16 ratio.
+
 Run with OPENBLAS_NUM_THREADS=1 for CPU times without thread spinning.
 
 Usage:
   .venv/bin/python benchmarks/numpy_step_profile.py [--image PNG] [--repeats 40]
-      [--gates exp|tanh]
+      [--gates exp|tanh] [--per_image]
 """
 
 import argparse
@@ -32,6 +40,7 @@ import os
 import sys
 import tempfile
 import time
+from unittest import mock
 
 import numpy as np
 
@@ -133,6 +142,74 @@ def shipped_chunk(image):
           int(model.spec["K"]), source, chunk_inputs)
 
 
+# The per-image parts --per_image times: (name, owner, attribute).
+PARTS = (("chunks: the decoder", ns._Decoder, "predict_inputs"),  # pylint: disable=protected-access
+         ("patches", patches_lib, "to_patches"),
+         ("block indices", patches_lib, "block_indices"),
+         ("flat guard", ns, "_flat_blocks"),
+         ("decoded DCT", ns._Constraint, "__init__"),  # pylint: disable=protected-access
+         ("coded noise", ns._Constraint, "noise_rms"),  # pylint: disable=protected-access
+         ("projection", ns._Constraint, "project"),  # pylint: disable=protected-access
+         ("uint8 image", ns, "_image_u8"))
+
+
+def _timed(times, name, fn):
+  """fn, its CPU time added to times[name] (a plain function, so that it
+  binds as a method where fn was one)."""
+  def wrapper(*args, **kwargs):
+    t = time.process_time()
+    try:
+      return fn(*args, **kwargs)
+    finally:
+      times[name] += time.process_time() - t
+  return wrapper
+
+
+def per_image(image, repeats):
+  """Prints the warm refine's CPU time split into `PARTS` and the rest."""
+  model = ns.load_pretrained("jpeg", "numpy")
+  with tempfile.TemporaryDirectory() as tmp:
+    jpg, source = enhance_speed.make_input(image, tmp)
+    with open(jpg, "rb") as f:
+      gray = codecs.decode(f.read())
+    setting = model.setting_for(None, jpg, gray.shape)
+  dec = model._decoder  # pylint: disable=protected-access
+  blocks = int(np.prod(patches_lib.to_patches(gray, dec.d).grid_shape))
+  products = enhance_speed.numpy_products(dec, blocks, int(model.spec["K"])
+                                          - 1, ns.CHUNK)
+  times = collections.defaultdict(float)
+  patches = [mock.patch.object(owner, attr, _timed(
+      times, name, getattr(owner, attr))) for name, owner, attr in PARTS]
+  for p in patches:
+    p.start()
+  model.refine(gray, setting=setting)
+  times.clear()
+  for _ in range(repeats):
+    t = time.process_time()
+    model.refine(gray, setting=setting)
+    times["refine"] += time.process_time() - t
+    t = time.process_time()
+    products()
+    times["bare needed products"] += time.process_time() - t
+  for p in patches:
+    p.stop()
+  bare, total = times.pop("bare needed products"), times.pop("refine")
+  print(f"{source}, JPEG q=20, {blocks} blocks; warm refine, CPU ms per "
+        f"image (mean of {repeats}, alternating with the bare needed "
+        f"products: {bare / repeats * 1e3:.1f} ms); STEP_THREADS="
+        f"{ns.STEP_THREADS}; OPENBLAS_NUM_THREADS="
+        f"{os.environ.get('OPENBLAS_NUM_THREADS', '-')}; load average "
+        f"{os.getloadavg()[0]:.1f}")
+  times["rest (inputs, gathers, guard, rounding)"] = total - sum(times.values())
+  for name, t in times.items():
+    print(f"  {name:<38} {t / repeats * 1e3:8.2f} ms  / products "
+          f"{t / bare:.4f}")
+  outside = total - times["chunks: the decoder"]
+  print(f"  {'refine':<38} {total / repeats * 1e3:8.2f} ms  / products "
+        f"{total / bare:.4f}; per-image work {outside / repeats * 1e3:.2f}"
+        f" ms, / products {outside / bare:.4f}")
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--image", default=enhance_speed.DEFAULT_IMAGE)
@@ -140,8 +217,13 @@ def main(argv=None):
   parser.add_argument("--gates", choices=sorted(ns._GATE_FORMULAS),  # pylint: disable=protected-access
                       default=ns.GATES, help="the LSTM gate formula "
                       "(default: the one this CPU gets)")
+  parser.add_argument("--per_image", action="store_true",
+                      help="split the whole refine, not one chunk")
   args = parser.parse_args(argv)
   ns.GATES = args.gates
+  if args.per_image:
+    per_image(args.image, args.repeats)
+    return 0
   dec, k, source, (x, pos, setting_row) = shipped_chunk(args.image)
   want = dec.predict_last(x, pos, k, setting_row)
   times = collections.defaultdict(float)

@@ -20,6 +20,14 @@ computation as the export's ``refine`` / ``refine_k`` signatures
    8 bits, and for JPEG models with the codec setting the quantization
    constraint projection (`tf_hbd.codecs.jpeg_constraint.project`) and the
    passthrough of fine settings (`tf_hbd.inference.guards.passthrough`).
+   The work around the chunks is per pixel and mostly in place: the
+   embedding's inputs are prepared once per pixel, not per block member
+   (`_Decoder.inputs`); the decoded image's DCT is taken once for the
+   coded-noise passthrough test and the projection (`_Constraint`); an
+   8 x 8 patch grid is the projection's block rows as it is; the flat
+   guard reads each patch as 64-bit words; one pass casts and reorders the
+   result to the uint8 image (fresh megabyte temporaries cost page faults:
+   most of the projection's time until 2026-12-05).
 
 The LSTM's gates are computed from one vectorised pass of one
 nonlinearity over the gate pre-activations, picked by the CPU (`GATES`):
@@ -483,19 +491,32 @@ class _Decoder:
                        w["cell.b"] * scale, scale)
       self._readout = self.U / _F32(self._gates.state)
 
-  def _mm(self, a, b, out=None):
-    """a @ b (b already rounded when the model's products are bfloat16)."""
+  def _mm(self, a, b, out=None, rounded=False):
+    """a @ b (b already rounded when the model's products are bfloat16; a
+    too when `rounded`)."""
     if not self.bf16:
       return np.matmul(a, b, out=out)
-    a = np.ascontiguousarray(a, _F32)
-    y = np.matmul(_bf16_into(a, np.empty_like(a)), b)
+    if not rounded:
+      a = np.ascontiguousarray(a, _F32)
+      a = _bf16_into(a, np.empty_like(a))
+    y = np.matmul(a, b)
     return _bf16_into(y, y if out is None else out)
 
-  def embed(self, x, position, setting_row):
-    """e for flattened blocks x (B, 9 d^2) in [0, 1]."""
+  def inputs(self, x):
+    """What the embedding's product takes of blocks x in [0, 1] (float32,
+    any shape, C-contiguous): x - 1/2 for centred models, rounded to
+    bfloat16 for bfloat16 products. Elementwise, so that `refine` takes it
+    per pixel, before the blocks are cut (`predict_inputs`)."""
     if self.center:
       x = x - _F32(0.5)
-    e = self._mm(x, self.W)
+    return _bf16_into(x, np.empty_like(x)) if self.bf16 else x
+
+  def embed(self, x, position, setting_row, prepared=False):
+    """e for flattened blocks x (B, 9 d^2) in [0, 1] (or their `inputs`
+    when `prepared`)."""
+    if not prepared:
+      x = self.inputs(np.ascontiguousarray(x, _F32))
+    e = self._mm(x, self.W, rounded=True)
     if self.b_e is not None:
       e += self.b_e
     if self.P is not None and setting_row is not None:
@@ -662,15 +683,21 @@ class _Decoder:
 
   def predict_last(self, x, position, k, setting_row=None):
     """(B, 9 d^2) blocks in [0, 1] -> (B, d^2) K-th reconstruction."""
-    e = self.embed(x, position, setting_row)
+    dd = self.d * self.d
+    target = x.reshape(-1, 9, dd)[np.arange(x.shape[0]), position]
+    return self.predict_inputs(self.inputs(np.ascontiguousarray(x, _F32)),
+                               target, position, k, setting_row)
+
+  def predict_inputs(self, inputs, target, position, k, setting_row=None):
+    """`predict_last` from the blocks' `inputs` (B, 9 d^2) and their
+    target patches (B, d^2) in [0, 1] (block member `position`)."""
+    e = self.embed(inputs, position, setting_row, prepared=True)
     cell = self.cell + ("_bf16" if self.bf16 and self.cell == "lstm" else "")
     s = getattr(self, "_" + cell)(e, k)
     p = self._mm(s, self._readout)
     p += self.c
     if self.residual:
-      # The decoded target patch: block member `position`.
-      dd = self.d * self.d
-      p += x.reshape(-1, 9, dd)[np.arange(x.shape[0]), position]
+      p += target
     return p
 
 
@@ -685,7 +712,10 @@ def _table_from_setting(setting):
 
 
 def _pad8(x):
+  """x edge-padded to multiples of 8 (x itself when it is)."""
   h, w = x.shape
+  if not h % 8 and not w % 8:
+    return x
   return np.pad(x, ((0, (-h) % 8), (0, (-w) % 8)), mode="edge")
 
 
@@ -694,33 +724,86 @@ def _blocks8(x):
   return x.reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3)
 
 
+class _Constraint:
+  """The decoded JPEG's side of the quantization constraint, computed once
+  per image and shared by the coded-noise passthrough test
+  (`noise_rms`) and the projection (`project`): its 8 x 8 blocks' DCT
+  (one product with `_K2`), their quantization levels and which blocks
+  touch 0 or 255. Every pass writes in place where it can: fresh
+  megabyte temporaries cost page faults (most of the projection's time
+  before 2026-12-05)."""
+
+  def __init__(self, decoded, table):
+    blocks = _dct_rows(_pad8(np.asarray(decoded)))  # uint8 (N, 64)
+    self.q = np.asarray(table, _F32).reshape(64)
+    z = blocks.astype(_F32)
+    z -= _F32(128.0)
+    self.zc = z @ _K2.T
+    self.levels = np.divide(self.zc, self.q, out=z)
+    np.round(self.levels, out=self.levels)
+    # A value at -128 or 127 after the shift: the decoder clipped the block.
+    self.clipped = np.logical_or(blocks == 0, blocks == 255).any(axis=1)
+
+  def noise_rms(self):
+    """`coded_noise_rms` of the decoded image."""
+    noise = np.where(self.levels != 0, np.square(self.q) / _F32(12.0),
+                     _F32(0.0))
+    return float(np.sqrt(np.mean(noise, dtype=_F32)))
+
+  def _bounds(self, slack, clipped_slack):
+    """The interval (lo, hi) each DCT coefficient is clipped to."""
+    lo = self.levels * self.q  # the centres
+    half = _F32(slack) + self.q / _F32(2.0)
+    hi = lo + half
+    lo -= half
+    if self.clipped.any():  # centred on the decoded coefficient itself
+      half = _F32(clipped_slack) + self.q / _F32(2.0)
+      zc = self.zc[self.clipped]
+      lo[self.clipped] = zc - half
+      hi[self.clipped] = zc + half
+    return lo, hi
+
+  def project(self, blocks, shape, slack=0.5, clipped_slack=1.0):
+    """`project` of the refined image's 8 x 8 blocks (N, 64), float32
+    gray levels of the padded image (overwritten), to uint8 `shape`."""
+    blocks -= _F32(128.0)
+    yc = blocks @ _K2.T
+    lo, hi = self._bounds(slack, clipped_slack)
+    np.maximum(yc, lo, out=yc)
+    np.minimum(yc, hi, out=yc)
+    out = np.matmul(yc, _K2, out=blocks)
+    out += _F32(128.0)
+    np.round(out, out=out)
+    np.clip(out, 0, 255, out=out)
+    h, w = shape
+    return _image_u8(out.reshape(-(-h // 8), -(-w // 8), 8, 8), shape)
+
+
+def _image_u8(grid, shape):
+  """A grid of d x d patches (R, C, d, d), float32 holding 0..255, as the
+  uint8 image cropped to `shape` (H, W): cast and reordered in one pass."""
+  r, c, d, _ = grid.shape
+  image = np.empty((r * d, c * d), np.uint8)
+  np.copyto(image.reshape(r, d, c, d), grid.transpose(0, 2, 1, 3),
+            casting="unsafe")
+  h, w = shape
+  if (r * d, c * d) == (h, w):
+    return image
+  return np.ascontiguousarray(image[:h, :w])
+
+
 def project(refined, decoded, table, slack=0.5, clipped_slack=1.0):
   """NumPy `tf_hbd.codecs.jpeg_constraint.project` (float32; the DCTs as
   products with `_K2`, so sums in another order than TensorFlow's)."""
-  h, w = decoded.shape
-  z = _dct_rows(_pad8(decoded.astype(_F32)) - _F32(128.0))
-  yc = _dct_rows(_pad8(refined.astype(_F32)) - _F32(128.0)) @ _K2.T
-  zc = z @ _K2.T
-  q = table.astype(_F32).reshape(64)
-  clipped = np.any((z == -128.0) | (z == 127.0), axis=1, keepdims=True)
-  centre = np.where(clipped, zc, np.round(zc / q) * q)
-  half = np.where(clipped, _F32(clipped_slack), _F32(slack))
-  half = half + q / _F32(2.0)
-  np.clip(yc, centre - half, centre + half, out=yc)
-  out = yc @ _K2
-  r, c = -(-h // 8), -(-w // 8)
-  out = out.reshape(r, c, 8, 8).transpose(0, 2, 1, 3).reshape(r * 8, c * 8)
-  out += _F32(128.0)
-  return np.clip(np.round(out[:h, :w]), 0, 255).astype(np.uint8)
+  blocks = _dct_rows(_pad8(np.asarray(refined))).astype(_F32)
+  return _Constraint(decoded, table).project(blocks, np.shape(decoded),
+                                             slack, clipped_slack)
 
 
 def coded_noise_rms(decoded, setting):
   """NumPy `tf_hbd.inference.guards.jpeg_coded_noise_rms` (float32)."""
-  q = _table_from_setting(np.asarray(setting, _F32).reshape(-1)).reshape(64)
-  z = _dct_rows(_pad8(decoded.astype(_F32)) - _F32(128.0))
-  k = np.round((z @ _K2.T) / q)
-  noise = np.where(k != 0, np.square(q) / _F32(12.0), _F32(0.0))
-  return float(np.sqrt(np.mean(noise, dtype=_F32)))
+  table = _table_from_setting(np.asarray(setting, _F32).reshape(-1))
+  return _Constraint(decoded, table).noise_rms()
 
 
 def flat_tile_fraction(gray):
@@ -766,7 +849,7 @@ def _activity_ramp(gray, refined, setting, options):
   return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def _passthrough(codec, setting, options, gray=None):
+def _passthrough(codec, setting, options, gray=None, constraint=None):
   jpeg_min_noise = float(options.get("jpeg_min_noise", 0.0))
   jp2_max_bpp = float(options.get("jp2_max_bpp", 0.0))
   jpeg_min_coded = float(options.get("jpeg_min_coded_noise", 0.0))
@@ -776,8 +859,11 @@ def _passthrough(codec, setting, options, gray=None):
     if jpeg_min_noise > 0 and float(
         np.sqrt(np.mean(steps * steps) / _F32(12.0))) < jpeg_min_noise:
       return True
-    return bool(jpeg_min_coded > 0 and
-                coded_noise_rms(gray, setting) < jpeg_min_coded)
+    if jpeg_min_coded <= 0:
+      return False
+    noise = (coded_noise_rms(gray, setting) if constraint is None
+             else constraint.noise_rms())  # `_Constraint` of gray, setting
+    return noise < jpeg_min_coded
   if codec == "jp2" and jp2_max_bpp > 0:
     bpp = np.power(_F32(2.0), _F32(4.0) * setting[0])
     if float(bpp) >= float(_F32(jp2_max_bpp) * _F32(1.0 - 1e-6)):
@@ -936,17 +1022,25 @@ class NumpyModel(codec_setting.TakesSetting):
   def _refine(self, gray, k, setting):
     meta = self.metadata
     passthrough = meta.get("passthrough") or {}
+    constraint = None  # the decoded image's DCT, shared by guard and projection
+    if setting is not None and (meta.get("jpeg_projection") or (
+        self.codec == "jpeg" and
+        float(passthrough.get("jpeg_min_coded_noise", 0.0)) > 0)):
+      constraint = _Constraint(gray, _table_from_setting(setting))
     if setting is not None and passthrough and _passthrough(
-        self.codec, setting, passthrough, gray):
+        self.codec, setting, passthrough, gray, constraint):
       return gray.copy()
-    out = self._refine_blocks(gray, k, setting)
+    levels = self._refine_blocks(gray, k, setting)
     if setting is not None and meta.get("jpeg_projection"):
-      out = project(out, gray, _table_from_setting(setting))
+      return constraint.project(_blocks_of(levels, gray.shape), gray.shape)
+    out = _image_u8(levels, gray.shape)
     if setting is not None and self.codec == "jp2" and passthrough:
       out = _activity_ramp(gray, out, setting, passthrough)
     return out
 
   def _refine_blocks(self, gray, k, setting):
+    """The refined patch grid (R, C, d, d): float32 gray levels, rounded
+    and clipped to 0..255 (the padding's patches included)."""
     d = self._d
     grid = patches_lib.to_patches(gray, d)
     r, c = grid.grid_shape
@@ -954,25 +1048,31 @@ class NumpyModel(codec_setting.TakesSetting):
                                                         self._boundary)
     setting_row = (None if setting is None or self._decoder.S is None
                    else setting[None] @ self._decoder.S)
-    guard = bool(self.metadata.get("flat_guard", False))
+    flat = (_flat_blocks(grid.patches, rows, cols)
+            if self.metadata.get("flat_guard", False) else None)
     n = r * c
     dd = d * d
     preds = np.empty((n, dd), _F32)
+    # Per pixel, not per block member (each pixel is in nine blocks): the
+    # patches in [0, 1] (block i's target is patch i) and the embedding's
+    # inputs, gathered per chunk.
+    unit = np.divide(grid.patches.reshape(n, dd), _F32(255.0), dtype=_F32)
+    inputs = self._decoder.inputs(unit)
+    members = rows * c + cols  # (n, 9) patch numbers
 
     def run(start):
       stop = min(n, start + CHUNK)
-      ctx = grid.patches[rows[start:stop], cols[start:stop]]  # uint8
-      x = np.divide(ctx.reshape(stop - start, 9 * dd), _F32(255.0),
-                    dtype=_F32)
-      pos = position[start:stop]
-      p = self._decoder.predict_last(x, pos, k, setting_row)
-      if guard:  # tf_hbd.inference.guards.keep_flat_context
-        flat_ctx = ctx.reshape(stop - start, -1)
-        flat = flat_ctx.max(axis=1) == flat_ctx.min(axis=1)
-        if flat.any():
-          own = x.reshape(-1, 9, dd)[np.arange(stop - start), pos]
-          p[flat] = own[flat]
-      preds[start:stop] = p  # chunks write disjoint rows
+      x = np.take(inputs, members[start:stop], axis=0)
+      own = unit[start:stop]
+      p = self._decoder.predict_inputs(x.reshape(stop - start, 9 * dd), own,
+                                       position[start:stop], k, setting_row)
+      if flat is not None and flat[start:stop].any():
+        keep = flat[start:stop]  # tf_hbd.inference.guards.keep_flat_context
+        p[keep] = own[keep]
+      p *= _F32(255.0)  # to gray levels while the chunk is in cache
+      out = preds[start:stop]  # chunks write disjoint rows
+      np.round(p, out=out)
+      np.clip(out, 0, 255, out=out)
 
     starts = range(0, n, CHUNK)
     if THREADS > 1 and len(starts) > 1:
@@ -982,11 +1082,36 @@ class NumpyModel(codec_setting.TakesSetting):
     else:
       for start in starts:
         run(start)
-    full = patches_lib.from_patches(preds.reshape(r, c, d, d),
-                                    grid.image_shape)
-    full *= _F32(255.0)
-    return np.clip(np.round(full), 0, 255).astype(np.uint8)
+    return preds.reshape(r, c, d, d)
 
+
+def _flat_blocks(patches, rows, cols):
+  """Whether each block's nine patches (`block_indices`' rows, cols) hold
+  one gray level (`tf_hbd.inference.guards.keep_flat_context`): whether
+  each patch is flat and its level, in one pass over the image (flat: its
+  bytes, read as 64-bit words, all repeat its first byte)."""
+  r, c = patches.shape[:2]
+  flat = np.ascontiguousarray(patches).reshape(r * c, -1)
+  level = flat[:, 0]
+  if flat.shape[1] % 8:
+    same = (flat == level[:, None]).all(axis=1)
+  else:
+    word = level.astype(np.uint64) * np.uint64(0x0101010101010101)
+    same = (flat.view(np.uint64) == word[:, None]).all(axis=1)
+  index = rows * c + cols
+  level = level[index]
+  return same[index].all(axis=1) & (level == level[:, :1]).all(axis=1)
+
+
+def _blocks_of(levels, shape):
+  """The 8 x 8 blocks (N, 64) of the image (H, W) = `shape` whose patch
+  grid is `levels` (R, C, d, d), as the projection takes them (the image
+  edge-padded to multiples of 8): `levels` itself when d = 8 and the
+  image fills its grid (no copy: the projection writes into it)."""
+  r, c, d, _ = levels.shape
+  if d == 8 and (r * 8, c * 8) == tuple(shape):
+    return levels.reshape(-1, 64)
+  return _dct_rows(_pad8(patches_lib.from_patches(levels, shape)))
 
 
 # ---- choosing a runtime -----------------------------------------------------
