@@ -151,7 +151,6 @@ def _dct8():
   return c
 
 
-_C = _dct8().astype(_F32)
 # The 2-D DCT of 8 x 8 blocks as one product: with the blocks as rows of 64
 # (row-major), the rows of C Y C^T are Y's rows times _K2.T, and the inverse
 # is a product with _K2 (`_dct_rows`; one BLAS call over the image instead
@@ -345,8 +344,9 @@ def _bf16_into(x, out):
   """x (float32, C-contiguous) rounded to the nearest bfloat16, ties away
   from zero, into `out` (float32, x's shape; may be x): two integer
   passes, where ties to even (`_bf16`) take five. It differs from `_bf16`
-  only on ties (the low 16 bits exactly 0x8000: 3e-4 of the shipped JPEG
-  decoder's embedding products, 7e-5 of its recurrent ones), by one
+  only on ties (the low 16 bits exactly 0x8000: about 1.2e-4 of the
+  shipped JPEG decoder's embedding products and 3.5e-5 of its recurrent
+  ones, `benchmarks/numpy_step_profile.py`'s tie counts), by one
   bfloat16 step away from zero; subnormals and infinities round the same
   way, and a finite x at the top of the range rounds to inf, as in
   ``tf.cast`` (`numpy_serving_test`)."""
