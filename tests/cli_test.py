@@ -18,6 +18,7 @@ from PIL import ImageFile
 from PIL import ImageOps
 import tensorflow as tf
 
+from tf_hbd import testing
 from tf_hbd.inference import cli
 from tf_hbd.codecs import legacy as codecs
 from tf_hbd.codecs import images
@@ -421,12 +422,12 @@ class CliTest(tf.test.TestCase):
     env = dict(os.environ)
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # hbd is quiet by itself
     env["PYTHONPATH"] = _ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    child = subprocess.Popen(
+    # SIGINT delivered even when the suite runs in the background, where
+    # the shell sets it to ignored for children.
+    child = testing.popen_with_terminal_sigint(
         [sys.executable, "-m", "tf_hbd.inference.cli", "enhance", *paths, "-o",
          self.out], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,  # SIGINT delivered even when the suite runs in the
-        # background, where the shell sets it to ignored for children
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        text=True)
     first = child.stdout.readline()
     self.assertRegex(first, r"^\[1/400\] .*img000.jpg \(jpeg, 320x256\) -> ")
     child.send_signal(signal.SIGINT)

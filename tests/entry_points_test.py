@@ -4,12 +4,13 @@ process, as an installed wheel's wrapper calls it)."""
 
 import configparser
 import os
-import signal
 import subprocess
 import sys
 
 from absl.testing import absltest
 from absl.testing import parameterized
+
+from tf_hbd import testing
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -96,12 +97,6 @@ _CTRL_C_AT_TF_IMPORT = (
     "sys.meta_path.insert(0, CtrlC())\n")
 
 
-def _terminal_sigint():
-  """In the child: SIGINT as a terminal delivers it (a background shell
-  leaves it ignored)."""
-  signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 class EntryPointsTest(parameterized.TestCase):
 
   def test_setup_cfg_lists_the_known_scripts(self):
@@ -125,9 +120,9 @@ class EntryPointsTest(parameterized.TestCase):
     code = (_CTRL_C_AT_TF_IMPORT +
             f"sys.argv = [{name!r}, *{[a.format(tmp=tmp) for a in args]!r}]"
             f"\nfrom {module} import {function} as f\nsys.exit(f())\n")
-    proc = subprocess.run([sys.executable, "-c", code], env=_env(), cwd=tmp,
-                          capture_output=True, text=True, timeout=600,
-                          check=False, preexec_fn=_terminal_sigint)
+    proc = testing.run_with_terminal_sigint(  # as a terminal delivers it
+        [sys.executable, "-c", code], env=_env(), cwd=tmp,
+        capture_output=True, text=True, timeout=600, check=False)
     self.assertEqual(proc.returncode, 130, proc.stderr[-2000:])
     lines = proc.stderr.strip().splitlines()
     self.assertLen(lines, 1, proc.stderr[-2000:])

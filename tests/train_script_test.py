@@ -15,6 +15,7 @@ from PIL import Image
 import pytest
 import tensorflow as tf
 
+from tf_hbd import testing
 from tf_hbd.data import sample_images
 
 _ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
@@ -23,13 +24,6 @@ _SCRIPT = os.path.join(_ROOT, "scripts", "train.py")
 _TINY = ["--units=4", "--K=2", "--batch_size=32", "--train_limit=1",
          "--train_max_side=96", "--val_max_side=64", "--steps_per_epoch=4",
          "--epochs=2", "--log_every=2", "--optimizer=momentum", "--lr=0.01"]
-
-
-def _default_sigint():
-  """In the child: SIGINT as a terminal delivers it. A shell that starts a
-  command in the background (`make test &`) sets SIGINT to ignored, and
-  Python then keeps ignoring it, as `nohup` users expect."""
-  signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _env():
@@ -186,9 +180,9 @@ class TrainScriptTest(tf.test.TestCase):
         "sys.meta_path.insert(0, Finder())\n"
         f"sys.argv = [{_SCRIPT!r}, '--model_dir=/tmp/x']\n"
         f"runpy.run_path({_SCRIPT!r}, run_name='__main__')\n")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=_ROOT,
-                          env=_env(), capture_output=True, text=True,
-                          timeout=300, preexec_fn=_default_sigint)
+    proc = testing.run_with_terminal_sigint(
+        [sys.executable, "-c", code], cwd=_ROOT, env=_env(),
+        capture_output=True, text=True, timeout=300)
     self.assertEqual(proc.returncode, 130, msg=proc.stderr[-3000:])
     self.assertEqual(proc.stderr.strip().splitlines(),
                      ["train.py: interrupted"])
@@ -275,11 +269,11 @@ class TrainScriptTest(tf.test.TestCase):
     """Starts a long tiny run, sends `signum` once it is training; (return
     code, stderr, model dir, newest checkpoint's batch or None)."""
     model_dir = self.create_tempdir().full_path
-    child = subprocess.Popen(
+    child = testing.popen_with_terminal_sigint(
         [sys.executable, _SCRIPT, f"--model_dir={model_dir}", *_TINY,
          "--steps_per_epoch=1000000", "--log_every=1", "--export=false"],
         cwd=_ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, preexec_fn=_default_sigint)
+        text=True)
     for line in child.stdout:  # interrupt once training is under way
       if "step 2/1000000" in line:
         break

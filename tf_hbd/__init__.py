@@ -17,6 +17,7 @@ without its line here).
   errors                      exception types, exit codes, the Ctrl-C handler
   arguments                   argparse errors as one line, exit 2
   quiet                       TF's log lines off unless --verbose; run_app
+  testing                     the suite's children: SIGINT as a terminal sends it
   __main__                    ``python -m tf_hbd``: the `hbd` command
 
   codecs.images               reading images as gray uint8; `check_gray`

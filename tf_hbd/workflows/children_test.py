@@ -14,6 +14,8 @@ import time
 from absl.testing import absltest
 from absl.testing import parameterized
 
+from tf_hbd import testing
+
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 _HINT = "rerun to resume"
@@ -60,11 +62,10 @@ def _env():
 def _start_parent(child_args, log=""):
   """The workflow process, SIGINT at its default (as in a terminal, also
   when the suite itself runs in the background)."""
-  return subprocess.Popen(
+  return testing.popen_with_terminal_sigint(
       [sys.executable, "-c", _PARENT, json.dumps(child_args), log],
       cwd=_ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-      text=True,
-      preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+      text=True)
 
 
 def _stop(parent, signum):
