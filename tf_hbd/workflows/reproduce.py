@@ -166,13 +166,25 @@ def shipped_decoders(scale: Scale) -> List[str]:
           f"{numpy_serving.pretrained_dir(c)}" for c in scale.shipped]
 
 
+def _seconds_file(model_dir):
+  """Where `_train` records a run's training wall time, beside its log."""
+  return model_dir + ".seconds"
+
+
 def _train(label, fl, model_dir, log_file, say):
+  """Trains one run unless it finished earlier; (wall seconds, kept): a kept
+  run's seconds are those its training recorded (None if it recorded
+  none), so the README's times stay those of the training that was done."""
   done = os.path.join(model_dir, "log.json")
   if os.path.isfile(done):
     with open(done) as f:
       if json.load(f).get("status") == "finished":
         say(f"  {label}: finished earlier, kept ({model_dir})")
-        return 0.0
+        try:
+          with open(_seconds_file(model_dir)) as f:
+            return float(f.read()), True
+        except (OSError, ValueError):
+          return None, True
   args = [sys.executable, "-m", "tf_hbd.training", f"--model_dir={model_dir}"]
   args += [f"--{k}={v}" for k, v in sorted(fl.items())]
   say(f"  {label}: " + " ".join(args[1:]))
@@ -182,7 +194,10 @@ def _train(label, fl, model_dir, log_file, say):
   if code != 0:
     raise RuntimeError(f"training {label} failed (exit {code}); "
                        f"see {log_file}")
-  return time.time() - t0
+  seconds = time.time() - t0
+  with open(_seconds_file(model_dir), "w") as f:
+    f.write(f"{seconds:.1f}\n")
+  return seconds, False
 
 
 def run_scale(name: str, out_dir: str, work_dir: str,
@@ -206,7 +221,7 @@ def run_scale(name: str, out_dir: str, work_dir: str,
   os.makedirs(out_dir, exist_ok=True)
   os.makedirs(work_dir, exist_ok=True)
   t_start = time.time()
-  timings = {}
+  timings = {}  # label: (wall seconds or None, kept from an earlier run)
   dirs = []
   say(f"[reproduce:{name}] {scale.description}")
   for label, fl in runs:
@@ -238,15 +253,23 @@ def _machine():
 
 def _write_readme(out_dir, name, scale, command, timings, train_time,
                   eval_time, artifacts):
+  kept = [k for k, (_, was_kept) in timings.items() if was_kept]
+  earlier = sum(v or 0.0 for v, was_kept in timings.values() if was_kept)
+  training = f"* training: {train_time / 60:.1f} min in this run"
+  if kept:
+    training += (f"; {len(kept)} of {len(timings)} runs had finished "
+                 f"earlier and were kept ({earlier / 60:.1f} min when they "
+                 "were trained)")
   lines = [f"# Reproduction at scale `{name}`", "",
            f"{scale.description}.", "",
            f"* command: `{command or 'python scripts/reproduce.py --scale=' + name}`",
            f"* date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
            f"* machine: {_machine()}",
-           f"* training: {train_time / 60:.1f} min in total; evaluation: "
-           f"{eval_time / 60:.1f} min", "",
+           f"{training}; evaluation: {eval_time / 60:.1f} min", "",
            "| run | training time (s) |", "|---|---|"]
-  lines += [f"| {k} | {v:.0f} |" for k, v in timings.items()]
+  for k, (v, was_kept) in timings.items():
+    t = "not recorded" if v is None else f"{v:.0f}"
+    lines.append(f"| {k} | {t}{' (earlier run, kept)' if was_kept else ''} |")
   lines += ["", "Shared flags of every training run: `" + " ".join(
       f"--{k}={v}" for k, v in sorted(scale.train_flags.items())) + "`", ""]
   for label, path in artifacts.items():

@@ -71,6 +71,43 @@ class ReproducePlanTest(absltest.TestCase):
     self.assertIn("--algo=bptt", args)
     self.assertFalse(any("scripts" in a for a in args), args)
 
+  def test_a_kept_run_reports_the_time_its_training_recorded(self):
+    out = self.create_tempdir().full_path
+    model_dir = os.path.join(out, "m")
+    with mock.patch.object(children, "run", return_value=0):
+      seconds, kept = reproduce._train("X", {"algo": "bptt"}, model_dir,
+                                       os.path.join(out, "log"),
+                                       say=lambda _: None)
+    self.assertFalse(kept)
+    os.makedirs(model_dir)  # the run's own log says it finished
+    with open(os.path.join(model_dir, "log.json"), "w") as f:
+      f.write('{"status": "finished"}')
+    said = []
+    with mock.patch.object(children, "run") as run:
+      again = reproduce._train("X", {"algo": "bptt"}, model_dir,
+                               os.path.join(out, "log"), say=said.append)
+    run.assert_not_called()
+    self.assertEqual(again, (round(seconds, 1), True))
+    self.assertEqual(said, [f"  X: finished earlier, kept ({model_dir})"])
+    os.remove(model_dir + ".seconds")
+    self.assertEqual(reproduce._train("X", {}, model_dir, "", say=said.append),
+                     (None, True))
+
+  def test_readme_tells_kept_runs_from_trained_ones(self):
+    out = self.create_tempdir().full_path
+    with mock.patch.object(reproduce, "_machine", return_value="m"):
+      reproduce._write_readme(
+          out, "cpu", reproduce.SCALES["cpu"], "cmd",
+          {"A": (60.0, False), "B": (120.0, True), "C": (None, True)},
+          train_time=61.0, eval_time=600.0, artifacts={})
+    with open(os.path.join(out, "README.md")) as f:
+      text = f.read()
+    self.assertIn("* training: 1.0 min in this run; 2 of 3 runs had finished "
+                  "earlier and were kept (2.0 min when they were trained); "
+                  "evaluation: 10.0 min", text)
+    self.assertIn("| A | 60 |\n| B | 120 (earlier run, kept) |\n"
+                  "| C | not recorded (earlier run, kept) |", text)
+
   def test_stopped_training_exits_130_with_one_line(self):
     out = self.create_tempdir().full_path
     stopped = children.ChildStopped("training: SIGINT after batch 5, "
@@ -99,7 +136,7 @@ class ReproducePlanTest(absltest.TestCase):
   def test_run_scale_hands_the_shipped_decoders_to_the_study(self):
     tmp = self.create_tempdir().full_path
     for name, shipped in (("cpu", 2), ("tiny", 0)):
-      with mock.patch.object(reproduce, "_train", return_value=1.0), \
+      with mock.patch.object(reproduce, "_train", return_value=(1.0, False)), \
           mock.patch.object(reproduce.study, "run", return_value={}) as run, \
           mock.patch.object(reproduce, "_write_readme"):
         reproduce.run_scale(name, os.path.join(tmp, name, "r"),
