@@ -24,6 +24,7 @@ in a checkout); the data sets are read from ``--data_root`` (default:
 ``$TF_HBD_DATA``; the ``tiny`` scale needs none: `tf_hbd.data.roots`).
 """
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -188,6 +189,8 @@ def _train(label, fl, model_dir, log_file, say):
   args = [sys.executable, "-m", "tf_hbd.training", f"--model_dir={model_dir}"]
   args += [f"--{k}={v}" for k, v in sorted(fl.items())]
   say(f"  {label}: " + " ".join(args[1:]))
+  with contextlib.suppress(FileNotFoundError):  # an earlier training's time
+    os.remove(_seconds_file(model_dir))  # is not this one's, if it fails
   t0 = time.time()
   with open(log_file, "a") as log:
     code = children.run(args, log=log)  # Ctrl-C: the run checkpoints first
@@ -253,13 +256,15 @@ def _machine():
 
 def _write_readme(out_dir, name, scale, command, timings, train_time,
                   eval_time, artifacts):
-  kept = [k for k, (_, was_kept) in timings.items() if was_kept]
-  earlier = sum(v or 0.0 for v, was_kept in timings.values() if was_kept)
+  kept = [v for v, was_kept in timings.values() if was_kept]
+  earlier = sum(v or 0.0 for v in kept)
+  unknown = sum(v is None for v in kept)
   training = f"* training: {train_time / 60:.1f} min in this run"
   if kept:
     training += (f"; {len(kept)} of {len(timings)} runs had finished "
                  f"earlier and were kept ({earlier / 60:.1f} min when they "
-                 "were trained)")
+                 "were trained" + (f", {unknown} of them not recorded"
+                                   if unknown else "") + ")")
   lines = [f"# Reproduction at scale `{name}`", "",
            f"{scale.description}.", "",
            f"* command: `{command or 'python scripts/reproduce.py --scale=' + name}`",

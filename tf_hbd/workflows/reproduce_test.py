@@ -93,6 +93,29 @@ class ReproducePlanTest(absltest.TestCase):
     self.assertEqual(reproduce._train("X", {}, model_dir, "", say=said.append),
                      (None, True))
 
+  def test_a_failed_training_leaves_no_earlier_time_behind(self):
+    out = self.create_tempdir().full_path
+    model_dir = os.path.join(out, "m")
+    with mock.patch.object(children, "run", return_value=0):
+      reproduce._train("X", {}, model_dir, os.path.join(out, "log"),
+                       say=lambda _: None)
+    self.assertTrue(os.path.isfile(model_dir + ".seconds"))
+
+    def finished_then_failed(*unused_args, **unused_kwargs):
+      # A new training (the model dir was removed) logs that it finished,
+      # then fails at its end (the export, say).
+      os.makedirs(model_dir)
+      with open(os.path.join(model_dir, "log.json"), "w") as f:
+        f.write('{"status": "finished"}')
+      return 1
+
+    with mock.patch.object(children, "run", side_effect=finished_then_failed):
+      with self.assertRaisesRegex(RuntimeError, "training X failed"):
+        reproduce._train("X", {}, model_dir, os.path.join(out, "log"),
+                         say=lambda _: None)
+    self.assertEqual(reproduce._train("X", {}, model_dir, "",
+                                      say=lambda _: None), (None, True))
+
   def test_readme_tells_kept_runs_from_trained_ones(self):
     out = self.create_tempdir().full_path
     with mock.patch.object(reproduce, "_machine", return_value="m"):
@@ -103,8 +126,8 @@ class ReproducePlanTest(absltest.TestCase):
     with open(os.path.join(out, "README.md")) as f:
       text = f.read()
     self.assertIn("* training: 1.0 min in this run; 2 of 3 runs had finished "
-                  "earlier and were kept (2.0 min when they were trained); "
-                  "evaluation: 10.0 min", text)
+                  "earlier and were kept (2.0 min when they were trained, 1 "
+                  "of them not recorded); evaluation: 10.0 min", text)
     self.assertIn("| A | 60 |\n| B | 120 (earlier run, kept) |\n"
                   "| C | not recorded (earlier run, kept) |", text)
 
