@@ -337,8 +337,8 @@ def _warn_above_trained_k(args, model, warned):
   """One stderr line per model when --K exceeds the K it was trained with.
 
   Beyond its trained K a decoder can get worse, not better: on Kodak at
-  0.37 bpp the shipped JPEG 2000 decoder (K = 4) gives 32.39 dB at K = 4
-  and 23.84 dB at K = 11 (results/cpu, Table 1).
+  0.37 bpp the shipped JPEG 2000 decoder (K = 4) gives 32.45 dB at K = 4
+  and 24.91 dB at K = 11 (results/cpu, Tables 3 and 1).
   """
   trained = int(model.metadata.get("K", 0) or 0)
   key = id(model)
