@@ -50,10 +50,31 @@ SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                       "shared", "data")
 
 
-class PassCache:
-  """Wraps a NumpyModel's block pass with an on-disk cache keyed by input."""
+def model_identity(export_dir):
+  """A digest of the export's files (but its MODEL.md) and of the NumPy
+  runtime's source: passes cached for other weights, guards or runtime code
+  are never reused."""
+  h = hashlib.sha1()
+  for folder, dirs, files in sorted(os.walk(export_dir)):
+    dirs.sort()
+    for name in sorted(files):
+      if name == "MODEL.md":
+        continue
+      path = os.path.join(folder, name)
+      h.update(os.path.relpath(path, export_dir).encode())
+      with open(path, "rb") as f:
+        h.update(f.read())
+  with open(numpy_serving.__file__, "rb") as f:
+    h.update(f.read())
+  return h.hexdigest()
 
-  def __init__(self, model, folder):
+
+class PassCache:
+  """Wraps a NumpyModel's block pass with an on-disk cache keyed by input
+  and by `model_identity` (a folder per model)."""
+
+  def __init__(self, model, folder, identity):
+    folder = os.path.join(folder, identity[:16])
     self.model, self.folder = model, folder
     self.inner = model._refine_blocks  # pylint: disable=protected-access
     self.seconds, self.runs = 0.0, 0
@@ -146,7 +167,8 @@ def main(argv=None):
   args = p.parse_args(argv)
   rates = [float(r) for r in args.rates.split(",")]
   model = numpy_serving.load(args.model, "numpy")
-  cache = PassCache(model, os.path.join(args.cache, "passes"))
+  cache = PassCache(model, os.path.join(args.cache, "passes"),
+                    model_identity(args.model))
   if args.set == "stress":
     images = sorted(stress_set.images().items())
   else:
