@@ -51,21 +51,14 @@ SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
 
 
 def model_identity(export_dir):
-  """A digest of the export's files (but its MODEL.md) and of the NumPy
-  runtime's source: passes cached for other weights, guards or runtime code
-  are never reused."""
-  h = hashlib.sha1()
-  for folder, dirs, files in sorted(os.walk(export_dir)):
-    dirs.sort()
-    for name in sorted(files):
-      if name == "MODEL.md":
-        continue
-      path = os.path.join(folder, name)
-      h.update(os.path.relpath(path, export_dir).encode())
-      with open(path, "rb") as f:
-        h.update(f.read())
-  with open(numpy_serving.__file__, "rb") as f:
-    h.update(f.read())
+  """`numpy_serving.fingerprint` of the export's weights, with its NumPy
+  runtime file and the runtime's source: passes cached for other weights or
+  other runtime code are never reused (the guards act after the pass)."""
+  h = hashlib.sha1(numpy_serving.fingerprint(export_dir).encode())
+  for path in (os.path.join(export_dir, numpy_serving.RUNTIME_FILE),
+               numpy_serving.__file__):
+    with open(path, "rb") as f:
+      h.update(f.read())
   return h.hexdigest()
 
 

@@ -34,7 +34,7 @@ class _Model:
 
 class PassCacheTest(absltest.TestCase):
 
-  def test_identity_follows_the_export_and_ignores_its_card(self):
+  def test_identity_follows_the_weights_not_the_card_or_guards(self):
     src = numpy_serving.pretrained_dir("jp2")
     copy = os.path.join(self.create_tempdir().full_path, "m")
     shutil.copytree(src, copy)
@@ -43,7 +43,14 @@ class PassCacheTest(absltest.TestCase):
       f.write("\nanother line\n")
     self.assertEqual(bench.model_identity(copy), first)
     with open(os.path.join(copy, "hbd_model.json"), "a") as f:
-      f.write(" ")  # e.g. other guard thresholds
+      f.write(" ")  # e.g. other guard thresholds: applied after the pass
+    self.assertEqual(bench.model_identity(copy), first)
+    weights = os.path.join(copy, "variables",
+                           "variables.data-00000-of-00001")
+    with open(weights, "r+b") as f:  # other weights
+      byte = f.read(1)
+      f.seek(0)
+      f.write(bytes([byte[0] ^ 1]))
     self.assertNotEqual(bench.model_identity(copy), first)
 
   def test_a_pass_is_reused_only_for_the_same_model(self):
